@@ -1,9 +1,37 @@
-//! slabpool: temporary stub while the core is written. Delegates to System.
-use core::alloc::{GlobalAlloc, Layout};
-pub struct SlabPool;
-unsafe impl GlobalAlloc for SlabPool {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 { unsafe { std::alloc::System.alloc(l) } }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) { unsafe { std::alloc::System.dealloc(p, l) } }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 { unsafe { std::alloc::System.alloc_zeroed(l) } }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 { unsafe { std::alloc::System.realloc(p, l, n) } }
-}
+//! slabpool: a general-purpose memory allocator.
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+//! ```
+//!
+//! Layers, each a module that talks only to the one below it:
+//! - `os`: reserve, commit, decommit and release address space (mmap);
+//! - `segment`: 4 MiB aligned segments whose headers describe their spans;
+//!   `arena`: page-run allocation over segments, with coalescing;
+//! - `size_class`, `block`: the size classes and intrusive free lists;
+//! - `central`: per-class pools of batches and partial slabs;
+//! - `tcache`: per-thread, per-class caches (no lock, no atomic);
+//! - `heap`: all shared state below the caches; `huge`: direct mappings;
+//! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle.
+//!
+//! Concurrency primitives come from `sync` only, so loom can replace them.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod arena;
+mod block;
+mod central;
+#[cfg(not(loom))]
+mod global;
+mod heap;
+mod huge;
+mod os;
+mod segment;
+mod size_class;
+mod sync;
+mod tcache;
+
+#[cfg(not(loom))]
+pub use global::SlabPool;

@@ -1,0 +1,264 @@
+//! Free blocks and intrusive lists of them.
+//!
+//! A free block's first word holds the address of the next free block, so a
+//! list of free blocks costs no memory beyond the blocks themselves. A
+//! [`BlockList`] is a head, a tail and a length; it owns the blocks on it.
+//! Invariants: `len == 0` iff `head` is null; following `len - 1` links from
+//! `head` reaches `tail`, whose link is not read.
+
+use core::ptr;
+
+/// A free block, viewed as its link word.
+#[repr(C)]
+pub struct Block {
+    next: *mut Block,
+}
+
+/// Reads the link of `block`.
+///
+/// # Safety
+/// `block` must be a free block owned by the caller.
+#[inline(always)]
+pub unsafe fn next_of(block: *mut Block) -> *mut Block {
+    // SAFETY: a free block is at least 8 bytes, 8-aligned, owned by the caller.
+    unsafe { (*block).next }
+}
+
+/// Sets the link of `block`.
+///
+/// # Safety
+/// `block` must be a free block owned by the caller.
+#[inline(always)]
+pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
+    // SAFETY: as for `next_of`.
+    unsafe { (*block).next = next }
+}
+
+/// An owned list of free blocks of one class.
+#[derive(Debug)]
+pub struct BlockList {
+    head: *mut Block,
+    tail: *mut Block,
+    len: u32,
+}
+
+// SAFETY: a list exclusively owns its blocks; moving it to another thread
+// moves that ownership.
+unsafe impl Send for BlockList {}
+
+impl Default for BlockList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockList {
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Takes ownership of the chain `head ..= tail` of `len` blocks.
+    ///
+    /// # Safety
+    /// The chain must be as described, of free blocks owned by the caller.
+    pub unsafe fn from_raw(head: *mut Block, tail: *mut Block, len: u32) -> Self {
+        debug_assert_eq!(len == 0, head.is_null());
+        Self { head, tail, len }
+    }
+
+    /// The chain as `(head, tail, len)`; the caller takes ownership.
+    pub fn into_raw(self) -> (*mut Block, *mut Block, u32) {
+        (self.head, self.tail, self.len)
+    }
+
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a block at the front.
+    ///
+    /// # Safety
+    /// `block` must be a free block of this list's class owned by the caller,
+    /// not on any list.
+    #[inline]
+    pub unsafe fn push(&mut self, block: *mut Block) {
+        // SAFETY: the caller hands `block` over.
+        unsafe { set_next(block, self.head) };
+        if self.len == 0 {
+            self.tail = block;
+        }
+        self.head = block;
+        self.len += 1;
+    }
+
+    /// Removes the front block.
+    #[inline]
+    pub fn pop(&mut self) -> Option<*mut Block> {
+        if self.len == 0 {
+            return None;
+        }
+        let block = self.head;
+        // SAFETY: `block` is on this list, so it is a free block we own.
+        self.head = unsafe { next_of(block) };
+        self.len -= 1;
+        if self.len == 0 {
+            self.head = ptr::null_mut();
+            self.tail = ptr::null_mut();
+        }
+        Some(block)
+    }
+
+    /// Appends `other` at the back, in O(1).
+    pub fn append(&mut self, other: BlockList) {
+        if other.len == 0 {
+            return;
+        }
+        if self.len == 0 {
+            *self = other;
+            return;
+        }
+        // SAFETY: `self.tail` is the last block of this list, owned by us.
+        unsafe { set_next(self.tail, other.head) };
+        self.tail = other.tail;
+        self.len += other.len;
+    }
+
+    /// Splits off and returns the first `n` blocks (all if `n >= len`).
+    /// Walks `n` links.
+    pub fn take_front(&mut self, n: u32) -> BlockList {
+        if n >= self.len {
+            return core::mem::take(self);
+        }
+        // SAFETY: the list holds more than `n` blocks, all owned by us.
+        let (front, rest) = unsafe { split_chain(self.head, n) };
+        self.head = rest;
+        self.len -= n;
+        front
+    }
+}
+
+/// Detaches the first `n` blocks of the chain at `head` (which must hold at
+/// least `n` blocks) and returns them with the rest of the chain.
+///
+/// # Safety
+/// The chain must be of free blocks owned by the caller, at least `n` long.
+pub unsafe fn split_chain(head: *mut Block, n: u32) -> (BlockList, *mut Block) {
+    if n == 0 {
+        return (BlockList::new(), head);
+    }
+    let mut last = head;
+    for _ in 1..n {
+        // SAFETY: fewer than `n` links are followed, all in the chain.
+        last = unsafe { next_of(last) };
+    }
+    // SAFETY: `last` is the n-th block of the chain.
+    let rest = unsafe { next_of(last) };
+    (
+        BlockList {
+            head,
+            tail: last,
+            len: n,
+        },
+        rest,
+    )
+}
+
+/// Links `n` consecutive blocks of `size` bytes starting at `start` into a
+/// list, in address order.
+///
+/// # Safety
+/// `[start, start + n * size)` must be unused memory owned by the caller,
+/// `start` 8-aligned, `size` a multiple of 8, `n >= 1`.
+pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
+    debug_assert!(n >= 1);
+    let head = start.cast::<Block>();
+    let mut cur = head;
+    for _ in 1..n {
+        // SAFETY: each block lies inside the range, which the caller owns.
+        unsafe {
+            let next = cur.cast::<u8>().add(size).cast::<Block>();
+            set_next(cur, next);
+            cur = next;
+        }
+    }
+    BlockList {
+        head,
+        tail: cur,
+        len: n,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn blocks(n: usize) -> Vec<[usize; 2]> {
+        vec![[0usize; 2]; n]
+    }
+
+    fn collect(mut list: BlockList) -> Vec<*mut Block> {
+        let mut out = Vec::new();
+        while let Some(b) = list.pop() {
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn push_pop_take_append() {
+        let mut storage = blocks(10);
+        let ptrs: Vec<*mut Block> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        let mut list = BlockList::new();
+        for &p in &ptrs {
+            // SAFETY: each storage slot is a distinct, aligned, unused block.
+            unsafe { list.push(p) };
+        }
+        assert_eq!(list.len(), 10);
+        let front = list.take_front(3);
+        assert_eq!(front.len(), 3);
+        assert_eq!(list.len(), 7);
+        let mut all = front;
+        all.append(list);
+        let order = collect(all);
+        let expected: Vec<_> = ptrs.iter().rev().copied().collect();
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn carve_links_in_address_order() {
+        let mut storage = blocks(8);
+        let start = storage.as_mut_ptr().cast::<u8>();
+        // SAFETY: 8 blocks of 16 bytes, unused.
+        let list = unsafe { carve(start, 16, 8) };
+        let order = collect(list);
+        let expected: Vec<_> = (0..8)
+            .map(|i| start.wrapping_add(16 * i).cast::<Block>())
+            .collect();
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn take_front_edges() {
+        let mut storage = blocks(2);
+        let mut list = BlockList::new();
+        for b in storage.iter_mut() {
+            // SAFETY: distinct, aligned, unused blocks.
+            unsafe { list.push(b.as_mut_ptr().cast()) };
+        }
+        assert!(list.take_front(0).is_empty());
+        let all = list.take_front(5);
+        assert_eq!(all.len(), 2);
+        assert!(list.is_empty());
+        assert_eq!(collect(all).len(), 2);
+    }
+}

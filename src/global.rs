@@ -1,0 +1,238 @@
+//! The global allocator: the one module holding global state.
+//!
+//! `HEAP` is the process's heap; `TCACHE` is each thread's cache, a
+//! `thread_local!` with a `const` initialiser and no destructor, so reaching
+//! it is a single thread-pointer-relative address and is valid at any point
+//! of a thread's life. Thread exit is caught by a `pthread_key_create`
+//! destructor, registered on a thread's first slow path, which flushes the
+//! cache to the central pools and marks it dead: an allocation or free that
+//! comes later (another destructor running late) goes straight to the
+//! central pools.
+//!
+//! Routing mirrors between `alloc` and `dealloc`: both derive the route from
+//! the `Layout`, so a small free never looks at the block's metadata.
+
+use crate::heap::{Heap, Route, route};
+use crate::sync::{AtomicUsize, Ordering};
+use crate::tcache::{ACTIVE, DEAD, REGISTERING, ThreadCache, UNINIT};
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr;
+
+/// slabpool as a global allocator:
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlabPool;
+
+static HEAP: Heap = Heap::new();
+
+thread_local! {
+    static TCACHE: UnsafeCell<ThreadCache> = const { UnsafeCell::new(ThreadCache::new()) };
+}
+
+/// The calling thread's cache.
+///
+/// The reference must not outlive the allocator call that took it, and the
+/// allocator never re-enters itself, so no two references to one thread's
+/// cache are alive at once.
+#[inline(always)]
+fn tcache() -> &'static mut ThreadCache {
+    // SAFETY: the cache is this thread's own; see the note above on
+    // exclusivity. A const-initialised thread local without destructor is
+    // valid for the thread's whole life, including its TLS destructors.
+    TCACHE.with(|tc| unsafe { &mut *tc.get() })
+}
+
+/// The process heap (for `stats` and `collect`).
+pub(crate) fn heap() -> &'static Heap {
+    &HEAP
+}
+
+/// Key whose destructor flushes a thread's cache; 0 until created.
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+const KEY_CREATING: usize = usize::MAX;
+
+/// Returns the exit key plus one (0 when it cannot be created).
+fn exit_key() -> usize {
+    loop {
+        match EXIT_KEY.load(Ordering::Acquire) {
+            0 => {
+                if EXIT_KEY
+                    .compare_exchange(0, KEY_CREATING, Ordering::Acquire, Ordering::Acquire)
+                    .is_ok()
+                {
+                    let mut key: libc::pthread_key_t = 0;
+                    // SAFETY: `key` is a valid out-pointer; the destructor
+                    // is an `extern "C"` fn with the expected signature.
+                    let ok = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
+                    let value = if ok { key as usize + 1 } else { usize::MAX - 1 };
+                    EXIT_KEY.store(value, Ordering::Release);
+                }
+            }
+            KEY_CREATING => crate::sync::spin_loop(),
+            v if v == usize::MAX - 1 => return 0,
+            v => return v,
+        }
+    }
+}
+
+/// Registers the calling thread for the exit flush and activates its cache.
+/// Returns false when the cache must be bypassed (re-entered while
+/// registering, or the thread is exiting).
+#[cold]
+fn activate(tc: &mut ThreadCache) -> bool {
+    if tc.state() != UNINIT {
+        return tc.state() == ACTIVE;
+    }
+    tc.set_state(REGISTERING);
+    let key = exit_key();
+    if key == 0 {
+        // No way to learn of this thread's exit: do not cache at all.
+        tc.set_state(DEAD);
+        return false;
+    }
+    // SAFETY: `key` is a live pthread key; the value only needs to be
+    // non-null for the destructor to run.
+    let ok =
+        unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, 1 as *const _) } == 0;
+    if !ok {
+        tc.set_state(DEAD);
+        return false;
+    }
+    tc.activate(HEAP.assign_arena());
+    true
+}
+
+/// pthread key destructor: flushes the exiting thread's cache.
+extern "C" fn thread_exit(_value: *mut libc::c_void) {
+    let tc = tcache();
+    tc.flush_all(&HEAP);
+    tc.set_state(DEAD);
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_small_slow(class: usize) -> *mut u8 {
+    let tc = tcache();
+    if tc.state() == ACTIVE || activate(tc) {
+        return tc.refill(&HEAP, class);
+    }
+    HEAP.alloc_block(class, 0)
+}
+
+#[cold]
+#[inline(never)]
+fn dealloc_small_slow(p: *mut u8, class: usize) {
+    let tc = tcache();
+    if tc.state() == ACTIVE || activate(tc) {
+        // SAFETY: `p` is a live block of `class` given up by the caller.
+        unsafe { tc.overflow(&HEAP, class, p) };
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { HEAP.free_block(class, p) };
+}
+
+/// The arena for a large request from this thread.
+fn home_arena() -> usize {
+    let tc = tcache();
+    if tc.state() == ACTIVE || activate(tc) {
+        tc.arena()
+    } else {
+        0
+    }
+}
+
+#[inline(never)]
+fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
+    HEAP.alloc_big(layout.size(), layout.align(), zero, home_arena())
+}
+
+#[inline(always)]
+fn alloc_small(class: usize) -> *mut u8 {
+    let p = tcache().pop(class);
+    if !p.is_null() {
+        return p;
+    }
+    alloc_small_slow(class)
+}
+
+// SAFETY: `alloc` returns blocks of at least `layout.size()` bytes aligned
+// to `layout.align()` (size classes are naturally aligned, larger alignments
+// are honoured by spans and mappings), never handed out twice while live;
+// `dealloc` routes by the same layout as `alloc` did.
+unsafe impl GlobalAlloc for SlabPool {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match route(layout.size(), layout.align()) {
+            Route::Small(class) => alloc_small(class),
+            _ => alloc_big(layout, false),
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        match route(layout.size(), layout.align()) {
+            Route::Small(class) => {
+                // SAFETY: the caller gives up `p`, a live block of `class`.
+                if unsafe { tcache().push(class, p) } {
+                    return;
+                }
+                dealloc_small_slow(p, class);
+            }
+            // SAFETY: `p` was allocated with this layout, so routes the same.
+            _ => unsafe { HEAP.free_big(p, layout.size(), layout.align()) },
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        match route(layout.size(), layout.align()) {
+            Route::Small(class) => {
+                let p = alloc_small(class);
+                if !p.is_null() {
+                    // SAFETY: `p` is a fresh block of at least `size` bytes.
+                    unsafe { p.write_bytes(0, layout.size()) };
+                }
+                p
+            }
+            // Large and huge memory fresh from the OS is not cleared again.
+            _ => alloc_big(layout, true),
+        }
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align();
+        let old = route(layout.size(), align);
+        let new = route(new_size, align);
+        match (old, new) {
+            (Route::Small(a), Route::Small(b)) if a == b => return p,
+            (Route::Large, Route::Large) | (Route::Huge, Route::Huge) => {
+                // SAFETY: `p` is a live block of this kind and alignment.
+                let q = unsafe { HEAP.resize_big(p, new_size, align) };
+                if !q.is_null() {
+                    return q;
+                }
+            }
+            _ => {}
+        }
+        // SAFETY: `new_size` with `align` forms a valid layout (the caller's
+        // contract for realloc).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        // SAFETY: a valid non-zero layout.
+        let q = unsafe { self.alloc(new_layout) };
+        if !q.is_null() {
+            let keep = layout.size().min(new_size);
+            // SAFETY: both blocks hold at least `keep` bytes and are distinct.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, keep);
+                self.dealloc(p, layout);
+            }
+        }
+        q
+    }
+}

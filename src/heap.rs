@@ -1,0 +1,326 @@
+//! The heap: every structure shared by threads, below the thread caches.
+//!
+//! A [`Heap`] owns one central pool per size class, the arenas, and the
+//! counters of huge blocks. It routes a request by size and alignment
+//! ([`route`]): small requests are blocks of a size class (the thread cache
+//! asks the central pools for batches), large ones are page spans carved from
+//! an arena, huge ones are direct mappings. `Heap` is an ordinary value: the
+//! global allocator keeps one in a static, tests build their own.
+
+use crate::arena::Arena;
+use crate::block::BlockList;
+use crate::central::{Central, CentralCounts};
+use crate::huge::{self, HugeCounts};
+use crate::os::{self, PAGE, align_up};
+use crate::segment::{SEGMENT_SIZE, SegmentRef};
+use crate::size_class::{NUM_CLASSES, SMALL_LIMIT, class_of};
+use crate::sync::{AtomicUsize, CachePadded, Ordering, array_of, const_fn};
+use core::ptr;
+
+/// Most arenas a heap can have.
+#[cfg(not(loom))]
+pub const MAX_ARENAS: usize = 64;
+#[cfg(loom)]
+pub const MAX_ARENAS: usize = 2;
+/// Arenas per CPU: threads spread over them, so large requests and new
+/// slabs rarely meet on one arena lock.
+const ARENAS_PER_CPU: usize = 2;
+
+/// Largest request served from an arena's pages; above it, a mapping.
+pub const LARGE_LIMIT: usize = SEGMENT_SIZE / 2;
+
+/// Where a request of a given size and alignment is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A block of this size class.
+    Small(usize),
+    /// A span of pages in an arena.
+    Large,
+    /// A direct mapping.
+    Huge,
+}
+
+/// Routes `size` bytes at `align`: both must come from a valid `Layout`
+/// (so rounding `size` up to `align` cannot overflow).
+#[inline(always)]
+pub fn route(size: usize, align: usize) -> Route {
+    let rounded = align_up(size, align);
+    if rounded <= SMALL_LIMIT {
+        Route::Small(class_of(rounded))
+    } else if rounded <= LARGE_LIMIT {
+        Route::Large
+    } else {
+        Route::Huge
+    }
+}
+
+/// Routes a request that is known not to be small.
+#[inline]
+fn is_large(size: usize, align: usize) -> bool {
+    align_up(size, align) <= LARGE_LIMIT
+}
+
+pub struct Heap {
+    central: [CachePadded<Central>; NUM_CLASSES],
+    arenas: [CachePadded<Arena>; MAX_ARENAS],
+    /// Arenas in use (0 until the first thread picks one).
+    arena_count: AtomicUsize,
+    next_arena: AtomicUsize,
+    huge: HugeCounts,
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Heap {
+    const_fn! {
+        pub fn new() -> Self {
+            Self {
+                central: array_of!(NUM_CLASSES, CachePadded::new(Central::new())),
+                arenas: array_of!(MAX_ARENAS, CachePadded::new(Arena::new())),
+                arena_count: AtomicUsize::new(0),
+                next_arena: AtomicUsize::new(0),
+                huge: HugeCounts::new(),
+            }
+        }
+    }
+
+    /// The arena a new thread should use (round robin).
+    pub fn assign_arena(&self) -> usize {
+        let mut count = self.arena_count.load(Ordering::Relaxed);
+        if count == 0 {
+            count = (os::cpu_count() * ARENAS_PER_CPU).clamp(1, MAX_ARENAS);
+            self.arena_count.store(count, Ordering::Relaxed);
+        }
+        self.next_arena.fetch_add(1, Ordering::Relaxed) % count
+    }
+
+    /// Up to `want` blocks of `class` for a thread cache; empty when out of
+    /// memory.
+    pub fn refill(&self, class: usize, want: u32, home: usize) -> BlockList {
+        self.central[class].refill(class, want, &self.arenas, home)
+    }
+
+    /// Takes back a batch of blocks of `class` from a thread cache.
+    pub fn flush(&self, class: usize, list: BlockList) {
+        self.central[class].flush(class, list, &self.arenas);
+    }
+
+    /// One block of `class` without a thread cache; null when out of memory.
+    pub fn alloc_block(&self, class: usize, home: usize) -> *mut u8 {
+        self.refill(class, 1, home)
+            .pop()
+            .map_or(ptr::null_mut(), |b| b.cast())
+    }
+
+    /// Frees one block of `class` without a thread cache.
+    ///
+    /// # Safety
+    /// `p` must be a live block of `class` from this heap.
+    pub unsafe fn free_block(&self, class: usize, p: *mut u8) {
+        self.central[class].free_block(class, p, &self.arenas);
+    }
+
+    /// Returns the blocks of every transfer stack to their slabs.
+    pub fn drain_central(&self) {
+        for (class, central) in self.central.iter().enumerate() {
+            central.drain(class, &self.arenas);
+        }
+    }
+
+    pub fn central_counts(&self, class: usize) -> CentralCounts {
+        self.central[class].counts()
+    }
+
+    /// Segments mapped by all arenas.
+    pub fn segment_count(&self) -> usize {
+        self.arenas.iter().map(|a| a.segment_count()).sum()
+    }
+
+    /// Live huge blocks and their mapped bytes.
+    pub fn huge_counts(&self) -> (usize, usize) {
+        (
+            self.huge.blocks.load(Ordering::Relaxed),
+            self.huge.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Allocates a request that is not small (large or huge). Null when out
+    /// of memory.
+    pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
+        if !is_large(size, align) {
+            return huge::alloc(size, align, &self.huge);
+        }
+        let pages = size.div_ceil(PAGE);
+        let align_pages = (align / PAGE).max(1);
+        let arena = &self.arenas[home];
+        let Some(new) = arena.alloc_span(home, pages, align_pages, crate::segment::LARGE) else {
+            return ptr::null_mut();
+        };
+        let p = new.span.start();
+        if zero && !new.zero {
+            // SAFETY: the span is ours and at least `size` bytes long.
+            unsafe { p.write_bytes(0, size) };
+        }
+        p
+    }
+
+    /// Frees a block returned by `alloc_big` for this size and alignment.
+    ///
+    /// # Safety
+    /// `p` must be live and have been allocated with a `(size, align)` that
+    /// routes the same way as this one.
+    pub unsafe fn free_big(&self, p: *mut u8, size: usize, align: usize) {
+        if !is_large(size, align) {
+            // SAFETY: by contract `p` is a live huge block.
+            unsafe { huge::free(p, &self.huge) };
+            return;
+        }
+        // SAFETY: `p` starts a live large span of a live segment.
+        let span = unsafe { SegmentRef::of(p).span_of(p) };
+        self.arenas[span.segment().arena()].free_span(span);
+    }
+
+    /// Resizes a large or huge block to `new_size` without copying when
+    /// possible. Returns the block (maybe moved, for huge ones) or null when
+    /// the caller must copy. Both the old and new `(size, align)` must route
+    /// to the same kind, not small.
+    ///
+    /// # Safety
+    /// `p` must be a live large or huge block allocated with this alignment.
+    pub unsafe fn resize_big(&self, p: *mut u8, new_size: usize, align: usize) -> *mut u8 {
+        if !is_large(new_size, align) {
+            // SAFETY: by contract `p` is a live huge block.
+            return unsafe { huge::resize(p, new_size, &self.huge) };
+        }
+        // SAFETY: `p` starts a live large span.
+        let span = unsafe { SegmentRef::of(p).span_of(p) };
+        let arena = &self.arenas[span.segment().arena()];
+        let pages = new_size.div_ceil(PAGE);
+        let current = span.pages();
+        if pages < current {
+            arena.shrink_span(span, pages);
+        } else if pages > current && !arena.grow_span(span, pages) {
+            return ptr::null_mut();
+        }
+        p
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::size_class::size_of;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route(1, 1), Route::Small(0));
+        assert_eq!(route(24, 16), Route::Small(class_of(32)));
+        assert_eq!(route(SMALL_LIMIT, 8), Route::Small(NUM_CLASSES - 1));
+        assert_eq!(route(SMALL_LIMIT + 1, 8), Route::Large);
+        assert_eq!(route(8, 64 * 1024), Route::Large);
+        assert_eq!(route(LARGE_LIMIT, 8), Route::Large);
+        assert_eq!(route(LARGE_LIMIT + 1, 8), Route::Huge);
+        assert_eq!(route(8, 4 << 20), Route::Huge);
+    }
+
+    #[test]
+    fn blocks_cycle_through_central_and_slabs() {
+        let heap = Box::new(Heap::new());
+        let class = class_of(48);
+        let mut blocks = Vec::new();
+        for _ in 0..10_000 {
+            let p = heap.alloc_block(class, 0);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % 16, 0);
+            blocks.push(p as usize);
+        }
+        let mut sorted = blocks.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), blocks.len(), "no block handed out twice");
+        assert!(sorted.windows(2).all(|w| w[1] - w[0] >= size_of(class)));
+        let slabs = heap.central_counts(class).slabs;
+        assert!(slabs >= 10_000 * 48 / (64 * 1024), "{slabs} slabs");
+        for &p in &blocks {
+            // SAFETY: each block is live and of `class`.
+            unsafe { heap.free_block(class, p as *mut u8) };
+        }
+        let counts = heap.central_counts(class);
+        assert_eq!(counts.slabs, 1, "empty slabs went back, one kept");
+        assert_eq!(counts.empty_slabs, 1);
+    }
+
+    #[test]
+    fn batches_round_trip_through_transfer() {
+        let heap = Box::new(Heap::new());
+        let class = class_of(256);
+        let list = heap.refill(class, 64, 0);
+        assert_eq!(list.len(), 64);
+        let addrs: Vec<_> = {
+            let mut l = heap.refill(class, 64, 0);
+            let mut v = Vec::new();
+            while let Some(b) = l.pop() {
+                v.push(b as usize);
+            }
+            // SAFETY: the blocks were just popped and are ours.
+            unsafe {
+                for &b in v.iter().rev() {
+                    l.push(b as *mut _);
+                }
+            }
+            heap.flush(class, l);
+            v
+        };
+        assert_eq!(heap.central_counts(class).transfer_blocks, 64);
+        let mut back = heap.refill(class, 64, 0);
+        assert_eq!(back.len(), 64);
+        assert_eq!(
+            back.pop().map(|b| b as usize),
+            Some(addrs[0]),
+            "LIFO batch reuse"
+        );
+        heap.flush(class, back);
+        heap.flush(class, list);
+        heap.drain_central();
+        let counts = heap.central_counts(class);
+        assert_eq!(counts.transfer_blocks, 0);
+        assert_eq!(counts.slabs, 1);
+    }
+
+    #[test]
+    fn large_alloc_zero_resize_free() {
+        let heap = Box::new(Heap::new());
+        let p = heap.alloc_big(100_000, 8, true, 0);
+        assert!(!p.is_null());
+        // SAFETY: `p` is a live large block of 100_000 bytes (25 pages).
+        unsafe {
+            assert!(
+                core::slice::from_raw_parts(p, 100_000)
+                    .iter()
+                    .all(|&b| b == 0)
+            );
+            p.write_bytes(0xCD, 100_000);
+            assert_eq!(heap.resize_big(p, 200_000, 8), p, "grows into free pages");
+            assert_eq!(*p.add(99_999), 0xCD);
+            assert_eq!(heap.resize_big(p, 50_000, 8), p, "shrinks in place");
+            heap.free_big(p, 50_000, 8);
+            let q = heap.alloc_big(100_000, 8, true, 0);
+            assert_eq!(q, p, "freed span reused");
+            assert!(
+                core::slice::from_raw_parts(q, 100_000)
+                    .iter()
+                    .all(|&b| b == 0),
+                "dirty span cleared"
+            );
+            heap.free_big(q, 100_000, 8);
+            let h = heap.alloc_big(8 << 20, 8, true, 0);
+            assert_eq!(heap.huge_counts().0, 1);
+            heap.free_big(h, 8 << 20, 8);
+            assert_eq!(heap.huge_counts(), (0, 0));
+        }
+    }
+}

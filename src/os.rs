@@ -1,0 +1,192 @@
+//! OS layer: the only module that asks the kernel for memory.
+//!
+//! Address space is reserved read-write with `MAP_NORESERVE`, so on Linux a
+//! reservation is committed page by page on first touch and [`commit`] is a
+//! bookkeeping no-op; [`decommit`] gives pages back with `MADV_DONTNEED`
+//! (not `MADV_FREE`, which leaves RSS looking high until memory pressure).
+//! Aligned reservations over-reserve and trim the excess with `munmap`.
+//!
+//! Nothing here allocates or prints through std; failures return `None` or
+//! `false` and the caller turns them into a null pointer.
+
+use core::ptr::{self, NonNull};
+
+/// slabpool's page: the unit of spans and of decommit. The OS page must not
+/// be larger (checked by [`os_page_fits`]).
+pub const PAGE: usize = 4096;
+pub const PAGE_SHIFT: u32 = PAGE.trailing_zeros();
+
+/// Rounds `n` up to a multiple of `align` (a power of two). Callers keep
+/// `n + align` below `usize::MAX` (a `Layout` guarantees it).
+#[inline(always)]
+pub const fn align_up(n: usize, align: usize) -> usize {
+    (n + align - 1) & !(align - 1)
+}
+
+/// Whether the kernel's page is no larger than slabpool's [`PAGE`].
+pub fn os_page_fits() -> bool {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    page > 0 && page as usize <= PAGE
+}
+
+/// Maps `size` bytes (a multiple of [`PAGE`]) aligned to `align` (a power of
+/// two, at least [`PAGE`]). The memory reads as zero.
+pub fn reserve(size: usize, align: usize) -> Option<NonNull<u8>> {
+    debug_assert!(size % PAGE == 0 && align.is_power_of_two() && align >= PAGE);
+    let p = map(size)?;
+    if p.as_ptr() as usize & (align - 1) == 0 {
+        return Some(p);
+    }
+    // SAFETY: `p` is the mapping of `size` bytes made just above.
+    unsafe { release(p.as_ptr(), size) };
+    let padded = size.checked_add(align - PAGE)?;
+    let base = map(padded)?.as_ptr() as usize;
+    let start = align_up(base, align);
+    let end = start + size;
+    // SAFETY: [base, start) and [end, base + padded) lie inside the mapping
+    // made above and are not handed to anyone.
+    unsafe {
+        release(base as *mut u8, start - base);
+        release(end as *mut u8, base + padded - end);
+    }
+    NonNull::new(start as *mut u8)
+}
+
+fn map(size: usize) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(p.cast())
+}
+
+/// Returns `[p, p + size)` to the OS.
+///
+/// # Safety
+/// The range must be a page-aligned part of a reservation made here that
+/// nobody uses any more.
+pub unsafe fn release(p: *mut u8, size: usize) {
+    if size == 0 {
+        return;
+    }
+    // SAFETY: by the caller's contract the range is ours and unused.
+    unsafe { libc::munmap(p.cast(), size) };
+}
+
+/// Makes `[p, p + size)` usable. A no-op on Linux, where reservations are
+/// read-write and the kernel commits a page when it is first touched.
+///
+/// # Safety
+/// The range must lie in a reservation made here.
+pub unsafe fn commit(_p: *mut u8, _size: usize) -> bool {
+    true
+}
+
+/// Gives the physical pages of `[p, p + size)` back; the range stays
+/// reserved and reads as zero when touched again.
+///
+/// # Safety
+/// The range must be page-aligned, inside a reservation made here, and hold
+/// nothing anybody still needs.
+pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
+    // SAFETY: by the caller's contract the range is ours and unused.
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
+}
+
+/// Resizes the mapping `[p, p + old)` to `new` bytes, moving it if needed.
+/// Growth reads as zero. Returns the new address.
+///
+/// # Safety
+/// `[p, p + old)` must be a whole mapping made here, page-aligned sizes.
+pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
+    // SAFETY: by the caller's contract `p` starts a mapping of `old` bytes;
+    // MREMAP_MAYMOVE lets the kernel pick a fresh range if it must move.
+    let q = unsafe { libc::mremap(p.cast(), old, new, libc::MREMAP_MAYMOVE) };
+    if q == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(q.cast())
+}
+
+/// Number of online CPUs (at least 1).
+pub fn cpu_count() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n < 1 { 1 } else { n as usize }
+}
+
+/// Writes `bytes` to standard error with `write(2)`: no allocation, no lock.
+pub fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a live byte slice; write reads at most its length.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// Ends the process at once, without unwinding or running destructors.
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_is_aligned_zeroed_and_releasable() {
+        for align in [PAGE, 64 * 1024, 4 << 20, 32 << 20] {
+            let size = 3 * PAGE;
+            let p = reserve(size, align).expect("reserve");
+            assert_eq!(p.as_ptr() as usize % align, 0);
+            // SAFETY: the reservation is ours and `size` bytes long.
+            unsafe {
+                assert!(
+                    core::slice::from_raw_parts(p.as_ptr(), size)
+                        .iter()
+                        .all(|&b| b == 0)
+                );
+                p.as_ptr().write_bytes(0xAB, size);
+                assert!(decommit(p.as_ptr(), size));
+                assert_eq!(*p.as_ptr(), 0, "decommitted pages read as zero");
+                release(p.as_ptr(), size);
+            }
+        }
+    }
+
+    #[test]
+    fn remap_keeps_contents() {
+        let p = reserve(PAGE, PAGE).expect("reserve");
+        // SAFETY: each pointer is a live mapping of the stated size.
+        unsafe {
+            *p.as_ptr() = 7;
+            let q = remap(p.as_ptr(), PAGE, 64 * PAGE).expect("remap");
+            assert_eq!(*q.as_ptr(), 7);
+            assert_eq!(*q.as_ptr().add(63 * PAGE), 0);
+            release(q.as_ptr(), 64 * PAGE);
+        }
+    }
+
+    #[test]
+    fn page_fits() {
+        assert!(os_page_fits());
+        assert_eq!(align_up(4097, PAGE), 2 * PAGE);
+    }
+}

@@ -1,0 +1,262 @@
+//! Size classes: the compile-time table of small block sizes and the O(1)
+//! mapping from a request size to its class.
+//!
+//! Classes step by 8 bytes up to 64 (8 classes), then by four per doubling
+//! up to [`SMALL_LIMIT`] (36 more): a request above 64 bytes wastes at most
+//! a quarter of its size (65 bytes in 80), and exactly nothing at a power of
+//! two. `class_of` uses a 129-entry table up to 1 KiB and a leading-zero count
+//! above; neither loops.
+//!
+//! Each class also fixes the geometry of its slabs (pages per slab, so that
+//! the tail left over is small) and the batch in which blocks move between a
+//! thread cache and the central pool.
+//!
+//! Natural alignment: every class size is a multiple of the largest power of
+//! two dividing it, and slabs of a class start at an address aligned to that
+//! power (capped at the slab's own size), so a request rounded up to a
+//! multiple of its alignment lands in a class whose blocks are all aligned.
+
+use crate::os::PAGE;
+
+/// Largest size served from slabs (bytes).
+pub const SMALL_LIMIT: usize = 32 * 1024;
+/// Number of small classes.
+pub const NUM_CLASSES: usize = 44;
+/// Requests up to this size use the lookup table.
+const LOOKUP_LIMIT: usize = 1024;
+
+/// Smallest slab of any class, and the minimum number of blocks per slab.
+#[cfg(not(loom))]
+const SLAB_MIN_BYTES: usize = 64 * 1024;
+#[cfg(not(loom))]
+const SLAB_MIN_BLOCKS: usize = 8;
+/// Loom models want a handful of blocks per slab.
+#[cfg(loom)]
+const SLAB_MIN_BYTES: usize = PAGE;
+#[cfg(loom)]
+const SLAB_MIN_BLOCKS: usize = 2;
+
+/// Bytes moved per batch between a thread cache and the central pool
+/// (clamped to [`BATCH_MIN`, `BATCH_MAX`] blocks).
+#[cfg(not(loom))]
+const BATCH_BYTES: usize = 32 * 1024;
+#[cfg(not(loom))]
+const BATCH_MAX: usize = 64;
+#[cfg(loom)]
+const BATCH_BYTES: usize = 2048;
+#[cfg(loom)]
+const BATCH_MAX: usize = 2;
+const BATCH_MIN: usize = 2;
+
+/// A thread cache holds at most this many bytes of one class (and at least
+/// one batch).
+const CACHE_CLASS_BYTES: usize = 256 * 1024;
+/// ... and at most this many batches of one class.
+const CACHE_MAX_BATCHES: usize = 4;
+
+/// Everything fixed about one size class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// Block size in bytes.
+    pub size: u32,
+    /// Pages per slab.
+    pub slab_pages: u32,
+    /// Slab start alignment, in pages.
+    pub align_pages: u32,
+    /// Blocks per slab.
+    pub capacity: u32,
+    /// Blocks moved per refill or flush.
+    pub batch: u32,
+    /// Most blocks a thread cache keeps of this class.
+    pub max_cached: u32,
+}
+
+/// Block size of class `i`.
+const fn class_size(i: usize) -> usize {
+    if i < 8 {
+        (i + 1) * 8
+    } else {
+        let j = i - 8;
+        let base = 64usize << (j / 4);
+        base + (j % 4 + 1) * (base / 4)
+    }
+}
+
+/// Reference mapping (a loop, for building tables and for tests).
+const fn class_of_slow(size: usize) -> usize {
+    let mut i = 0;
+    while class_size(i) < size {
+        i += 1;
+    }
+    i
+}
+
+const fn class_info(i: usize) -> ClassInfo {
+    let size = class_size(i);
+    // Slab: at least SLAB_MIN_BYTES and SLAB_MIN_BLOCKS blocks; then the page
+    // count within +25% that wastes the smallest fraction at its tail.
+    let want = if size * SLAB_MIN_BLOCKS > SLAB_MIN_BYTES {
+        size * SLAB_MIN_BLOCKS
+    } else {
+        SLAB_MIN_BYTES
+    };
+    let min_pages = want.div_ceil(PAGE);
+    let mut best = min_pages;
+    let mut pages = min_pages;
+    while pages <= min_pages + min_pages / 4 {
+        // waste(pages) / pages < waste(best) / best, cross-multiplied.
+        if (pages * PAGE % size) * best < (best * PAGE % size) * pages {
+            best = pages;
+        }
+        pages += 1;
+    }
+    let natural = size & size.wrapping_neg();
+    let align_pages = if natural > PAGE { natural / PAGE } else { 1 };
+    let batch = clamp(BATCH_BYTES / size, BATCH_MIN, BATCH_MAX);
+    let max_cached = clamp(CACHE_CLASS_BYTES / size, batch, CACHE_MAX_BATCHES * batch);
+    ClassInfo {
+        size: size as u32,
+        slab_pages: best as u32,
+        align_pages: align_pages as u32,
+        capacity: (best * PAGE / size) as u32,
+        batch: batch as u32,
+        max_cached: max_cached as u32,
+    }
+}
+
+const fn clamp(v: usize, lo: usize, hi: usize) -> usize {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+/// The class table.
+pub static CLASSES: [ClassInfo; NUM_CLASSES] = {
+    let mut table = [class_info(0); NUM_CLASSES];
+    let mut i = 1;
+    while i < NUM_CLASSES {
+        table[i] = class_info(i);
+        i += 1;
+    }
+    table
+};
+
+/// Class of each size up to [`LOOKUP_LIMIT`], indexed by `(size + 7) / 8`.
+static LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
+    let mut table = [0u8; LOOKUP_LIMIT / 8 + 1];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = class_of_slow(i * 8) as u8;
+        i += 1;
+    }
+    table
+};
+
+const _: () = {
+    assert!(class_size(NUM_CLASSES - 1) == SMALL_LIMIT);
+    assert!(class_of_slow(SMALL_LIMIT) == NUM_CLASSES - 1);
+    assert!(NUM_CLASSES <= u8::MAX as usize);
+};
+
+/// The class serving `size` bytes, for `size <= SMALL_LIMIT` (0 maps to the
+/// smallest class).
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    debug_assert!(size <= SMALL_LIMIT);
+    if size <= LOOKUP_LIMIT {
+        LOOKUP[(size + 7) >> 3] as usize
+    } else {
+        // size - 1 lies in [2^b, 2^(b+1)); its two bits below the top pick
+        // one of the four classes of that doubling.
+        let s = size - 1;
+        let b = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        4 * b + ((s >> (b - 2)) & 3) - 16
+    }
+}
+
+/// Block size of `class`.
+#[inline(always)]
+pub fn size_of(class: usize) -> usize {
+    CLASSES[class].size as usize
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_maps_to_the_smallest_fitting_class() {
+        let mut class = 0;
+        for size in 1..=SMALL_LIMIT {
+            if size > size_of(class) {
+                class += 1;
+            }
+            assert_eq!(class_of(size), class, "size {size}");
+            assert!(size_of(class) >= size);
+            assert!(class == 0 || size_of(class - 1) < size);
+        }
+        assert_eq!(class_of(0), 0);
+    }
+
+    #[test]
+    fn classes_grow_and_bound_waste() {
+        for i in 1..NUM_CLASSES {
+            let (prev, cur) = (size_of(i - 1), size_of(i));
+            assert!(cur > prev && cur % 8 == 0);
+            if prev < 64 {
+                assert_eq!(cur - prev, 8, "exact 8-byte steps up to 64");
+            } else {
+                // Worst request: one byte above the previous class; it
+                // wastes at most a quarter of itself.
+                let waste = (cur - prev - 1) as f64 / (prev + 1) as f64;
+                assert!(waste <= 0.25, "class {i}: waste {waste}");
+            }
+        }
+        // At most four classes per doubling above 64 bytes.
+        let mut low = 64;
+        while low < SMALL_LIMIT {
+            let n = (0..NUM_CLASSES)
+                .filter(|&i| size_of(i) > low && size_of(i) <= 2 * low)
+                .count();
+            assert_eq!(n, 4, "classes in ({low}, {}]", 2 * low);
+            low *= 2;
+        }
+    }
+
+    #[test]
+    fn slab_geometry() {
+        for (i, c) in CLASSES.iter().enumerate() {
+            let slab = c.slab_pages as usize * PAGE;
+            assert!(slab >= SLAB_MIN_BYTES, "class {i}");
+            assert_eq!(c.capacity as usize, slab / c.size as usize);
+            assert!(c.capacity as usize >= SLAB_MIN_BLOCKS);
+            // Tail waste under 1/8 of the slab.
+            assert!(slab % c.size as usize * 8 <= slab, "class {i} tail");
+            // A slab start aligned to align_pages pages aligns every block
+            // to the largest power of two dividing the class size.
+            let natural = c.size as usize & (c.size as usize).wrapping_neg();
+            assert_eq!((c.align_pages as usize * PAGE) % natural.min(slab), 0);
+            assert!(c.batch >= 2 && c.batch <= c.max_cached);
+        }
+    }
+
+    #[test]
+    fn rounded_requests_land_on_aligned_classes() {
+        // For every alignment up to the small limit and every size, the class
+        // of the size rounded up to the alignment is a multiple of it.
+        let mut align = 1;
+        while align <= SMALL_LIMIT {
+            for size in (1..=SMALL_LIMIT).step_by(7) {
+                let rounded = crate::os::align_up(size, align);
+                if rounded <= SMALL_LIMIT {
+                    assert_eq!(size_of(class_of(rounded)) % align, 0, "{size} @ {align}");
+                }
+            }
+            align *= 2;
+        }
+    }
+}

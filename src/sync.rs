@@ -1,0 +1,259 @@
+//! Concurrency primitives: the only module that names `core::sync::atomic`,
+//! `std::sync` or `loom`.
+//!
+//! Under `cfg(loom)` every atomic, cell, lock and spin hint here is loom's, so
+//! the structures built on them (central pool, arenas) can be model-checked.
+//! Outside loom:
+//! - [`Lock`] is a three-state futex mutex (unlocked / locked / contended)
+//!   with a short spin phase. It never allocates, its `new` is `const`, and a
+//!   critical section under it must stay short (no system call but `mmap` of
+//!   a new segment, which is rare).
+//! - [`UnsafeCell`] offers loom's `with` / `with_mut` form on both sides.
+
+#[cfg(not(loom))]
+pub use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(not(loom))]
+pub use core::sync::atomic::{Ordering, fence};
+pub use crossbeam_utils::CachePadded;
+#[cfg(loom)]
+pub use loom::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
+
+/// Defines a function that is `const` outside loom (where it builds statics)
+/// and plain under loom (whose primitives have no `const` constructors).
+macro_rules! const_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        $(#[$meta])*
+        #[cfg(not(loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+        $(#[$meta])*
+        #[cfg(loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use const_fn;
+
+/// Builds `[T; N]` from an expression evaluated once per element: a `const`
+/// block outside loom, `array::from_fn` under it.
+macro_rules! array_of {
+    ($n:expr, $e:expr) => {{
+        #[cfg(not(loom))]
+        {
+            [const { $e }; $n]
+        }
+        #[cfg(loom)]
+        {
+            core::array::from_fn::<_, { $n }, _>(|_| $e)
+        }
+    }};
+}
+pub(crate) use array_of;
+
+/// One iteration of a busy-wait loop.
+#[inline]
+pub fn spin_loop() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// A cell whose contents are accessed through closures, as loom requires.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+    #[inline(always)]
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+    #[inline(always)]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+/// A mutual-exclusion lock around `T` for short critical sections.
+pub struct Lock<T> {
+    raw: RawLock,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: `Lock` hands out access to `T` only to the one thread holding
+// `raw`, so sharing the lock between threads is sound when `T` may be sent.
+unsafe impl<T: Send> Sync for Lock<T> {}
+// SAFETY: moving the lock moves `T` with it.
+unsafe impl<T: Send> Send for Lock<T> {}
+
+impl<T> Lock<T> {
+    const_fn! {
+        pub fn new(value: T) -> Self {
+            Self { raw: RawLock::new(), data: UnsafeCell::new(value) }
+        }
+    }
+
+    /// Runs `f` with exclusive access to the protected value.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.raw.lock();
+        // SAFETY: `raw` is held, so no other thread accesses `data` until
+        // the unlock below; the `&mut` does not escape `f`.
+        let result = self.data.with_mut(|data| f(unsafe { &mut *data }));
+        self.raw.unlock();
+        result
+    }
+
+    /// Takes the lock without running anything (for `fork` handlers).
+    ///
+    /// # Safety
+    /// The caller must call [`Lock::force_unlock`] exactly once later, on the
+    /// same thread or in a forked child, and must not touch the data meanwhile.
+    #[cfg(not(loom))]
+    pub unsafe fn force_lock(&self) {
+        self.raw.lock();
+    }
+
+    /// Releases a lock taken by [`Lock::force_lock`].
+    ///
+    /// # Safety
+    /// The lock must be held through `force_lock`.
+    #[cfg(not(loom))]
+    pub unsafe fn force_unlock(&self) {
+        self.raw.unlock();
+    }
+}
+
+/// The lock word: 0 unlocked, 1 locked, 2 locked with possible sleepers.
+struct RawLock {
+    state: AtomicU32,
+}
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+/// Spins before sleeping: a critical section lasts well under a microsecond.
+const SPINS_BEFORE_SLEEP: u32 = 64;
+
+impl RawLock {
+    const_fn! {
+        fn new() -> Self {
+            Self { state: AtomicU32::new(UNLOCKED) }
+        }
+    }
+
+    #[inline]
+    fn lock(&self) {
+        if self
+            .state
+            .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        let mut spins = 0;
+        while spins < SPINS_BEFORE_SLEEP {
+            let state = self.state.load(Ordering::Relaxed);
+            if state == UNLOCKED
+                && self
+                    .state
+                    .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            if state == CONTENDED {
+                break;
+            }
+            spin_loop();
+            spins += 1;
+        }
+        // Announce a sleeper; whoever unlocks sees CONTENDED and wakes one.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            futex_wait(&self.state, CONTENDED);
+        }
+    }
+
+    #[inline]
+    fn unlock(&self) {
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            futex_wake_one(&self.state);
+        }
+    }
+}
+
+/// Sleeps while `*word == expected` (spurious wake-ups are fine).
+#[cfg(not(loom))]
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word`, which lives as
+    // long as the call; a null timeout means no timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+#[cfg(not(loom))]
+fn futex_wake_one(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address of `word` as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
+}
+
+#[cfg(loom)]
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    if word.load(Ordering::Relaxed) == expected {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
+fn futex_wake_one(_word: &AtomicU32) {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn lock_excludes_concurrent_writers() {
+        let lock = Arc::new(Lock::new(0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        lock.with(|n| *n += 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(lock.with(|n| *n), 400_000);
+    }
+}

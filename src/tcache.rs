@@ -1,0 +1,373 @@
+//! Thread caches: per thread, per size class, a list of free blocks.
+//!
+//! The fast paths touch only the calling thread's cache: `pop` is a load of
+//! the list head, one branch, and two stores; `push` is one bound check and
+//! three stores. No lock, no atomic instruction. When a class's list is empty
+//! the cache refills a batch from the central pool; when it reaches its
+//! limit, a batch goes back.
+//!
+//! Limits adapt per class (as in tcmalloc): each refill raises the limit by a
+//! batch, up to the class's maximum and within the thread's byte budget, so a
+//! thread that allocates and frees in bursts keeps its working set local;
+//! repeated overflows lower it again, so a thread that frees far more than it
+//! allocates (a consumer) keeps at most about one batch per class.
+//!
+//! Invariants: `bins[c]` is a null-terminated list of `count` blocks of
+//! class `c`, `count <= limit`; `limit_bytes` is the sum of `limit * size` over the classes, at
+//! most `BUDGET_BYTES` plus one batch. A cache that is not `ACTIVE` has every
+//! limit 0 and every list empty, so both fast paths fall through to the
+//! caller's slow path.
+
+use crate::block::{self, Block};
+use crate::heap::Heap;
+use crate::size_class::{CLASSES, NUM_CLASSES};
+use core::ptr;
+
+/// Bytes a thread cache may hold across all classes (the sum of limits).
+const BUDGET_BYTES: usize = 2 << 20;
+/// Overflows tolerated before a class's limit shrinks by a batch.
+const MAX_OVERAGES: u8 = 3;
+
+/// Lifecycle of a thread's cache.
+pub const UNINIT: u8 = 0;
+/// Being registered (a re-entrant call bypasses the cache).
+pub const REGISTERING: u8 = 1;
+pub const ACTIVE: u8 = 2;
+/// Flushed at thread exit; later calls go straight to the central pool.
+pub const DEAD: u8 = 3;
+
+#[repr(C)]
+struct Bin {
+    head: *mut Block,
+    count: u32,
+    limit: u32,
+}
+
+pub struct ThreadCache {
+    bins: [Bin; NUM_CLASSES],
+    state: u8,
+    arena: u16,
+    overages: [u8; NUM_CLASSES],
+    limit_bytes: usize,
+}
+
+impl Default for ThreadCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ThreadCache {
+    pub const fn new() -> Self {
+        Self {
+            bins: [const {
+                Bin {
+                    head: ptr::null_mut(),
+                    count: 0,
+                    limit: 0,
+                }
+            }; NUM_CLASSES],
+            state: UNINIT,
+            arena: 0,
+            overages: [0; NUM_CLASSES],
+            limit_bytes: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn bin(&mut self, class: usize) -> &mut Bin {
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: classes come from `class_of`, always below NUM_CLASSES.
+        unsafe { self.bins.get_unchecked_mut(class) }
+    }
+
+    /// Fast path: a cached block of `class`, or null.
+    #[inline(always)]
+    pub fn pop(&mut self, class: usize) -> *mut u8 {
+        let bin = self.bin(class);
+        let b = bin.head;
+        if !b.is_null() {
+            // SAFETY: `b` heads this bin's list, a free block we own.
+            bin.head = unsafe { block::next_of(b) };
+            bin.count -= 1;
+        }
+        b.cast()
+    }
+
+    /// Fast path: caches `p` (a block of `class`) unless the bin is full.
+    ///
+    /// # Safety
+    /// `p` must be a live block of `class` that the caller gives up.
+    #[inline(always)]
+    pub unsafe fn push(&mut self, class: usize, p: *mut u8) -> bool {
+        let bin = self.bin(class);
+        if bin.count >= bin.limit {
+            return false;
+        }
+        // SAFETY: `p` is handed over by the caller; it becomes a free block.
+        unsafe { block::set_next(p.cast(), bin.head) };
+        bin.head = p.cast();
+        bin.count += 1;
+        true
+    }
+
+    pub fn state(&self) -> u8 {
+        self.state
+    }
+
+    pub fn set_state(&mut self, state: u8) {
+        self.state = state;
+    }
+
+    /// The arena this thread carves new slabs and large spans from.
+    pub fn arena(&self) -> usize {
+        self.arena as usize
+    }
+
+    /// Starts caching, with new memory from arena `arena`.
+    pub fn activate(&mut self, arena: usize) {
+        self.arena = arena as u16;
+        self.state = ACTIVE;
+    }
+
+    /// Slow path of `pop` on an active cache: refills `class` from the
+    /// central pool and returns one block (null when out of memory).
+    pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+        debug_assert!(self.state == ACTIVE && self.bins[class].count == 0);
+        let info = &CLASSES[class];
+        let mut list = heap.refill(class, info.batch, self.arena());
+        let Some(b) = list.pop() else {
+            return ptr::null_mut();
+        };
+        let (head, tail, len) = list.into_raw();
+        if len > 0 {
+            // The fast path stops at a null link, not at a count.
+            // SAFETY: `tail` is the last block of the list we now own.
+            unsafe { block::set_next(tail, ptr::null_mut()) };
+        }
+        let bin = self.bin(class);
+        bin.head = head;
+        bin.count = len;
+        // A refill means the thread allocates from this class: let it keep
+        // more of what it frees.
+        let current = bin.limit;
+        let grown = (current + info.batch).min(info.max_cached).max(len);
+        self.set_limit(class, grown);
+        b.cast()
+    }
+
+    /// Slow path of `push` on an active cache: the bin is full (or was never
+    /// used). Sends a batch to the central pool and caches `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live block of `class` that the caller gives up.
+    pub unsafe fn overflow(&mut self, heap: &Heap, class: usize, p: *mut u8) {
+        debug_assert!(self.state == ACTIVE);
+        let info = &CLASSES[class];
+        let limit = self.bins[class].limit;
+        if limit == 0 {
+            self.set_limit(class, info.batch);
+        } else {
+            // Frequent overflows: this thread frees more than it allocates.
+            self.overages[class] += 1;
+            if self.overages[class] > MAX_OVERAGES {
+                self.overages[class] = 0;
+                if limit > info.batch {
+                    self.set_limit(class, limit - info.batch);
+                }
+            }
+            let bin = self.bin(class);
+            // At least a batch, and enough to make room under the limit.
+            let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
+            // SAFETY: the bin holds `count >= n` blocks we own.
+            let (batch, rest) = unsafe { block::split_chain(bin.head, n) };
+            bin.head = rest;
+            bin.count -= n;
+            heap.flush(class, batch);
+        }
+        // SAFETY: the bin now has room; `p` is handed over by the caller.
+        let pushed = unsafe { self.push(class, p) };
+        debug_assert!(pushed);
+    }
+
+    /// Sets the limit of `class` within the byte budget; trims the list if
+    /// the new limit is below its length.
+    fn set_limit(&mut self, class: usize, limit: u32) {
+        let size = CLASSES[class].size as usize;
+        let old = self.bins[class].limit as usize * size;
+        let mut new = limit as usize * size;
+        let others = self.limit_bytes - old;
+        if new > old && others + new > BUDGET_BYTES {
+            // Over budget: grow no further than the budget allows, but keep
+            // at least the current limit and one batch.
+            let floor = old.max(CLASSES[class].batch as usize * size);
+            new = BUDGET_BYTES.saturating_sub(others).max(floor);
+        }
+        let limit = (new / size) as u32;
+        self.limit_bytes = others + limit as usize * size;
+        self.bin(class).limit = limit;
+    }
+
+    /// Sends every cached block back to the central pool (thread exit or an
+    /// explicit collect) and resets the limits; the cache stays usable.
+    pub fn flush_all(&mut self, heap: &Heap) {
+        for class in 0..NUM_CLASSES {
+            let bin = self.bin(class);
+            let count = bin.count;
+            // SAFETY: the bin holds exactly `count` blocks we own.
+            let (list, _) = unsafe { block::split_chain(bin.head, count) };
+            bin.head = ptr::null_mut();
+            bin.count = 0;
+            bin.limit = 0;
+            heap.flush(class, list);
+        }
+        self.overages = [0; NUM_CLASSES];
+        self.limit_bytes = 0;
+    }
+
+    /// Blocks and bytes currently cached (for statistics and tests).
+    pub fn cached(&self) -> (usize, usize) {
+        self.bins
+            .iter()
+            .zip(CLASSES.iter())
+            .fold((0, 0), |(n, bytes), (bin, info)| {
+                (
+                    n + bin.count as usize,
+                    bytes + bin.count as usize * info.size as usize,
+                )
+            })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::block::BlockList;
+    use crate::size_class::class_of;
+
+    fn drain_list(mut list: BlockList) -> Vec<usize> {
+        let mut v = Vec::new();
+        while let Some(b) = list.pop() {
+            v.push(b as usize);
+        }
+        v
+    }
+
+    fn active_cache() -> Box<ThreadCache> {
+        let mut tc = Box::new(ThreadCache::new());
+        tc.activate(0);
+        tc
+    }
+
+    #[test]
+    fn inactive_cache_takes_the_slow_paths() {
+        let mut tc = ThreadCache::new();
+        assert!(tc.pop(0).is_null());
+        let mut block = [0usize; 2];
+        // SAFETY: `block` is a valid 16-byte block; the push must refuse it.
+        assert!(!unsafe { tc.push(0, block.as_mut_ptr().cast()) });
+    }
+
+    #[test]
+    fn refill_then_pop_then_push_round_trip() {
+        let heap = Box::new(Heap::new());
+        let mut tc = active_cache();
+        let class = class_of(32);
+        let batch = CLASSES[class].batch as usize;
+        let first = tc.refill(&heap, class);
+        assert!(!first.is_null());
+        let mut got = vec![first as usize];
+        while let p = tc.pop(class)
+            && !p.is_null()
+        {
+            got.push(p as usize);
+        }
+        assert_eq!(got.len(), batch);
+        for &p in &got {
+            // SAFETY: each block is live and of `class`.
+            if !unsafe { tc.push(class, p as *mut u8) } {
+                // SAFETY: as above.
+                unsafe { tc.overflow(&heap, class, p as *mut u8) };
+            }
+        }
+        assert_eq!(tc.cached().0, batch);
+        tc.flush_all(&heap);
+        assert_eq!(tc.cached(), (0, 0));
+        let back = drain_list(heap.refill(class, batch as u32, 0));
+        let mut a = got.clone();
+        let mut b = back.clone();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "the flushed batch is what the next refill gets");
+    }
+
+    #[test]
+    fn consumer_limit_shrinks_to_one_batch() {
+        let heap = Box::new(Heap::new());
+        let mut producer = active_cache();
+        let mut consumer = active_cache();
+        let class = class_of(64);
+        let info = CLASSES[class];
+        for _ in 0..200 {
+            // The producer allocates a few batches; the consumer frees them.
+            let mut blocks = Vec::new();
+            for _ in 0..3 * info.batch {
+                let mut p = producer.pop(class);
+                if p.is_null() {
+                    p = producer.refill(&heap, class);
+                }
+                assert!(!p.is_null());
+                blocks.push(p);
+            }
+            for p in blocks {
+                // SAFETY: each block is live and of `class`.
+                unsafe {
+                    if !consumer.push(class, p) {
+                        consumer.overflow(&heap, class, p);
+                    }
+                }
+            }
+        }
+        assert!(
+            consumer.bins[class].limit <= info.batch,
+            "consumer limit {}",
+            consumer.bins[class].limit
+        );
+        assert!(consumer.cached().0 <= info.batch as usize);
+        assert!(producer.bins[class].limit <= info.max_cached);
+    }
+
+    #[test]
+    fn limits_stay_within_budget() {
+        let heap = Box::new(Heap::new());
+        let mut tc = active_cache();
+        for _ in 0..8 {
+            for class in 0..NUM_CLASSES {
+                let p = tc.refill(&heap, class);
+                assert!(!p.is_null());
+                // SAFETY: `p` is a live block of `class`.
+                unsafe {
+                    if !tc.push(class, p) {
+                        tc.overflow(&heap, class, p);
+                    }
+                }
+                // Empty the bin so the next round refills again.
+                while !tc.pop(class).is_null() {}
+            }
+        }
+        let batch_max = CLASSES
+            .iter()
+            .map(|c| c.batch as usize * c.size as usize)
+            .max()
+            .unwrap();
+        assert!(
+            tc.limit_bytes <= BUDGET_BYTES + batch_max,
+            "{}",
+            tc.limit_bytes
+        );
+        let sum: usize = (0..NUM_CLASSES)
+            .map(|c| tc.bins[c].limit as usize * CLASSES[c].size as usize)
+            .sum();
+        assert_eq!(sum, tc.limit_bytes);
+    }
+}
