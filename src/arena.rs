@@ -138,6 +138,27 @@ impl Arena {
         self.state.with(|st| st.grow(span, pages))
     }
 
+    /// Takes this pool's lock and keeps it (around `fork`).
+    ///
+    /// # Safety
+    /// Must be paired with [`Self::fork_unlock`] on the same thread or in
+    /// the forked child.
+    #[cfg(not(loom))]
+    pub unsafe fn fork_lock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.state.force_lock() }
+    }
+
+    /// Releases the lock taken by [`Self::fork_lock`].
+    ///
+    /// # Safety
+    /// The lock must be held through `fork_lock`.
+    #[cfg(not(loom))]
+    pub unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.state.force_unlock() }
+    }
+
     /// Number of segments this arena holds.
     pub fn segment_count(&self) -> usize {
         self.state.with(|st| st.segment_count)

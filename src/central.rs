@@ -143,6 +143,27 @@ impl Central {
         });
     }
 
+    /// Takes this pool's lock and keeps it (around `fork`).
+    ///
+    /// # Safety
+    /// Must be paired with [`Self::fork_unlock`] on the same thread or in
+    /// the forked child.
+    #[cfg(not(loom))]
+    pub unsafe fn fork_lock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.state.force_lock() }
+    }
+
+    /// Releases the lock taken by [`Self::fork_lock`].
+    ///
+    /// # Safety
+    /// The lock must be held through `fork_lock`.
+    #[cfg(not(loom))]
+    pub unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.state.force_unlock() }
+    }
+
     pub fn counts(&self) -> CentralCounts {
         self.state.with(|st| CentralCounts {
             slabs: st.slabs,
@@ -312,5 +333,96 @@ impl CentralState {
             self.unlist(slab);
             self.list(slab, new_bucket);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    fn slab_of(b: *mut Block) -> SpanRef {
+        // SAFETY: `b` is a live block of a slab in a live segment.
+        unsafe { SegmentRef::of(b.cast()).span_of(b.cast()) }
+    }
+
+    /// (live, bumped, blocks on the free list) of a slab.
+    fn accounting(slab: SpanRef) -> (u32, u32, u32) {
+        // SAFETY: the test is the only user of this central pool.
+        let st = unsafe { slab.state() };
+        let mut on_free = 0;
+        let mut b = st.free;
+        while !b.is_null() {
+            on_free += 1;
+            // SAFETY: `b` is on the slab's free list.
+            b = unsafe { block::next_of(b) };
+        }
+        (st.live, st.bumped, on_free)
+    }
+
+    #[test]
+    fn slab_bump_and_free_list_accounting() {
+        let arenas = [CachePadded::new(Arena::new())];
+        let central = Central::new();
+        let class = class_of(100);
+        let info = CLASSES[class];
+        // Fresh slab: blocks come from the bump pointer, in address order.
+        let mut got = central.refill(class, 10, &arenas, 0);
+        assert_eq!(got.len(), 10);
+        let first = got.pop().expect("block");
+        let slab = slab_of(first);
+        assert_eq!(slab.class(), class);
+        assert_eq!(first.cast::<u8>(), slab.start());
+        assert_eq!(accounting(slab), (10, 10, 0));
+        // Return four blocks straight to the slab: they go on its free list.
+        central.free_block(class, first.cast(), &arenas);
+        for _ in 0..3 {
+            let b = got.pop().expect("block");
+            central.free_block(class, b.cast(), &arenas);
+        }
+        assert_eq!(accounting(slab), (6, 10, 4));
+        // A refill takes the free list first (LIFO), then bumps.
+        let again = central.refill(class, 6, &arenas, 0);
+        assert_eq!(again.len(), 6);
+        assert_eq!(accounting(slab), (12, 12, 0));
+        // Through the transfer stack and back: the batch is reused whole.
+        central.flush(class, again, &arenas);
+        assert_eq!(central.counts().transfer_blocks, 6);
+        assert_eq!(
+            accounting(slab),
+            (12, 12, 0),
+            "transfer blocks stay live for the slab"
+        );
+        central.drain(class, &arenas);
+        central.flush(class, got, &arenas);
+        central.drain(class, &arenas);
+        let counts = central.counts();
+        assert_eq!(
+            (counts.slabs, counts.empty_slabs, counts.transfer_blocks),
+            (1, 1, 0)
+        );
+        assert_eq!(accounting(slab), (0, 12, 12));
+        assert!(info.capacity > 12);
+    }
+
+    #[test]
+    fn refill_prefers_the_fullest_slab() {
+        let arenas = [CachePadded::new(Arena::new())];
+        let central = Central::new();
+        let class = class_of(4096);
+        let cap = CLASSES[class].capacity;
+        // Fill two slabs completely.
+        let mut a = central.refill(class, cap, &arenas, 0);
+        let mut b = central.refill(class, cap, &arenas, 0);
+        assert_eq!((a.len(), b.len()), (cap, cap));
+        let slab_b = slab_of(b.pop().expect("block"));
+        // Free most of slab a and one block of slab b.
+        for _ in 0..cap - 1 {
+            central.free_block(class, a.pop().expect("block").cast(), &arenas);
+        }
+        central.free_block(class, b.pop().expect("block").cast(), &arenas);
+        // The next block comes from b, the fuller one.
+        let mut next = central.refill(class, 1, &arenas, 0);
+        assert_eq!(slab_of(next.pop().expect("block")), slab_b);
     }
 }

@@ -9,6 +9,9 @@
 //! comes later (another destructor running late) goes straight to the
 //! central pools.
 //!
+//! The same one-time setup registers `pthread_atfork` handlers that hold
+//! every heap lock across `fork`.
+//!
 //! Routing mirrors between `alloc` and `dealloc`: both derive the route from
 //! the `Layout`, so a small free never looks at the block's metadata.
 
@@ -67,8 +70,16 @@ fn exit_key() -> usize {
                 {
                     let mut key: libc::pthread_key_t = 0;
                     // SAFETY: `key` is a valid out-pointer; the destructor
-                    // is an `extern "C"` fn with the expected signature.
-                    let ok = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
+                    // and fork handlers are `extern "C"` fns with the
+                    // expected signatures.
+                    let ok = unsafe {
+                        libc::pthread_atfork(
+                            Some(fork_prepare),
+                            Some(fork_release),
+                            Some(fork_release),
+                        );
+                        libc::pthread_key_create(&mut key, Some(thread_exit))
+                    } == 0;
                     let value = if ok { key as usize + 1 } else { usize::MAX - 1 };
                     EXIT_KEY.store(value, Ordering::Release);
                 }
@@ -105,6 +116,19 @@ fn activate(tc: &mut ThreadCache) -> bool {
     }
     tc.activate(HEAP.assign_arena());
     true
+}
+
+/// `fork` prepare handler: holds every heap lock across the fork, so the
+/// child never inherits a lock taken by a thread that does not exist there.
+extern "C" fn fork_prepare() {
+    // SAFETY: released by `fork_release` in the parent and in the child.
+    unsafe { HEAP.lock_all() };
+}
+
+/// `fork` parent and child handler.
+extern "C" fn fork_release() {
+    // SAFETY: `fork_prepare` took the locks on this thread before the fork.
+    unsafe { HEAP.unlock_all() };
 }
 
 /// pthread key destructor: flushes the exiting thread's cache.

@@ -148,6 +148,33 @@ impl Heap {
         )
     }
 
+    /// Takes every lock of the heap, in the global lock order (central
+    /// pools, then arenas), so that a `fork` happens with none held midway.
+    ///
+    /// # Safety
+    /// Must be followed by [`Heap::unlock_all`] in the parent and the child.
+    #[cfg(not(loom))]
+    pub unsafe fn lock_all(&self) {
+        // SAFETY: every lock taken here is released by `unlock_all`.
+        unsafe {
+            self.central.iter().for_each(|c| c.fork_lock());
+            self.arenas.iter().for_each(|a| a.fork_lock());
+        }
+    }
+
+    /// Releases the locks taken by [`Heap::lock_all`].
+    ///
+    /// # Safety
+    /// The locks must be held through `lock_all`.
+    #[cfg(not(loom))]
+    pub unsafe fn unlock_all(&self) {
+        // SAFETY: `lock_all` took exactly these locks.
+        unsafe {
+            self.arenas.iter().for_each(|a| a.fork_unlock());
+            self.central.iter().for_each(|c| c.fork_unlock());
+        }
+    }
+
     /// Allocates a request that is not small (large or huge). Null when out
     /// of memory.
     pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {

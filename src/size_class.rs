@@ -145,8 +145,9 @@ pub static CLASSES: [ClassInfo; NUM_CLASSES] = {
     table
 };
 
-/// Class of each size up to [`LOOKUP_LIMIT`], indexed by `(size + 7) / 8`.
-static LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
+/// Class of each size up to [`LOOKUP_LIMIT`], indexed by `(size + 7) / 8`
+/// (a `const`, so a constant size folds to its class at compile time).
+const LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
     let mut table = [0u8; LOOKUP_LIMIT / 8 + 1];
     let mut i = 1;
     while i < table.len() {
