@@ -1,0 +1,115 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+/// xorshift64*: cheap, deterministic, no allocation.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// 1 B .. 1 MiB, skewed to small: half up to 64 B, most up to 1 KiB, one
+    /// in 64 up to 64 KiB and one in 1,024 up to 1 MiB.
+    pub fn size(&mut self) -> usize {
+        let r = self.next();
+        let top = match r & 1023 {
+            0 => 1 << 20,
+            1..=16 => 64 << 10,
+            17..=100 => 8 << 10,
+            101..=500 => 1 << 10,
+            _ => 64,
+        };
+        1 + (r >> 10) as usize % top
+    }
+}
+
+/// The pattern word at word `i` of a block at `addr`: two blocks never
+/// carry the same pattern, so a misplaced or overlapping write is detected.
+#[inline]
+fn pattern(addr: usize, i: usize) -> u64 {
+    (addr as u64).rotate_left(17) ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Fills `len` bytes at `p` with its pattern.
+///
+/// # Safety
+/// `p` must be valid for `len` bytes of writes.
+pub unsafe fn fill(p: *mut u8, len: usize) {
+    // SAFETY: forwarded.
+    unsafe { fill_as(p, len, p as usize) }
+}
+
+/// Fills `len` bytes at `p` with the pattern of a block at `addr`.
+///
+/// # Safety
+/// `p` must be valid for `len` bytes of writes.
+pub unsafe fn fill_as(p: *mut u8, len: usize, addr: usize) {
+    for i in 0..len / 8 {
+        // SAFETY: word `i` lies inside the block; unaligned writes are fine.
+        unsafe { p.add(8 * i).cast::<u64>().write_unaligned(pattern(addr, i)) };
+    }
+    let tail = pattern(addr, len / 8).to_le_bytes();
+    for j in 0..len % 8 {
+        // SAFETY: the tail bytes lie inside the block.
+        unsafe { *p.add(len / 8 * 8 + j) = tail[j] };
+    }
+}
+
+/// Checks the pattern written by [`fill`]; panics at the first bad word.
+///
+/// # Safety
+/// `p` must be valid for `len` bytes of reads.
+pub unsafe fn check(p: *const u8, len: usize) {
+    // SAFETY: forwarded.
+    unsafe { check_as(p, len, p as usize) }
+}
+
+/// Checks that `len` bytes at `p` hold the pattern of a block at `addr`
+/// (after a realloc moved the block from `addr` to `p`).
+///
+/// # Safety
+/// `p` must be valid for `len` bytes of reads.
+pub unsafe fn check_as(p: *const u8, len: usize, addr: usize) {
+    for i in 0..len / 8 {
+        // SAFETY: word `i` lies inside the block.
+        let w = unsafe { p.add(8 * i).cast::<u64>().read_unaligned() };
+        assert_eq!(
+            w,
+            pattern(addr, i),
+            "block {addr:#x} len {len}: word {i} corrupted"
+        );
+    }
+    let tail = pattern(addr, len / 8).to_le_bytes();
+    for j in 0..len % 8 {
+        // SAFETY: the tail bytes lie inside the block.
+        let b = unsafe { *p.add(len / 8 * 8 + j) };
+        assert_eq!(
+            b, tail[j],
+            "block {addr:#x} len {len}: tail byte {j} corrupted"
+        );
+    }
+}
+
+/// A field of `/proc/self/status` in KiB (VmRSS, VmSize, ...).
+pub fn status_kib(field: &str) -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
