@@ -7,10 +7,10 @@
 //! - `cross_thread`: a producer thread allocates 64 B blocks and a consumer
 //!   thread frees them (batches of 256 through a channel).
 //!
-//! `cargo bench --bench micro`; then `python3 scripts/micro_ratios.py` reads
-//! criterion's estimates and prints each allocator's median and its ratio to
-//! the system allocator and to mimalloc.
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+//! `cargo bench --bench micro`: after criterion's own output, a table of
+//! each allocator's median time per operation and its throughput relative to
+//! the system allocator and to mimalloc (from this run's estimates).
+use criterion::{Criterion, Throughput, criterion_group};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::mpsc;
@@ -181,4 +181,55 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = bench_pairs, bench_churn, bench_cross_thread
 }
-criterion_main!(benches);
+/// Median time of `group/alloc` in this run, from criterion's estimates.
+fn median_ns(group: &str, alloc: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = dir
+        .join("criterion")
+        .join(group.replace('/', "_")) // criterion stores group "a/b" as "a_b"
+        .join(alloc)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+/// Prints medians and throughput ratios (higher is better for slabpool).
+fn summary() {
+    let groups = [
+        "pair/16",
+        "pair/64",
+        "pair/256",
+        "pair/1024",
+        "pair/4096",
+        "churn",
+        "cross_thread",
+    ];
+    println!(
+        "\n{:<14} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "benchmark", "slabpool ns", "system ns", "mimalloc ns", "x system", "x mimalloc"
+    );
+    for g in groups {
+        let (Some(s), Some(y), Some(m)) = (
+            median_ns(g, "slabpool"),
+            median_ns(g, "system"),
+            median_ns(g, "mimalloc"),
+        ) else {
+            continue;
+        };
+        println!(
+            "{g:<14} {s:>12.2} {y:>12.2} {m:>12.2} {:>10.2} {:>10.2}",
+            y / s,
+            m / s
+        );
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        summary();
+    }
+}

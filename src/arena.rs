@@ -1,4 +1,5 @@
-//! Arenas: page-run allocation over segments.
+//! Arenas: page-run allocation over segments, coalescing, and the return of
+//! memory to the OS.
 //!
 //! An arena owns a set of segments and the free spans in them, binned by
 //! length (exact up to 16 pages, then four bins per doubling) with a bitmap
@@ -8,24 +9,35 @@
 //! span. Freeing a span merges it with free neighbours found through the page
 //! map in O(1), so adjacent free runs always form one span.
 //!
+//! Memory goes back to the OS in two steps, both amortised:
+//! - a segment that receives a freed span enters the arena's purge queue
+//!   (once) with a deadline of now + the purge delay; when the deadline has
+//!   passed, the dirty pages of its free spans are decommitted
+//!   (`MADV_DONTNEED`) in one pass. A span freed and reused within the delay
+//!   (a loop of alloc/free pairs) costs no system call;
+//! - a segment whose pages are all free is kept mapped (and purged like any
+//!   other) up to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it
+//!   is unmapped at once.
+//!
 //! Threads are spread over several arenas, each behind its own lock; a span
-//! goes back to the arena of its segment whichever thread frees it. Empty
-//! segments beyond one per arena go back to the OS (the delayed purge policy
-//! is the coalescing issue's; `release_empty` is its hook).
+//! goes back to the arena of its segment whichever thread frees it.
 
+use crate::config;
+use crate::os::{self, PAGE};
 use crate::segment::{
-    FIRST_PAGE, FREE, INVALID, PAGES, SegmentRef, SpanList, SpanRef, USABLE_PAGES,
+    FIRST_PAGE, FREE, INVALID, PAGES, SLAB, SegmentQueue, SegmentRef, SpanList, SpanRef,
+    USABLE_PAGES,
 };
-use crate::sync::{Lock, const_fn};
+use crate::sync::{AtomicUsize, Lock, Ordering::Relaxed, const_fn};
 
 /// Number of span bins: 16 exact, then 4 per doubling up to `PAGES`.
 const EXACT_BINS: usize = 16;
 const SPAN_BINS: usize = EXACT_BINS + 4 * (PAGES.trailing_zeros() as usize - 4) + 1;
 const _: () = assert!(SPAN_BINS <= 64);
 
-/// Empty segments an arena keeps mapped for reuse.
-const KEEP_EMPTY_SEGMENTS: usize = 1;
-
+/// Empty segments an arena keeps mapped (decommitted after the delay) for
+/// reuse; more are unmapped at once.
+pub const RETAIN_EMPTY_SEGMENTS: usize = 2;
 /// Bin holding spans of `pages` pages (`pages >= 1`).
 const fn bin_floor(pages: usize) -> usize {
     if pages <= EXACT_BINS {
@@ -59,6 +71,28 @@ pub struct NewSpan {
 /// One arena: segments and their free spans, behind a lock.
 pub struct Arena {
     state: Lock<ArenaState>,
+    counters: ArenaCounters,
+}
+
+/// Counters read by statistics without the lock.
+struct ArenaCounters {
+    /// Pages that may be resident: dirty pages and segment headers.
+    committed_pages: AtomicUsize,
+    segments: AtomicUsize,
+    /// Bytes handed back to the OS: decommitted, or unmapped while
+    /// committed (cumulative).
+    released_bytes: AtomicUsize,
+    /// `madvise` calls made to decommit (cumulative).
+    decommits: AtomicUsize,
+}
+
+/// Counters of one arena, for statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaCounts {
+    pub committed_bytes: usize,
+    pub segments: usize,
+    pub released_bytes: usize,
+    pub decommits: usize,
 }
 
 struct ArenaState {
@@ -68,6 +102,8 @@ struct ArenaState {
     segments: Option<SegmentRef>,
     segment_count: usize,
     empty_segments: usize,
+    /// Segments with dirty free pages, by deadline.
+    purge_queue: SegmentQueue,
 }
 
 impl Arena {
@@ -80,14 +116,22 @@ impl Arena {
                     segments: None,
                     segment_count: 0,
                     empty_segments: 0,
+                    purge_queue: SegmentQueue::new(),
                 }),
+                counters: ArenaCounters {
+                    committed_pages: AtomicUsize::new(0),
+                    segments: AtomicUsize::new(0),
+                    released_bytes: AtomicUsize::new(0),
+                    decommits: AtomicUsize::new(0),
+                },
             }
         }
     }
 
     /// Allocates a span of `pages` pages whose first page index is a
-    /// multiple of `align_pages`, of kind `kind`, with every page mapped.
-    /// `index` is this arena's index (recorded in new segments).
+    /// multiple of `align_pages`, of kind `kind`; a slab has every page in
+    /// the page map, any other span its first and last. `index` is this
+    /// arena's index (recorded in new segments).
     pub fn alloc_span(
         &self,
         index: usize,
@@ -102,16 +146,19 @@ impl Arena {
         self.state.with(|st| {
             let found = match st.find(pages, align_pages) {
                 Some(span) => span,
-                None => st.add_segment(index)?,
+                None => st.add_segment(index, &self.counters)?,
             };
-            Some(st.carve(found, pages, align_pages, kind))
+            Some(st.carve(found, pages, align_pages, kind, &self.counters))
         })
     }
 
     /// Returns `span` (a slab or large span of one of this arena's
     /// segments) to the free spans, merging it with free neighbours.
     pub fn free_span(&self, span: SpanRef) {
-        let empty = self.state.with(|st| st.free(span, false));
+        let deadline = os::now_ms().wrapping_add(config::purge_delay_ms());
+        let empty = self
+            .state
+            .with(|st| st.free(span, deadline, &self.counters));
         if let Some(seg) = empty {
             // SAFETY: `free` unlinked the segment; none of its spans is used.
             unsafe { seg.destroy() };
@@ -121,13 +168,16 @@ impl Arena {
     /// Shrinks a large span in place to `pages` pages, freeing its tail.
     pub fn shrink_span(&self, span: SpanRef, pages: usize) {
         debug_assert!(pages >= 1 && pages < span.pages());
+        let deadline = os::now_ms().wrapping_add(config::purge_delay_ms());
         self.state.with(|st| {
-            let tail = span.segment().span(span.first_page() + pages);
+            let seg = span.segment();
+            let tail = seg.span(span.first_page() + pages);
             tail.set_pages(span.pages() - pages);
             span.set_pages(pages);
-            // The tail's pages still map to the head, which stays in use, so
-            // no segment can become empty here.
-            let emptied = st.free(tail, false);
+            seg.map_ends(span);
+            seg.map_ends(tail);
+            // The head stays in use, so no segment can become empty here.
+            let emptied = st.free(tail, deadline, &self.counters);
             debug_assert!(emptied.is_none());
         });
     }
@@ -135,7 +185,73 @@ impl Arena {
     /// Grows a large span in place to `pages` pages if the free span right
     /// after it is long enough. Returns whether it did.
     pub fn grow_span(&self, span: SpanRef, pages: usize) -> bool {
-        self.state.with(|st| st.grow(span, pages))
+        self.state.with(|st| st.grow(span, pages, &self.counters))
+    }
+
+    /// Decommits the dirty free pages of every segment whose purge deadline
+    /// `now` has reached.
+    pub fn purge_expired(&self, now: u32) {
+        self.state.with(|st| {
+            while let Some(seg) = st.purge_queue.front() {
+                if !os::reached(now, seg.purge_at()) {
+                    break;
+                }
+                st.purge_queue.remove(seg);
+                purge_free_spans(seg, &self.counters);
+            }
+        });
+    }
+
+    /// Decommits every dirty free page now and unmaps every empty segment.
+    pub fn purge_all(&self) {
+        let mut doomed: Option<SegmentRef> = None;
+        self.state.with(|st| {
+            while let Some(seg) = st.purge_queue.front() {
+                st.purge_queue.remove(seg);
+            }
+            let mut cur = st.segments;
+            while let Some(seg) = cur {
+                cur = seg.next();
+                if seg.free_pages() == USABLE_PAGES {
+                    st.empty_segments -= 1;
+                    st.unlink_empty(seg, &self.counters);
+                    seg.link_before(doomed);
+                    doomed = Some(seg);
+                } else {
+                    purge_free_spans(seg, &self.counters);
+                }
+            }
+        });
+        while let Some(seg) = doomed {
+            doomed = seg.next();
+            // SAFETY: unlinked above; none of its spans is used.
+            unsafe { seg.destroy() };
+        }
+    }
+
+    /// Decommits pages `[first, first + n)` of `seg`, which belong to a slab
+    /// whose owner (a central pool) has parked every block on them.
+    pub fn decommit_slab_pages(&self, seg: SegmentRef, first: usize, n: usize) -> usize {
+        let (pages, calls) = seg.decommit(first, n);
+        self.counters.note_decommit(pages, calls);
+        pages
+    }
+
+    /// Marks pages `[first, first + n)` of a slab in `seg` as in use again.
+    pub fn recommit_slab_pages(&self, seg: SegmentRef, first: usize, n: usize) {
+        let newly = seg.mark_dirty(first, n);
+        self.counters.committed_pages.fetch_add(newly, Relaxed);
+    }
+
+    /// This arena's counters.
+    pub fn counts(&self) -> ArenaCounts {
+        let c = &self.counters;
+        ArenaCounts {
+            committed_bytes: c.committed_pages.load(Relaxed) * PAGE,
+            segments: c.segments.load(Relaxed),
+            released_bytes: c.released_bytes.load(Relaxed),
+            decommits: c.decommits.load(Relaxed),
+        }
     }
 
     /// Takes this pool's lock and keeps it (around `fork`).
@@ -158,10 +274,25 @@ impl Arena {
         // SAFETY: forwarded contract.
         unsafe { self.state.force_unlock() }
     }
+}
 
-    /// Number of segments this arena holds.
-    pub fn segment_count(&self) -> usize {
-        self.state.with(|st| st.segment_count)
+impl ArenaCounters {
+    fn note_decommit(&self, pages: usize, calls: usize) {
+        self.committed_pages.fetch_sub(pages, Relaxed);
+        self.released_bytes.fetch_add(pages * PAGE, Relaxed);
+        self.decommits.fetch_add(calls, Relaxed);
+    }
+}
+
+/// Decommits the dirty pages of every free span of `seg` (arena lock).
+fn purge_free_spans(seg: SegmentRef, counters: &ArenaCounters) {
+    let mut cur = Some(seg.first_span());
+    while let Some(span) = cur {
+        if span.kind() == FREE {
+            let (pages, calls) = seg.decommit(span.first_page(), span.pages());
+            counters.note_decommit(pages, calls);
+        }
+        cur = seg.next_span(span);
     }
 }
 
@@ -209,25 +340,33 @@ impl ArenaState {
     }
 
     /// Maps a new segment and returns its single free span (binned).
-    fn add_segment(&mut self, index: usize) -> Option<SpanRef> {
+    fn add_segment(&mut self, index: usize, counters: &ArenaCounters) -> Option<SpanRef> {
         let (seg, span) = SegmentRef::create(index as u32)?;
         seg.link_before(self.segments);
         self.segments = Some(seg);
         self.segment_count += 1;
         self.empty_segments += 1;
+        counters.segments.fetch_add(1, Relaxed);
+        counters.committed_pages.fetch_add(FIRST_PAGE, Relaxed);
         self.insert(span);
         Some(span)
     }
 
     /// Cuts `pages` pages at an `align_pages` boundary out of free `span`;
     /// the pieces before and after go back to the bins.
-    fn carve(&mut self, span: SpanRef, pages: usize, align_pages: usize, kind: u8) -> NewSpan {
+    fn carve(
+        &mut self,
+        span: SpanRef,
+        pages: usize,
+        align_pages: usize,
+        kind: u8,
+        counters: &ArenaCounters,
+    ) -> NewSpan {
         self.unbin(span);
         let seg = span.segment();
         let first = span.first_page();
         let end = first + span.pages();
         let start = first.next_multiple_of(align_pages);
-        let zero = span.zero();
         if seg.free_pages() == USABLE_PAGES {
             self.empty_segments -= 1;
         }
@@ -240,31 +379,41 @@ impl ArenaState {
             let rest = seg.span(start + pages);
             rest.set_kind(FREE);
             rest.set_pages(end - start - pages);
-            rest.set_zero(zero);
             seg.map_ends(rest);
             self.insert(rest);
         }
         let used = seg.span(start);
         used.set_kind(kind);
         used.set_pages(pages);
-        seg.map_all(used);
+        if kind == SLAB {
+            seg.map_all(used);
+        } else {
+            seg.map_ends(used);
+        }
         seg.add_free_pages(-(pages as i64));
+        let zero = seg.is_clean(start, pages);
+        let newly = seg.mark_dirty(start, pages);
+        counters.committed_pages.fetch_add(newly, Relaxed);
         NewSpan { span: used, zero }
     }
 
-    /// Frees `span`, merging neighbours. Returns a segment to destroy when
-    /// this emptied one beyond those kept.
-    fn free(&mut self, span: SpanRef, zero: bool) -> Option<SegmentRef> {
+    /// Frees `span`, merging neighbours, and queues its segment for a purge
+    /// at `deadline`. Returns a segment to unmap when this emptied one
+    /// beyond those retained.
+    fn free(
+        &mut self,
+        span: SpanRef,
+        deadline: u32,
+        counters: &ArenaCounters,
+    ) -> Option<SegmentRef> {
         let seg = span.segment();
         seg.add_free_pages(span.pages() as i64);
         let mut first = span.first_page();
         let mut pages = span.pages();
-        let mut zero = zero;
         if first > FIRST_PAGE {
             let left = seg.span(seg.map_get(first - 1));
             if left.kind() == FREE {
                 self.unbin(left);
-                zero &= left.zero();
                 first = left.first_page();
                 pages += left.pages();
                 span.set_kind(INVALID);
@@ -275,7 +424,6 @@ impl ArenaState {
             let right = seg.span(right_page);
             if right.kind() == FREE {
                 self.unbin(right);
-                zero &= right.zero();
                 pages += right.pages();
                 right.set_kind(INVALID);
             }
@@ -283,32 +431,41 @@ impl ArenaState {
         let merged = seg.span(first);
         merged.set_kind(FREE);
         merged.set_pages(pages);
-        merged.set_zero(zero);
         seg.map_ends(merged);
         self.insert(merged);
-        if pages == USABLE_PAGES {
-            return self.release_empty(seg, merged);
+        if !seg.queued() {
+            self.purge_queue.push_back(seg, deadline);
         }
-        None
-    }
-
-    /// Hook for the purge policy: `seg` just became empty. Keeps a few
-    /// empty segments mapped and unlinks the rest for the caller to unmap.
-    fn release_empty(&mut self, seg: SegmentRef, span: SpanRef) -> Option<SegmentRef> {
-        if self.empty_segments < KEEP_EMPTY_SEGMENTS {
+        if pages < USABLE_PAGES {
+            return None;
+        }
+        if self.empty_segments < RETAIN_EMPTY_SEGMENTS {
             self.empty_segments += 1;
             return None;
         }
-        self.unbin(span);
+        self.unlink_empty(seg, counters);
+        Some(seg)
+    }
+
+    /// Takes empty segment `seg` out of every list and the counts, for the
+    /// caller to unmap.
+    fn unlink_empty(&mut self, seg: SegmentRef, counters: &ArenaCounters) {
+        self.unbin(seg.first_span());
+        if seg.queued() {
+            self.purge_queue.remove(seg);
+        }
         let next = seg.unlink();
         if self.segments == Some(seg) {
             self.segments = next;
         }
         self.segment_count -= 1;
-        Some(seg)
+        let committed = seg.dirty_pages() + FIRST_PAGE;
+        counters.segments.fetch_sub(1, Relaxed);
+        counters.committed_pages.fetch_sub(committed, Relaxed);
+        counters.released_bytes.fetch_add(committed * PAGE, Relaxed);
     }
 
-    fn grow(&mut self, span: SpanRef, pages: usize) -> bool {
+    fn grow(&mut self, span: SpanRef, pages: usize, counters: &ArenaCounters) -> bool {
         let seg = span.segment();
         let first = span.first_page();
         let old = span.pages();
@@ -323,19 +480,19 @@ impl ArenaState {
         }
         self.unbin(right);
         let rest_pages = right.pages() - extra;
-        let zero = right.zero();
         right.set_kind(INVALID);
         if rest_pages > 0 {
             let rest = seg.span(first + pages);
             rest.set_kind(FREE);
             rest.set_pages(rest_pages);
-            rest.set_zero(zero);
             seg.map_ends(rest);
             self.insert(rest);
         }
         span.set_pages(pages);
-        seg.map_all(span);
+        seg.map_ends(span);
         seg.add_free_pages(-(extra as i64));
+        let newly = seg.mark_dirty(right_page, extra);
+        counters.committed_pages.fetch_add(newly, Relaxed);
         true
     }
 }
@@ -350,7 +507,11 @@ fn fits(span: SpanRef, pages: usize, align_pages: usize) -> bool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::segment::{LARGE, SLAB};
+    use crate::segment::LARGE;
+
+    fn segments(arena: &Arena) -> usize {
+        arena.state.with(|st| st.segment_count)
+    }
 
     #[test]
     fn bins_cover_lengths_in_order() {
@@ -383,6 +544,7 @@ mod tests {
         assert_eq!(b.span.first_page(), a.span.first_page() + 10);
         assert_eq!(c.span.first_page(), b.span.first_page() + 20);
         assert_eq!(seg.free_pages(), USABLE_PAGES - 60);
+        assert_eq!(arena.counts().committed_bytes, (FIRST_PAGE + 60) * PAGE);
         // Free a and c, then b: all three and the tail merge into one span.
         arena.free_span(a.span);
         arena.free_span(c.span);
@@ -392,11 +554,15 @@ mod tests {
         let whole = seg.span(FIRST_PAGE);
         assert_eq!(whole.kind(), FREE);
         assert_eq!(whole.pages(), USABLE_PAGES);
-        assert!(!whole.zero(), "used pages are dirty");
-        // The segment is kept (one empty segment per arena).
-        assert_eq!(arena.segment_count(), 1);
+        assert!(
+            !seg.is_clean(FIRST_PAGE, USABLE_PAGES),
+            "used pages are dirty"
+        );
+        // The segment is retained, and reused dirty.
+        assert_eq!(segments(&arena), 1);
         let again = arena.alloc_span(0, USABLE_PAGES, 1, LARGE).expect("whole");
         assert_eq!(again.span.first_page(), FIRST_PAGE);
+        assert!(!again.zero);
         arena.free_span(again.span);
     }
 
@@ -429,18 +595,19 @@ mod tests {
         assert!(!arena.grow_span(a, 41), "blocked by b");
         arena.shrink_span(a, 8);
         assert_eq!(a.pages(), 8);
-        let c = arena.alloc_span(0, 32, 1, LARGE).expect("c").span;
-        assert_eq!(c.first_page(), a.first_page() + 8, "tail reused");
-        for s in [a, b, c] {
+        let c = arena.alloc_span(0, 32, 1, LARGE).expect("c");
+        assert_eq!(c.span.first_page(), a.first_page() + 8, "tail reused");
+        assert!(!c.zero, "the tail was used by a");
+        for s in [a, b, c.span] {
             arena.free_span(s);
         }
         assert_eq!(a.segment().free_pages(), USABLE_PAGES);
     }
 
     #[test]
-    fn empty_segments_beyond_one_are_released() {
+    fn empty_segments_beyond_the_retained_bound_are_unmapped() {
         let arena = Arena::new();
-        let spans: Vec<_> = (0..3)
+        let spans: Vec<_> = (0..5)
             .map(|_| {
                 arena
                     .alloc_span(0, USABLE_PAGES, 1, LARGE)
@@ -448,10 +615,48 @@ mod tests {
                     .span
             })
             .collect();
-        assert_eq!(arena.segment_count(), 3);
+        assert_eq!(segments(&arena), 5);
+        assert_eq!(arena.counts().segments, 5);
         for s in spans {
             arena.free_span(s);
         }
-        assert_eq!(arena.segment_count(), 1);
+        assert_eq!(segments(&arena), RETAIN_EMPTY_SEGMENTS);
+        assert_eq!(arena.counts().segments, RETAIN_EMPTY_SEGMENTS);
+        arena.purge_all();
+        assert_eq!(arena.counts().segments, 0);
+        assert_eq!(arena.counts().committed_bytes, 0);
+    }
+
+    #[test]
+    fn free_pages_are_purged_after_the_deadline_only() {
+        let arena = Arena::new();
+        let keep = arena.alloc_span(0, 1, 1, LARGE).expect("keep").span;
+        let big = arena.alloc_span(0, 100, 1, LARGE).expect("big").span;
+        let seg = big.segment();
+        // SAFETY: `big` is ours; touch every page.
+        unsafe { big.start().write_bytes(0xEE, 100 * PAGE) };
+        let before = arena.counts();
+        assert_eq!(before.committed_bytes, (FIRST_PAGE + 101) * PAGE);
+        arena.free_span(big);
+        let deadline = seg.purge_at();
+        assert!(seg.queued());
+        // Not yet due: nothing is decommitted.
+        arena.purge_expired(deadline.wrapping_sub(1));
+        assert_eq!(arena.counts().decommits, 0);
+        assert!(!seg.is_clean(big.first_page(), 100));
+        arena.purge_expired(deadline);
+        let after = arena.counts();
+        assert_eq!(after.decommits, 1, "one madvise for the one dirty run");
+        assert_eq!(after.committed_bytes, (FIRST_PAGE + 1) * PAGE);
+        assert_eq!(after.released_bytes, 100 * PAGE);
+        assert!(!seg.queued());
+        // The span reads zero again and is known to: alloc_zeroed needs no memset.
+        let again = arena.alloc_span(0, 100, 1, LARGE).expect("again");
+        assert_eq!(again.span, big);
+        assert!(again.zero);
+        // SAFETY: the span is ours.
+        assert_eq!(unsafe { again.span.start().add(5 * PAGE).read() }, 0);
+        arena.free_span(again.span);
+        arena.free_span(keep);
     }
 }

@@ -61,15 +61,6 @@ impl BlockList {
         }
     }
 
-    /// Takes ownership of the chain `head ..= tail` of `len` blocks.
-    ///
-    /// # Safety
-    /// The chain must be as described, of free blocks owned by the caller.
-    pub unsafe fn from_raw(head: *mut Block, tail: *mut Block, len: u32) -> Self {
-        debug_assert_eq!(len == 0, head.is_null());
-        Self { head, tail, len }
-    }
-
     /// The chain as `(head, tail, len)`; the caller takes ownership.
     pub fn into_raw(self) -> (*mut Block, *mut Block, u32) {
         (self.head, self.tail, self.len)

@@ -9,29 +9,32 @@
 //!   free lists or past their bump pointer), in lists by occupancy. A refill
 //!   takes from the fullest slab first so that sparse slabs drain and can be
 //!   released; a slab whose blocks have all come back returns to its arena,
-//!   beyond a few kept empty ones.
+//!   beyond one kept empty slab.
 //!
 //! When the transfer stack is full, a flushed batch goes back block by block
-//! to the slabs it came from (found by masking each address).
+//! to the slabs it came from (found by masking each address). A class idle
+//! for a maintenance period ([`Central::trim`]) returns its transfer stack
+//! to the slabs and its empty slabs to their arenas.
 //!
-//! Invariants (under the lock): a slab is on the partial list of bucket
-//! `bucket(live)` iff `live < capacity`; `live` counts the blocks out of the
-//! slab (with the program, in thread caches or in the transfer stack);
-//! `free` holds `bumped - live` blocks; `empty_slabs` counts listed slabs with
-//! `live == 0`.
+//! Invariants (under the lock): a slab is listed iff `live < capacity`, in
+//! `partial[bucket(live, capacity)]`, bucket 0 holding exactly the empty
+//! slabs; `live_blocks` is the sum of `live` over the class's slabs, which
+//! counts blocks with the program, in thread caches and in the transfer
+//! stack; `transfer_blocks` counts the blocks in the transfer stack.
 
 use crate::arena::Arena;
-use crate::block::{self, Block, BlockList};
-use crate::segment::{SLAB, SegmentRef, SpanList, SpanRef};
+use crate::block::{Block, BlockList};
+use crate::segment::SLAB;
+use crate::segment::SpanList;
 use crate::size_class::{CLASSES, ClassInfo};
-use crate::sync::{CachePadded, Lock, const_fn};
-use core::ptr;
+use crate::slab::Slab;
+use crate::sync::{AtomicUsize, CachePadded, Lock, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
 const TRANSFER_SLOTS: usize = 16;
 /// Bytes the transfer stack of a class may hold.
 const TRANSFER_BYTES: usize = 512 * 1024;
-/// Occupancy buckets of partial slabs.
+/// Slab lists: bucket 0 for empty slabs, then occupancy buckets.
 const BUCKETS: usize = 8;
 /// Empty slabs a class keeps instead of returning them to their arena.
 const KEEP_EMPTY_SLABS: usize = 1;
@@ -39,24 +42,34 @@ const KEEP_EMPTY_SLABS: usize = 1;
 /// The central pool of one class.
 pub struct Central {
     state: Lock<CentralState>,
+    /// Blocks of this class in thread caches, as the caches last published
+    /// on their slow paths.
+    cached: AtomicUsize,
 }
 
 struct CentralState {
     transfer: [BlockList; TRANSFER_SLOTS],
     transfer_len: usize,
+    transfer_blocks: usize,
     partial: [SpanList; BUCKETS],
     /// Bit `b` set iff `partial[b]` is non-empty.
     nonempty: u32,
     slabs: usize,
-    empty_slabs: usize,
+    live_blocks: usize,
+    /// A refill or flush happened since the last trim.
+    active: bool,
 }
 
-/// Counters of one class, read for statistics.
+/// Counters of one class, for statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CentralCounts {
     pub slabs: usize,
     pub empty_slabs: usize,
+    /// Blocks out of their slabs: with the program, cached or in transfer.
+    pub live_blocks: usize,
     pub transfer_blocks: usize,
+    /// Blocks in thread caches, as last published.
+    pub cached_blocks: usize,
 }
 
 impl Central {
@@ -66,11 +79,14 @@ impl Central {
                 state: Lock::new(CentralState {
                     transfer: [const { BlockList::new() }; TRANSFER_SLOTS],
                     transfer_len: 0,
+                    transfer_blocks: 0,
                     partial: [const { SpanList::new() }; BUCKETS],
                     nonempty: 0,
                     slabs: 0,
-                    empty_slabs: 0,
+                    live_blocks: 0,
+                    active: false,
                 }),
+                cached: AtomicUsize::new(0),
             }
         }
     }
@@ -86,22 +102,26 @@ impl Central {
     ) -> BlockList {
         let info = &CLASSES[class];
         let got = self.state.with(|st| {
+            st.active = true;
             if let Some(list) = st.pop_transfer(want) {
                 return list;
             }
-            st.take_from_slabs(info, want)
+            st.take_from_slabs(info, want, arenas)
         });
         if !got.is_empty() {
             return got;
         }
         // No block anywhere: carve a new slab outside the lock, then retry
         // (another thread may have refilled the class meanwhile).
-        let Some(slab) = new_slab(class, info, &arenas[home], home) else {
+        let arena = &arenas[home];
+        let pages = info.slab_pages as usize;
+        let Some(new) = arena.alloc_span(home, pages, info.align_pages as usize, SLAB) else {
             return BlockList::new();
         };
+        let slab = Slab::init(new.span, class, info);
         self.state.with(|st| {
             st.adopt(slab);
-            st.take_from_slabs(info, want)
+            st.take_from_slabs(info, want, arenas)
         })
     }
 
@@ -112,7 +132,9 @@ impl Central {
         }
         let info = &CLASSES[class];
         self.state.with(|st| {
+            st.active = true;
             if st.transfer_len < transfer_cap(info) {
+                st.transfer_blocks += list.len() as usize;
                 st.transfer[st.transfer_len] = list;
                 st.transfer_len += 1;
             } else {
@@ -130,17 +152,36 @@ impl Central {
             .with(|st| st.return_blocks(&CLASSES[class], list, arenas));
     }
 
-    /// Returns every block of the transfer stack to its slab, releasing
-    /// slabs that become empty (beyond those kept).
-    pub fn drain(&self, class: usize, arenas: &[CachePadded<Arena>]) {
+    /// Maintenance: if the class saw no refill or flush since the last
+    /// call, returns its transfer stack to the slabs and its empty slabs to
+    /// their arenas.
+    pub fn trim(&self, class: usize, arenas: &[CachePadded<Arena>]) {
         let info = &CLASSES[class];
         self.state.with(|st| {
-            while st.transfer_len > 0 {
-                st.transfer_len -= 1;
-                let list = core::mem::take(&mut st.transfer[st.transfer_len]);
-                st.return_blocks(info, list, arenas);
+            if core::mem::replace(&mut st.active, false) {
+                return;
             }
+            st.drain_transfer(info, arenas);
+            st.release_empty_slabs(arenas);
         });
+    }
+
+    /// `collect`: returns the transfer stack to the slabs, every empty slab
+    /// to its arena, and decommits the pages of partial slabs that hold no
+    /// live block. Returns the slab pages decommitted.
+    pub fn collect(&self, class: usize, arenas: &[CachePadded<Arena>]) -> usize {
+        let info = &CLASSES[class];
+        self.state.with(|st| {
+            st.drain_transfer(info, arenas);
+            st.release_empty_slabs(arenas);
+            st.purge_slabs(info, arenas)
+        })
+    }
+
+    /// Adds `delta` (two's complement) to the published count of blocks in
+    /// thread caches.
+    pub fn publish_cached(&self, delta: isize) {
+        self.cached.fetch_add(delta as usize, Relaxed);
     }
 
     /// Takes this pool's lock and keeps it (around `fork`).
@@ -165,14 +206,15 @@ impl Central {
     }
 
     pub fn counts(&self) -> CentralCounts {
-        self.state.with(|st| CentralCounts {
+        let mut counts = self.state.with(|st| CentralCounts {
             slabs: st.slabs,
-            empty_slabs: st.empty_slabs,
-            transfer_blocks: st.transfer[..st.transfer_len]
-                .iter()
-                .map(|l| l.len() as usize)
-                .sum(),
-        })
+            empty_slabs: st.partial[0].len(),
+            live_blocks: st.live_blocks,
+            transfer_blocks: st.transfer_blocks,
+            cached_blocks: 0,
+        });
+        counts.cached_blocks = self.cached.load(Relaxed);
+        counts
     }
 }
 
@@ -182,29 +224,19 @@ fn transfer_cap(info: &ClassInfo) -> usize {
     (TRANSFER_BYTES / batch_bytes).clamp(2, TRANSFER_SLOTS)
 }
 
-/// Occupancy bucket of a slab with `live` of `capacity` blocks out.
+/// List of a slab with `live` of `capacity` blocks out (`live < capacity`):
+/// 0 when empty, then by occupancy.
 fn bucket(live: u32, capacity: u32) -> usize {
-    (live as usize * BUCKETS) / capacity as usize
+    if live == 0 {
+        0
+    } else {
+        1 + (live as usize * (BUCKETS - 1)) / capacity as usize
+    }
 }
 
-/// Carves a fresh slab of `class` from `arena`.
-fn new_slab(class: usize, info: &ClassInfo, arena: &Arena, index: usize) -> Option<SpanRef> {
-    let new = arena.alloc_span(
-        index,
-        info.slab_pages as usize,
-        info.align_pages as usize,
-        SLAB,
-    )?;
-    let slab = new.span;
-    slab.set_class(class);
-    // SAFETY: the span was just handed to us and is on no list.
-    let st = unsafe { slab.state() };
-    st.free = ptr::null_mut();
-    st.live = 0;
-    st.bumped = 0;
-    st.capacity = info.capacity;
-    st.bucket = 0;
-    Some(slab)
+/// The arena that owns `slab`'s segment.
+fn arena_of(slab: Slab, arenas: &[CachePadded<Arena>]) -> &Arena {
+    &arenas[slab.0.segment().arena()]
 }
 
 impl CentralState {
@@ -217,73 +249,50 @@ impl CentralState {
         if top.is_empty() {
             self.transfer_len -= 1;
         }
+        self.transfer_blocks -= list.len() as usize;
         Some(list)
     }
 
-    /// Lists a slab of the class (new or known) that has blocks to give.
-    fn list(&mut self, slab: SpanRef, bucket: usize) {
-        // SAFETY: the class lock is held; the slab is ours.
-        unsafe { slab.state().bucket = bucket as u8 };
-        self.partial[bucket].push(slab);
-        self.nonempty |= 1 << bucket;
+    fn list(&mut self, slab: Slab) {
+        let b = bucket(slab.live(), slab.capacity());
+        slab.set_bucket(b);
+        self.partial[b].push(slab.0);
+        self.nonempty |= 1 << b;
     }
 
-    fn unlist(&mut self, slab: SpanRef) {
-        // SAFETY: the class lock is held; the slab is on a partial list.
-        let bucket = unsafe { slab.state().bucket } as usize;
-        self.partial[bucket].remove(slab);
-        if self.partial[bucket].is_empty() {
-            self.nonempty &= !(1 << bucket);
+    fn unlist(&mut self, slab: Slab) {
+        let b = slab.bucket();
+        self.partial[b].remove(slab.0);
+        if self.partial[b].is_empty() {
+            self.nonempty &= !(1 << b);
         }
     }
 
-    fn adopt(&mut self, slab: SpanRef) {
+    fn adopt(&mut self, slab: Slab) {
         self.slabs += 1;
-        self.empty_slabs += 1;
-        self.list(slab, 0);
+        self.list(slab);
     }
 
-    /// Up to `want` blocks from the fullest partial slabs.
-    fn take_from_slabs(&mut self, info: &ClassInfo, want: u32) -> BlockList {
+    /// Up to `want` blocks from the fullest listed slabs.
+    fn take_from_slabs(
+        &mut self,
+        info: &ClassInfo,
+        want: u32,
+        arenas: &[CachePadded<Arena>],
+    ) -> BlockList {
         let mut out = BlockList::new();
         while out.len() < want && self.nonempty != 0 {
             let fullest = 31 - self.nonempty.leading_zeros() as usize;
-            let Some(slab) = self.partial[fullest].first() else {
+            let Some(span) = self.partial[fullest].first() else {
                 break;
             };
+            let slab = Slab(span);
             self.unlist(slab);
-            // SAFETY: the class lock is held and the slab belongs to the
-            // class; its free list holds `bumped - live` blocks.
-            let st = unsafe { slab.state() };
-            if st.live == 0 {
-                self.empty_slabs -= 1;
-            }
-            let need = want - out.len();
-            let on_free = st.bumped - st.live;
-            if on_free > 0 {
-                let n = need.min(on_free);
-                // SAFETY: the slab's free list has `on_free >= n` blocks.
-                let (front, rest) = unsafe { block::split_chain(st.free, n) };
-                st.free = rest;
-                st.live += n;
-                out.append(front);
-            }
-            let need = want - out.len();
-            let fresh = st.capacity - st.bumped;
-            if need > 0 && fresh > 0 {
-                let n = need.min(fresh);
-                let size = info.size as usize;
-                // SAFETY: blocks `bumped .. bumped + n` lie inside the slab
-                // and were never handed out.
-                let list =
-                    unsafe { block::carve(slab.start().add(st.bumped as usize * size), size, n) };
-                st.bumped += n;
-                st.live += n;
-                out.append(list);
-            }
-            if st.live < st.capacity {
-                let b = bucket(st.live, st.capacity);
-                self.list(slab, b);
+            let got = slab.take(want - out.len(), info.size as usize, arena_of(slab, arenas));
+            self.live_blocks += got.len() as usize;
+            out.append(got);
+            if slab.live() < slab.capacity() {
+                self.list(slab);
             }
         }
         out
@@ -304,35 +313,58 @@ impl CentralState {
     fn return_block(&mut self, info: &ClassInfo, b: *mut Block, arenas: &[CachePadded<Arena>]) {
         // SAFETY: `b` is a block of this class, so it lies in a slab of a
         // live segment.
-        let slab = unsafe { SegmentRef::of(b.cast()).span_of(b.cast()) };
-        debug_assert_eq!(slab.kind(), SLAB);
-        // SAFETY: the class lock is held; the slab belongs to this class.
-        let st = unsafe { slab.state() };
-        debug_assert_eq!(st.capacity, info.capacity);
-        let was_full = st.live == st.capacity;
-        // SAFETY: `b` is free and ours; it joins the slab's free list.
-        unsafe { block::set_next(b, st.free) };
-        st.free = b;
-        st.live -= 1;
-        let (live, old_bucket) = (st.live, st.bucket as usize);
-        let new_bucket = bucket(live, st.capacity);
-        if live == 0 && self.empty_slabs >= KEEP_EMPTY_SLABS {
-            if !was_full {
-                self.unlist(slab);
+        let slab = unsafe { Slab::of_block(b.cast()) };
+        debug_assert_eq!(slab.capacity(), info.capacity);
+        let was_listed = slab.live() < slab.capacity();
+        // SAFETY: `b` is a live block of `slab` that the caller gave up.
+        let live = unsafe { slab.put(b) };
+        self.live_blocks -= 1;
+        if was_listed {
+            if bucket(live, slab.capacity()) == slab.bucket() {
+                return;
             }
+            self.unlist(slab);
+        }
+        if live == 0 && self.partial[0].len() >= KEEP_EMPTY_SLABS {
             self.slabs -= 1;
-            arenas[slab.segment().arena()].free_span(slab);
+            arena_of(slab, arenas).free_span(slab.0);
             return;
         }
-        if live == 0 {
-            self.empty_slabs += 1;
+        self.list(slab);
+    }
+
+    /// Returns every block of the transfer stack to its slab.
+    fn drain_transfer(&mut self, info: &ClassInfo, arenas: &[CachePadded<Arena>]) {
+        while self.transfer_len > 0 {
+            self.transfer_len -= 1;
+            let list = core::mem::take(&mut self.transfer[self.transfer_len]);
+            self.transfer_blocks -= list.len() as usize;
+            self.return_blocks(info, list, arenas);
         }
-        if was_full {
-            self.list(slab, new_bucket);
-        } else if new_bucket != old_bucket {
+    }
+
+    /// Returns every empty slab to its arena.
+    fn release_empty_slabs(&mut self, arenas: &[CachePadded<Arena>]) {
+        while let Some(span) = self.partial[0].first() {
+            let slab = Slab(span);
             self.unlist(slab);
-            self.list(slab, new_bucket);
+            self.slabs -= 1;
+            arena_of(slab, arenas).free_span(span);
         }
+    }
+
+    /// Decommits the pages of listed slabs that hold no live block.
+    fn purge_slabs(&mut self, info: &ClassInfo, arenas: &[CachePadded<Arena>]) -> usize {
+        let mut pages = 0;
+        for list in &self.partial {
+            let mut cur = list.first();
+            while let Some(span) = cur {
+                let slab = Slab(span);
+                pages += slab.purge(info.size as usize, arena_of(slab, arenas));
+                cur = list.next(span);
+            }
+        }
+        pages
     }
 }
 
@@ -341,67 +373,51 @@ mod tests {
     use super::*;
     use crate::size_class::class_of;
 
-    fn slab_of(b: *mut Block) -> SpanRef {
+    fn slab_of(b: *mut Block) -> Slab {
         // SAFETY: `b` is a live block of a slab in a live segment.
-        unsafe { SegmentRef::of(b.cast()).span_of(b.cast()) }
-    }
-
-    /// (live, bumped, blocks on the free list) of a slab.
-    fn accounting(slab: SpanRef) -> (u32, u32, u32) {
-        // SAFETY: the test is the only user of this central pool.
-        let st = unsafe { slab.state() };
-        let mut on_free = 0;
-        let mut b = st.free;
-        while !b.is_null() {
-            on_free += 1;
-            // SAFETY: `b` is on the slab's free list.
-            b = unsafe { block::next_of(b) };
-        }
-        (st.live, st.bumped, on_free)
+        unsafe { Slab::of_block(b.cast()) }
     }
 
     #[test]
-    fn slab_bump_and_free_list_accounting() {
+    fn blocks_flow_through_transfer_and_back_to_slabs() {
         let arenas = [CachePadded::new(Arena::new())];
         let central = Central::new();
         let class = class_of(100);
         let info = CLASSES[class];
-        // Fresh slab: blocks come from the bump pointer, in address order.
         let mut got = central.refill(class, 10, &arenas, 0);
         assert_eq!(got.len(), 10);
         let first = got.pop().expect("block");
         let slab = slab_of(first);
-        assert_eq!(slab.class(), class);
-        assert_eq!(first.cast::<u8>(), slab.start());
-        assert_eq!(accounting(slab), (10, 10, 0));
-        // Return four blocks straight to the slab: they go on its free list.
+        assert_eq!(slab.0.class(), class);
+        assert_eq!(first.cast::<u8>(), slab.0.start());
+        assert_eq!(slab.accounting(), (10, 10, 0, 0));
+        // Return four blocks straight to the slab.
         central.free_block(class, first.cast(), &arenas);
         for _ in 0..3 {
             let b = got.pop().expect("block");
             central.free_block(class, b.cast(), &arenas);
         }
-        assert_eq!(accounting(slab), (6, 10, 4));
-        // A refill takes the free list first (LIFO), then bumps.
+        assert_eq!(slab.accounting(), (6, 10, 4, 0));
         let again = central.refill(class, 6, &arenas, 0);
-        assert_eq!(again.len(), 6);
-        assert_eq!(accounting(slab), (12, 12, 0));
-        // Through the transfer stack and back: the batch is reused whole.
+        assert_eq!(slab.accounting(), (12, 12, 0, 0));
+        // Through the transfer stack: blocks stay live for their slab.
         central.flush(class, again, &arenas);
-        assert_eq!(central.counts().transfer_blocks, 6);
-        assert_eq!(
-            accounting(slab),
-            (12, 12, 0),
-            "transfer blocks stay live for the slab"
-        );
-        central.drain(class, &arenas);
+        let counts = central.counts();
+        assert_eq!((counts.transfer_blocks, counts.live_blocks), (6, 12));
+        assert_eq!(slab.accounting(), (12, 12, 0, 0));
         central.flush(class, got, &arenas);
-        central.drain(class, &arenas);
+        central.collect(class, &arenas);
         let counts = central.counts();
         assert_eq!(
-            (counts.slabs, counts.empty_slabs, counts.transfer_blocks),
-            (1, 1, 0)
+            (
+                counts.slabs,
+                counts.empty_slabs,
+                counts.live_blocks,
+                counts.transfer_blocks
+            ),
+            (0, 0, 0, 0),
+            "collect returned the empty slab"
         );
-        assert_eq!(accounting(slab), (0, 12, 12));
         assert!(info.capacity > 12);
     }
 
@@ -411,7 +427,6 @@ mod tests {
         let central = Central::new();
         let class = class_of(4096);
         let cap = CLASSES[class].capacity;
-        // Fill two slabs completely.
         let mut a = central.refill(class, cap, &arenas, 0);
         let mut b = central.refill(class, cap, &arenas, 0);
         assert_eq!((a.len(), b.len()), (cap, cap));
@@ -424,5 +439,49 @@ mod tests {
         // The next block comes from b, the fuller one.
         let mut next = central.refill(class, 1, &arenas, 0);
         assert_eq!(slab_of(next.pop().expect("block")), slab_b);
+    }
+
+    #[test]
+    fn idle_classes_are_trimmed() {
+        let arenas = [CachePadded::new(Arena::new())];
+        let central = Central::new();
+        let class = class_of(64);
+        let list = central.refill(class, 64, &arenas, 0);
+        central.flush(class, list, &arenas);
+        assert_eq!(central.counts().transfer_blocks, 64);
+        central.trim(class, &arenas);
+        assert_eq!(central.counts().transfer_blocks, 64, "active: kept");
+        central.trim(class, &arenas);
+        let counts = central.counts();
+        assert_eq!(
+            (counts.transfer_blocks, counts.slabs),
+            (0, 0),
+            "idle: returned"
+        );
+        assert_eq!(arenas[0].counts().segments, 1, "segment retained");
+    }
+
+    #[test]
+    fn live_block_counts_track_every_path() {
+        let arenas = [CachePadded::new(Arena::new())];
+        let central = Central::new();
+        let class = class_of(2048);
+        let mut lists: Vec<_> = (0..20)
+            .map(|_| central.refill(class, 16, &arenas, 0))
+            .collect();
+        let total: usize = lists.iter().map(|l| l.len() as usize).sum();
+        assert_eq!(central.counts().live_blocks, total);
+        for l in lists.drain(..10) {
+            central.flush(class, l, &arenas);
+        }
+        for mut l in lists {
+            while let Some(b) = l.pop() {
+                central.free_block(class, b.cast(), &arenas);
+            }
+        }
+        let c = central.counts();
+        assert_eq!(c.live_blocks, c.transfer_blocks);
+        central.collect(class, &arenas);
+        assert_eq!(central.counts(), CentralCounts::default());
     }
 }

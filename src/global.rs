@@ -9,13 +9,17 @@
 //! comes later (another destructor running late) goes straight to the
 //! central pools.
 //!
-//! The same one-time setup registers `pthread_atfork` handlers that hold
-//! every heap lock across `fork`.
+//! The same one-time setup reads the environment (`config`), registers
+//! `pthread_atfork` handlers that hold every heap lock across `fork`, and,
+//! with `SLABPOOL_SHOW_STATS=1`, an `atexit` handler printing statistics.
 //!
 //! Routing mirrors between `alloc` and `dealloc`: both derive the route from
 //! the `Layout`, so a small free never looks at the block's metadata.
 
+use crate::config;
 use crate::heap::{Heap, Route, route};
+use crate::os;
+use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::tcache::{ACTIVE, DEAD, REGISTERING, ThreadCache, UNINIT};
 use core::alloc::{GlobalAlloc, Layout};
@@ -50,9 +54,28 @@ fn tcache() -> &'static mut ThreadCache {
     TCACHE.with(|tc| unsafe { &mut *tc.get() })
 }
 
-/// The process heap (for `stats` and `collect`).
-pub(crate) fn heap() -> &'static Heap {
-    &HEAP
+/// Returns free memory to the OS now: the calling thread's cache, the
+/// central pools' transfer stacks, empty slabs, the free pages of sparse
+/// slabs and of segments, and empty segments. Other threads flush their
+/// caches at their next slow path.
+pub fn collect() {
+    let tc = tcache();
+    if tc.state() == ACTIVE {
+        tc.flush_all(&HEAP);
+    }
+    HEAP.collect();
+}
+
+/// A snapshot of the allocator's counters (no allocation).
+pub fn stats() -> Stats {
+    HEAP.stats()
+}
+
+/// `atexit` handler for `SLABPOOL_SHOW_STATS=1`.
+extern "C" fn print_stats_at_exit() {
+    let mut out = os::StderrWriter::new();
+    // Formatting into a stack buffer cannot fail but for a full pipe.
+    let _ = stats().write_table(&mut out);
 }
 
 /// Key whose destructor flushes a thread's cache; 0 until created.
@@ -68,6 +91,12 @@ fn exit_key() -> usize {
                     .compare_exchange(0, KEY_CREATING, Ordering::Acquire, Ordering::Acquire)
                     .is_ok()
                 {
+                    config::init_from_env();
+                    os::check_page_size();
+                    if config::show_stats() {
+                        // SAFETY: an `extern "C"` fn without arguments.
+                        unsafe { libc::atexit(print_stats_at_exit) };
+                    }
                     let mut key: libc::pthread_key_t = 0;
                     // SAFETY: `key` is a valid out-pointer; the destructor
                     // and fork handlers are `extern "C"` fns with the
@@ -108,13 +137,17 @@ fn activate(tc: &mut ThreadCache) -> bool {
     }
     // SAFETY: `key` is a live pthread key; the value only needs to be
     // non-null for the destructor to run.
-    let ok =
-        unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, 1 as *const _) } == 0;
+    let ok = unsafe {
+        libc::pthread_setspecific(
+            (key - 1) as libc::pthread_key_t,
+            ptr::dangling::<u8>().cast(),
+        )
+    } == 0;
     if !ok {
         tc.set_state(DEAD);
         return false;
     }
-    tc.activate(HEAP.assign_arena());
+    tc.activate(&HEAP, HEAP.assign_arena());
     true
 }
 
@@ -136,6 +169,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     let tc = tcache();
     tc.flush_all(&HEAP);
     tc.set_state(DEAD);
+    HEAP.thread_exited();
 }
 
 #[cold]

@@ -1,20 +1,28 @@
 //! The heap: every structure shared by threads, below the thread caches.
 //!
 //! A [`Heap`] owns one central pool per size class, the arenas, and the
-//! counters of huge blocks. It routes a request by size and alignment
-//! ([`route`]): small requests are blocks of a size class (the thread cache
-//! asks the central pools for batches), large ones are page spans carved from
-//! an arena, huge ones are direct mappings. `Heap` is an ordinary value: the
-//! global allocator keeps one in a static, tests build their own.
+//! counters of large and huge blocks. It routes a request by size and
+//! alignment ([`route`]): small requests are blocks of a size class (the
+//! thread cache asks the central pools for batches), large ones are page
+//! spans carved from an arena, huge ones are direct mappings. `Heap` is an
+//! ordinary value: the global allocator keeps one in a static, tests build
+//! their own.
+//!
+//! Maintenance runs without a thread of its own: every slow path calls
+//! [`Heap::tick`], which reads a coarse clock and, at most once per half
+//! purge delay, trims idle classes and decommits the free pages whose delay
+//! has passed. [`Heap::collect`] does all of it at once.
 
 use crate::arena::Arena;
 use crate::block::BlockList;
-use crate::central::{Central, CentralCounts};
+use crate::central::Central;
+use crate::config;
 use crate::huge::{self, HugeCounts};
 use crate::os::{self, PAGE, align_up};
-use crate::segment::{SEGMENT_SIZE, SegmentRef};
-use crate::size_class::{NUM_CLASSES, SMALL_LIMIT, class_of};
-use crate::sync::{AtomicUsize, CachePadded, Ordering, array_of, const_fn};
+use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
+use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+use crate::stats::{ClassStats, Stats};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, CachePadded, Ordering, array_of, const_fn};
 use core::ptr;
 
 /// Most arenas a heap can have.
@@ -67,6 +75,15 @@ pub struct Heap {
     arena_count: AtomicUsize,
     next_arena: AtomicUsize,
     huge: HugeCounts,
+    /// Bytes of live large spans.
+    large_bytes: AtomicUsize,
+    /// When maintenance is next due, and whether a thread is running it.
+    next_maintenance: AtomicU32,
+    maintaining: AtomicBool,
+    /// Raised by `collect`: thread caches flush when they see it change.
+    epoch: AtomicU32,
+    /// Thread caches in use.
+    threads: AtomicUsize,
 }
 
 impl Default for Heap {
@@ -84,18 +101,86 @@ impl Heap {
                 arena_count: AtomicUsize::new(0),
                 next_arena: AtomicUsize::new(0),
                 huge: HugeCounts::new(),
+                large_bytes: AtomicUsize::new(0),
+                next_maintenance: AtomicU32::new(0),
+                maintaining: AtomicBool::new(false),
+                epoch: AtomicU32::new(0),
+                threads: AtomicUsize::new(0),
             }
         }
     }
 
-    /// The arena a new thread should use (round robin).
+    /// Registers a new thread cache; returns the arena it should use
+    /// (round robin).
     pub fn assign_arena(&self) -> usize {
+        self.threads.fetch_add(1, Ordering::Relaxed);
+        self.next_arena.fetch_add(1, Ordering::Relaxed) % self.arenas_in_use()
+    }
+
+    /// A thread cache was flushed for good (its thread exited).
+    pub fn thread_exited(&self) {
+        self.threads.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn arenas_in_use(&self) -> usize {
         let mut count = self.arena_count.load(Ordering::Relaxed);
         if count == 0 {
             count = (os::cpu_count() * ARENAS_PER_CPU).clamp(1, MAX_ARENAS);
             self.arena_count.store(count, Ordering::Relaxed);
         }
-        self.next_arena.fetch_add(1, Ordering::Relaxed) % count
+        count
+    }
+
+    /// Called on every slow path: runs maintenance when it is due. Returns
+    /// the current time ([`os::now_ms`]).
+    #[inline]
+    pub fn tick(&self) -> u32 {
+        let now = os::now_ms();
+        if os::reached(now, self.next_maintenance.load(Ordering::Relaxed))
+            && !self.maintaining.swap(true, Ordering::Acquire)
+        {
+            let period = (config::purge_delay_ms() / 2).max(1);
+            self.next_maintenance
+                .store(now.wrapping_add(period), Ordering::Relaxed);
+            self.maintain(now);
+            self.maintaining.store(false, Ordering::Release);
+        }
+        now
+    }
+
+    /// Trims idle classes and purges the free pages that are due.
+    #[cold]
+    fn maintain(&self, now: u32) {
+        for (class, central) in self.central.iter().enumerate() {
+            central.trim(class, &self.arenas);
+        }
+        for arena in &self.arenas[..self.arenas_in_use()] {
+            arena.purge_expired(now);
+        }
+    }
+
+    /// Returns every free page to the OS now: transfer stacks to slabs,
+    /// empty slabs to arenas, free pages of sparse slabs and of segments
+    /// decommitted, empty segments unmapped. Thread caches flush at their
+    /// next slow path (the caller flushes its own first).
+    pub fn collect(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        for (class, central) in self.central.iter().enumerate() {
+            central.collect(class, &self.arenas);
+        }
+        for arena in &self.arenas[..self.arenas_in_use()] {
+            arena.purge_all();
+        }
+    }
+
+    /// The collect epoch (see `ThreadCache`).
+    pub fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Publishes a change of `delta` blocks of `class` in a thread cache.
+    pub fn publish_cached(&self, class: usize, delta: isize) {
+        self.central[class].publish_cached(delta);
     }
 
     /// Up to `want` blocks of `class` for a thread cache; empty when out of
@@ -111,6 +196,7 @@ impl Heap {
 
     /// One block of `class` without a thread cache; null when out of memory.
     pub fn alloc_block(&self, class: usize, home: usize) -> *mut u8 {
+        self.tick();
         self.refill(class, 1, home)
             .pop()
             .map_or(ptr::null_mut(), |b| b.cast())
@@ -121,31 +207,55 @@ impl Heap {
     /// # Safety
     /// `p` must be a live block of `class` from this heap.
     pub unsafe fn free_block(&self, class: usize, p: *mut u8) {
+        self.tick();
         self.central[class].free_block(class, p, &self.arenas);
     }
 
-    /// Returns the blocks of every transfer stack to their slabs.
-    pub fn drain_central(&self) {
+    /// A snapshot of the heap's counters (see [`Stats`]). Takes each lock
+    /// briefly, one at a time, so under concurrent use the figures are
+    /// approximate; they are exact when the heap is quiescent.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        let mut small_allocated = 0;
+        let mut slab_bytes = 0;
         for (class, central) in self.central.iter().enumerate() {
-            central.drain(class, &self.arenas);
+            let c = central.counts();
+            let info = &CLASSES[class];
+            let size = info.size as usize;
+            let held = c
+                .live_blocks
+                .saturating_sub(c.transfer_blocks + c.cached_blocks);
+            s.classes[class] = ClassStats {
+                size,
+                slabs: c.slabs,
+                empty_slabs: c.empty_slabs,
+                allocated_blocks: held,
+                cached_blocks: c.cached_blocks,
+                transfer_blocks: c.transfer_blocks,
+                free_blocks: c.slabs * info.capacity as usize - c.live_blocks,
+            };
+            small_allocated += held * size;
+            slab_bytes += c.slabs * info.slab_pages as usize * PAGE;
         }
-    }
-
-    pub fn central_counts(&self, class: usize) -> CentralCounts {
-        self.central[class].counts()
-    }
-
-    /// Segments mapped by all arenas.
-    pub fn segment_count(&self) -> usize {
-        self.arenas.iter().map(|a| a.segment_count()).sum()
-    }
-
-    /// Live huge blocks and their mapped bytes.
-    pub fn huge_counts(&self) -> (usize, usize) {
-        (
+        let (huge_blocks, huge_bytes) = (
             self.huge.blocks.load(Ordering::Relaxed),
             self.huge.bytes.load(Ordering::Relaxed),
-        )
+        );
+        let large = self.large_bytes.load(Ordering::Relaxed);
+        for arena in &self.arenas {
+            let a = arena.counts();
+            s.committed += a.committed_bytes;
+            s.segments += a.segments;
+            s.released += a.released_bytes;
+            s.purges += a.decommits;
+        }
+        s.allocated = small_allocated + large + huge_bytes;
+        s.active = slab_bytes + large + huge_bytes;
+        s.committed += huge_bytes;
+        s.mapped = s.segments * SEGMENT_SIZE + huge_bytes;
+        s.huge_blocks = huge_blocks;
+        s.threads = self.threads.load(Ordering::Relaxed);
+        s
     }
 
     /// Takes every lock of the heap, in the global lock order (central
@@ -178,19 +288,29 @@ impl Heap {
     /// Allocates a request that is not small (large or huge). Null when out
     /// of memory.
     pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
+        self.tick();
         if !is_large(size, align) {
             return huge::alloc(size, align, &self.huge);
         }
         let pages = size.div_ceil(PAGE);
         let align_pages = (align / PAGE).max(1);
         let arena = &self.arenas[home];
-        let Some(new) = arena.alloc_span(home, pages, align_pages, crate::segment::LARGE) else {
+        let Some(new) = arena.alloc_span(home, pages, align_pages, LARGE) else {
             return ptr::null_mut();
         };
-        let p = new.span.start();
+        let span = new.span;
+        self.large_bytes.fetch_add(span.bytes(), Ordering::Relaxed);
+        let p = span.start();
         if zero && !new.zero {
-            // SAFETY: the span is ours and at least `size` bytes long.
-            unsafe { p.write_bytes(0, size) };
+            // Only the pages that may hold old data need clearing.
+            let seg = span.segment();
+            let first = span.first_page();
+            seg.dirty_runs(first, pages, |start, len| {
+                let from = (start - first) * PAGE;
+                let to = ((start - first + len) * PAGE).min(size);
+                // SAFETY: [from, to) lies inside the span, which is ours.
+                unsafe { p.add(from).write_bytes(0, to - from) };
+            });
         }
         p
     }
@@ -201,6 +321,7 @@ impl Heap {
     /// `p` must be live and have been allocated with a `(size, align)` that
     /// routes the same way as this one.
     pub unsafe fn free_big(&self, p: *mut u8, size: usize, align: usize) {
+        self.tick();
         if !is_large(size, align) {
             // SAFETY: by contract `p` is a live huge block.
             unsafe { huge::free(p, &self.huge) };
@@ -208,6 +329,7 @@ impl Heap {
         }
         // SAFETY: `p` starts a live large span of a live segment.
         let span = unsafe { SegmentRef::of(p).span_of(p) };
+        self.large_bytes.fetch_sub(span.bytes(), Ordering::Relaxed);
         self.arenas[span.segment().arena()].free_span(span);
     }
 
@@ -233,6 +355,9 @@ impl Heap {
         } else if pages > current && !arena.grow_span(span, pages) {
             return ptr::null_mut();
         }
+        let (old, new) = (current * PAGE, pages * PAGE);
+        self.large_bytes
+            .fetch_add(new.wrapping_sub(old), Ordering::Relaxed);
         p
     }
 }
@@ -270,13 +395,13 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), blocks.len(), "no block handed out twice");
         assert!(sorted.windows(2).all(|w| w[1] - w[0] >= size_of(class)));
-        let slabs = heap.central_counts(class).slabs;
+        let slabs = heap.stats().classes[class].slabs;
         assert!(slabs >= 10_000 * 48 / (64 * 1024), "{slabs} slabs");
         for &p in &blocks {
             // SAFETY: each block is live and of `class`.
             unsafe { heap.free_block(class, p as *mut u8) };
         }
-        let counts = heap.central_counts(class);
+        let counts = heap.stats().classes[class];
         assert_eq!(counts.slabs, 1, "empty slabs went back, one kept");
         assert_eq!(counts.empty_slabs, 1);
     }
@@ -302,20 +427,19 @@ mod tests {
             heap.flush(class, l);
             v
         };
-        assert_eq!(heap.central_counts(class).transfer_blocks, 64);
+        assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
         let mut back = heap.refill(class, 64, 0);
         assert_eq!(back.len(), 64);
-        assert_eq!(
-            back.pop().map(|b| b as usize),
-            Some(addrs[0]),
-            "LIFO batch reuse"
-        );
+        let first = back.pop().expect("block");
+        assert_eq!(first as usize, addrs[0], "LIFO batch reuse");
+        // SAFETY: `first` was just popped from `back`.
+        unsafe { back.push(first) };
         heap.flush(class, back);
         heap.flush(class, list);
-        heap.drain_central();
-        let counts = heap.central_counts(class);
+        heap.collect();
+        let counts = heap.stats().classes[class];
         assert_eq!(counts.transfer_blocks, 0);
-        assert_eq!(counts.slabs, 1);
+        assert_eq!(counts.slabs, 0);
     }
 
     #[test]
@@ -345,9 +469,10 @@ mod tests {
             );
             heap.free_big(q, 100_000, 8);
             let h = heap.alloc_big(8 << 20, 8, true, 0);
-            assert_eq!(heap.huge_counts().0, 1);
+            assert_eq!(heap.stats().huge_blocks, 1);
             heap.free_big(h, 8 << 20, 8);
-            assert_eq!(heap.huge_counts(), (0, 0));
+            let st = heap.stats();
+            assert_eq!((st.huge_blocks, st.allocated, st.active), (0, 0, 0));
         }
     }
 }

@@ -91,6 +91,7 @@ unsafe fn header(p: *mut u8) -> *mut HugeHeader {
 }
 
 /// Bytes usable at `p`.
+#[cfg(test)]
 ///
 /// # Safety
 /// `p` must be a live huge block.

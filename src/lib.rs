@@ -9,11 +9,14 @@
 //! - `os`: reserve, commit, decommit and release address space (mmap);
 //! - `segment`: 4 MiB aligned segments whose headers describe their spans;
 //!   `arena`: page-run allocation over segments, with coalescing;
-//! - `size_class`, `block`: the size classes and intrusive free lists;
+//! - `size_class`, `block`, `slab`: the size classes, intrusive free lists,
+//!   and slabs (bump pointer, free list, purge of idle pages);
 //! - `central`: per-class pools of batches and partial slabs;
 //! - `tcache`: per-thread, per-class caches (no lock, no atomic);
 //! - `heap`: all shared state below the caches; `huge`: direct mappings;
-//! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle.
+//! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
+//!   [`collect`] and [`stats`];
+//! - `config`: settings from the environment; `stats`: the [`Stats`] types.
 //!
 //! Concurrency primitives come from `sync` only, so loom can replace them.
 
@@ -23,6 +26,7 @@
 mod arena;
 mod block;
 mod central;
+mod config;
 #[cfg(not(loom))]
 mod global;
 mod heap;
@@ -30,8 +34,12 @@ mod huge;
 mod os;
 mod segment;
 mod size_class;
+mod slab;
+mod stats;
 mod sync;
 mod tcache;
 
 #[cfg(not(loom))]
-pub use global::SlabPool;
+pub use global::{SlabPool, collect, stats};
+pub use size_class::NUM_CLASSES;
+pub use stats::{ClassStats, Stats};

@@ -1,14 +1,16 @@
 //! OS layer: the only module that asks the kernel for memory.
 //!
 //! Address space is reserved read-write with `MAP_NORESERVE`, so on Linux a
-//! reservation is committed page by page on first touch and [`commit`] is a
-//! bookkeeping no-op; [`decommit`] gives pages back with `MADV_DONTNEED`
+//! reservation is committed page by page on first touch (there is no
+//! explicit commit step); [`decommit`] gives pages back with `MADV_DONTNEED`
 //! (not `MADV_FREE`, which leaves RSS looking high until memory pressure).
 //! Aligned reservations over-reserve and trim the excess with `munmap`.
 //!
 //! Nothing here allocates or prints through std; failures return `None` or
 //! `false` and the caller turns them into a null pointer.
 
+use crate::sync::Ordering::Relaxed;
+use crate::sync::unmodeled::AtomicBool;
 use core::ptr::{self, NonNull};
 
 /// slabpool's page: the unit of spans and of decommit. The OS page must not
@@ -23,11 +25,25 @@ pub const fn align_up(n: usize, align: usize) -> usize {
     (n + align - 1) & !(align - 1)
 }
 
+/// Whether decommitting slabpool pages is possible: not when the kernel's
+/// page is larger than slabpool's (see [`check_page_size`]).
+static DECOMMIT: AtomicBool = AtomicBool::new(true);
+
 /// Whether the kernel's page is no larger than slabpool's [`PAGE`].
 pub fn os_page_fits() -> bool {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     page > 0 && page as usize <= PAGE
+}
+
+/// Called once at initialisation: with kernel pages larger than
+/// slabpool's, a 4 KiB decommit would discard live neighbours, so
+/// decommitting is turned off (memory still returns to the OS by `munmap`).
+pub fn check_page_size() {
+    if !os_page_fits() {
+        DECOMMIT.store(false, Relaxed);
+        warn(b"kernel page larger than 4 KiB: decommit disabled");
+    }
 }
 
 /// Maps `size` bytes (a multiple of [`PAGE`]) aligned to `align` (a power of
@@ -54,6 +70,14 @@ pub fn reserve(size: usize, align: usize) -> Option<NonNull<u8>> {
 }
 
 fn map(size: usize) -> Option<NonNull<u8>> {
+    let p = map_raw(size);
+    if p.is_none() {
+        warn(b"mmap failed: out of memory or address space");
+    }
+    p
+}
+
+fn map_raw(size: usize) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing touches no existing memory.
     let p = unsafe {
@@ -82,16 +106,9 @@ pub unsafe fn release(p: *mut u8, size: usize) {
         return;
     }
     // SAFETY: by the caller's contract the range is ours and unused.
-    unsafe { libc::munmap(p.cast(), size) };
-}
-
-/// Makes `[p, p + size)` usable. A no-op on Linux, where reservations are
-/// read-write and the kernel commits a page when it is first touched.
-///
-/// # Safety
-/// The range must lie in a reservation made here.
-pub unsafe fn commit(_p: *mut u8, _size: usize) -> bool {
-    true
+    if unsafe { libc::munmap(p.cast(), size) } != 0 {
+        warn(b"munmap failed; address space leaked");
+    }
 }
 
 /// Gives the physical pages of `[p, p + size)` back; the range stays
@@ -101,8 +118,15 @@ pub unsafe fn commit(_p: *mut u8, _size: usize) -> bool {
 /// The range must be page-aligned, inside a reservation made here, and hold
 /// nothing anybody still needs.
 pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
+    if !DECOMMIT.load(Relaxed) {
+        return false;
+    }
     // SAFETY: by the caller's contract the range is ours and unused.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
+    let ok = unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) } == 0;
+    if !ok {
+        warn(b"madvise(MADV_DONTNEED) failed; the pages stay resident");
+    }
+    ok
 }
 
 /// Resizes the mapping `[p, p + old)` to `new` bytes, moving it if needed.
@@ -118,6 +142,26 @@ pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
         return None;
     }
     NonNull::new(q.cast())
+}
+
+/// A coarse monotonic clock in milliseconds (a few milliseconds of
+/// resolution; read from the vDSO without a system call). Wraps after 49
+/// days: compare instants with [`reached`].
+pub fn now_ms() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000) as u32
+}
+
+/// Whether instant `now` is at or after `deadline` (both from [`now_ms`],
+/// less than 24 days apart).
+#[inline]
+pub fn reached(now: u32, deadline: u32) -> bool {
+    (now.wrapping_sub(deadline) as i32) >= 0
 }
 
 /// Number of online CPUs (at least 1).
@@ -140,10 +184,59 @@ pub fn write_stderr(bytes: &[u8]) {
     }
 }
 
-/// Ends the process at once, without unwinding or running destructors.
-pub fn abort() -> ! {
-    // SAFETY: abort has no preconditions.
-    unsafe { libc::abort() }
+/// Writes `slabpool: <message>` to stderr when `SLABPOOL_VERBOSE` is set.
+pub fn warn(message: &[u8]) {
+    if crate::config::verbose() {
+        write_stderr(b"slabpool: ");
+        write_stderr(message);
+        write_stderr(b"\n");
+    }
+}
+
+/// A `core::fmt::Write` sink that buffers on the stack and writes to stderr
+/// with `write(2)`: formatting through it never allocates.
+pub struct StderrWriter {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl StderrWriter {
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+
+    pub fn flush(&mut self) {
+        write_stderr(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Default for StderrWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Write for StderrWriter {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for chunk in s.as_bytes().chunks(self.buf.len()) {
+            if self.len + chunk.len() > self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
+            self.len += chunk.len();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StderrWriter {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -182,6 +275,16 @@ mod tests {
             assert_eq!(*q.as_ptr().add(63 * PAGE), 0);
             release(q.as_ptr(), 64 * PAGE);
         }
+    }
+
+    #[test]
+    fn clock_moves_forward() {
+        let a = now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = now_ms();
+        assert!(reached(b, a) && b.wrapping_sub(a) >= 20, "{a} -> {b}");
+        assert!(!reached(a, b));
+        assert!(reached(5, u32::MAX - 5), "wrap-around");
     }
 
     #[test]

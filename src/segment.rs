@@ -9,22 +9,35 @@
 //!
 //! 4 MiB segments: large enough that a large block up to 2 MiB at any
 //! alignment fits in one, small enough that a process with little memory
-//! touches little (the header is 66 KiB of address space, of which only the
+//! touches little (the header is 68 KiB of address space, of which only the
 //! records of spans in use are ever written, so resident).
+//!
+//! The header also keeps a dirty bitmap: bit `p` is set while page `p` may be
+//! resident (it was handed out since the segment was mapped or the page was
+//! last decommitted). Free spans are decommitted by their dirty runs only,
+//! a span is known to read as zero when none of its bits is set, and the
+//! count of set bits is the segment's share of committed memory. The bits
+//! are atomic: the arena (free spans) and a central pool (pages of one of
+//! its slabs) may update different bits of one word at once.
 //!
 //! Invariants (each span record is protected by whoever owns the span: the
 //! arena lock while free, the central lock of its class while a slab, the
 //! owning thread while a large block):
 //! - spans tile `[FIRST_PAGE, PAGES)`: every page lies in exactly one span;
 //! - `page_map[p]` is the first page of the span holding `p` for every page
-//!   of a slab or large span, and at least for the first and last page of a
-//!   free span;
+//!   of a slab (any block address finds its slab), and at least for the
+//!   first and last page of a large or free span (a large block is found
+//!   from its first page; a freed span finds its neighbours through the
+//!   pages next to it);
+//! - a span's dirty bits cover every page of it that may be resident: pages
+//!   handed out are marked when they are carved, and only pages of free
+//!   spans or parked slab pages are decommitted;
 //! - a record that is not the first page of a live span has kind `INVALID`
 //!   or `FREE` and is never reached from a live span's neighbours.
 
 use crate::block::Block;
 use crate::os::{self, PAGE, PAGE_SHIFT};
-use crate::sync::{AtomicU8, AtomicU16, AtomicU32, Ordering};
+use crate::sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
 
 #[cfg(not(loom))]
@@ -40,6 +53,8 @@ pub const PAGES: usize = SEGMENT_SIZE / PAGE;
 pub const FIRST_PAGE: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
 /// Pages a segment can hand out.
 pub const USABLE_PAGES: usize = PAGES - FIRST_PAGE;
+/// Words of the dirty bitmap.
+const DIRTY_WORDS: usize = PAGES.div_ceil(64);
 
 const MAGIC: usize = 0x736c_6162_706f_6f6c; // "slabpool"
 
@@ -77,12 +92,14 @@ pub struct SpanState {
     pub bumped: u32,
     /// Slab: blocks in the slab.
     pub capacity: u32,
-    /// Free span: arena clock tick when it was last freed (purge delay).
-    pub freed_at: u32,
-    /// Central occupancy bucket of a partial slab.
+    /// Slab: free blocks parked because they overlap a decommitted page of
+    /// the slab (they are on no list; see `purged`).
+    pub parked: u32,
+    /// Slab: bit `i` set when page `i` of the slab was decommitted with the
+    /// free blocks overlapping it parked.
+    pub purged: u64,
+    /// Central occupancy bucket of a listed slab.
     pub bucket: u8,
-    /// Free span: all its pages read as zero.
-    pub zero: bool,
 }
 
 #[repr(C)]
@@ -94,6 +111,14 @@ struct SegmentHeader {
     /// Links in the arena's segment list (arena lock).
     next: *mut SegmentHeader,
     prev: *mut SegmentHeader,
+    /// Links in the arena's purge queue, and when the segment's dirty free
+    /// pages are due for decommit (arena lock).
+    purge_next: *mut SegmentHeader,
+    purge_prev: *mut SegmentHeader,
+    purge_at: u32,
+    queued: bool,
+    /// Bit `p`: page `p` may be resident.
+    dirty: [AtomicU64; DIRTY_WORDS],
     page_map: [AtomicU16; PAGES],
     spans: [Span; PAGES],
 }
@@ -138,7 +163,6 @@ impl SegmentRef {
         let span = seg.span(FIRST_PAGE);
         span.set_kind(FREE);
         span.set_pages(USABLE_PAGES);
-        span.set_zero(true);
         seg.map_ends(span);
         seg.add_free_pages(USABLE_PAGES as i64);
         Some((seg, span))
@@ -174,13 +198,6 @@ impl SegmentRef {
     #[inline(always)]
     pub fn base(self) -> *mut u8 {
         self.hdr().cast()
-    }
-
-    /// Whether the header carries slabpool's mark (for checks of foreign
-    /// pointers; the caller must know the address is mapped).
-    pub fn is_valid(self) -> bool {
-        // SAFETY: `self` addresses a mapped header.
-        unsafe { (*self.hdr()).magic == MAGIC }
     }
 
     pub fn arena(self) -> usize {
@@ -294,12 +311,220 @@ impl SegmentRef {
     }
 }
 
+/// The dirty bitmap and the decommit of free pages.
+impl SegmentRef {
+    #[inline]
+    fn dirty_word(self, w: usize) -> &'static AtomicU64 {
+        // SAFETY: callers pass `w < DIRTY_WORDS`; the header lives as long
+        // as the segment, which outlives every use of this reference.
+        unsafe { &(*self.hdr()).dirty[w] }
+    }
+
+    /// Calls `f(word, mask)` for each bitmap word meeting pages
+    /// `[first, first + n)`, with the mask of those pages in it.
+    fn for_each_word(first: usize, n: usize, mut f: impl FnMut(usize, u64)) {
+        debug_assert!(first + n <= PAGES);
+        let end = first + n;
+        let mut page = first;
+        while page < end {
+            let w = page / 64;
+            let lo = page % 64;
+            let hi = (end - w * 64).min(64);
+            let mask = (u64::MAX >> (64 - (hi - lo))) << lo;
+            f(w, mask);
+            page = w * 64 + hi;
+        }
+    }
+
+    /// Marks pages `[first, first + n)` dirty; returns how many were clean.
+    pub fn mark_dirty(self, first: usize, n: usize) -> usize {
+        let mut newly = 0;
+        Self::for_each_word(first, n, |w, mask| {
+            let old = self.dirty_word(w).fetch_or(mask, Ordering::Relaxed);
+            newly += (mask & !old).count_ones() as usize;
+        });
+        newly
+    }
+
+    /// Whether none of pages `[first, first + n)` may be resident, so they
+    /// all read as zero.
+    pub fn is_clean(self, first: usize, n: usize) -> bool {
+        let mut clean = true;
+        Self::for_each_word(first, n, |w, mask| {
+            clean &= self.dirty_word(w).load(Ordering::Relaxed) & mask == 0;
+        });
+        clean
+    }
+
+    /// Pages of the segment that may be resident.
+    pub fn dirty_pages(self) -> usize {
+        (0..DIRTY_WORDS)
+            .map(|w| self.dirty_word(w).load(Ordering::Relaxed).count_ones() as usize)
+            .sum()
+    }
+
+    /// The first page in `[from, end)` whose dirty bit equals `dirty`.
+    fn find_page(self, from: usize, end: usize, dirty: bool) -> Option<usize> {
+        let flip = if dirty { 0 } else { u64::MAX };
+        let mut w = from / 64;
+        let mut word =
+            (self.dirty_word(w).load(Ordering::Relaxed) ^ flip) & (u64::MAX << (from % 64));
+        loop {
+            if word != 0 {
+                let page = w * 64 + word.trailing_zeros() as usize;
+                return (page < end).then_some(page);
+            }
+            w += 1;
+            if w * 64 >= end {
+                return None;
+            }
+            word = self.dirty_word(w).load(Ordering::Relaxed) ^ flip;
+        }
+    }
+
+    /// Calls `f(first_page, pages)` for each maximal run of dirty pages in
+    /// `[first, first + n)`.
+    pub fn dirty_runs(self, first: usize, n: usize, mut f: impl FnMut(usize, usize)) {
+        let end = first + n;
+        let mut page = first;
+        while page < end {
+            let Some(start) = self.find_page(page, end, true) else {
+                return;
+            };
+            let stop = self.find_page(start, end, false).unwrap_or(end);
+            f(start, stop - start);
+            page = stop;
+        }
+    }
+
+    /// Decommits the dirty pages of `[first, first + n)`, which must hold
+    /// nothing anybody needs, and marks them clean. Returns the pages
+    /// decommitted and the number of `madvise` calls.
+    pub fn decommit(self, first: usize, n: usize) -> (usize, usize) {
+        let (mut pages, mut calls) = (0, 0);
+        self.dirty_runs(first, n, |start, len| {
+            // SAFETY: the run lies in this segment's usable pages and, by
+            // the caller's contract, holds nothing in use.
+            let ok =
+                unsafe { os::decommit(self.base().add(start << PAGE_SHIFT), len << PAGE_SHIFT) };
+            calls += 1;
+            if ok {
+                Self::for_each_word(start, len, |w, mask| {
+                    self.dirty_word(w).fetch_and(!mask, Ordering::Relaxed);
+                });
+                pages += len;
+            }
+        });
+        (pages, calls)
+    }
+}
+
+/// The purge queue links and the span walk (arena lock).
+impl SegmentRef {
+    pub fn purge_at(self) -> u32 {
+        // SAFETY: the arena lock is held by the caller (protocol above).
+        unsafe { (*self.hdr()).purge_at }
+    }
+
+    pub fn queued(self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.hdr()).queued }
+    }
+
+    /// The span after `span` in this segment, if any.
+    pub fn next_span(self, span: SpanRef) -> Option<SpanRef> {
+        let page = span.first_page() + span.pages();
+        (page < PAGES).then(|| self.span(page))
+    }
+
+    /// The first span of the segment.
+    pub fn first_span(self) -> SpanRef {
+        self.span(FIRST_PAGE)
+    }
+}
+
+/// A FIFO of segments through their purge links, ordered by deadline (each
+/// segment enters with `now + delay`, and the delay is fixed).
+pub struct SegmentQueue {
+    head: *mut SegmentHeader,
+    tail: *mut SegmentHeader,
+}
+
+// SAFETY: the queue is only touched under its arena's lock.
+unsafe impl Send for SegmentQueue {}
+
+impl SegmentQueue {
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+        }
+    }
+
+    pub fn front(&self) -> Option<SegmentRef> {
+        NonNull::new(self.head).map(SegmentRef)
+    }
+
+    /// Appends `seg` (not queued) with deadline `at`.
+    pub fn push_back(&mut self, seg: SegmentRef, at: u32) {
+        // SAFETY: the arena lock is held; `seg` and the tail are live
+        // segments of this arena.
+        unsafe {
+            let h = seg.hdr();
+            debug_assert!(!(*h).queued);
+            (*h).purge_at = at;
+            (*h).queued = true;
+            (*h).purge_next = ptr::null_mut();
+            (*h).purge_prev = self.tail;
+            if self.tail.is_null() {
+                self.head = h;
+            } else {
+                (*self.tail).purge_next = h;
+            }
+            self.tail = h;
+        }
+    }
+
+    /// Removes `seg`, which must be queued here.
+    pub fn remove(&mut self, seg: SegmentRef) {
+        // SAFETY: as in `push_back`; `seg` is on this queue.
+        unsafe {
+            let h = seg.hdr();
+            debug_assert!((*h).queued);
+            let (prev, next) = ((*h).purge_prev, (*h).purge_next);
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).purge_next = next;
+            }
+            if next.is_null() {
+                self.tail = prev;
+            } else {
+                (*next).purge_prev = prev;
+            }
+            (*h).queued = false;
+            (*h).purge_next = ptr::null_mut();
+            (*h).purge_prev = ptr::null_mut();
+        }
+    }
+}
+
+impl Default for SegmentQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(loom)]
 /// Builds every atomic of a fresh header in place.
 ///
 /// # Safety
 /// `header` must point to a zeroed, writable header.
 unsafe fn init_atomics(header: *mut SegmentHeader) {
+    for w in 0..DIRTY_WORDS {
+        // SAFETY: `w < DIRTY_WORDS`, inside the header; the bytes are zero.
+        unsafe { ptr::addr_of_mut!((*header).dirty[w]).write(AtomicU64::new(0)) };
+    }
     for i in 0..PAGES {
         // SAFETY: `i < PAGES`, inside the header; the bytes are zero.
         unsafe {
@@ -320,11 +545,6 @@ impl SpanRef {
     pub unsafe fn from_ptr(p: *mut Span) -> SpanRef {
         // SAFETY: by contract `p` is a record address, never null.
         SpanRef(unsafe { NonNull::new_unchecked(p) })
-    }
-
-    #[inline(always)]
-    pub fn as_ptr(self) -> *mut Span {
-        self.0.as_ptr()
     }
 
     #[inline(always)]
@@ -371,7 +591,7 @@ impl SpanRef {
         unsafe { (*self.rec()).kind.store(kind, Ordering::Relaxed) }
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     pub fn class(self) -> usize {
         // SAFETY: as in `kind`.
         unsafe { (*self.rec()).class.load(Ordering::Relaxed) as usize }
@@ -406,17 +626,6 @@ impl SpanRef {
         // SAFETY: by contract the caller has exclusive access to `state`,
         // which no atomic shares.
         unsafe { &mut (*self.rec()).state }
-    }
-
-    /// Whether the span's pages read as zero (free spans; owner only).
-    pub fn zero(self) -> bool {
-        // SAFETY: the caller owns the span; the reference is dropped at once.
-        unsafe { self.state().zero }
-    }
-
-    pub fn set_zero(self, zero: bool) {
-        // SAFETY: as in `zero`.
-        unsafe { self.state().zero = zero }
     }
 }
 
@@ -515,7 +724,6 @@ mod tests {
     #[test]
     fn masking_and_page_map() {
         let (seg, span) = SegmentRef::create(3).expect("segment");
-        assert!(seg.is_valid());
         assert_eq!(seg.arena(), 3);
         assert_eq!(seg.base() as usize % SEGMENT_SIZE, 0);
         assert_eq!(span.first_page(), FIRST_PAGE);
@@ -540,5 +748,59 @@ mod tests {
         }
         // SAFETY: nothing uses the segment any more.
         unsafe { seg.destroy() };
+    }
+
+    #[test]
+    fn dirty_bitmap_runs_and_decommit() {
+        let (seg, _) = SegmentRef::create(0).expect("segment");
+        assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
+        assert_eq!(seg.mark_dirty(60, 10), 10);
+        assert_eq!(seg.mark_dirty(65, 70), 65, "five were dirty already");
+        assert_eq!(seg.mark_dirty(300, 1), 1);
+        assert_eq!(seg.dirty_pages(), 76);
+        assert!(!seg.is_clean(50, 11));
+        assert!(seg.is_clean(50, 10));
+        assert!(seg.is_clean(135, 165));
+        let mut runs = Vec::new();
+        seg.dirty_runs(FIRST_PAGE, USABLE_PAGES, |a, n| runs.push((a, n)));
+        assert_eq!(runs, [(60, 75), (300, 1)]);
+        runs.clear();
+        seg.dirty_runs(100, 201, |a, n| runs.push((a, n)));
+        assert_eq!(runs, [(100, 35), (300, 1)], "clipped to the range");
+        // Write into the dirty pages, then decommit: they read zero again.
+        let p = seg.base().wrapping_add(64 * PAGE);
+        // SAFETY: page 64 lies in the segment and is not in use.
+        unsafe { p.write(9) };
+        assert_eq!(seg.decommit(FIRST_PAGE, 200), (75, 1));
+        // SAFETY: as above.
+        assert_eq!(unsafe { p.read() }, 0);
+        assert_eq!(seg.dirty_pages(), 1);
+        assert_eq!(seg.decommit(FIRST_PAGE, USABLE_PAGES), (1, 1));
+        assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
+        // SAFETY: nothing uses the segment any more.
+        unsafe { seg.destroy() };
+    }
+
+    #[test]
+    fn purge_queue_is_fifo_with_removal() {
+        let segs: Vec<_> = (0..3)
+            .map(|_| SegmentRef::create(0).expect("segment").0)
+            .collect();
+        let mut q = SegmentQueue::new();
+        for (i, &s) in segs.iter().enumerate() {
+            q.push_back(s, i as u32 * 10);
+        }
+        q.remove(segs[1]);
+        assert_eq!(q.front(), Some(segs[0]));
+        q.remove(segs[0]);
+        assert_eq!(q.front(), Some(segs[2]));
+        assert_eq!(segs[2].purge_at(), 20);
+        q.remove(segs[2]);
+        assert!(q.front().is_none());
+        assert!(!segs[0].queued());
+        for s in segs {
+            // SAFETY: nothing uses the segments any more.
+            unsafe { s.destroy() };
+        }
     }
 }

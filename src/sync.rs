@@ -10,15 +10,19 @@
 //!   a new segment, which is rare).
 //! - [`UnsafeCell`] offers loom's `with` / `with_mut` form on both sides.
 
+pub use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
-#[cfg(not(loom))]
-pub use core::sync::atomic::{Ordering, fence};
 pub use crossbeam_utils::CachePadded;
 #[cfg(loom)]
-pub use loom::sync::atomic::{
-    AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
-};
+pub use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
+
+/// Atomics for process-wide settings that no model races on (the
+/// configuration read once at start-up): their `new` is `const` on both
+/// sides, so they can sit in plain statics even under loom.
+pub mod unmodeled {
+    pub use core::sync::atomic::{AtomicBool, AtomicU32};
+}
 
 /// Defines a function that is `const` outside loom (where it builds statics)
 /// and plain under loom (whose primitives have no `const` constructors).
@@ -70,6 +74,7 @@ impl<T> UnsafeCell<T> {
         Self(core::cell::UnsafeCell::new(value))
     }
     #[inline(always)]
+    #[allow(dead_code)] // loom's shared-access form, kept for parity
     pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }

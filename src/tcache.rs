@@ -12,14 +12,23 @@
 //! repeated overflows lower it again, so a thread that frees far more than it
 //! allocates (a consumer) keeps at most about one batch per class.
 //!
+//! Memory does not linger: the cache is bounded by bytes (the sum of the
+//! limits stays within [`BUDGET_BYTES`]), a class that saw no slow-path
+//! event for a purge delay gives back half its blocks at the next slow path
+//! (a thread that stopped using a class drains it), and `collect` raises an
+//! epoch that makes every cache flush at its next slow path. The counts are
+//! published to the central pools on slow paths only, for statistics.
+//!
 //! Invariants: `bins[c]` is a null-terminated list of `count` blocks of
-//! class `c`, `count <= limit`; `limit_bytes` is the sum of `limit * size` over the classes, at
-//! most `BUDGET_BYTES` plus one batch. A cache that is not `ACTIVE` has every
-//! limit 0 and every list empty, so both fast paths fall through to the
-//! caller's slow path.
+//! class `c`, `count <= limit`; `limit_bytes` is the sum of `limit * size`
+//! over the classes, at most `BUDGET_BYTES` plus one batch. A cache that is
+//! not `ACTIVE` has every limit 0 and every list empty, so both fast paths
+//! fall through to the caller's slow path.
 
 use crate::block::{self, Block};
+use crate::config;
 use crate::heap::Heap;
+use crate::os;
 use crate::size_class::{CLASSES, NUM_CLASSES};
 use core::ptr;
 
@@ -49,7 +58,17 @@ pub struct ThreadCache {
     arena: u16,
     overages: [u8; NUM_CLASSES],
     limit_bytes: usize,
+    /// Counts last published to the central pools.
+    published: [u32; NUM_CLASSES],
+    /// Bit `c`: class `c` took a slow path since the last decay.
+    touched: u64,
+    /// When the next decay is due.
+    next_decay: u32,
+    /// The heap's collect epoch this cache last flushed for.
+    epoch: u32,
 }
+
+const _: () = assert!(NUM_CLASSES <= 64);
 
 impl Default for ThreadCache {
     fn default() -> Self {
@@ -71,6 +90,10 @@ impl ThreadCache {
             arena: 0,
             overages: [0; NUM_CLASSES],
             limit_bytes: 0,
+            published: [0; NUM_CLASSES],
+            touched: 0,
+            next_decay: 0,
+            epoch: 0,
         }
     }
 
@@ -124,16 +147,66 @@ impl ThreadCache {
         self.arena as usize
     }
 
-    /// Starts caching, with new memory from arena `arena`.
-    pub fn activate(&mut self, arena: usize) {
+    /// Starts caching, with new memory from arena `arena` of `heap`.
+    pub fn activate(&mut self, heap: &Heap, arena: usize) {
         self.arena = arena as u16;
         self.state = ACTIVE;
+        self.epoch = heap.epoch();
+        self.next_decay = os::now_ms().wrapping_add(config::purge_delay_ms());
+    }
+
+    /// Work every slow path does first: heap maintenance when due, a flush
+    /// when `collect` asked for one, and the decay of idle classes.
+    fn slow_path_chores(&mut self, heap: &Heap, class: usize) {
+        let now = heap.tick();
+        self.touched |= 1 << class;
+        let epoch = heap.epoch();
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.flush_all(heap);
+        } else if os::reached(now, self.next_decay) {
+            self.decay(heap);
+            self.next_decay = now.wrapping_add(config::purge_delay_ms());
+        }
+    }
+
+    /// Classes untouched by a slow path since the last decay give back half
+    /// of their blocks, and their limits halve.
+    fn decay(&mut self, heap: &Heap) {
+        let idle = !self.touched;
+        self.touched = 0;
+        for (class, info) in CLASSES.iter().enumerate() {
+            if idle & (1 << class) == 0 || self.bins[class].count == 0 {
+                continue;
+            }
+            let bin = self.bin(class);
+            let n = bin.count.div_ceil(2);
+            // SAFETY: the bin holds `count >= n` blocks we own.
+            let (batch, rest) = unsafe { block::split_chain(bin.head, n) };
+            bin.head = rest;
+            bin.count -= n;
+            let halved = (bin.limit / 2).max(info.batch);
+            heap.flush(class, batch);
+            self.set_limit(class, halved.max(self.bins[class].count));
+            self.publish(heap, class);
+        }
+    }
+
+    /// Publishes the count of `class` to its central pool (statistics).
+    fn publish(&mut self, heap: &Heap, class: usize) {
+        let count = self.bins[class].count;
+        let delta = count as isize - self.published[class] as isize;
+        if delta != 0 {
+            heap.publish_cached(class, delta);
+            self.published[class] = count;
+        }
     }
 
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
         debug_assert!(self.state == ACTIVE && self.bins[class].count == 0);
+        self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         let mut list = heap.refill(class, info.batch, self.arena());
         let Some(b) = list.pop() else {
@@ -153,6 +226,7 @@ impl ThreadCache {
         let current = bin.limit;
         let grown = (current + info.batch).min(info.max_cached).max(len);
         self.set_limit(class, grown);
+        self.publish(heap, class);
         b.cast()
     }
 
@@ -163,6 +237,7 @@ impl ThreadCache {
     /// `p` must be a live block of `class` that the caller gives up.
     pub unsafe fn overflow(&mut self, heap: &Heap, class: usize, p: *mut u8) {
         debug_assert!(self.state == ACTIVE);
+        self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         let limit = self.bins[class].limit;
         if limit == 0 {
@@ -185,9 +260,11 @@ impl ThreadCache {
             bin.count -= n;
             heap.flush(class, batch);
         }
-        // SAFETY: the bin now has room; `p` is handed over by the caller.
+        // SAFETY: the bin has room (a flush above, or a chore emptied it);
+        // `p` is handed over by the caller.
         let pushed = unsafe { self.push(class, p) };
         debug_assert!(pushed);
+        self.publish(heap, class);
     }
 
     /// Sets the limit of `class` within the byte budget; trims the list if
@@ -220,12 +297,14 @@ impl ThreadCache {
             bin.count = 0;
             bin.limit = 0;
             heap.flush(class, list);
+            self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];
         self.limit_bytes = 0;
     }
 
-    /// Blocks and bytes currently cached (for statistics and tests).
+    /// Blocks and bytes currently cached (for tests).
+    #[cfg(test)]
     pub fn cached(&self) -> (usize, usize) {
         self.bins
             .iter()
@@ -253,9 +332,9 @@ mod tests {
         v
     }
 
-    fn active_cache() -> Box<ThreadCache> {
+    fn active_cache(heap: &Heap) -> Box<ThreadCache> {
         let mut tc = Box::new(ThreadCache::new());
-        tc.activate(0);
+        tc.activate(heap, 0);
         tc
     }
 
@@ -271,7 +350,7 @@ mod tests {
     #[test]
     fn refill_then_pop_then_push_round_trip() {
         let heap = Box::new(Heap::new());
-        let mut tc = active_cache();
+        let mut tc = active_cache(&heap);
         let class = class_of(32);
         let batch = CLASSES[class].batch as usize;
         let first = tc.refill(&heap, class);
@@ -304,8 +383,8 @@ mod tests {
     #[test]
     fn consumer_limit_shrinks_to_one_batch() {
         let heap = Box::new(Heap::new());
-        let mut producer = active_cache();
-        let mut consumer = active_cache();
+        let mut producer = active_cache(&heap);
+        let mut consumer = active_cache(&heap);
         let class = class_of(64);
         let info = CLASSES[class];
         for _ in 0..200 {
@@ -340,7 +419,7 @@ mod tests {
     #[test]
     fn limits_stay_within_budget() {
         let heap = Box::new(Heap::new());
-        let mut tc = active_cache();
+        let mut tc = active_cache(&heap);
         for _ in 0..8 {
             for class in 0..NUM_CLASSES {
                 let p = tc.refill(&heap, class);

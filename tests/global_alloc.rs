@@ -79,7 +79,9 @@ fn stress_cross_thread() {
     const THREADS: usize = 4;
     const OPS: usize = 1_000_000;
     const SLOTS: usize = 4096;
-    let mailboxes: Arc<Vec<Mutex<Vec<(usize, usize, usize)>>>> =
+    /// Blocks sent to a thread, as (address, size, align).
+    type Mailbox = Mutex<Vec<(usize, usize, usize)>>;
+    let mailboxes: Arc<Vec<Mailbox>> =
         Arc::new((0..THREADS).map(|_| Mutex::new(Vec::new())).collect());
     let start = Arc::new(Barrier::new(THREADS));
     let unpack = |(p, size, align): (usize, usize, usize)| Live {

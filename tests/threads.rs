@@ -86,10 +86,8 @@ fn allocation_during_thread_teardown_works() {
     drop(Box::new(0u8));
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: valid out-pointer and an extern "C" destructor.
-    assert_eq!(
-        unsafe { libc::pthread_key_create(&mut key, Some(late_destructor)) },
-        0
-    );
+    let created = unsafe { libc::pthread_key_create(&mut key, Some(late_destructor)) };
+    assert_eq!(created, 0);
     for _ in 0..50 {
         FLAG.store(0, Ordering::SeqCst);
         std::thread::spawn(move || {

@@ -63,9 +63,9 @@ pub unsafe fn fill_as(p: *mut u8, len: usize, addr: usize) {
         unsafe { p.add(8 * i).cast::<u64>().write_unaligned(pattern(addr, i)) };
     }
     let tail = pattern(addr, len / 8).to_le_bytes();
-    for j in 0..len % 8 {
+    for (j, &byte) in tail.iter().enumerate().take(len % 8) {
         // SAFETY: the tail bytes lie inside the block.
-        unsafe { *p.add(len / 8 * 8 + j) = tail[j] };
+        unsafe { *p.add(len / 8 * 8 + j) = byte };
     }
 }
 
@@ -94,11 +94,11 @@ pub unsafe fn check_as(p: *const u8, len: usize, addr: usize) {
         );
     }
     let tail = pattern(addr, len / 8).to_le_bytes();
-    for j in 0..len % 8 {
+    for (j, &byte) in tail.iter().enumerate().take(len % 8) {
         // SAFETY: the tail bytes lie inside the block.
         let b = unsafe { *p.add(len / 8 * 8 + j) };
         assert_eq!(
-            b, tail[j],
+            b, byte,
             "block {addr:#x} len {len}: tail byte {j} corrupted"
         );
     }

@@ -1,0 +1,207 @@
+//! Statistics: where every byte is. Plain structs (no allocation), filled by
+//! the heap from counters kept on slow paths only, and a readable table.
+//!
+//! The byte figures nest: `allocated <= active <= committed <= mapped`.
+
+use crate::size_class::NUM_CLASSES;
+use core::fmt::{self, Write};
+
+/// A snapshot of the allocator's memory, from [`crate::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes in blocks the program holds: small blocks at their class size,
+    /// large blocks at their page-rounded size, huge blocks at their mapping
+    /// size. Thread caches publish their contents on slow paths, so this
+    /// lags by at most a cache's worth per running thread.
+    pub allocated: usize,
+    /// Bytes of slabs (whole, free blocks included), large spans and huge
+    /// mappings in use.
+    pub active: usize,
+    /// Bytes that may be resident: every page handed out and not
+    /// decommitted since, segment headers, huge mappings.
+    pub committed: usize,
+    /// Address space mapped: segments and huge mappings.
+    pub mapped: usize,
+    /// Bytes given back to the OS since the start (decommitted, or unmapped
+    /// while committed).
+    pub released: usize,
+    /// Segments mapped.
+    pub segments: usize,
+    /// Live huge blocks (one mapping each).
+    pub huge_blocks: usize,
+    /// `madvise(MADV_DONTNEED)` calls made since the start.
+    pub purges: usize,
+    /// Threads with an active cache.
+    pub threads: usize,
+    /// One row per size class.
+    pub classes: [ClassStats; NUM_CLASSES],
+}
+
+/// The figures of one size class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Block size in bytes.
+    pub size: usize,
+    /// Slabs of the class.
+    pub slabs: usize,
+    /// Of which empty (kept for reuse).
+    pub empty_slabs: usize,
+    /// Blocks the program holds.
+    pub allocated_blocks: usize,
+    /// Blocks in thread caches (as last published).
+    pub cached_blocks: usize,
+    /// Blocks in the central transfer stack.
+    pub transfer_blocks: usize,
+    /// Blocks free in the slabs (free lists, parked, and never carved).
+    pub free_blocks: usize,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            allocated: 0,
+            active: 0,
+            committed: 0,
+            mapped: 0,
+            released: 0,
+            segments: 0,
+            huge_blocks: 0,
+            purges: 0,
+            threads: 0,
+            classes: [ClassStats::default(); NUM_CLASSES],
+        }
+    }
+}
+
+/// `n` bytes in a short human unit, e.g. `12.3 MiB`.
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        let text_width = f.width().unwrap_or(0);
+        let mut buf = [0u8; 32];
+        let mut w = SliceWriter {
+            buf: &mut buf,
+            len: 0,
+        };
+        if unit == 0 {
+            write!(w, "{} B", self.0)?;
+        } else {
+            write!(w, "{value:.1} {}", UNITS[unit])?;
+        }
+        let len = w.len;
+        let text = core::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?;
+        write!(f, "{text:>text_width$}")
+    }
+}
+
+/// A `fmt::Write` into a fixed byte slice (truncating).
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl Stats {
+    /// Writes the summary and the per-class table (classes with any slab or
+    /// cached block), for humans. Formatting never allocates.
+    pub fn write_table(&self, out: &mut impl Write) -> fmt::Result {
+        writeln!(out, "slabpool statistics")?;
+        writeln!(
+            out,
+            "  allocated {:>10}   active {:>10}   committed {:>10}   mapped {:>10}",
+            Bytes(self.allocated),
+            Bytes(self.active),
+            Bytes(self.committed),
+            Bytes(self.mapped)
+        )?;
+        writeln!(
+            out,
+            "  released {:>10}   segments {}   huge blocks {}   purges {}   threads {}",
+            Bytes(self.released),
+            self.segments,
+            self.huge_blocks,
+            self.purges,
+            self.threads
+        )?;
+        writeln!(
+            out,
+            "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
+            "class", "size", "slabs", "empty", "allocated", "cached", "transfer", "free"
+        )?;
+        for (i, c) in self.classes.iter().enumerate() {
+            if c.slabs == 0 && c.cached_blocks == 0 {
+                continue;
+            }
+            writeln!(
+                out,
+                "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
+                i,
+                c.size,
+                c.slabs,
+                c.empty_slabs,
+                c.allocated_blocks,
+                c.cached_blocks,
+                c.transfer_blocks,
+                c.free_blocks
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_human() {
+        let mut s = String::new();
+        write!(
+            s,
+            "[{}] [{:>9}] [{}]",
+            Bytes(512),
+            Bytes(3 << 20),
+            Bytes(1536)
+        )
+        .unwrap();
+        assert_eq!(s, "[512 B] [  3.0 MiB] [1.5 KiB]");
+    }
+
+    #[test]
+    fn table_lists_used_classes() {
+        let mut st = Stats::default();
+        st.classes[3] = ClassStats {
+            size: 32,
+            slabs: 2,
+            allocated_blocks: 100,
+            ..ClassStats::default()
+        };
+        st.allocated = 3200;
+        let mut s = String::new();
+        st.write_table(&mut s).unwrap();
+        assert!(s.contains("allocated    3.1 KiB"), "{s}");
+        let rows: Vec<_> = s.lines().skip(4).collect();
+        assert_eq!(rows.len(), 1);
+        assert!(
+            rows[0]
+                .split_whitespace()
+                .eq(["3", "32", "2", "0", "100", "0", "0", "0"])
+        );
+    }
+}
