@@ -9,15 +9,23 @@
 //! span. Freeing a span merges it with free neighbours found through the page
 //! map in O(1), so adjacent free runs always form one span.
 //!
-//! Memory goes back to the OS in two steps, both amortised:
-//! - a segment that receives a freed span enters the arena's purge queue
-//!   (once) with a deadline of now + the purge delay; when the deadline has
-//!   passed, the dirty pages of its free spans are decommitted
-//!   (`MADV_DONTNEED`) in one pass. A span freed and reused within the delay
-//!   (a loop of alloc/free pairs) costs no system call;
-//! - a segment whose pages are all free is kept mapped (and purged like any
-//!   other) up to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it
-//!   is unmapped at once.
+//! Memory goes back to the OS without a thread of its own, by a policy that
+//! adapts to the program (as glibc adapts its mmap threshold):
+//! - an arena is "cold" by default: a freed span's dirty pages, merged with
+//!   its free neighbours, are decommitted (`MADV_DONTNEED`) at once, so a
+//!   program that frees memory and then idles holds none of it;
+//! - when the arena carves pages it decommitted less than a purge delay
+//!   ago, eager purging was wasted work; once [`HOT_WASTE_PAGES`] pages were
+//!   wasted so within [`HOT_DELAYS`] delays (a loop of alloc/free pairs, not
+//!   the occasional `Vec` growth), the arena turns "hot" for [`HOT_DELAYS`]
+//!   delays: a freed span's segment
+//!   then enters the arena's purge queue (once) with a deadline of now + the
+//!   delay, and its dirty free pages are decommitted in one pass when the
+//!   deadline has passed (driven by allocator activity, `Heap::tick`). A
+//!   span freed and reused within the delay costs no system call;
+//! - a segment whose pages are all free is kept mapped (purged as above) up
+//!   to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it is
+//!   unmapped at once.
 //!
 //! Threads are spread over several arenas, each behind its own lock; a span
 //! goes back to the arena of its segment whichever thread frees it.
@@ -35,9 +43,16 @@ const EXACT_BINS: usize = 16;
 const SPAN_BINS: usize = EXACT_BINS + 4 * (PAGES.trailing_zeros() as usize - 4) + 1;
 const _: () = assert!(SPAN_BINS <= 64);
 
-/// Empty segments an arena keeps mapped (decommitted after the delay) for
-/// reuse; more are unmapped at once.
+/// Empty segments an arena keeps mapped (decommitted) for reuse; more are
+/// unmapped at once.
 pub const RETAIN_EMPTY_SEGMENTS: usize = 2;
+
+/// How long, in purge delays, an arena stays hot after reusing pages it
+/// had just decommitted, and the window in which such waste is counted.
+pub const HOT_DELAYS: u32 = 10;
+/// Pages reused soon after their decommit, within a window, that turn an
+/// arena hot (4 MiB).
+pub const HOT_WASTE_PAGES: u32 = 1024;
 /// Bin holding spans of `pages` pages (`pages >= 1`).
 const fn bin_floor(pages: usize) -> usize {
     if pages <= EXACT_BINS {
@@ -104,6 +119,11 @@ struct ArenaState {
     empty_segments: usize,
     /// Segments with dirty free pages, by deadline.
     purge_queue: SegmentQueue,
+    /// Until when frees defer their purge (see the module notes).
+    hot_until: u32,
+    /// Pages reused soon after their decommit since `waste_since`.
+    waste: u32,
+    waste_since: u32,
 }
 
 impl Arena {
@@ -117,6 +137,9 @@ impl Arena {
                     segment_count: 0,
                     empty_segments: 0,
                     purge_queue: SegmentQueue::new(),
+                    hot_until: 0,
+                    waste: 0,
+                    waste_since: 0,
                 }),
                 counters: ArenaCounters {
                     committed_pages: AtomicUsize::new(0),
@@ -143,22 +166,21 @@ impl Arena {
         if pages + FIRST_PAGE.next_multiple_of(align_pages) - FIRST_PAGE > USABLE_PAGES {
             return None;
         }
+        let now = os::now_ms();
         self.state.with(|st| {
             let found = match st.find(pages, align_pages) {
                 Some(span) => span,
                 None => st.add_segment(index, &self.counters)?,
             };
-            Some(st.carve(found, pages, align_pages, kind, &self.counters))
+            Some(st.carve(found, pages, align_pages, kind, now, &self.counters))
         })
     }
 
     /// Returns `span` (a slab or large span of one of this arena's
     /// segments) to the free spans, merging it with free neighbours.
     pub fn free_span(&self, span: SpanRef) {
-        let deadline = os::now_ms().wrapping_add(config::purge_delay_ms());
-        let empty = self
-            .state
-            .with(|st| st.free(span, deadline, &self.counters));
+        let now = os::now_ms();
+        let empty = self.state.with(|st| st.free(span, now, &self.counters));
         if let Some(seg) = empty {
             // SAFETY: `free` unlinked the segment; none of its spans is used.
             unsafe { seg.destroy() };
@@ -168,7 +190,7 @@ impl Arena {
     /// Shrinks a large span in place to `pages` pages, freeing its tail.
     pub fn shrink_span(&self, span: SpanRef, pages: usize) {
         debug_assert!(pages >= 1 && pages < span.pages());
-        let deadline = os::now_ms().wrapping_add(config::purge_delay_ms());
+        let now = os::now_ms();
         self.state.with(|st| {
             let seg = span.segment();
             let tail = seg.span(span.first_page() + pages);
@@ -177,7 +199,7 @@ impl Arena {
             seg.map_ends(span);
             seg.map_ends(tail);
             // The head stays in use, so no segment can become empty here.
-            let emptied = st.free(tail, deadline, &self.counters);
+            let emptied = st.free(tail, now, &self.counters);
             debug_assert!(emptied.is_none());
         });
     }
@@ -197,13 +219,14 @@ impl Arena {
                     break;
                 }
                 st.purge_queue.remove(seg);
-                purge_free_spans(seg, &self.counters);
+                purge_free_spans(seg, now, &self.counters);
             }
         });
     }
 
     /// Decommits every dirty free page now and unmaps every empty segment.
     pub fn purge_all(&self) {
+        let now = os::now_ms();
         let mut doomed: Option<SegmentRef> = None;
         self.state.with(|st| {
             while let Some(seg) = st.purge_queue.front() {
@@ -218,7 +241,7 @@ impl Arena {
                     seg.link_before(doomed);
                     doomed = Some(seg);
                 } else {
-                    purge_free_spans(seg, &self.counters);
+                    purge_free_spans(seg, now, &self.counters);
                 }
             }
         });
@@ -285,7 +308,8 @@ impl ArenaCounters {
 }
 
 /// Decommits the dirty pages of every free span of `seg` (arena lock).
-fn purge_free_spans(seg: SegmentRef, counters: &ArenaCounters) {
+fn purge_free_spans(seg: SegmentRef, now: u32, counters: &ArenaCounters) {
+    seg.set_purged_at(now);
     let mut cur = Some(seg.first_span());
     while let Some(span) = cur {
         if span.kind() == FREE {
@@ -342,6 +366,8 @@ impl ArenaState {
     /// Maps a new segment and returns its single free span (binned).
     fn add_segment(&mut self, index: usize, counters: &ArenaCounters) -> Option<SpanRef> {
         let (seg, span) = SegmentRef::create(index as u32)?;
+        // Never purged: due for an immediate purge when it first empties.
+        seg.set_purged_at(os::now_ms().wrapping_sub(config::purge_delay_ms()));
         seg.link_before(self.segments);
         self.segments = Some(seg);
         self.segment_count += 1;
@@ -360,6 +386,7 @@ impl ArenaState {
         pages: usize,
         align_pages: usize,
         kind: u8,
+        now: u32,
         counters: &ArenaCounters,
     ) -> NewSpan {
         self.unbin(span);
@@ -394,18 +421,30 @@ impl ArenaState {
         let zero = seg.is_clean(start, pages);
         let newly = seg.mark_dirty(start, pages);
         counters.committed_pages.fetch_add(newly, Relaxed);
+        let delay = config::purge_delay_ms();
+        if newly > 0 && !os::reached(now, seg.purged_at().wrapping_add(delay)) {
+            self.note_waste(newly as u32, now, delay.saturating_mul(HOT_DELAYS));
+        }
         NewSpan { span: used, zero }
     }
 
+    /// Counts `pages` reused moments after their decommit; too many within
+    /// a window of `window` ms turn the arena hot for that long.
+    fn note_waste(&mut self, pages: u32, now: u32, window: u32) {
+        if os::reached(now, self.waste_since.wrapping_add(window)) {
+            self.waste_since = now;
+            self.waste = 0;
+        }
+        self.waste = self.waste.saturating_add(pages);
+        if self.waste >= HOT_WASTE_PAGES {
+            self.hot_until = now.wrapping_add(window);
+        }
+    }
+
     /// Frees `span`, merging neighbours, and queues its segment for a purge
-    /// at `deadline`. Returns a segment to unmap when this emptied one
+    /// a delay after `now`. Returns a segment to unmap when this emptied one
     /// beyond those retained.
-    fn free(
-        &mut self,
-        span: SpanRef,
-        deadline: u32,
-        counters: &ArenaCounters,
-    ) -> Option<SegmentRef> {
+    fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Option<SegmentRef> {
         let seg = span.segment();
         seg.add_free_pages(span.pages() as i64);
         let mut first = span.first_page();
@@ -433,8 +472,13 @@ impl ArenaState {
         merged.set_pages(pages);
         seg.map_ends(merged);
         self.insert(merged);
-        if !seg.queued() {
-            self.purge_queue.push_back(seg, deadline);
+        if os::reached(now, self.hot_until) {
+            let (decommitted, calls) = seg.decommit(first, pages);
+            counters.note_decommit(decommitted, calls);
+            seg.set_purged_at(now);
+        } else if !seg.queued() {
+            let delay = config::purge_delay_ms();
+            self.purge_queue.push_back(seg, now.wrapping_add(delay));
         }
         if pages < USABLE_PAGES {
             return None;
@@ -513,6 +557,19 @@ mod tests {
         arena.state.with(|st| st.segment_count)
     }
 
+    /// Makes `arena` defer its purges for a long while.
+    fn make_hot(arena: &Arena) {
+        arena
+            .state
+            .with(|st| st.hot_until = os::now_ms().wrapping_add(1 << 30));
+    }
+
+    fn is_hot(arena: &Arena) -> bool {
+        arena
+            .state
+            .with(|st| !os::reached(os::now_ms(), st.hot_until))
+    }
+
     #[test]
     fn bins_cover_lengths_in_order() {
         let mut prev = 0;
@@ -554,16 +611,53 @@ mod tests {
         let whole = seg.span(FIRST_PAGE);
         assert_eq!(whole.kind(), FREE);
         assert_eq!(whole.pages(), USABLE_PAGES);
+        // A cold arena decommits freed pages at once.
+        assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
+        assert_eq!(arena.counts().committed_bytes, FIRST_PAGE * PAGE);
+        // The segment is retained, and reused clean.
+        assert_eq!(segments(&arena), 1);
+        let again = arena.alloc_span(0, USABLE_PAGES, 1, LARGE).expect("whole");
+        assert_eq!(again.span.first_page(), FIRST_PAGE);
+        assert!(again.zero);
+        // A hot one leaves them dirty for the delayed purge.
+        make_hot(&arena);
+        arena.free_span(again.span);
         assert!(
             !seg.is_clean(FIRST_PAGE, USABLE_PAGES),
             "used pages are dirty"
         );
-        // The segment is retained, and reused dirty.
-        assert_eq!(segments(&arena), 1);
-        let again = arena.alloc_span(0, USABLE_PAGES, 1, LARGE).expect("whole");
-        assert_eq!(again.span.first_page(), FIRST_PAGE);
-        assert!(!again.zero);
-        arena.free_span(again.span);
+        assert!(seg.queued());
+        let dirty = arena.alloc_span(0, 10, 1, LARGE).expect("dirty");
+        assert!(!dirty.zero);
+        arena.free_span(dirty.span);
+    }
+
+    #[test]
+    fn reusing_just_purged_pages_turns_the_arena_hot() {
+        let arena = Arena::new();
+        let keep = arena.alloc_span(0, 1, 1, LARGE).expect("keep").span;
+        // One reuse of 200 pages is not enough waste to turn hot...
+        let a = arena.alloc_span(0, 200, 1, LARGE).expect("a").span;
+        arena.free_span(a);
+        assert!(!is_hot(&arena));
+        let mut decommits = arena.counts().decommits;
+        assert_eq!(decommits, 1, "purged at once");
+        // ... but a loop of alloc/free pairs is.
+        for _ in 0..HOT_WASTE_PAGES / 200 + 1 {
+            let b = arena.alloc_span(0, 200, 1, LARGE).expect("b").span;
+            arena.free_span(b);
+        }
+        assert!(is_hot(&arena));
+        decommits = arena.counts().decommits - decommits;
+        assert!(decommits as u32 <= HOT_WASTE_PAGES / 200 + 1);
+        // From then on a pair costs no system call.
+        let before = arena.counts().decommits;
+        for _ in 0..100 {
+            let b = arena.alloc_span(0, 200, 1, LARGE).expect("b").span;
+            arena.free_span(b);
+        }
+        assert_eq!(arena.counts().decommits, before);
+        arena.free_span(keep);
     }
 
     #[test]
@@ -587,6 +681,7 @@ mod tests {
     #[test]
     fn grow_and_shrink_in_place() {
         let arena = Arena::new();
+        make_hot(&arena);
         let a = arena.alloc_span(0, 4, 1, LARGE).expect("a").span;
         assert!(arena.grow_span(a, 40));
         assert_eq!(a.pages(), 40);
@@ -630,6 +725,7 @@ mod tests {
     #[test]
     fn free_pages_are_purged_after_the_deadline_only() {
         let arena = Arena::new();
+        make_hot(&arena);
         let keep = arena.alloc_span(0, 1, 1, LARGE).expect("keep").span;
         let big = arena.alloc_span(0, 100, 1, LARGE).expect("big").span;
         let seg = big.segment();

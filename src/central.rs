@@ -24,8 +24,8 @@
 
 use crate::arena::Arena;
 use crate::block::{Block, BlockList};
-use crate::segment::SLAB;
 use crate::segment::SpanList;
+use crate::segment::{SLAB, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
 use crate::slab::Slab;
 use crate::sync::{AtomicUsize, CachePadded, Lock, Ordering::Relaxed, const_fn};
@@ -56,6 +56,8 @@ struct CentralState {
     nonempty: u32,
     slabs: usize,
     live_blocks: usize,
+    /// Pages of the class's slabs decommitted by a slab purge.
+    purged_pages: usize,
     /// A refill or flush happened since the last trim.
     active: bool,
 }
@@ -70,6 +72,8 @@ pub struct CentralCounts {
     pub transfer_blocks: usize,
     /// Blocks in thread caches, as last published.
     pub cached_blocks: usize,
+    /// Slab pages decommitted (not resident) while their slab lives on.
+    pub purged_pages: usize,
 }
 
 impl Central {
@@ -84,6 +88,7 @@ impl Central {
                     nonempty: 0,
                     slabs: 0,
                     live_blocks: 0,
+                    purged_pages: 0,
                     active: false,
                 }),
                 cached: AtomicUsize::new(0),
@@ -212,6 +217,7 @@ impl Central {
             live_blocks: st.live_blocks,
             transfer_blocks: st.transfer_blocks,
             cached_blocks: 0,
+            purged_pages: st.purged_pages,
         });
         counts.cached_blocks = self.cached.load(Relaxed);
         counts
@@ -288,7 +294,9 @@ impl CentralState {
             };
             let slab = Slab(span);
             self.unlist(slab);
+            self.purged_pages -= slab.purged_pages();
             let got = slab.take(want - out.len(), info.size as usize, arena_of(slab, arenas));
+            self.purged_pages += slab.purged_pages();
             self.live_blocks += got.len() as usize;
             out.append(got);
             if slab.live() < slab.capacity() {
@@ -325,9 +333,12 @@ impl CentralState {
             }
             self.unlist(slab);
         }
-        if live == 0 && self.partial[0].len() >= KEEP_EMPTY_SLABS {
-            self.slabs -= 1;
-            arena_of(slab, arenas).free_span(slab.0);
+        // An empty slab is kept for reuse (one per class), unless it is the
+        // last span in use of its segment: keeping it would pin 4 MiB.
+        let seg = slab.0.segment();
+        let pins_segment = seg.free_pages() + slab.0.pages() == USABLE_PAGES;
+        if live == 0 && (self.partial[0].len() >= KEEP_EMPTY_SLABS || pins_segment) {
+            self.release(slab, arenas);
             return;
         }
         self.list(slab);
@@ -343,13 +354,19 @@ impl CentralState {
         }
     }
 
+    /// Returns empty, unlisted `slab` to its arena.
+    fn release(&mut self, slab: Slab, arenas: &[CachePadded<Arena>]) {
+        self.slabs -= 1;
+        self.purged_pages -= slab.purged_pages();
+        arena_of(slab, arenas).free_span(slab.0);
+    }
+
     /// Returns every empty slab to its arena.
     fn release_empty_slabs(&mut self, arenas: &[CachePadded<Arena>]) {
         while let Some(span) = self.partial[0].first() {
             let slab = Slab(span);
             self.unlist(slab);
-            self.slabs -= 1;
-            arena_of(slab, arenas).free_span(span);
+            self.release(slab, arenas);
         }
     }
 
@@ -360,7 +377,9 @@ impl CentralState {
             let mut cur = list.first();
             while let Some(span) = cur {
                 let slab = Slab(span);
+                let before = slab.purged_pages();
                 pages += slab.purge(info.size as usize, arena_of(slab, arenas));
+                self.purged_pages += slab.purged_pages() - before;
                 cur = list.next(span);
             }
         }

@@ -233,9 +233,10 @@ impl Heap {
                 cached_blocks: c.cached_blocks,
                 transfer_blocks: c.transfer_blocks,
                 free_blocks: c.slabs * info.capacity as usize - c.live_blocks,
+                purged_pages: c.purged_pages,
             };
             small_allocated += held * size;
-            slab_bytes += c.slabs * info.slab_pages as usize * PAGE;
+            slab_bytes += (c.slabs * info.slab_pages as usize - c.purged_pages) * PAGE;
         }
         let (huge_blocks, huge_bytes) = (
             self.huge.blocks.load(Ordering::Relaxed),

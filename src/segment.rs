@@ -106,8 +106,9 @@ pub struct SpanState {
 struct SegmentHeader {
     magic: usize,
     arena: u32,
-    /// Pages in free spans (arena lock).
-    free_pages: u32,
+    /// Pages in free spans. Written under the arena lock; read without it
+    /// by a central pool deciding whether an empty slab pins its segment.
+    free_pages: AtomicU32,
     /// Links in the arena's segment list (arena lock).
     next: *mut SegmentHeader,
     prev: *mut SegmentHeader,
@@ -117,6 +118,8 @@ struct SegmentHeader {
     purge_prev: *mut SegmentHeader,
     purge_at: u32,
     queued: bool,
+    /// When the segment's free pages were last decommitted (arena lock).
+    purged_at: u32,
     /// Bit `p`: page `p` may be resident.
     dirty: [AtomicU64; DIRTY_WORDS],
     page_map: [AtomicU16; PAGES],
@@ -207,16 +210,18 @@ impl SegmentRef {
 
     /// Pages currently in free spans.
     pub fn free_pages(self) -> usize {
-        // SAFETY: the arena lock is held by the caller (protocol above).
-        unsafe { (*self.hdr()).free_pages as usize }
+        // SAFETY: the header is mapped; the field is atomic.
+        unsafe { (*self.hdr()).free_pages.load(Ordering::Relaxed) as usize }
     }
 
     /// Adjusts the free page count by `delta` (arena lock).
     pub fn add_free_pages(self, delta: i64) {
-        // SAFETY: the arena lock is held by the caller (protocol above).
+        let free = self.free_pages() as i64 + delta;
+        // SAFETY: the header is mapped; only the arena lock holder writes.
         unsafe {
-            let fp = &mut (*self.hdr()).free_pages;
-            *fp = (*fp as i64 + delta) as u32;
+            (*self.hdr())
+                .free_pages
+                .store(free as u32, Ordering::Relaxed)
         }
     }
 
@@ -431,6 +436,17 @@ impl SegmentRef {
         unsafe { (*self.hdr()).queued }
     }
 
+    /// When the free pages were last decommitted (0 if never).
+    pub fn purged_at(self) -> u32 {
+        // SAFETY: as above.
+        unsafe { (*self.hdr()).purged_at }
+    }
+
+    pub fn set_purged_at(self, now: u32) {
+        // SAFETY: as above.
+        unsafe { (*self.hdr()).purged_at = now }
+    }
+
     /// The span after `span` in this segment, if any.
     pub fn next_span(self, span: SpanRef) -> Option<SpanRef> {
         let page = span.first_page() + span.pages();
@@ -521,6 +537,8 @@ impl Default for SegmentQueue {
 /// # Safety
 /// `header` must point to a zeroed, writable header.
 unsafe fn init_atomics(header: *mut SegmentHeader) {
+    // SAFETY: inside the zeroed header.
+    unsafe { ptr::addr_of_mut!((*header).free_pages).write(AtomicU32::new(0)) };
     for w in 0..DIRTY_WORDS {
         // SAFETY: `w < DIRTY_WORDS`, inside the header; the bytes are zero.
         unsafe { ptr::addr_of_mut!((*header).dirty[w]).write(AtomicU64::new(0)) };

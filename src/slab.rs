@@ -14,8 +14,8 @@
 //! recommits them and puts every parked block back on its free list.
 //!
 //! Invariants: `live + free-list length + parked == bumped <= capacity`;
-//! no live block overlaps a purged page; `purged == 0` iff `parked == 0` or
-//! only bump-region pages were purged.
+//! the parked blocks are exactly the blocks below the bump pointer that
+//! overlap a purged page, so no live block and no listed free block does.
 
 use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
@@ -72,6 +72,11 @@ impl Slab {
 
     pub fn capacity(&self) -> u32 {
         self.st().capacity
+    }
+
+    /// Pages of the slab currently decommitted by [`Slab::purge`].
+    pub fn purged_pages(&self) -> usize {
+        self.st().purged.count_ones() as usize
     }
 
     pub fn bucket(&self) -> usize {
@@ -139,55 +144,81 @@ impl Slab {
         (u64::MAX >> (63 - (last - first))) << first
     }
 
+    /// Blocks below the bump pointer overlapping page `p` of the slab.
+    fn blocks_on(p: usize, size: usize, bumped: u32) -> core::ops::Range<u32> {
+        let lo = (p * PAGE / size) as u32;
+        let hi = ((p + 1) * PAGE).div_ceil(size).min(bumped as usize) as u32;
+        lo..hi.max(lo)
+    }
+
+    /// Calls `f(pages)` with the page mask of each run of set bits of `mask`.
+    fn for_each_run(mut mask: u64, mut f: impl FnMut(usize, usize)) {
+        while mask != 0 {
+            let start = mask.trailing_zeros() as usize;
+            let len = (!(mask >> start)).trailing_zeros() as usize;
+            f(start, len);
+            mask &= !((u64::MAX >> (64 - len)) << start);
+        }
+    }
+
     /// Decommits the pages of the slab that hold no live block, parking the
-    /// free blocks on them. Returns the number of pages decommitted. A slab
-    /// that still has purged pages is left alone.
+    /// free blocks on them. Returns the number of pages newly decommitted.
     pub fn purge(&self, size: usize, arena: &Arena) -> usize {
         let st = self.st();
         let pages = self.0.pages();
         debug_assert!(pages <= 64);
-        if st.purged != 0 {
-            return 0;
-        }
-        // Count, per page, the blocks below the bump pointer overlapping it
-        // and those of them that are free.
+        // Count, per page, the free blocks overlapping it: those on the free
+        // list, and the parked ones (every block on a purged page).
         let mut free_on = [0u16; 64];
-        let mut b = st.free;
-        while !b.is_null() {
-            let i = ((b as usize - self.0.start() as usize) / size) as u32;
+        let mut count = |i: u32| {
             let mut mask = Self::pages_of(i, size);
             while mask != 0 {
                 free_on[mask.trailing_zeros() as usize] += 1;
                 mask &= mask - 1;
             }
+        };
+        let mut b = st.free;
+        let mut listed = 0;
+        while !b.is_null() {
+            listed += 1;
+            count(((b as usize - self.0.start() as usize) / size) as u32);
             // SAFETY: `b` is on the slab's free list.
             b = unsafe { block::next_of(b) };
         }
+        debug_assert_eq!(listed, st.bumped - st.live - st.parked, "free list length");
+        let mut next = 0;
+        Self::for_each_run(st.purged, |start, len| {
+            for p in start..start + len {
+                for i in Self::blocks_on(p, size, st.bumped) {
+                    if i >= next {
+                        count(i);
+                        next = i + 1;
+                    }
+                }
+            }
+        });
         let mut idle: u64 = 0;
         for (p, &free) in free_on.iter().enumerate().take(pages) {
-            let lo = (p * PAGE) / size;
-            let hi = ((p + 1) * PAGE).div_ceil(size).min(st.bumped as usize);
-            let overlapping = hi.saturating_sub(lo);
-            if free as usize == overlapping {
+            if free as usize == Self::blocks_on(p, size, st.bumped).len() {
                 idle |= 1 << p;
             }
         }
-        if idle == 0 {
+        let new = idle & !st.purged;
+        if new == 0 {
             return 0;
         }
-        // Park the free blocks that overlap an idle page.
+        // Park the listed free blocks that overlap a newly idle page.
         let mut kept = BlockList::new();
-        let mut parked = 0;
         let mut b = st.free;
         while !b.is_null() {
             // SAFETY: `b` is on the slab's free list; read its link first.
             let next = unsafe { block::next_of(b) };
             let i = ((b as usize - self.0.start() as usize) / size) as u32;
-            if Self::pages_of(i, size) & idle == 0 {
+            if Self::pages_of(i, size) & new == 0 {
                 // SAFETY: `b` is free and ours.
                 unsafe { kept.push(b) };
             } else {
-                parked += 1;
+                st.parked += 1;
             }
             b = next;
         }
@@ -198,18 +229,13 @@ impl Slab {
             unsafe { block::set_next(tail, ptr::null_mut()) };
         }
         st.free = head;
-        st.parked = parked;
-        st.purged = idle;
+        st.purged |= new;
         let seg = self.0.segment();
         let first = self.0.first_page();
         let mut done = 0;
-        let mut mask = idle;
-        while mask != 0 {
-            let start = mask.trailing_zeros() as usize;
-            let len = (!(mask >> start)).trailing_zeros() as usize;
+        Self::for_each_run(new, |start, len| {
             done += arena.decommit_slab_pages(seg, first + start, len);
-            mask &= !((u64::MAX >> (64 - len)) << start);
-        }
+        });
         done
     }
 
@@ -220,13 +246,9 @@ impl Slab {
         let purged = st.purged;
         let first = self.0.first_page();
         let seg = self.0.segment();
-        let mut mask = purged;
-        while mask != 0 {
-            let start = mask.trailing_zeros() as usize;
-            let len = (!(mask >> start)).trailing_zeros() as usize;
+        Self::for_each_run(purged, |start, len| {
             arena.recommit_slab_pages(seg, first + start, len);
-            mask &= !((u64::MAX >> (64 - len)) << start);
-        }
+        });
         let mut back = 0;
         for i in 0..st.bumped {
             if Self::pages_of(i, size) & purged != 0 {
@@ -341,11 +363,18 @@ mod tests {
         // SAFETY: the kept blocks are live and untouched by the purge.
         unsafe { keep[0].cast::<u8>().write_bytes(1, size) };
         // Taking blocks recommits the pages and brings the parked ones back.
+        // A second purge after more frees decommits the newly idle pages.
+        // SAFETY: `keep[1]` is live and of this slab.
+        unsafe { slab.put(keep[1]) };
+        assert_eq!(slab.purge(size, &arena), 1, "page 2 is idle now");
+        let (_, _, on_free, parked) = slab.accounting();
+        assert_eq!((on_free, parked as usize), (3, cap - 1 - 3));
+        assert_eq!(slab.purge(size, &arena), 0, "nothing more to purge");
         let all = drain(slab.take(cap as u32, size, &arena));
-        assert_eq!(all.len(), cap - 2);
+        assert_eq!(all.len(), cap - 1);
         assert_eq!(slab.accounting(), (cap as u32, cap as u32, 0, 0));
         assert!(!seg.is_clean(slab.0.first_page() + 3, 1));
-        let mut sorted: Vec<_> = all.iter().chain(keep.iter()).map(|&b| b as usize).collect();
+        let mut sorted: Vec<_> = all.iter().chain(&keep[..1]).map(|&b| b as usize).collect();
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), cap, "no block lost or duplicated");

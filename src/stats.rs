@@ -14,8 +14,8 @@ pub struct Stats {
     /// size. Thread caches publish their contents on slow paths, so this
     /// lags by at most a cache's worth per running thread.
     pub allocated: usize,
-    /// Bytes of slabs (whole, free blocks included), large spans and huge
-    /// mappings in use.
+    /// Bytes of slabs (free blocks included, pages a purge decommitted
+    /// excluded), large spans and huge mappings in use.
     pub active: usize,
     /// Bytes that may be resident: every page handed out and not
     /// decommitted since, segment headers, huge mappings.
@@ -54,6 +54,9 @@ pub struct ClassStats {
     pub transfer_blocks: usize,
     /// Blocks free in the slabs (free lists, parked, and never carved).
     pub free_blocks: usize,
+    /// Pages of live slabs decommitted by `collect` (their free blocks
+    /// parked).
+    pub purged_pages: usize,
 }
 
 impl Default for Stats {

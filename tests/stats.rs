@@ -1,0 +1,193 @@
+//! `slabpool::stats()` and `slabpool::collect()` through the global
+//! allocator: the figures nest while threads allocate, count what the
+//! program holds, and return to their starting point once everything is
+//! freed and collected.
+//!
+//! This binary has no test harness (`harness = false`): the checks compare
+//! process-wide figures before and after, so no other thread (such as the
+//! harness's own) may allocate meanwhile. `main` runs them in order.
+
+mod common;
+
+use common::Rng;
+use std::alloc::{Layout, alloc, dealloc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[global_allocator]
+static A: slabpool::SlabPool = slabpool::SlabPool;
+
+fn check_nesting(s: &slabpool::Stats) {
+    assert!(s.allocated <= s.active, "allocated > active: {s:?}");
+    assert!(s.active <= s.committed, "active > committed: {s:?}");
+    assert!(s.committed <= s.mapped, "committed > mapped: {s:?}");
+}
+
+/// Allocates a random mix of small, large and huge blocks.
+fn random_blocks(seed: u64, n: usize) -> Vec<(usize, Layout)> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let size = if i % 500 == 0 {
+                3 << 20 // huge
+            } else if i % 50 == 0 {
+                100_000 // large
+            } else {
+                rng.size().min(20_000)
+            };
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            // SAFETY: non-zero layout.
+            let p = unsafe { alloc(layout) };
+            assert!(!p.is_null());
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { p.write_bytes(0x5A, size) };
+            (p as usize, layout)
+        })
+        .collect()
+}
+
+fn free_blocks(blocks: Vec<(usize, Layout)>) {
+    for (p, layout) in blocks {
+        // SAFETY: allocated by `random_blocks` with this layout.
+        unsafe { dealloc(p as *mut u8, layout) };
+    }
+}
+
+fn figures_nest_while_threads_allocate() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut round = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let blocks = random_blocks(t * 1000 + round, 3000);
+                    free_blocks(blocks);
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    let mut samples = 0;
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(1500) {
+        let s = slabpool::stats();
+        check_nesting(&s);
+        assert!(s.segments > 0 && s.threads >= 1);
+        samples += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(samples > 100, "{samples} samples");
+}
+
+fn allocated_counts_live_blocks_and_collect_returns_to_start() {
+    slabpool::collect();
+    let start = slabpool::stats();
+    check_nesting(&start);
+
+    // Threads allocate blocks and hand them to this thread, then exit (their
+    // caches flush and publish).
+    let handles: Vec<_> = (0..4)
+        .map(|t| std::thread::spawn(move || random_blocks(t, 5000)))
+        .collect();
+    let blocks: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    slabpool::collect();
+    let held = slabpool::stats();
+    check_nesting(&held);
+    let requested: usize = blocks.iter().map(|(_, l)| l.size()).sum();
+    let grown = held.allocated - start.allocated;
+    // Each block counts at its class, page-rounded or mapping size: at
+    // least what was asked, at most a quarter more plus a page per block.
+    assert!(
+        grown >= requested,
+        "allocated grew by {grown}, {requested} requested"
+    );
+    assert!(
+        grown <= requested + requested / 4 + blocks.len() * 4096,
+        "allocated grew by {grown}, {requested} requested"
+    );
+    assert!(held.huge_blocks >= blocks.len() / 500);
+
+    // Free everything from this thread (cross-thread frees), then collect.
+    free_blocks(blocks);
+    slabpool::collect();
+    let end = slabpool::stats();
+    check_nesting(&end);
+    assert_eq!(end.allocated, start.allocated, "allocated back to start");
+    assert_eq!(end.active, start.active, "active back to start");
+    assert_eq!(end.huge_blocks, start.huge_blocks);
+    assert!(
+        end.committed <= start.committed + 64 * 1024,
+        "committed {} -> {}",
+        start.committed,
+        end.committed
+    );
+    assert!(end.released > start.released, "memory went back to the OS");
+    let class_total: usize = end
+        .classes
+        .iter()
+        .map(|c| c.transfer_blocks + c.cached_blocks)
+        .sum();
+    assert_eq!(class_total, 0, "no block left in transfer stacks or caches");
+}
+
+fn show_stats_prints_a_table_at_exit() {
+    // Re-run this binary as a child with SLABPOOL_SHOW_STATS=1, doing only
+    // a little allocation, and read its stderr.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .arg("--child")
+        .env("SLABPOOL_SHOW_STATS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("slabpool statistics"), "stderr: {err}");
+    assert!(
+        err.contains("allocated") && err.contains("committed"),
+        "stderr: {err}"
+    );
+}
+
+/// Used by `show_stats_prints_a_table_at_exit` as the child's workload.
+fn child_allocates_a_little() {
+    let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    assert_eq!(v[999], "999");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--child") {
+        child_allocates_a_little();
+        return;
+    }
+    let tests: [(&str, fn()); 3] = [
+        (
+            "figures_nest_while_threads_allocate",
+            figures_nest_while_threads_allocate,
+        ),
+        (
+            "allocated_counts_live_blocks_and_collect_returns_to_start",
+            allocated_counts_live_blocks_and_collect_returns_to_start,
+        ),
+        (
+            "show_stats_prints_a_table_at_exit",
+            show_stats_prints_a_table_at_exit,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, test) in tests {
+        if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
+            test();
+            println!("test {name} ... ok");
+        }
+    }
+}
