@@ -37,6 +37,12 @@ pub struct SlabPool;
 
 static HEAP: Heap = Heap::new();
 
+/// The process heap (for the pointer-only API in `raw`).
+#[inline(always)]
+pub(crate) fn heap() -> &'static Heap {
+    &HEAP
+}
+
 thread_local! {
     static TCACHE: UnsafeCell<ThreadCache> = const { UnsafeCell::new(ThreadCache::new()) };
 }
@@ -206,17 +212,37 @@ fn home_arena() -> usize {
 }
 
 #[inline(never)]
-fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
+pub(crate) fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
     HEAP.alloc_big(layout.size(), layout.align(), zero, home_arena())
 }
 
+/// A block of `class`: the fast path, then the slow one.
 #[inline(always)]
-fn alloc_small(class: usize) -> *mut u8 {
+pub(crate) fn alloc_small(class: usize) -> *mut u8 {
     let p = tcache().pop(class);
     if !p.is_null() {
         return p;
     }
     alloc_small_slow(class)
+}
+
+/// Frees `p`, a live block of `class`: the fast path, then the slow one.
+///
+/// # Safety
+/// `p` must be a live block of `class`, given up by the caller.
+#[inline(always)]
+pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
+    // SAFETY: forwarded contract.
+    if unsafe { tcache().push(class, p) } {
+        return;
+    }
+    dealloc_small_slow(p, class);
+}
+
+/// Whether `p` is the block the calling thread freed last in `class` (an
+/// immediate double free).
+pub(crate) fn is_last_freed(p: *mut u8, class: usize) -> bool {
+    tcache().head(class) == p
 }
 
 // SAFETY: `alloc` returns blocks of at least `layout.size()` bytes aligned
@@ -235,13 +261,8 @@ unsafe impl GlobalAlloc for SlabPool {
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         match route(layout.size(), layout.align()) {
-            Route::Small(class) => {
-                // SAFETY: the caller gives up `p`, a live block of `class`.
-                if unsafe { tcache().push(class, p) } {
-                    return;
-                }
-                dealloc_small_slow(p, class);
-            }
+            // SAFETY: the caller gives up `p`, a live block of `class`.
+            Route::Small(class) => unsafe { dealloc_small(p, class) },
             // SAFETY: `p` was allocated with this layout, so routes the same.
             _ => unsafe { HEAP.free_big(p, layout.size(), layout.align()) },
         }

@@ -252,8 +252,9 @@ impl Heap {
         }
         s.allocated = small_allocated + large + huge_bytes;
         s.active = slab_bytes + large + huge_bytes;
-        s.committed += huge_bytes;
-        s.mapped = s.segments * SEGMENT_SIZE + huge_bytes;
+        // A huge block's header page is resident too.
+        s.committed += huge_bytes + huge_blocks * PAGE;
+        s.mapped = s.segments * SEGMENT_SIZE + self.huge.mapped.load(Ordering::Relaxed);
         s.huge_blocks = huge_blocks;
         s.threads = self.threads.load(Ordering::Relaxed);
         s
@@ -322,16 +323,35 @@ impl Heap {
     /// `p` must be live and have been allocated with a `(size, align)` that
     /// routes the same way as this one.
     pub unsafe fn free_big(&self, p: *mut u8, size: usize, align: usize) {
-        self.tick();
-        if !is_large(size, align) {
+        if is_large(size, align) {
+            // SAFETY: by contract `p` is a live large block.
+            unsafe { self.free_large(p) }
+        } else {
             // SAFETY: by contract `p` is a live huge block.
-            unsafe { huge::free(p, &self.huge) };
-            return;
+            unsafe { self.free_huge(p) }
         }
+    }
+
+    /// Frees large block `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live large block of this heap.
+    pub unsafe fn free_large(&self, p: *mut u8) {
+        self.tick();
         // SAFETY: `p` starts a live large span of a live segment.
         let span = unsafe { SegmentRef::of(p).span_of(p) };
         self.large_bytes.fetch_sub(span.bytes(), Ordering::Relaxed);
         self.arenas[span.segment().arena()].free_span(span);
+    }
+
+    /// Frees huge block `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live huge block of this heap.
+    pub unsafe fn free_huge(&self, p: *mut u8) {
+        self.tick();
+        // SAFETY: by contract `p` is a live huge block.
+        unsafe { huge::free(p, &self.huge) };
     }
 
     /// Resizes a large or huge block to `new_size` without copying when
@@ -342,10 +362,32 @@ impl Heap {
     /// # Safety
     /// `p` must be a live large or huge block allocated with this alignment.
     pub unsafe fn resize_big(&self, p: *mut u8, new_size: usize, align: usize) -> *mut u8 {
-        if !is_large(new_size, align) {
+        if is_large(new_size, align) {
+            // SAFETY: forwarded contract.
+            unsafe { self.resize_large(p, new_size) }
+        } else {
             // SAFETY: by contract `p` is a live huge block.
-            return unsafe { huge::resize(p, new_size, &self.huge) };
+            unsafe { huge::resize(p, new_size, &self.huge) }
         }
+    }
+
+    /// Resizes huge block `p` (see [`Heap::resize_big`]).
+    ///
+    /// # Safety
+    /// `p` must be a live huge block of this heap.
+    pub unsafe fn resize_huge(&self, p: *mut u8, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe { huge::resize(p, new_size, &self.huge) }
+    }
+
+    /// Resizes large block `p` in place to `new_size` (at most the large
+    /// limit): shrinks, or grows into free pages after it. Null when it
+    /// cannot grow in place.
+    ///
+    /// # Safety
+    /// `p` must be a live large block of this heap.
+    pub unsafe fn resize_large(&self, p: *mut u8, new_size: usize) -> *mut u8 {
+        debug_assert!(new_size <= LARGE_LIMIT);
         // SAFETY: `p` starts a live large span.
         let span = unsafe { SegmentRef::of(p).span_of(p) };
         let arena = &self.arenas[span.segment().arena()];

@@ -32,6 +32,9 @@ mod global;
 mod heap;
 mod huge;
 mod os;
+#[cfg(not(loom))]
+pub mod raw;
+mod registry;
 mod segment;
 mod size_class;
 mod slab;

@@ -129,15 +129,34 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     ok
 }
 
-/// Resizes the mapping `[p, p + old)` to `new` bytes, moving it if needed.
-/// Growth reads as zero. Returns the new address.
+/// Resizes the mapping `[p, p + old)` to `new` bytes: in place (`to` is
+/// `None`; fails if the address space after it is taken), or moved onto
+/// `to`, a reservation of `new` bytes made here, which it replaces. The
+/// pages move without a copy; growth reads as zero. Returns the address.
 ///
 /// # Safety
-/// `[p, p + old)` must be a whole mapping made here, page-aligned sizes.
-pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
-    // SAFETY: by the caller's contract `p` starts a mapping of `old` bytes;
-    // MREMAP_MAYMOVE lets the kernel pick a fresh range if it must move.
-    let q = unsafe { libc::mremap(p.cast(), old, new, libc::MREMAP_MAYMOVE) };
+/// `[p, p + old)` must be a whole mapping made here, page-aligned sizes;
+/// `to`, if given, a reservation of `new` bytes nobody uses.
+pub unsafe fn remap(
+    p: *mut u8,
+    old: usize,
+    new: usize,
+    to: Option<*mut u8>,
+) -> Option<NonNull<u8>> {
+    // SAFETY: by the caller's contract `p` starts a mapping of `old` bytes
+    // and `to` is ours to replace.
+    let q = unsafe {
+        match to {
+            None => libc::mremap(p.cast(), old, new, 0),
+            Some(to) => libc::mremap(
+                p.cast(),
+                old,
+                new,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                to.cast::<libc::c_void>(),
+            ),
+        }
+    };
     if q == libc::MAP_FAILED {
         return None;
     }
@@ -267,10 +286,12 @@ mod tests {
     #[test]
     fn remap_keeps_contents() {
         let p = reserve(PAGE, PAGE).expect("reserve");
+        let to = reserve(64 * PAGE, 64 * PAGE).expect("target");
         // SAFETY: each pointer is a live mapping of the stated size.
         unsafe {
             *p.as_ptr() = 7;
-            let q = remap(p.as_ptr(), PAGE, 64 * PAGE).expect("remap");
+            let q = remap(p.as_ptr(), PAGE, 64 * PAGE, Some(to.as_ptr())).expect("remap");
+            assert_eq!(q, to);
             assert_eq!(*q.as_ptr(), 7);
             assert_eq!(*q.as_ptr().add(63 * PAGE), 0);
             release(q.as_ptr(), 64 * PAGE);

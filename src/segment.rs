@@ -37,6 +37,7 @@
 
 use crate::block::Block;
 use crate::os::{self, PAGE, PAGE_SHIFT};
+use crate::registry;
 use crate::sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
 
@@ -152,6 +153,11 @@ impl SegmentRef {
     /// (not yet in any list).
     pub fn create(arena: u32) -> Option<(SegmentRef, SpanRef)> {
         let base = os::reserve(SEGMENT_SIZE, SEGMENT_SIZE)?;
+        if !registry::register(base.as_ptr(), SEGMENT_SIZE, registry::SEGMENT) {
+            // SAFETY: the fresh mapping is ours and unused.
+            unsafe { os::release(base.as_ptr(), SEGMENT_SIZE) };
+            return None;
+        }
         let header = base.cast::<SegmentHeader>();
         // SAFETY: the fresh mapping is zeroed, aligned and large enough for
         // the header; zero bytes are a valid header (null links, zero
@@ -176,6 +182,7 @@ impl SegmentRef {
     /// # Safety
     /// No span of the segment may be in use or in any list.
     pub unsafe fn destroy(self) {
+        registry::unregister(self.base(), SEGMENT_SIZE);
         // SAFETY: the segment was reserved by `create` with this size, and by
         // the caller's contract nothing refers into it.
         unsafe { os::release(self.base(), SEGMENT_SIZE) }
@@ -609,7 +616,7 @@ impl SpanRef {
         unsafe { (*self.rec()).kind.store(kind, Ordering::Relaxed) }
     }
 
-    #[cfg(test)]
+    #[inline(always)]
     pub fn class(self) -> usize {
         // SAFETY: as in `kind`.
         unsafe { (*self.rec()).class.load(Ordering::Relaxed) as usize }

@@ -20,8 +20,9 @@ pub use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU
 /// Atomics for process-wide settings that no model races on (the
 /// configuration read once at start-up): their `new` is `const` on both
 /// sides, so they can sit in plain statics even under loom.
+#[cfg_attr(loom, allow(unused_imports))]
 pub mod unmodeled {
-    pub use core::sync::atomic::{AtomicBool, AtomicU32};
+    pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32};
 }
 
 /// Defines a function that is `const` outside loom (where it builds statics)

@@ -134,6 +134,11 @@ impl ThreadCache {
         true
     }
 
+    /// The block a `pop` of `class` would return (null if none).
+    pub fn head(&self, class: usize) -> *mut u8 {
+        self.bins[class].head.cast()
+    }
+
     pub fn state(&self) -> u8 {
         self.state
     }
