@@ -110,8 +110,8 @@ fn exit_key() -> usize {
                     let ok = unsafe {
                         libc::pthread_atfork(
                             Some(fork_prepare),
-                            Some(fork_release),
-                            Some(fork_release),
+                            Some(fork_parent),
+                            Some(fork_child),
                         );
                         libc::pthread_key_create(&mut key, Some(thread_exit))
                     } == 0;
@@ -160,14 +160,22 @@ fn activate(tc: &mut ThreadCache) -> bool {
 /// `fork` prepare handler: holds every heap lock across the fork, so the
 /// child never inherits a lock taken by a thread that does not exist there.
 extern "C" fn fork_prepare() {
-    // SAFETY: released by `fork_release` in the parent and in the child.
+    // SAFETY: released by `fork_parent` and `fork_child`.
     unsafe { HEAP.lock_all() };
 }
 
-/// `fork` parent and child handler.
-extern "C" fn fork_release() {
+/// `fork` handler in the parent.
+extern "C" fn fork_parent() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork.
     unsafe { HEAP.unlock_all() };
+}
+
+/// `fork` handler in the child.
+extern "C" fn fork_child() {
+    // SAFETY: `fork_prepare` took the locks on this thread before the fork;
+    // the child's copy of them is held by this, its only, thread.
+    unsafe { HEAP.unlock_all() };
+    HEAP.after_fork_in_child();
 }
 
 /// pthread key destructor: flushes the exiting thread's cache.

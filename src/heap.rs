@@ -287,6 +287,15 @@ impl Heap {
         }
     }
 
+    /// In a forked child: only the forking thread exists, so a maintenance
+    /// pass another thread was running will never finish; allow new ones,
+    /// and count the one thread cache left.
+    #[cfg(not(loom))]
+    pub fn after_fork_in_child(&self) {
+        self.maintaining.store(false, Ordering::Release);
+        self.threads.store(1, Ordering::Relaxed);
+    }
+
     /// Allocates a request that is not small (large or huge). Null when out
     /// of memory.
     pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
