@@ -9,20 +9,15 @@
 //! span. Freeing a span merges it with free neighbours found through the page
 //! map in O(1), so adjacent free runs always form one span.
 //!
-//! Memory goes back to the OS without a thread of its own, by a policy that
-//! adapts to the program (as glibc adapts its mmap threshold):
-//! - an arena is "cold" by default: a freed span's dirty pages, merged with
-//!   its free neighbours, are decommitted (`MADV_DONTNEED`) at once, so a
-//!   program that frees memory and then idles holds none of it;
-//! - when the arena carves pages it decommitted less than a purge delay
-//!   ago, eager purging was wasted work; once [`HOT_WASTE_PAGES`] pages were
-//!   wasted so within [`HOT_DELAYS`] delays (a loop of alloc/free pairs, not
-//!   the occasional `Vec` growth), the arena turns "hot" for [`HOT_DELAYS`]
-//!   delays: a freed span's segment
-//!   then enters the arena's purge queue (once) with a deadline of now + the
-//!   delay, and its dirty free pages are decommitted in one pass when the
-//!   deadline has passed (driven by allocator activity, `Heap::tick`). A
-//!   span freed and reused within the delay costs no system call;
+//! Memory goes back to the OS by the adaptive policy of `purge`:
+//! - while the arena is cold, a freed span's dirty pages, merged with its
+//!   free neighbours, are decommitted (`MADV_DONTNEED`) at once;
+//! - while it is hot (it keeps reusing pages it just decommitted), a freed
+//!   span's segment enters the arena's purge queue (once) with a deadline of
+//!   now + the purge delay, and its dirty free pages are decommitted in one
+//!   pass when the deadline has passed (driven by allocator activity,
+//!   `Heap::tick`). A span freed and reused within the delay costs no
+//!   system call;
 //! - a segment whose pages are all free is kept mapped (purged as above) up
 //!   to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it is
 //!   unmapped at once.
@@ -32,6 +27,7 @@
 
 use crate::config;
 use crate::os::{self, PAGE};
+use crate::purge::{self, PurgePolicy};
 use crate::segment::{
     FIRST_PAGE, FREE, INVALID, PAGES, SLAB, SegmentQueue, SegmentRef, SpanList, SpanRef,
     USABLE_PAGES,
@@ -47,12 +43,6 @@ const _: () = assert!(SPAN_BINS <= 64);
 /// unmapped at once.
 pub const RETAIN_EMPTY_SEGMENTS: usize = 2;
 
-/// How long, in purge delays, an arena stays hot after reusing pages it
-/// had just decommitted, and the window in which such waste is counted.
-pub const HOT_DELAYS: u32 = 10;
-/// Pages reused soon after their decommit, within a window, that turn an
-/// arena hot (4 MiB).
-pub const HOT_WASTE_PAGES: u32 = 1024;
 /// Bin holding spans of `pages` pages (`pages >= 1`).
 const fn bin_floor(pages: usize) -> usize {
     if pages <= EXACT_BINS {
@@ -119,11 +109,8 @@ struct ArenaState {
     empty_segments: usize,
     /// Segments with dirty free pages, by deadline.
     purge_queue: SegmentQueue,
-    /// Until when frees defer their purge (see the module notes).
-    hot_until: u32,
-    /// Pages reused soon after their decommit since `waste_since`.
-    waste: u32,
-    waste_since: u32,
+    /// Whether frees decommit at once or defer (see `purge`).
+    policy: PurgePolicy,
 }
 
 impl Arena {
@@ -137,9 +124,7 @@ impl Arena {
                     segment_count: 0,
                     empty_segments: 0,
                     purge_queue: SegmentQueue::new(),
-                    hot_until: 0,
-                    waste: 0,
-                    waste_since: 0,
+                    policy: PurgePolicy::new(),
                 }),
                 counters: ArenaCounters {
                     committed_pages: AtomicUsize::new(0),
@@ -366,8 +351,8 @@ impl ArenaState {
     /// Maps a new segment and returns its single free span (binned).
     fn add_segment(&mut self, index: usize, counters: &ArenaCounters) -> Option<SpanRef> {
         let (seg, span) = SegmentRef::create(index as u32)?;
-        // Never purged: due for an immediate purge when it first empties.
-        seg.set_purged_at(os::now_ms().wrapping_sub(config::purge_delay_ms()));
+        // Its pages were never decommitted: reusing them is no waste.
+        seg.set_purged_at(purge::long_ago(os::now_ms()));
         seg.link_before(self.segments);
         self.segments = Some(seg);
         self.segment_count += 1;
@@ -421,24 +406,8 @@ impl ArenaState {
         let zero = seg.is_clean(start, pages);
         let newly = seg.mark_dirty(start, pages);
         counters.committed_pages.fetch_add(newly, Relaxed);
-        let delay = config::purge_delay_ms();
-        if newly > 0 && !os::reached(now, seg.purged_at().wrapping_add(delay)) {
-            self.note_waste(newly as u32, now, delay.saturating_mul(HOT_DELAYS));
-        }
+        self.policy.note_reuse(newly, seg.purged_at(), now);
         NewSpan { span: used, zero }
-    }
-
-    /// Counts `pages` reused moments after their decommit; too many within
-    /// a window of `window` ms turn the arena hot for that long.
-    fn note_waste(&mut self, pages: u32, now: u32, window: u32) {
-        if os::reached(now, self.waste_since.wrapping_add(window)) {
-            self.waste_since = now;
-            self.waste = 0;
-        }
-        self.waste = self.waste.saturating_add(pages);
-        if self.waste >= HOT_WASTE_PAGES {
-            self.hot_until = now.wrapping_add(window);
-        }
     }
 
     /// Frees `span`, merging neighbours, and queues its segment for a purge
@@ -472,7 +441,7 @@ impl ArenaState {
         merged.set_pages(pages);
         seg.map_ends(merged);
         self.insert(merged);
-        if os::reached(now, self.hot_until) {
+        if self.policy.eager(now) {
             let (decommitted, calls) = seg.decommit(first, pages);
             counters.note_decommit(decommitted, calls);
             seg.set_purged_at(now);
@@ -551,6 +520,7 @@ fn fits(span: SpanRef, pages: usize, align_pages: usize) -> bool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::purge::HOT_WASTE_PAGES;
     use crate::segment::LARGE;
 
     fn segments(arena: &Arena) -> usize {
@@ -561,13 +531,11 @@ mod tests {
     fn make_hot(arena: &Arena) {
         arena
             .state
-            .with(|st| st.hot_until = os::now_ms().wrapping_add(1 << 30));
+            .with(|st| st.policy.force_hot(os::now_ms().wrapping_add(1 << 30)));
     }
 
     fn is_hot(arena: &Arena) -> bool {
-        arena
-            .state
-            .with(|st| !os::reached(os::now_ms(), st.hot_until))
+        arena.state.with(|st| !st.policy.eager(os::now_ms()))
     }
 
     #[test]

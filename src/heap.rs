@@ -17,7 +17,7 @@ use crate::arena::Arena;
 use crate::block::BlockList;
 use crate::central::Central;
 use crate::config;
-use crate::huge::{self, HugeCounts};
+use crate::huge::{self, Huge};
 use crate::os::{self, PAGE, align_up};
 use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
@@ -74,7 +74,7 @@ pub struct Heap {
     /// Arenas in use (0 until the first thread picks one).
     arena_count: AtomicUsize,
     next_arena: AtomicUsize,
-    huge: HugeCounts,
+    huge: Huge,
     /// Bytes of live large spans.
     large_bytes: AtomicUsize,
     /// When maintenance is next due, and whether a thread is running it.
@@ -100,7 +100,7 @@ impl Heap {
                 arenas: array_of!(MAX_ARENAS, CachePadded::new(Arena::new())),
                 arena_count: AtomicUsize::new(0),
                 next_arena: AtomicUsize::new(0),
-                huge: HugeCounts::new(),
+                huge: Huge::new(),
                 large_bytes: AtomicUsize::new(0),
                 next_maintenance: AtomicU32::new(0),
                 maintaining: AtomicBool::new(false),
@@ -157,6 +157,7 @@ impl Heap {
         for arena in &self.arenas[..self.arenas_in_use()] {
             arena.purge_expired(now);
         }
+        self.huge.purge_expired(now);
     }
 
     /// Returns every free page to the OS now: transfer stacks to slabs,
@@ -171,6 +172,7 @@ impl Heap {
         for arena in &self.arenas[..self.arenas_in_use()] {
             arena.purge_all();
         }
+        self.huge.purge_all();
     }
 
     /// The collect epoch (see `ThreadCache`).
@@ -238,10 +240,8 @@ impl Heap {
             small_allocated += held * size;
             slab_bytes += (c.slabs * info.slab_pages as usize - c.purged_pages) * PAGE;
         }
-        let (huge_blocks, huge_bytes) = (
-            self.huge.blocks.load(Ordering::Relaxed),
-            self.huge.bytes.load(Ordering::Relaxed),
-        );
+        let huge = self.huge.counts();
+        let (huge_blocks, huge_bytes) = (huge.blocks, huge.bytes);
         let large = self.large_bytes.load(Ordering::Relaxed);
         for arena in &self.arenas {
             let a = arena.counts();
@@ -253,8 +253,8 @@ impl Heap {
         s.allocated = small_allocated + large + huge_bytes;
         s.active = slab_bytes + large + huge_bytes;
         // A huge block's header page is resident too.
-        s.committed += huge_bytes + huge_blocks * PAGE;
-        s.mapped = s.segments * SEGMENT_SIZE + self.huge.mapped.load(Ordering::Relaxed);
+        s.committed += huge_bytes + huge_blocks * PAGE + huge.cached_dirty;
+        s.mapped = s.segments * SEGMENT_SIZE + huge.mapped;
         s.huge_blocks = huge_blocks;
         s.threads = self.threads.load(Ordering::Relaxed);
         s
@@ -271,6 +271,7 @@ impl Heap {
         unsafe {
             self.central.iter().for_each(|c| c.fork_lock());
             self.arenas.iter().for_each(|a| a.fork_lock());
+            self.huge.fork_lock();
         }
     }
 
@@ -282,6 +283,7 @@ impl Heap {
     pub unsafe fn unlock_all(&self) {
         // SAFETY: `lock_all` took exactly these locks.
         unsafe {
+            self.huge.fork_unlock();
             self.arenas.iter().for_each(|a| a.fork_unlock());
             self.central.iter().for_each(|c| c.fork_unlock());
         }
@@ -301,7 +303,7 @@ impl Heap {
     pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
         self.tick();
         if !is_large(size, align) {
-            return huge::alloc(size, align, &self.huge);
+            return huge::alloc(size, align, zero, &self.huge);
         }
         let pages = size.div_ceil(PAGE);
         let align_pages = (align / PAGE).max(1);

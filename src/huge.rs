@@ -15,17 +15,34 @@
 //! else into a fresh chunk-aligned reservation (`MREMAP_FIXED`). Fresh
 //! mappings read as zero, so `alloc_zeroed` never clears them.
 //!
+//! Freed mappings are kept in a small cache (address space, and, while the
+//! cache is hot, their pages) for the next huge request of a similar size,
+//! so a loop of huge alloc/free pairs makes no system call. The cache
+//! follows the `purge` policy: while cold it decommits a freed mapping at
+//! once; while hot it waits a purge delay (maintenance). It is bounded by
+//! [`CACHE_SLOTS`] mappings and [`CACHE_BYTES`] of address space; `collect`
+//! unmaps it.
+//!
 //! Invariants: `header.check == MAGIC ^ block address`; the mapping
 //! `[map_base, map_base + map_len)` is chunk-aligned, chunk-rounded and
 //! registered as [`registry::HUGE`] for as long as the block lives.
 
+use crate::config;
 use crate::os::{self, PAGE};
+use crate::purge::PurgePolicy;
 use crate::registry;
 use crate::segment::SEGMENT_SIZE;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Lock, Ordering, const_fn};
 use core::ptr;
 
+/// Freed mappings the cache keeps at most.
+pub const CACHE_SLOTS: usize = 16;
+/// Address space the cache keeps at most.
+pub const CACHE_BYTES: usize = 256 << 20;
+
 const MAGIC: usize = 0x6875_6765_626c_6b21; // "hugeblk!"
+/// `check` of a freed block (so a second free can say so).
+const FREED: usize = 0x6672_6565_6462_6c6b; // "freedblk"
 
 #[repr(C)]
 struct HugeHeader {
@@ -39,20 +56,77 @@ struct HugeHeader {
     align: usize,
 }
 
-/// Live huge blocks: count, bytes (page-rounded sizes) and mapped bytes.
-pub struct HugeCounts {
+/// The huge blocks of a heap: counters, and the cache of freed mappings.
+pub struct Huge {
+    /// Live blocks, their page-rounded sizes, and the bytes they map.
     pub blocks: AtomicUsize,
     pub bytes: AtomicUsize,
     pub mapped: AtomicUsize,
+    cache: Lock<Cache>,
 }
 
-impl HugeCounts {
-    crate::sync::const_fn! {
+/// Freed mappings kept for reuse.
+struct Cache {
+    entries: [Entry; CACHE_SLOTS],
+    len: usize,
+    /// Address space held by the entries.
+    bytes: usize,
+    /// Of which possibly resident.
+    dirty_bytes: usize,
+    policy: PurgePolicy,
+}
+
+/// A freed mapping: chunk-aligned, chunk-rounded, registered as huge.
+#[derive(Clone, Copy)]
+struct Entry {
+    base: *mut u8,
+    len: usize,
+    /// The freed block's header page, never decommitted while cached: it
+    /// marks the block freed, so a second free can say so.
+    header: *mut u8,
+    /// Its pages may be resident.
+    dirty: bool,
+    /// When it was freed (dirty) or last decommitted (clean).
+    since: u32,
+}
+
+// SAFETY: the cache only holds addresses of mappings nobody else uses; the
+// lock serialises access.
+unsafe impl Send for Cache {}
+
+const EMPTY: Entry = Entry {
+    base: ptr::null_mut(),
+    len: 0,
+    header: ptr::null_mut(),
+    dirty: false,
+    since: 0,
+};
+
+/// Counters of the huge blocks and their cache, for statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HugeCounts {
+    pub blocks: usize,
+    pub bytes: usize,
+    /// Live mappings plus cached ones.
+    pub mapped: usize,
+    /// Cached bytes that may be resident.
+    pub cached_dirty: usize,
+}
+
+impl Huge {
+    const_fn! {
         pub fn new() -> Self {
             Self {
                 blocks: AtomicUsize::new(0),
                 bytes: AtomicUsize::new(0),
                 mapped: AtomicUsize::new(0),
+                cache: Lock::new(Cache {
+                    entries: [EMPTY; CACHE_SLOTS],
+                    len: 0,
+                    bytes: 0,
+                    dirty_bytes: 0,
+                    policy: PurgePolicy::new(),
+                }),
             }
         }
     }
@@ -68,6 +142,150 @@ impl HugeCounts {
         self.bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.mapped.fetch_sub(mapped, Ordering::Relaxed);
     }
+
+    pub fn counts(&self) -> HugeCounts {
+        let (cached, dirty) = self.cache.with(|c| (c.bytes, c.dirty_bytes));
+        HugeCounts {
+            blocks: self.blocks.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            mapped: self.mapped.load(Ordering::Relaxed) + cached,
+            cached_dirty: dirty,
+        }
+    }
+
+    /// Decommits cached mappings freed at least a delay before `now`.
+    pub fn purge_expired(&self, now: u32) {
+        let delay = config::purge_delay_ms();
+        self.cache.with(|c| {
+            for i in 0..c.len {
+                let e = c.entries[i];
+                if e.dirty && os::reached(now, e.since.wrapping_add(delay)) {
+                    c.decommit(i, now);
+                }
+            }
+        });
+    }
+
+    /// Unmaps every cached mapping.
+    pub fn purge_all(&self) {
+        self.cache.with(|c| {
+            while c.len > 0 {
+                let e = c.remove(c.len - 1);
+                unmap(e.base, e.len);
+            }
+        });
+    }
+
+    /// Takes this pool's lock and keeps it (around `fork`).
+    ///
+    /// # Safety
+    /// Must be paired with [`Self::fork_unlock`].
+    #[cfg(not(loom))]
+    pub unsafe fn fork_lock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.cache.force_lock() }
+    }
+
+    /// Releases the lock taken by [`Self::fork_lock`].
+    ///
+    /// # Safety
+    /// The lock must be held through `fork_lock`.
+    #[cfg(not(loom))]
+    pub unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.cache.force_unlock() }
+    }
+}
+
+impl Cache {
+    /// Removes entry `i` (order is not kept).
+    fn remove(&mut self, i: usize) -> Entry {
+        let e = self.entries[i];
+        self.len -= 1;
+        self.entries[i] = self.entries[self.len];
+        self.bytes -= e.len;
+        if e.dirty {
+            self.dirty_bytes -= e.len;
+        }
+        e
+    }
+
+    fn decommit(&mut self, i: usize, now: u32) {
+        let e = &mut self.entries[i];
+        decommit_around(e.base, e.len, e.header);
+        if e.dirty {
+            self.dirty_bytes -= e.len;
+        }
+        e.dirty = false;
+        e.since = now;
+    }
+
+    /// The smallest cached mapping of at least `len` bytes and at most
+    /// twice that (clean ones only if `clean`), taken out.
+    fn take(&mut self, len: usize, clean: bool, now: u32) -> Option<Entry> {
+        let mut best: Option<usize> = None;
+        for (i, e) in self.entries[..self.len].iter().enumerate() {
+            let fits = e.len >= len && e.len / 2 <= len && !(clean && e.dirty);
+            if fits && best.is_none_or(|b| e.len < self.entries[b].len) {
+                best = Some(i);
+            }
+        }
+        let e = self.remove(best?);
+        if !e.dirty {
+            self.policy.note_reuse(len / PAGE, e.since, now);
+        }
+        Some(e)
+    }
+
+    /// Keeps a freed mapping, evicting (unmapping) the entries that waited
+    /// longest to make room; unmaps it instead if it is larger than the
+    /// whole cache.
+    fn put(&mut self, base: *mut u8, len: usize, header: *mut u8, now: u32) {
+        if len > CACHE_BYTES {
+            unmap(base, len);
+            return;
+        }
+        while self.len == CACHE_SLOTS || self.bytes + len > CACHE_BYTES {
+            let oldest = (0..self.len)
+                .max_by_key(|&i| now.wrapping_sub(self.entries[i].since))
+                .expect("a full cache has entries");
+            let e = self.remove(oldest);
+            unmap(e.base, e.len);
+        }
+        let dirty = !self.policy.eager(now);
+        if dirty {
+            self.dirty_bytes += len;
+        } else {
+            decommit_around(base, len, header);
+        }
+        self.entries[self.len] = Entry {
+            base,
+            len,
+            header,
+            dirty,
+            since: now,
+        };
+        self.len += 1;
+        self.bytes += len;
+    }
+}
+
+/// Decommits freed mapping `[base, base + len)` but for its header page.
+fn decommit_around(base: *mut u8, len: usize, header: *mut u8) {
+    let before = header as usize - base as usize;
+    // SAFETY: the mapping is ours and holds nothing but the header page,
+    // which both ranges leave out.
+    unsafe {
+        os::decommit(base, before);
+        os::decommit(header.wrapping_add(PAGE), len - before - PAGE);
+    }
+}
+
+/// Unmaps a mapping taken out of the registry and the counts.
+fn unmap(base: *mut u8, len: usize) {
+    registry::unregister(base, len);
+    // SAFETY: the mapping is ours, whole, and unused.
+    unsafe { os::release(base, len) };
 }
 
 /// Rounds `n` up to pages, `None` on overflow.
@@ -75,12 +293,30 @@ fn pages_of(n: usize) -> Option<usize> {
     n.checked_add(PAGE - 1).map(|n| n & !(PAGE - 1))
 }
 
-/// Maps a huge block of `size` bytes aligned to `align`. Null on failure.
-pub fn alloc(size: usize, align: usize, counts: &HugeCounts) -> *mut u8 {
+/// A huge block of `size` bytes aligned to `align`, from the cache or a new
+/// mapping; zeroed if `zero`. Null on failure.
+pub fn alloc(size: usize, align: usize, zero: bool, huge: &Huge) -> *mut u8 {
     let Some(rounded) = pages_of(size) else {
         return ptr::null_mut();
     };
     let align = align.max(PAGE);
+    if align < SEGMENT_SIZE {
+        // The block sits `align` bytes into the mapping.
+        let need = (align + rounded).next_multiple_of(SEGMENT_SIZE);
+        let now = os::now_ms();
+        if let Some(e) = huge.cache.with(|c| c.take(need, zero, now)) {
+            let block = e.base.wrapping_add(align);
+            // SAFETY: the cached mapping is ours, `need` bytes at least; the
+            // old header page may now lie inside the block: clear it (it
+            // was never decommitted) so a clean mapping reads as zero.
+            unsafe {
+                e.header.write_bytes(0, PAGE);
+                init(block, e.base, e.len, rounded, align);
+            }
+            huge.add(1, rounded, e.len);
+            return block;
+        }
+    }
     // The block sits `align` bytes into a reservation aligned to at least a
     // chunk; the chunks wholly before its header page are trimmed.
     let base_align = align.max(SEGMENT_SIZE);
@@ -107,18 +343,27 @@ pub fn alloc(size: usize, align: usize, counts: &HugeCounts) -> *mut u8 {
         unsafe { os::release(map_base, map_len) };
         return ptr::null_mut();
     }
-    // SAFETY: the header page lies in the mapping, before the block.
+    // SAFETY: the mapping is ours; the block lies in it.
+    unsafe { init(block, map_base, map_len, rounded, align) };
+    huge.add(1, rounded, map_len);
+    block
+}
+
+/// Writes the header of `block` in mapping `[map_base, map_base + map_len)`.
+///
+/// # Safety
+/// The mapping must be ours and unused, the block `align` bytes into it.
+unsafe fn init(block: *mut u8, map_base: *mut u8, map_len: usize, size: usize, align: usize) {
+    // SAFETY: the header page lies in the mapping, right before the block.
     unsafe {
         header(block).write(HugeHeader {
             check: MAGIC ^ block as usize,
             map_base,
             map_len,
-            size: rounded,
+            size,
             align,
         });
     }
-    counts.add(1, rounded, map_len);
-    block
 }
 
 /// The header of huge block `p` (not checked).
@@ -126,19 +371,37 @@ fn header(p: *mut u8) -> *mut HugeHeader {
     p.wrapping_sub(PAGE).cast::<HugeHeader>()
 }
 
-/// Whether `p`, in a chunk registered as huge, starts a live huge block.
-///
-/// # Safety
-/// The chunk holding `p` must be registered as [`registry::HUGE`] (so the
-/// page before `p`, in that chunk or the one before, is readable if it is
-/// registered too, which this checks).
-pub unsafe fn is_block(p: *mut u8) -> bool {
+/// What a pointer into a chunk registered as huge is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The start of a live huge block.
+    Live,
+    /// The start of a huge block that was freed.
+    Freed,
+    /// Anything else.
+    Other,
+}
+
+/// Looks up `p`, which lies in a chunk the registry records as huge (so
+/// the page before it is readable when its own chunk is recorded too,
+/// which this checks).
+pub fn lookup(p: *mut u8) -> Lookup {
     let h = header(p);
     if p as usize % PAGE != 0 || registry::kind_of(h.cast()) != registry::HUGE {
-        return false;
+        return Lookup::Other;
     }
     // SAFETY: the header's chunk is a huge mapping, wholly readable.
-    unsafe { (*h).check == MAGIC ^ p as usize }
+    match unsafe { (*h).check } ^ p as usize {
+        MAGIC => Lookup::Live,
+        FREED => Lookup::Freed,
+        _ => Lookup::Other,
+    }
+}
+
+/// Whether `p` starts a live huge block (see [`lookup`]).
+#[cfg(test)]
+fn is_block(p: *mut u8) -> bool {
+    lookup(p) == Lookup::Live
 }
 
 /// Bytes usable at `p`: up to the end of its mapping.
@@ -152,22 +415,21 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     h.map_base as usize + h.map_len - p as usize
 }
 
-/// Unmaps huge block `p`.
+/// Frees huge block `p`: its mapping goes to the cache or back to the OS.
 ///
 /// # Safety
 /// `p` must be a live huge block; it is dead afterwards.
-pub unsafe fn free(p: *mut u8, counts: &HugeCounts) {
-    // SAFETY: by contract `p` has a header, read before the unmap.
+pub unsafe fn free(p: *mut u8, huge: &Huge) {
+    // SAFETY: by contract `p` has a header, read before anything else.
     let (base, len, size) = unsafe {
         let h = header(p);
         debug_assert_eq!((*h).check, MAGIC ^ p as usize);
-        (*h).check = 0;
+        (*h).check = FREED ^ p as usize;
         ((*h).map_base, (*h).map_len, (*h).size)
     };
-    counts.sub(1, size, len);
-    registry::unregister(base, len);
-    // SAFETY: the mapping is exactly [base, base + len) and now unused.
-    unsafe { os::release(base, len) };
+    huge.sub(1, size, len);
+    let now = os::now_ms();
+    huge.cache.with(|c| c.put(base, len, header(p).cast(), now));
 }
 
 /// Resizes huge block `p` to `new_size` bytes: in place within its mapping
@@ -178,7 +440,7 @@ pub unsafe fn free(p: *mut u8, counts: &HugeCounts) {
 /// # Safety
 /// `p` must be a live huge block; if the result is not null and differs
 /// from `p`, the old pointer is dead.
-pub unsafe fn resize(p: *mut u8, new_size: usize, counts: &HugeCounts) -> *mut u8 {
+pub unsafe fn resize(p: *mut u8, new_size: usize, counts: &Huge) -> *mut u8 {
     let h = header(p);
     // SAFETY: by contract `p` has a header.
     let (map_base, map_len, size, align) =
@@ -273,10 +535,10 @@ mod tests {
 
     #[test]
     fn alloc_aligned_resize_free() {
-        let counts = HugeCounts::new();
+        let counts = Huge::new();
         for align in [8, PAGE, 64 * 1024, 4 << 20, 16 << 20] {
             let size = (5 << 20) + 3;
-            let p = alloc(size, align, &counts);
+            let p = alloc(size, align, false, &counts);
             assert!(!p.is_null());
             assert_eq!(p as usize % align, 0);
             // SAFETY: `p` is a live huge block of at least `size` bytes.
@@ -297,18 +559,63 @@ mod tests {
                 assert_eq!(r, q, "shrinking stays in place");
                 assert!(usable_size(r) >= 3 << 20 && usable_size(r) < 8 << 20);
                 free(r, &counts);
-                assert_eq!(registry::kind_of(r), registry::NONE);
+                assert_eq!(lookup(r), Lookup::Freed, "a freed block is no block");
             }
         }
-        assert_eq!(counts.blocks.load(Ordering::Relaxed), 0);
-        assert_eq!(counts.bytes.load(Ordering::Relaxed), 0);
-        assert_eq!(counts.mapped.load(Ordering::Relaxed), 0);
+        let c = counts.counts();
+        assert_eq!((c.blocks, c.bytes), (0, 0));
+        assert!(c.mapped > 0, "freed mappings are cached");
+        counts.purge_all();
+        assert_eq!(counts.counts(), HugeCounts::default());
+    }
+
+    #[test]
+    fn cached_mappings_are_reused_and_decommitted() {
+        let huge = Huge::new();
+        let p = alloc(6 << 20, 64, false, &huge);
+        // SAFETY: `p` is a live block of 6 MiB.
+        unsafe {
+            p.write_bytes(0xAB, 6 << 20);
+            free(p, &huge);
+        }
+        // Cold: decommitted at once, and reused for a similar size.
+        assert_eq!(huge.counts().cached_dirty, 0);
+        let q = alloc(5 << 20, 64, true, &huge);
+        assert_eq!(q, p, "the cached mapping is reused");
+        // SAFETY: `q` is live with 5 MiB; decommitted pages read zero.
+        unsafe {
+            assert!(
+                core::slice::from_raw_parts(q, 5 << 20)
+                    .iter()
+                    .all(|&b| b == 0)
+            );
+            free(q, &huge);
+        }
+        // A much smaller request does not take a big mapping.
+        let big = alloc(20 << 20, 64, false, &huge);
+        // SAFETY: live.
+        unsafe { free(big, &huge) };
+        let small = alloc(3 << 20, 64, false, &huge);
+        assert_ne!(small, big);
+        // SAFETY: live.
+        unsafe { free(small, &huge) };
+        // Hot: freed mappings stay dirty until a delay has passed.
+        huge.cache
+            .with(|c| c.policy.force_hot(os::now_ms().wrapping_add(1 << 30)));
+        let r = alloc(6 << 20, 64, false, &huge);
+        // SAFETY: live.
+        unsafe { free(r, &huge) };
+        assert!(huge.counts().cached_dirty > 0);
+        huge.purge_expired(os::now_ms().wrapping_add(config::purge_delay_ms()));
+        assert_eq!(huge.counts().cached_dirty, 0);
+        huge.purge_all();
+        assert_eq!(huge.counts(), HugeCounts::default());
     }
 
     #[test]
     fn growth_moves_pages_when_blocked() {
-        let counts = HugeCounts::new();
-        let p = alloc(5 << 20, 8, &counts);
+        let counts = Huge::new();
+        let p = alloc(5 << 20, 8, false, &counts);
         // SAFETY: `p` is live; block the address space right after it.
         unsafe {
             let end = p.add(usable_size(p));
@@ -332,5 +639,6 @@ mod tests {
             assert!(is_block(q));
             free(q, &counts);
         }
+        counts.purge_all();
     }
 }

@@ -32,6 +32,7 @@ mod global;
 mod heap;
 mod huge;
 mod os;
+mod purge;
 #[cfg(not(loom))]
 pub mod raw;
 mod registry;

@@ -118,6 +118,9 @@ pub unsafe fn release(p: *mut u8, size: usize) {
 /// The range must be page-aligned, inside a reservation made here, and hold
 /// nothing anybody still needs.
 pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
+    if size == 0 {
+        return true;
+    }
     if !DECOMMIT.load(Relaxed) {
         return false;
     }

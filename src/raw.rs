@@ -69,9 +69,11 @@ impl Invalid {
 pub fn find(p: *const u8) -> Result<Block, Invalid> {
     match registry::kind_of(p) {
         registry::SEGMENT => find_in_segment(p),
-        // SAFETY: the chunk holding `p` is a registered huge mapping.
-        registry::HUGE if unsafe { huge::is_block(p.cast_mut()) } => Ok(Block::Huge),
-        registry::HUGE => Err(Invalid::Interior),
+        registry::HUGE => match huge::lookup(p.cast_mut()) {
+            huge::Lookup::Live => Ok(Block::Huge),
+            huge::Lookup::Freed => Err(Invalid::AlreadyFree),
+            huge::Lookup::Other => Err(Invalid::Interior),
+        },
         _ => Err(Invalid::Foreign),
     }
 }
@@ -278,7 +280,7 @@ mod tests {
             free(huge);
             free(large);
         }
-        assert_eq!(find(huge), Err(Invalid::Foreign));
+        assert_eq!(find(huge), Err(Invalid::AlreadyFree));
     }
 
     #[test]
