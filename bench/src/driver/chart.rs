@@ -62,7 +62,7 @@ fn draw(r: &Report, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> 
 fn legend(area: &Area, r: &Report) -> Result<(), Box<dyn std::error::Error>> {
     let h = &r.header;
     let title = format!(
-        "slabpool comparison suite: {} suite, {} runs, {} threads · {} · {}",
+        "slabpool comparison suite: {} suite, {} run(s), {} threads · {} · {}",
         h.suite, h.runs, h.threads, h.cpu, h.date
     );
     area.draw(&Text::new(title, (20, 14), (FONT, 20).into_font()))?;

@@ -53,7 +53,7 @@ usage: cargo run --release -p slabpool-bench -- [options]
   --runs N           rounds of every (workload, allocator) pair
   --threads N        worker threads for threaded workloads (default: CPUs)
   --alloc A,B,..     only these allocators
-  --workload W,..    only these workloads
+  --only W,..        only these workloads
   --timeout SECS     kill a run after this long (default: 300)
   --list             list workloads and allocators, then exit
   -h, --help         this text
@@ -99,7 +99,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     .map(|n| allocators::find(n).ok_or(format!("unknown allocator {n:?}")));
                 allocs = Some(list.collect::<Result<_, _>>()?);
             }
-            "--workload" => {
+            "--only" => {
                 let v = value(arg, &mut it)?;
                 let list = v
                     .split(',')
@@ -164,13 +164,13 @@ mod tests {
         let o = run(&[
             "--alloc",
             "system,jemalloc",
-            "--workload",
-            "churn",
+            "--only",
+            "larson",
             "--runs",
             "2",
         ]);
         assert_eq!(o.allocators.len(), 2);
-        assert_eq!(o.workloads[0].name, "churn");
+        assert_eq!(o.workloads[0].name, "larson");
         assert_eq!(o.runs, 2);
         let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--alloc", "nope"]));

@@ -14,6 +14,7 @@ mod report_md;
 mod stats;
 mod suite;
 mod sysinfo;
+mod targets;
 mod versions;
 
 use cli::{Command, Options};

@@ -130,6 +130,24 @@ pub struct Header {
     pub threads: usize,
 }
 
+/// One of issue 6's targets for slabpool, checked on this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+impl Target {
+    pub fn new(target: &str, measured: String, met: bool) -> Self {
+        Target {
+            target: target.into(),
+            measured,
+            met,
+        }
+    }
+}
+
 /// Everything the reports show.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -138,6 +156,7 @@ pub struct Report {
     pub workloads: Vec<WorkloadInfo>,
     pub cells: Vec<Cell>,
     pub geomeans: Vec<Geomean>,
+    pub targets: Vec<Target>,
 }
 
 impl Report {

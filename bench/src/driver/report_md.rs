@@ -83,6 +83,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     idle_table(&mut s, r);
+    targets(&mut s, r);
     failures(&mut s, r);
     workloads(&mut s, r);
     s
@@ -188,6 +189,18 @@ fn idle_table(s: &mut String, r: &Report) {
         ))
     };
     let _ = writeln!(s, "| kept of peak | {} |", row(&kept));
+}
+
+fn targets(s: &mut String, r: &Report) {
+    if r.targets.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Issue 6 targets for slabpool, on this run\n");
+    let _ = writeln!(s, "| target | measured | met |\n|---|---|---|");
+    for t in &r.targets {
+        let met = if t.met { "yes" } else { "**no**" };
+        let _ = writeln!(s, "| {} | {} | {met} |", t.target, t.measured);
+    }
 }
 
 fn failures(s: &mut String, r: &Report) {

@@ -7,7 +7,7 @@ use crate::allocators::Allocator;
 use crate::cargo::Workspace;
 use crate::cli::Options;
 use crate::model::{AllocatorInfo, Cell, Header, Report, WorkloadInfo};
-use crate::{measure, stats, sysinfo, versions};
+use crate::{measure, stats, sysinfo, targets, versions};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub fn run(o: &Options, bins: &HashMap<String, PathBuf>, ws: &Workspace) -> Repo
     stats::ratios(&mut cells);
     let names: Vec<&str> = o.allocators.iter().map(|a| a.name).collect();
     let geomeans = stats::geomeans(&cells, &names, o.workloads.len());
-    Report {
+    let mut report = Report {
         header: Header {
             cpu: sysinfo::cpu_model(),
             cores: sysinfo::cores(),
@@ -78,7 +78,10 @@ pub fn run(o: &Options, bins: &HashMap<String, PathBuf>, ws: &Workspace) -> Repo
             .collect(),
         cells,
         geomeans,
-    }
+        targets: Vec::new(),
+    };
+    report.targets = targets::check(&report);
+    report
 }
 
 /// The progress line: rewritten in place on a terminal, one line per run

@@ -7,14 +7,16 @@ pub mod block;
 pub mod procfs;
 pub mod rng;
 
-mod binary_trees;
+mod alloc_test;
 mod burst_idle;
-mod churn;
-mod cross_thread;
-mod large_blocks;
-mod realloc_grow;
-mod small_pairs;
-mod string_map;
+mod cache_scratch;
+mod large;
+mod larson;
+mod mstress;
+mod rptest;
+mod rust_idioms;
+mod sh6bench;
+mod xmalloc;
 
 /// What a workload is given.
 #[derive(Clone, Copy, Debug)]
@@ -61,13 +63,16 @@ pub struct Workload {
 
 /// Every workload, in report order.
 pub const ALL: &[Workload] = &[
-    small_pairs::WORKLOAD,
-    churn::WORKLOAD,
-    cross_thread::WORKLOAD,
-    binary_trees::WORKLOAD,
-    string_map::WORKLOAD,
-    realloc_grow::WORKLOAD,
-    large_blocks::WORKLOAD,
+    alloc_test::ONE_THREAD,
+    alloc_test::N_THREADS,
+    larson::WORKLOAD,
+    xmalloc::WORKLOAD,
+    mstress::WORKLOAD,
+    cache_scratch::WORKLOAD,
+    sh6bench::WORKLOAD,
+    rptest::WORKLOAD,
+    large::WORKLOAD,
+    rust_idioms::WORKLOAD,
     burst_idle::WORKLOAD,
 ];
 

@@ -37,6 +37,15 @@ impl Rng {
         let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         ((l + u * (h - l)).exp() as usize).clamp(lo, hi)
     }
+
+    /// Pareto-like in `lo..=hi` (`0 < lo < hi`): a truncated Pareto with
+    /// shape `alpha`, so small sizes dominate with a long tail up to `hi`.
+    pub fn pareto(&mut self, lo: usize, hi: usize, alpha: f64) -> usize {
+        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let tail = (lo as f64 / hi as f64).powf(alpha);
+        let x = lo as f64 / (1.0 - u * (1.0 - tail)).powf(1.0 / alpha);
+        (x as usize).clamp(lo, hi)
+    }
 }
 
 #[cfg(test)]
@@ -52,7 +61,16 @@ mod tests {
             assert!((16..=512).contains(&x));
             let y = r.log_uniform(64, 65_536);
             assert!((64..=65_536).contains(&y));
+            let z = r.pareto(8, 1024, 1.0);
+            assert!((8..=1024).contains(&z));
         }
+    }
+
+    #[test]
+    fn pareto_is_mostly_small() {
+        let mut r = Rng::new(3);
+        let small = (0..10_000).filter(|_| r.pareto(8, 1024, 1.0) < 64).count();
+        assert!(small > 8_000, "{small}");
     }
 
     #[test]

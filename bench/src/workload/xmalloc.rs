@@ -1,4 +1,4 @@
-//! `cross-thread`: producer threads allocate and fill blocks (16..1024 B)
+//! `xmalloc`: producer/consumer. Producer threads allocate and fill blocks (16..1024 B)
 //! and send them in batches of 64 over bounded channels to consumer
 //! threads, which check and free them: every free is a remote free.
 //! Half the threads produce, the rest consume (at least one of each).
@@ -9,7 +9,7 @@ use super::{Outcome, Params, Sizes, Workload};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 pub const WORKLOAD: Workload = Workload {
-    name: "cross-thread",
+    name: "xmalloc",
     about: "producers allocate 16..1024 B blocks, consumers free them (batches of 64); size = blocks per producer",
     threads: |t| t.max(2),
     sizes: Sizes {
