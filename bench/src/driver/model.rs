@@ -78,6 +78,8 @@ pub struct Cell {
     pub samples: Vec<Sample>,
     pub failed: bool,
     pub median_time_s: Option<f64>,
+    /// Slowest run's time over the fastest's: how noisy this cell was.
+    pub time_spread: Option<f64>,
     /// Median of [`Sample::peak_rss_kib`].
     pub median_peak_rss_kib: Option<f64>,
     pub median_rss_after_idle_kib: Option<f64>,

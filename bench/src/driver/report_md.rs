@@ -7,6 +7,10 @@ use crate::allocators::{MIMALLOC, SYSTEM};
 use crate::model::{Cell, Geomean, Report};
 use std::fmt::Write;
 
+/// A time cell whose slowest run is this much slower than its fastest is
+/// marked as noisy.
+const NOISY: f64 = 1.2;
+
 /// The whole report as Markdown.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
@@ -37,8 +41,21 @@ pub fn render(r: &Report) -> String {
         h.runs, h.threads
     );
     section(&mut s, "Wall time", "Median wall time (s)", r, |c| {
-        c.median_time_s.map(|t| format!("{t:.3}"))
+        let noisy = c.time_spread.is_some_and(|x| x > NOISY);
+        c.median_time_s
+            .map(|t| format!("{t:.3}{}", if noisy { " †" } else { "" }))
     });
+    if r.cells
+        .iter()
+        .any(|c| c.time_spread.is_some_and(|x| x > NOISY))
+    {
+        let _ = writeln!(
+            s,
+            "\n† its slowest run took more than {:.0}% longer than its fastest: the machine \
+             was busy or the allocator is erratic; see report.json for every run.",
+            (NOISY - 1.0) * 100.0
+        );
+    }
     if has(r, SYSTEM) {
         ratio_table(
             &mut s,

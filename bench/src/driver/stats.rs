@@ -80,6 +80,9 @@ pub fn summarise(cell: &mut Cell) {
     }
     let s = &cell.samples;
     cell.median_time_s = median(s.iter().map(|s| s.time_s).collect());
+    let fastest = s.iter().map(|s| s.time_s).fold(f64::INFINITY, f64::min);
+    let slowest = s.iter().map(|s| s.time_s).fold(0.0, f64::max);
+    cell.time_spread = (fastest > 0.0).then(|| slowest / fastest);
     cell.median_peak_rss_kib = median(s.iter().map(|s| s.peak_rss_kib() as f64).collect());
     let idle: Vec<f64> = s
         .iter()
