@@ -47,7 +47,7 @@ writes target/slabpool-bench/report.{md,json,svg}.
 
 usage: cargo run --release -p slabpool-bench -- [options]
 
-  --full             longer sizes, 5 runs (default: the quick suite, 3 runs)
+  --full             4x longer sizes, 7 runs (default: the quick suite, 5 runs)
   --smoke            every workload once at a tiny size, System and slabpool
                      only (for CI)
   --runs N           rounds of every (workload, allocator) pair
@@ -119,8 +119,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         suite,
         runs: runs.unwrap_or(match suite {
             Suite::Smoke => 1,
-            Suite::Quick => 3,
-            Suite::Full => 5,
+            Suite::Quick => 5,
+            Suite::Full => 7,
         }),
         threads: threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -146,7 +146,7 @@ mod tests {
     fn defaults_are_the_quick_suite_with_every_allocator() {
         let o = run(&[]);
         assert_eq!(o.suite, Suite::Quick);
-        assert_eq!(o.runs, 3);
+        assert_eq!(o.runs, 5);
         assert_eq!(o.allocators.len(), allocators::ALL.len());
         assert_eq!(o.workloads.len(), workload::ALL.len());
     }
