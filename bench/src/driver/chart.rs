@@ -142,7 +142,9 @@ fn panel(
                     }
                 }
                 Some((true, _)) => {
-                    let mark = Text::new("fail", (mid, 0.0), small(VPos::Bottom).color(&RED));
+                    let style = TextStyle::from((FONT, 14).into_font())
+                        .pos(Pos::new(HPos::Center, VPos::Bottom));
+                    let mark = Text::new("FAILED", (mid, 0.0), style.color(&RED));
                     chart.draw_series(std::iter::once(mark))?;
                 }
                 _ => {}

@@ -21,12 +21,14 @@ pub fn check(r: &Report) -> Vec<Target> {
         .map(|c| c.workload.as_str())
         .collect();
     let complete = failed.is_empty();
+    // Workloads over 1.0 for a ratio, then the failed ones (no ratio).
     let over = |f: fn(&Cell) -> Option<f64>| -> Vec<String> {
-        mine.iter()
-            .filter_map(|c| {
-                f(c).filter(|&x| x > 1.0)
-                    .map(|x| format!("{} {x:.2}×", c.workload))
-            })
+        let above = mine.iter().filter_map(|c| {
+            f(c).filter(|&x| x > 1.0)
+                .map(|x| format!("{} {x:.2}×", c.workload))
+        });
+        above
+            .chain(failed.iter().map(|w| format!("{w} failed")))
             .collect()
     };
     let mut out = Vec::new();
