@@ -1,0 +1,62 @@
+//! The allocators under comparison: their workload binaries and the crates
+//! whose versions the report names.
+
+/// One allocator in the suite.
+pub struct Allocator {
+    /// Name in reports and on the command line.
+    pub name: &'static str,
+    /// Its workload binary (`[[bin]]` in bench/Cargo.toml).
+    pub bin: &'static str,
+    /// Whether it is a peer (built only with the `peers` feature).
+    pub peer: bool,
+    /// Crates whose versions identify it (first: the one a user depends on).
+    pub crates: &'static [&'static str],
+}
+
+pub const SYSTEM: &str = "System";
+pub const MIMALLOC: &str = "mimalloc";
+
+/// Every allocator, in report order.
+pub const ALL: &[Allocator] = &[
+    Allocator {
+        name: SYSTEM,
+        bin: "wl-system",
+        peer: false,
+        crates: &[],
+    },
+    Allocator {
+        name: "slabpool",
+        bin: "wl-slabpool",
+        peer: false,
+        crates: &["slabpool"],
+    },
+    Allocator {
+        name: MIMALLOC,
+        bin: "wl-mimalloc",
+        peer: true,
+        crates: &["mimalloc", "libmimalloc-sys"],
+    },
+    Allocator {
+        name: "jemalloc",
+        bin: "wl-jemalloc",
+        peer: true,
+        crates: &["tikv-jemallocator", "tikv-jemalloc-sys"],
+    },
+    Allocator {
+        name: "snmalloc",
+        bin: "wl-snmalloc",
+        peer: true,
+        crates: &["snmalloc-rs", "snmalloc-sys"],
+    },
+    Allocator {
+        name: "rpmalloc",
+        bin: "wl-rpmalloc",
+        peer: true,
+        crates: &["rpmalloc", "rpmalloc-sys"],
+    },
+];
+
+/// The allocator called `name` (case-insensitive).
+pub fn find(name: &str) -> Option<&'static Allocator> {
+    ALL.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+}

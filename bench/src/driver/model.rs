@@ -1,0 +1,194 @@
+//! The suite's results as data: samples (one child run), cells (one
+//! workload under one allocator), geometric means, and the whole report,
+//! which is also what report.json serialises.
+
+use serde::Serialize;
+
+/// One run of one workload under one allocator.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub ok: bool,
+    /// Wall time from spawn to reaping, seconds.
+    pub time_s: f64,
+    /// `ru_maxrss` from `wait4`, KiB. On Linux this includes the driver's
+    /// own resident set at spawn time (the pre-exec high-water mark is
+    /// carried across exec), a floor of a few MiB.
+    pub max_rss_kib: u64,
+    /// The child's VmHWM (peak resident set of its own address space since
+    /// exec), read by the child just before it exits, KiB.
+    pub hwm_kib: Option<u64>,
+    /// The child's VmRSS after its idle period, KiB (burst-idle only).
+    pub rss_after_idle_kib: Option<u64>,
+    pub checksum: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Sample {
+    /// A run that could not start.
+    pub fn failed(error: String) -> Self {
+        Sample {
+            ok: false,
+            time_s: 0.0,
+            max_rss_kib: 0,
+            hwm_kib: None,
+            rss_after_idle_kib: None,
+            checksum: None,
+            error: Some(error),
+        }
+    }
+
+    /// A sample from the child's stdout (`key=value` lines) and the
+    /// driver's measurements; `ok` until something says otherwise.
+    pub fn parse(stdout: &str, time_s: f64, max_rss_kib: u64) -> Self {
+        let field = |key: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::trim))
+        };
+        let number = |key: &str| field(key).and_then(|v| v.parse::<u64>().ok());
+        Sample {
+            ok: true,
+            time_s,
+            max_rss_kib,
+            hwm_kib: number("hwm_kib"),
+            rss_after_idle_kib: number("rss_after_idle_kib"),
+            checksum: field("checksum").map(str::to_string),
+            error: None,
+        }
+    }
+
+    /// Peak RSS in KiB: the child's VmHWM, or `ru_maxrss` without it.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.hwm_kib.unwrap_or(self.max_rss_kib)
+    }
+
+    /// Marks the sample failed (keeping the first reason).
+    pub fn fail(&mut self, why: String) {
+        self.ok = false;
+        self.error.get_or_insert(why);
+    }
+}
+
+/// Medians and ratios of one (workload, allocator) pair. A cell with any
+/// failed sample is failed and has no numbers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cell {
+    pub workload: String,
+    pub allocator: String,
+    pub samples: Vec<Sample>,
+    pub failed: bool,
+    pub median_time_s: Option<f64>,
+    /// Slowest run's time over the fastest's: how noisy this cell was.
+    pub time_spread: Option<f64>,
+    /// Median of [`Sample::peak_rss_kib`].
+    pub median_peak_rss_kib: Option<f64>,
+    pub median_rss_after_idle_kib: Option<f64>,
+    pub time_vs_system: Option<f64>,
+    pub time_vs_mimalloc: Option<f64>,
+    pub rss_vs_system: Option<f64>,
+    pub rss_vs_mimalloc: Option<f64>,
+}
+
+/// Geometric means of one allocator's ratios over the workloads where both
+/// it and the reference have numbers (`over` says how many).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Geomean {
+    pub allocator: String,
+    pub time_vs_system: Option<f64>,
+    pub time_vs_mimalloc: Option<f64>,
+    pub rss_vs_system: Option<f64>,
+    pub rss_vs_mimalloc: Option<f64>,
+    /// Workloads in the System means, of `of`.
+    pub over: usize,
+    pub of: usize,
+}
+
+/// An allocator and how it is identified.
+#[derive(Clone, Debug, Serialize)]
+pub struct AllocatorInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// A workload as run.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkloadInfo {
+    pub name: String,
+    pub about: String,
+    pub size: u64,
+    /// Threads it ran.
+    pub threads: usize,
+}
+
+/// Where and how the suite ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct Header {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub date: String,
+    pub suite: String,
+    pub runs: usize,
+    pub threads: usize,
+}
+
+/// One of issue 6's targets for slabpool, checked on this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+impl Target {
+    pub fn new(target: &str, measured: String, met: bool) -> Self {
+        Target {
+            target: target.into(),
+            measured,
+            met,
+        }
+    }
+}
+
+/// Everything the reports show.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub header: Header,
+    pub allocators: Vec<AllocatorInfo>,
+    pub workloads: Vec<WorkloadInfo>,
+    pub cells: Vec<Cell>,
+    pub geomeans: Vec<Geomean>,
+    pub targets: Vec<Target>,
+}
+
+impl Report {
+    /// The cell of `workload` under `allocator`.
+    pub fn cell(&self, workload: &str, allocator: &str) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.workload == workload && c.allocator == allocator)
+    }
+
+    /// Whether any cell failed.
+    pub fn any_failed(&self) -> bool {
+        self.cells.iter().any(|c| c.failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sample;
+
+    #[test]
+    fn parses_child_output() {
+        let s = Sample::parse("checksum=00ff\nhwm_kib=12\nrss_after_idle_kib=7\n", 1.5, 20);
+        assert!(s.ok);
+        assert_eq!(s.checksum.as_deref(), Some("00ff"));
+        assert_eq!((s.hwm_kib, s.rss_after_idle_kib), (Some(12), Some(7)));
+        let mut t = Sample::parse("", 1.0, 1);
+        assert_eq!(t.checksum, None);
+        t.fail("a".into());
+        t.fail("b".into());
+        assert_eq!((t.ok, t.error.as_deref()), (false, Some("a")));
+    }
+}

@@ -1,0 +1,9 @@
+//! Workload binary for mimalloc: the shared workloads with mimalloc as the global
+//! allocator.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    slabpool_bench::child_main()
+}
