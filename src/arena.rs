@@ -25,7 +25,6 @@
 //! Threads are spread over several arenas, each behind its own lock; a span
 //! goes back to the arena of its segment whichever thread frees it.
 
-use crate::config;
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
@@ -406,7 +405,8 @@ impl ArenaState {
         let zero = seg.is_clean(start, pages);
         let newly = seg.mark_dirty(start, pages);
         counters.committed_pages.fetch_add(newly, Relaxed);
-        self.policy.note_reuse(newly, seg.purged_at(), now);
+        self.policy
+            .note_reuse(newly, pages - newly, seg.purged_at(), now);
         NewSpan { span: used, zero }
     }
 
@@ -446,7 +446,7 @@ impl ArenaState {
             counters.note_decommit(decommitted, calls);
             seg.set_purged_at(now);
         } else if !seg.queued() {
-            let delay = config::purge_delay_ms();
+            let delay = self.policy.delay();
             self.purge_queue.push_back(seg, now.wrapping_add(delay));
         }
         if pages < USABLE_PAGES {

@@ -157,7 +157,7 @@ impl Heap {
         for arena in &self.arenas[..self.arenas_in_use()] {
             arena.purge_expired(now);
         }
-        self.huge.purge_expired(now);
+        self.huge.cache.purge_expired(now);
     }
 
     /// Returns every free page to the OS now: transfer stacks to slabs,
@@ -172,7 +172,7 @@ impl Heap {
         for arena in &self.arenas[..self.arenas_in_use()] {
             arena.purge_all();
         }
-        self.huge.purge_all();
+        self.huge.cache.purge_all();
     }
 
     /// The collect epoch (see `ThreadCache`).
@@ -271,7 +271,7 @@ impl Heap {
         unsafe {
             self.central.iter().for_each(|c| c.fork_lock());
             self.arenas.iter().for_each(|a| a.fork_lock());
-            self.huge.fork_lock();
+            self.huge.cache.fork_lock();
         }
     }
 
@@ -283,7 +283,7 @@ impl Heap {
     pub unsafe fn unlock_all(&self) {
         // SAFETY: `lock_all` took exactly these locks.
         unsafe {
-            self.huge.fork_unlock();
+            self.huge.cache.fork_unlock();
             self.arenas.iter().for_each(|a| a.fork_unlock());
             self.central.iter().for_each(|c| c.fork_unlock());
         }

@@ -1,4 +1,5 @@
-//! Huge blocks: one direct mapping each, for requests above the large limit.
+//! Huge blocks: one chunk-aligned mapping each, for requests above the
+//! large limit.
 //!
 //! Layout: the block starts at an address aligned as requested (at least a
 //! page), and its header sits in the page right before it, so the header is
@@ -6,39 +7,29 @@
 //! (4 MiB) holding the header and ends at a chunk boundary, so it covers
 //! whole chunks and is recorded in the [`registry`]: a bare pointer can be
 //! checked against it (C's `free`) and the header read safely. The tail
-//! past the block is never touched, so costs address space only; it is
-//! usable (`malloc_usable_size` reports it) and lets a `realloc` grow in
-//! place.
+//! past the block is never touched until used, so costs address space only;
+//! it is usable (`malloc_usable_size` reports it) and lets a `realloc` grow
+//! in place.
 //!
-//! `realloc` beyond the mapping moves the pages with `mremap` (no copy
-//! through user space): in place when the address space after it is free,
-//! else into a fresh chunk-aligned reservation (`MREMAP_FIXED`). Fresh
-//! mappings read as zero, so `alloc_zeroed` never clears them.
+//! Freed mappings, and the chunks a shrinking block no longer needs, go to
+//! the [`HugeCache`] (runs of chunks, split and merged, under the adaptive
+//! purge policy), which serves later huge requests of any size and lets a
+//! block grow in place into the run right after it; `collect` unmaps it.
+//! A growth the cache cannot serve moves the pages with `mremap` (no copy
+//! through user space): in place when the address space after the mapping
+//! is free, else into a fresh chunk-aligned reservation (`MREMAP_FIXED`).
+//! Fresh mappings read as zero, so `alloc_zeroed` clears only reused ones.
 //!
-//! Freed mappings are kept in a small cache (address space, and, while the
-//! cache is hot, their pages) for the next huge request of a similar size,
-//! so a loop of huge alloc/free pairs makes no system call. The cache
-//! follows the `purge` policy: while cold it decommits a freed mapping at
-//! once; while hot it waits a purge delay (maintenance). It is bounded by
-//! [`CACHE_SLOTS`] mappings and [`CACHE_BYTES`] of address space; `collect`
-//! unmaps it.
-//!
-//! Invariants: `header.check == MAGIC ^ block address`; the mapping
-//! `[map_base, map_base + map_len)` is chunk-aligned, chunk-rounded and
-//! registered as [`registry::HUGE`] for as long as the block lives.
+//! Invariants: `header.check == MAGIC ^ block address` while the block
+//! lives; its mapping `[map_base, map_base + map_len)` is chunk-aligned,
+//! chunk-rounded and registered as [`registry::HUGE`].
 
-use crate::config;
+use crate::huge_cache::HugeCache;
 use crate::os::{self, PAGE};
-use crate::purge::PurgePolicy;
 use crate::registry;
 use crate::segment::SEGMENT_SIZE;
-use crate::sync::{AtomicUsize, Lock, Ordering, const_fn};
+use crate::sync::{AtomicUsize, Ordering, const_fn};
 use core::ptr;
-
-/// Freed mappings the cache keeps at most.
-pub const CACHE_SLOTS: usize = 16;
-/// Address space the cache keeps at most.
-pub const CACHE_BYTES: usize = 256 << 20;
 
 const MAGIC: usize = 0x6875_6765_626c_6b21; // "hugeblk!"
 /// `check` of a freed block (so a second free can say so).
@@ -59,48 +50,11 @@ struct HugeHeader {
 /// The huge blocks of a heap: counters, and the cache of freed mappings.
 pub struct Huge {
     /// Live blocks, their page-rounded sizes, and the bytes they map.
-    pub blocks: AtomicUsize,
-    pub bytes: AtomicUsize,
-    pub mapped: AtomicUsize,
-    cache: Lock<Cache>,
+    blocks: AtomicUsize,
+    bytes: AtomicUsize,
+    mapped: AtomicUsize,
+    pub cache: HugeCache,
 }
-
-/// Freed mappings kept for reuse.
-struct Cache {
-    entries: [Entry; CACHE_SLOTS],
-    len: usize,
-    /// Address space held by the entries.
-    bytes: usize,
-    /// Of which possibly resident.
-    dirty_bytes: usize,
-    policy: PurgePolicy,
-}
-
-/// A freed mapping: chunk-aligned, chunk-rounded, registered as huge.
-#[derive(Clone, Copy)]
-struct Entry {
-    base: *mut u8,
-    len: usize,
-    /// The freed block's header page, never decommitted while cached: it
-    /// marks the block freed, so a second free can say so.
-    header: *mut u8,
-    /// Its pages may be resident.
-    dirty: bool,
-    /// When it was freed (dirty) or last decommitted (clean).
-    since: u32,
-}
-
-// SAFETY: the cache only holds addresses of mappings nobody else uses; the
-// lock serialises access.
-unsafe impl Send for Cache {}
-
-const EMPTY: Entry = Entry {
-    base: ptr::null_mut(),
-    len: 0,
-    header: ptr::null_mut(),
-    dirty: false,
-    since: 0,
-};
 
 /// Counters of the huge blocks and their cache, for statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,13 +74,7 @@ impl Huge {
                 blocks: AtomicUsize::new(0),
                 bytes: AtomicUsize::new(0),
                 mapped: AtomicUsize::new(0),
-                cache: Lock::new(Cache {
-                    entries: [EMPTY; CACHE_SLOTS],
-                    len: 0,
-                    bytes: 0,
-                    dirty_bytes: 0,
-                    policy: PurgePolicy::new(),
-                }),
+                cache: HugeCache::new(),
             }
         }
     }
@@ -144,7 +92,7 @@ impl Huge {
     }
 
     pub fn counts(&self) -> HugeCounts {
-        let (cached, dirty) = self.cache.with(|c| (c.bytes, c.dirty_bytes));
+        let (cached, dirty) = self.cache.bytes();
         HugeCounts {
             blocks: self.blocks.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
@@ -152,140 +100,6 @@ impl Huge {
             cached_dirty: dirty,
         }
     }
-
-    /// Decommits cached mappings freed at least a delay before `now`.
-    pub fn purge_expired(&self, now: u32) {
-        let delay = config::purge_delay_ms();
-        self.cache.with(|c| {
-            for i in 0..c.len {
-                let e = c.entries[i];
-                if e.dirty && os::reached(now, e.since.wrapping_add(delay)) {
-                    c.decommit(i, now);
-                }
-            }
-        });
-    }
-
-    /// Unmaps every cached mapping.
-    pub fn purge_all(&self) {
-        self.cache.with(|c| {
-            while c.len > 0 {
-                let e = c.remove(c.len - 1);
-                unmap(e.base, e.len);
-            }
-        });
-    }
-
-    /// Takes this pool's lock and keeps it (around `fork`).
-    ///
-    /// # Safety
-    /// Must be paired with [`Self::fork_unlock`].
-    #[cfg(not(loom))]
-    pub unsafe fn fork_lock(&self) {
-        // SAFETY: forwarded contract.
-        unsafe { self.cache.force_lock() }
-    }
-
-    /// Releases the lock taken by [`Self::fork_lock`].
-    ///
-    /// # Safety
-    /// The lock must be held through `fork_lock`.
-    #[cfg(not(loom))]
-    pub unsafe fn fork_unlock(&self) {
-        // SAFETY: forwarded contract.
-        unsafe { self.cache.force_unlock() }
-    }
-}
-
-impl Cache {
-    /// Removes entry `i` (order is not kept).
-    fn remove(&mut self, i: usize) -> Entry {
-        let e = self.entries[i];
-        self.len -= 1;
-        self.entries[i] = self.entries[self.len];
-        self.bytes -= e.len;
-        if e.dirty {
-            self.dirty_bytes -= e.len;
-        }
-        e
-    }
-
-    fn decommit(&mut self, i: usize, now: u32) {
-        let e = &mut self.entries[i];
-        decommit_around(e.base, e.len, e.header);
-        if e.dirty {
-            self.dirty_bytes -= e.len;
-        }
-        e.dirty = false;
-        e.since = now;
-    }
-
-    /// The smallest cached mapping of at least `len` bytes and at most
-    /// twice that (clean ones only if `clean`), taken out.
-    fn take(&mut self, len: usize, clean: bool, now: u32) -> Option<Entry> {
-        let mut best: Option<usize> = None;
-        for (i, e) in self.entries[..self.len].iter().enumerate() {
-            let fits = e.len >= len && e.len / 2 <= len && !(clean && e.dirty);
-            if fits && best.is_none_or(|b| e.len < self.entries[b].len) {
-                best = Some(i);
-            }
-        }
-        let e = self.remove(best?);
-        if !e.dirty {
-            self.policy.note_reuse(len / PAGE, e.since, now);
-        }
-        Some(e)
-    }
-
-    /// Keeps a freed mapping, evicting (unmapping) the entries that waited
-    /// longest to make room; unmaps it instead if it is larger than the
-    /// whole cache.
-    fn put(&mut self, base: *mut u8, len: usize, header: *mut u8, now: u32) {
-        if len > CACHE_BYTES {
-            unmap(base, len);
-            return;
-        }
-        while self.len == CACHE_SLOTS || self.bytes + len > CACHE_BYTES {
-            let oldest = (0..self.len)
-                .max_by_key(|&i| now.wrapping_sub(self.entries[i].since))
-                .expect("a full cache has entries");
-            let e = self.remove(oldest);
-            unmap(e.base, e.len);
-        }
-        let dirty = !self.policy.eager(now);
-        if dirty {
-            self.dirty_bytes += len;
-        } else {
-            decommit_around(base, len, header);
-        }
-        self.entries[self.len] = Entry {
-            base,
-            len,
-            header,
-            dirty,
-            since: now,
-        };
-        self.len += 1;
-        self.bytes += len;
-    }
-}
-
-/// Decommits freed mapping `[base, base + len)` but for its header page.
-fn decommit_around(base: *mut u8, len: usize, header: *mut u8) {
-    let before = header as usize - base as usize;
-    // SAFETY: the mapping is ours and holds nothing but the header page,
-    // which both ranges leave out.
-    unsafe {
-        os::decommit(base, before);
-        os::decommit(header.wrapping_add(PAGE), len - before - PAGE);
-    }
-}
-
-/// Unmaps a mapping taken out of the registry and the counts.
-fn unmap(base: *mut u8, len: usize) {
-    registry::unregister(base, len);
-    // SAFETY: the mapping is ours, whole, and unused.
-    unsafe { os::release(base, len) };
 }
 
 /// Rounds `n` up to pages, `None` on overflow.
@@ -303,17 +117,12 @@ pub fn alloc(size: usize, align: usize, zero: bool, huge: &Huge) -> *mut u8 {
     if align < SEGMENT_SIZE {
         // The block sits `align` bytes into the mapping.
         let need = (align + rounded).next_multiple_of(SEGMENT_SIZE);
-        let now = os::now_ms();
-        if let Some(e) = huge.cache.with(|c| c.take(need, zero, now)) {
-            let block = e.base.wrapping_add(align);
-            // SAFETY: the cached mapping is ours, `need` bytes at least; the
-            // old header page may now lie inside the block: clear it (it
-            // was never decommitted) so a clean mapping reads as zero.
-            unsafe {
-                e.header.write_bytes(0, PAGE);
-                init(block, e.base, e.len, rounded, align);
-            }
-            huge.add(1, rounded, e.len);
+        if let Some(t) = huge.cache.take(need, zero) {
+            debug_assert!(!(zero && t.dirty), "zeroed requests take clean runs");
+            let block = t.base.wrapping_add(align);
+            // SAFETY: the run is ours, `need` bytes; the block lies in it.
+            unsafe { init(block, t.base, need, rounded, align) };
+            huge.add(1, rounded, need);
             return block;
         }
     }
@@ -387,8 +196,13 @@ pub enum Lookup {
 /// which this checks).
 pub fn lookup(p: *mut u8) -> Lookup {
     let h = header(p);
-    if p as usize % PAGE != 0 || registry::kind_of(h.cast()) != registry::HUGE {
+    if p as usize % PAGE != 0 {
         return Lookup::Other;
+    }
+    match registry::kind_of(h.cast()) {
+        registry::HUGE => {}
+        registry::HUGE_FREE => return Lookup::Freed,
+        _ => return Lookup::Other,
     }
     // SAFETY: the header's chunk is a huge mapping, wholly readable.
     match unsafe { (*h).check } ^ p as usize {
@@ -415,7 +229,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     h.map_base as usize + h.map_len - p as usize
 }
 
-/// Frees huge block `p`: its mapping goes to the cache or back to the OS.
+/// Frees huge block `p`: its mapping goes to the cache.
 ///
 /// # Safety
 /// `p` must be a live huge block; it is dead afterwards.
@@ -428,19 +242,18 @@ pub unsafe fn free(p: *mut u8, huge: &Huge) {
         ((*h).map_base, (*h).map_len, (*h).size)
     };
     huge.sub(1, size, len);
-    let now = os::now_ms();
-    huge.cache.with(|c| c.put(base, len, header(p).cast(), now));
+    huge.cache.put(base, len);
 }
 
 /// Resizes huge block `p` to `new_size` bytes: in place within its mapping
-/// (unmapping whole chunks it no longer needs), or by moving the mapping
-/// with `mremap`. Returns the (possibly moved) block, or null if the caller
-/// must copy.
+/// (chunks it no longer needs go to the cache), into the cached run right
+/// after it, or by moving the mapping with `mremap`. Returns the (possibly
+/// moved) block, or null if the caller must copy.
 ///
 /// # Safety
 /// `p` must be a live huge block; if the result is not null and differs
 /// from `p`, the old pointer is dead.
-pub unsafe fn resize(p: *mut u8, new_size: usize, counts: &Huge) -> *mut u8 {
+pub unsafe fn resize(p: *mut u8, new_size: usize, huge: &Huge) -> *mut u8 {
     let h = header(p);
     // SAFETY: by contract `p` has a header.
     let (map_base, map_len, size, align) =
@@ -456,14 +269,14 @@ pub unsafe fn resize(p: *mut u8, new_size: usize, counts: &Huge) -> *mut u8 {
     else {
         return ptr::null_mut();
     };
+    let end = map_base.wrapping_add(map_len);
     let moved = if new_len <= map_len {
-        // Shrink (or stay) in place; give back whole chunks past the end.
         if new_len < map_len {
-            let tail = map_base.wrapping_add(new_len);
-            registry::unregister(tail, map_len - new_len);
-            // SAFETY: the tail chunks lie past the new end of the block.
-            unsafe { os::release(tail, map_len - new_len) };
+            huge.cache
+                .put(map_base.wrapping_add(new_len), map_len - new_len);
         }
+        map_base
+    } else if huge.cache.take_at(end, new_len - map_len).is_some() {
         map_base
     } else {
         // SAFETY: [map_base, map_base + map_len) is exactly this mapping.
@@ -481,8 +294,8 @@ pub unsafe fn resize(p: *mut u8, new_size: usize, counts: &Huge) -> *mut u8 {
         (*h).map_len = new_len;
         (*h).size = new_rounded;
     }
-    counts.sub(1, size, map_len);
-    counts.add(1, new_rounded, new_len);
+    huge.sub(1, size, map_len);
+    huge.add(1, new_rounded, new_len);
     q
 }
 
@@ -535,10 +348,10 @@ mod tests {
 
     #[test]
     fn alloc_aligned_resize_free() {
-        let counts = Huge::new();
+        let huge = Huge::new();
         for align in [8, PAGE, 64 * 1024, 4 << 20, 16 << 20] {
             let size = (5 << 20) + 3;
-            let p = alloc(size, align, false, &counts);
+            let p = alloc(size, align, false, &huge);
             assert!(!p.is_null());
             assert_eq!(p as usize % align, 0);
             // SAFETY: `p` is a live huge block of at least `size` bytes.
@@ -547,30 +360,29 @@ mod tests {
                 assert!(!is_block(p.add(PAGE)), "interior pointer");
                 assert_eq!(registry::kind_of(p.add(size)), registry::HUGE);
                 assert!(usable_size(p) >= size);
-                assert_eq!(*p, 0);
                 *p = 1;
                 *p.add(size - 1) = 2;
-                let q = resize(p, 40 << 20, &counts);
+                let q = resize(p, 40 << 20, &huge);
                 let q = if q.is_null() { p } else { q };
                 assert_eq!((*q, *q.add(size - 1)), (1, 2));
                 assert_eq!(q as usize % align, 0);
                 assert!(is_block(q));
-                let r = resize(q, 3 << 20, &counts);
+                let r = resize(q, 3 << 20, &huge);
                 assert_eq!(r, q, "shrinking stays in place");
                 assert!(usable_size(r) >= 3 << 20 && usable_size(r) < 8 << 20);
-                free(r, &counts);
+                free(r, &huge);
                 assert_eq!(lookup(r), Lookup::Freed, "a freed block is no block");
             }
         }
-        let c = counts.counts();
+        let c = huge.counts();
         assert_eq!((c.blocks, c.bytes), (0, 0));
         assert!(c.mapped > 0, "freed mappings are cached");
-        counts.purge_all();
-        assert_eq!(counts.counts(), HugeCounts::default());
+        huge.cache.purge_all();
+        assert_eq!(huge.counts(), HugeCounts::default());
     }
 
     #[test]
-    fn cached_mappings_are_reused_and_decommitted() {
+    fn freed_mappings_are_reused_and_zeroed_when_asked() {
         let huge = Huge::new();
         let p = alloc(6 << 20, 64, false, &huge);
         // SAFETY: `p` is a live block of 6 MiB.
@@ -578,11 +390,9 @@ mod tests {
             p.write_bytes(0xAB, 6 << 20);
             free(p, &huge);
         }
-        // Cold: decommitted at once, and reused for a similar size.
-        assert_eq!(huge.counts().cached_dirty, 0);
         let q = alloc(5 << 20, 64, true, &huge);
         assert_eq!(q, p, "the cached mapping is reused");
-        // SAFETY: `q` is live with 5 MiB; decommitted pages read zero.
+        // SAFETY: `q` is live with 5 MiB.
         unsafe {
             assert!(
                 core::slice::from_raw_parts(q, 5 << 20)
@@ -591,31 +401,27 @@ mod tests {
             );
             free(q, &huge);
         }
-        // A much smaller request does not take a big mapping.
-        let big = alloc(20 << 20, 64, false, &huge);
-        // SAFETY: live.
-        unsafe { free(big, &huge) };
-        let small = alloc(3 << 20, 64, false, &huge);
-        assert_ne!(small, big);
-        // SAFETY: live.
-        unsafe { free(small, &huge) };
-        // Hot: freed mappings stay dirty until a delay has passed.
-        huge.cache
-            .with(|c| c.policy.force_hot(os::now_ms().wrapping_add(1 << 30)));
-        let r = alloc(6 << 20, 64, false, &huge);
-        // SAFETY: live.
-        unsafe { free(r, &huge) };
-        assert!(huge.counts().cached_dirty > 0);
-        huge.purge_expired(os::now_ms().wrapping_add(config::purge_delay_ms()));
-        assert_eq!(huge.counts().cached_dirty, 0);
-        huge.purge_all();
+        // A block grows in place into the run after it.
+        let a = alloc(3 << 20, 64, false, &huge);
+        let b = alloc(3 << 20, 64, false, &huge);
+        // SAFETY: live blocks.
+        unsafe {
+            if b as usize == a as usize + SEGMENT_SIZE {
+                free(b, &huge);
+                assert_eq!(resize(a, 7 << 20, &huge), a, "grown into the freed run");
+            } else {
+                free(b, &huge);
+            }
+            free(a, &huge);
+        }
+        huge.cache.purge_all();
         assert_eq!(huge.counts(), HugeCounts::default());
     }
 
     #[test]
     fn growth_moves_pages_when_blocked() {
-        let counts = Huge::new();
-        let p = alloc(5 << 20, 8, false, &counts);
+        let huge = Huge::new();
+        let p = alloc(5 << 20, 8, false, &huge);
         // SAFETY: `p` is live; block the address space right after it.
         unsafe {
             let end = p.add(usable_size(p));
@@ -628,7 +434,7 @@ mod tests {
                 0,
             );
             p.add(4 << 20).write(9);
-            let q = resize(p, 100 << 20, &counts);
+            let q = resize(p, 100 << 20, &huge);
             assert!(!q.is_null());
             if blocker != libc::MAP_FAILED {
                 assert_ne!(q, p, "moved past the blocker");
@@ -637,8 +443,8 @@ mod tests {
             assert_eq!(q.add(4 << 20).read(), 9);
             assert_eq!(q as usize % PAGE, 0);
             assert!(is_block(q));
-            free(q, &counts);
+            free(q, &huge);
         }
-        counts.purge_all();
+        huge.cache.purge_all();
     }
 }

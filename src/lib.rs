@@ -31,6 +31,7 @@ mod config;
 mod global;
 mod heap;
 mod huge;
+mod huge_cache;
 mod os;
 mod purge;
 #[cfg(not(loom))]

@@ -7,9 +7,17 @@
 //! less than a purge delay ago, that decommit was wasted work; once
 //! [`HOT_WASTE_PAGES`] pages were wasted so within [`HOT_DELAYS`] delays (a
 //! loop of alloc/free pairs, not an occasional `Vec` growth), the pool turns
-//! "hot" for [`HOT_DELAYS`] delays, and frees only schedule a purge a delay
-//! later, done by maintenance on a later slow path. A block freed and
-//! reused within the delay then costs no system call and no page fault.
+//! "hot", and frees only schedule a purge a delay later, done by maintenance
+//! on a later slow path. A block freed and reused within the delay then
+//! costs no system call and no page fault. The pool stays hot while freed
+//! memory keeps being reused before its purge (every such reuse extends it
+//! by [`HOT_DELAYS`] delays), and turns cold again after that long without.
+//!
+//! The delay adapts too: it starts at the configured purge delay and, each
+//! time a hot pool still wastes its deferred purges (the program reuses
+//! memory a little later than the delay), it doubles, up to [`MAX_DELAY_MS`];
+//! it halves again for each window without waste. A program that frees and
+//! idles is unaffected: cold pools purge at once.
 
 use crate::config;
 use crate::os;
@@ -20,6 +28,11 @@ pub const HOT_DELAYS: u32 = 10;
 /// Pages reused soon after their decommit, within a window, that turn a
 /// pool hot (4 MiB).
 pub const HOT_WASTE_PAGES: u32 = 1024;
+/// The longest purge delay a hot pool adapts to.
+pub const MAX_DELAY_MS: u32 = 1000;
+/// A decommit counts as wasted if its pages are handed out again within
+/// this many delays.
+pub const WASTE_DELAYS: u32 = 4;
 
 /// The policy state of one pool (guarded by the pool's lock).
 #[derive(Debug, Default)]
@@ -27,6 +40,8 @@ pub struct PurgePolicy {
     hot_until: u32,
     waste: u32,
     waste_since: u32,
+    /// Extra factor on the configured delay (a power of two, 1 at rest).
+    stretch: u32,
 }
 
 impl PurgePolicy {
@@ -35,6 +50,7 @@ impl PurgePolicy {
             hot_until: 0,
             waste: 0,
             waste_since: 0,
+            stretch: 1,
         }
     }
 
@@ -43,20 +59,44 @@ impl PurgePolicy {
         os::reached(now, self.hot_until)
     }
 
-    /// `pages` that were decommitted at `purged_at` are handed out again at
-    /// `now`: counts them as waste if that was less than a delay ago.
-    pub fn note_reuse(&mut self, pages: usize, purged_at: u32, now: u32) {
-        let delay = config::purge_delay_ms();
-        if pages == 0 || os::reached(now, purged_at.wrapping_add(delay)) {
-            return;
-        }
+    /// How long freed pages wait before a deferred purge, in milliseconds.
+    pub fn delay(&self) -> u32 {
+        config::purge_delay_ms()
+            .saturating_mul(self.stretch.max(1))
+            .min(MAX_DELAY_MS.max(config::purge_delay_ms()))
+    }
+
+    /// Memory is handed out again at `now`: `dirty` pages that were freed
+    /// and not yet purged (a hit: being hot paid off), and `clean` pages
+    /// that were decommitted at `purged_at` (waste, if that was less than a
+    /// delay ago).
+    pub fn note_reuse(&mut self, clean: usize, dirty: usize, purged_at: u32, now: u32) {
+        let delay = self.delay();
         let window = delay.saturating_mul(HOT_DELAYS);
         if os::reached(now, self.waste_since.wrapping_add(window)) {
+            // A window without enough waste: relax the stretch.
+            if self.waste < HOT_WASTE_PAGES {
+                self.stretch = (self.stretch / 2).max(1);
+            }
             self.waste_since = now;
             self.waste = 0;
         }
-        self.waste = self.waste.saturating_add(pages as u32);
-        if self.waste >= HOT_WASTE_PAGES {
+        if dirty > 0 && !self.eager(now) {
+            self.hot_until = now.wrapping_add(window);
+        }
+        let horizon = delay.saturating_mul(WASTE_DELAYS);
+        if clean == 0 || os::reached(now, purged_at.wrapping_add(horizon)) {
+            return;
+        }
+        let was = self.waste;
+        self.waste = self.waste.saturating_add(clean as u32);
+        if was < HOT_WASTE_PAGES && self.waste >= HOT_WASTE_PAGES {
+            if !self.eager(now) {
+                // Already hot, and the deferred purges still come too soon.
+                self.stretch = (self.stretch * 2).min(MAX_DELAY_MS);
+            }
+            self.hot_until = now.wrapping_add(self.delay().saturating_mul(HOT_DELAYS));
+        } else if self.waste >= HOT_WASTE_PAGES {
             self.hot_until = now.wrapping_add(window);
         }
     }
@@ -71,7 +111,12 @@ impl PurgePolicy {
 /// A time long enough ago that pages "purged" then count as purged long
 /// ago (for memory never purged).
 pub fn long_ago(now: u32) -> u32 {
-    now.wrapping_sub(config::purge_delay_ms().saturating_add(1))
+    now.wrapping_sub(
+        MAX_DELAY_MS
+            .max(config::purge_delay_ms())
+            .saturating_mul(WASTE_DELAYS)
+            + 1,
+    )
 }
 
 #[cfg(all(test, not(loom)))]
@@ -83,13 +128,48 @@ mod tests {
         let mut p = PurgePolicy::new();
         let now = os::now_ms();
         assert!(p.eager(now));
-        p.note_reuse(HOT_WASTE_PAGES as usize, long_ago(now), now);
+        p.note_reuse(HOT_WASTE_PAGES as usize, 0, long_ago(now), now);
         assert!(p.eager(now), "reuse of pages purged long ago is no waste");
-        p.note_reuse(HOT_WASTE_PAGES as usize - 1, now, now);
+        p.note_reuse(HOT_WASTE_PAGES as usize - 1, 0, now, now);
         assert!(p.eager(now));
-        p.note_reuse(1, now, now);
+        p.note_reuse(1, 0, now, now);
         assert!(!p.eager(now), "hot");
-        let later = now.wrapping_add(config::purge_delay_ms() * HOT_DELAYS);
-        assert!(p.eager(later), "cold again after the window");
+        let window = config::purge_delay_ms() * HOT_DELAYS;
+        // Reuse of freed, unpurged memory keeps it hot...
+        let mut t = now;
+        for _ in 0..5 {
+            t = t.wrapping_add(window / 2);
+            p.note_reuse(0, 10, long_ago(t), t);
+            assert!(!p.eager(t));
+        }
+        // ... and a window without it lets it cool.
+        assert!(
+            p.eager(t.wrapping_add(window)),
+            "cold again after the window"
+        );
+    }
+
+    #[test]
+    fn delay_stretches_while_deferred_purges_are_wasted() {
+        let mut p = PurgePolicy::new();
+        let base = config::purge_delay_ms();
+        let mut now = os::now_ms();
+        assert_eq!(p.delay(), base);
+        // A program that keeps reusing pages just after their purge: every
+        // 10 ms, 256 pages purged a moment ago are handed out again.
+        for _ in 0..200 {
+            now = now.wrapping_add(10);
+            p.note_reuse(256, 0, now.wrapping_sub(1), now);
+        }
+        assert!(!p.eager(now));
+        assert!(p.delay() >= 4 * base, "delay {}", p.delay());
+        assert!(p.delay() <= MAX_DELAY_MS);
+        // Quiet windows relax it again.
+        for _ in 0..8 {
+            now = now.wrapping_add(p.delay() * HOT_DELAYS + 1);
+            p.note_reuse(0, 0, now, now);
+        }
+        assert_eq!(p.delay(), base);
+        assert!(p.eager(now));
     }
 }

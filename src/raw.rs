@@ -69,6 +69,7 @@ impl Invalid {
 pub fn find(p: *const u8) -> Result<Block, Invalid> {
     match registry::kind_of(p) {
         registry::SEGMENT => find_in_segment(p),
+        registry::HUGE_FREE => Err(Invalid::AlreadyFree),
         registry::HUGE => match huge::lookup(p.cast_mut()) {
             huge::Lookup::Live => Ok(Block::Huge),
             huge::Lookup::Freed => Err(Invalid::AlreadyFree),

@@ -10,7 +10,8 @@
 //! - [`SEGMENT`]: a segment, whose header sits at the chunk's base;
 //! - [`HUGE`]: part of a huge block's mapping, which covers the whole chunk
 //!   (huge mappings are chunk-aligned and chunk-rounded), so any address in
-//!   it can be read.
+//!   it can be read;
+//! - [`HUGE_FREE`]: part of a freed huge mapping kept in the cache.
 //!
 //! Entries are written when slabpool maps or unmaps a chunk, before the
 //! memory is handed out and after it is taken back, so a pointer the program
@@ -31,6 +32,7 @@ use core::ptr;
 pub const NONE: u8 = 0;
 pub const SEGMENT: u8 = 1;
 pub const HUGE: u8 = 2;
+pub const HUGE_FREE: u8 = 3;
 
 /// Bits of user address space covered.
 #[cfg(not(loom))]
@@ -47,6 +49,9 @@ pub fn register(_base: *mut u8, _len: usize, _kind: u8) -> bool {
 
 #[cfg(loom)]
 pub fn unregister(_base: *mut u8, _len: usize) {}
+
+#[cfg(loom)]
+pub fn set(_base: *mut u8, _len: usize, _kind: u8) {}
 
 #[cfg(loom)]
 pub fn kind_of(_p: *const u8) -> u8 {
@@ -109,6 +114,12 @@ pub fn register(base: *mut u8, len: usize, kind: u8) -> bool {
 #[cfg(not(loom))]
 /// Forgets `[base, base + len)`, which is about to be unmapped.
 pub fn unregister(base: *mut u8, len: usize) {
+    set(base, len, NONE);
+}
+
+#[cfg(not(loom))]
+/// Re-records `[base, base + len)`, already registered, as `kind`.
+pub fn set(base: *mut u8, len: usize, kind: u8) {
     let m = MAP.load(Acquire);
     let (Some(first), Some(last)) = (chunk(base as usize), chunk(base as usize + len - 1)) else {
         return;
@@ -118,7 +129,7 @@ pub fn unregister(base: *mut u8, len: usize) {
     }
     for i in first..=last {
         // SAFETY: `i < CHUNKS`, inside the reserved map.
-        unsafe { (*m.add(i)).store(NONE, Release) };
+        unsafe { (*m.add(i)).store(kind, Release) };
     }
 }
 

@@ -34,6 +34,8 @@ use core::ptr;
 
 /// Bytes a thread cache may hold across all classes (the sum of limits).
 const BUDGET_BYTES: usize = 2 << 20;
+/// Bytes of blocks the first refill of a class takes (then whole batches).
+const FIRST_REFILL_BYTES: usize = 4096;
 /// Overflows tolerated before a class's limit shrinks by a batch.
 const MAX_OVERAGES: u8 = 3;
 
@@ -213,7 +215,17 @@ impl ThreadCache {
         debug_assert!(self.state == ACTIVE && self.bins[class].count == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
-        let mut list = heap.refill(class, info.batch, self.arena());
+        // A class this thread has not used yet (or gave back) starts with
+        // about a page of blocks: a program that allocates a few blocks of
+        // many classes touches little memory.
+        let want = if self.bins[class].limit == 0 {
+            info.batch
+                .min(FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32)
+                .max(2)
+        } else {
+            info.batch
+        };
+        let mut list = heap.refill(class, want, self.arena());
         let Some(b) = list.pop() else {
             return ptr::null_mut();
         };
