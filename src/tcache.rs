@@ -258,7 +258,15 @@ impl ThreadCache {
         let info = &CLASSES[class];
         let limit = self.bins[class].limit;
         if limit == 0 {
+            // The first block of a class this thread has not allocated was
+            // allocated by another thread: it goes back to its slab rather
+            // than being handed out here next, where it would share cache
+            // lines with the other thread's blocks (passive false sharing).
+            // Later frees of the class are cached as usual.
             self.set_limit(class, info.batch);
+            // SAFETY: `p` is a live block of `class` given up by the caller.
+            unsafe { heap.free_block(class, p) };
+            return;
         } else {
             // Frequent overflows: this thread frees more than it allocates.
             self.overages[class] += 1;
