@@ -31,7 +31,11 @@ use crate::slab::Slab;
 use crate::sync::{AtomicUsize, CachePadded, Lock, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
+#[cfg(not(loom))]
 const TRANSFER_SLOTS: usize = 16;
+/// Loom models fill the stack after two batches.
+#[cfg(loom)]
+const TRANSFER_SLOTS: usize = 2;
 /// Bytes the transfer stack of a class may hold.
 const TRANSFER_BYTES: usize = 512 * 1024;
 /// Slab lists: bucket 0 for empty slabs, then occupancy buckets.

@@ -17,10 +17,12 @@ use crate::sync::unmodeled::{AtomicBool, AtomicU32};
 pub const DEFAULT_PURGE_DELAY_MS: u32 = 20;
 
 static PURGE_DELAY_MS: AtomicU32 = AtomicU32::new(DEFAULT_PURGE_DELAY_MS);
+#[cfg(not(loom))]
 static SHOW_STATS: AtomicBool = AtomicBool::new(false);
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
 /// Reads the environment. Called once, by the first thread to initialise.
+#[cfg(not(loom))]
 pub fn init_from_env() {
     if let Some(ms) = env_u32(c"SLABPOOL_PURGE_DELAY_MS") {
         PURGE_DELAY_MS.store(ms, Relaxed);
@@ -41,6 +43,7 @@ pub fn purge_delay_ms() -> u32 {
     PURGE_DELAY_MS.load(Relaxed)
 }
 
+#[cfg(not(loom))]
 pub fn show_stats() -> bool {
     SHOW_STATS.load(Relaxed)
 }
@@ -50,6 +53,7 @@ pub fn verbose() -> bool {
 }
 
 /// The decimal value of environment variable `name`, if set and numeric.
+#[cfg(not(loom))]
 fn env_u32(name: &core::ffi::CStr) -> Option<u32> {
     // SAFETY: `name` is NUL-terminated; getenv returns null or a pointer to
     // a NUL-terminated string that stays valid while the environment is not
@@ -63,6 +67,7 @@ fn env_u32(name: &core::ffi::CStr) -> Option<u32> {
 }
 
 /// Parses a decimal `u32` (surrounding spaces allowed); `None` otherwise.
+#[cfg(not(loom))]
 fn parse_u32(text: &[u8]) -> Option<u32> {
     let text = text.trim_ascii();
     if text.is_empty() {

@@ -32,6 +32,8 @@ mod global;
 mod heap;
 mod huge;
 mod huge_cache;
+#[cfg(loom)]
+pub mod model;
 mod os;
 mod purge;
 #[cfg(not(loom))]

@@ -30,6 +30,7 @@ pub const fn align_up(n: usize, align: usize) -> usize {
 static DECOMMIT: AtomicBool = AtomicBool::new(true);
 
 /// Whether the kernel's page is no larger than slabpool's [`PAGE`].
+#[cfg(not(loom))]
 pub fn os_page_fits() -> bool {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -39,6 +40,7 @@ pub fn os_page_fits() -> bool {
 /// Called once at initialisation: with kernel pages larger than
 /// slabpool's, a 4 KiB decommit would discard live neighbours, so
 /// decommitting is turned off (memory still returns to the OS by `munmap`).
+#[cfg(not(loom))]
 pub fn check_page_size() {
     if !os_page_fits() {
         DECOMMIT.store(false, Relaxed);
@@ -168,7 +170,8 @@ pub unsafe fn remap(
 
 /// A coarse monotonic clock in milliseconds (a few milliseconds of
 /// resolution; read from the vDSO without a system call). Wraps after 49
-/// days: compare instants with [`reached`].
+/// days: compare instants with [`reached`]. Under loom, the model's clock.
+#[cfg(not(loom))]
 pub fn now_ms() -> u32 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -177,6 +180,11 @@ pub fn now_ms() -> u32 {
     // SAFETY: `ts` is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     (ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000) as u32
+}
+
+#[cfg(loom)]
+pub fn now_ms() -> u32 {
+    crate::model::clock_ms()
 }
 
 /// Whether instant `now` is at or after `deadline` (both from [`now_ms`],
@@ -217,11 +225,13 @@ pub fn warn(message: &[u8]) {
 
 /// A `core::fmt::Write` sink that buffers on the stack and writes to stderr
 /// with `write(2)`: formatting through it never allocates.
+#[cfg(not(loom))]
 pub struct StderrWriter {
     buf: [u8; 512],
     len: usize,
 }
 
+#[cfg(not(loom))]
 impl StderrWriter {
     pub const fn new() -> Self {
         Self {
@@ -236,12 +246,14 @@ impl StderrWriter {
     }
 }
 
+#[cfg(not(loom))]
 impl Default for StderrWriter {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(not(loom))]
 impl core::fmt::Write for StderrWriter {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for chunk in s.as_bytes().chunks(self.buf.len()) {
@@ -255,6 +267,7 @@ impl core::fmt::Write for StderrWriter {
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for StderrWriter {
     fn drop(&mut self) {
         self.flush();

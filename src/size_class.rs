@@ -180,7 +180,7 @@ pub fn class_of(size: usize) -> usize {
 }
 
 /// Block size of `class`.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub fn size_of(class: usize) -> usize {
     CLASSES[class].size as usize
 }

@@ -269,7 +269,7 @@ impl Slab {
     }
 
     /// (live, bumped, free-list length, parked), for tests and checks.
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub fn accounting(&self) -> (u32, u32, u32, u32) {
         let st = self.st();
         let mut on_free = 0;

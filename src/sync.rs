@@ -55,13 +55,14 @@ macro_rules! array_of {
 }
 pub(crate) use array_of;
 
-/// One iteration of a busy-wait loop.
+/// One iteration of a busy-wait loop (under loom a yield to the other
+/// threads: a raw spin would never let the lock holder run).
 #[inline]
 pub fn spin_loop() {
     #[cfg(not(loom))]
     core::hint::spin_loop();
     #[cfg(loom)]
-    loom::thread::yield_now();
+    loom::hint::spin_loop();
 }
 
 /// A cell whose contents are accessed through closures, as loom requires.
@@ -146,7 +147,11 @@ const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
 /// Spins before sleeping: a critical section lasts well under a microsecond.
+#[cfg(not(loom))]
 const SPINS_BEFORE_SLEEP: u32 = 64;
+/// Loom explores both phases with far fewer states.
+#[cfg(loom)]
+const SPINS_BEFORE_SLEEP: u32 = 1;
 
 impl RawLock {
     const_fn! {
@@ -157,6 +162,10 @@ impl RawLock {
 
     #[inline]
     fn lock(&self) {
+        #[cfg(loom)]
+        if broken::active() {
+            return self.lock_broken();
+        }
         if self
             .state
             .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -190,6 +199,16 @@ impl RawLock {
         while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
             futex_wait(&self.state, CONTENDED);
         }
+    }
+
+    /// The classic broken acquire: test, then set. Two threads can both see
+    /// the lock free before either stores (see [`break_locks`]).
+    #[cfg(loom)]
+    fn lock_broken(&self) {
+        while self.state.load(Ordering::Acquire) != UNLOCKED {
+            spin_loop();
+        }
+        self.state.store(LOCKED, Ordering::Relaxed);
     }
 
     #[inline]
@@ -227,6 +246,33 @@ fn futex_wake_one(word: &AtomicU32) {
             1,
         );
     }
+}
+
+/// Fault injection for the loom models: with the flag set, every [`Lock`]
+/// acquired on this OS thread (so in every loom thread of the running
+/// model) uses a non-atomic test-then-set, which loom must catch.
+#[cfg(loom)]
+mod broken {
+    use std::cell::Cell;
+
+    std::thread_local! {
+        static BROKEN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn set(on: bool) {
+        BROKEN.with(|b| b.set(on));
+    }
+
+    pub fn active() -> bool {
+        BROKEN.with(Cell::get)
+    }
+}
+
+/// Makes every lock taken on this OS thread from now on acquire with a
+/// plain load-then-store instead of a compare-exchange (loom models only).
+#[cfg(loom)]
+pub fn break_locks(on: bool) {
+    broken::set(on);
 }
 
 #[cfg(loom)]

@@ -42,9 +42,11 @@ const MAX_OVERAGES: u8 = 3;
 /// Lifecycle of a thread's cache.
 pub const UNINIT: u8 = 0;
 /// Being registered (a re-entrant call bypasses the cache).
+#[cfg(not(loom))]
 pub const REGISTERING: u8 = 1;
 pub const ACTIVE: u8 = 2;
 /// Flushed at thread exit; later calls go straight to the central pool.
+#[cfg(not(loom))]
 pub const DEAD: u8 = 3;
 
 #[repr(C)]

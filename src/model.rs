@@ -1,0 +1,61 @@
+//! What the loom models (`tests/loom.rs`) see of slabpool's internals; built
+//! under `cfg(loom)` only.
+//!
+//! A model builds its own tiny instances of the concurrent structures (a
+//! central pool with its arena, arenas alone, a whole [`Heap`] with thread
+//! caches) over segments mapped by `os` (never the global allocator, which
+//! loom itself allocates through), runs two threads on them, and checks the
+//! counts afterwards. Under loom the geometry is small (64 KiB segments of
+//! 16 pages, slabs of a few blocks, batches of two: see `segment`,
+//! `size_class`, `heap`), the clock is the model's ([`set_clock_ms`]), and a
+//! lock can be broken on purpose ([`break_locks`]) to show that the models
+//! catch a lost mutual exclusion.
+//!
+//! The types are re-exported as they are: their safe methods keep the
+//! locking contracts written on them (a [`Slab`] or [`SpanRef`] may only be
+//! inspected once the threads that own it have been joined).
+
+pub use crate::arena::{Arena, ArenaCounts, NewSpan, RETAIN_EMPTY_SEGMENTS};
+pub use crate::block::{Block, BlockList};
+pub use crate::central::{Central, CentralCounts};
+pub use crate::heap::{Heap, Route, route};
+pub use crate::os::PAGE;
+pub use crate::segment::{
+    FIRST_PAGE, FREE, INVALID, LARGE, PAGES, SEGMENT_SIZE, SLAB, SegmentRef, SpanRef, USABLE_PAGES,
+};
+pub use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES, class_of};
+pub use crate::slab::Slab;
+pub use crate::sync::{CachePadded, Lock, break_locks};
+pub use crate::tcache::ThreadCache;
+
+use std::cell::Cell;
+
+std::thread_local! {
+    /// The model's clock: loom replays every execution from the start, so
+    /// time must not move on its own.
+    static CLOCK_MS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Sets the time `os::now_ms` returns on this OS thread (every loom thread
+/// of a model runs on the thread that called `loom::model`).
+pub fn set_clock_ms(ms: u32) {
+    CLOCK_MS.with(|c| c.set(ms));
+}
+
+/// The model clock.
+pub(crate) fn clock_ms() -> u32 {
+    CLOCK_MS.with(Cell::get)
+}
+
+// Exported here, the pools' `new` wants a `Default` beside it.
+impl Default for Arena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for Central {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,875 @@
+//! Loom models of every structure slabpool's threads share (issue 4).
+//!
+//! Run (see `LOOM.md`):
+//! `RUSTFLAGS="--cfg loom" cargo test --test loom --target-dir target/loom`
+//!
+//! Each model builds tiny instances of slabpool's own types through
+//! `slabpool::model` (64 KiB segments of 16 pages, slabs of 2 to 8 blocks,
+//! batches of 2, transfer stacks of 2 batches), runs two threads on them in
+//! every interleaving loom explores within the model's preemption bound, and
+//! then checks conservation: no block handed out twice, none lost, slab and
+//! arena counts exact, and at the end every page back and every segment
+//! unmapped. Memory comes from `os::reserve` (mmap), never from the global
+//! allocator that loom itself uses.
+//!
+//! slabpool has no lock-free stack (a central pool's transfer stack sits
+//! behind the pool's lock), so there is no ABA scenario to model. What shows
+//! that the models can fail is `broken_lock_is_caught`: the central-pool
+//! model run with a lock whose acquire is a load-then-store, which loom must
+//! reject.
+
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use slabpool::model::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------
+// Harness
+
+std::thread_local! {
+    /// Outcomes reached, over all executions of the running model (loom
+    /// runs every thread of a model on the OS thread of its test).
+    static OUTCOMES: RefCell<BTreeMap<&'static str, usize>> = const { RefCell::new(BTreeMap::new()) };
+    /// Program points passed in the current execution, in order.
+    static EVENTS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records that the current execution ended in outcome `label`.
+fn outcome(label: &'static str) {
+    OUTCOMES.with(|o| *o.borrow_mut().entry(label).or_default() += 1);
+}
+
+/// Records that a thread of the current execution passed point `label`.
+fn event(label: &'static str) {
+    EVENTS.with(|e| e.borrow_mut().push(label));
+}
+
+/// The points passed so far in the current execution.
+fn events() -> Vec<&'static str> {
+    EVENTS.with(|e| e.borrow().clone())
+}
+
+/// Explores `model` with at most `bound` preemptions per execution
+/// (`LOOM_MAX_PREEMPTIONS` overrides it), reports executions, outcomes and
+/// time, and checks that every outcome in `expected` was reached (so the
+/// model does explore the race it is about).
+fn check(name: &str, bound: usize, expected: &[&str], model: fn()) {
+    let mut builder = loom::model::Builder::new();
+    let bound = *builder.preemption_bound.get_or_insert(bound);
+    builder.max_branches = builder.max_branches.max(100_000);
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    OUTCOMES.with(|o| o.borrow_mut().clear());
+    let start = Instant::now();
+    builder.check(move || {
+        counter.fetch_add(1, Relaxed);
+        EVENTS.with(|e| e.borrow_mut().clear());
+        set_clock_ms(0);
+        // The model's own thread gets a large stack like the others.
+        spawn(model).join().unwrap();
+    });
+    let outcomes = OUTCOMES.with(|o| o.borrow().clone());
+    eprintln!(
+        "loom model {name}: preemption bound {bound}, {} executions, {:.2?}, outcomes {outcomes:?}",
+        runs.load(Relaxed),
+        start.elapsed(),
+    );
+    for label in expected {
+        assert!(
+            outcomes.contains_key(label),
+            "{name}: outcome {label:?} never reached"
+        );
+    }
+}
+
+/// Stack of a model thread, in words: slabpool's slow paths under loom's
+/// instrumentation need more than loom's default.
+const STACK_WORDS: usize = 1 << 15;
+
+/// Spawns a model thread.
+fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
+    thread::Builder::new()
+        .stack_size(STACK_WORDS)
+        .spawn(f)
+        .expect("spawn")
+}
+
+/// The class a request of `size` bytes is served from.
+fn class_for(size: usize) -> usize {
+    match route(size, 8) {
+        Route::Small(class) => class,
+        other => panic!("{size} bytes route to {other:?}"),
+    }
+}
+
+fn addrs(mut list: BlockList) -> Vec<usize> {
+    let mut v = Vec::new();
+    while let Some(b) = list.pop() {
+        v.push(b as usize);
+    }
+    v
+}
+
+fn list_of(blocks: &[usize]) -> BlockList {
+    let mut list = BlockList::new();
+    for &b in blocks {
+        // SAFETY: every address a model passes here is a live block it got
+        // from slabpool and gives up now.
+        unsafe { list.push(b as *mut Block) };
+    }
+    list
+}
+
+fn slab_of(b: usize) -> Slab {
+    // SAFETY: `b` is a block a model got from slabpool, in a live slab.
+    unsafe { Slab::of_block(b as *const u8) }
+}
+
+/// Checks that `blocks` are distinct, whole blocks of slabs of `class`.
+fn assert_distinct_blocks(class: usize, blocks: &[usize]) {
+    let mut sorted = blocks.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), blocks.len(), "a block handed out twice");
+    let size = CLASSES[class].size as usize;
+    for &b in blocks {
+        let slab = slab_of(b);
+        assert_eq!(slab.0.kind(), SLAB);
+        assert_eq!(slab.0.class(), class);
+        let offset = b - slab.0.start() as usize;
+        assert_eq!(offset % size, 0, "block boundary");
+        assert!(offset + size <= slab.0.bytes(), "inside its slab");
+    }
+}
+
+/// Checks that `seg`'s spans tile it, that no two free spans touch (free
+/// runs always coalesce), and that its free page count is their sum.
+/// Returns the spans as (first page, pages, kind).
+fn spans_of(seg: SegmentRef) -> Vec<(usize, usize, u8)> {
+    let mut spans = Vec::new();
+    let mut cur = Some(seg.first_span());
+    let mut next_page = FIRST_PAGE;
+    let mut free = 0;
+    while let Some(span) = cur {
+        let (first, pages, kind) = (span.first_page(), span.pages(), span.kind());
+        assert_eq!(first, next_page, "spans tile the segment");
+        assert!(pages >= 1 && matches!(kind, FREE | SLAB | LARGE));
+        if kind == FREE {
+            assert!(
+                spans.last().is_none_or(|&(_, _, k)| k != FREE),
+                "adjacent free spans left unmerged"
+            );
+            free += pages;
+        }
+        spans.push((first, pages, kind));
+        next_page = first + pages;
+        cur = seg.next_span(span);
+    }
+    assert_eq!(next_page, PAGES);
+    assert_eq!(seg.free_pages(), free, "free page count");
+    spans
+}
+
+/// Unmaps the arena's empty segments and checks that nothing is left.
+fn finish_arena(arena: &Arena) {
+    arena.purge_all();
+    let counts = arena.counts();
+    assert_eq!(counts.segments, 0, "a segment still in use");
+    assert_eq!(counts.committed_bytes, 0, "committed pages left");
+}
+
+/// A central pool of one class with its own arena.
+struct Pool {
+    central: Central,
+    arenas: [CachePadded<Arena>; 1],
+    class: usize,
+}
+
+impl Pool {
+    fn new(size: usize) -> Self {
+        Self {
+            central: Central::new(),
+            arenas: [CachePadded::new(Arena::new())],
+            class: class_for(size),
+        }
+    }
+
+    fn info(&self) -> &'static ClassInfo {
+        &CLASSES[self.class]
+    }
+
+    fn arena(&self) -> &Arena {
+        &self.arenas[0]
+    }
+
+    /// A thread cache's refill: up to `want` blocks.
+    fn refill(&self, want: u32) -> Vec<usize> {
+        addrs(self.central.refill(self.class, want, &self.arenas, 0))
+    }
+
+    /// A thread cache's flush of one batch.
+    fn flush(&self, blocks: &[usize]) {
+        self.central
+            .flush(self.class, list_of(blocks), &self.arenas);
+    }
+
+    /// A free straight to the block's slab.
+    fn free(&self, b: usize) {
+        self.central
+            .free_block(self.class, b as *mut u8, &self.arenas);
+    }
+
+    fn counts(&self) -> CentralCounts {
+        self.central.counts()
+    }
+
+    /// Gives back `held` and checks that the pool and its arena end empty.
+    fn finish(&self, held: &[usize]) {
+        self.flush(held);
+        self.central.collect(self.class, &self.arenas);
+        assert_eq!(
+            self.counts(),
+            CentralCounts::default(),
+            "blocks or slabs left"
+        );
+        finish_arena(self.arena());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Central pool
+
+/// Two threads each take a batch, flush it back and take a batch again, on
+/// one class whose slabs they also race to create: the four blocks held at
+/// the end are distinct, and every block out of its slab is held or on the
+/// transfer stack.
+fn central_batches() {
+    let pool = Arc::new(Pool::new(1024));
+    assert_eq!((pool.info().batch, pool.info().capacity), (2, 4));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            spawn(move || {
+                let first = pool.refill(2);
+                assert_eq!(first.len(), 2);
+                pool.flush(&first);
+                let second = pool.refill(2);
+                assert_eq!(second.len(), 2);
+                second
+            })
+        })
+        .collect();
+    let held: Vec<usize> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert_distinct_blocks(pool.class, &held);
+    let c = pool.counts();
+    assert_eq!(c.live_blocks, held.len() + c.transfer_blocks);
+    match c.slabs {
+        1 => outcome("one slab"),
+        2 => outcome("two slabs"),
+        n => panic!("{n} slabs for four blocks"),
+    }
+    pool.finish(&held);
+}
+
+#[test]
+fn central_batches_are_conserved() {
+    check(
+        "central_batches_are_conserved",
+        2,
+        &["one slab", "two slabs"],
+        central_batches,
+    );
+}
+
+/// The models can fail: the same model with a lock whose acquire is a
+/// plain load then store lets both threads into a central pool at once,
+/// and loom reports the concurrent access to the pool's state.
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn broken_lock_is_caught() {
+    break_locks(true);
+    check("broken_lock_is_caught", 2, &[], central_batches);
+}
+
+/// A cross-thread free races with the owner's allocation from the same
+/// slab (in slabpool a block freed by another thread reaches its slab
+/// through the central pool): the slab half used, one thread frees a block
+/// into it while another refills two blocks from it. The owner gets either
+/// the freed block and a fresh one or two fresh ones, never a live block;
+/// the slab's accounting balances either way.
+fn remote_free_vs_refill() {
+    let pool = Arc::new(Pool::new(1024));
+    let mine = pool.refill(2);
+    let slab = slab_of(mine[0]);
+    let freed = mine[0];
+    let remote = {
+        let pool = pool.clone();
+        spawn(move || pool.free(freed))
+    };
+    let owner = {
+        let pool = pool.clone();
+        spawn(move || pool.refill(2))
+    };
+    remote.join().unwrap();
+    let got = owner.join().unwrap();
+    assert_eq!(got.len(), 2);
+    for &b in &got {
+        assert_eq!(slab_of(b), slab, "served from the same slab");
+    }
+    let held = [mine[1], got[0], got[1]];
+    assert_distinct_blocks(pool.class, &held);
+    let (live, bumped, on_free, parked) = slab.accounting();
+    assert_eq!((live, parked), (3, 0));
+    if got.contains(&freed) {
+        assert_eq!((bumped, on_free), (3, 0), "reused the freed block");
+        outcome("freed block reused");
+    } else {
+        assert_eq!(
+            (bumped, on_free),
+            (4, 1),
+            "bumped past it; it waits on the list"
+        );
+        outcome("fresh blocks");
+    }
+    let c = pool.counts();
+    assert_eq!((c.slabs, c.live_blocks), (1, 3));
+    pool.finish(&held);
+}
+
+#[test]
+fn remote_free_races_owner_refill() {
+    check(
+        "remote_free_races_owner_refill",
+        3,
+        &["freed block reused", "fresh blocks"],
+        remote_free_vs_refill,
+    );
+}
+
+/// Two threads free the last blocks of a slab, the only span in use in its
+/// segment: whichever frees last finds it empty and returns it to the arena,
+/// exactly once (a second release would count its pages free twice).
+fn last_frees() {
+    let pool = Arc::new(Pool::new(1024));
+    let all = pool.refill(4);
+    let slab = slab_of(all[0]);
+    assert!(all.iter().all(|&b| slab_of(b) == slab), "one slab");
+    let seg = slab.0.segment();
+    let threads: Vec<_> = [[all[0], all[1]], [all[2], all[3]]]
+        .into_iter()
+        .map(|mine| {
+            let pool = pool.clone();
+            spawn(move || mine.iter().for_each(|&b| pool.free(b)))
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let c = pool.counts();
+    assert_eq!((c.slabs, c.live_blocks), (0, 0), "the empty slab went back");
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    assert_eq!(pool.arena().counts().segments, 1, "kept, empty");
+    pool.finish(&[]);
+}
+
+#[test]
+fn slab_emptied_by_two_threads_is_released_once() {
+    check(
+        "slab_emptied_by_two_threads_is_released_once",
+        3,
+        &[],
+        last_frees,
+    );
+}
+
+/// A slab becomes empty while another thread frees into it and allocates
+/// from the class: one thread frees three blocks, the other frees the
+/// fourth and refills one. If the slab emptied first it was released once
+/// and the refill carved a new one; otherwise the refill took from it.
+/// Either way exactly one slab of one page is in use afterwards.
+fn empty_vs_refill() {
+    let pool = Arc::new(Pool::new(1024));
+    let all = pool.refill(4);
+    let seg = slab_of(all[0]).0.segment();
+    let freer = {
+        let pool = pool.clone();
+        let three = [all[0], all[1], all[2]];
+        spawn(move || three.iter().for_each(|&b| pool.free(b)))
+    };
+    let last = all[3];
+    let taker = {
+        let pool = pool.clone();
+        spawn(move || {
+            pool.free(last);
+            pool.refill(1)
+        })
+    };
+    freer.join().unwrap();
+    let got = taker.join().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_distinct_blocks(pool.class, &got);
+    let c = pool.counts();
+    assert_eq!((c.slabs, c.live_blocks, c.empty_slabs), (1, 1, 0));
+    let slab = slab_of(got[0]);
+    assert_eq!(slab.0.segment(), seg, "the segment is reused");
+    let (live, bumped, on_free, parked) = slab.accounting();
+    assert_eq!((live, parked), (1, 0));
+    assert_eq!(live + on_free, bumped);
+    let spans = spans_of(seg);
+    assert_eq!(spans.iter().filter(|s| s.2 == SLAB).count(), 1);
+    assert_eq!(seg.free_pages(), USABLE_PAGES - 1, "one page in use");
+    // A released slab's page is decommitted at once (a cold arena).
+    match pool.arena().counts().decommits {
+        0 => outcome("refilled from the old slab"),
+        1 => outcome("released, then a new slab"),
+        n => panic!("{n} decommits: released more than once"),
+    }
+    pool.finish(&got);
+}
+
+#[test]
+fn slab_emptied_while_refilled_is_released_once() {
+    check(
+        "slab_emptied_while_refilled_is_released_once",
+        3,
+        &["refilled from the old slab", "released, then a new slab"],
+        empty_vs_refill,
+    );
+}
+
+/// A slab empties while another span of its segment is freed: the pool
+/// decides whether to keep the empty slab by reading the segment's free
+/// page count without the arena lock. Either the slab is released at once
+/// (it was the segment's last span in use) or kept as the class's one empty
+/// slab; never released twice, and an idle-class trim releases a kept one.
+fn empty_slab_vs_segment_free() {
+    let pool = Arc::new(Pool::new(1024));
+    let all = pool.refill(4);
+    let seg = slab_of(all[0]).0.segment();
+    let large = pool.arena().alloc_span(0, 1, 1, LARGE).expect("span").span;
+    assert_eq!(large.segment(), seg);
+    all[1..].iter().for_each(|&b| pool.free(b));
+    let last = all[0];
+    let freer = {
+        let pool = pool.clone();
+        spawn(move || pool.free(last))
+    };
+    let arena_free = {
+        let pool = pool.clone();
+        spawn(move || pool.arena().free_span(large))
+    };
+    freer.join().unwrap();
+    arena_free.join().unwrap();
+    let c = pool.counts();
+    let spans = spans_of(seg);
+    match c.slabs {
+        0 => {
+            assert_eq!(spans, [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+            outcome("released");
+        }
+        1 => {
+            assert_eq!(c.empty_slabs, 1);
+            assert_eq!(spans.iter().filter(|s| s.2 != FREE).count(), 1);
+            outcome("kept as the empty slab");
+        }
+        n => panic!("{n} slabs"),
+    }
+    // Two trims: the first sees the class active (its refill), the second
+    // finds it idle and releases its empty slab.
+    pool.central.trim(pool.class, &pool.arenas);
+    pool.central.trim(pool.class, &pool.arenas);
+    assert_eq!(pool.counts().slabs, 0);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    pool.finish(&[]);
+}
+
+#[test]
+fn empty_slab_races_segment_free() {
+    check(
+        "empty_slab_races_segment_free",
+        3,
+        &["released", "kept as the empty slab"],
+        empty_slab_vs_segment_free,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Arena
+
+/// Two threads free adjacent page runs at once, between a span in use and
+/// the segment's free tail: whichever order the arena lock gives them, they
+/// merge with each other and the tail into one free span, which is binned
+/// whole (a request for all of it is served from it).
+fn adjacent_frees() {
+    let arena = Arc::new(Arena::new());
+    let spans: Vec<SpanRef> = (0..3)
+        .map(|_| arena.alloc_span(0, 1, 1, LARGE).expect("span").span)
+        .collect();
+    let seg = spans[0].segment();
+    let pages: Vec<_> = spans.iter().map(|s| s.first_page()).collect();
+    assert_eq!(pages, [FIRST_PAGE, FIRST_PAGE + 1, FIRST_PAGE + 2]);
+    let threads: Vec<_> = [("left", spans[1]), ("right", spans[2])]
+        .into_iter()
+        .map(|(side, span)| {
+            let arena = arena.clone();
+            spawn(move || {
+                arena.free_span(span);
+                event(side);
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(
+        spans_of(seg),
+        [
+            (FIRST_PAGE, 1, LARGE),
+            (FIRST_PAGE + 1, USABLE_PAGES - 1, FREE)
+        ]
+    );
+    outcome(if events()[0] == "left" {
+        "left first"
+    } else {
+        "right first"
+    });
+    let merged = arena
+        .alloc_span(0, USABLE_PAGES - 1, 1, LARGE)
+        .expect("the merged run")
+        .span;
+    assert_eq!(
+        (merged.segment(), merged.first_page()),
+        (seg, FIRST_PAGE + 1)
+    );
+    assert_eq!(arena.counts().segments, 1);
+    arena.free_span(merged);
+    arena.free_span(spans[0]);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    finish_arena(&arena);
+}
+
+#[test]
+fn adjacent_runs_freed_at_once_coalesce() {
+    check(
+        "adjacent_runs_freed_at_once_coalesce",
+        3,
+        &["left first", "right first"],
+        adjacent_frees,
+    );
+}
+
+/// The dirty-page bitmap word of a segment updated by two lock holders at
+/// once: a central pool (its lock) purges an idle page of its slab, clearing
+/// that page's bit, while the arena (its lock) frees a span, clearing its
+/// bits, and carves a new one, setting bits, all in the same word. No update
+/// is lost: the bitmap is exact and the arena's committed count matches it.
+fn dirty_bits() {
+    let pool = Arc::new(Pool::new(4096));
+    assert_eq!((pool.info().slab_pages, pool.info().capacity), (2, 2));
+    let mut blocks = pool.refill(2);
+    blocks.sort_unstable();
+    let (keep, idle) = (blocks[0], blocks[1]);
+    let slab = slab_of(keep);
+    let seg = slab.0.segment();
+    let first = slab.0.first_page();
+    let large = pool.arena().alloc_span(0, 1, 1, LARGE).expect("span").span;
+    assert_eq!((large.segment(), large.first_page()), (seg, first + 2));
+    pool.free(idle);
+    let purger = {
+        let pool = pool.clone();
+        spawn(move || pool.central.collect(pool.class, &pool.arenas))
+    };
+    let carver = {
+        let pool = pool.clone();
+        spawn(move || {
+            pool.arena().free_span(large);
+            pool.arena().alloc_span(0, 2, 1, LARGE).expect("span").span
+        })
+    };
+    assert_eq!(purger.join().unwrap(), 1, "the slab's idle page");
+    let new = carver.join().unwrap();
+    assert_eq!((new.segment(), new.first_page()), (seg, first + 2));
+    assert!(!seg.is_clean(first, 1), "the slab's live page");
+    assert!(seg.is_clean(first + 1, 1), "the slab's purged page");
+    assert!(
+        !seg.is_clean(first + 2, 1) && !seg.is_clean(first + 3, 1),
+        "the new span"
+    );
+    assert_eq!(seg.dirty_pages(), 3);
+    let committed = pool.arena().counts().committed_bytes;
+    assert_eq!(committed, (seg.dirty_pages() + FIRST_PAGE) * PAGE);
+    assert_eq!(slab.accounting(), (1, 2, 0, 1), "the idle block parked");
+    assert_eq!(pool.counts().purged_pages, 1);
+    pool.arena().free_span(new);
+    pool.finish(&[keep]);
+}
+
+#[test]
+fn dirty_bitmap_updates_from_two_lock_holders() {
+    check(
+        "dirty_bitmap_updates_from_two_lock_holders",
+        3,
+        &[],
+        dirty_bits,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Thread caches and the heap
+
+/// A thread's cache, moved into the thread that uses it.
+struct Cache(Box<ThreadCache>);
+
+// SAFETY: a cache owns the blocks on its lists; moving it to another thread
+// moves them with it, and only one thread uses it at a time.
+unsafe impl Send for Cache {}
+
+impl Cache {
+    fn new(heap: &Heap) -> Self {
+        let mut tc = Box::new(ThreadCache::new());
+        tc.activate(heap, 0);
+        Cache(tc)
+    }
+}
+
+/// A heap with its first maintenance pass done, so that under the model's
+/// frozen clock no slow path runs another.
+fn quiet_heap() -> Arc<Heap> {
+    let heap = Arc::new(Heap::new());
+    heap.tick();
+    heap
+}
+
+/// Gives back `held` blocks of `class`, collects, and checks that the heap
+/// ends empty.
+fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
+    heap.flush(class, list_of(held));
+    heap.collect();
+    let s = heap.stats();
+    assert_eq!(s.classes[class].slabs, 0);
+    assert_eq!((s.allocated, s.segments, s.committed), (0, 0, 0));
+}
+
+/// A thread exits (its cache flushes every class to the central pools)
+/// while another thread's cache refills the same class: the refilling
+/// thread gets either the exiting thread's batch or fresh blocks, never a
+/// block still cached elsewhere, and the counts add up.
+fn exit_flush_vs_refill() {
+    let heap = quiet_heap();
+    let class = class_for(1024);
+    let exiting = {
+        let heap = heap.clone();
+        spawn(move || {
+            let mut tc = Cache::new(&heap).0;
+            let p = tc.refill(&heap, class);
+            assert!(!p.is_null());
+            let flushed = [p as usize, tc.head(class) as usize];
+            // SAFETY: `p` is a live block of `class`, freed here.
+            assert!(unsafe { tc.push(class, p) });
+            tc.flush_all(&heap);
+            assert!(tc.head(class).is_null());
+            flushed
+        })
+    };
+    let refiller = {
+        let heap = heap.clone();
+        spawn(move || {
+            let mut tc = Cache::new(&heap).0;
+            let p = tc.refill(&heap, class);
+            let q = tc.pop(class);
+            assert!(!p.is_null() && !q.is_null() && tc.pop(class).is_null());
+            [p as usize, q as usize]
+        })
+    };
+    let mut flushed = exiting.join().unwrap();
+    let mut held = refiller.join().unwrap();
+    assert_distinct_blocks(class, &held);
+    let s = heap.stats().classes[class];
+    assert_eq!(s.allocated_blocks + s.cached_blocks, held.len());
+    flushed.sort_unstable();
+    held.sort_unstable();
+    if held == flushed {
+        assert_eq!(s.transfer_blocks, 0);
+        outcome("refilled with the exiting thread's batch");
+    } else {
+        assert_eq!(s.transfer_blocks, 2, "the flushed batch waits");
+        assert!(held.iter().all(|b| !flushed.contains(b)));
+        outcome("refilled from a slab");
+    }
+    finish_heap(&heap, class, &held);
+}
+
+#[test]
+fn thread_exit_flush_races_refill() {
+    check(
+        "thread_exit_flush_races_refill",
+        2,
+        &[
+            "refilled with the exiting thread's batch",
+            "refilled from a slab",
+        ],
+        exit_flush_vs_refill,
+    );
+}
+
+/// Two threads' slow paths find maintenance due at once. The `maintaining`
+/// swap lets one thread in at a time; maintenance must run once per period,
+/// which is observable through a class's trim: the first pass only notes
+/// that the class was active (its batch stays on the transfer stack), a
+/// second pass would find it idle and drain the stack.
+fn maintenance() {
+    let heap = Arc::new(Heap::new());
+    let class = class_for(1024);
+    heap.flush(class, heap.refill(class, 2, 0));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let heap = heap.clone();
+            spawn(move || {
+                heap.tick();
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let s = heap.stats().classes[class];
+    assert_eq!(s.transfer_blocks, 2, "maintenance ran twice in one period");
+    finish_heap(&heap, class, &[]);
+}
+
+#[test]
+fn maintenance_runs_once_per_period() {
+    check("maintenance_runs_once_per_period", 2, &[], maintenance);
+}
+
+/// `collect` raises the heap's epoch and empties the central pools while a
+/// thread whose cache holds a block of class `x` takes a slow path on class
+/// `y`. That slow path may or may not see the new epoch (a relaxed read):
+/// if it does, it flushes `x`; if not, the next slow path that comes after
+/// the collect (here after the join) must. No block is lost or handed out
+/// twice either way, and the published counts follow.
+fn collect_vs_cache() {
+    let heap = quiet_heap();
+    let (x, y) = (class_for(1024), class_for(512));
+    let mut tc = Cache::new(&heap);
+    let p = tc.0.refill(&heap, x) as usize;
+    assert!(
+        p != 0 && !tc.0.head(x).is_null(),
+        "one more block of x cached"
+    );
+    let worker = {
+        let heap = heap.clone();
+        spawn(move || {
+            let q = tc.0.refill(&heap, y) as usize;
+            assert!(q != 0);
+            (tc, q)
+        })
+    };
+    let collector = {
+        let heap = heap.clone();
+        spawn(move || heap.collect())
+    };
+    collector.join().unwrap();
+    let (Cache(mut tc), q) = worker.join().unwrap();
+    let x_cached = !tc.head(x).is_null();
+    outcome(if x_cached {
+        "slow path missed the new epoch"
+    } else {
+        "slow path saw the new epoch"
+    });
+    let sx = heap.stats().classes[x];
+    assert_eq!(
+        (sx.allocated_blocks, sx.cached_blocks),
+        (1, usize::from(x_cached))
+    );
+    // The next slow path sees the epoch and flushes every class.
+    let r = tc.pop(y) as usize;
+    assert!(r != 0 && tc.pop(y).is_null());
+    let s = tc.refill(&heap, y) as usize;
+    assert!(
+        tc.head(x).is_null(),
+        "a slow path after collect flushes the cache"
+    );
+    assert_distinct_blocks(y, &[q, r, s]);
+    let sy = heap.stats().classes[y];
+    assert_eq!(sy.allocated_blocks + sy.cached_blocks, 4);
+    tc.flush_all(&heap);
+    heap.flush(y, list_of(&[q, r, s]));
+    finish_heap(&heap, x, &[p]);
+}
+
+#[test]
+fn collect_epoch_races_cache_slow_path() {
+    check(
+        "collect_epoch_races_cache_slow_path",
+        2,
+        &[
+            "slow path missed the new epoch",
+            "slow path saw the new epoch",
+        ],
+        collect_vs_cache,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The lock
+
+/// Two threads increment a counter twice each under one [`Lock`]: through
+/// the spin phase and the contended (sleeping) phase, no increment is lost.
+fn lock_counter() {
+    let lock = Arc::new(Lock::new(0u32));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let lock = lock.clone();
+            spawn(move || {
+                for _ in 0..2 {
+                    lock.with(|n| *n += 1);
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(lock.with(|n| *n), 4);
+}
+
+#[test]
+fn lock_is_mutually_exclusive() {
+    check("lock_is_mutually_exclusive", 3, &[], lock_counter);
+}
+
+/// `stats()` while another thread maps and unmaps a huge block: the
+/// snapshot's figures must nest (`allocated <= active <= committed <=
+/// mapped`) even though each counter is read on its own.
+fn stats_vs_huge() {
+    let heap = quiet_heap();
+    let size = 2 * SEGMENT_SIZE;
+    let worker = {
+        let heap = heap.clone();
+        spawn(move || {
+            let p = heap.alloc_big(size, 8, false, 0);
+            assert!(!p.is_null());
+            // SAFETY: `p` is the live huge block just allocated.
+            unsafe { heap.free_big(p, size, 8) };
+        })
+    };
+    let s = heap.stats();
+    worker.join().unwrap();
+    assert!(
+        s.allocated <= s.active && s.active <= s.committed && s.committed <= s.mapped,
+        "figures do not nest: {s:?}"
+    );
+    let s = heap.stats();
+    assert_eq!((s.allocated, s.huge_blocks, s.mapped), (0, 0, 0));
+}
+
+#[test]
+fn stats_nest_while_huge_blocks_come_and_go() {
+    check(
+        "stats_nest_while_huge_blocks_come_and_go",
+        2,
+        &[],
+        stats_vs_huge,
+    );
+}
