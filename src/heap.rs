@@ -139,10 +139,14 @@ impl Heap {
         if os::reached(now, self.next_maintenance.load(Ordering::Relaxed))
             && !self.maintaining.swap(true, Ordering::Acquire)
         {
-            let period = (config::purge_delay_ms() / 2).max(1);
-            self.next_maintenance
-                .store(now.wrapping_add(period), Ordering::Relaxed);
-            self.maintain(now);
+            // Another thread may have run a pass between the load above and
+            // the swap; the swap read its release, so its deadline shows.
+            if os::reached(now, self.next_maintenance.load(Ordering::Relaxed)) {
+                let period = (config::purge_delay_ms() / 2).max(1);
+                self.next_maintenance
+                    .store(now.wrapping_add(period), Ordering::Relaxed);
+                self.maintain(now);
+            }
             self.maintaining.store(false, Ordering::Release);
         }
         now
@@ -257,6 +261,12 @@ impl Heap {
         s.mapped = s.segments * SEGMENT_SIZE + huge.mapped;
         s.huge_blocks = huge_blocks;
         s.threads = self.threads.load(Ordering::Relaxed);
+        // Each counter is read on its own: a block mapped or unmapped
+        // meanwhile can be in one figure and not in the next. Clamp so the
+        // figures nest as documented (they are exact when quiescent).
+        s.committed = s.committed.min(s.mapped);
+        s.active = s.active.min(s.committed);
+        s.allocated = s.allocated.min(s.active);
         s
     }
 
