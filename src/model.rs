@@ -6,24 +6,26 @@
 //! caches) over segments mapped by `os` (never the global allocator, which
 //! loom itself allocates through), runs two threads on them, and checks the
 //! counts afterwards. Under loom the geometry is small (64 KiB segments of
-//! 16 pages, slabs of a few blocks, batches of two: see `segment`,
-//! `size_class`, `heap`), the clock is the model's ([`set_clock_ms`]), and a
-//! lock can be broken on purpose ([`break_locks`]) to show that the models
-//! catch a lost mutual exclusion.
+//! 16 pages, slabs of a few blocks, batches of two, transfer stacks of two
+//! batches, two arenas: see `segment`, `size_class`, `central`, `heap`), the
+//! clock is the model's ([`set_clock_ms`]), and a lock can be broken on
+//! purpose ([`break_locks`]) to show that the models catch a lost mutual
+//! exclusion. The global front end (`global`, `raw`, and what only they
+//! use) does not exist under loom.
 //!
 //! The types are re-exported as they are: their safe methods keep the
 //! locking contracts written on them (a [`Slab`] or [`SpanRef`] may only be
 //! inspected once the threads that own it have been joined).
 
-pub use crate::arena::{Arena, ArenaCounts, NewSpan, RETAIN_EMPTY_SEGMENTS};
+pub use crate::arena::Arena;
 pub use crate::block::{Block, BlockList};
 pub use crate::central::{Central, CentralCounts};
 pub use crate::heap::{Heap, Route, route};
 pub use crate::os::PAGE;
 pub use crate::segment::{
-    FIRST_PAGE, FREE, INVALID, LARGE, PAGES, SEGMENT_SIZE, SLAB, SegmentRef, SpanRef, USABLE_PAGES,
+    FIRST_PAGE, FREE, LARGE, PAGES, SEGMENT_SIZE, SLAB, SegmentRef, SpanRef, USABLE_PAGES,
 };
-pub use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES, class_of};
+pub use crate::size_class::{CLASSES, ClassInfo};
 pub use crate::slab::Slab;
 pub use crate::sync::{CachePadded, Lock, break_locks};
 pub use crate::tcache::ThreadCache;

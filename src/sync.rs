@@ -2,7 +2,9 @@
 //! `std::sync` or `loom`.
 //!
 //! Under `cfg(loom)` every atomic, cell, lock and spin hint here is loom's, so
-//! the structures built on them (central pool, arenas) can be model-checked.
+//! the structures built on them (central pool, arenas) can be model-checked;
+//! `break_locks` then swaps the lock's compare-exchange for a racy
+//! load-then-store, to show that the models catch it.
 //! Outside loom:
 //! - [`Lock`] is a three-state futex mutex (unlocked / locked / contended)
 //!   with a short spin phase. It never allocates, its `new` is `const`, and a
