@@ -182,6 +182,7 @@ fn header(p: *mut u8) -> *mut HugeHeader {
 
 /// What a pointer into a chunk registered as huge is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg(not(loom))]
 pub enum Lookup {
     /// The start of a live huge block.
     Live,
@@ -194,6 +195,7 @@ pub enum Lookup {
 /// Looks up `p`, which lies in a chunk the registry records as huge (so
 /// the page before it is readable when its own chunk is recorded too,
 /// which this checks).
+#[cfg(not(loom))]
 pub fn lookup(p: *mut u8) -> Lookup {
     let h = header(p);
     if p as usize % PAGE != 0 {
@@ -213,7 +215,7 @@ pub fn lookup(p: *mut u8) -> Lookup {
 }
 
 /// Whether `p` starts a live huge block (see [`lookup`]).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 fn is_block(p: *mut u8) -> bool {
     lookup(p) == Lookup::Live
 }
@@ -222,6 +224,7 @@ fn is_block(p: *mut u8) -> bool {
 ///
 /// # Safety
 /// `p` must be a live huge block.
+#[cfg(not(loom))]
 pub unsafe fn usable_size(p: *mut u8) -> usize {
     // SAFETY: by contract `p` has a header.
     let h = unsafe { &*header(p) };

@@ -178,7 +178,7 @@ impl HugeCache {
     }
 
     /// Makes the cache defer its purges (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub fn force_hot(&self) {
         self.state
             .with(|st| st.policy.force_hot(os::now_ms().wrapping_add(1 << 30)));

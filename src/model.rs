@@ -2,10 +2,10 @@
 //! under `cfg(loom)` only.
 //!
 //! A model builds its own tiny instances of the concurrent structures (a
-//! central pool with its arena, arenas alone, a whole [`Heap`] with thread
-//! caches) over segments mapped by `os` (never the global allocator, which
-//! loom itself allocates through), runs two threads on them, and checks the
-//! counts afterwards. Under loom the geometry is small (64 KiB segments of
+//! central pool with its arena, arenas alone, the huge-mapping cache, a
+//! whole [`Heap`] with thread caches) over memory mapped by `os` (never the
+//! global allocator, which loom itself allocates through), runs two threads
+//! on them, and checks the counts afterwards. Under loom the geometry is small (64 KiB segments of
 //! 16 pages, slabs of a few blocks, batches of two, transfer stacks of two
 //! batches, two arenas: see `segment`, `size_class`, `central`, `heap`), the
 //! clock is the model's ([`set_clock_ms`]), and a lock can be broken on
@@ -21,7 +21,8 @@ pub use crate::arena::Arena;
 pub use crate::block::{Block, BlockList};
 pub use crate::central::{Central, CentralCounts};
 pub use crate::heap::{Heap, Route, route};
-pub use crate::os::PAGE;
+pub use crate::huge_cache::HugeCache;
+pub use crate::os::{PAGE, reserve};
 pub use crate::segment::{
     FIRST_PAGE, FREE, LARGE, PAGES, SEGMENT_SIZE, SLAB, SegmentRef, SpanRef, USABLE_PAGES,
 };
@@ -57,6 +58,12 @@ impl Default for Arena {
 }
 
 impl Default for Central {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for HugeCache {
     fn default() -> Self {
         Self::new()
     }

@@ -102,7 +102,7 @@ impl PurgePolicy {
     }
 
     /// Makes the pool hot until `until` (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub fn force_hot(&mut self, until: u32) {
         self.hot_until = until;
     }

@@ -53,11 +53,6 @@ pub fn unregister(_base: *mut u8, _len: usize) {}
 #[cfg(loom)]
 pub fn set(_base: *mut u8, _len: usize, _kind: u8) {}
 
-#[cfg(loom)]
-pub fn kind_of(_p: *const u8) -> u8 {
-    NONE
-}
-
 /// The map, reserved at the first registration (null before).
 #[cfg(not(loom))]
 static MAP: AtomicPtr<AtomicU8> = AtomicPtr::new(ptr::null_mut());

@@ -672,6 +672,68 @@ fn dirty_bitmap_updates_from_two_lock_holders() {
 }
 
 // ---------------------------------------------------------------------------
+// The huge-mapping cache
+
+/// Two threads return adjacent halves of a four-chunk mapping to the huge
+/// cache at once, and one of them then asks for three chunks: the halves
+/// always merge into one run, the request is served from its front only
+/// once both halves are in, and the cache's byte count is exact throughout.
+fn huge_cache_merge() {
+    let cache = Arc::new(HugeCache::new());
+    let base = reserve(4 * SEGMENT_SIZE, SEGMENT_SIZE)
+        .expect("reserve")
+        .as_ptr() as usize;
+    let low = {
+        let cache = cache.clone();
+        spawn(move || cache.put(base as *mut u8, 2 * SEGMENT_SIZE))
+    };
+    let high = {
+        let cache = cache.clone();
+        spawn(move || {
+            cache.put((base + 2 * SEGMENT_SIZE) as *mut u8, 2 * SEGMENT_SIZE);
+            cache
+                .take(3 * SEGMENT_SIZE, false)
+                .map(|t| (t.base as usize, t.dirty))
+        })
+    };
+    low.join().unwrap();
+    let taken = high.join().unwrap();
+    let (bytes, dirty) = cache.bytes();
+    assert_eq!(dirty, 0, "a cold cache decommits what it takes back");
+    match taken {
+        Some((at, _)) => {
+            assert_eq!(at, base, "served from the front of the merged run");
+            assert_eq!(bytes, SEGMENT_SIZE);
+            let rest = cache.take(SEGMENT_SIZE, true).expect("the rest");
+            assert_eq!(rest.base as usize, base + 3 * SEGMENT_SIZE);
+            cache.put(rest.base, SEGMENT_SIZE);
+            cache.put(at as *mut u8, 3 * SEGMENT_SIZE);
+            outcome("served from the merged run");
+        }
+        None => outcome("not yet merged: nothing large enough"),
+    }
+    assert_eq!(cache.bytes(), (4 * SEGMENT_SIZE, 0));
+    let whole = cache.take(4 * SEGMENT_SIZE, true).expect("one run of four");
+    assert_eq!(whole.base as usize, base);
+    cache.put(whole.base, 4 * SEGMENT_SIZE);
+    cache.purge_all();
+    assert_eq!(cache.bytes(), (0, 0));
+}
+
+#[test]
+fn huge_cache_merges_runs_freed_at_once() {
+    check(
+        "huge_cache_merges_runs_freed_at_once",
+        SATURATED,
+        &[
+            "served from the merged run",
+            "not yet merged: nothing large enough",
+        ],
+        huge_cache_merge,
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Thread caches and the heap
 
 /// A thread's cache, moved into the thread that uses it.
@@ -990,7 +1052,14 @@ fn stats_vs_huge() {
         "figures do not nest: {s:?}"
     );
     let s = heap.stats();
-    assert_eq!((s.allocated, s.huge_blocks, s.mapped), (0, 0, 0));
+    assert_eq!((s.allocated, s.huge_blocks), (0, 0));
+    heap.collect();
+    let s = heap.stats();
+    assert_eq!(
+        (s.mapped, s.committed),
+        (0, 0),
+        "the cached mapping unmapped"
+    );
 }
 
 #[test]
