@@ -354,13 +354,14 @@ fn full_transfer_stack_flush_races_refill() {
 
 /// A cross-thread free races with the owner's allocation from the same
 /// slab (in slabpool a block freed by another thread reaches its slab
-/// through the central pool): the slab half used, one thread frees a block
-/// into it while another refills two blocks from it. The owner gets either
-/// the freed block and a fresh one or two fresh ones, never a live block;
-/// the slab's accounting balances either way.
+/// through the central pool). The slab has one fresh block left; one thread
+/// frees a block into it while another refills two blocks from it (fresh
+/// blocks first). The owner gets the fresh block and, if the free came
+/// first, the freed one; never a live block. The slab's accounting balances
+/// either way.
 fn remote_free_vs_refill() {
     let pool = Arc::new(Pool::new(1024));
-    let mine = pool.refill(2);
+    let mine = pool.refill(3);
     let slab = slab_of(mine[0]);
     let freed = mine[0];
     let remote = {
@@ -373,27 +374,31 @@ fn remote_free_vs_refill() {
     };
     remote.join().unwrap();
     let got = owner.join().unwrap();
-    assert_eq!(got.len(), 2);
     for &b in &got {
         assert_eq!(slab_of(b), slab, "served from the same slab");
     }
-    let held = [mine[1], got[0], got[1]];
+    let mut held = vec![mine[1], mine[2]];
+    held.extend(&got);
     assert_distinct_blocks(pool.class, &held);
     let (live, bumped, on_free, parked) = slab.accounting();
-    assert_eq!((live, parked), (3, 0));
+    assert_eq!((live as usize, bumped, parked), (held.len(), 4, 0));
     if got.contains(&freed) {
-        assert_eq!((bumped, on_free), (3, 0), "reused the freed block");
+        assert_eq!(
+            (got.len(), on_free),
+            (2, 0),
+            "the fresh block, then the freed one"
+        );
         outcome("freed block reused");
     } else {
         assert_eq!(
-            (bumped, on_free),
-            (4, 1),
-            "bumped past it; it waits on the list"
+            (got.len(), on_free),
+            (1, 1),
+            "the fresh block; the freed one waits"
         );
-        outcome("fresh blocks");
+        outcome("fresh block only");
     }
     let c = pool.counts();
-    assert_eq!((c.slabs, c.live_blocks), (1, 3));
+    assert_eq!((c.slabs, c.live_blocks), (1, held.len()));
     pool.finish(&held);
 }
 
@@ -402,7 +407,7 @@ fn remote_free_races_owner_refill() {
     check(
         "remote_free_races_owner_refill",
         SATURATED,
-        &["freed block reused", "fresh blocks"],
+        &["freed block reused", "fresh block only"],
         remote_free_vs_refill,
     );
 }
@@ -831,16 +836,19 @@ fn thread_exit_flush_races_refill() {
     );
 }
 
-/// A cross-thread free through the caches: one thread frees three blocks
-/// another allocated; its cache overflows and flushes a batch to the central
-/// pool while the allocating thread's cache refills. The refill gets the
-/// flushed batch or the slab's last fresh block, and every block is in one
-/// place only: with a program, in a cache, or on the transfer stack.
+/// A cross-thread free through the caches: one thread frees the four
+/// blocks of a slab another thread allocated. Its first free of the class
+/// goes straight back to the slab (passive false sharing), the next two are
+/// cached, the fourth overflows the cache and flushes a batch to the central
+/// pool, all while the allocating thread's cache refills. The refill gets
+/// the flushed batch whole, or the block freed to the slab and/or a new
+/// slab's blocks; every block is in one place only: with a program, in a
+/// cache, on the transfer stack or free in its slab.
 fn free_through_caches() {
     let heap = quiet_heap();
     let class = class_for(1024);
-    let given = addrs(heap.refill(class, 3, 0));
-    assert_eq!(given.len(), 3);
+    let given = addrs(heap.refill(class, 4, 0));
+    assert_eq!(given.len(), 4, "the whole slab");
     let freer = {
         let heap = heap.clone();
         let given = given.clone();
@@ -872,21 +880,33 @@ fn free_through_caches() {
     let got = owner.join().unwrap();
     let cached = std::iter::from_fn(|| Some(freer_tc.pop(class) as usize).filter(|&b| b != 0))
         .collect::<Vec<_>>();
-    assert_eq!(cached.len(), 1, "the freeing cache keeps one block");
+    assert_eq!(cached, [given[3]], "the freeing cache keeps the last block");
     let mut everywhere = got.clone();
     everywhere.extend(&cached);
     assert_distinct_blocks(class, &everywhere);
     let s = heap.stats().classes[class];
-    if got.iter().all(|b| given.contains(b)) {
-        assert_eq!((got.len(), s.transfer_blocks), (2, 0));
-        outcome("owner reused the freed batch");
+    let live = s.slabs * CLASSES[class].capacity as usize - s.free_blocks;
+    assert_eq!(live, got.len() + cached.len() + s.transfer_blocks);
+    if got.iter().any(|b| given[1..3].contains(b)) {
+        let mut batch = got.clone();
+        batch.sort_unstable();
+        let mut flushed = given[1..3].to_vec();
+        flushed.sort_unstable();
+        assert_eq!((batch, s.transfer_blocks), (flushed, 0), "the whole batch");
+        outcome("owner reused the flushed batch");
     } else {
-        assert_eq!(
-            (got.len(), s.transfer_blocks),
-            (1, 2),
-            "the slab's last block"
-        );
-        outcome("owner took a fresh block");
+        assert_eq!(s.transfer_blocks, 2, "the flushed batch waits");
+        let from_slab = got.contains(&given[0]);
+        let fresh = got.iter().filter(|b| !given.contains(b)).count();
+        assert_eq!(got.len(), usize::from(from_slab) + fresh);
+        assert_eq!(s.slabs, if fresh > 0 { 2 } else { 1 });
+        // A refill that finds no block carves a slab outside the lock; a
+        // block freed meanwhile is taken first when it adopts the slab.
+        outcome(match (from_slab, fresh) {
+            (true, 0) => "owner took the block freed to its slab",
+            (false, _) => "owner took a new slab's blocks",
+            (true, _) => "owner took the freed block, then a new slab's",
+        });
     }
     freer_tc.flush_all(&heap);
     finish_heap(&heap, class, &[got, cached].concat());
@@ -896,8 +916,13 @@ fn free_through_caches() {
 fn cross_thread_free_through_caches_races_refill() {
     check(
         "cross_thread_free_through_caches_races_refill",
-        SATURATED,
-        &["owner reused the freed batch", "owner took a fresh block"],
+        6,
+        &[
+            "owner reused the flushed batch",
+            "owner took the block freed to its slab",
+            "owner took a new slab's blocks",
+            "owner took the freed block, then a new slab's",
+        ],
         free_through_caches,
     );
 }
