@@ -38,6 +38,8 @@ pub struct Options {
     pub allocators: Vec<&'static Allocator>,
     pub workloads: Vec<&'static Workload>,
     pub timeout: Duration,
+    /// Also write the summary into README.md and the chart to docs/.
+    pub publish: bool,
 }
 
 pub const HELP: &str = "\
@@ -55,6 +57,8 @@ usage: cargo run --release -p slabpool-bench -- [options]
   --alloc A,B,..     only these allocators
   --only W,..        only these workloads
   --timeout SECS     kill a run after this long (default: 300)
+  --publish          also put the summary tables into README.md (between
+                     its bench markers) and the chart into docs/bench.svg
   --list             list workloads and allocators, then exit
   -h, --help         this text
 ";
@@ -84,6 +88,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut suite = Suite::Quick;
     let (mut runs, mut threads, mut timeout) = (None, None, 300);
     let (mut allocs, mut works) = (None::<Vec<_>>, None::<Vec<_>>);
+    let mut publish = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -106,6 +111,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     .map(|n| workload::find(n).ok_or(format!("unknown workload {n:?}")));
                 works = Some(list.collect::<Result<_, _>>()?);
             }
+            "--publish" => publish = true,
             "--list" => return Ok(Command::List),
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown option {other:?} (try --help)")),
@@ -127,6 +133,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         allocators: allocs.unwrap_or(default_allocs),
         workloads: works.unwrap_or_else(|| workload::ALL.iter().collect()),
         timeout: Duration::from_secs(timeout as u64),
+        publish,
     }))
 }
 

@@ -10,6 +10,7 @@ mod chart;
 mod cli;
 mod measure;
 mod model;
+mod publish;
 mod report_md;
 mod stats;
 mod suite;
@@ -81,5 +82,9 @@ fn run(o: &Options) -> Result<bool, String> {
         "slabpool-bench: wrote {}/report.{{md,json,svg}}",
         dir.display()
     );
+    if o.publish {
+        publish::readme(&ws.root, &report_md::summary(&report), &svg)?;
+        eprintln!("slabpool-bench: updated README.md and docs/bench.svg");
+    }
     Ok(!report.any_failed())
 }

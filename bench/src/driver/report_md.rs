@@ -106,6 +106,34 @@ pub fn render(r: &Report) -> String {
     s
 }
 
+/// The short form for the repository README: the machine line, the time
+/// and peak-RSS ratios to System and to mimalloc with their geometric means,
+/// and the targets check.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let h = &r.header;
+    let _ = writeln!(
+        s,
+        "Quick suite ({} runs per pair, {} threads), {} · {} cores · {} · {}. \
+         Versions, medians and every run: `target/slabpool-bench/report.{{md,json}}` \
+         after `cargo run --release -p slabpool-bench`.",
+        h.runs, h.threads, h.cpu, h.cores, h.kernel, h.date
+    );
+    if has(r, SYSTEM) {
+        ratio_table(&mut s, "Time × System (lower is better)", r, |c| c.time_vs_system, |g| {
+            g.time_vs_system
+        });
+        ratio_table(&mut s, "Peak RSS × System", r, |c| c.rss_vs_system, |g| g.rss_vs_system);
+    }
+    if has(r, MIMALLOC) {
+        ratio_table(&mut s, "Time × mimalloc", r, |c| c.time_vs_mimalloc, |g| {
+            g.time_vs_mimalloc
+        });
+    }
+    targets(&mut s, r);
+    s
+}
+
 fn has(r: &Report, allocator: &str) -> bool {
     r.allocators.iter().any(|a| a.name == allocator)
 }
