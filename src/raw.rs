@@ -16,16 +16,25 @@
 //! huge block, a large block freed twice while its pages are free, and a
 //! small block freed twice in a row by one thread. A small block freed twice
 //! with other frees in between is not detected (the block would have to
-//! carry a state bit; the C ABI's `checked` feature catches the cases where
-//! the block is still in the freeing thread's cache).
+//! carry a state bit); with the `checked` feature it is while the block is
+//! still in the freeing thread's cache (its recent frees of that class),
+//! at the price of a walk of that list on every small free.
+//!
+//! `free` never changes `errno` (POSIX 2024): the system calls of its slow
+//! paths (futex, munmap, madvise) may, so those paths restore it.
+//!
+//! The small-block fast paths are inlined into the caller (the C ABI
+//! crate): `free` finds the class by masking and two header loads, checks
+//! the offset with a multiplication instead of a division, and pushes onto
+//! the thread cache; everything else is out of line.
 
 use crate::global::{self, alloc_big, alloc_small, dealloc_small};
 use crate::heap::{LARGE_LIMIT, Route, route};
 use crate::huge;
-use crate::os;
+use crate::os::{self, PAGE_SHIFT};
 use crate::registry;
-use crate::segment::{FIRST_PAGE, FREE, LARGE, SLAB, SegmentRef};
-use crate::size_class::{CLASSES, SMALL_LIMIT, class_of};
+use crate::segment::{FIRST_PAGE, FREE, LARGE, SEGMENT_SHIFT, SLAB, SegmentRef, SpanRef};
+use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use core::alloc::Layout;
 use core::fmt::Write;
 use core::ptr;
@@ -52,6 +61,8 @@ pub enum Invalid {
     AlreadyFree,
     /// The block was the last one this thread freed.
     DoubleFree,
+    /// The block is in this thread's cache (found by the `checked` walk).
+    Cached,
 }
 
 impl Invalid {
@@ -61,51 +72,138 @@ impl Invalid {
             Invalid::Interior => "pointer inside a block, not at its start",
             Invalid::AlreadyFree => "double free (the block's pages are free)",
             Invalid::DoubleFree => "double free (freed twice in a row)",
+            Invalid::Cached => "double free (the block is among this thread's recent frees)",
         }
     }
 }
 
+/// What a slab needs to tell a block start from an interior pointer.
+#[derive(Clone, Copy)]
+struct Geometry {
+    size: u32,
+    capacity: u32,
+    /// `offset / size == (offset * reciprocal) >> RECIPROCAL_SHIFT`.
+    reciprocal: u64,
+}
+
+/// With `reciprocal = floor(2^s / size) + 1 = (2^s + e) / size`, `0 < e <=
+/// size`, the quotient is exact when `offset * e < 2^s`: offsets lie within
+/// a segment and sizes are at most `SMALL_LIMIT`, so `s = 41` leaves room,
+/// and `offset * reciprocal` stays below 2^64.
+const RECIPROCAL_SHIFT: u32 = 41;
+const _: () = {
+    assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < RECIPROCAL_SHIFT);
+    assert!(SMALL_LIMIT.is_power_of_two());
+    assert!(SEGMENT_SHIFT + RECIPROCAL_SHIFT - 3 + 1 < 64);
+};
+
+/// Indexed by a span's class byte: entries past the classes have capacity
+/// 0 (no block starts there), so no bounds check is needed.
+static GEOMETRY: [Geometry; 256] = {
+    let mut table = [Geometry {
+        size: 1,
+        capacity: 0,
+        reciprocal: 0,
+    }; 256];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        table[i] = Geometry {
+            size: CLASSES[i].size,
+            capacity: CLASSES[i].capacity,
+            reciprocal: (1u64 << RECIPROCAL_SHIFT) / CLASSES[i].size as u64 + 1,
+        };
+        i += 1;
+    }
+    table
+};
+
 /// Looks `p` up: which block it starts.
+#[inline(always)]
 pub fn find(p: *const u8) -> Result<Block, Invalid> {
-    match registry::kind_of(p) {
-        registry::SEGMENT => find_in_segment(p),
-        // SAFETY: the chunk holding `p` is a registered huge mapping.
-        registry::HUGE if unsafe { huge::is_block(p.cast_mut()) } => Ok(Block::Huge),
-        registry::HUGE => Err(Invalid::Interior),
-        _ => Err(Invalid::Foreign),
+    match small_class(p) {
+        Some(class) => Ok(Block::Small(class)),
+        None => find_other(p),
     }
 }
 
-fn find_in_segment(p: *const u8) -> Result<Block, Invalid> {
+/// The class of the small block `p` starts; `None` if `p` is anything
+/// else (a large or huge block, or not a block): the fast path of `find`.
+#[inline(always)]
+fn small_class(p: *const u8) -> Option<usize> {
+    if registry::kind_of(p) != registry::SEGMENT {
+        return None;
+    }
     // SAFETY: the registry says `p` lies in a live segment.
     let seg = unsafe { SegmentRef::of(p) };
     let page = seg.page_of(p);
     if page < FIRST_PAGE {
-        return Err(Invalid::Interior);
+        return None;
+    }
+    let first = seg.map_get(page);
+    if first < FIRST_PAGE || first > page {
+        return None;
+    }
+    let span = seg.span(first);
+    if span.kind() != SLAB {
+        return None;
+    }
+    // A stale page map entry may name a slab that does not cover `page`
+    // (see `span_at`); the capacity check rejects such a `p`, since a slab's
+    // blocks lie within its pages.
+    let class = span.class();
+    let g = GEOMETRY[class as u8 as usize];
+    let offset = (p as usize - seg.base() as usize - (first << PAGE_SHIFT)) as u64;
+    let index = (offset * g.reciprocal) >> RECIPROCAL_SHIFT;
+    if index >= u64::from(g.capacity) || index * u64::from(g.size) != offset {
+        return None;
+    }
+    // SAFETY: entries of `GEOMETRY` past the classes have capacity 0, so
+    // the check above failed for them.
+    unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
+    Some(class)
+}
+
+/// The first page and the span holding `p` in `seg`, if `p` lies past the
+/// header in a span that covers it.
+#[inline(always)]
+fn span_at(seg: SegmentRef, p: *const u8) -> Option<(usize, SpanRef)> {
+    let page = seg.page_of(p);
+    if page < FIRST_PAGE {
+        return None;
     }
     // The page map entry may be stale for pages inside a large or free span;
     // a span that starts there and covers the page is the right one, since
     // spans tile the segment.
     let first = seg.map_get(page);
     if first < FIRST_PAGE || first > page {
-        return Err(Invalid::Interior);
+        return None;
     }
     let span = seg.span(first);
     if page >= first + span.pages() {
-        return Err(Invalid::Interior);
+        return None;
     }
-    let offset = p as usize - span.start() as usize;
+    Some((first, span))
+}
+
+/// `find` of anything but a small block start.
+#[cold]
+#[inline(never)]
+fn find_other(p: *const u8) -> Result<Block, Invalid> {
+    match registry::kind_of(p) {
+        registry::SEGMENT => {}
+        // SAFETY: the chunk holding `p` is a registered huge mapping.
+        registry::HUGE if unsafe { huge::is_block(p.cast_mut()) } => return Ok(Block::Huge),
+        registry::HUGE => return Err(Invalid::Interior),
+        _ => return Err(Invalid::Foreign),
+    }
+    // SAFETY: the registry says `p` lies in a live segment.
+    let seg = unsafe { SegmentRef::of(p) };
+    let Some((_, span)) = span_at(seg, p) else {
+        return Err(Invalid::Interior);
+    };
     match span.kind() {
-        SLAB => {
-            let class = span.class();
-            let info = &CLASSES[class];
-            let size = info.size as usize;
-            if offset % size != 0 || offset / size >= info.capacity as usize {
-                return Err(Invalid::Interior);
-            }
-            Ok(Block::Small(class))
-        }
-        LARGE if offset == 0 => Ok(Block::Large(span.bytes())),
+        SLAB => small_class(p).map(Block::Small).ok_or(Invalid::Interior),
+        LARGE if p == span.start().cast_const() => Ok(Block::Large(span.bytes())),
         FREE => Err(Invalid::AlreadyFree),
         _ => Err(Invalid::Interior),
     }
@@ -124,6 +222,7 @@ pub fn invalid(call: &str, p: *const u8, why: Invalid) -> ! {
 
 /// `size` bytes aligned to `align` (a power of two); null when out of
 /// memory or the request is impossible. `size` 0 gives a unique block.
+#[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
@@ -152,12 +251,13 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     }
 }
 
+#[inline(always)]
 fn layout(size: usize, align: usize) -> Option<Layout> {
     Layout::from_size_align(size.max(1), align).ok()
 }
 
 /// Frees `p` (null is ignored); aborts with a message if `p` is not a live
-/// block of slabpool's.
+/// block of slabpool's. Never changes `errno`.
 ///
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
@@ -165,19 +265,86 @@ pub unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
+    let Some(class) = small_class(p) else {
+        // SAFETY: forwarded contract.
+        return unsafe { free_other(p) };
+    };
+    if global::is_last_freed(p, class) {
+        invalid("free", p, Invalid::DoubleFree);
+    }
+    #[cfg(feature = "checked")]
+    if in_thread_cache(p, class) {
+        invalid("free", p, Invalid::Cached);
+    }
+    // SAFETY: `p` is a live block of `class` given up by the caller.
+    if unsafe { global::tcache().push(class, p) } {
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { free_small_slow(p, class) }
+}
+
+/// `free` of a small block when the thread cache cannot take it.
+///
+/// # Safety
+/// `p` is a live block of `class` given up by the caller.
+#[cold]
+#[inline(never)]
+unsafe fn free_small_slow(p: *mut u8, class: usize) {
+    let _errno = SavedErrno::new();
+    // SAFETY: forwarded contract.
+    unsafe { dealloc_small(p, class) }
+}
+
+/// `free` of anything but a small block: a large or huge block, or an
+/// invalid pointer.
+///
+/// # Safety
+/// If `p` is a live block, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_other(p: *mut u8) {
+    let _errno = SavedErrno::new();
     match find(p) {
-        Ok(Block::Small(class)) => {
-            if global::is_last_freed(p, class) {
-                invalid("free", p, Invalid::DoubleFree);
-            }
-            // SAFETY: `p` is a live block of `class` given up by the caller.
-            unsafe { dealloc_small(p, class) }
-        }
+        // SAFETY: `p` is a live small block given up by the caller.
+        Ok(Block::Small(class)) => unsafe { dealloc_small(p, class) },
         // SAFETY: `p` is a live large block.
         Ok(Block::Large(_)) => unsafe { global::heap().free_large(p) },
         // SAFETY: `p` is a live huge block.
         Ok(Block::Huge) => unsafe { global::heap().free_huge(p) },
         Err(why) => invalid("free", p, why),
+    }
+}
+
+/// Whether `p` is in the calling thread's cache of `class` (`checked`).
+#[cfg(feature = "checked")]
+fn in_thread_cache(p: *mut u8, class: usize) -> bool {
+    let mut b = global::tcache().head(class);
+    while !b.is_null() {
+        if b == p {
+            return true;
+        }
+        // SAFETY: `b` is a free block on this thread's own null-terminated
+        // list, so its first word is the link to the next.
+        b = unsafe { crate::block::next_of(b.cast()) }.cast();
+    }
+    false
+}
+
+/// Saves `errno` and restores it when dropped.
+struct SavedErrno(i32);
+
+impl SavedErrno {
+    fn new() -> Self {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 
@@ -279,6 +446,33 @@ mod tests {
             free(large);
         }
         assert_eq!(find(huge), Err(Invalid::Foreign));
+    }
+
+    #[test]
+    fn reciprocals_divide_every_offset_in_a_segment_exactly() {
+        for g in &GEOMETRY[..NUM_CLASSES] {
+            let size = u64::from(g.size);
+            for offset in 0..1u64 << SEGMENT_SHIFT {
+                assert_eq!((offset * g.reciprocal) >> RECIPROCAL_SHIFT, offset / size);
+            }
+        }
+        assert!(GEOMETRY[NUM_CLASSES..].iter().all(|g| g.capacity == 0));
+    }
+
+    #[test]
+    fn every_block_of_a_slab_is_found_and_no_interior_byte() {
+        for class in [0, 2, 4, 9, 20, NUM_CLASSES - 1] {
+            let size = CLASSES[class].size as usize;
+            let p = alloc(size, 8);
+            assert_eq!(find(p), Ok(Block::Small(class)));
+            for delta in [1, 8, size / 2, size - 1] {
+                if delta > 0 && delta < size {
+                    assert_eq!(find(p.wrapping_add(delta)), Err(Invalid::Interior));
+                }
+            }
+            // SAFETY: live, freed once.
+            unsafe { free(p) };
+        }
     }
 
     #[test]
