@@ -135,25 +135,24 @@ fn small_class(p: *const u8) -> Option<usize> {
     }
     // SAFETY: the registry says `p` lies in a live segment.
     let seg = unsafe { SegmentRef::of(p) };
-    let page = seg.page_of(p);
-    if page < FIRST_PAGE {
-        return None;
-    }
-    let first = seg.map_get(page);
-    if first < FIRST_PAGE || first > page {
-        return None;
-    }
+    // No range checks on the page map entry: the page map entries of the
+    // header's pages are 0 and the span records below `FIRST_PAGE` are
+    // never written (kind INVALID), so a header address fails the kind
+    // check; an entry is never past its page, and if it were, the offset
+    // below would wrap to far beyond any slab.
+    let first = seg.map_get(seg.page_of(p));
     let span = seg.span(first);
     if span.kind() != SLAB {
         return None;
     }
-    // A stale page map entry may name a slab that does not cover `page`
+    // A stale page map entry may name a slab that does not cover `p`'s page
     // (see `span_at`); the capacity check rejects such a `p`, since a slab's
     // blocks lie within its pages.
     let class = span.class();
     let g = GEOMETRY[class as u8 as usize];
-    let offset = (p as usize - seg.base() as usize - (first << PAGE_SHIFT)) as u64;
-    let index = (offset * g.reciprocal) >> RECIPROCAL_SHIFT;
+    let start = seg.base() as usize + (first << PAGE_SHIFT);
+    let offset = (p as usize).wrapping_sub(start) as u64;
+    let index = offset.wrapping_mul(g.reciprocal) >> RECIPROCAL_SHIFT;
     if index >= u64::from(g.capacity) || index * u64::from(g.size) != offset {
         return None;
     }
@@ -220,10 +219,27 @@ pub fn invalid(call: &str, p: *const u8, why: Invalid) -> ! {
     unsafe { libc::abort() }
 }
 
+/// Alignments served by `alloc`'s fast path: sizes rounded up to them stay
+/// within `SMALL_LIMIT` (a power of two), and every class is naturally
+/// aligned.
+const MAX_FAST_ALIGN: usize = 16;
+
 /// `size` bytes aligned to `align` (a power of two); null when out of
 /// memory or the request is impossible. `size` 0 gives a unique block.
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    // The common case, every C `malloc` of a small size: no `Layout` to
+    // check (the sum cannot overflow). Size 0 counts as 1, so that it
+    // rounds up to a block of the alignment asked for.
+    if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+        return alloc_small(class_of((size.max(1) + align - 1) & !(align - 1)));
+    }
+    alloc_other(size, align)
+}
+
+/// `alloc` past its fast path.
+#[inline(never)]
+fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => alloc_small(class),
@@ -457,6 +473,31 @@ mod tests {
             }
         }
         assert!(GEOMETRY[NUM_CLASSES..].iter().all(|g| g.capacity == 0));
+    }
+
+    #[test]
+    fn zero_bytes_get_the_alignment_asked_for() {
+        for align in [1, 2, 4, 8, 16, 32, 64, 4096] {
+            let p = alloc(0, align);
+            assert!(!p.is_null() && p as usize % align == 0, "alloc(0, {align})");
+            // SAFETY: live, freed once.
+            unsafe { free(p) };
+        }
+    }
+
+    #[test]
+    fn header_addresses_are_not_blocks() {
+        let p = alloc(48, 16);
+        let base = p as usize & !(crate::segment::SEGMENT_SIZE - 1);
+        for page in 0..FIRST_PAGE {
+            for offset in [0, 8, os::PAGE - 8] {
+                let q = (base + page * os::PAGE + offset) as *const u8;
+                assert_eq!(small_class(q), None);
+                assert_eq!(find(q), Err(Invalid::Interior));
+            }
+        }
+        // SAFETY: live, freed once.
+        unsafe { free(p) };
     }
 
     #[test]
