@@ -4,7 +4,7 @@ Debian peers (libmimalloc2.0, libjemalloc2) via LD_PRELOAD, interleaved in
 one run (each round runs every allocator once, in rotating order), medians
 over the rounds. Not part of CI: the peers are installed by hand
 (`apt-get install -y libmimalloc2.0 libjemalloc2`); a missing one is
-skipped with a notice.
+skipped with a notice. Needs GNU time (/usr/bin/time) for peak RSS.
 
     python3 capi/figures.py [--rounds 5] [--only python,micro,pairs]
 
@@ -15,9 +15,10 @@ Workloads:
 - pairs:  capi/c/pairs.c random, 50M single-thread pairs (8..519 B, 1,000
           live).
 
-Prints a markdown table: median wall seconds, the ratio to slabpool's
-(above 1: slower than slabpool), median peak RSS (MiB), and the spread
-(slowest / fastest run) so noisy cells show. Every allocator's output must
+Prints a markdown table of medians: wall seconds and their ratio to
+slabpool's (above 1: slower than slabpool), the spread (slowest / fastest
+run) so noisy cells show, CPU seconds (user + system, all threads) and
+their ratio, and peak RSS (MiB). Every allocator's output must
 match glibc's.
 """
 
@@ -60,26 +61,28 @@ def compile_c(name, outdir):
 
 
 def run_once(argv, preload, env_extra):
-    """Runs argv; returns (wall seconds, peak RSS KiB, stdout)."""
+    """Runs argv; returns (wall seconds, peak RSS KiB, CPU seconds, stdout).
+
+    The program is started through /usr/bin/time (GNU time, which reports
+    the peak RSS): a peak RSS read from this Python process's wait4 would
+    include its own, since Linux carries the high-water mark across exec.
+    LD_PRELOAD is given to the program only (through env), not to time."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    if preload:
-        env["LD_PRELOAD"] = preload
     env.update(env_extra)
-    out_path = "/tmp/slabpool-figures.out"
-    with open(out_path, "wb") as out, open(os.devnull, "wb") as null:
-        start = time.perf_counter()
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-            (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
-            (os.POSIX_SPAWN_DUP2, null.fileno(), 2),
-        ])
-        _, status, usage = os.wait4(pid, 0)
-        wall = time.perf_counter() - start
-    with open(out_path, "rb") as f:
-        stdout = f.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit("%s failed under %s: status %d" % (argv, preload or "glibc", status))
-    return wall, usage.ru_maxrss, stdout
+    pre = ["env", "LD_PRELOAD=" + preload] if preload else []
+    cmd = ["/usr/bin/time", "-f", "cpu %U %S maxrss %M", "-o", "/tmp/slabpool-figures.time"] + pre + argv
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit("%s failed under %s: status %d" % (argv, preload or "glibc", proc.returncode))
+    with open("/tmp/slabpool-figures.time") as f:
+        words = f.read().split()
+    i = words.index("cpu")
+    cpu = float(words[i + 1]) + float(words[i + 2])
+    rss = int(words[words.index("maxrss") + 1])
+    return wall, rss, cpu, proc.stdout
 
 
 def main():
@@ -115,26 +118,28 @@ def main():
             order = names[r % len(names):] + names[:r % len(names)]
             expected = None
             for a in order:
-                wall, rss, out = run_once(argv, allocators[a], env)
-                results[(w, a)].append((wall, rss))
+                wall, rss, cpu, out = run_once(argv, allocators[a], env)
+                results[(w, a)].append((wall, rss, cpu))
                 if expected is None:
                     expected = out
                 elif out != expected:
                     sys.exit("%s: output under %s differs" % (w, a))
-                print("round %d %-7s %-9s %7.3f s %8.1f MiB" % (r + 1, w, a, wall, rss / 1024),
-                      file=sys.stderr)
+                print("round %d %-7s %-9s %7.3f s %7.3f cpu s %8.1f MiB"
+                      % (r + 1, w, a, wall, cpu, rss / 1024), file=sys.stderr)
 
-    print("| workload | allocator | wall s (median) | vs slabpool | spread | peak RSS MiB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| workload | allocator | wall s | vs slabpool | spread | CPU s | vs slabpool "
+          "| peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for w in chosen:
-        base = statistics.median(t for t, _ in results[(w, "slabpool")])
+        base = statistics.median(t for t, _, _ in results[(w, "slabpool")])
+        base_cpu = statistics.median(c for _, _, c in results[(w, "slabpool")])
         for a in names:
-            times = [t for t, _ in results[(w, a)]]
-            rss = statistics.median(m for _, m in results[(w, a)]) / 1024
-            med = statistics.median(times)
-            print("| %s | %s | %.3f | %.2f | %.2f | %.1f |"
-                  % (w, a, med, med / base, max(times) / min(times), rss))
-
+            times = [t for t, _, _ in results[(w, a)]]
+            cpus = [c for _, _, c in results[(w, a)]]
+            rss = statistics.median(m for _, m, _ in results[(w, a)]) / 1024
+            med, cpu = statistics.median(times), statistics.median(cpus)
+            print("| %s | %s | %.3f | %.2f | %.2f | %.3f | %.2f | %.1f |"
+                  % (w, a, med, med / base, max(times) / min(times), cpu, cpu / base_cpu, rss))
 
 if __name__ == "__main__":
     main()
