@@ -1,7 +1,7 @@
 //! The C loop of `capi/c/pairs.c` (`fixed32`) in Rust on the `slabpool`
-//! rlib's pointer-only API, for callgrind: the same work as C `malloc(32)`
-//! + `free` on `libslabpool.so`, minus the shared library (PLT calls, TLS
-//! model). Instructions per pair = (total(n) - total(0)) / n.
+//! rlib's pointer-only API, for callgrind: the same work as a C
+//! `malloc(32)` and `free` on `libslabpool.so`, minus the shared library
+//! (PLT calls, TLS model). Instructions per pair = (total(n) - total(0)) / n.
 //!
 //! `cargo build --release -p slabpool-capi --example raw_pairs` then
 //! `valgrind --tool=callgrind target/release/examples/raw_pairs <n>`.
