@@ -104,6 +104,31 @@ fn fork_while_threads_allocate_does_not_deadlock() {
 }
 
 #[test]
+fn exiting_threads_flush_their_caches() {
+    let dir = scratch("threads");
+    let exe = dir.join("threads");
+    compile("cc", &["tests/c/threads.c"], &["-O2", "-pthread"], &exe);
+    let mut cmd = Command::new(&exe);
+    cmd.env("SLABPOOL_SHOW_STATS", "1");
+    let out = run(cmd, Some(library()), LIMIT);
+    assert_ok("threads.c", &out);
+    let stdout = text(&out.stdout);
+    let peak_kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rss "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak rss line: {stdout}"));
+    // About 18 MB; 118 MB when exiting threads strand their caches.
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB: caches stranded?"
+    );
+    // Only the main thread is left registered at exit.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("threads 1\n"), "{stderr}");
+}
+
+#[test]
 fn show_stats_proves_the_preload_is_active() {
     let dir = scratch("stats");
     let exe = dir.join("containers");
