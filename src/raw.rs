@@ -80,37 +80,38 @@ impl Invalid {
 /// What a slab needs to tell a block start from an interior pointer.
 #[derive(Clone, Copy)]
 struct Geometry {
-    size: u32,
-    capacity: u32,
-    /// `offset / size == (offset * reciprocal) >> RECIPROCAL_SHIFT`.
+    /// `ceil(2^64 / size)` (0 past the classes).
     reciprocal: u64,
+    capacity: u32,
 }
 
-/// With `reciprocal = floor(2^s / size) + 1 = (2^s + e) / size`, `0 < e <=
-/// size`, the quotient is exact when `offset * e < 2^s`: offsets lie within
-/// a segment and sizes are at most `SMALL_LIMIT`, so `s = 41` leaves room,
-/// and `offset * reciprocal` stays below 2^64.
-const RECIPROCAL_SHIFT: u32 = 41;
-const _: () = {
-    assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < RECIPROCAL_SHIFT);
-    assert!(SMALL_LIMIT.is_power_of_two());
-    assert!(SEGMENT_SHIFT + RECIPROCAL_SHIFT - 3 + 1 < 64);
-};
+/// Divides an offset in a slab by the block size with one multiplication
+/// (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+/// 2019): with `c = ceil(2^64 / size)` and `offset * size < 2^64`, the high
+/// 64 bits of `offset * c` are `offset / size`, and the low 64 bits are
+/// below `c` exactly when `size` divides `offset`. Offsets lie within a
+/// segment and sizes are at most `SMALL_LIMIT`, far within that bound.
+/// Returns the block index when `offset` is a block start.
+#[inline(always)]
+fn block_index(offset: u64, reciprocal: u64) -> Option<u64> {
+    let product = u128::from(offset) * u128::from(reciprocal);
+    ((product as u64) < reciprocal).then_some((product >> 64) as u64)
+}
+
+const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() + 1 <= 64);
 
 /// Indexed by a span's class byte: entries past the classes have capacity
 /// 0 (no block starts there), so no bounds check is needed.
 static GEOMETRY: [Geometry; 256] = {
     let mut table = [Geometry {
-        size: 1,
-        capacity: 0,
         reciprocal: 0,
+        capacity: 0,
     }; 256];
     let mut i = 0;
     while i < NUM_CLASSES {
         table[i] = Geometry {
-            size: CLASSES[i].size,
+            reciprocal: u64::MAX / CLASSES[i].size as u64 + 1,
             capacity: CLASSES[i].capacity,
-            reciprocal: (1u64 << RECIPROCAL_SHIFT) / CLASSES[i].size as u64 + 1,
         };
         i += 1;
     }
@@ -152,9 +153,9 @@ fn small_class(p: *const u8) -> Option<usize> {
     let g = GEOMETRY[class as u8 as usize];
     let start = seg.base() as usize + (first << PAGE_SHIFT);
     let offset = (p as usize).wrapping_sub(start) as u64;
-    let index = offset.wrapping_mul(g.reciprocal) >> RECIPROCAL_SHIFT;
-    if index >= u64::from(g.capacity) || index * u64::from(g.size) != offset {
-        return None;
+    match block_index(offset, g.reciprocal) {
+        Some(index) if index < u64::from(g.capacity) => {}
+        _ => return None,
     }
     // SAFETY: entries of `GEOMETRY` past the classes have capacity 0, so
     // the check above failed for them.
@@ -465,11 +466,17 @@ mod tests {
     }
 
     #[test]
-    fn reciprocals_divide_every_offset_in_a_segment_exactly() {
-        for g in &GEOMETRY[..NUM_CLASSES] {
-            let size = u64::from(g.size);
+    fn block_index_divides_every_offset_in_a_segment_exactly() {
+        for (class, g) in GEOMETRY[..NUM_CLASSES].iter().enumerate() {
+            let size = u64::from(CLASSES[class].size);
             for offset in 0..1u64 << SEGMENT_SHIFT {
-                assert_eq!((offset * g.reciprocal) >> RECIPROCAL_SHIFT, offset / size);
+                let expected = (offset % size == 0).then_some(offset / size);
+                assert_eq!(block_index(offset, g.reciprocal), expected);
+            }
+            // Offsets from a stale page map entry past the page wrap around.
+            for back in [1, 8, size, 1 << 20] {
+                let index = block_index(back.wrapping_neg(), g.reciprocal);
+                assert!(index.is_none_or(|i| i >= u64::from(g.capacity)));
             }
         }
         assert!(GEOMETRY[NUM_CLASSES..].iter().all(|g| g.capacity == 0));
