@@ -98,7 +98,8 @@ fn block_index(offset: u64, reciprocal: u64) -> Option<u64> {
     ((product as u64) < reciprocal).then_some((product >> 64) as u64)
 }
 
-const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() + 1 <= 64);
+// offset < 2^SEGMENT_SHIFT and size <= SMALL_LIMIT, so offset * size < 2^64.
+const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < 64);
 
 /// Indexed by a span's class byte: entries past the classes have capacity
 /// 0 (no block starts there), so no bounds check is needed.
