@@ -23,10 +23,12 @@
 //! `free` never changes `errno` (POSIX 2024): the system calls of its slow
 //! paths (futex, munmap, madvise) may, so those paths restore it.
 //!
-//! The small-block fast paths are inlined into the caller (the C ABI
-//! crate): `free` finds the class by masking and two header loads, checks
-//! the offset with a multiplication instead of a division, and pushes onto
-//! the thread cache; everything else is out of line.
+//! Fast paths: `alloc` of a small size at an alignment up to 16 bytes is
+//! inlined into the caller (C's `malloc`) and needs no `Layout`; `free` of
+//! a small block finds its class from the registry, the page map and the
+//! span record, checks that it is a block start with one multiplication
+//! (no division), and pushes it onto the thread cache, without a stack
+//! frame; everything else is out of line.
 
 use crate::global::{self, alloc_big, alloc_small, dealloc_small};
 use crate::heap::{LARGE_LIMIT, Route, route};
