@@ -16,16 +16,27 @@
 //! huge block, a large block freed twice while its pages are free, and a
 //! small block freed twice in a row by one thread. A small block freed twice
 //! with other frees in between is not detected (the block would have to
-//! carry a state bit; the C ABI's `checked` feature catches the cases where
-//! the block is still in the freeing thread's cache).
+//! carry a state bit); with the `checked` feature it is while the block is
+//! still in the freeing thread's cache (its recent frees of that class),
+//! at the price of a walk of that list on every small free.
+//!
+//! `free` never changes `errno` (POSIX 2024): the system calls of its slow
+//! paths (futex, munmap, madvise) may, so those paths restore it.
+//!
+//! Fast paths: `alloc` of a small size at an alignment up to 16 bytes is
+//! inlined into the caller (C's `malloc`) and needs no `Layout`; `free` of
+//! a small block finds its class from the registry, the page map and the
+//! span record, checks that it is a block start with one multiplication
+//! (no division), and pushes it onto the thread cache, without a stack
+//! frame; everything else is out of line.
 
 use crate::global::{self, alloc_big, alloc_small, dealloc_small};
 use crate::heap::{LARGE_LIMIT, Route, route};
 use crate::huge;
-use crate::os;
+use crate::os::{self, PAGE_SHIFT};
 use crate::registry;
-use crate::segment::{FIRST_PAGE, FREE, LARGE, SLAB, SegmentRef};
-use crate::size_class::{CLASSES, SMALL_LIMIT, class_of};
+use crate::segment::{FIRST_PAGE, FREE, LARGE, SEGMENT_SHIFT, SLAB, SegmentRef, SpanRef};
+use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use core::alloc::Layout;
 use core::fmt::Write;
 use core::ptr;
@@ -52,6 +63,8 @@ pub enum Invalid {
     AlreadyFree,
     /// The block was the last one this thread freed.
     DoubleFree,
+    /// The block is in this thread's cache (found by the `checked` walk).
+    Cached,
 }
 
 impl Invalid {
@@ -61,54 +74,144 @@ impl Invalid {
             Invalid::Interior => "pointer inside a block, not at its start",
             Invalid::AlreadyFree => "double free (the block's pages are free)",
             Invalid::DoubleFree => "double free (freed twice in a row)",
+            Invalid::Cached => "double free (the block is among this thread's recent frees)",
         }
     }
 }
 
+/// What a slab needs to tell a block start from an interior pointer.
+#[derive(Clone, Copy)]
+struct Geometry {
+    /// `ceil(2^64 / size)` (0 past the classes).
+    reciprocal: u64,
+    capacity: u32,
+}
+
+/// Divides an offset in a slab by the block size with one multiplication
+/// (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+/// 2019): with `c = ceil(2^64 / size)` and `offset * size < 2^64`, the high
+/// 64 bits of `offset * c` are `offset / size`, and the low 64 bits are
+/// below `c` exactly when `size` divides `offset`. Offsets lie within a
+/// segment and sizes are at most `SMALL_LIMIT`, far within that bound.
+/// Returns the block index when `offset` is a block start.
+#[inline(always)]
+fn block_index(offset: u64, reciprocal: u64) -> Option<u64> {
+    let product = u128::from(offset) * u128::from(reciprocal);
+    ((product as u64) < reciprocal).then_some((product >> 64) as u64)
+}
+
+// offset < 2^SEGMENT_SHIFT and size <= SMALL_LIMIT, so offset * size < 2^64.
+const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < 64);
+
+/// Indexed by a span's class byte: entries past the classes have capacity
+/// 0 (no block starts there), so no bounds check is needed.
+static GEOMETRY: [Geometry; 256] = {
+    let mut table = [Geometry {
+        reciprocal: 0,
+        capacity: 0,
+    }; 256];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        table[i] = Geometry {
+            reciprocal: u64::MAX / CLASSES[i].size as u64 + 1,
+            capacity: CLASSES[i].capacity,
+        };
+        i += 1;
+    }
+    table
+};
+
 /// Looks `p` up: which block it starts.
+#[inline(always)]
 pub fn find(p: *const u8) -> Result<Block, Invalid> {
-    match registry::kind_of(p) {
-        registry::SEGMENT => find_in_segment(p),
-        registry::HUGE_FREE => Err(Invalid::AlreadyFree),
-        registry::HUGE => match huge::lookup(p.cast_mut()) {
-            huge::Lookup::Live => Ok(Block::Huge),
-            huge::Lookup::Freed => Err(Invalid::AlreadyFree),
-            huge::Lookup::Other => Err(Invalid::Interior),
-        },
-        _ => Err(Invalid::Foreign),
+    match small_class(p) {
+        Some(class) => Ok(Block::Small(class)),
+        None => find_other(p),
     }
 }
 
-fn find_in_segment(p: *const u8) -> Result<Block, Invalid> {
+/// The class of the small block `p` starts; `None` if `p` is anything
+/// else (a large or huge block, or not a block): the fast path of `find`.
+#[inline(always)]
+fn small_class(p: *const u8) -> Option<usize> {
+    if registry::kind_of(p) != registry::SEGMENT {
+        return None;
+    }
     // SAFETY: the registry says `p` lies in a live segment.
     let seg = unsafe { SegmentRef::of(p) };
+    // No range checks on the page map entry: the page map entries of the
+    // header's pages are 0 and the span records below `FIRST_PAGE` are
+    // never written (kind INVALID), so a header address fails the kind
+    // check; an entry is never past its page, and if it were, the offset
+    // below would wrap to far beyond any slab.
+    let first = seg.map_get(seg.page_of(p));
+    let span = seg.span(first);
+    if span.kind() != SLAB {
+        return None;
+    }
+    // A stale page map entry may name a slab that does not cover `p`'s page
+    // (see `span_at`); the capacity check rejects such a `p`, since a slab's
+    // blocks lie within its pages.
+    let class = span.class();
+    let g = GEOMETRY[class as u8 as usize];
+    let start = seg.base() as usize + (first << PAGE_SHIFT);
+    let offset = (p as usize).wrapping_sub(start) as u64;
+    match block_index(offset, g.reciprocal) {
+        Some(index) if index < u64::from(g.capacity) => {}
+        _ => return None,
+    }
+    // SAFETY: entries of `GEOMETRY` past the classes have capacity 0, so
+    // the check above failed for them.
+    unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
+    Some(class)
+}
+
+/// The first page and the span holding `p` in `seg`, if `p` lies past the
+/// header in a span that covers it.
+#[inline(always)]
+fn span_at(seg: SegmentRef, p: *const u8) -> Option<(usize, SpanRef)> {
     let page = seg.page_of(p);
     if page < FIRST_PAGE {
-        return Err(Invalid::Interior);
+        return None;
     }
     // The page map entry may be stale for pages inside a large or free span;
     // a span that starts there and covers the page is the right one, since
     // spans tile the segment.
     let first = seg.map_get(page);
     if first < FIRST_PAGE || first > page {
-        return Err(Invalid::Interior);
+        return None;
     }
     let span = seg.span(first);
     if page >= first + span.pages() {
-        return Err(Invalid::Interior);
+        return None;
     }
-    let offset = p as usize - span.start() as usize;
-    match span.kind() {
-        SLAB => {
-            let class = span.class();
-            let info = &CLASSES[class];
-            let size = info.size as usize;
-            if offset % size != 0 || offset / size >= info.capacity as usize {
-                return Err(Invalid::Interior);
-            }
-            Ok(Block::Small(class))
+    Some((first, span))
+}
+
+/// `find` of anything but a small block start.
+#[cold]
+#[inline(never)]
+fn find_other(p: *const u8) -> Result<Block, Invalid> {
+    match registry::kind_of(p) {
+        registry::SEGMENT => {}
+        registry::HUGE_FREE => return Err(Invalid::AlreadyFree),
+        registry::HUGE => {
+            return match huge::lookup(p.cast_mut()) {
+                huge::Lookup::Live => Ok(Block::Huge),
+                huge::Lookup::Freed => Err(Invalid::AlreadyFree),
+                huge::Lookup::Other => Err(Invalid::Interior),
+            };
         }
-        LARGE if offset == 0 => Ok(Block::Large(span.bytes())),
+        _ => return Err(Invalid::Foreign),
+    }
+    // SAFETY: the registry says `p` lies in a live segment.
+    let seg = unsafe { SegmentRef::of(p) };
+    let Some((_, span)) = span_at(seg, p) else {
+        return Err(Invalid::Interior);
+    };
+    match span.kind() {
+        SLAB => small_class(p).map(Block::Small).ok_or(Invalid::Interior),
+        LARGE if p == span.start().cast_const() => Ok(Block::Large(span.bytes())),
         FREE => Err(Invalid::AlreadyFree),
         _ => Err(Invalid::Interior),
     }
@@ -125,9 +228,27 @@ pub fn invalid(call: &str, p: *const u8, why: Invalid) -> ! {
     unsafe { libc::abort() }
 }
 
+/// Alignments served by `alloc`'s fast path: sizes rounded up to them stay
+/// within `SMALL_LIMIT` (a power of two), and every class is naturally
+/// aligned.
+const MAX_FAST_ALIGN: usize = 16;
+
 /// `size` bytes aligned to `align` (a power of two); null when out of
 /// memory or the request is impossible. `size` 0 gives a unique block.
+#[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    // The common case, every C `malloc` of a small size: no `Layout` to
+    // check (the sum cannot overflow). Size 0 counts as 1, so that it
+    // rounds up to a block of the alignment asked for.
+    if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+        return alloc_small(class_of((size.max(1) + align - 1) & !(align - 1)));
+    }
+    alloc_other(size, align)
+}
+
+/// `alloc` past its fast path.
+#[inline(never)]
+fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => alloc_small(class),
@@ -155,12 +276,13 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     }
 }
 
+#[inline(always)]
 fn layout(size: usize, align: usize) -> Option<Layout> {
     Layout::from_size_align(size.max(1), align).ok()
 }
 
 /// Frees `p` (null is ignored); aborts with a message if `p` is not a live
-/// block of slabpool's.
+/// block of slabpool's. Never changes `errno`.
 ///
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
@@ -168,19 +290,86 @@ pub unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
+    let Some(class) = small_class(p) else {
+        // SAFETY: forwarded contract.
+        return unsafe { free_other(p) };
+    };
+    if global::is_last_freed(p, class) {
+        invalid("free", p, Invalid::DoubleFree);
+    }
+    #[cfg(feature = "checked")]
+    if in_thread_cache(p, class) {
+        invalid("free", p, Invalid::Cached);
+    }
+    // SAFETY: `p` is a live block of `class` given up by the caller.
+    if unsafe { global::tcache().push(class, p) } {
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { free_small_slow(p, class) }
+}
+
+/// `free` of a small block when the thread cache cannot take it.
+///
+/// # Safety
+/// `p` is a live block of `class` given up by the caller.
+#[cold]
+#[inline(never)]
+unsafe fn free_small_slow(p: *mut u8, class: usize) {
+    let _errno = SavedErrno::new();
+    // SAFETY: forwarded contract.
+    unsafe { dealloc_small(p, class) }
+}
+
+/// `free` of anything but a small block: a large or huge block, or an
+/// invalid pointer.
+///
+/// # Safety
+/// If `p` is a live block, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_other(p: *mut u8) {
+    let _errno = SavedErrno::new();
     match find(p) {
-        Ok(Block::Small(class)) => {
-            if global::is_last_freed(p, class) {
-                invalid("free", p, Invalid::DoubleFree);
-            }
-            // SAFETY: `p` is a live block of `class` given up by the caller.
-            unsafe { dealloc_small(p, class) }
-        }
+        // SAFETY: `p` is a live small block given up by the caller.
+        Ok(Block::Small(class)) => unsafe { dealloc_small(p, class) },
         // SAFETY: `p` is a live large block.
         Ok(Block::Large(_)) => unsafe { global::heap().free_large(p) },
         // SAFETY: `p` is a live huge block.
         Ok(Block::Huge) => unsafe { global::heap().free_huge(p) },
         Err(why) => invalid("free", p, why),
+    }
+}
+
+/// Whether `p` is in the calling thread's cache of `class` (`checked`).
+#[cfg(feature = "checked")]
+fn in_thread_cache(p: *mut u8, class: usize) -> bool {
+    let mut b = global::tcache().head(class);
+    while !b.is_null() {
+        if b == p {
+            return true;
+        }
+        // SAFETY: `b` is a free block on this thread's own null-terminated
+        // list, so its first word is the link to the next.
+        b = unsafe { crate::block::next_of(b.cast()) }.cast();
+    }
+    false
+}
+
+/// Saves `errno` and restores it when dropped.
+struct SavedErrno(i32);
+
+impl SavedErrno {
+    fn new() -> Self {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 
@@ -282,6 +471,64 @@ mod tests {
             free(large);
         }
         assert_eq!(find(huge), Err(Invalid::AlreadyFree));
+    }
+
+    #[test]
+    fn block_index_divides_every_offset_in_a_segment_exactly() {
+        for (class, g) in GEOMETRY[..NUM_CLASSES].iter().enumerate() {
+            let size = u64::from(CLASSES[class].size);
+            for offset in 0..1u64 << SEGMENT_SHIFT {
+                let expected = (offset % size == 0).then_some(offset / size);
+                assert_eq!(block_index(offset, g.reciprocal), expected);
+            }
+            // Offsets from a stale page map entry past the page wrap around.
+            for back in [1, 8, size, 1 << 20] {
+                let index = block_index(back.wrapping_neg(), g.reciprocal);
+                assert!(index.is_none_or(|i| i >= u64::from(g.capacity)));
+            }
+        }
+        assert!(GEOMETRY[NUM_CLASSES..].iter().all(|g| g.capacity == 0));
+    }
+
+    #[test]
+    fn zero_bytes_get_the_alignment_asked_for() {
+        for align in [1, 2, 4, 8, 16, 32, 64, 4096] {
+            let p = alloc(0, align);
+            assert!(!p.is_null() && p as usize % align == 0, "alloc(0, {align})");
+            // SAFETY: live, freed once.
+            unsafe { free(p) };
+        }
+    }
+
+    #[test]
+    fn header_addresses_are_not_blocks() {
+        let p = alloc(48, 16);
+        let base = p as usize & !(crate::segment::SEGMENT_SIZE - 1);
+        for page in 0..FIRST_PAGE {
+            for offset in [0, 8, os::PAGE - 8] {
+                let q = (base + page * os::PAGE + offset) as *const u8;
+                assert_eq!(small_class(q), None);
+                assert_eq!(find(q), Err(Invalid::Interior));
+            }
+        }
+        // SAFETY: live, freed once.
+        unsafe { free(p) };
+    }
+
+    #[test]
+    fn every_block_of_a_slab_is_found_and_no_interior_byte() {
+        for class in [0, 2, 4, 9, 20, NUM_CLASSES - 1] {
+            let size = CLASSES[class].size as usize;
+            let p = alloc(size, 8);
+            assert_eq!(find(p), Ok(Block::Small(class)));
+            for delta in [1, 8, size / 2, size - 1] {
+                if delta > 0 && delta < size {
+                    assert_eq!(find(p.wrapping_add(delta)), Err(Invalid::Interior));
+                }
+            }
+            // SAFETY: live, freed once.
+            unsafe { free(p) };
+        }
     }
 
     #[test]

@@ -120,15 +120,29 @@ pub fn summary(r: &Report) -> String {
         h.runs, h.threads, h.cpu, h.cores, h.kernel, h.date
     );
     if has(r, SYSTEM) {
-        ratio_table(&mut s, "Time × System (lower is better)", r, |c| c.time_vs_system, |g| {
-            g.time_vs_system
-        });
-        ratio_table(&mut s, "Peak RSS × System", r, |c| c.rss_vs_system, |g| g.rss_vs_system);
+        ratio_table(
+            &mut s,
+            "Time × System (lower is better)",
+            r,
+            |c| c.time_vs_system,
+            |g| g.time_vs_system,
+        );
+        ratio_table(
+            &mut s,
+            "Peak RSS × System",
+            r,
+            |c| c.rss_vs_system,
+            |g| g.rss_vs_system,
+        );
     }
     if has(r, MIMALLOC) {
-        ratio_table(&mut s, "Time × mimalloc", r, |c| c.time_vs_mimalloc, |g| {
-            g.time_vs_mimalloc
-        });
+        ratio_table(
+            &mut s,
+            "Time × mimalloc",
+            r,
+            |c| c.time_vs_mimalloc,
+            |g| g.time_vs_mimalloc,
+        );
     }
     targets(&mut s, r);
     s

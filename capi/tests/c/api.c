@@ -1,0 +1,496 @@
+/* Every export of libslabpool.so and its edge cases, then the same calls
+ * from several threads with cross-thread frees, all with content checks.
+ * Run under LD_PRELOAD (or linked with -lslabpool); prints the library that
+ * provides malloc and "api: N checks passed", or the first failure (exit 1).
+ *
+ * glibc semantics checked: malloc(0) and realloc(NULL, 0) return a unique
+ * pointer; realloc(p, 0) frees and returns NULL; failures return NULL with
+ * errno ENOMEM (calloc and reallocarray overflow too); posix_memalign
+ * returns EINVAL for a bad alignment; aligned_alloc fails with EINVAL for a
+ * non-power-of-two alignment; memalign rounds one up; free keeps errno. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long checks;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        checks++;                                                             \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+/* Opaque to the compiler, so it cannot fold or elide allocator calls. */
+static size_t opaque(size_t n) {
+    __asm__ volatile("" : "+r"(n));
+    return n;
+}
+
+static void fill(void *p, size_t n, unsigned seed) {
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(seed + i * 131);
+}
+
+static int filled(const void *p, size_t n, unsigned seed) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)(seed + i * 131))
+            return 0;
+    return 1;
+}
+
+static int zeroed(const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
+static size_t c_align(size_t size) { return size <= 8 ? 8 : 16; }
+
+static const size_t sizes[] = {
+    0,      1,       7,       8,       9,       15,      16,       17,
+    24,     25,      40,      48,      56,      64,      65,       100,
+    127,    128,     129,     255,     256,     257,     1000,     1024,
+    1025,   4095,    4096,    4097,    10000,   32767,   32768,    32769,
+    65536,  100000,  262144,  1000000, 2097151, 2097152, 2097153,  5000000,
+    8388608, 20000000,
+};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+static void test_malloc_free(void) {
+    void *ptrs[NSIZES];
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i];
+        void *p = malloc(opaque(n));
+        CHECK(p != NULL, "malloc(%zu)", n);
+        CHECK((uintptr_t)p % c_align(n) == 0, "malloc(%zu) = %p misaligned", n, p);
+        size_t usable = malloc_usable_size(p);
+        CHECK(usable >= n, "usable %zu < %zu", usable, n);
+        fill(p, usable, (unsigned)i);
+        ptrs[i] = p;
+    }
+    for (size_t i = 0; i < NSIZES; i++)
+        for (size_t j = 0; j < i; j++)
+            CHECK(ptrs[i] != ptrs[j], "malloc returned %p twice", ptrs[i]);
+    for (size_t i = 0; i < NSIZES; i++) {
+        CHECK(filled(ptrs[i], malloc_usable_size(ptrs[i]), (unsigned)i),
+              "block of %zu bytes overwritten", sizes[i]);
+        free(ptrs[i]);
+    }
+    free(NULL);
+    /* Every size up to 4 KiB, one at a time and many live. */
+    static void *live[4097];
+    for (size_t n = 0; n <= 4096; n++) {
+        live[n] = malloc(opaque(n));
+        CHECK(live[n] && (uintptr_t)live[n] % c_align(n) == 0, "malloc(%zu)", n);
+        fill(live[n], n, (unsigned)n);
+    }
+    for (size_t n = 0; n <= 4096; n++) {
+        CHECK(filled(live[n], n, (unsigned)n), "size %zu overwritten", n);
+        free(live[n]);
+    }
+}
+
+static void test_failures(void) {
+    size_t huge_sizes[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX,
+                           (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof huge_sizes / sizeof huge_sizes[0]; i++) {
+        size_t n = opaque(huge_sizes[i]);
+        errno = 0;
+        CHECK(malloc(n) == NULL && errno == ENOMEM, "malloc(%zu)", n);
+        errno = 0;
+        CHECK(calloc(1, n) == NULL && errno == ENOMEM, "calloc(1, %zu)", n);
+        errno = 0;
+        CHECK(aligned_alloc(64, n) == NULL && errno == ENOMEM, "aligned_alloc");
+        errno = 0;
+        CHECK(memalign(4096, n) == NULL && errno == ENOMEM, "memalign");
+        errno = 0;
+        CHECK(valloc(n) == NULL && errno == ENOMEM, "valloc");
+        errno = 0;
+        CHECK(pvalloc(n) == NULL && errno == ENOMEM, "pvalloc");
+        void *out = (void *)1;
+        CHECK(posix_memalign(&out, 64, n) == ENOMEM && out == (void *)1,
+              "posix_memalign(%zu)", n);
+    }
+    errno = 0;
+    CHECK(calloc(opaque(SIZE_MAX / 2), 3) == NULL && errno == ENOMEM, "overflow");
+    errno = 0;
+    CHECK(calloc(opaque((size_t)1 << 32), (size_t)1 << 32) == NULL && errno == ENOMEM,
+          "calloc overflow 2^64");
+}
+
+static void test_calloc(void) {
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i];
+        if (n > 8388608)
+            continue;
+        /* Dirty a block of the same size first, so calloc must clear reused
+         * memory. */
+        void *d = malloc(opaque(n));
+        CHECK(d != NULL, "malloc");
+        memset(d, 0xAB, n);
+        free(d);
+        unsigned char *p = calloc(opaque(n), 1);
+        CHECK(p != NULL && (uintptr_t)p % c_align(n) == 0, "calloc(%zu, 1)", n);
+        CHECK(zeroed(p, n), "calloc(%zu, 1) not zeroed", n);
+        free(p);
+        p = calloc(3, opaque(n));
+        CHECK(p != NULL && zeroed(p, 3 * n), "calloc(3, %zu)", n);
+        free(p);
+    }
+    void *p = calloc(0, 5), *q = calloc(5, 0);
+    CHECK(p != NULL && q != NULL && p != q, "calloc of 0 bytes");
+    free(p);
+    free(q);
+}
+
+static void test_realloc(void) {
+    /* NULL pointer: malloc. */
+    void *p = realloc(NULL, opaque(0));
+    CHECK(p != NULL, "realloc(NULL, 0) must return a unique pointer");
+    free(p);
+    p = realloc(NULL, opaque(100));
+    CHECK(p != NULL && (uintptr_t)p % 16 == 0, "realloc(NULL, 100)");
+    /* Size 0: frees, returns NULL (glibc). */
+    errno = 0;
+    CHECK(realloc(p, opaque(0)) == NULL && errno == 0, "realloc(p, 0)");
+    /* Grow and shrink across small, large and huge, keeping contents. */
+    static const size_t steps[] = {1,      9,       24,      100,    1000,
+                                   40000,  300000,  2097152, 3000000, 9000000,
+                                   500000, 5000,    33,      8,      20000000,
+                                   17};
+    size_t have = 1;
+    p = malloc(1);
+    fill(p, 1, 7);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        size_t n = steps[i];
+        void *q = realloc(p, opaque(n));
+        CHECK(q != NULL && (uintptr_t)q % c_align(n) == 0, "realloc to %zu", n);
+        size_t keep = have < n ? have : n;
+        CHECK(filled(q, keep, 7), "realloc to %zu lost contents", n);
+        CHECK(malloc_usable_size(q) >= n, "usable after realloc");
+        fill(q, n, 7);
+        have = n;
+        p = q;
+    }
+    /* Failure leaves the block untouched. */
+    errno = 0;
+    CHECK(realloc(p, opaque(SIZE_MAX)) == NULL && errno == ENOMEM, "realloc fail");
+    CHECK(filled(p, have, 7), "failed realloc changed the block");
+    errno = 0;
+    CHECK(realloc(p, opaque((size_t)PTRDIFF_MAX)) == NULL && errno == ENOMEM,
+          "realloc PTRDIFF_MAX");
+    CHECK(filled(p, have, 7), "failed realloc changed the block");
+    free(p);
+    /* In place while the size class fits. */
+    p = malloc(100);
+    uintptr_t before = (uintptr_t)p;
+    p = realloc(p, 110);
+    CHECK((uintptr_t)p == before, "realloc within the class moved");
+    free(p);
+}
+
+static void test_reallocarray(void) {
+    int *a = reallocarray(NULL, opaque(10), sizeof(int));
+    CHECK(a != NULL, "reallocarray(NULL)");
+    for (int i = 0; i < 10; i++)
+        a[i] = i * i;
+    int *b = reallocarray(a, opaque(100000), sizeof(int));
+    CHECK(b != NULL, "reallocarray grow");
+    for (int i = 0; i < 10; i++)
+        CHECK(b[i] == i * i, "reallocarray lost contents");
+    errno = 0;
+    CHECK(reallocarray(b, opaque(SIZE_MAX / 2), 4) == NULL && errno == ENOMEM,
+          "reallocarray overflow");
+    CHECK(b[9] == 81, "failed reallocarray changed the block");
+    CHECK(reallocarray(b, opaque(0), 4) == NULL, "reallocarray to 0 frees");
+}
+
+static void test_aligned(void) {
+    void *p = (void *)1;
+    CHECK(posix_memalign(&p, 0, 8) == EINVAL && p == (void *)1, "align 0");
+    CHECK(posix_memalign(&p, 3, 8) == EINVAL, "align 3");
+    CHECK(posix_memalign(&p, 4, 8) == EINVAL, "align 4 < sizeof(void *)");
+    CHECK(posix_memalign(&p, 24, 8) == EINVAL, "align 24");
+    errno = 0;
+    CHECK(aligned_alloc(opaque(24), 48) == NULL && errno == EINVAL, "aligned_alloc 24");
+    errno = 0;
+    CHECK(aligned_alloc(opaque(0), 48) == NULL && errno == EINVAL, "aligned_alloc 0");
+    errno = 0;
+    CHECK(memalign(opaque(SIZE_MAX), 48) == NULL && errno == EINVAL, "memalign 2^64-1");
+    static const size_t asizes[] = {0, 1, 8, 24, 100, 4096, 5000, 40000, 3000000};
+    for (size_t align = 8; align <= ((size_t)8 << 20); align *= 2) {
+        for (size_t i = 0; i < sizeof asizes / sizeof asizes[0]; i++) {
+            size_t n = asizes[i];
+            void *q = NULL;
+            CHECK(posix_memalign(&q, opaque(align), n) == 0 && q != NULL, "posix_memalign");
+            CHECK((uintptr_t)q % align == 0 && (uintptr_t)q % c_align(n) == 0,
+                  "posix_memalign(%zu, %zu) = %p", align, n, q);
+            CHECK(malloc_usable_size(q) >= n, "usable");
+            fill(q, n, 3);
+            void *r = aligned_alloc(opaque(align), n);
+            CHECK(r != NULL && (uintptr_t)r % align == 0, "aligned_alloc(%zu, %zu)", align, n);
+            fill(r, n, 4);
+            void *s = memalign(opaque(align), n);
+            CHECK(s != NULL && (uintptr_t)s % align == 0, "memalign(%zu, %zu)", align, n);
+            fill(s, n, 5);
+            CHECK(filled(q, n, 3) && filled(r, n, 4) && filled(s, n, 5), "contents");
+            free(q);
+            free(r);
+            free(s);
+        }
+    }
+    /* Small alignments still give malloc's. */
+    p = aligned_alloc(1, 24);
+    CHECK(p != NULL && (uintptr_t)p % 16 == 0, "aligned_alloc(1, 24)");
+    free(p);
+    /* memalign rounds a non-power-of-two alignment up. */
+    p = memalign(opaque(48), 100);
+    CHECK(p != NULL && (uintptr_t)p % 64 == 0, "memalign(48) = %p", p);
+    free(p);
+    p = memalign(opaque(0), 10);
+    CHECK(p != NULL && (uintptr_t)p % 16 == 0, "memalign(0)");
+    free(p);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    p = valloc(opaque(10));
+    CHECK(p != NULL && (uintptr_t)p % page == 0, "valloc");
+    fill(p, 10, 1);
+    free(p);
+    p = pvalloc(opaque(0));
+    CHECK(p != NULL && (uintptr_t)p % page == 0 && malloc_usable_size(p) >= page,
+          "pvalloc(0)");
+    free(p);
+    p = pvalloc(opaque(page + 1));
+    CHECK(p != NULL && (uintptr_t)p % page == 0 && malloc_usable_size(p) >= 2 * page,
+          "pvalloc(page + 1)");
+    memset(p, 1, 2 * page);
+    free(p);
+}
+
+static void test_usable_trim_cfree(void) {
+    CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL)");
+    /* The real size of the block: all of it is writable and kept. */
+    for (size_t n = 1; n < 70000; n = n * 3 / 2 + 1) {
+        unsigned char *p = malloc(opaque(n));
+        size_t u = malloc_usable_size(p);
+        CHECK(u >= n && u < n + n / 2 + 4096, "usable %zu for %zu", u, n);
+        fill(p, u, 9);
+        p = realloc(p, u);
+        CHECK(filled(p, u, 9), "usable bytes not kept");
+        free(p);
+    }
+    /* cfree: glibc no longer declares it; find it at run time. */
+    void (*cfree_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "cfree");
+    CHECK(cfree_fn != NULL, "cfree not found");
+    void *p = malloc(77);
+    cfree_fn(p);
+    cfree_fn(NULL);
+    /* malloc_trim: returns 0 or 1, and the heap works after it. */
+    enum { N = 20000 };
+    static void *blocks[N];
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc(opaque(64 + (size_t)(i % 7) * 300));
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    int r = malloc_trim(0);
+    CHECK(r == 0 || r == 1, "malloc_trim returned %d", r);
+    p = malloc(1000);
+    fill(p, 1000, 2);
+    CHECK(filled(p, 1000, 2), "malloc after malloc_trim");
+    free(p);
+}
+
+static void test_errno_kept(void) {
+    size_t n[] = {16, 200, 5000, 100000, 3000000, 10000000};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        /* Enough blocks that some frees take slow paths. */
+        enum { K = 300 };
+        void *b[K];
+        for (int k = 0; k < K; k++)
+            b[k] = malloc(opaque(n[i]));
+        for (int k = 0; k < K; k++) {
+            errno = 1234;
+            free(b[k]);
+            CHECK(errno == 1234, "free of %zu bytes changed errno to %d", n[i], errno);
+        }
+    }
+}
+
+/* Threads: random malloc/calloc/realloc/memalign/free with pattern checks;
+ * half of each thread's blocks are handed to the next thread to free. */
+enum { THREADS = 4, SLOTS = 512, ROUNDS = 200000 };
+
+struct handoff {
+    pthread_mutex_t lock;
+    void *items[4096];
+    unsigned seeds[4096];
+    size_t sizes[4096];
+    int count;
+};
+static struct handoff boxes[THREADS];
+
+static void *worker(void *arg) {
+    int id = (int)(intptr_t)arg;
+    uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)(id + 1);
+    void *slot[SLOTS] = {0};
+    size_t len[SLOTS] = {0};
+    unsigned seed[SLOTS] = {0};
+    for (int round = 0; round < ROUNDS; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int s = (int)(x % SLOTS);
+        size_t n = (x >> 20) % 64 == 0 ? (x >> 24) % 100000 : (x >> 24) % 600;
+        if (slot[s]) {
+            if (!filled(slot[s], len[s], seed[s])) {
+                fprintf(stderr, "FAILED thread %d: block %p of %zu overwritten\n", id,
+                        slot[s], len[s]);
+                exit(1);
+            }
+            if ((x >> 40) % 3 == 0) {
+                /* Hand over to the next thread. */
+                struct handoff *h = &boxes[(id + 1) % THREADS];
+                pthread_mutex_lock(&h->lock);
+                if (h->count < 4096) {
+                    h->items[h->count] = slot[s];
+                    h->seeds[h->count] = seed[s];
+                    h->sizes[h->count] = len[s];
+                    h->count++;
+                    slot[s] = NULL;
+                }
+                pthread_mutex_unlock(&h->lock);
+            }
+            if (slot[s]) {
+                if ((x >> 44) % 4 == 0) {
+                    void *q = realloc(slot[s], n + 1);
+                    if (!q || !filled(q, len[s] < n + 1 ? len[s] : n + 1, seed[s])) {
+                        fprintf(stderr, "FAILED thread %d: realloc\n", id);
+                        exit(1);
+                    }
+                    slot[s] = q;
+                    len[s] = n + 1;
+                    fill(q, len[s], seed[s]);
+                    continue;
+                }
+                free(slot[s]);
+                slot[s] = NULL;
+            }
+        }
+        seed[s] = (unsigned)(x >> 32);
+        len[s] = n;
+        switch ((x >> 50) % 4) {
+        case 0:
+            slot[s] = calloc(1, n);
+            if (slot[s] && !zeroed(slot[s], n)) {
+                fprintf(stderr, "FAILED thread %d: calloc not zeroed\n", id);
+                exit(1);
+            }
+            break;
+        case 1:
+            slot[s] = memalign(64, n);
+            if ((uintptr_t)slot[s] % 64) {
+                fprintf(stderr, "FAILED thread %d: memalign\n", id);
+                exit(1);
+            }
+            break;
+        default:
+            slot[s] = malloc(n);
+        }
+        if (!slot[s]) {
+            fprintf(stderr, "FAILED thread %d: out of memory\n", id);
+            exit(1);
+        }
+        fill(slot[s], n, seed[s]);
+        /* Free what others handed over. */
+        if (round % 64 == 0) {
+            struct handoff *h = &boxes[id];
+            pthread_mutex_lock(&h->lock);
+            for (int i = 0; i < h->count; i++) {
+                if (!filled(h->items[i], h->sizes[i], h->seeds[i])) {
+                    fprintf(stderr, "FAILED thread %d: handed-over block overwritten\n", id);
+                    exit(1);
+                }
+                free(h->items[i]);
+            }
+            h->count = 0;
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
+    for (int s = 0; s < SLOTS; s++)
+        free(slot[s]);
+    return NULL;
+}
+
+static void *worker_short(void *arg) {
+    (void)arg;
+    void *b[100];
+    for (int i = 0; i < 100; i++) {
+        b[i] = malloc((size_t)(16 + i * 40));
+        fill(b[i], (size_t)(16 + i * 40), (unsigned)i);
+    }
+    for (int i = 0; i < 100; i += 2)
+        free(b[i]);
+    for (int i = 1; i < 100; i += 2) {
+        if (!filled(b[i], (size_t)(16 + i * 40), (unsigned)i)) {
+            fprintf(stderr, "FAILED short thread: overwritten\n");
+            exit(1);
+        }
+        free(b[i]);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        pthread_mutex_init(&boxes[i].lock, NULL);
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0, "spawn");
+    }
+    for (int i = 0; i < THREADS; i++)
+        CHECK(pthread_join(t[i], NULL) == 0, "join");
+    for (int i = 0; i < THREADS; i++) {
+        for (int k = 0; k < boxes[i].count; k++)
+            free(boxes[i].items[k]);
+        boxes[i].count = 0;
+    }
+    /* Many short threads: each caches blocks and exits (the pthread key
+     * destructor flushes its cache). */
+    for (int round = 0; round < 200; round++) {
+        pthread_t s;
+        CHECK(pthread_create(&s, NULL, worker_short, NULL) == 0, "spawn short");
+        CHECK(pthread_join(s, NULL) == 0, "join short");
+    }
+}
+
+int main(void) {
+    Dl_info info;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    CHECK(m && dladdr(m, &info) && info.dli_fname, "dladdr(malloc)");
+    printf("malloc from: %s\n", info.dli_fname);
+    test_malloc_free();
+    test_failures();
+    test_calloc();
+    test_realloc();
+    test_reallocarray();
+    test_aligned();
+    test_usable_trim_cfree();
+    test_errno_kept();
+    test_threads();
+    printf("api: %ld checks passed\n", checks);
+    return 0;
+}

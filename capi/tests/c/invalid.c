@@ -1,0 +1,91 @@
+/* Invalid frees, one per run: `invalid MODE`. Prints the bad pointer as
+ * "pointer %p" on stdout (flushed), then makes the bad call, which must
+ * abort with slabpool's message; reaching the end prints "not detected"
+ * and exits 0. Nothing is allocated between the two frees of a double
+ * free (stdout's buffer is allocated first): memory freed once may be
+ * handed out again, and then the second free is a valid one. */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+extern void *__libc_malloc(size_t);
+
+static char static_buf[256];
+
+static void *opaque(void *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static void *announce(void *p) {
+    printf("pointer %p\n", p);
+    fflush(stdout);
+    return opaque(p);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return 2;
+    const char *mode = argv[1];
+    printf("mode %s\n", mode);
+    fflush(stdout);
+    /* A live block, so the first segment stays mapped. */
+    void *keep = malloc(100);
+    memset(keep, 1, 100);
+    if (strcmp(mode, "stack") == 0) {
+        char local[64];
+        memset(local, 0, sizeof local);
+        free(announce(local));
+    } else if (strcmp(mode, "static") == 0) {
+        free(announce(static_buf));
+    } else if (strcmp(mode, "mmap") == 0) {
+        void *m = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        free(announce(m));
+    } else if (strcmp(mode, "glibc") == 0) {
+        /* A block of another allocator: glibc's own malloc. */
+        free(announce(__libc_malloc(64)));
+    } else if (strcmp(mode, "interior") == 0) {
+        char *p = malloc(64);
+        free(announce(p + 16));
+    } else if (strcmp(mode, "interior-large") == 0) {
+        char *p = malloc(100000);
+        free(announce(p + 4096));
+    } else if (strcmp(mode, "interior-huge") == 0) {
+        char *p = malloc(8 << 20);
+        free(announce(p + 4096));
+    } else if (strcmp(mode, "double-small") == 0) {
+        void *p = announce(malloc(32));
+        free(p);
+        free(p);
+    } else if (strcmp(mode, "double-large") == 0) {
+        void *p = announce(malloc(100000));
+        free(p);
+        free(p);
+    } else if (strcmp(mode, "double-huge") == 0) {
+        void *p = announce(malloc(8 << 20));
+        free(p);
+        free(p);
+    } else if (strcmp(mode, "double-cached") == 0) {
+        /* Freed twice with another free in between: only `checked`. */
+        void *p = announce(malloc(32)), *q = opaque(malloc(32));
+        free(p);
+        free(q);
+        free(p);
+    } else if (strcmp(mode, "realloc-interior") == 0) {
+        char *p = malloc(64);
+        void *r = realloc(announce(p + 8), 100);
+        printf("%p\n", r);
+    } else if (strcmp(mode, "usable-stack") == 0) {
+        char local[16];
+        memset(local, 0, sizeof local);
+        printf("%zu\n", malloc_usable_size(announce(local)));
+    } else {
+        return 2;
+    }
+    printf("not detected\n");
+    return 0;
+}

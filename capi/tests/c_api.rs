@@ -1,0 +1,191 @@
+//! The C ABI from C and C++: every export and its edge cases (multi-threaded,
+//! with content checks), the library linked instead of preloaded, C++
+//! containers across threads, `fork` while threads allocate, the proof that
+//! the preload is active, and the exported symbols.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// `api.c` under `lib`, checked for the library serving malloc and for its
+/// closing line.
+fn run_api(lib: &std::path::Path, dir: &str) {
+    let dir = scratch(dir);
+    let exe = dir.join("api");
+    compile("cc", &["tests/c/api.c"], &["-O2", "-pthread", "-ldl"], &exe);
+    let out = run(Command::new(&exe), Some(lib), LIMIT);
+    assert_ok("api.c", &out);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("malloc from: {}", lib.display())),
+        "malloc is not served by {}:\n{stdout}",
+        lib.display()
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
+
+#[test]
+fn every_export_and_edge_case_under_preload() {
+    run_api(library(), "api");
+}
+
+#[test]
+fn every_export_with_the_checked_feature() {
+    run_api(checked_library(), "api-checked");
+}
+
+#[test]
+fn every_export_when_linked() {
+    let lib = library();
+    let libdir = lib.parent().expect("library directory");
+    let dir = scratch("api-linked");
+    let exe = dir.join("api");
+    let libdir_flag = format!("-L{}", libdir.display());
+    let rpath = format!("-Wl,-rpath,{}", libdir.display());
+    compile(
+        "cc",
+        &["tests/c/api.c"],
+        &[
+            "-O2",
+            "-pthread",
+            &libdir_flag,
+            &rpath,
+            "-lslabpool",
+            "-ldl",
+        ],
+        &exe,
+    );
+    let out = run(Command::new(&exe), None, LIMIT);
+    assert_ok("api.c linked with -lslabpool", &out);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("libslabpool.so"), "{stdout}");
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
+
+#[test]
+fn cpp_containers_across_threads_match_the_system_allocator() {
+    let dir = scratch("cpp");
+    let exe = dir.join("containers");
+    compile(
+        "c++",
+        &["tests/cpp/containers.cpp"],
+        &["-O2", "-std=c++17", "-pthread", "-ldl"],
+        &exe,
+    );
+    let ours = run(Command::new(&exe), Some(library()), LIMIT);
+    assert_ok("containers.cpp on slabpool", &ours);
+    let system = run(Command::new(&exe), None, LIMIT);
+    assert_ok("containers.cpp on the system allocator", &system);
+    let (ours, system) = (text(&ours.stdout), text(&system.stdout));
+    assert!(ours.contains("libslabpool.so"), "{ours}");
+    let result = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("containers: ok"))
+            .map(String::from)
+    };
+    assert!(result(&ours).is_some(), "{ours}");
+    assert_eq!(result(&ours), result(&system));
+}
+
+#[test]
+fn fork_while_threads_allocate_does_not_deadlock() {
+    let dir = scratch("fork");
+    let exe = dir.join("fork");
+    compile("cc", &["tests/c/fork.c"], &["-O2", "-pthread"], &exe);
+    // The program kills a child stuck for 10 s and fails; the limit here
+    // catches a parent that hangs.
+    let out = run(Command::new(&exe), Some(library()), LIMIT);
+    assert_ok("fork.c", &out);
+    assert!(text(&out.stdout).contains("fork: 50 children ok"));
+}
+
+#[test]
+fn exiting_threads_flush_their_caches() {
+    let dir = scratch("threads");
+    let exe = dir.join("threads");
+    compile("cc", &["tests/c/threads.c"], &["-O2", "-pthread"], &exe);
+    let mut cmd = Command::new(&exe);
+    cmd.env("SLABPOOL_SHOW_STATS", "1");
+    let out = run(cmd, Some(library()), LIMIT);
+    assert_ok("threads.c", &out);
+    let stdout = text(&out.stdout);
+    let peak_kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rss "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak rss line: {stdout}"));
+    // About 18 MB; 118 MB when exiting threads strand their caches.
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB: caches stranded?"
+    );
+    // Only the main thread is left registered at exit.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("threads 1\n"), "{stderr}");
+}
+
+#[test]
+fn show_stats_proves_the_preload_is_active() {
+    let dir = scratch("stats");
+    let exe = dir.join("containers");
+    compile(
+        "c++",
+        &["tests/cpp/containers.cpp"],
+        &["-O2", "-std=c++17", "-pthread", "-ldl"],
+        &exe,
+    );
+    let mut cmd = Command::new(&exe);
+    cmd.env("SLABPOOL_SHOW_STATS", "1");
+    let out = run(cmd, Some(library()), LIMIT);
+    assert_ok("containers.cpp with SLABPOOL_SHOW_STATS=1", &out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("slabpool statistics"), "{stderr}");
+    assert!(stderr.contains("threads"), "{stderr}");
+    // Without the preload, nothing reads the variable.
+    let mut cmd = Command::new(&exe);
+    cmd.env("SLABPOOL_SHOW_STATS", "1");
+    let out = run(cmd, None, LIMIT);
+    assert!(!text(&out.stderr).contains("slabpool"));
+}
+
+#[test]
+fn exports_exactly_the_malloc_family() {
+    if !have("nm") {
+        return skip(
+            "exports_exactly_the_malloc_family",
+            "nm (binutils) not found",
+        );
+    }
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only", "--format=posix"])
+        .arg(library())
+        .output()
+        .expect("run nm");
+    assert!(out.status.success());
+    let mut names: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    names.sort();
+    let mut expected = vec![
+        "aligned_alloc",
+        "calloc",
+        "cfree",
+        "free",
+        "malloc",
+        "malloc_trim",
+        "malloc_usable_size",
+        "memalign",
+        "posix_memalign",
+        "pvalloc",
+        "realloc",
+        "reallocarray",
+        "valloc",
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+}

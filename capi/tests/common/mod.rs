@@ -1,0 +1,174 @@
+//! Helpers for the C ABI tests: build `libslabpool.so` (once per test
+//! binary), compile C and C++ programs with the system compilers, and run
+//! programs with and without the library preloaded.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The directory of this crate (`capi/`).
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the library in release mode (the profile that aborts on panic)
+/// with `features`, in its own target directory when `dir` is given, and
+/// returns the path of `libslabpool.so` as cargo reports it.
+fn build(features: &str, dir: Option<&str>) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate_dir())
+        .args(["build", "--release", "-p", "slabpool-capi"])
+        .args(["--message-format", "json-render-diagnostics"]);
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
+    if let Some(dir) = dir {
+        cmd.arg("--target-dir").arg(target_dir().join(dir));
+    }
+    let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
+    assert!(out.status.success(), "cargo build of the C library failed");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    for line in stdout.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "slabpool" {
+            for f in msg["filenames"].as_array().expect("filenames") {
+                let f = f.as_str().expect("path");
+                if f.ends_with("libslabpool.so") {
+                    return PathBuf::from(f);
+                }
+            }
+        }
+    }
+    panic!("cargo reported no libslabpool.so");
+}
+
+/// The workspace's target directory.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => crate_dir().join("..").join("target"),
+    }
+}
+
+/// `target/release/libslabpool.so`, the default build.
+pub fn library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| build("", None))
+}
+
+/// The library built with the `checked` feature (its own target directory,
+/// so it never replaces the default build).
+pub fn checked_library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| build("checked", Some("capi-checked")))
+}
+
+/// A scratch directory for one test, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = target_dir().join("capi-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Compiles `sources` (relative to `capi/`) with `compiler` (`cc` or `c++`)
+/// and `flags` into `out`.
+pub fn compile(compiler: &str, sources: &[&str], flags: &[&str], out: &Path) {
+    let mut cmd = Command::new(compiler);
+    for s in sources {
+        cmd.arg(crate_dir().join(s));
+    }
+    let status = cmd
+        .args(flags)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
+    assert!(status.success(), "{compiler} failed on {sources:?}");
+}
+
+/// Whether `program` can be run (found on PATH and starts).
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Prints why a test is skipped (shown with `--nocapture`, and in CI logs).
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Runs `cmd` with `lib` preloaded (none: the system allocator), killing it
+/// and failing after `limit`.
+pub fn run(mut cmd: Command, lib: Option<&Path>, limit: Duration) -> Output {
+    match lib {
+        Some(lib) => cmd.env("LD_PRELOAD", lib),
+        None => cmd.env_remove("LD_PRELOAD"),
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    // Drain the pipes on threads so a chatty child never blocks on them.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).map(|_| v)
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut v).map(|_| v)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}: killed (deadlock?)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader").expect("read stdout"),
+        stderr: err.join().expect("stderr reader").expect("read stderr"),
+    }
+}
+
+/// Text of a child's stream, for messages and checks.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts `out` is a clean exit, showing its output otherwise.
+pub fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        tail(&out.stdout),
+        tail(&out.stderr)
+    );
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let t = text(bytes);
+    let start = t.len().saturating_sub(4000);
+    let start = (start..t.len())
+        .find(|&i| t.is_char_boundary(i))
+        .unwrap_or(t.len());
+    t[start..].to_string()
+}

@@ -1,0 +1,124 @@
+//! Invalid frees abort with slabpool's one-line message naming the error
+//! and the address (run as child processes: SIGABRT and stderr checked).
+
+mod common;
+
+use common::*;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn program() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let exe = scratch("invalid").join("invalid");
+        compile("cc", &["tests/c/invalid.c"], &["-O2"], &exe);
+        exe
+    })
+}
+
+/// Runs `invalid MODE` on `lib` and checks it aborted with
+/// `slabpool: CALL(<pointer>): WHY; aborting` on stderr.
+fn expect_abort(lib: &Path, mode: &str, call: &str, why: &str) {
+    let mut cmd = Command::new(program());
+    cmd.arg(mode);
+    let out = run(cmd, Some(lib), Duration::from_secs(60));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let pointer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pointer "))
+        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"));
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    let line = format!("slabpool: {call}({pointer}): {why}; aborting");
+    assert!(
+        stderr.lines().any(|l| l == line),
+        "{mode}: stderr lacks {line:?}:\n{stderr}"
+    );
+}
+
+const FOREIGN: &str = "pointer not allocated by slabpool";
+const INTERIOR: &str = "pointer inside a block, not at its start";
+
+#[test]
+fn stack_pointer() {
+    expect_abort(library(), "stack", "free", FOREIGN);
+}
+
+#[test]
+fn static_buffer() {
+    expect_abort(library(), "static", "free", FOREIGN);
+}
+
+#[test]
+fn memory_from_mmap() {
+    expect_abort(library(), "mmap", "free", FOREIGN);
+}
+
+#[test]
+fn block_of_another_allocator() {
+    expect_abort(library(), "glibc", "free", FOREIGN);
+}
+
+#[test]
+fn interior_pointers_of_small_large_and_huge_blocks() {
+    expect_abort(library(), "interior", "free", INTERIOR);
+    expect_abort(library(), "interior-large", "free", INTERIOR);
+    expect_abort(library(), "interior-huge", "free", INTERIOR);
+}
+
+#[test]
+fn double_free_in_a_row_of_a_small_block() {
+    expect_abort(
+        library(),
+        "double-small",
+        "free",
+        "double free (freed twice in a row)",
+    );
+}
+
+#[test]
+fn double_free_of_a_large_block() {
+    expect_abort(
+        library(),
+        "double-large",
+        "free",
+        "double free (the block's pages are free)",
+    );
+}
+
+#[test]
+fn double_free_of_a_huge_block() {
+    // Its mapping waits in the huge cache, recorded as freed.
+    expect_abort(
+        library(),
+        "double-huge",
+        "free",
+        "double free (the block's pages are free)",
+    );
+}
+
+#[test]
+fn realloc_and_malloc_usable_size_check_their_pointer_too() {
+    expect_abort(library(), "realloc-interior", "realloc", INTERIOR);
+    expect_abort(library(), "usable-stack", "malloc_usable_size", FOREIGN);
+}
+
+#[test]
+fn checked_catches_a_double_free_with_frees_in_between() {
+    expect_abort(
+        checked_library(),
+        "double-cached",
+        "free",
+        "double free (the block is among this thread's recent frees)",
+    );
+    // The always-on checks stay on.
+    expect_abort(checked_library(), "interior", "free", INTERIOR);
+}
