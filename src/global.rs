@@ -267,7 +267,8 @@ extern "C" fn fork_child() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork;
     // the child's copy of them is held by this, its only, thread.
     unsafe { HEAP.unlock_all() };
-    HEAP.after_fork_in_child();
+    let tc = tcache();
+    HEAP.after_fork_in_child((tc.state() == ACTIVE).then(|| tc.arena()));
 }
 
 /// pthread key destructor: flushes the exiting thread's cache.
@@ -275,7 +276,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     let tc = tcache();
     tc.flush_all(&HEAP);
     tc.set_state(DEAD);
-    HEAP.thread_exited();
+    HEAP.thread_exited(tc.arena());
 }
 
 #[cold]

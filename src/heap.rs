@@ -73,7 +73,8 @@ pub struct Heap {
     arenas: [CachePadded<Arena>; MAX_ARENAS],
     /// Arenas in use (0 until the first thread picks one).
     arena_count: AtomicUsize,
-    next_arena: AtomicUsize,
+    /// Live threads whose home is each arena.
+    arena_threads: [AtomicUsize; MAX_ARENAS],
     huge: Huge,
     /// Bytes of live large spans.
     large_bytes: AtomicUsize,
@@ -99,7 +100,7 @@ impl Heap {
                 central: array_of!(NUM_CLASSES, CachePadded::new(Central::new())),
                 arenas: array_of!(MAX_ARENAS, CachePadded::new(Arena::new())),
                 arena_count: AtomicUsize::new(0),
-                next_arena: AtomicUsize::new(0),
+                arena_threads: array_of!(MAX_ARENAS, AtomicUsize::new(0)),
                 huge: Huge::new(),
                 large_bytes: AtomicUsize::new(0),
                 next_maintenance: AtomicU32::new(0),
@@ -110,16 +111,28 @@ impl Heap {
         }
     }
 
-    /// Registers a new thread cache; returns the arena it should use
-    /// (round robin).
+    /// Registers a new thread cache; returns the arena it should use: the
+    /// one with the fewest live threads, lowest index first. A thread that
+    /// replaces one that exited thus takes over its arena, and the memory
+    /// that arena already holds (rather than mapping fresh segments in
+    /// another one).
     pub fn assign_arena(&self) -> usize {
         self.threads.fetch_add(1, Ordering::Relaxed);
-        self.next_arena.fetch_add(1, Ordering::Relaxed) % self.arenas_in_use()
+        let arenas = &self.arena_threads[..self.arenas_in_use()];
+        let (home, _) = arenas
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, n)| n.load(Ordering::Relaxed))
+            .unwrap_or((0, &arenas[0]));
+        arenas[home].fetch_add(1, Ordering::Relaxed);
+        home
     }
 
-    /// A thread cache was flushed for good (its thread exited).
-    pub fn thread_exited(&self) {
+    /// The thread cache of arena `home` was flushed for good (its thread
+    /// exited).
+    pub fn thread_exited(&self, home: usize) {
         self.threads.fetch_sub(1, Ordering::Relaxed);
+        self.arena_threads[home].fetch_sub(1, Ordering::Relaxed);
     }
 
     fn arenas_in_use(&self) -> usize {
@@ -299,13 +312,17 @@ impl Heap {
         }
     }
 
-    /// In a forked child: only the forking thread exists, so a maintenance
-    /// pass another thread was running will never finish; allow new ones,
-    /// and count the one thread cache left.
+    /// In a forked child: only the forking thread exists (its cache's home
+    /// is `home`, if it has one), so a maintenance pass another thread was
+    /// running will never finish; allow new ones, and count the threads left.
     #[cfg(not(loom))]
-    pub fn after_fork_in_child(&self) {
+    pub fn after_fork_in_child(&self, home: Option<usize>) {
         self.maintaining.store(false, Ordering::Release);
-        self.threads.store(1, Ordering::Relaxed);
+        self.threads
+            .store(home.is_some() as usize, Ordering::Relaxed);
+        for (i, n) in self.arena_threads.iter().enumerate() {
+            n.store((home == Some(i)) as usize, Ordering::Relaxed);
+        }
     }
 
     /// Allocates a request that is not small (large or huge). Null when out

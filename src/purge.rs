@@ -14,9 +14,9 @@
 //! by [`HOT_DELAYS`] delays), and turns cold again after that long without.
 //!
 //! The delay adapts too: it starts at the configured purge delay and, each
-//! time a hot pool still wastes its deferred purges (the program reuses
-//! memory a little later than the delay), it doubles, up to [`MAX_DELAY_MS`];
-//! it halves again for each window without waste. A program that frees and
+//! time a hot pool still wastes a deferred purge (the program reuses memory
+//! a little later than the delay), it doubles (at most once per delay), up
+//! to [`MAX_DELAY_MS`]; it halves again for each window without waste. A program that frees and
 //! idles is unaffected: cold pools purge at once.
 
 use crate::config;
@@ -42,6 +42,8 @@ pub struct PurgePolicy {
     waste_since: u32,
     /// Extra factor on the configured delay (a power of two, 1 at rest).
     stretch: u32,
+    /// When the pool last turned hot or stretched its delay.
+    stretched_at: u32,
 }
 
 impl PurgePolicy {
@@ -51,6 +53,7 @@ impl PurgePolicy {
             waste: 0,
             waste_since: 0,
             stretch: 1,
+            stretched_at: 0,
         }
     }
 
@@ -88,16 +91,18 @@ impl PurgePolicy {
         if clean == 0 || os::reached(now, purged_at.wrapping_add(horizon)) {
             return;
         }
-        let was = self.waste;
         self.waste = self.waste.saturating_add(clean as u32);
-        if was < HOT_WASTE_PAGES && self.waste >= HOT_WASTE_PAGES {
-            if !self.eager(now) {
-                // Already hot, and the deferred purges still come too soon.
-                self.stretch = (self.stretch * 2).min(MAX_DELAY_MS);
+        if self.eager(now) {
+            if self.waste >= HOT_WASTE_PAGES {
+                self.hot_until = now.wrapping_add(window);
+                self.stretched_at = now;
             }
+        } else if os::reached(now, self.stretched_at.wrapping_add(delay)) {
+            // Hot, and a deferred purge still came too soon: wait longer
+            // (at most one doubling per delay).
+            self.stretch = (self.stretch * 2).min(MAX_DELAY_MS);
+            self.stretched_at = now;
             self.hot_until = now.wrapping_add(self.delay().saturating_mul(HOT_DELAYS));
-        } else if self.waste >= HOT_WASTE_PAGES {
-            self.hot_until = now.wrapping_add(window);
         }
     }
 
