@@ -101,7 +101,9 @@ impl Central {
     }
 
     /// Up to `want` (>= 1) free blocks of `class`; empty only when out of
-    /// memory. New slabs come from `arenas[home]`.
+    /// memory. New slabs come from `arenas[home]`. Blocks other threads
+    /// freed come first (the transfer stack, then slab free lists: their
+    /// pages are resident already).
     pub fn refill(
         &self,
         class: usize,
@@ -109,13 +111,30 @@ impl Central {
         arenas: &[CachePadded<Arena>],
         home: usize,
     ) -> BlockList {
+        self.refill_ordered(class, want, arenas, home, false)
+    }
+
+    /// As [`Central::refill`], but if `fresh`, a slab gives its blocks never
+    /// handed out before its freed ones: for a thread's first refill of a
+    /// class, so that a block another thread freed back to its slab (maybe
+    /// next to that thread's live blocks) is not what this thread writes
+    /// first (passive false sharing). Batches on the transfer stack still
+    /// come first: they are what exited threads and consumers gave back.
+    pub fn refill_ordered(
+        &self,
+        class: usize,
+        want: u32,
+        arenas: &[CachePadded<Arena>],
+        home: usize,
+        fresh: bool,
+    ) -> BlockList {
         let info = &CLASSES[class];
         let got = self.state.with(|st| {
             st.active = true;
             if let Some(list) = st.pop_transfer(want) {
                 return list;
             }
-            st.take_from_slabs(info, want, arenas)
+            st.take_from_slabs(info, want, arenas, fresh)
         });
         if !got.is_empty() {
             return got;
@@ -130,7 +149,7 @@ impl Central {
         let slab = Slab::init(new.span, class, info);
         self.state.with(|st| {
             st.adopt(slab);
-            st.take_from_slabs(info, want, arenas)
+            st.take_from_slabs(info, want, arenas, fresh)
         })
     }
 
@@ -283,12 +302,14 @@ impl CentralState {
         self.list(slab);
     }
 
-    /// Up to `want` blocks from the fullest listed slabs.
+    /// Up to `want` blocks from the fullest listed slabs (fresh ones of each
+    /// slab first if `fresh`).
     fn take_from_slabs(
         &mut self,
         info: &ClassInfo,
         want: u32,
         arenas: &[CachePadded<Arena>],
+        fresh: bool,
     ) -> BlockList {
         let mut out = BlockList::new();
         while out.len() < want && self.nonempty != 0 {
@@ -299,7 +320,8 @@ impl CentralState {
             let slab = Slab(span);
             self.unlist(slab);
             self.purged_pages -= slab.purged_pages();
-            let got = slab.take(want - out.len(), info.size as usize, arena_of(slab, arenas));
+            let size = info.size as usize;
+            let got = slab.take(want - out.len(), size, arena_of(slab, arenas), fresh);
             self.purged_pages += slab.purged_pages();
             self.live_blocks += got.len() as usize;
             out.append(got);
@@ -422,12 +444,12 @@ mod tests {
         }
         assert_eq!(slab.accounting(), (6, 10, 4, 0));
         let again = central.refill(class, 6, &arenas, 0);
-        assert_eq!(slab.accounting(), (12, 16, 4, 0), "fresh blocks first");
+        assert_eq!(slab.accounting(), (12, 12, 0, 0), "freed blocks first");
         // Through the transfer stack: blocks stay live for their slab.
         central.flush(class, again, &arenas);
         let counts = central.counts();
         assert_eq!((counts.transfer_blocks, counts.live_blocks), (6, 12));
-        assert_eq!(slab.accounting(), (12, 16, 4, 0));
+        assert_eq!(slab.accounting(), (12, 12, 0, 0));
         central.flush(class, got, &arenas);
         central.collect(class, &arenas);
         let counts = central.counts();

@@ -208,6 +208,12 @@ impl Heap {
         self.central[class].refill(class, want, &self.arenas, home)
     }
 
+    /// As [`Heap::refill`], fresh blocks first (a thread's first refill of
+    /// a class; see `Central::refill_ordered`).
+    pub fn refill_fresh(&self, class: usize, want: u32, home: usize) -> BlockList {
+        self.central[class].refill_ordered(class, want, &self.arenas, home, true)
+    }
+
     /// Takes back a batch of blocks of `class` from a thread cache.
     pub fn flush(&self, class: usize, list: BlockList) {
         self.central[class].flush(class, list, &self.arenas);

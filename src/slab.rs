@@ -2,9 +2,10 @@
 //!
 //! Fresh blocks come from a bump pointer (`bumped` blocks carved so far; a
 //! new slab is never initialised up front), freed blocks go on an intrusive
-//! free list. A refill takes fresh blocks first: a slab is carved through
-//! quickly (its untouched tail costs little), and blocks another thread
-//! freed back here are not handed to a third thread while fresh ones last. A slab knows its class (in its span record), its count of live
+//! free list. A refill takes freed blocks first (their pages are resident
+//! already), except a thread's first refill of a class, which takes fresh
+//! ones first: blocks another thread freed back here are then not handed
+//! to a thread that may write them next to that thread's (false sharing). A slab knows its class (in its span record), its count of live
 //! blocks, and its owner: the central pool of its class, whose lock guards
 //! every field here. All operations below require that lock.
 //!
@@ -89,37 +90,49 @@ impl Slab {
         self.st().bucket = bucket as u8;
     }
 
-    /// Takes up to `want` free blocks: fresh ones past the bump pointer
-    /// first (contiguous, and never shared with another thread's cache
-    /// lines), then from the free list. `arena` is the arena of the slab's
-    /// segment.
-    pub fn take(&self, want: u32, size: usize, arena: &Arena) -> BlockList {
+    /// Takes up to `want` free blocks: from the free list, then fresh ones
+    /// past the bump pointer (or fresh ones first if `fresh`: see
+    /// `Central::refill`). `arena` is the arena of the slab's segment.
+    pub fn take(&self, want: u32, size: usize, arena: &Arena, fresh: bool) -> BlockList {
         if self.st().purged != 0 {
             self.unpark(size, arena);
         }
-        let st = self.st();
         let mut out = BlockList::new();
-        let fresh = st.capacity - st.bumped;
-        if fresh > 0 {
-            let n = want.min(fresh);
-            // SAFETY: blocks `bumped .. bumped + n` lie inside the slab and
-            // were never handed out.
-            let list = unsafe { block::carve(self.block(st.bumped, size), size, n) };
-            st.bumped += n;
-            st.live += n;
-            out.append(list);
+        if fresh {
+            out.append(self.take_fresh(want, size));
         }
-        let need = want - out.len();
-        let on_free = st.bumped - st.live - st.parked;
-        if need > 0 && on_free > 0 {
-            let n = need.min(on_free);
-            // SAFETY: the free list holds `on_free >= n` blocks we own.
-            let (front, rest) = unsafe { block::split_chain(st.free, n) };
-            st.free = rest;
-            st.live += n;
-            out.append(front);
-        }
+        out.append(self.take_freed(want - out.len()));
+        out.append(self.take_fresh(want - out.len(), size));
         out
+    }
+
+    /// Up to `want` blocks from the free list.
+    fn take_freed(&self, want: u32) -> BlockList {
+        let st = self.st();
+        let n = want.min(st.bumped - st.live - st.parked);
+        if n == 0 {
+            return BlockList::new();
+        }
+        // SAFETY: the free list holds `bumped - live - parked >= n` blocks.
+        let (front, rest) = unsafe { block::split_chain(st.free, n) };
+        st.free = rest;
+        st.live += n;
+        front
+    }
+
+    /// Up to `want` fresh blocks past the bump pointer.
+    fn take_fresh(&self, want: u32, size: usize) -> BlockList {
+        let st = self.st();
+        let n = want.min(st.capacity - st.bumped);
+        if n == 0 {
+            return BlockList::new();
+        }
+        // SAFETY: blocks `bumped .. bumped + n` lie inside the slab and were
+        // never handed out.
+        let list = unsafe { block::carve(self.block(st.bumped, size), size, n) };
+        st.bumped += n;
+        st.live += n;
+        list
     }
 
     /// Takes back block `b` of this slab. Returns the new live count.
@@ -310,7 +323,7 @@ mod tests {
     fn bump_then_free_list() {
         let arena = Arena::new();
         let (slab, size) = new_slab(&arena, 100);
-        let got = drain(slab.take(10, size, &arena));
+        let got = drain(slab.take(10, size, &arena, false));
         assert_eq!(got.len(), 10);
         assert_eq!(got[0].cast::<u8>(), slab.0.start());
         for w in got.windows(2) {
@@ -322,17 +335,27 @@ mod tests {
             unsafe { slab.put(b) };
         }
         assert_eq!(slab.accounting(), (6, 10, 4, 0));
-        // The bump pointer first, then the free list (LIFO).
-        let again = drain(slab.take(6, size, &arena));
+        // The free list first (LIFO), then the bump pointer.
+        let again = drain(slab.take(6, size, &arena, false));
+        assert_eq!(again[0], got[3]);
+        assert_eq!(slab.accounting(), (12, 12, 0, 0));
+        // Fresh blocks first when asked.
+        // SAFETY: `again[0]` is live and of this slab.
+        unsafe { slab.put(again[0]) };
+        let fresh = drain(slab.take(2, size, &arena, true));
         assert_eq!(
-            again[0].cast::<u8>(),
-            slab.0.start().wrapping_add(10 * size)
+            fresh[0].cast::<u8>(),
+            slab.0.start().wrapping_add(12 * size)
         );
-        assert_eq!(slab.accounting(), (12, 16, 4, 0));
+        assert_eq!(slab.accounting(), (13, 14, 1, 0));
         let cap = slab.capacity();
-        let rest = drain(slab.take(cap, size, &arena));
-        assert_eq!(rest.len() as u32, cap - 16 + 4);
-        assert_eq!(*rest.last().unwrap(), got[0], "free-list blocks come last");
+        let rest = drain(slab.take(cap, size, &arena, true));
+        assert_eq!(rest.len() as u32, cap - 13);
+        assert_eq!(
+            *rest.last().unwrap(),
+            again[0],
+            "free-list blocks come last"
+        );
     }
 
     #[test]
@@ -350,7 +373,7 @@ mod tests {
         let arena = Arena::new();
         let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
         let cap = slab.capacity() as usize;
-        let blocks = drain(slab.take(cap as u32, size, &arena));
+        let blocks = drain(slab.take(cap as u32, size, &arena, false));
         // Keep one block on page 0 and one on page 2; free the rest.
         let keep = [blocks[1], blocks[9]];
         for &b in &blocks {
@@ -381,7 +404,7 @@ mod tests {
         let (_, _, on_free, parked) = slab.accounting();
         assert_eq!((on_free, parked as usize), (3, cap - 1 - 3));
         assert_eq!(slab.purge(size, &arena), 0, "nothing more to purge");
-        let all = drain(slab.take(cap as u32, size, &arena));
+        let all = drain(slab.take(cap as u32, size, &arena, false));
         assert_eq!(all.len(), cap - 1);
         assert_eq!(slab.accounting(), (cap as u32, cap as u32, 0, 0));
         assert!(!seg.is_clean(slab.0.first_page() + 3, 1));

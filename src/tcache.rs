@@ -218,16 +218,18 @@ impl ThreadCache {
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         // A class this thread has not used yet (or gave back) starts with
-        // about a page of blocks: a program that allocates a few blocks of
-        // many classes touches little memory.
-        let want = if self.bins[class].limit == 0 {
-            info.batch
-                .min(FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32)
-                .max(2)
+        // about a page of blocks, fresh ones first: a program that
+        // allocates a few blocks of many classes touches little memory, and
+        // the thread does not start on blocks another thread freed next to
+        // its own live ones.
+        let mut list = if self.bins[class].limit == 0 {
+            let want = info
+                .batch
+                .min(FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32);
+            heap.refill_fresh(class, want.max(2), self.arena())
         } else {
-            info.batch
+            heap.refill(class, info.batch, self.arena())
         };
-        let mut list = heap.refill(class, want, self.arena());
         let Some(b) = list.pop() else {
             return ptr::null_mut();
         };
