@@ -1,7 +1,7 @@
 //! Micro benchmarks with every peer: slabpool, the system allocator,
 //! mimalloc, jemalloc, snmalloc and rpmalloc, each called as a `GlobalAlloc`
 //! instance in one binary and one run (the benchmarks are the root crate's
-//! `benches/micro_suite.rs`).
+//! `benches/shared/micro_suite.rs`).
 //!
 //! `cargo bench -p slabpool-bench --features peers --bench micro`
 
@@ -20,4 +20,4 @@ macro_rules! with_allocators {
     };
 }
 
-include!("../../benches/micro_suite.rs");
+include!("../../benches/shared/micro_suite.rs");
