@@ -23,7 +23,7 @@
 //! stack; `transfer_blocks` counts the blocks in the transfer stack.
 
 use crate::arena::Arena;
-use crate::block::{Block, BlockList};
+use crate::block::BlockList;
 use crate::segment::SpanList;
 use crate::segment::{SLAB, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
@@ -339,20 +339,37 @@ impl CentralState {
         mut list: BlockList,
         arenas: &[CachePadded<Arena>],
     ) {
+        // Consecutive blocks of one slab (common: a batch freed in the order
+        // it was allocated) go on its free list together; the slab moves
+        // between occupancy lists once per run, not once per block.
+        let mut run: Option<(Slab, bool)> = None;
         while let Some(b) = list.pop() {
-            self.return_block(info, b, arenas);
+            // SAFETY: `b` is a block of this class, so it lies in a slab of
+            // a live segment.
+            let slab = unsafe { Slab::of_block(b.cast()) };
+            debug_assert_eq!(slab.capacity(), info.capacity);
+            match run {
+                Some((current, _)) if current == slab => {}
+                _ => {
+                    if let Some((done, was_listed)) = run {
+                        self.settle(done, was_listed, arenas);
+                    }
+                    run = Some((slab, slab.live() < slab.capacity()));
+                }
+            }
+            // SAFETY: `b` is a live block of `slab` that the caller gave up.
+            unsafe { slab.put(b) };
+            self.live_blocks -= 1;
+        }
+        if let Some((done, was_listed)) = run {
+            self.settle(done, was_listed, arenas);
         }
     }
 
-    fn return_block(&mut self, info: &ClassInfo, b: *mut Block, arenas: &[CachePadded<Arena>]) {
-        // SAFETY: `b` is a block of this class, so it lies in a slab of a
-        // live segment.
-        let slab = unsafe { Slab::of_block(b.cast()) };
-        debug_assert_eq!(slab.capacity(), info.capacity);
-        let was_listed = slab.live() < slab.capacity();
-        // SAFETY: `b` is a live block of `slab` that the caller gave up.
-        let live = unsafe { slab.put(b) };
-        self.live_blocks -= 1;
+    /// Puts `slab`, which just took blocks back (it was on a list iff
+    /// `was_listed`), on the list its occupancy calls for, or releases it.
+    fn settle(&mut self, slab: Slab, was_listed: bool, arenas: &[CachePadded<Arena>]) {
+        let live = slab.live();
         if was_listed {
             if bucket(live, slab.capacity()) == slab.bucket() {
                 return;
@@ -418,7 +435,7 @@ mod tests {
     use super::*;
     use crate::size_class::class_of;
 
-    fn slab_of(b: *mut Block) -> Slab {
+    fn slab_of(b: *mut crate::block::Block) -> Slab {
         // SAFETY: `b` is a live block of a slab in a live segment.
         unsafe { Slab::of_block(b.cast()) }
     }
