@@ -281,6 +281,11 @@ pub unsafe fn resize(p: *mut u8, new_size: usize, huge: &Huge) -> *mut u8 {
         map_base
     } else if huge.cache.take_at(end, new_len - map_len).is_some() {
         map_base
+    } else if huge.cache.has_dirty(new_len) {
+        // Copying into resident memory the cache holds costs less than
+        // faulting in fresh pages (and keeps the footprint down): let the
+        // caller allocate (from that run), copy and free.
+        return ptr::null_mut();
     } else {
         // SAFETY: [map_base, map_base + map_len) is exactly this mapping.
         match unsafe { grow_mapping(map_base, map_len, new_len, align) } {

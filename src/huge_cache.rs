@@ -109,6 +109,12 @@ impl HugeCache {
         })
     }
 
+    /// Whether a resident run holds `len` bytes.
+    pub fn has_dirty(&self, len: usize) -> bool {
+        self.state
+            .with(|st| st.runs[..st.len].iter().any(|r| r.dirty && r.len >= len))
+    }
+
     /// `len` bytes starting at `at`, if a run starts there and holds them
     /// (growing a block in place).
     pub fn take_at(&self, at: *mut u8, len: usize) -> Option<Taken> {
