@@ -228,6 +228,87 @@ impl Central {
     }
 }
 
+/// What `Central::check` counted, for the heap to compare with the slabs.
+#[cfg(any(test, fuzzing, feature = "check"))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CentralCheck {
+    pub slabs: usize,
+    pub live_blocks: usize,
+    pub transfer_blocks: usize,
+    pub purged_pages: usize,
+    /// Slabs on the partial lists (those with a free block).
+    pub listed: usize,
+    pub cached_blocks: usize,
+}
+
+/// Consistency checks (tests, fuzzing).
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Central {
+    /// Checks the pool of `class`: the transfer stack (its count, every
+    /// batch a well-formed list of blocks of the class), the partial lists
+    /// (each slab in the bucket of its occupancy, the non-empty bits). The
+    /// slabs themselves are checked by the heap, which finds them all.
+    pub fn check(&self, class: usize) -> CentralCheck {
+        let info = &CLASSES[class];
+        let mut c = self.state.with(|st| {
+            assert!(st.transfer_len <= transfer_cap(info), "class {class}: transfer stack overfull");
+            let mut transfer = 0;
+            for (i, list) in st.transfer.iter().enumerate() {
+                assert_eq!(i < st.transfer_len, !list.is_empty(), "class {class}: transfer slot {i}");
+                list.check("transfer batch", |b| check_block(class, b.cast(), "transfer batch"));
+                transfer += list.len() as usize;
+            }
+            assert_eq!(transfer, st.transfer_blocks, "class {class}: transfer count");
+            let mut listed = 0;
+            for (b, list) in st.partial.iter().enumerate() {
+                assert_eq!(st.nonempty & (1 << b) != 0, !list.is_empty(), "class {class}: bucket bit {b}");
+                list.check("partial slabs", |span| {
+                    let slab = Slab(span);
+                    assert_eq!(span.class(), class, "class {class}: foreign slab listed");
+                    assert!(slab.live() < slab.capacity(), "class {class}: full slab listed");
+                    assert_eq!(slab.bucket(), b, "class {class}: slab bucket field");
+                    assert_eq!(bucket(slab.live(), slab.capacity()), b, "class {class}: slab in the wrong bucket");
+                    listed += 1;
+                });
+            }
+            CentralCheck {
+                slabs: st.slabs,
+                live_blocks: st.live_blocks,
+                transfer_blocks: transfer,
+                purged_pages: st.purged_pages,
+                listed,
+                cached_blocks: 0,
+            }
+        });
+        c.cached_blocks = self.cached.load(Relaxed);
+        c
+    }
+
+    /// Panics unless `b` is a carved block of a slab of `class` (under the
+    /// lock).
+    pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
+        self.state.with(|_| check_block(class, b, what));
+    }
+}
+
+/// Panics unless `b` lies in a slab of `class` at a block boundary below
+/// its bump pointer (the caller holds the class's lock).
+#[cfg(any(test, fuzzing, feature = "check"))]
+fn check_block(class: usize, b: *const u8, what: &str) {
+    #[cfg(not(loom))]
+    assert_eq!(
+        crate::registry::kind_of(b),
+        crate::registry::SEGMENT,
+        "{what}: {b:p} is not in a segment"
+    );
+    // SAFETY: `b` lies in a segment if it came from a slab; a segment
+    // header is readable whatever the page map says, which is checked next.
+    let span = unsafe { crate::segment::SegmentRef::of(b).span_of(b) };
+    assert_eq!(span.kind(), SLAB, "{what}: {b:p} is not in a slab");
+    assert_eq!(span.class(), class, "{what}: {b:p} is in a slab of class {}", span.class());
+    Slab(span).check_block(b, what);
+}
+
 /// Batches the transfer stack of a class may hold.
 fn transfer_cap(info: &ClassInfo) -> usize {
     let batch_bytes = info.batch as usize * info.size as usize;

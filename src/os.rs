@@ -173,6 +173,10 @@ pub unsafe fn remap(
 /// days: compare instants with [`reached`]. Under loom, the model's clock.
 #[cfg(not(loom))]
 pub fn now_ms() -> u32 {
+    #[cfg(any(fuzzing, feature = "check"))]
+    if let Some(ms) = fake_clock::now() {
+        return ms;
+    }
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -185,6 +189,32 @@ pub fn now_ms() -> u32 {
 #[cfg(loom)]
 pub fn now_ms() -> u32 {
     crate::model::clock_ms()
+}
+
+/// A clock the fuzz targets drive (`fuzzing::advance_clock`), so time-driven
+/// behaviour (maintenance, purge deadlines, cache decay) replays exactly.
+#[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+pub mod fake_clock {
+    use crate::sync::Ordering::Relaxed;
+    use crate::sync::unmodeled::{AtomicBool, AtomicU32};
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static MS: AtomicU32 = AtomicU32::new(0);
+
+    /// The fake time, once the clock was advanced.
+    pub fn now() -> Option<u32> {
+        ON.load(Relaxed).then(|| MS.load(Relaxed))
+    }
+
+    /// Stops the real clock (at its current time, the first time) and moves
+    /// the fake one `ms` forward.
+    pub fn advance(ms: u32) {
+        if !ON.load(Relaxed) {
+            MS.store(super::now_ms(), Relaxed);
+            ON.store(true, Relaxed);
+        }
+        MS.fetch_add(ms, Relaxed);
+    }
 }
 
 /// Whether instant `now` is at or after `deadline` (both from [`now_ms`],

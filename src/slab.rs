@@ -22,9 +22,18 @@
 use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
 use crate::os::{PAGE, PAGE_SHIFT};
+use crate::poison;
 use crate::segment::{SLAB, SegmentRef, SpanRef, SpanState};
-use crate::size_class::ClassInfo;
+use crate::size_class::{CLASSES, ClassInfo};
 use core::ptr;
+
+/// The harness's proof that it can fail (FUZZ.md): with `--cfg
+/// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
+/// last block of each carve again at the start of the next one.
+#[cfg(all(fuzzing, slabpool_inject_bug))]
+const INJECT_BUG_CLASS: usize = 17;
+#[cfg(all(slabpool_inject_bug, not(fuzzing)))]
+compile_error!("slabpool_inject_bug is for fuzzing builds (cargo fuzz) only");
 
 /// A slab, by its span record. Its owner's lock must be held for every
 /// method.
@@ -57,6 +66,7 @@ impl Slab {
         st.parked = 0;
         st.purged = 0;
         st.bucket = 0;
+        poison::poison(span.start(), || span.bytes());
         slab
     }
 
@@ -102,9 +112,16 @@ impl Slab {
         let fresh = st.capacity - st.bumped;
         if fresh > 0 {
             let n = want.min(fresh);
+            let start = st.bumped;
+            #[cfg(all(fuzzing, slabpool_inject_bug))]
+            let start = if self.0.class() == INJECT_BUG_CLASS && start > 0 {
+                start - 1
+            } else {
+                start
+            };
             // SAFETY: blocks `bumped .. bumped + n` lie inside the slab and
             // were never handed out.
-            let list = unsafe { block::carve(self.block(st.bumped, size), size, n) };
+            let list = unsafe { block::carve(self.block(start, size), size, n) };
             st.bumped += n;
             st.live += n;
             out.append(list);
@@ -131,6 +148,7 @@ impl Slab {
         debug_assert!(st.live > 0);
         // SAFETY: `b` is free and ours; it joins the slab's free list.
         unsafe { block::set_next(b, st.free) };
+        poison::poison(b.cast(), || CLASSES[self.0.class()].size as usize);
         st.free = b;
         st.live -= 1;
         st.live
@@ -280,6 +298,75 @@ impl Slab {
             b = unsafe { block::next_of(b) };
         }
         (st.live, st.bumped, on_free, st.parked)
+    }
+}
+
+/// Consistency checks (tests, fuzzing): the owner's lock must be held, or
+/// the heap be quiescent.
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Slab {
+    /// Panics unless `b` is a block this slab has carved and that lies on
+    /// no purged page (so it may be live, cached, or on a free list).
+    pub fn check_block(&self, b: *const u8, what: &str) {
+        let (bumped, capacity, purged) = {
+            let st = self.st();
+            (st.bumped, st.capacity, st.purged)
+        };
+        let size = CLASSES[self.0.class()].size as usize;
+        let off = (b as usize).wrapping_sub(self.0.start() as usize);
+        assert!(
+            off % size == 0 && off / size < capacity as usize,
+            "{what}: {b:p} is no block of the slab at {:p} (size {size})",
+            self.0.start()
+        );
+        let i = (off / size) as u32;
+        assert!(i < bumped, "{what}: {b:p} is past the bump pointer");
+        assert!(
+            Self::pages_of(i, size) & purged == 0,
+            "{what}: {b:p} lies on a purged page"
+        );
+    }
+
+    /// Checks the invariants at the top of this file and the slab's span:
+    /// geometry of `class`, page map, free list, parked blocks, dirty bits
+    /// of the pages in use. Returns the live count.
+    pub fn check(&self, class: usize) -> u32 {
+        let info = &CLASSES[class];
+        let size = info.size as usize;
+        let span = self.0;
+        let start = span.start();
+        assert_eq!(span.kind(), SLAB, "slab {start:p}: kind");
+        assert_eq!(span.class(), class, "slab {start:p}: class");
+        assert_eq!(span.pages(), info.slab_pages as usize, "slab {start:p}: pages");
+        let align = info.align_pages as usize * PAGE;
+        assert!(start as usize % align == 0, "slab {start:p}: alignment");
+        let st = self.st();
+        let (free, live, bumped, parked, purged) = (st.free, st.live, st.bumped, st.parked, st.purged);
+        assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
+        assert!(
+            bumped <= info.capacity && live + parked <= bumped,
+            "slab {start:p}: live {live} + parked {parked} > bumped {bumped}"
+        );
+        let pages = span.pages();
+        assert!(pages >= 64 || purged >> pages == 0, "slab {start:p}: purged mask");
+        let parked_blocks = (0..bumped)
+            .filter(|&i| Self::pages_of(i, size) & purged != 0)
+            .count();
+        assert_eq!(parked as usize, parked_blocks, "slab {start:p}: parked");
+        let what = "slab free list";
+        block::check_chain(what, free, bumped - live - parked, |b| {
+            self.check_block(b.cast(), what)
+        });
+        let seg = span.segment();
+        let first = span.first_page();
+        for p in 0..pages {
+            assert_eq!(seg.map_get(first + p), first, "slab {start:p}: page map");
+            assert!(
+                purged & (1 << p) != 0 || !seg.is_clean(first + p, 1),
+                "slab {start:p}: page {p} in use but clean"
+            );
+        }
+        live
     }
 }
 

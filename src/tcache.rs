@@ -29,6 +29,7 @@ use crate::block::{self, Block};
 use crate::config;
 use crate::heap::Heap;
 use crate::os;
+use crate::poison;
 use crate::size_class::{CLASSES, NUM_CLASSES};
 use core::ptr;
 
@@ -117,6 +118,7 @@ impl ThreadCache {
             // SAFETY: `b` heads this bin's list, a free block we own.
             bin.head = unsafe { block::next_of(b) };
             bin.count -= 1;
+            poison::unpoison(b.cast(), || CLASSES[class].size as usize);
         }
         b.cast()
     }
@@ -131,6 +133,7 @@ impl ThreadCache {
         if bin.count >= bin.limit {
             return false;
         }
+        poison::poison(p, || CLASSES[class].size as usize);
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
         unsafe { block::set_next(p.cast(), bin.head) };
         bin.head = p.cast();
@@ -246,6 +249,7 @@ impl ThreadCache {
         let grown = (current + info.batch).min(info.max_cached).max(len);
         self.set_limit(class, grown);
         self.publish(heap, class);
+        poison::unpoison(b.cast(), || info.size as usize);
         b.cast()
     }
 
@@ -328,6 +332,29 @@ impl ThreadCache {
         }
         self.overages = [0; NUM_CLASSES];
         self.limit_bytes = 0;
+    }
+
+    /// Checks the invariants at the top of this file: every bin a
+    /// null-terminated list of `count <= limit` blocks of its class (checked
+    /// against their slabs, under `heap`'s locks), the limits summed in
+    /// `limit_bytes`, an inactive cache empty. Returns the blocks cached and
+    /// the counts last published, per class.
+    #[cfg(any(test, fuzzing, feature = "check"))]
+    pub fn check(&self, heap: &Heap) -> ([u32; NUM_CLASSES], [u32; NUM_CLASSES]) {
+        let mut counts = [0; NUM_CLASSES];
+        let mut limit_bytes = 0;
+        for (class, bin) in self.bins.iter().enumerate() {
+            let what = "thread cache bin";
+            assert!(bin.count <= bin.limit, "class {class}: {} cached over the limit {}", bin.count, bin.limit);
+            assert!(self.state == ACTIVE || bin.limit == 0, "class {class}: inactive cache with a limit");
+            block::check_chain(what, bin.head, bin.count, |b| heap.check_block(class, b.cast(), what));
+            counts[class] = bin.count;
+            limit_bytes += bin.limit as usize * CLASSES[class].size as usize;
+        }
+        assert_eq!(limit_bytes, self.limit_bytes, "thread cache: limit bytes");
+        let batch_max = CLASSES.iter().map(|c| c.batch as usize * c.size as usize).max();
+        assert!(limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0), "thread cache: over budget");
+        (counts, self.published)
     }
 
     /// Blocks and bytes currently cached (for tests).

@@ -1,0 +1,108 @@
+//! The fuzz targets' operations on stable Rust, in every `cargo test`:
+//! replays every file of `fuzz/corpus/<target>/` and `fuzz/artifacts/<target>/`
+//! on its target's backend, then runs operation lists decoded (with the
+//! targets' own `arbitrary` code, `fuzz/ops`) from a seeded generator on
+//! both backends. A heap instance with simulated threads is checked after
+//! every operation; the process heap (slabpool is this binary's global
+//! allocator) between operations. No harness threads (`harness = false`):
+//! the process heap must be quiescent when it is checked.
+
+#[path = "../fuzz/ops/mod.rs"]
+mod ops;
+
+use std::path::Path;
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+
+/// Generated operations to run, in total.
+const GENERATED_OPS: usize = 300_000;
+/// One generated list in this many also runs on the global backend.
+const GLOBAL_EVERY: usize = 4;
+
+/// xorshift64*: deterministic bytes for the decoder.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Replays the files of `dir` on `target`'s backend; returns (files, ops).
+fn replay_dir(dir: &Path, target: &str, global: &mut ops::GlobalBackend) -> (usize, usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    let mut n_ops = 0;
+    for file in &files {
+        let data = std::fs::read(file).expect("read corpus file");
+        let list = ops::decode(&data);
+        n_ops += list.len();
+        eprintln!("fuzz_replay: {} ({} ops)", file.display(), list.len());
+        match target {
+            "heap" => ops::run(&list, &mut ops::HeapBackend::new()),
+            _ => ops::run(&list, global),
+        }
+    }
+    (files.len(), n_ops)
+}
+
+fn main() {
+    // A failed check on a worker thread must end the process, not leave the
+    // driver waiting for its reply.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::abort();
+    }));
+    let start = Instant::now();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut global = ops::GlobalBackend::new();
+    let (mut files, mut file_ops) = (0, 0);
+    for target in ["heap", "global"] {
+        for kind in ["corpus", "artifacts"] {
+            let (f, o) = replay_dir(&root.join(kind).join(target), target, &mut global);
+            files += f;
+            file_ops += o;
+        }
+    }
+    let replayed = start.elapsed();
+    // With FUZZ_REPLAY_DUMP=<file>, each generated input is written there
+    // before it runs: after a failure, the file reproduces it (a regression
+    // file for fuzz/artifacts/<target>/).
+    let dump = std::env::var_os("FUZZ_REPLAY_DUMP");
+    let mut rng = Rng(0x5EED_F022_51AB_9001);
+    let (mut lists, mut heap_ops, mut global_ops) = (0, 0, 0);
+    while heap_ops < GENERATED_OPS {
+        let len = 16 + (rng.next() % 4096) as usize;
+        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if let Some(path) = &dump {
+            std::fs::write(path, &data).expect("write FUZZ_REPLAY_DUMP");
+        }
+        let list = ops::decode(&data);
+        ops::run(&list, &mut ops::HeapBackend::new());
+        heap_ops += list.len();
+        if lists % GLOBAL_EVERY == 0 {
+            ops::run(&list, &mut global);
+            global_ops += list.len();
+        }
+        lists += 1;
+    }
+    println!(
+        "fuzz_replay: {files} corpus/artifact files ({file_ops} ops) in {replayed:.1?}; \
+         {lists} generated lists: {heap_ops} ops on a heap instance, {global_ops} on the \
+         global allocator; {:.1?} in all",
+        start.elapsed()
+    );
+    println!("fuzz_replay: 1 passed, 0 failed");
+}
