@@ -349,9 +349,12 @@ impl Slab {
         );
         let pages = span.pages();
         assert!(pages >= 64 || purged >> pages == 0, "slab {start:p}: purged mask");
-        let parked_blocks = (0..bumped)
-            .filter(|&i| Self::pages_of(i, size) & purged != 0)
-            .count();
+        let parked_blocks = match purged {
+            0 => 0,
+            _ => (0..bumped)
+                .filter(|&i| Self::pages_of(i, size) & purged != 0)
+                .count(),
+        };
         assert_eq!(parked as usize, parked_blocks, "slab {start:p}: parked");
         let what = "slab free list";
         block::check_chain(what, free, bumped - live - parked, |b| {

@@ -17,9 +17,9 @@ use std::time::Instant;
 static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
 
 /// Generated operations to run, in total.
-const GENERATED_OPS: usize = 300_000;
+const GENERATED_OPS: usize = 200_000;
 /// One generated list in this many also runs on the global backend.
-const GLOBAL_EVERY: usize = 4;
+const GLOBAL_EVERY: usize = 8;
 
 /// xorshift64*: deterministic bytes for the decoder.
 struct Rng(u64);

@@ -34,8 +34,8 @@ pub const THREADS: usize = 4;
 pub const MAX_OPS: usize = 2048;
 /// Bytes the model keeps live at most (requests beyond it are skipped), and
 /// per burst.
-const MAX_LIVE: usize = 160 << 20;
-const MAX_BURST: usize = 24 << 20;
+const MAX_LIVE: usize = 64 << 20;
+const MAX_BURST: usize = 2 << 20;
 
 // ---------------------------------------------------------------------------
 // Operations
@@ -186,10 +186,11 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
 // ---------------------------------------------------------------------------
 // Patterns
 
-/// Blocks up to this size are filled whole; larger ones (page-aligned) at
-/// their first and last `EDGE` bytes and the first word of every page.
-const FULL: usize = 64 << 10;
-const EDGE: usize = 16 << 10;
+/// Blocks up to this size are filled whole; larger ones at their first and
+/// last `EDGE` bytes and one word every 512 bytes in between, every 64 KiB
+/// in blocks above 64 KiB (so a huge block costs few page faults).
+const FULL: usize = 4 << 10;
+const EDGE: usize = 2 << 10;
 
 fn pattern(seed: u64, i: usize) -> u64 {
     (seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xD6E8_FEB8_6659_FD93)
@@ -204,49 +205,59 @@ fn words(len: usize, mut f: impl FnMut(usize)) {
     }
     let e = EDGE / 8;
     (0..e).for_each(&mut f);
-    (e..n - e).step_by(PAGE / 8).for_each(&mut f);
+    let stride = if len <= 64 << 10 { 512 } else { 64 << 10 };
+    (e..n - e).step_by(stride / 8).for_each(&mut f);
     (n - e..n).for_each(f);
+}
+
+/// The block at `p` as words and tail bytes (every block slabpool hands out
+/// is 8-aligned: the model checks it).
+///
+/// # Safety
+/// `p` must be 8-aligned and valid for `len` bytes.
+unsafe fn view<'a>(p: *const u8, len: usize) -> (&'a mut [u64], &'a mut [u8]) {
+    // SAFETY: by contract; the two slices are disjoint.
+    unsafe {
+        (
+            std::slice::from_raw_parts_mut(p as *mut u64, len / 8),
+            std::slice::from_raw_parts_mut(p.add(len / 8 * 8) as *mut u8, len % 8),
+        )
+    }
 }
 
 /// Writes the pattern of `seed` into `len` bytes at `p`.
 ///
 /// # Safety
-/// `p` must be valid for `len` bytes of writes.
+/// `p` must be 8-aligned and valid for `len` bytes of writes.
 pub unsafe fn fill(p: *mut u8, len: usize, seed: u64) {
-    // SAFETY: every word and tail byte lies inside the block.
-    unsafe {
-        words(len, |i| p.add(8 * i).cast::<u64>().write_unaligned(pattern(seed, i)));
-        let tail = pattern(seed, len / 8).to_le_bytes();
-        for j in len / 8 * 8..len {
-            *p.add(j) = tail[j % 8];
-        }
-    }
+    // SAFETY: by contract.
+    let (w, tail) = unsafe { view(p, len) };
+    words(len, |i| w[i] = pattern(seed, i));
+    let last = pattern(seed, len / 8).to_le_bytes();
+    tail.copy_from_slice(&last[..tail.len()]);
 }
 
 /// Checks the pattern `fill(p, written, seed)` left in the first `prefix`
 /// bytes at `p`.
 ///
 /// # Safety
-/// `p` must be valid for `prefix` bytes of reads.
+/// `p` must be 8-aligned and valid for `min(written, prefix)` bytes.
 pub unsafe fn check(p: *const u8, written: usize, prefix: usize, seed: u64, what: &str) {
-    let bad = |off: usize, want: u64, got: u64| {
+    let len = written.min(prefix);
+    // SAFETY: by contract.
+    let (w, tail) = unsafe { view(p, len) };
+    let bad = |off: usize, got: u64, want: u64| {
         panic!("{what}: block {p:p} ({written} bytes) corrupt at offset {off}: {got:#x}, want {want:#x}")
     };
-    // SAFETY: every word and byte read lies in the first `prefix` bytes.
-    unsafe {
-        words(written, |i| {
-            if 8 * i + 8 <= prefix {
-                let got = p.add(8 * i).cast::<u64>().read_unaligned();
-                if got != pattern(seed, i) {
-                    bad(8 * i, pattern(seed, i), got);
-                }
-            }
-        });
-        let tail = pattern(seed, written / 8).to_le_bytes();
-        for j in written / 8 * 8..written.min(prefix) {
-            if *p.add(j) != tail[j % 8] {
-                bad(j, u64::from(tail[j % 8]), u64::from(*p.add(j)));
-            }
+    words(written, |i| {
+        if i < w.len() && w[i] != pattern(seed, i) {
+            bad(8 * i, w[i], pattern(seed, i));
+        }
+    });
+    if len == written {
+        let last = pattern(seed, len / 8).to_le_bytes();
+        if tail[..] != last[..tail.len()] {
+            bad(len / 8 * 8, u64::from(tail[0]), u64::from(last[0]));
         }
     }
 }
@@ -255,18 +266,14 @@ pub unsafe fn check(p: *const u8, written: usize, prefix: usize, seed: u64, what
 /// at `p` are zero.
 ///
 /// # Safety
-/// `p` must be valid for `len` bytes of reads.
+/// `p` must be 8-aligned and valid for `len` bytes of reads.
 pub unsafe fn check_zero(p: *const u8, len: usize) {
-    // SAFETY: every word and byte read lies inside the block.
-    unsafe {
-        words(len, |i| {
-            let got = p.add(8 * i).cast::<u64>().read_unaligned();
-            assert!(got == 0, "alloc_zeroed: {p:p} ({len} bytes) has {got:#x} at offset {}", 8 * i);
-        });
-        for j in len / 8 * 8..len {
-            assert!(*p.add(j) == 0, "alloc_zeroed: {p:p} ({len} bytes) not zero at offset {j}");
-        }
-    }
+    // SAFETY: by contract.
+    let (w, tail) = unsafe { view(p, len) };
+    words(len, |i| {
+        assert!(w[i] == 0, "alloc_zeroed: {p:p} ({len} bytes) has {:#x} at offset {}", w[i], 8 * i);
+    });
+    assert!(tail.iter().all(|&b| b == 0), "alloc_zeroed: {p:p} ({len} bytes): tail not zero");
 }
 
 // ---------------------------------------------------------------------------
@@ -381,7 +388,7 @@ impl Model {
     fn add(&mut self, b: &Block, what: &str) {
         let (p, end) = (b.p as usize, b.p as usize + b.extent());
         assert!(!b.p.is_null(), "{what}: null for {} bytes at {}", b.size, b.align);
-        assert!(p % b.align == 0, "{what}: {:p} misaligned for {}", b.p, b.align);
+        assert!(p % b.align.max(8) == 0, "{what}: {:p} misaligned for {}", b.p, b.align);
         if let Some((&s, &e)) = self.shadow.range(..end).next_back() {
             assert!(e <= p, "{what}: {:p}+{:#x} overlaps live {s:#x}..{e:#x}", b.p, b.extent());
         }
