@@ -293,7 +293,8 @@ impl Arena {
     /// quiescent (slab state belongs to the central pools' locks).
     pub fn check(&self, index: usize, mut f: impl FnMut(SpanRef)) {
         self.state.with(|st| {
-            let (mut segments, mut empty, mut queued, mut free_spans, mut committed) = (0, 0, 0, 0, 0);
+            let (mut segments, mut empty, mut queued, mut free_spans, mut committed) =
+                (0, 0, 0, 0, 0);
             let mut cur = st.segments;
             while let Some(seg) = cur {
                 seg.check(index, |span| match span.kind() {
@@ -307,16 +308,32 @@ impl Arena {
                 cur = seg.next();
             }
             assert_eq!(segments, st.segment_count, "arena {index}: segment count");
-            assert_eq!(segments, self.counters.segments.load(Relaxed), "arena {index}: segments counter");
+            assert_eq!(
+                segments,
+                self.counters.segments.load(Relaxed),
+                "arena {index}: segments counter"
+            );
             assert_eq!(empty, st.empty_segments, "arena {index}: empty segments");
             assert_eq!(queued, st.purge_queue.check(), "arena {index}: purge queue");
-            assert_eq!(committed, self.counters.committed_pages.load(Relaxed), "arena {index}: committed pages");
+            assert_eq!(
+                committed,
+                self.counters.committed_pages.load(Relaxed),
+                "arena {index}: committed pages"
+            );
             let mut binned = 0;
             for (bin, list) in st.bins.iter().enumerate() {
-                assert_eq!(st.nonempty & (1 << bin) != 0, !list.is_empty(), "arena {index}: bin bit {bin}");
+                assert_eq!(
+                    st.nonempty & (1 << bin) != 0,
+                    !list.is_empty(),
+                    "arena {index}: bin bit {bin}"
+                );
                 list.check("arena bin", |span| {
                     assert_eq!(span.kind(), FREE, "arena {index}: busy span in bin {bin}");
-                    assert_eq!(bin_floor(span.pages()), bin, "arena {index}: span in the wrong bin");
+                    assert_eq!(
+                        bin_floor(span.pages()),
+                        bin,
+                        "arena {index}: span in the wrong bin"
+                    );
                     assert_eq!(span.segment().arena(), index, "arena {index}: foreign span");
                     binned += 1;
                 });

@@ -226,14 +226,21 @@ impl BlockList {
         assert_eq!(self.len == 0, self.head.is_null(), "{what}: len vs head");
         let mut b = self.head;
         for i in 0..self.len {
-            assert!(!b.is_null() && b as usize % 8 == 0, "{what}: bad block {b:p}");
+            assert!(
+                !b.is_null() && b as usize % 8 == 0,
+                "{what}: bad block {b:p}"
+            );
             f(b);
             if i + 1 < self.len {
                 // SAFETY: `f` accepted `b`, a block of this list.
                 b = unsafe { next_of(b) };
             }
         }
-        assert_eq!(b, self.tail, "{what}: {} links from the head miss the tail", self.len);
+        assert_eq!(
+            b, self.tail,
+            "{what}: {} links from the head miss the tail",
+            self.len
+        );
     }
 }
 

@@ -251,23 +251,46 @@ impl Central {
     pub fn check(&self, class: usize) -> CentralCheck {
         let info = &CLASSES[class];
         let mut c = self.state.with(|st| {
-            assert!(st.transfer_len <= transfer_cap(info), "class {class}: transfer stack overfull");
+            assert!(
+                st.transfer_len <= transfer_cap(info),
+                "class {class}: transfer stack overfull"
+            );
             let mut transfer = 0;
             for (i, list) in st.transfer.iter().enumerate() {
-                assert_eq!(i < st.transfer_len, !list.is_empty(), "class {class}: transfer slot {i}");
-                list.check("transfer batch", |b| check_block(class, b.cast(), "transfer batch"));
+                assert_eq!(
+                    i < st.transfer_len,
+                    !list.is_empty(),
+                    "class {class}: transfer slot {i}"
+                );
+                list.check("transfer batch", |b| {
+                    check_block(class, b.cast(), "transfer batch")
+                });
                 transfer += list.len() as usize;
             }
-            assert_eq!(transfer, st.transfer_blocks, "class {class}: transfer count");
+            assert_eq!(
+                transfer, st.transfer_blocks,
+                "class {class}: transfer count"
+            );
             let mut listed = 0;
             for (b, list) in st.partial.iter().enumerate() {
-                assert_eq!(st.nonempty & (1 << b) != 0, !list.is_empty(), "class {class}: bucket bit {b}");
+                assert_eq!(
+                    st.nonempty & (1 << b) != 0,
+                    !list.is_empty(),
+                    "class {class}: bucket bit {b}"
+                );
                 list.check("partial slabs", |span| {
                     let slab = Slab(span);
                     assert_eq!(span.class(), class, "class {class}: foreign slab listed");
-                    assert!(slab.live() < slab.capacity(), "class {class}: full slab listed");
+                    assert!(
+                        slab.live() < slab.capacity(),
+                        "class {class}: full slab listed"
+                    );
                     assert_eq!(slab.bucket(), b, "class {class}: slab bucket field");
-                    assert_eq!(bucket(slab.live(), slab.capacity()), b, "class {class}: slab in the wrong bucket");
+                    assert_eq!(
+                        bucket(slab.live(), slab.capacity()),
+                        b,
+                        "class {class}: slab in the wrong bucket"
+                    );
                     listed += 1;
                 });
             }
@@ -305,7 +328,12 @@ fn check_block(class: usize, b: *const u8, what: &str) {
     // header is readable whatever the page map says, which is checked next.
     let span = unsafe { crate::segment::SegmentRef::of(b).span_of(b) };
     assert_eq!(span.kind(), SLAB, "{what}: {b:p} is not in a slab");
-    assert_eq!(span.class(), class, "{what}: {b:p} is in a slab of class {}", span.class());
+    assert_eq!(
+        span.class(),
+        class,
+        "{what}: {b:p} is in a slab of class {}",
+        span.class()
+    );
     Slab(span).check_block(b, what);
 }
 

@@ -208,7 +208,9 @@ impl Heap {
             .refill(class, 1, home)
             .pop()
             .map_or(ptr::null_mut(), |b| b.cast());
-        poison::unpoison(p, || CLASSES[class].size as usize * usize::from(!p.is_null()));
+        poison::unpoison(p, || {
+            CLASSES[class].size as usize * usize::from(!p.is_null())
+        });
         p
     }
 
@@ -480,7 +482,10 @@ impl Heap {
             });
         }
         let large_bytes = self.large_bytes.load(Ordering::Relaxed);
-        assert_eq!(large, large_bytes, "heap: large bytes counter vs large spans");
+        assert_eq!(
+            large, large_bytes,
+            "heap: large bytes counter vs large spans"
+        );
         let mut cached = [[0usize; 2]; NUM_CLASSES]; // cached, published
         for tc in caches.unwrap_or(&[]) {
             let (counts, published) = tc.check(self);
@@ -500,10 +505,15 @@ impl Heap {
             );
             let [in_caches, published] = cached[class];
             if caches.is_some() {
-                assert_eq!(c.cached_blocks, published, "class {class}: published cache counts");
+                assert_eq!(
+                    c.cached_blocks, published,
+                    "class {class}: published cache counts"
+                );
             }
             held[class] = (c.live_blocks.checked_sub(c.transfer_blocks + in_caches))
-                .unwrap_or_else(|| panic!("class {class}: more blocks in transfer and caches than live"));
+                .unwrap_or_else(|| {
+                    panic!("class {class}: more blocks in transfer and caches than live")
+                });
         }
         self.huge.cache.check();
         HeapCheck {
@@ -561,6 +571,7 @@ mod tests {
         let counts = heap.stats().classes[class];
         assert_eq!(counts.slabs, 1, "empty slabs went back, one kept");
         assert_eq!(counts.empty_slabs, 1);
+        assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
     }
 
     #[test]
@@ -585,6 +596,7 @@ mod tests {
             v
         };
         assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
+        assert_eq!(heap.check(Some(&[])).held[class], 64, "`list` is held");
         let mut back = heap.refill(class, 64, 0);
         assert_eq!(back.len(), 64);
         let first = back.pop().expect("block");

@@ -243,11 +243,24 @@ pub unsafe fn check_block(p: *mut u8, size: usize, align: usize) {
     let h = unsafe { &*header(p) };
     assert_eq!(h.check, MAGIC ^ p as usize, "huge {p:p}: header");
     let (base, len) = (h.map_base as usize, h.map_len);
-    assert!(base % SEGMENT_SIZE == 0 && len % SEGMENT_SIZE == 0, "huge {p:p}: mapping");
-    assert!(p as usize >= base + PAGE && p as usize % align.max(PAGE) == 0, "huge {p:p}: placement");
-    assert!(h.size >= size && p as usize + h.size <= base + len, "huge {p:p}: size");
+    assert!(
+        base % SEGMENT_SIZE == 0 && len % SEGMENT_SIZE == 0,
+        "huge {p:p}: mapping"
+    );
+    assert!(
+        p as usize >= base + PAGE && p as usize % align.max(PAGE) == 0,
+        "huge {p:p}: placement"
+    );
+    assert!(
+        h.size >= size && p as usize + h.size <= base + len,
+        "huge {p:p}: size"
+    );
     for c in (base..base + len).step_by(SEGMENT_SIZE) {
-        assert_eq!(registry::kind_of(c as *const u8), registry::HUGE, "huge {p:p}: registry");
+        assert_eq!(
+            registry::kind_of(c as *const u8),
+            registry::HUGE,
+            "huge {p:p}: registry"
+        );
     }
 }
 

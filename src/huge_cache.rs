@@ -206,17 +206,31 @@ impl HugeCache {
                     let (b, o_end) = (o.base as usize, o.base as usize + o.len);
                     assert!(end <= b || o_end <= a, "huge cache: runs overlap");
                     let touch = end == b || o_end == a;
-                    assert!(!touch || r.dirty != o.dirty, "huge cache: adjacent runs not merged");
+                    assert!(
+                        !touch || r.dirty != o.dirty,
+                        "huge cache: adjacent runs not merged"
+                    );
                 }
                 #[cfg(not(loom))]
                 for c in (a..end).step_by(SEGMENT_SIZE) {
-                    assert_eq!(registry::kind_of(c as *const u8), registry::HUGE_FREE, "huge cache: registry");
+                    assert_eq!(
+                        registry::kind_of(c as *const u8),
+                        registry::HUGE_FREE,
+                        "huge cache: registry"
+                    );
                 }
                 bytes += r.len;
                 dirty += if r.dirty { r.len } else { 0 };
             }
-            assert_eq!((bytes, dirty), (st.bytes, st.dirty_bytes), "huge cache: byte counts");
-            assert!(bytes <= CACHE_BYTES && dirty <= CACHE_DIRTY_BYTES, "huge cache: over its bounds");
+            assert_eq!(
+                (bytes, dirty),
+                (st.bytes, st.dirty_bytes),
+                "huge cache: byte counts"
+            );
+            assert!(
+                bytes <= CACHE_BYTES && dirty <= CACHE_DIRTY_BYTES,
+                "huge cache: over its bounds"
+            );
         });
     }
 }

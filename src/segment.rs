@@ -748,28 +748,56 @@ impl SegmentRef {
     pub fn check(self, arena: usize, mut f: impl FnMut(SpanRef)) {
         let base = self.base();
         // SAFETY: the header is mapped; `magic` is written once at creation.
-        assert_eq!(unsafe { (*self.hdr()).magic }, MAGIC, "segment {base:p}: magic");
+        let magic = unsafe { (*self.hdr()).magic };
+        assert_eq!(magic, MAGIC, "segment {base:p}: magic");
         assert_eq!(self.arena(), arena, "segment {base:p}: arena");
         #[cfg(not(loom))]
-        assert_eq!(registry::kind_of(base), registry::SEGMENT, "segment {base:p}: registry");
-        assert!(self.is_clean(0, FIRST_PAGE), "segment {base:p}: dirty header page");
+        assert_eq!(
+            registry::kind_of(base),
+            registry::SEGMENT,
+            "segment {base:p}: registry"
+        );
+        assert!(
+            self.is_clean(0, FIRST_PAGE),
+            "segment {base:p}: dirty header page"
+        );
         let (mut page, mut free, mut prev_free) = (FIRST_PAGE, 0, false);
         while page < PAGES {
             let span = self.span(page);
             let (kind, pages) = (span.kind(), span.pages());
-            assert!(pages >= 1 && page + pages <= PAGES, "segment {base:p}: span at {page} has {pages} pages");
-            assert!(matches!(kind, FREE | SLAB | LARGE), "segment {base:p}: span at {page} has kind {kind}");
-            assert_eq!(self.map_get(page), page, "segment {base:p}: page map at {page}");
-            assert_eq!(self.map_get(page + pages - 1), page, "segment {base:p}: page map at the end of {page}");
+            assert!(
+                pages >= 1 && page + pages <= PAGES,
+                "segment {base:p}: span at {page} has {pages} pages"
+            );
+            assert!(
+                matches!(kind, FREE | SLAB | LARGE),
+                "segment {base:p}: span at {page} has kind {kind}"
+            );
+            assert_eq!(
+                self.map_get(page),
+                page,
+                "segment {base:p}: page map at {page}"
+            );
+            assert_eq!(
+                self.map_get(page + pages - 1),
+                page,
+                "segment {base:p}: page map at the end of {page}"
+            );
             let is_free = kind == FREE;
-            assert!(!(is_free && prev_free), "segment {base:p}: free spans not merged at {page}");
+            assert!(
+                !(is_free && prev_free),
+                "segment {base:p}: free spans not merged at {page}"
+            );
             if is_free {
                 free += pages;
             }
             if kind == LARGE {
                 let mut dirty = 0;
                 self.dirty_runs(page, pages, |_, n| dirty += n);
-                assert_eq!(dirty, pages, "segment {base:p}: clean page in the large span at {page}");
+                assert_eq!(
+                    dirty, pages,
+                    "segment {base:p}: clean page in the large span at {page}"
+                );
             }
             prev_free = is_free;
             f(span);

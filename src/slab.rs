@@ -337,18 +337,26 @@ impl Slab {
         let start = span.start();
         assert_eq!(span.kind(), SLAB, "slab {start:p}: kind");
         assert_eq!(span.class(), class, "slab {start:p}: class");
-        assert_eq!(span.pages(), info.slab_pages as usize, "slab {start:p}: pages");
+        assert_eq!(
+            span.pages(),
+            info.slab_pages as usize,
+            "slab {start:p}: pages"
+        );
         let align = info.align_pages as usize * PAGE;
         assert!(start as usize % align == 0, "slab {start:p}: alignment");
         let st = self.st();
-        let (free, live, bumped, parked, purged) = (st.free, st.live, st.bumped, st.parked, st.purged);
+        let (free, live, bumped, parked, purged) =
+            (st.free, st.live, st.bumped, st.parked, st.purged);
         assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
         assert!(
             bumped <= info.capacity && live + parked <= bumped,
             "slab {start:p}: live {live} + parked {parked} > bumped {bumped}"
         );
         let pages = span.pages();
-        assert!(pages >= 64 || purged >> pages == 0, "slab {start:p}: purged mask");
+        assert!(
+            pages >= 64 || purged >> pages == 0,
+            "slab {start:p}: purged mask"
+        );
         let parked_blocks = match purged {
             0 => 0,
             _ => (0..bumped)
@@ -455,6 +463,7 @@ mod tests {
         let pages = slab.0.pages();
         let purged = slab.purge(size, &arena);
         assert_eq!(purged, pages - 2, "all pages but the two with a live block");
+        assert_eq!(slab.check(slab.0.class()), 2);
         let (live, bumped, on_free, parked) = slab.accounting();
         assert_eq!((live, bumped), (2, cap as u32));
         assert_eq!(on_free, 6, "the free blocks sharing a page with a live one");

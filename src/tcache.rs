@@ -345,15 +345,31 @@ impl ThreadCache {
         let mut limit_bytes = 0;
         for (class, bin) in self.bins.iter().enumerate() {
             let what = "thread cache bin";
-            assert!(bin.count <= bin.limit, "class {class}: {} cached over the limit {}", bin.count, bin.limit);
-            assert!(self.state == ACTIVE || bin.limit == 0, "class {class}: inactive cache with a limit");
-            block::check_chain(what, bin.head, bin.count, |b| heap.check_block(class, b.cast(), what));
+            assert!(
+                bin.count <= bin.limit,
+                "class {class}: {} cached over the limit {}",
+                bin.count,
+                bin.limit
+            );
+            assert!(
+                self.state == ACTIVE || bin.limit == 0,
+                "class {class}: inactive cache with a limit"
+            );
+            block::check_chain(what, bin.head, bin.count, |b| {
+                heap.check_block(class, b.cast(), what)
+            });
             counts[class] = bin.count;
             limit_bytes += bin.limit as usize * CLASSES[class].size as usize;
         }
         assert_eq!(limit_bytes, self.limit_bytes, "thread cache: limit bytes");
-        let batch_max = CLASSES.iter().map(|c| c.batch as usize * c.size as usize).max();
-        assert!(limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0), "thread cache: over budget");
+        let batch_max = CLASSES
+            .iter()
+            .map(|c| c.batch as usize * c.size as usize)
+            .max();
+        assert!(
+            limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0),
+            "thread cache: over budget"
+        );
         (counts, self.published)
     }
 
@@ -424,6 +440,7 @@ mod tests {
             }
         }
         assert_eq!(tc.cached().0, batch);
+        assert_eq!(heap.check(Some(&[&tc])).held[class], 0, "all cached");
         tc.flush_all(&heap);
         assert_eq!(tc.cached(), (0, 0));
         let back = drain_list(heap.refill(class, batch as u32, 0));

@@ -247,7 +247,9 @@ pub unsafe fn check(p: *const u8, written: usize, prefix: usize, seed: u64, what
     // SAFETY: by contract.
     let (w, tail) = unsafe { view(p, len) };
     let bad = |off: usize, got: u64, want: u64| {
-        panic!("{what}: block {p:p} ({written} bytes) corrupt at offset {off}: {got:#x}, want {want:#x}")
+        panic!(
+            "{what}: block {p:p} ({written} bytes) corrupt at offset {off}: {got:#x}, want {want:#x}"
+        )
     };
     words(written, |i| {
         if i < w.len() && w[i] != pattern(seed, i) {
@@ -271,9 +273,17 @@ pub unsafe fn check_zero(p: *const u8, len: usize) {
     // SAFETY: by contract.
     let (w, tail) = unsafe { view(p, len) };
     words(len, |i| {
-        assert!(w[i] == 0, "alloc_zeroed: {p:p} ({len} bytes) has {:#x} at offset {}", w[i], 8 * i);
+        assert!(
+            w[i] == 0,
+            "alloc_zeroed: {p:p} ({len} bytes) has {:#x} at offset {}",
+            w[i],
+            8 * i
+        );
     });
-    assert!(tail.iter().all(|&b| b == 0), "alloc_zeroed: {p:p} ({len} bytes): tail not zero");
+    assert!(
+        tail.iter().all(|&b| b == 0),
+        "alloc_zeroed: {p:p} ({len} bytes): tail not zero"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +324,9 @@ pub trait Backend {
     /// from out of memory).
     fn alloc(&mut self, t: usize, size: usize, align: usize, zeroed: bool, raw: bool) -> *mut u8;
     fn alloc_many(&mut self, t: usize, n: usize, size: usize, align: usize) -> Vec<*mut u8> {
-        (0..n).map(|_| self.alloc(t, size, align, false, false)).collect()
+        (0..n)
+            .map(|_| self.alloc(t, size, align, false, false))
+            .collect()
     }
     fn dealloc(&mut self, t: usize, b: &Block, raw: bool);
     fn dealloc_many(&mut self, t: usize, blocks: &[Block]) {
@@ -363,7 +375,10 @@ impl Model {
 
     /// Every live block.
     pub fn blocks(&self) -> impl Iterator<Item = &Block> {
-        self.slots.iter().flatten().chain(self.groups.iter().flatten())
+        self.slots
+            .iter()
+            .flatten()
+            .chain(self.groups.iter().flatten())
     }
 
     /// Small blocks per class, bytes of large spans, huge blocks.
@@ -387,17 +402,36 @@ impl Model {
     /// Records a new block: not null, aligned, overlapping no live block.
     fn add(&mut self, b: &Block, what: &str) {
         let (p, end) = (b.p as usize, b.p as usize + b.extent());
-        assert!(!b.p.is_null(), "{what}: null for {} bytes at {}", b.size, b.align);
-        assert!(p % b.align.max(8) == 0, "{what}: {:p} misaligned for {}", b.p, b.align);
+        assert!(
+            !b.p.is_null(),
+            "{what}: null for {} bytes at {}",
+            b.size,
+            b.align
+        );
+        assert!(
+            p % b.align.max(8) == 0,
+            "{what}: {:p} misaligned for {}",
+            b.p,
+            b.align
+        );
         if let Some((&s, &e)) = self.shadow.range(..end).next_back() {
-            assert!(e <= p, "{what}: {:p}+{:#x} overlaps live {s:#x}..{e:#x}", b.p, b.extent());
+            assert!(
+                e <= p,
+                "{what}: {:p}+{:#x} overlaps live {s:#x}..{e:#x}",
+                b.p,
+                b.extent()
+            );
         }
         self.shadow.insert(p, end);
         self.live_bytes += b.size;
     }
 
     fn remove(&mut self, b: &Block) {
-        assert!(self.shadow.remove(&(b.p as usize)).is_some(), "model: {:p} not live", b.p);
+        assert!(
+            self.shadow.remove(&(b.p as usize)).is_some(),
+            "model: {:p} not live",
+            b.p
+        );
         self.live_bytes -= b.size;
     }
 
@@ -426,7 +460,8 @@ impl Model {
                 be.dealloc_many(self.thread, &blocks);
             }
             2 => {
-                let (odd, even): (Vec<_>, Vec<_>) = blocks.iter().enumerate().partition(|(i, _)| i % 2 == 1);
+                let (odd, even): (Vec<_>, Vec<_>) =
+                    blocks.iter().enumerate().partition(|(i, _)| i % 2 == 1);
                 let odd: Vec<Block> = odd.into_iter().map(|(_, b)| *b).collect();
                 let even: Vec<Block> = even.into_iter().map(|(_, b)| *b).collect();
                 be.dealloc_many(self.thread, &odd);
@@ -443,14 +478,25 @@ impl Model {
     /// Applies one operation.
     pub fn apply(&mut self, op: Op, be: &mut impl Backend) {
         match op {
-            Op::Alloc { slot, size: Size(size), align: Align(align), zeroed, raw } => {
+            Op::Alloc {
+                slot,
+                size: Size(size),
+                align: Align(align),
+                zeroed,
+                raw,
+            } => {
                 let slot = usize::from(slot) % SLOTS;
                 self.free_slot(slot, raw, be);
                 if !self.fits(size) {
                     return;
                 }
                 let p = be.alloc(self.thread, size, align, zeroed, raw);
-                let b = Block { p, size, align, seed: self.seed(slot) };
+                let b = Block {
+                    p,
+                    size,
+                    align,
+                    seed: self.seed(slot),
+                };
                 self.add(&b, if zeroed { "alloc_zeroed" } else { "alloc" });
                 if zeroed {
                     // SAFETY: a fresh block of `size` bytes.
@@ -461,7 +507,11 @@ impl Model {
                 self.slots[slot] = Some(b);
             }
             Op::Dealloc { slot, raw } => self.free_slot(usize::from(slot) % SLOTS, raw, be),
-            Op::Realloc { slot, size: Size(size), raw } => {
+            Op::Realloc {
+                slot,
+                size: Size(size),
+                raw,
+            } => {
                 let slot = usize::from(slot) % SLOTS;
                 let Some(old) = self.slots[slot] else { return };
                 if !self.fits(size) {
@@ -471,7 +521,12 @@ impl Model {
                 self.slots[slot] = None;
                 self.remove(&old);
                 let q = be.realloc(self.thread, &old, size, raw);
-                let new = Block { p: q, size, seed: self.seed(slot), ..old };
+                let new = Block {
+                    p: q,
+                    size,
+                    seed: self.seed(slot),
+                    ..old
+                };
                 self.add(&new, "realloc");
                 // SAFETY: the new block holds `size` bytes, the old prefix.
                 unsafe {
@@ -480,10 +535,21 @@ impl Model {
                 }
                 self.slots[slot] = Some(new);
             }
-            Op::Burst { group, count, size: Size(size), align: Align(align) } => {
+            Op::Burst {
+                group,
+                count,
+                size: Size(size),
+                align: Align(align),
+            } => {
                 let group = usize::from(group) % GROUPS;
                 self.free_group(group, 0, be);
-                let extent = Block { p: std::ptr::null_mut(), size, align, seed: 0 }.extent();
+                let extent = Block {
+                    p: std::ptr::null_mut(),
+                    size,
+                    align,
+                    seed: 0,
+                }
+                .extent();
                 let n = (2 * usize::from(count) + 1).min(MAX_BURST / extent).max(1);
                 if !self.fits(n * size) {
                     return;
@@ -491,7 +557,12 @@ impl Model {
                 let ptrs = be.alloc_many(self.thread, n, size, align);
                 let mut blocks = Vec::with_capacity(n);
                 for p in ptrs {
-                    let b = Block { p, size, align, seed: self.seed(SLOTS + group) };
+                    let b = Block {
+                        p,
+                        size,
+                        align,
+                        seed: self.seed(SLOTS + group),
+                    };
                     self.add(&b, "burst alloc");
                     // SAFETY: a fresh block of `size` bytes.
                     unsafe { fill(p, size, b.seed) };
@@ -499,7 +570,9 @@ impl Model {
                 }
                 self.groups[group] = blocks;
             }
-            Op::FreeBurst { group, order } => self.free_group(usize::from(group) % GROUPS, order, be),
+            Op::FreeBurst { group, order } => {
+                self.free_group(usize::from(group) % GROUPS, order, be)
+            }
             Op::Query { slot } => {
                 if let Some(b) = self.slots[usize::from(slot) % SLOTS] {
                     be.query(self.thread, &b);
@@ -509,8 +582,17 @@ impl Model {
             Op::ThreadExit { respawn } => be.thread_exit(self.thread, respawn),
             Op::Collect => be.collect(self.thread),
             Op::Advance { ms } => sp::advance_clock(u32::from(ms % 2001)),
-            Op::Parallel { count, size: Size(size) } => {
-                let extent = Block { p: std::ptr::null_mut(), size, align: 8, seed: 0 }.extent();
+            Op::Parallel {
+                count,
+                size: Size(size),
+            } => {
+                let extent = Block {
+                    p: std::ptr::null_mut(),
+                    size,
+                    align: 8,
+                    seed: 0,
+                }
+                .extent();
                 let n = (usize::from(count) + 1).min(MAX_BURST / 4 / extent).max(1);
                 be.parallel(n, size);
             }
@@ -525,7 +607,10 @@ impl Model {
         for group in 0..GROUPS {
             self.free_group(group, 0, be);
         }
-        assert!(self.shadow.is_empty() && self.live_bytes == 0, "model: blocks left");
+        assert!(
+            self.shadow.is_empty() && self.live_bytes == 0,
+            "model: blocks left"
+        );
     }
 }
 
@@ -549,7 +634,7 @@ pub fn run(ops: &[Op], be: &mut impl Backend) {
 /// (`global.rs`) drives the process heap.
 pub struct HeapBackend {
     heap: Box<Heap>,
-    caches: Vec<Box<ThreadCache>>,
+    caches: Vec<ThreadCache>,
 }
 
 impl Default for HeapBackend {
@@ -562,7 +647,7 @@ impl HeapBackend {
     pub fn new() -> Self {
         Self {
             heap: Box::new(Heap::new()),
-            caches: (0..THREADS).map(|_| Box::new(ThreadCache::new())).collect(),
+            caches: (0..THREADS).map(|_| ThreadCache::new()).collect(),
         }
     }
 
@@ -576,7 +661,11 @@ impl HeapBackend {
     }
 
     fn home(&mut self, t: usize) -> usize {
-        if self.active(t) { self.caches[t].arena() } else { 0 }
+        if self.active(t) {
+            self.caches[t].arena()
+        } else {
+            0
+        }
     }
 
     fn alloc_small(&mut self, t: usize, class: usize) -> *mut u8 {
@@ -666,7 +755,7 @@ impl Backend for HeapBackend {
             self.heap.thread_exited();
         }
         if respawn {
-            self.caches[t] = Box::new(ThreadCache::new());
+            self.caches[t] = ThreadCache::new();
         }
     }
 
@@ -678,11 +767,11 @@ impl Backend for HeapBackend {
     }
 
     fn check(&mut self, model: &Model) {
-        let caches: Vec<&ThreadCache> = self.caches.iter().map(|c| &**c).collect();
+        let caches: Vec<&ThreadCache> = self.caches.iter().collect();
         let found = self.heap.check(Some(&caches));
         let (small, large, huge) = model.counts();
-        for class in 0..NUM_CLASSES {
-            assert_eq!(found.held[class], small[class], "class {class}: blocks held by the program");
+        for (class, (&held, &want)) in found.held.iter().zip(&small).enumerate() {
+            assert_eq!(held, want, "class {class}: blocks held by the program");
         }
         assert_eq!(found.large_bytes, large, "large bytes held by the program");
         assert_eq!(found.huge_blocks, huge, "huge blocks held by the program");
@@ -710,15 +799,46 @@ impl Backend for HeapBackend {
 enum Job {
     Nop,
     Exit,
-    Alloc { size: usize, align: usize, zeroed: bool, raw: bool },
-    AllocMany { n: usize, size: usize, align: usize },
-    Dealloc { p: usize, size: usize, align: usize, raw: bool },
-    DeallocMany { blocks: Vec<(usize, usize, usize)> },
-    Realloc { p: usize, size: usize, align: usize, new: usize, raw: bool },
-    Query { p: usize, size: usize, align: usize },
+    Alloc {
+        size: usize,
+        align: usize,
+        zeroed: bool,
+        raw: bool,
+    },
+    AllocMany {
+        n: usize,
+        size: usize,
+        align: usize,
+    },
+    Dealloc {
+        p: usize,
+        size: usize,
+        align: usize,
+        raw: bool,
+    },
+    DeallocMany {
+        blocks: Vec<(usize, usize, usize)>,
+    },
+    Realloc {
+        p: usize,
+        size: usize,
+        align: usize,
+        new: usize,
+        raw: bool,
+    },
+    Query {
+        p: usize,
+        size: usize,
+        align: usize,
+    },
     Collect,
     CheckCache,
-    Parallel { w: usize, n: usize, size: usize, share: Arc<Share> },
+    Parallel {
+        w: usize,
+        n: usize,
+        size: usize,
+        share: Arc<Share>,
+    },
 }
 
 enum Reply {
@@ -743,21 +863,33 @@ fn parallel_seed(w: usize, i: usize) -> u64 {
 
 /// Runs `job` on the calling thread.
 fn exec(job: Job) -> Reply {
-    // SAFETY (every block below): the model hands over live blocks with the
-    // layout they were allocated with, and valid non-zero layouts.
+    // SAFETY: every block below is live, handed over with the layout it was
+    // allocated with; every layout is valid and non-zero.
     unsafe {
         match job {
             Job::Nop | Job::Exit => Reply::Done,
-            Job::Alloc { size, align, zeroed, raw } => Reply::Ptr(match (raw, zeroed) {
+            Job::Alloc {
+                size,
+                align,
+                zeroed,
+                raw,
+            } => Reply::Ptr(match (raw, zeroed) {
                 (false, false) => std::alloc::alloc(layout(size, align)),
                 (false, true) => std::alloc::alloc_zeroed(layout(size, align)),
                 (true, false) => slabpool::raw::alloc(size, align),
                 (true, true) => slabpool::raw::alloc_zeroed(size, align),
             } as usize),
-            Job::AllocMany { n, size, align } => {
-                Reply::Ptrs((0..n).map(|_| std::alloc::alloc(layout(size, align)) as usize).collect())
-            }
-            Job::Dealloc { p, size, align, raw } => {
+            Job::AllocMany { n, size, align } => Reply::Ptrs(
+                (0..n)
+                    .map(|_| std::alloc::alloc(layout(size, align)) as usize)
+                    .collect(),
+            ),
+            Job::Dealloc {
+                p,
+                size,
+                align,
+                raw,
+            } => {
                 if raw {
                     slabpool::raw::free(p as *mut u8);
                 } else {
@@ -771,7 +903,13 @@ fn exec(job: Job) -> Reply {
                 }
                 Reply::Done
             }
-            Job::Realloc { p, size, align, new, raw } => Reply::Ptr(if raw {
+            Job::Realloc {
+                p,
+                size,
+                align,
+                new,
+                raw,
+            } => Reply::Ptr(if raw {
                 slabpool::raw::realloc(p as *mut u8, new, align)
             } else {
                 std::alloc::realloc(p as *mut u8, layout(size, align), new)
@@ -804,7 +942,13 @@ fn exec(job: Job) -> Reply {
                 let theirs = std::mem::take(&mut *share.blocks[other].lock().unwrap());
                 share.barrier.wait();
                 for (i, p) in theirs.into_iter().enumerate() {
-                    check(p as *const u8, size, size, parallel_seed(other, i), "parallel");
+                    check(
+                        p as *const u8,
+                        size,
+                        size,
+                        parallel_seed(other, i),
+                        "parallel",
+                    );
                     std::alloc::dealloc(p as *mut u8, layout(size, 8));
                 }
                 Reply::Done
@@ -819,7 +963,9 @@ fn query_global(p: *mut u8, size: usize, align: usize) {
     let found = raw::find(p);
     match (route(size, align), found) {
         (Route::Small(class), Ok(Found::Small(c))) => assert_eq!(class, c, "find: class of {p:p}"),
-        (Route::Large, Ok(Found::Large(bytes))) => assert!(bytes >= size, "find: {p:p} has {bytes} bytes"),
+        (Route::Large, Ok(Found::Large(bytes))) => {
+            assert!(bytes >= size, "find: {p:p} has {bytes} bytes")
+        }
         // SAFETY: `p` is a live huge block.
         (Route::Huge, Ok(Found::Huge)) => unsafe { sp::check_huge_block(p, size, align) },
         (r, f) => panic!("find({p:p}) = {f:?} for a live {r:?} block"),
@@ -827,7 +973,11 @@ fn query_global(p: *mut u8, size: usize, align: usize) {
     let usable = raw::usable_size(p);
     assert!(usable >= size, "usable_size({p:p}) = {usable} < {size}");
     if usable > 8 {
-        assert_eq!(raw::find(p.wrapping_add(8)), Err(Invalid::Interior), "find: interior of {p:p}");
+        assert_eq!(
+            raw::find(p.wrapping_add(8)),
+            Err(Invalid::Interior),
+            "find: interior of {p:p}"
+        );
     }
 }
 
@@ -919,11 +1069,17 @@ impl GlobalBackend {
             slabpool::raw::find(&*probe as *const u64 as *const u8).is_ok(),
             "the global backend needs SlabPool as the #[global_allocator]"
         );
-        Self { workers: (1..THREADS).map(|_| Worker::spawn()).collect() }
+        Self {
+            workers: (1..THREADS).map(|_| Worker::spawn()).collect(),
+        }
     }
 
     fn call(&mut self, t: usize, job: Job) -> Reply {
-        if t == 0 { exec(job) } else { self.workers[t - 1].call(job) }
+        if t == 0 {
+            exec(job)
+        } else {
+            self.workers[t - 1].call(job)
+        }
     }
 
     fn ptr(&mut self, t: usize, job: Job) -> *mut u8 {
@@ -936,7 +1092,15 @@ impl GlobalBackend {
 
 impl Backend for GlobalBackend {
     fn alloc(&mut self, t: usize, size: usize, align: usize, zeroed: bool, raw: bool) -> *mut u8 {
-        self.ptr(t, Job::Alloc { size, align, zeroed, raw })
+        self.ptr(
+            t,
+            Job::Alloc {
+                size,
+                align,
+                zeroed,
+                raw,
+            },
+        )
     }
 
     fn alloc_many(&mut self, t: usize, n: usize, size: usize, align: usize) -> Vec<*mut u8> {
@@ -947,20 +1111,47 @@ impl Backend for GlobalBackend {
     }
 
     fn dealloc(&mut self, t: usize, b: &Block, raw: bool) {
-        self.call(t, Job::Dealloc { p: b.p as usize, size: b.size, align: b.align, raw });
+        self.call(
+            t,
+            Job::Dealloc {
+                p: b.p as usize,
+                size: b.size,
+                align: b.align,
+                raw,
+            },
+        );
     }
 
     fn dealloc_many(&mut self, t: usize, blocks: &[Block]) {
-        let blocks = blocks.iter().map(|b| (b.p as usize, b.size, b.align)).collect();
+        let blocks = blocks
+            .iter()
+            .map(|b| (b.p as usize, b.size, b.align))
+            .collect();
         self.call(t, Job::DeallocMany { blocks });
     }
 
     fn realloc(&mut self, t: usize, b: &Block, size: usize, raw: bool) -> *mut u8 {
-        self.ptr(t, Job::Realloc { p: b.p as usize, size: b.size, align: b.align, new: size, raw })
+        self.ptr(
+            t,
+            Job::Realloc {
+                p: b.p as usize,
+                size: b.size,
+                align: b.align,
+                new: size,
+                raw,
+            },
+        )
     }
 
     fn query(&mut self, t: usize, b: &Block) {
-        self.call(t, Job::Query { p: b.p as usize, size: b.size, align: b.align });
+        self.call(
+            t,
+            Job::Query {
+                p: b.p as usize,
+                size: b.size,
+                align: b.align,
+            },
+        );
     }
 
     fn thread_exit(&mut self, t: usize, _respawn: bool) {
@@ -983,7 +1174,12 @@ impl Backend for GlobalBackend {
             blocks: (0..k).map(|_| Mutex::new(Vec::new())).collect(),
         });
         for (w, worker) in self.workers.iter().enumerate() {
-            worker.start(Job::Parallel { w, n, size, share: Arc::clone(&share) });
+            worker.start(Job::Parallel {
+                w,
+                n,
+                size,
+                share: Arc::clone(&share),
+            });
         }
         for worker in &self.workers {
             worker.wait();
