@@ -65,9 +65,24 @@ fn main() {
         default(info);
         std::process::abort();
     }));
+    let mut global = ops::GlobalBackend::new();
+    // FUZZ_REPLAY_FILE=fuzz/artifacts/<target>/<file> replays that file only,
+    // on the target its directory names.
+    if let Some(file) = std::env::var_os("FUZZ_REPLAY_FILE") {
+        let file = Path::new(&file);
+        let target = file.parent().and_then(Path::file_name).expect("<target>/<file>");
+        let data = std::fs::read(file).expect("read FUZZ_REPLAY_FILE");
+        let list = ops::decode(&data);
+        match target.to_str() {
+            Some("heap") => ops::run(&list, &mut ops::HeapBackend::new()),
+            Some("global") => ops::run(&list, &mut global),
+            _ => panic!("{}: not under a heap/ or global/ directory", file.display()),
+        }
+        println!("fuzz_replay: {} ({} ops): 1 passed, 0 failed", file.display(), list.len());
+        return;
+    }
     let start = Instant::now();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut global = ops::GlobalBackend::new();
     let (mut files, mut file_ops) = (0, 0);
     for target in ["heap", "global"] {
         for kind in ["corpus", "artifacts"] {
