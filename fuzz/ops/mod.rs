@@ -157,8 +157,8 @@ pub enum Op {
         respawn: bool,
     },
     Collect,
-    /// Moves slabpool's (fake) clock forward up to 2 s: maintenance, purge
-    /// deadlines, cache decay.
+    /// Moves slabpool's (fake) clock forward up to 2 s (rarely 2^31 ms):
+    /// maintenance, purge deadlines, cache decay, the clock's wrap.
     Advance {
         ms: u16,
     },
@@ -581,7 +581,11 @@ impl Model {
             Op::Switch { thread } => self.thread = usize::from(thread) % THREADS,
             Op::ThreadExit { respawn } => be.thread_exit(self.thread, respawn),
             Op::Collect => be.collect(self.thread),
-            Op::Advance { ms } => sp::advance_clock(u32::from(ms % 2001)),
+            Op::Advance { ms } => sp::advance_clock(match ms {
+                // A process idle for 25 days: stale deadlines, clock wrap.
+                65_000.. => 1 << 31,
+                _ => u32::from(ms % 2001),
+            }),
             Op::Parallel {
                 count,
                 size: Size(size),
