@@ -11,10 +11,14 @@
 mod ops;
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+
+/// What is running, for the panic message.
+static CURRENT: Mutex<String> = Mutex::new(String::new());
 
 /// Generated operations to run, in total.
 const GENERATED_OPS: usize = 200_000;
@@ -48,7 +52,7 @@ fn replay_dir(dir: &Path, target: &str, global: &mut ops::GlobalBackend) -> (usi
         let data = std::fs::read(file).expect("read corpus file");
         let list = ops::decode(&data);
         n_ops += list.len();
-        eprintln!("fuzz_replay: {} ({} ops)", file.display(), list.len());
+        *CURRENT.lock().unwrap() = format!("{} ({} ops)", file.display(), list.len());
         match target {
             "heap" => ops::run(&list, &mut ops::HeapBackend::new()),
             _ => ops::run(&list, global),
@@ -63,6 +67,7 @@ fn main() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
+        eprintln!("fuzz_replay: failed on {}", CURRENT.lock().unwrap());
         std::process::abort();
     }));
     let mut global = ops::GlobalBackend::new();
@@ -70,7 +75,10 @@ fn main() {
     // on the target its directory names.
     if let Some(file) = std::env::var_os("FUZZ_REPLAY_FILE") {
         let file = Path::new(&file);
-        let target = file.parent().and_then(Path::file_name).expect("<target>/<file>");
+        let target = file
+            .parent()
+            .and_then(Path::file_name)
+            .expect("<target>/<file>");
         let data = std::fs::read(file).expect("read FUZZ_REPLAY_FILE");
         let list = ops::decode(&data);
         match target.to_str() {
@@ -78,7 +86,11 @@ fn main() {
             Some("global") => ops::run(&list, &mut global),
             _ => panic!("{}: not under a heap/ or global/ directory", file.display()),
         }
-        println!("fuzz_replay: {} ({} ops): 1 passed, 0 failed", file.display(), list.len());
+        println!(
+            "fuzz_replay: {} ({} ops): 1 passed, 0 failed",
+            file.display(),
+            list.len()
+        );
         return;
     }
     let start = Instant::now();
@@ -93,14 +105,15 @@ fn main() {
     }
     let replayed = start.elapsed();
     // With FUZZ_REPLAY_DUMP=<file>, each generated input is written there
-    // before it runs: after a failure, the file reproduces it (a regression
-    // file for fuzz/artifacts/<target>/).
+    // before it runs: after a failure, the file holds it (replay it alone
+    // with FUZZ_REPLAY_FILE=fuzz/artifacts/heap/<name> once copied there).
     let dump = std::env::var_os("FUZZ_REPLAY_DUMP");
     let mut rng = Rng(0x5EED_F022_51AB_9001);
     let (mut lists, mut heap_ops, mut global_ops) = (0, 0, 0);
     while heap_ops < GENERATED_OPS {
         let len = 16 + (rng.next() % 4096) as usize;
         let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        *CURRENT.lock().unwrap() = format!("generated list {lists} ({len} bytes)");
         if let Some(path) = &dump {
             std::fs::write(path, &data).expect("write FUZZ_REPLAY_DUMP");
         }
