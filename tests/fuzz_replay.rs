@@ -23,7 +23,7 @@ static CURRENT: Mutex<String> = Mutex::new(String::new());
 /// Generated operations to run, in total.
 const GENERATED_OPS: usize = 200_000;
 /// One generated list in this many also runs on the global backend.
-const GLOBAL_EVERY: usize = 8;
+const GLOBAL_EVERY: usize = 10;
 
 /// xorshift64*: deterministic bytes for the decoder.
 struct Rng(u64);
