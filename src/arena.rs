@@ -283,6 +283,69 @@ impl Arena {
     }
 }
 
+/// Consistency checks (tests, fuzzing).
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Arena {
+    /// Checks the arena, which is `arenas[index]` of its heap: its segments
+    /// (see `SegmentRef::check`), the bins (every free span binned once, by
+    /// length), the purge queue, the empty-segment and committed-page
+    /// counts. Calls `f` on every slab and large span. The heap must be
+    /// quiescent (slab state belongs to the central pools' locks).
+    pub fn check(&self, index: usize, mut f: impl FnMut(SpanRef)) {
+        self.state.with(|st| {
+            let (mut segments, mut empty, mut queued, mut free_spans, mut committed) =
+                (0, 0, 0, 0, 0);
+            let mut cur = st.segments;
+            while let Some(seg) = cur {
+                seg.check(index, |span| match span.kind() {
+                    FREE => free_spans += 1,
+                    _ => f(span),
+                });
+                segments += 1;
+                empty += usize::from(seg.free_pages() == USABLE_PAGES);
+                queued += usize::from(seg.queued());
+                committed += seg.dirty_pages() + FIRST_PAGE;
+                cur = seg.next();
+            }
+            assert_eq!(segments, st.segment_count, "arena {index}: segment count");
+            assert_eq!(
+                segments,
+                self.counters.segments.load(Relaxed),
+                "arena {index}: segments counter"
+            );
+            assert_eq!(empty, st.empty_segments, "arena {index}: empty segments");
+            assert_eq!(queued, st.purge_queue.check(), "arena {index}: purge queue");
+            assert_eq!(
+                committed,
+                self.counters.committed_pages.load(Relaxed),
+                "arena {index}: committed pages"
+            );
+            let mut binned = 0;
+            for (bin, list) in st.bins.iter().enumerate() {
+                assert_eq!(
+                    st.nonempty & (1 << bin) != 0,
+                    !list.is_empty(),
+                    "arena {index}: bin bit {bin}"
+                );
+                if list.is_empty() {
+                    continue;
+                }
+                list.check("arena bin", |span| {
+                    assert_eq!(span.kind(), FREE, "arena {index}: busy span in bin {bin}");
+                    assert_eq!(
+                        bin_floor(span.pages()),
+                        bin,
+                        "arena {index}: span in the wrong bin"
+                    );
+                    assert_eq!(span.segment().arena(), index, "arena {index}: foreign span");
+                    binned += 1;
+                });
+            }
+            assert_eq!(binned, free_spans, "arena {index}: free spans binned");
+        });
+    }
+}
+
 impl ArenaCounters {
     fn note_decommit(&self, pages: usize, calls: usize) {
         self.committed_pages.fetch_sub(pages, Relaxed);

@@ -5,8 +5,15 @@
 //! [`BlockList`] is a head, a tail and a length; it owns the blocks on it.
 //! Invariants: `len == 0` iff `head` is null; following `len - 1` links from
 //! `head` reaches `tail`, whose link is not read.
+//!
+//! With the `asan` feature free blocks are poisoned whole: the two link
+//! helpers below unpoison the link word around their access.
 
+use crate::poison;
 use core::ptr;
+
+/// Bytes of a free block's link.
+const LINK: usize = size_of::<*mut Block>();
 
 /// A free block, viewed as its link word.
 #[repr(C)]
@@ -20,8 +27,11 @@ pub struct Block {
 /// `block` must be a free block owned by the caller.
 #[inline(always)]
 pub unsafe fn next_of(block: *mut Block) -> *mut Block {
+    poison::unpoison(block.cast(), || LINK);
     // SAFETY: a free block is at least 8 bytes, 8-aligned, owned by the caller.
-    unsafe { (*block).next }
+    let next = unsafe { (*block).next };
+    poison::poison(block.cast(), || LINK);
+    next
 }
 
 /// Sets the link of `block`.
@@ -30,8 +40,10 @@ pub unsafe fn next_of(block: *mut Block) -> *mut Block {
 /// `block` must be a free block owned by the caller.
 #[inline(always)]
 pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
+    poison::unpoison(block.cast(), || LINK);
     // SAFETY: as for `next_of`.
-    unsafe { (*block).next = next }
+    unsafe { (*block).next = next };
+    poison::poison(block.cast(), || LINK);
 }
 
 /// An owned list of free blocks of one class.
@@ -186,6 +198,49 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
         head,
         tail: cur,
         len: n,
+    }
+}
+
+/// Checks a null-terminated chain of exactly `len` free blocks from `head`
+/// (a slab's free list, a thread cache's bin): calls `f` on each block
+/// before following its link (so `f` can reject a wild pointer), and panics
+/// if the chain ends early or goes on (a cycle: a block listed twice).
+#[cfg(any(test, fuzzing, feature = "check"))]
+pub fn check_chain(what: &str, head: *mut Block, len: u32, mut f: impl FnMut(*mut Block)) {
+    let mut b = head;
+    for i in 0..len {
+        assert!(!b.is_null(), "{what}: chain ends at {i} of {len} blocks");
+        assert!(b as usize % 8 == 0, "{what}: misaligned block {b:p}");
+        f(b);
+        // SAFETY: `f` accepted `b` as a free block of the chain's owner.
+        b = unsafe { next_of(b) };
+    }
+    assert!(b.is_null(), "{what}: more than {len} blocks (a cycle?)");
+}
+
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl BlockList {
+    /// Checks the invariants at the top of this file, calling `f` on each
+    /// block (before its link is read).
+    pub fn check(&self, what: &str, mut f: impl FnMut(*mut Block)) {
+        assert_eq!(self.len == 0, self.head.is_null(), "{what}: len vs head");
+        let mut b = self.head;
+        for i in 0..self.len {
+            assert!(
+                !b.is_null() && b as usize % 8 == 0,
+                "{what}: bad block {b:p}"
+            );
+            f(b);
+            if i + 1 < self.len {
+                // SAFETY: `f` accepted `b`, a block of this list.
+                b = unsafe { next_of(b) };
+            }
+        }
+        assert_eq!(
+            b, self.tail,
+            "{what}: {} links from the head miss the tail",
+            self.len
+        );
     }
 }
 

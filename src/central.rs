@@ -64,6 +64,9 @@ struct CentralState {
     purged_pages: usize,
     /// A refill or flush happened since the last trim.
     active: bool,
+    /// The slab last carved for the class, until released: where a
+    /// thread's first refill takes fresh blocks.
+    open: Option<Slab>,
 }
 
 /// Counters of one class, for statistics.
@@ -94,6 +97,7 @@ impl Central {
                     live_blocks: 0,
                     purged_pages: 0,
                     active: false,
+                    open: None,
                 }),
                 cached: AtomicUsize::new(0),
             }
@@ -114,12 +118,11 @@ impl Central {
         self.refill_ordered(class, want, arenas, home, false)
     }
 
-    /// As [`Central::refill`], but if `fresh`, a slab gives its blocks never
-    /// handed out before its freed ones: for a thread's first refill of a
-    /// class, so that a block another thread freed back to its slab (maybe
-    /// next to that thread's live blocks) is not what this thread writes
-    /// first (passive false sharing). Batches on the transfer stack still
-    /// come first: they are what exited threads and consumers gave back.
+    /// As [`Central::refill`], but if `fresh`, only blocks never handed out
+    /// (from the class's open slab, or a new one): for a thread's first
+    /// refill of a class, so that the first blocks it writes share no cache
+    /// line with blocks another thread holds or freed (passive false
+    /// sharing). Later refills reuse what others freed.
     pub fn refill_ordered(
         &self,
         class: usize,
@@ -131,15 +134,18 @@ impl Central {
         let info = &CLASSES[class];
         let got = self.state.with(|st| {
             st.active = true;
+            if fresh {
+                return st.take_open(info, want, arenas);
+            }
             if let Some(list) = st.pop_transfer(want) {
                 return list;
             }
-            st.take_from_slabs(info, want, arenas, fresh)
+            st.take_from_slabs(info, want, arenas)
         });
         if !got.is_empty() {
             return got;
         }
-        // No block anywhere: carve a new slab outside the lock, then retry
+        // No block to give: carve a new slab outside the lock, then retry
         // (another thread may have refilled the class meanwhile).
         let arena = &arenas[home];
         let pages = info.slab_pages as usize;
@@ -149,7 +155,12 @@ impl Central {
         let slab = Slab::init(new.span, class, info);
         self.state.with(|st| {
             st.adopt(slab);
-            st.take_from_slabs(info, want, arenas, fresh)
+            st.open = Some(slab);
+            if fresh {
+                st.take_open(info, want, arenas)
+            } else {
+                st.take_from_slabs(info, want, arenas)
+            }
         })
     }
 
@@ -247,6 +258,115 @@ impl Central {
     }
 }
 
+/// What `Central::check` counted, for the heap to compare with the slabs.
+#[cfg(any(test, fuzzing, feature = "check"))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CentralCheck {
+    pub slabs: usize,
+    pub live_blocks: usize,
+    pub transfer_blocks: usize,
+    pub purged_pages: usize,
+    /// Slabs on the partial lists (those with a free block).
+    pub listed: usize,
+    pub cached_blocks: usize,
+}
+
+/// Consistency checks (tests, fuzzing).
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Central {
+    /// Checks the pool of `class`: the transfer stack (its count, every
+    /// batch a well-formed list of blocks of the class), the partial lists
+    /// (each slab in the bucket of its occupancy, the non-empty bits). The
+    /// slabs themselves are checked by the heap, which finds them all.
+    pub fn check(&self, class: usize) -> CentralCheck {
+        let info = &CLASSES[class];
+        let mut c = self.state.with(|st| {
+            assert!(
+                st.transfer_len <= transfer_cap(info),
+                "class {class}: transfer stack overfull"
+            );
+            let mut transfer = 0;
+            for (i, list) in st.transfer.iter().enumerate() {
+                assert_eq!(
+                    i < st.transfer_len,
+                    !list.is_empty(),
+                    "class {class}: transfer slot {i}"
+                );
+                list.check("transfer batch", |b| {
+                    check_block(class, b.cast(), "transfer batch")
+                });
+                transfer += list.len() as usize;
+            }
+            assert_eq!(
+                transfer, st.transfer_blocks,
+                "class {class}: transfer count"
+            );
+            let mut listed = 0;
+            for (b, list) in st.partial.iter().enumerate() {
+                assert_eq!(
+                    st.nonempty & (1 << b) != 0,
+                    !list.is_empty(),
+                    "class {class}: bucket bit {b}"
+                );
+                list.check("partial slabs", |span| {
+                    let slab = Slab(span);
+                    assert_eq!(span.class(), class, "class {class}: foreign slab listed");
+                    assert!(
+                        slab.live() < slab.capacity(),
+                        "class {class}: full slab listed"
+                    );
+                    assert_eq!(slab.bucket(), b, "class {class}: slab bucket field");
+                    assert_eq!(
+                        bucket(slab.live(), slab.capacity()),
+                        b,
+                        "class {class}: slab in the wrong bucket"
+                    );
+                    listed += 1;
+                });
+            }
+            CentralCheck {
+                slabs: st.slabs,
+                live_blocks: st.live_blocks,
+                transfer_blocks: transfer,
+                purged_pages: st.purged_pages,
+                listed,
+                cached_blocks: 0,
+            }
+        });
+        c.cached_blocks = self.cached.load(Relaxed);
+        c
+    }
+
+    /// Panics unless `b` is a carved block of a slab of `class` (under the
+    /// lock).
+    pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
+        self.state.with(|_| check_block(class, b, what));
+    }
+}
+
+/// Panics unless `b` lies in a slab of `class` at a block boundary below
+/// its bump pointer (the caller holds the class's lock).
+#[cfg(any(test, fuzzing, feature = "check"))]
+fn check_block(class: usize, b: *const u8, what: &str) {
+    #[cfg(not(loom))]
+    assert_eq!(
+        crate::registry::kind_of(b),
+        crate::registry::SEGMENT,
+        "{what}: {b:p} is not in a segment"
+    );
+    // SAFETY: `b` lies in a segment if it came from a slab; a segment
+    // header is readable whatever the page map says, which is checked next.
+    let span = unsafe { crate::segment::SegmentRef::of(b).span_of(b) };
+    assert_eq!(span.kind(), SLAB, "{what}: {b:p} is not in a slab");
+    assert_eq!(
+        span.class(),
+        class,
+        "{what}: {b:p} is in a slab of class {}",
+        span.class()
+    );
+    Slab(span).check_block(b, what);
+}
+
 /// Batches the transfer stack of a class may hold.
 fn transfer_cap(info: &ClassInfo) -> usize {
     let batch_bytes = info.batch as usize * info.size as usize;
@@ -302,14 +422,12 @@ impl CentralState {
         self.list(slab);
     }
 
-    /// Up to `want` blocks from the fullest listed slabs (fresh ones of each
-    /// slab first if `fresh`).
+    /// Up to `want` blocks from the fullest listed slabs.
     fn take_from_slabs(
         &mut self,
         info: &ClassInfo,
         want: u32,
         arenas: &[CachePadded<Arena>],
-        fresh: bool,
     ) -> BlockList {
         let mut out = BlockList::new();
         while out.len() < want && self.nonempty != 0 {
@@ -317,19 +435,45 @@ impl CentralState {
             let Some(span) = self.partial[fullest].first() else {
                 break;
             };
-            let slab = Slab(span);
-            self.unlist(slab);
-            self.purged_pages -= slab.purged_pages();
-            let size = info.size as usize;
-            let got = slab.take(want - out.len(), size, arena_of(slab, arenas), fresh);
-            self.purged_pages += slab.purged_pages();
-            self.live_blocks += got.len() as usize;
-            out.append(got);
-            if slab.live() < slab.capacity() {
-                self.list(slab);
-            }
+            out.append(self.take_from(Slab(span), info, want - out.len(), arenas, false));
         }
         out
+    }
+
+    /// Up to `want` fresh blocks of the open slab (none if it has none).
+    fn take_open(
+        &mut self,
+        info: &ClassInfo,
+        want: u32,
+        arenas: &[CachePadded<Arena>],
+    ) -> BlockList {
+        match self.open {
+            // A slab with fresh blocks has `live < capacity`: it is listed.
+            Some(slab) if slab.fresh_left() > 0 => self.take_from(slab, info, want, arenas, true),
+            _ => BlockList::new(),
+        }
+    }
+
+    /// Up to `want` blocks of `slab`, a listed slab (fresh ones only if
+    /// `fresh_only`); relists it by its new occupancy.
+    fn take_from(
+        &mut self,
+        slab: Slab,
+        info: &ClassInfo,
+        want: u32,
+        arenas: &[CachePadded<Arena>],
+        fresh_only: bool,
+    ) -> BlockList {
+        self.unlist(slab);
+        self.purged_pages -= slab.purged_pages();
+        let size = info.size as usize;
+        let got = slab.take(want, size, arena_of(slab, arenas), fresh_only);
+        self.purged_pages += slab.purged_pages();
+        self.live_blocks += got.len() as usize;
+        if slab.live() < slab.capacity() {
+            self.list(slab);
+        }
+        got
     }
 
     /// Puts every block of `list` back on its slab.
@@ -399,6 +543,9 @@ impl CentralState {
 
     /// Returns empty, unlisted `slab` to its arena.
     fn release(&mut self, slab: Slab, arenas: &[CachePadded<Arena>]) {
+        if self.open == Some(slab) {
+            self.open = None;
+        }
         self.slabs -= 1;
         self.purged_pages -= slab.purged_pages();
         arena_of(slab, arenas).free_span(slab.0);

@@ -161,6 +161,15 @@ pub fn collect() {
     HEAP.collect();
 }
 
+/// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
+#[cfg(any(fuzzing, feature = "check"))]
+pub(crate) fn check_thread_cache() -> (
+    [u32; crate::size_class::NUM_CLASSES],
+    [u32; crate::size_class::NUM_CLASSES],
+) {
+    tcache().check(&HEAP)
+}
+
 /// A snapshot of the allocator's counters (no allocation).
 pub fn stats() -> Stats {
     HEAP.stats()

@@ -19,6 +19,7 @@ use crate::central::Central;
 use crate::config;
 use crate::huge::{self, Huge};
 use crate::os::{self, PAGE, align_up};
+use crate::poison;
 use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use crate::stats::{ClassStats, Stats};
@@ -222,9 +223,14 @@ impl Heap {
     /// One block of `class` without a thread cache; null when out of memory.
     pub fn alloc_block(&self, class: usize, home: usize) -> *mut u8 {
         self.tick();
-        self.refill(class, 1, home)
+        let p = self
+            .refill(class, 1, home)
             .pop()
-            .map_or(ptr::null_mut(), |b| b.cast())
+            .map_or(ptr::null_mut(), |b| b.cast());
+        poison::unpoison(p, || {
+            CLASSES[class].size as usize * usize::from(!p.is_null())
+        });
+        p
     }
 
     /// Frees one block of `class` without a thread cache.
@@ -347,6 +353,7 @@ impl Heap {
         let span = new.span;
         self.large_bytes.fetch_add(span.bytes(), Ordering::Relaxed);
         let p = span.start();
+        poison::unpoison(p, || span.bytes());
         if zero && !new.zero {
             // Only the pages that may hold old data need clearing.
             let seg = span.segment();
@@ -385,6 +392,7 @@ impl Heap {
         // SAFETY: `p` starts a live large span of a live segment.
         let span = unsafe { SegmentRef::of(p).span_of(p) };
         self.large_bytes.fetch_sub(span.bytes(), Ordering::Relaxed);
+        poison::poison(p, || span.bytes());
         self.arenas[span.segment().arena()].free_span(span);
     }
 
@@ -437,15 +445,110 @@ impl Heap {
         let arena = &self.arenas[span.segment().arena()];
         let pages = new_size.div_ceil(PAGE);
         let current = span.pages();
-        if pages < current {
-            arena.shrink_span(span, pages);
-        } else if pages > current && !arena.grow_span(span, pages) {
-            return ptr::null_mut();
-        }
         let (old, new) = (current * PAGE, pages * PAGE);
+        if pages < current {
+            poison::poison(p.wrapping_add(new), || old - new);
+            arena.shrink_span(span, pages);
+        } else if pages > current {
+            if !arena.grow_span(span, pages) {
+                return ptr::null_mut();
+            }
+            poison::unpoison(p.wrapping_add(old), || new - old);
+        }
         self.large_bytes
             .fetch_add(new.wrapping_sub(old), Ordering::Relaxed);
         p
+    }
+}
+
+/// What [`Heap::check`] counted of the blocks the program holds.
+#[cfg(any(test, fuzzing, feature = "check"))]
+#[derive(Clone, Copy, Debug)]
+pub struct HeapCheck {
+    /// Small blocks per class out of the heap and out of the thread caches
+    /// passed to `check` (so exact when those are all the caches).
+    pub held: [usize; NUM_CLASSES],
+    /// Bytes of live large spans.
+    pub large_bytes: usize,
+    /// Live huge blocks.
+    pub huge_blocks: usize,
+}
+
+/// Consistency checks (tests, fuzzing).
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Heap {
+    /// Checks every structure of the heap (each by its own `check`) and the
+    /// counters that tie them: per class, the central pool's slab, live and
+    /// purged-page counts against the slabs the arenas hold, its partial
+    /// lists against the slabs with a free block; the large-byte counter
+    /// against the large spans. `caches`, when given, are all the thread
+    /// caches of this heap: their contents are checked and their published
+    /// counts compared. Panics with a message on the first violation.
+    ///
+    /// The heap must be quiescent: no other thread may be inside it.
+    pub fn check(&self, caches: Option<&[&crate::tcache::ThreadCache]>) -> HeapCheck {
+        let mut slabs = [[0usize; 4]; NUM_CLASSES]; // slabs, live, purged, full
+        let mut large = 0;
+        for (i, arena) in self.arenas.iter().enumerate() {
+            arena.check(i, |span| {
+                if span.kind() == LARGE {
+                    large += span.bytes();
+                    return;
+                }
+                let (class, slab) = (span.class(), crate::slab::Slab(span));
+                let live = slab.check(class);
+                let s = &mut slabs[class];
+                s[0] += 1;
+                s[1] += live as usize;
+                s[2] += slab.purged_pages();
+                s[3] += usize::from(live == slab.capacity());
+            });
+        }
+        let large_bytes = self.large_bytes.load(Ordering::Relaxed);
+        assert_eq!(
+            large, large_bytes,
+            "heap: large bytes counter vs large spans"
+        );
+        let mut cached = [[0usize; 2]; NUM_CLASSES]; // cached, published
+        for tc in caches.unwrap_or(&[]) {
+            let (counts, published) = tc.check(self);
+            for class in 0..NUM_CLASSES {
+                cached[class][0] += counts[class] as usize;
+                cached[class][1] += published[class] as usize;
+            }
+        }
+        let mut held = [0; NUM_CLASSES];
+        for (class, central) in self.central.iter().enumerate() {
+            let c = central.check(class);
+            let [n, live, purged, full] = slabs[class];
+            assert_eq!(
+                (c.slabs, c.live_blocks, c.purged_pages, c.listed),
+                (n, live, purged, n - full),
+                "class {class}: central (slabs, live, purged pages, listed) vs its slabs"
+            );
+            let [in_caches, published] = cached[class];
+            if caches.is_some() {
+                assert_eq!(
+                    c.cached_blocks, published,
+                    "class {class}: published cache counts"
+                );
+            }
+            held[class] = (c.live_blocks.checked_sub(c.transfer_blocks + in_caches))
+                .unwrap_or_else(|| {
+                    panic!("class {class}: more blocks in transfer and caches than live")
+                });
+        }
+        self.huge.cache.check();
+        HeapCheck {
+            held,
+            large_bytes,
+            huge_blocks: self.huge.counts().blocks,
+        }
+    }
+
+    /// Panics unless `b` is a carved block of a slab of `class`.
+    pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
+        self.central[class].check_block(class, b, what);
     }
 }
 
@@ -491,6 +594,7 @@ mod tests {
         let counts = heap.stats().classes[class];
         assert_eq!(counts.slabs, 1, "empty slabs went back, one kept");
         assert_eq!(counts.empty_slabs, 1);
+        assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
     }
 
     #[test]
@@ -515,6 +619,7 @@ mod tests {
             v
         };
         assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
+        assert_eq!(heap.check(Some(&[])).held[class], 64, "`list` is held");
         let mut back = heap.refill(class, 64, 0);
         assert_eq!(back.len(), 64);
         let first = back.pop().expect("block");

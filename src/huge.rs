@@ -232,6 +232,38 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     h.map_base as usize + h.map_len - p as usize
 }
 
+/// Checks live huge block `p` of at least `size` bytes aligned to `align`:
+/// its header, its mapping (whole chunks, all registered as huge).
+///
+/// # Safety
+/// `p` must be a live huge block.
+#[cfg(all(any(test, fuzzing, feature = "check"), not(loom)))]
+pub unsafe fn check_block(p: *mut u8, size: usize, align: usize) {
+    // SAFETY: by contract `p` has a header.
+    let h = unsafe { &*header(p) };
+    assert_eq!(h.check, MAGIC ^ p as usize, "huge {p:p}: header");
+    let (base, len) = (h.map_base as usize, h.map_len);
+    assert!(
+        base % SEGMENT_SIZE == 0 && len % SEGMENT_SIZE == 0,
+        "huge {p:p}: mapping"
+    );
+    assert!(
+        p as usize >= base + PAGE && p as usize % align.max(PAGE) == 0,
+        "huge {p:p}: placement"
+    );
+    assert!(
+        h.size >= size && p as usize + h.size <= base + len,
+        "huge {p:p}: size"
+    );
+    for c in (base..base + len).step_by(SEGMENT_SIZE) {
+        assert_eq!(
+            registry::kind_of(c as *const u8),
+            registry::HUGE,
+            "huge {p:p}: registry"
+        );
+    }
+}
+
 /// Frees huge block `p`: its mapping goes to the cache.
 ///
 /// # Safety

@@ -20,6 +20,7 @@
 //! the sums of the lengths of all runs and of the dirty ones.
 
 use crate::os;
+use crate::poison;
 use crate::purge::PurgePolicy;
 use crate::registry;
 use crate::segment::SEGMENT_SIZE;
@@ -130,6 +131,7 @@ impl HugeCache {
     /// Takes back `[base, base + len)`, a chunk-aligned, chunk-rounded range
     /// of a huge mapping that holds nothing any more.
     pub fn put(&self, base: *mut u8, len: usize) {
+        poison::poison(base, || len);
         registry::set(base, len, registry::HUGE_FREE);
         let now = os::now_ms();
         self.state.with(|st| st.put(base, len, now));
@@ -139,11 +141,10 @@ impl HugeCache {
     pub fn purge_expired(&self, now: u32) {
         self.state.with(|st| {
             let delay = st.policy.delay();
-            for i in 0..st.len {
-                let r = st.runs[i];
-                if r.dirty && os::reached(now, r.since.wrapping_add(delay)) {
-                    st.decommit(i, now);
-                }
+            let expired = |r: &Run| r.dirty && os::reached(now, r.since.wrapping_add(delay));
+            // A decommit may merge runs, which reorders them: search again.
+            while let Some(i) = st.runs[..st.len].iter().position(expired) {
+                st.decommit(i, now);
             }
         });
     }
@@ -191,6 +192,55 @@ impl HugeCache {
     }
 }
 
+/// Consistency checks (tests, fuzzing).
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl HugeCache {
+    /// Checks the invariants at the top of this file and the bounds.
+    pub fn check(&self) {
+        self.state.with(|st| {
+            let runs = &st.runs[..st.len];
+            let (mut bytes, mut dirty) = (0, 0);
+            for (i, r) in runs.iter().enumerate() {
+                let (a, end) = (r.base as usize, r.base as usize + r.len);
+                assert!(
+                    r.len > 0 && a % SEGMENT_SIZE == 0 && r.len % SEGMENT_SIZE == 0,
+                    "huge cache: run {:p}+{:#x} not whole chunks",
+                    r.base,
+                    r.len
+                );
+                for o in &runs[i + 1..] {
+                    let (b, o_end) = (o.base as usize, o.base as usize + o.len);
+                    assert!(end <= b || o_end <= a, "huge cache: runs overlap");
+                    let touch = end == b || o_end == a;
+                    assert!(
+                        !touch || r.dirty != o.dirty,
+                        "huge cache: adjacent runs not merged"
+                    );
+                }
+                #[cfg(not(loom))]
+                for c in (a..end).step_by(SEGMENT_SIZE) {
+                    assert_eq!(
+                        registry::kind_of(c as *const u8),
+                        registry::HUGE_FREE,
+                        "huge cache: registry"
+                    );
+                }
+                bytes += r.len;
+                dirty += if r.dirty { r.len } else { 0 };
+            }
+            assert_eq!(
+                (bytes, dirty),
+                (st.bytes, st.dirty_bytes),
+                "huge cache: byte counts"
+            );
+            assert!(
+                bytes <= CACHE_BYTES && dirty <= CACHE_DIRTY_BYTES,
+                "huge cache: over its bounds"
+            );
+        });
+    }
+}
+
 impl CacheState {
     /// Removes run `i` (order is not kept).
     fn remove(&mut self, i: usize) -> Run {
@@ -228,37 +278,29 @@ impl CacheState {
         let (clean, dirty) = if r.dirty { (0, pages) } else { (pages, 0) };
         self.policy.note_reuse(clean, dirty, r.since, now);
         registry::set(r.base, len, registry::HUGE);
+        poison::unpoison(r.base, || len);
         Taken {
             base: r.base,
             dirty: r.dirty,
         }
     }
 
+    /// Decommits run `i`, which then merges with its clean neighbours
+    /// (runs are reordered).
     fn decommit(&mut self, i: usize, now: u32) {
-        let r = &mut self.runs[i];
+        let mut r = self.remove(i);
         // SAFETY: the run is ours and holds nothing.
         unsafe { os::decommit(r.base, r.len) };
-        if r.dirty {
-            self.dirty_bytes -= r.len;
-        }
         r.dirty = false;
         r.since = now;
+        let merged = self.merge(r);
+        self.add(merged);
     }
 
-    fn put(&mut self, base: *mut u8, len: usize, now: u32) {
-        let dirty = !self.policy.eager(now);
-        if !dirty {
-            // SAFETY: the range is ours and holds nothing.
-            unsafe { os::decommit(base, len) };
-        }
-        let mut run = Run {
-            base,
-            len,
-            dirty,
-            since: now,
-        };
-        // Merge with the runs right before and after it in the same state
-        // (a clean run merged into a dirty one would be decommitted again).
+    /// Takes the runs right before and after `run` in its state out of the
+    /// cache and returns them merged with it (a clean run merged into a
+    /// dirty one would be decommitted again).
+    fn merge(&mut self, mut run: Run) -> Run {
         let mut i = 0;
         while i < self.len {
             let r = self.runs[i];
@@ -277,6 +319,21 @@ impl CacheState {
             }
             i += 1;
         }
+        run
+    }
+
+    fn put(&mut self, base: *mut u8, len: usize, now: u32) {
+        let dirty = !self.policy.eager(now);
+        if !dirty {
+            // SAFETY: the range is ours and holds nothing.
+            unsafe { os::decommit(base, len) };
+        }
+        let run = self.merge(Run {
+            base,
+            len,
+            dirty,
+            since: now,
+        });
         // Make room: unmap the runs that waited longest.
         while self.len > 0 && (self.len == RUNS || self.bytes + run.len > CACHE_BYTES) {
             let oldest = self.oldest(now, false).expect("the cache has runs");
@@ -307,6 +364,7 @@ impl CacheState {
 /// Forgets and unmaps `[base, base + len)`.
 fn unmap(base: *mut u8, len: usize) {
     debug_assert!(len % SEGMENT_SIZE == 0);
+    poison::unpoison(base, || len);
     registry::set(base, len, registry::NONE);
     // SAFETY: the range is ours, whole chunks, and unused.
     unsafe { os::release(base, len) };
@@ -351,6 +409,25 @@ mod tests {
         cache.purge_all();
         assert_eq!(cache.bytes(), (0, 0));
         assert_eq!(registry::kind_of(p), registry::NONE);
+    }
+
+    #[test]
+    fn decommitted_runs_merge_with_clean_neighbours() {
+        // Found by the fuzzer (fuzz/artifacts/heap/huge-cache-unmerged-runs):
+        // a dirty run decommitted by maintenance stayed apart from the clean
+        // run next to it, so the two could not serve one request.
+        let cache = HugeCache::new();
+        let p = chunks(4);
+        cache.put(p, 2 * SEGMENT_SIZE); // cold: decommitted at once
+        cache.force_hot();
+        cache.put(p.wrapping_add(2 * SEGMENT_SIZE), 2 * SEGMENT_SIZE); // dirty
+        cache.check();
+        cache.purge_expired(os::now_ms().wrapping_add(crate::purge::MAX_DELAY_MS));
+        cache.check();
+        let all = cache.take(4 * SEGMENT_SIZE, true).expect("one clean run");
+        assert_eq!(all.base, p);
+        cache.put(p, 4 * SEGMENT_SIZE);
+        cache.purge_all();
     }
 
     #[test]

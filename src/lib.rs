@@ -16,7 +16,12 @@
 //! - `heap`: all shared state below the caches; `huge`: direct mappings;
 //! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
 //!   [`collect`] and [`stats`];
-//! - `config`: settings from the environment; `stats`: the [`Stats`] types.
+//! - `config`: settings from the environment; `stats`: the [`Stats`] types;
+//!   `poison`: AddressSanitizer hooks (the `asan` feature).
+//!
+//! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
+//! method verifying the invariants written at the top of its file, and the
+//! hidden `fuzzing` module exposes what the fuzz targets need (FUZZ.md).
 //!
 //! Concurrency primitives come from `sync` only, so loom can replace them.
 
@@ -27,6 +32,9 @@ mod arena;
 mod block;
 mod central;
 mod config;
+#[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(not(loom))]
 mod global;
 mod heap;
@@ -35,6 +43,7 @@ mod huge_cache;
 #[cfg(loom)]
 pub mod model;
 mod os;
+mod poison;
 mod purge;
 #[cfg(not(loom))]
 pub mod raw;

@@ -173,6 +173,10 @@ pub unsafe fn remap(
 /// days: compare instants with [`reached`]. Under loom, the model's clock.
 #[cfg(not(loom))]
 pub fn now_ms() -> u32 {
+    #[cfg(any(fuzzing, feature = "check"))]
+    if let Some(ms) = fake_clock::now() {
+        return ms;
+    }
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -187,11 +191,42 @@ pub fn now_ms() -> u32 {
     crate::model::clock_ms()
 }
 
-/// Whether instant `now` is at or after `deadline` (both from [`now_ms`],
-/// less than 24 days apart).
+/// A clock the fuzz targets drive (`fuzzing::advance_clock`), so time-driven
+/// behaviour (maintenance, purge deadlines, cache decay) replays exactly.
+#[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+pub mod fake_clock {
+    use crate::sync::Ordering::Relaxed;
+    use crate::sync::unmodeled::{AtomicBool, AtomicU32};
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static MS: AtomicU32 = AtomicU32::new(0);
+
+    /// The fake time, once the clock was advanced.
+    pub fn now() -> Option<u32> {
+        ON.load(Relaxed).then(|| MS.load(Relaxed))
+    }
+
+    /// Stops the real clock (at its current time, the first time) and moves
+    /// the fake one `ms` forward.
+    pub fn advance(ms: u32) {
+        if !ON.load(Relaxed) {
+            MS.store(super::now_ms(), Relaxed);
+            ON.store(true, Relaxed);
+        }
+        MS.fetch_add(ms, Relaxed);
+    }
+}
+
+/// Whether instant `now` is at or after `deadline` (both from [`now_ms`]).
+/// Every deadline is set at most minutes ahead, so one more than 2^30 ms
+/// (12 days) ahead is stale (set before weeks of idleness) and counts as
+/// reached, and so does 0, the value of a deadline never set: with a plain
+/// wrapping comparison a fresh heap whose clock reads above 2^31 ms (half
+/// of the time on a host up 25 to 50 days, modulo 50) would see them 25
+/// days ahead and skip maintenance and purges that long.
 #[inline]
 pub fn reached(now: u32, deadline: u32) -> bool {
-    (now.wrapping_sub(deadline) as i32) >= 0
+    deadline == 0 || deadline.wrapping_sub(now).wrapping_sub(1) >= 1 << 30
 }
 
 /// Number of online CPUs (at least 1).
@@ -322,6 +357,12 @@ mod tests {
         assert!(reached(b, a) && b.wrapping_sub(a) >= 20, "{a} -> {b}");
         assert!(!reached(a, b));
         assert!(reached(5, u32::MAX - 5), "wrap-around");
+        assert!(!reached(u32::MAX - 5, 5), "5 ms ahead across the wrap");
+        assert!(!reached(a, a.wrapping_add(1 << 30)), "12 days ahead");
+        for now in [1, 1 << 31, 3 << 30, u32::MAX] {
+            assert!(reached(now, 0), "a deadline never set, at {now}");
+            assert!(reached(now, now.wrapping_add((1 << 30) + 1)), "stale");
+        }
     }
 
     #[test]

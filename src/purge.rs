@@ -129,6 +129,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_new_pool_is_cold_whatever_the_clock_reads() {
+        // With a plain wrapping comparison against the initial 0, a pool
+        // started while the clock read above 2^31 ms was hot for 25 days.
+        for now in [1, 1 << 31, 3 << 30, u32::MAX] {
+            assert!(PurgePolicy::new().eager(now), "at {now}");
+        }
+    }
+
+    #[test]
     fn turns_hot_only_after_enough_quick_reuse() {
         let mut p = PurgePolicy::new();
         let now = os::now_ms();

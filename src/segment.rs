@@ -37,6 +37,7 @@
 
 use crate::block::Block;
 use crate::os::{self, PAGE, PAGE_SHIFT};
+use crate::poison;
 use crate::registry;
 use crate::sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
@@ -174,6 +175,7 @@ impl SegmentRef {
         span.set_pages(USABLE_PAGES);
         seg.map_ends(span);
         seg.add_free_pages(USABLE_PAGES as i64);
+        poison::poison(span.start(), || span.bytes());
         Some((seg, span))
     }
 
@@ -182,6 +184,7 @@ impl SegmentRef {
     /// # Safety
     /// No span of the segment may be in use or in any list.
     pub unsafe fn destroy(self) {
+        poison::unpoison(self.base(), || SEGMENT_SIZE);
         registry::unregister(self.base(), SEGMENT_SIZE);
         // SAFETY: the segment was reserved by `create` with this size, and by
         // the caller's contract nothing refers into it.
@@ -731,6 +734,116 @@ impl SpanList {
 impl Default for SpanList {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Consistency checks (tests, fuzzing), under the arena lock with the
+/// heap quiescent.
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl SegmentRef {
+    /// Checks the header of a segment of arena `arena`: the spans tile the
+    /// usable pages, free spans are coalesced and counted in `free_pages`,
+    /// the page map finds every span from its ends, no header page is dirty
+    /// and every page of a large span is. Calls `f` on each span.
+    pub fn check(self, arena: usize, mut f: impl FnMut(SpanRef)) {
+        let base = self.base();
+        // SAFETY: the header is mapped; `magic` is written once at creation.
+        let magic = unsafe { (*self.hdr()).magic };
+        assert_eq!(magic, MAGIC, "segment {base:p}: magic");
+        assert_eq!(self.arena(), arena, "segment {base:p}: arena");
+        #[cfg(not(loom))]
+        assert_eq!(
+            registry::kind_of(base),
+            registry::SEGMENT,
+            "segment {base:p}: registry"
+        );
+        assert!(
+            self.is_clean(0, FIRST_PAGE),
+            "segment {base:p}: dirty header page"
+        );
+        let (mut page, mut free, mut prev_free) = (FIRST_PAGE, 0, false);
+        while page < PAGES {
+            let span = self.span(page);
+            let (kind, pages) = (span.kind(), span.pages());
+            assert!(
+                pages >= 1 && page + pages <= PAGES,
+                "segment {base:p}: span at {page} has {pages} pages"
+            );
+            assert!(
+                matches!(kind, FREE | SLAB | LARGE),
+                "segment {base:p}: span at {page} has kind {kind}"
+            );
+            assert_eq!(
+                self.map_get(page),
+                page,
+                "segment {base:p}: page map at {page}"
+            );
+            assert_eq!(
+                self.map_get(page + pages - 1),
+                page,
+                "segment {base:p}: page map at the end of {page}"
+            );
+            let is_free = kind == FREE;
+            assert!(
+                !(is_free && prev_free),
+                "segment {base:p}: free spans not merged at {page}"
+            );
+            if is_free {
+                free += pages;
+            }
+            if kind == LARGE {
+                let mut dirty = 0;
+                self.dirty_runs(page, pages, |_, n| dirty += n);
+                assert_eq!(
+                    dirty, pages,
+                    "segment {base:p}: clean page in the large span at {page}"
+                );
+            }
+            prev_free = is_free;
+            f(span);
+            page += pages;
+        }
+        assert_eq!(self.free_pages(), free, "segment {base:p}: free page count");
+    }
+}
+
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl SpanList {
+    /// Checks the links and the length, calling `f` on each span.
+    pub fn check(&self, what: &str, mut f: impl FnMut(SpanRef)) {
+        let (mut prev, mut n) = (ptr::null_mut(), 0);
+        let mut cur = self.first();
+        while let Some(span) = cur {
+            assert!(n < self.len, "{what}: longer than its length {}", self.len);
+            // SAFETY: `span` is on this list, whose owner's lock is held.
+            assert_eq!(unsafe { span.state().prev }, prev, "{what}: prev link");
+            f(span);
+            prev = span.rec();
+            n += 1;
+            cur = self.next(span);
+        }
+        assert_eq!(n, self.len, "{what}: length");
+    }
+}
+
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl SegmentQueue {
+    /// Checks the links and the `queued` flags; returns the length.
+    pub fn check(&self) -> usize {
+        let (mut prev, mut n) = (ptr::null_mut(), 0);
+        let mut cur = self.head;
+        while !cur.is_null() {
+            // SAFETY: queued segments are live; the arena lock is held.
+            unsafe {
+                assert!((*cur).queued, "purge queue: segment not marked queued");
+                assert_eq!((*cur).purge_prev, prev, "purge queue: prev link");
+                prev = cur;
+                cur = (*cur).purge_next;
+            }
+            n += 1;
+        }
+        assert_eq!(prev, self.tail, "purge queue: tail");
+        n
     }
 }
 

@@ -3,9 +3,11 @@
 //! Fresh blocks come from a bump pointer (`bumped` blocks carved so far; a
 //! new slab is never initialised up front), freed blocks go on an intrusive
 //! free list. A refill takes freed blocks first (their pages are resident
-//! already), except a thread's first refill of a class, which takes fresh
-//! ones first: blocks another thread freed back here are then not handed
-//! to a thread that may write them next to that thread's (false sharing). A slab knows its class (in its span record), its count of live
+//! already); a thread's first refill of a class takes fresh ones only.
+//! Carves end on cache-line boundaries, so the bump pointer stays
+//! line-aligned: fresh blocks never share a line with blocks handed out
+//! before (passive false sharing). A slab knows its class (in its span
+//! record), its count of live
 //! blocks, and its owner: the central pool of its class, whose lock guards
 //! every field here. All operations below require that lock.
 //!
@@ -23,9 +25,28 @@
 use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
 use crate::os::{PAGE, PAGE_SHIFT};
+use crate::poison;
 use crate::segment::{SLAB, SegmentRef, SpanRef, SpanState};
-use crate::size_class::ClassInfo;
+use crate::size_class::{CLASSES, ClassInfo};
 use core::ptr;
+
+/// The harness's proof that it can fail (FUZZ.md): with `--cfg
+/// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
+/// last block of each carve again at the start of the next one.
+#[cfg(all(fuzzing, slabpool_inject_bug))]
+const INJECT_BUG_CLASS: usize = 17;
+#[cfg(all(slabpool_inject_bug, not(fuzzing)))]
+compile_error!("slabpool_inject_bug is for fuzzing builds (cargo fuzz) only");
+
+/// Cache-line size assumed for false-sharing avoidance.
+const CACHE_LINE: usize = 64;
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
 
 /// A slab, by its span record. Its owner's lock must be held for every
 /// method.
@@ -58,6 +79,7 @@ impl Slab {
         st.parked = 0;
         st.purged = 0;
         st.bucket = 0;
+        poison::poison(span.start(), || span.bytes());
         slab
     }
 
@@ -91,19 +113,25 @@ impl Slab {
     }
 
     /// Takes up to `want` free blocks: from the free list, then fresh ones
-    /// past the bump pointer (or fresh ones first if `fresh`: see
-    /// `Central::refill`). `arena` is the arena of the slab's segment.
-    pub fn take(&self, want: u32, size: usize, arena: &Arena, fresh: bool) -> BlockList {
+    /// past the bump pointer; only fresh ones if `fresh_only` (a thread's
+    /// first blocks of a class: see `Central::refill`). `arena` is the arena
+    /// of the slab's segment.
+    pub fn take(&self, want: u32, size: usize, arena: &Arena, fresh_only: bool) -> BlockList {
         if self.st().purged != 0 {
             self.unpark(size, arena);
         }
         let mut out = BlockList::new();
-        if fresh {
-            out.append(self.take_fresh(want, size));
+        if !fresh_only {
+            out.append(self.take_freed(want));
         }
-        out.append(self.take_freed(want - out.len()));
         out.append(self.take_fresh(want - out.len(), size));
         out
+    }
+
+    /// Blocks never handed out, past the bump pointer.
+    pub fn fresh_left(&self) -> u32 {
+        let st = self.st();
+        st.capacity - st.bumped
     }
 
     /// Up to `want` blocks from the free list.
@@ -120,16 +148,36 @@ impl Slab {
         front
     }
 
-    /// Up to `want` fresh blocks past the bump pointer.
+    /// Up to `want` fresh blocks past the bump pointer. The carve ends on a
+    /// cache-line boundary when `want` allows it, so the bump pointer stays
+    /// line-aligned and two carves never share a cache line: blocks fresh
+    /// to one thread are never next to another thread's.
     fn take_fresh(&self, want: u32, size: usize) -> BlockList {
         let st = self.st();
-        let n = want.min(st.capacity - st.bumped);
+        let mut n = want.min(st.capacity - st.bumped);
         if n == 0 {
             return BlockList::new();
         }
+        if st.bumped + n < st.capacity {
+            // Blocks per whole number of lines: the carve's end is on a line
+            // boundary when it is a multiple of this (the slab starts on a
+            // page).
+            let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
+            let end = (st.bumped + n) / unit * unit;
+            if end > st.bumped {
+                n = end - st.bumped;
+            }
+        }
+        let start = st.bumped;
+        #[cfg(all(fuzzing, slabpool_inject_bug))]
+        let start = if self.0.class() == INJECT_BUG_CLASS && start > 0 {
+            start - 1
+        } else {
+            start
+        };
         // SAFETY: blocks `bumped .. bumped + n` lie inside the slab and were
         // never handed out.
-        let list = unsafe { block::carve(self.block(st.bumped, size), size, n) };
+        let list = unsafe { block::carve(self.block(start, size), size, n) };
         st.bumped += n;
         st.live += n;
         list
@@ -144,6 +192,7 @@ impl Slab {
         debug_assert!(st.live > 0);
         // SAFETY: `b` is free and ours; it joins the slab's free list.
         unsafe { block::set_next(b, st.free) };
+        poison::poison(b.cast(), || CLASSES[self.0.class()].size as usize);
         st.free = b;
         st.live -= 1;
         st.live
@@ -296,6 +345,86 @@ impl Slab {
     }
 }
 
+/// Consistency checks (tests, fuzzing): the owner's lock must be held, or
+/// the heap be quiescent.
+#[cfg(any(test, fuzzing, feature = "check"))]
+impl Slab {
+    /// Panics unless `b` is a block this slab has carved and that lies on
+    /// no purged page (so it may be live, cached, or on a free list).
+    pub fn check_block(&self, b: *const u8, what: &str) {
+        let (bumped, capacity, purged) = {
+            let st = self.st();
+            (st.bumped, st.capacity, st.purged)
+        };
+        let size = CLASSES[self.0.class()].size as usize;
+        let off = (b as usize).wrapping_sub(self.0.start() as usize);
+        assert!(
+            off % size == 0 && off / size < capacity as usize,
+            "{what}: {b:p} is no block of the slab at {:p} (size {size})",
+            self.0.start()
+        );
+        let i = (off / size) as u32;
+        assert!(i < bumped, "{what}: {b:p} is past the bump pointer");
+        assert!(
+            Self::pages_of(i, size) & purged == 0,
+            "{what}: {b:p} lies on a purged page"
+        );
+    }
+
+    /// Checks the invariants at the top of this file and the slab's span:
+    /// geometry of `class`, page map, free list, parked blocks, dirty bits
+    /// of the pages in use. Returns the live count.
+    pub fn check(&self, class: usize) -> u32 {
+        let info = &CLASSES[class];
+        let size = info.size as usize;
+        let span = self.0;
+        let start = span.start();
+        assert_eq!(span.kind(), SLAB, "slab {start:p}: kind");
+        assert_eq!(span.class(), class, "slab {start:p}: class");
+        assert_eq!(
+            span.pages(),
+            info.slab_pages as usize,
+            "slab {start:p}: pages"
+        );
+        let align = info.align_pages as usize * PAGE;
+        assert!(start as usize % align == 0, "slab {start:p}: alignment");
+        let st = self.st();
+        let (free, live, bumped, parked, purged) =
+            (st.free, st.live, st.bumped, st.parked, st.purged);
+        assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
+        assert!(
+            bumped <= info.capacity && live + parked <= bumped,
+            "slab {start:p}: live {live} + parked {parked} > bumped {bumped}"
+        );
+        let pages = span.pages();
+        assert!(
+            pages >= 64 || purged >> pages == 0,
+            "slab {start:p}: purged mask"
+        );
+        let parked_blocks = match purged {
+            0 => 0,
+            _ => (0..bumped)
+                .filter(|&i| Self::pages_of(i, size) & purged != 0)
+                .count(),
+        };
+        assert_eq!(parked as usize, parked_blocks, "slab {start:p}: parked");
+        let what = "slab free list";
+        block::check_chain(what, free, bumped - live - parked, |b| {
+            self.check_block(b.cast(), what)
+        });
+        let seg = span.segment();
+        let first = span.first_page();
+        for p in 0..pages {
+            assert_eq!(seg.map_get(first + p), first, "slab {start:p}: page map");
+            assert!(
+                purged & (1 << p) != 0 || !seg.is_clean(first + p, 1),
+                "slab {start:p}: page {p} in use but clean"
+            );
+        }
+        live
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -323,39 +452,75 @@ mod tests {
     fn bump_then_free_list() {
         let arena = Arena::new();
         let (slab, size) = new_slab(&arena, 100);
-        let got = drain(slab.take(10, size, &arena, false));
-        assert_eq!(got.len(), 10);
-        assert_eq!(got[0].cast::<u8>(), slab.0.start());
+        let start = slab.0.start();
+        // Blocks per carve that ends on a cache line.
+        let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
+        assert!(
+            unit > 1,
+            "the test needs a size that is no multiple of a line"
+        );
+        let n = 4 * unit;
+        let got = drain(slab.take(n + 1, size, &arena, false));
+        assert_eq!(got.len() as u32, n, "the carve stops at a line boundary");
+        assert_eq!((start as usize + n as usize * size) % CACHE_LINE, 0);
+        assert_eq!(got[0].cast::<u8>(), start);
         for w in got.windows(2) {
             assert_eq!(w[1] as usize - w[0] as usize, size, "address order");
         }
-        assert_eq!(slab.accounting(), (10, 10, 0, 0));
+        assert_eq!(slab.accounting(), (n, n, 0, 0));
         for &b in &got[..4] {
             // SAFETY: each block is live and of this slab.
             unsafe { slab.put(b) };
         }
-        assert_eq!(slab.accounting(), (6, 10, 4, 0));
+        assert_eq!(slab.accounting(), (n - 4, n, 4, 0));
         // The free list first (LIFO), then the bump pointer.
-        let again = drain(slab.take(6, size, &arena, false));
+        let again = drain(slab.take(4 + unit, size, &arena, false));
         assert_eq!(again[0], got[3]);
-        assert_eq!(slab.accounting(), (12, 12, 0, 0));
-        // Fresh blocks first when asked.
+        assert_eq!(again[4].cast::<u8>(), start.wrapping_add(n as usize * size));
+        assert_eq!(slab.accounting(), (n + unit, n + unit, 0, 0));
+        // Only fresh blocks when asked.
         // SAFETY: `again[0]` is live and of this slab.
         unsafe { slab.put(again[0]) };
-        let fresh = drain(slab.take(2, size, &arena, true));
+        let fresh = drain(slab.take(unit, size, &arena, true));
+        assert_eq!(fresh.len() as u32, unit);
         assert_eq!(
             fresh[0].cast::<u8>(),
-            slab.0.start().wrapping_add(12 * size)
+            start.wrapping_add((n + unit) as usize * size)
         );
-        assert_eq!(slab.accounting(), (13, 14, 1, 0));
         let cap = slab.capacity();
         let rest = drain(slab.take(cap, size, &arena, true));
-        assert_eq!(rest.len() as u32, cap - 13);
         assert_eq!(
-            *rest.last().unwrap(),
-            again[0],
-            "free-list blocks come last"
+            rest.len() as u32,
+            cap - n - 2 * unit,
+            "the rest of the slab"
         );
+        assert!(!rest.contains(&again[0]), "no free-list block");
+        assert_eq!(slab.accounting(), (cap - 1, cap, 1, 0));
+        assert!(slab.take(1, size, &arena, true).is_empty());
+    }
+
+    #[test]
+    fn carves_end_on_cache_lines() {
+        let arena = Arena::new();
+        for request in [8, 24, 48, 80, 160, 224, 640] {
+            let (slab, size) = new_slab(&arena, request);
+            let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
+            let mut end = slab.0.start() as usize;
+            // Odd requests: each carve still ends on a line, except the
+            // slab's last.
+            for want in [5u32, 9, 13, 7].iter().cycle() {
+                let got = drain(slab.take(*want, size, &arena, false));
+                if got.is_empty() {
+                    break;
+                }
+                assert_eq!(got[0] as usize, end, "carves are contiguous");
+                end += got.len() * size;
+                if slab.fresh_left() > 0 && *want >= unit {
+                    assert_eq!(end % CACHE_LINE, 0, "size {size}, want {want}");
+                }
+            }
+            assert_eq!(slab.fresh_left(), 0);
+        }
     }
 
     #[test]
@@ -388,6 +553,7 @@ mod tests {
         let pages = slab.0.pages();
         let purged = slab.purge(size, &arena);
         assert_eq!(purged, pages - 2, "all pages but the two with a live block");
+        assert_eq!(slab.check(slab.0.class()), 2);
         let (live, bumped, on_free, parked) = slab.accounting();
         assert_eq!((live, bumped), (2, cap as u32));
         assert_eq!(on_free, 6, "the free blocks sharing a page with a live one");

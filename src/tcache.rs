@@ -29,6 +29,7 @@ use crate::block::{self, Block};
 use crate::config;
 use crate::heap::Heap;
 use crate::os;
+use crate::poison;
 use crate::size_class::{CLASSES, NUM_CLASSES};
 use core::ptr;
 
@@ -66,6 +67,9 @@ pub struct ThreadCache {
     published: [u32; NUM_CLASSES],
     /// Bit `c`: class `c` took a slow path since the last decay.
     touched: u64,
+    /// Bit `c`: class `c` was refilled since the cache was last flushed
+    /// (a refill without it is the thread's first of the class).
+    refilled: u64,
     /// When the next decay is due.
     next_decay: u32,
     /// The heap's collect epoch this cache last flushed for.
@@ -96,6 +100,7 @@ impl ThreadCache {
             limit_bytes: 0,
             published: [0; NUM_CLASSES],
             touched: 0,
+            refilled: 0,
             next_decay: 0,
             epoch: 0,
         }
@@ -117,6 +122,7 @@ impl ThreadCache {
             // SAFETY: `b` heads this bin's list, a free block we own.
             bin.head = unsafe { block::next_of(b) };
             bin.count -= 1;
+            poison::unpoison(b.cast(), || CLASSES[class].size as usize);
         }
         b.cast()
     }
@@ -131,6 +137,7 @@ impl ThreadCache {
         if bin.count >= bin.limit {
             return false;
         }
+        poison::poison(p, || CLASSES[class].size as usize);
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
         unsafe { block::set_next(p.cast(), bin.head) };
         bin.head = p.cast();
@@ -218,11 +225,11 @@ impl ThreadCache {
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         // A class this thread has not used yet (or gave back) starts with
-        // about a page of blocks, fresh ones first: a program that
+        // about a page of blocks never handed out before: a program that
         // allocates a few blocks of many classes touches little memory, and
-        // the thread does not start on blocks another thread freed next to
-        // its own live ones.
-        let mut list = if self.bins[class].limit == 0 {
+        // the thread does not start on cache lines another thread writes.
+        let mut list = if self.refilled & (1 << class) == 0 {
+            self.refilled |= 1 << class;
             let want = info
                 .batch
                 .min(FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32);
@@ -248,6 +255,7 @@ impl ThreadCache {
         let grown = (current + info.batch).min(info.max_cached).max(len);
         self.set_limit(class, grown);
         self.publish(heap, class);
+        poison::unpoison(b.cast(), || info.size as usize);
         b.cast()
     }
 
@@ -329,7 +337,47 @@ impl ThreadCache {
             self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];
+        self.refilled = 0;
         self.limit_bytes = 0;
+    }
+
+    /// Checks the invariants at the top of this file: every bin a
+    /// null-terminated list of `count <= limit` blocks of its class (checked
+    /// against their slabs, under `heap`'s locks), the limits summed in
+    /// `limit_bytes`, an inactive cache empty. Returns the blocks cached and
+    /// the counts last published, per class.
+    #[cfg(any(test, fuzzing, feature = "check"))]
+    pub fn check(&self, heap: &Heap) -> ([u32; NUM_CLASSES], [u32; NUM_CLASSES]) {
+        let mut counts = [0; NUM_CLASSES];
+        let mut limit_bytes = 0;
+        for (class, bin) in self.bins.iter().enumerate() {
+            let what = "thread cache bin";
+            assert!(
+                bin.count <= bin.limit,
+                "class {class}: {} cached over the limit {}",
+                bin.count,
+                bin.limit
+            );
+            assert!(
+                self.state == ACTIVE || bin.limit == 0,
+                "class {class}: inactive cache with a limit"
+            );
+            block::check_chain(what, bin.head, bin.count, |b| {
+                heap.check_block(class, b.cast(), what)
+            });
+            counts[class] = bin.count;
+            limit_bytes += bin.limit as usize * CLASSES[class].size as usize;
+        }
+        assert_eq!(limit_bytes, self.limit_bytes, "thread cache: limit bytes");
+        let batch_max = CLASSES
+            .iter()
+            .map(|c| c.batch as usize * c.size as usize)
+            .max();
+        assert!(
+            limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0),
+            "thread cache: over budget"
+        );
+        (counts, self.published)
     }
 
     /// Blocks and bytes currently cached (for tests).
@@ -399,6 +447,7 @@ mod tests {
             }
         }
         assert_eq!(tc.cached().0, batch);
+        assert_eq!(heap.check(Some(&[&tc])).held[class], 0, "all cached");
         tc.flush_all(&heap);
         assert_eq!(tc.cached(), (0, 0));
         let back = drain_list(heap.refill(class, batch as u32, 0));

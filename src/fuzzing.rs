@@ -1,0 +1,49 @@
+//! What the fuzz targets (`fuzz/`) and `tests/fuzz_replay.rs` see of
+//! slabpool's internals: built under `cfg(fuzzing)` or the `check` feature
+//! only, and hidden from the documentation. Not an API.
+//!
+//! A target drives its own [`Heap`] with several [`ThreadCache`]s (one real
+//! thread simulating several) and calls [`Heap::check`] after every
+//! operation; the global-allocator target checks the process heap with
+//! [`check_global`] between operations, and each worker thread its own
+//! cache with [`check_thread_cache`]. Time is the fake clock of
+//! [`advance_clock`] once a target has called it.
+
+pub use crate::heap::{Heap, HeapCheck, LARGE_LIMIT, Route, route};
+pub use crate::os::PAGE;
+pub use crate::segment::SEGMENT_SIZE;
+pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+pub use crate::tcache::{ACTIVE, DEAD, ThreadCache, UNINIT};
+
+/// Whether this build carries the injected bug (`--cfg
+/// slabpool_inject_bug` in a fuzzing build; see FUZZ.md).
+pub const INJECTED_BUG: bool = cfg!(all(fuzzing, slabpool_inject_bug));
+
+/// Freezes slabpool's clock (the first time) and moves it `ms` forward.
+pub fn advance_clock(ms: u32) {
+    crate::os::fake_clock::advance(ms);
+}
+
+/// Checks live huge block `p` of `size` bytes at `align` (see
+/// `huge::check_block`).
+///
+/// # Safety
+/// `p` must be a live huge block.
+pub unsafe fn check_huge_block(p: *mut u8, size: usize, align: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { crate::huge::check_block(p, size, align) }
+}
+
+/// Checks the process heap ([`Heap::check`], without the thread caches).
+///
+/// # Safety
+/// No other thread may be inside the allocator meanwhile.
+pub unsafe fn check_global() -> HeapCheck {
+    crate::global::heap().check(None)
+}
+
+/// Checks the calling thread's cache of the process heap; returns its
+/// cached and published counts per class (zero for an inactive cache).
+pub fn check_thread_cache() -> ([u32; NUM_CLASSES], [u32; NUM_CLASSES]) {
+    crate::global::check_thread_cache()
+}
