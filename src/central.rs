@@ -118,11 +118,12 @@ impl Central {
         self.refill_ordered(class, want, arenas, home, false)
     }
 
-    /// As [`Central::refill`], but if `fresh`, only blocks never handed out
-    /// (from the class's open slab, or a new one): for a thread's first
-    /// refill of a class, so that the first blocks it writes share no cache
-    /// line with blocks another thread holds or freed (passive false
-    /// sharing). Later refills reuse what others freed.
+    /// As [`Central::refill`], but if `fresh`, blocks never handed out come
+    /// first (from the class's open slab, the one carved last, while it has
+    /// some): for a thread's first refill of a class, so that the first
+    /// blocks it writes share no cache line with blocks another thread
+    /// holds (passive false sharing). No slab is carved for that alone:
+    /// when the open slab is used up, the refill reuses what others freed.
     pub fn refill_ordered(
         &self,
         class: usize,
@@ -135,7 +136,10 @@ impl Central {
         let got = self.state.with(|st| {
             st.active = true;
             if fresh {
-                return st.take_open(info, want, arenas);
+                let got = st.take_open(info, want, arenas);
+                if !got.is_empty() {
+                    return got;
+                }
             }
             if let Some(list) = st.pop_transfer(want) {
                 return list;
@@ -422,7 +426,8 @@ impl CentralState {
         self.list(slab);
     }
 
-    /// Up to `want` blocks from the fullest listed slabs.
+    /// Up to `want` blocks from the fullest listed slabs (a few less when a
+    /// carve stops at a cache line).
     fn take_from_slabs(
         &mut self,
         info: &ClassInfo,
@@ -435,7 +440,14 @@ impl CentralState {
             let Some(span) = self.partial[fullest].first() else {
                 break;
             };
-            out.append(self.take_from(Slab(span), info, want - out.len(), arenas, false));
+            let slab = Slab(span);
+            out.append(self.take_from(slab, info, want - out.len(), arenas, false));
+            if slab.live() < slab.capacity() {
+                // The slab stopped at a cache line before `want`: a second
+                // carve for the rest would leave the bump pointer inside a
+                // line. The refill is a little short instead.
+                break;
+            }
         }
         out
     }
@@ -591,7 +603,8 @@ mod tests {
     fn blocks_flow_through_transfer_and_back_to_slabs() {
         let arenas = [CachePadded::new(Arena::new())];
         let central = Central::new();
-        let class = class_of(100);
+        // A multiple of a cache line: no carve stops short.
+        let class = class_of(128);
         let info = CLASSES[class];
         let mut got = central.refill(class, 10, &arenas, 0);
         assert_eq!(got.len(), 10);
@@ -628,6 +641,53 @@ mod tests {
             "collect returned the empty slab"
         );
         assert!(info.capacity > 12);
+    }
+
+    fn lines(mut list: BlockList, size: usize) -> Vec<usize> {
+        let mut v = Vec::new();
+        while let Some(b) = list.pop() {
+            v.push(b as usize / 64);
+            v.push((b as usize + size - 1) / 64);
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn first_refills_share_no_cache_line_with_blocks_handed_out() {
+        let arenas = [CachePadded::new(Arena::new())];
+        let central = Central::new();
+        let class = class_of(24);
+        let size = CLASSES[class].size as usize;
+        // An odd refill, then frees back to the slab: later refills take
+        // those freed blocks first, a first refill only fresh ones.
+        let mut held = central.refill(class, 13, &arenas, 0);
+        assert_eq!(held.len(), 8, "a carve stops at a line boundary");
+        for _ in 0..3 {
+            let b = held.pop().expect("block");
+            central.free_block(class, b.cast(), &arenas);
+        }
+        let held_lines = lines(held, size);
+        let a = central.refill_ordered(class, 20, &arenas, 0, true);
+        let b = central.refill_ordered(class, 20, &arenas, 0, true);
+        assert_eq!((a.len(), b.len()), (16, 16));
+        let (a, b) = (lines(a, size), lines(b, size));
+        for l in &a {
+            assert!(
+                !held_lines.contains(l) && !b.contains(l),
+                "line {l:x} shared"
+            );
+        }
+        // A later refill reuses the freed blocks.
+        let again = central.refill(class, 3, &arenas, 0);
+        assert_eq!(
+            lines(again, size)
+                .iter()
+                .filter(|l| held_lines.contains(l))
+                .count(),
+            1
+        );
     }
 
     #[test]
