@@ -777,10 +777,13 @@ fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
 /// A thread exits (its cache flushes every class to the central pools)
 /// while another thread's cache refills the same class: the refilling
 /// thread gets either the exiting thread's batch or fresh blocks, never a
-/// block still cached elsewhere, and the counts add up.
+/// block still cached elsewhere, and the counts add up. The program holds
+/// half of the class's open slab first, so that one of the two first
+/// refills finds it used up.
 fn exit_flush_vs_refill() {
     let heap = quiet_heap();
     let class = class_for(1024);
+    let program = addrs(heap.refill(class, 2, 0));
     let exiting = {
         let heap = heap.clone();
         spawn(move || {
@@ -809,7 +812,10 @@ fn exit_flush_vs_refill() {
     let mut held = refiller.join().unwrap();
     assert_distinct_blocks(class, &held);
     let s = heap.stats().classes[class];
-    assert_eq!(s.allocated_blocks + s.cached_blocks, held.len());
+    assert_eq!(
+        s.allocated_blocks + s.cached_blocks,
+        held.len() + program.len()
+    );
     flushed.sort_unstable();
     held.sort_unstable();
     if held == flushed {
@@ -820,7 +826,7 @@ fn exit_flush_vs_refill() {
         assert!(held.iter().all(|b| !flushed.contains(b)));
         outcome("refilled from a slab");
     }
-    finish_heap(&heap, class, &held);
+    finish_heap(&heap, class, &[held.to_vec(), program].concat());
 }
 
 #[test]
@@ -841,9 +847,10 @@ fn thread_exit_flush_races_refill() {
 /// goes straight back to the slab (passive false sharing), the next two are
 /// cached, the fourth overflows the cache and flushes a batch to the central
 /// pool, all while the allocating thread's cache refills. The refill gets
-/// the flushed batch whole, or the block freed to the slab and/or a new
-/// slab's blocks; every block is in one place only: with a program, in a
-/// cache, on the transfer stack or free in its slab.
+/// the flushed batch whole, or the block freed to the slab, or a new slab's
+/// blocks (a first refill takes only fresh blocks from a slab it carved);
+/// every block is in one place only: with a program, in a cache, on the
+/// transfer stack or free in its slab.
 fn free_through_caches() {
     let heap = quiet_heap();
     let class = class_for(1024);
@@ -900,12 +907,17 @@ fn free_through_caches() {
         let fresh = got.iter().filter(|b| !given.contains(b)).count();
         assert_eq!(got.len(), usize::from(from_slab) + fresh);
         assert_eq!(s.slabs, if fresh > 0 { 2 } else { 1 });
-        // A refill that finds no block carves a slab outside the lock; a
-        // block freed meanwhile is taken first when it adopts the slab.
-        outcome(match (from_slab, fresh) {
-            (true, 0) => "owner took the block freed to its slab",
-            (false, _) => "owner took a new slab's blocks",
-            (true, _) => "owner took the freed block, then a new slab's",
+        // A refill that finds no block carves a slab outside the lock; as
+        // the thread's first, it takes that slab's fresh blocks only, even
+        // if a block was freed to the old slab meanwhile.
+        assert!(
+            !(from_slab && fresh > 0),
+            "a first refill mixed freed and fresh blocks"
+        );
+        outcome(if from_slab {
+            "owner took the block freed to its slab"
+        } else {
+            "owner took a new slab's blocks"
         });
     }
     freer_tc.flush_all(&heap);
@@ -921,7 +933,6 @@ fn cross_thread_free_through_caches_races_refill() {
             "owner reused the flushed batch",
             "owner took the block freed to its slab",
             "owner took a new slab's blocks",
-            "owner took the freed block, then a new slab's",
         ],
         free_through_caches,
     );
