@@ -119,11 +119,13 @@ impl Central {
     }
 
     /// As [`Central::refill`], but if `fresh`, blocks never handed out come
-    /// first (from the class's open slab, the one carved last, while it has
-    /// some): for a thread's first refill of a class, so that the first
-    /// blocks it writes share no cache line with blocks another thread
-    /// holds (passive false sharing). No slab is carved for that alone:
-    /// when the open slab is used up, the refill reuses what others freed.
+    /// before slab free lists (from the class's open slab, the one carved
+    /// last, while it has some): for a thread's first refill of a class, so
+    /// that the first blocks it writes share no cache line with blocks
+    /// another thread holds (passive false sharing). The transfer stack
+    /// still comes first (whole batches, mostly what exited threads gave
+    /// back: taking them keeps a churn of short threads from touching new
+    /// pages), and no slab is carved for freshness alone.
     pub fn refill_ordered(
         &self,
         class: usize,
@@ -135,14 +137,14 @@ impl Central {
         let info = &CLASSES[class];
         let got = self.state.with(|st| {
             st.active = true;
+            if let Some(list) = st.pop_transfer(want) {
+                return list;
+            }
             if fresh {
                 let got = st.take_open(info, want, arenas);
                 if !got.is_empty() {
                     return got;
                 }
-            }
-            if let Some(list) = st.pop_transfer(want) {
-                return list;
             }
             st.take_from_slabs(info, want, arenas)
         });
