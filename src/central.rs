@@ -698,8 +698,17 @@ mod tests {
         let central = Central::new();
         let class = class_of(4096);
         let cap = CLASSES[class].capacity;
-        let mut a = central.refill(class, cap, &arenas, 0);
-        let mut b = central.refill(class, cap, &arenas, 0);
+        // A carve links at most a page of blocks: refill until the slab is
+        // used up.
+        let whole_slab = || {
+            let mut l = BlockList::new();
+            while l.len() < cap {
+                l.append(central.refill(class, cap - l.len(), &arenas, 0));
+            }
+            l
+        };
+        let mut a = whole_slab();
+        let mut b = whole_slab();
         assert_eq!((a.len(), b.len()), (cap, cap));
         let slab_b = slab_of(b.pop().expect("block"));
         // Free most of slab a and one block of slab b.

@@ -600,7 +600,8 @@ mod tests {
     #[test]
     fn batches_round_trip_through_transfer() {
         let heap = Box::new(Heap::new());
-        let class = class_of(256);
+        // 64 blocks are one carve (a page).
+        let class = class_of(64);
         let list = heap.refill(class, 64, 0);
         assert_eq!(list.len(), 64);
         let addrs: Vec<_> = {

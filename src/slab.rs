@@ -38,6 +38,11 @@ const INJECT_BUG_CLASS: usize = 17;
 #[cfg(all(slabpool_inject_bug, not(fuzzing)))]
 compile_error!("slabpool_inject_bug is for fuzzing builds (cargo fuzz) only");
 
+/// Bytes of fresh blocks one carve links at most: carving writes a link
+/// into every block, which makes its page resident, so a refill does not
+/// touch more memory than the program is likely to use soon.
+const MAX_CARVE_BYTES: usize = 4096;
+
 /// Cache-line size assumed for false-sharing avoidance.
 const CACHE_LINE: usize = 64;
 
@@ -154,7 +159,9 @@ impl Slab {
     /// to one thread are never next to another thread's.
     fn take_fresh(&self, want: u32, size: usize) -> BlockList {
         let st = self.st();
-        let mut n = want.min(st.capacity - st.bumped);
+        let mut n = want
+            .min(st.capacity - st.bumped)
+            .min((MAX_CARVE_BYTES / size).max(1) as u32);
         if n == 0 {
             return BlockList::new();
         }
@@ -440,6 +447,24 @@ mod tests {
         (Slab::init(span, class, info), info.size as usize)
     }
 
+    /// `want` blocks, over as many takes as it needs (a carve links at most
+    /// `MAX_CARVE_BYTES`).
+    fn take_all(
+        slab: &Slab,
+        want: u32,
+        size: usize,
+        arena: &Arena,
+        fresh_only: bool,
+    ) -> Vec<*mut Block> {
+        let mut v = Vec::new();
+        while (v.len() as u32) < want {
+            let got = drain(slab.take(want - v.len() as u32, size, arena, fresh_only));
+            assert!(!got.is_empty(), "the slab ran out");
+            v.extend(got);
+        }
+        v
+    }
+
     fn drain(mut list: BlockList) -> Vec<*mut Block> {
         let mut v = Vec::new();
         while let Some(b) = list.pop() {
@@ -488,12 +513,12 @@ mod tests {
             start.wrapping_add((n + unit) as usize * size)
         );
         let cap = slab.capacity();
-        let rest = drain(slab.take(cap, size, &arena, true));
-        assert_eq!(
-            rest.len() as u32,
-            cap - n - 2 * unit,
-            "the rest of the slab"
+        assert!(
+            cap - n - 2 * unit > (MAX_CARVE_BYTES / size) as u32,
+            "several carves"
         );
+        let rest = take_all(&slab, cap - n - 2 * unit, size, &arena, true);
+        assert_eq!(slab.fresh_left(), 0, "the rest of the slab");
         assert!(!rest.contains(&again[0]), "no free-list block");
         assert_eq!(slab.accounting(), (cap - 1, cap, 1, 0));
         assert!(slab.take(1, size, &arena, true).is_empty());
@@ -538,7 +563,7 @@ mod tests {
         let arena = Arena::new();
         let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
         let cap = slab.capacity() as usize;
-        let blocks = drain(slab.take(cap as u32, size, &arena, false));
+        let blocks = take_all(&slab, cap as u32, size, &arena, false);
         // Keep one block on page 0 and one on page 2; free the rest.
         let keep = [blocks[1], blocks[9]];
         for &b in &blocks {
@@ -570,8 +595,8 @@ mod tests {
         let (_, _, on_free, parked) = slab.accounting();
         assert_eq!((on_free, parked as usize), (3, cap - 1 - 3));
         assert_eq!(slab.purge(size, &arena), 0, "nothing more to purge");
-        let all = drain(slab.take(cap as u32, size, &arena, false));
-        assert_eq!(all.len(), cap - 1);
+        let all = take_all(&slab, cap as u32 - 1, size, &arena, false);
+        assert!(slab.take(1, size, &arena, false).is_empty());
         assert_eq!(slab.accounting(), (cap as u32, cap as u32, 0, 0));
         assert!(!seg.is_clean(slab.0.first_page() + 3, 1));
         let mut sorted: Vec<_> = all.iter().chain(&keep[..1]).map(|&b| b as usize).collect();

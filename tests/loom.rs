@@ -628,7 +628,9 @@ fn adjacent_runs_freed_at_once_coalesce() {
 fn dirty_bits() {
     let pool = Arc::new(Pool::new(4096));
     assert_eq!((pool.info().slab_pages, pool.info().capacity), (2, 2));
+    // A carve links at most a page: one 4 KiB block per refill.
     let mut blocks = pool.refill(2);
+    blocks.extend(pool.refill(1));
     blocks.sort_unstable();
     let (keep, idle) = (blocks[0], blocks[1]);
     let slab = slab_of(keep);
