@@ -66,16 +66,21 @@ fn every_export_when_linked() {
     assert!(stdout.contains("checks passed"), "{stdout}");
 }
 
-#[test]
-fn cpp_containers_across_threads_match_the_system_allocator() {
-    let dir = scratch("cpp");
-    let exe = dir.join("containers");
+/// `tests/cpp/containers.cpp`, built in the scratch directory `name`.
+fn containers(name: &str) -> std::path::PathBuf {
+    let exe = scratch(name).join("containers");
     compile(
         "c++",
         &["tests/cpp/containers.cpp"],
         &["-O2", "-std=c++17", "-pthread", "-ldl"],
         &exe,
     );
+    exe
+}
+
+#[test]
+fn cpp_containers_across_threads_match_the_system_allocator() {
+    let exe = containers("cpp");
     let ours = run(Command::new(&exe), Some(library()), LIMIT);
     assert_ok("containers.cpp on slabpool", &ours);
     let system = run(Command::new(&exe), None, LIMIT);
@@ -130,14 +135,7 @@ fn exiting_threads_flush_their_caches() {
 
 #[test]
 fn show_stats_proves_the_preload_is_active() {
-    let dir = scratch("stats");
-    let exe = dir.join("containers");
-    compile(
-        "c++",
-        &["tests/cpp/containers.cpp"],
-        &["-O2", "-std=c++17", "-pthread", "-ldl"],
-        &exe,
-    );
+    let exe = containers("stats");
     let mut cmd = Command::new(&exe);
     cmd.env("SLABPOOL_SHOW_STATS", "1");
     let out = run(cmd, Some(library()), LIMIT);
