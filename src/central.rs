@@ -428,8 +428,8 @@ impl CentralState {
         self.list(slab);
     }
 
-    /// Up to `want` blocks from the fullest listed slabs (a few less when a
-    /// carve stops at a cache line).
+    /// Up to `want` blocks from the fullest listed slabs; fewer when a slab
+    /// stops a carve early (see `Slab::take`).
     fn take_from_slabs(
         &mut self,
         info: &ClassInfo,
@@ -445,9 +445,10 @@ impl CentralState {
             let slab = Slab(span);
             out.append(self.take_from(slab, info, want - out.len(), arenas, false));
             if slab.live() < slab.capacity() {
-                // The slab stopped at a cache line before `want`: a second
-                // carve for the rest would leave the bump pointer inside a
-                // line. The refill is a little short instead.
+                // The slab stopped its carve early (at 4 KiB or a cache
+                // line): a second carve for the rest would touch more pages
+                // or leave the bump pointer inside a line. The refill is
+                // short instead.
                 break;
             }
         }

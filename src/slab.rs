@@ -4,7 +4,8 @@
 //! new slab is never initialised up front), freed blocks go on an intrusive
 //! free list. A refill takes freed blocks first (their pages are resident
 //! already); a thread's first refill of a class takes fresh ones only.
-//! Carves end on cache-line boundaries, so the bump pointer stays
+//! A carve links at most 4 KiB of blocks (linking makes pages resident)
+//! and ends on a cache-line boundary, so the bump pointer stays
 //! line-aligned: fresh blocks never share a line with blocks handed out
 //! before (passive false sharing). A slab knows its class (in its span
 //! record), its count of live
@@ -153,10 +154,11 @@ impl Slab {
         front
     }
 
-    /// Up to `want` fresh blocks past the bump pointer. The carve ends on a
-    /// cache-line boundary when `want` allows it, so the bump pointer stays
-    /// line-aligned and two carves never share a cache line: blocks fresh
-    /// to one thread are never next to another thread's.
+    /// Up to `want` fresh blocks past the bump pointer, at most
+    /// `MAX_CARVE_BYTES` of them. The carve ends on a cache-line boundary
+    /// when `want` allows it, so the bump pointer stays line-aligned and two
+    /// carves never share a cache line: blocks fresh to one thread are never
+    /// next to another thread's.
     fn take_fresh(&self, want: u32, size: usize) -> BlockList {
         let st = self.st();
         let mut n = want
