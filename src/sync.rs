@@ -112,10 +112,17 @@ impl<T> Lock<T> {
     /// Runs `f` with exclusive access to the protected value.
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.raw.lock();
+        self.with_wait(|data, _| f(data))
+    }
+
+    /// As [`Lock::with`], and tells `f` how the acquisition went (for
+    /// contention statistics kept in the protected value itself).
+    #[inline]
+    pub fn with_wait<R>(&self, f: impl FnOnce(&mut T, Wait) -> R) -> R {
+        let wait = self.raw.lock();
         // SAFETY: `raw` is held, so no other thread accesses `data` until
         // the unlock below; the `&mut` does not escape `f`.
-        let result = self.data.with_mut(|data| f(unsafe { &mut *data }));
+        let result = self.data.with_mut(|data| f(unsafe { &mut *data }, wait));
         self.raw.unlock();
         result
     }
@@ -127,7 +134,7 @@ impl<T> Lock<T> {
     /// same thread or in a forked child, and must not touch the data meanwhile.
     #[cfg(not(loom))]
     pub unsafe fn force_lock(&self) {
-        self.raw.lock();
+        let _ = self.raw.lock();
     }
 
     /// Releases a lock taken by [`Lock::force_lock`].
@@ -137,6 +144,42 @@ impl<T> Lock<T> {
     #[cfg(not(loom))]
     pub unsafe fn force_unlock(&self) {
         self.raw.unlock();
+    }
+}
+
+/// How one acquisition of a [`Lock`] went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wait {
+    /// The lock was held by another thread when asked for.
+    pub waited: bool,
+    /// Times the thread slept on the futex before getting it.
+    pub sleeps: u32,
+}
+
+/// Contention counters of one lock, kept by its holder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockCounts {
+    pub acquisitions: u64,
+    /// Acquisitions that found the lock held.
+    pub waits: u64,
+    /// Futex sleeps in those waits.
+    pub sleeps: u64,
+}
+
+impl LockCounts {
+    /// Counts one acquisition.
+    #[inline]
+    pub fn note(&mut self, wait: Wait) {
+        self.acquisitions += 1;
+        self.waits += u64::from(wait.waited);
+        self.sleeps += u64::from(wait.sleeps);
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: LockCounts) {
+        self.acquisitions += other.acquisitions;
+        self.waits += other.waits;
+        self.sleeps += other.sleeps;
     }
 }
 
@@ -163,23 +206,31 @@ impl RawLock {
     }
 
     #[inline]
-    fn lock(&self) {
+    fn lock(&self) -> Wait {
         #[cfg(loom)]
         if broken::active() {
-            return self.lock_broken();
+            self.lock_broken();
+            return Wait::default();
         }
         if self
             .state
             .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_contended();
+            return self.lock_contended();
         }
+        Wait::default()
     }
 
     #[cold]
     #[inline(never)]
-    fn lock_contended(&self) {
+    fn lock_contended(&self) -> Wait {
+        // A weak compare-exchange may fail spuriously on a free lock: that
+        // is not a wait.
+        let mut wait = Wait {
+            waited: self.state.load(Ordering::Relaxed) != UNLOCKED,
+            sleeps: 0,
+        };
         let mut spins = 0;
         while spins < SPINS_BEFORE_SLEEP {
             let state = self.state.load(Ordering::Relaxed);
@@ -189,8 +240,9 @@ impl RawLock {
                     .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                return;
+                return wait;
             }
+            wait.waited = true;
             if state == CONTENDED {
                 break;
             }
@@ -200,7 +252,9 @@ impl RawLock {
         // Announce a sleeper; whoever unlocks sees CONTENDED and wakes one.
         while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
             futex_wait(&self.state, CONTENDED);
+            wait.sleeps += 1;
         }
+        wait
     }
 
     /// The classic broken acquire: test, then set. Two threads can both see
