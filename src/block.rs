@@ -88,6 +88,12 @@ impl BlockList {
         self.len == 0
     }
 
+    /// The front block, if any.
+    #[inline]
+    pub fn first(&self) -> Option<*mut Block> {
+        (self.len > 0).then_some(self.head)
+    }
+
     /// Adds a block at the front.
     ///
     /// # Safety
@@ -119,6 +125,23 @@ impl BlockList {
             self.tail = ptr::null_mut();
         }
         Some(block)
+    }
+
+    /// Adds a block at the back.
+    ///
+    /// # Safety
+    /// As for [`BlockList::push`].
+    #[inline]
+    pub unsafe fn push_back(&mut self, block: *mut Block) {
+        if self.len == 0 {
+            self.head = block;
+        } else {
+            // SAFETY: `self.tail` is the last block of this list, owned by
+            // us; the caller hands `block` over.
+            unsafe { set_next(self.tail, block) };
+        }
+        self.tail = block;
+        self.len += 1;
     }
 
     /// Appends `other` at the back, in O(1).

@@ -1,26 +1,46 @@
-//! The central pool of one size class, shared by all threads.
+//! The central pool of one size class in one arena.
 //!
-//! It holds two kinds of free blocks, behind one short lock:
+//! Every arena has one central pool per class (its shard of the class):
+//! threads whose home is the arena refill from it, and its slabs are carved
+//! from the arena's segments, so a slab's owner pool is found from its
+//! segment header (`SegmentRef::arena`). Two threads with different homes
+//! thus never receive blocks of one slab, and so never write one cache
+//! line, unless the program hands blocks from one to the other; and no lock
+//! is shared by all threads of the process.
+//!
+//! A pool holds two kinds of free blocks, behind one short lock:
 //! - a transfer stack of whole batches (block lists) flushed by thread
-//!   caches, handed out again in O(1) to the next thread that refills: this
-//!   is how memory freed by one thread is reused by another without touching
-//!   slab metadata;
-//! - the slabs of the class that still have blocks to give (on their own
-//!   free lists or past their bump pointer), in lists by occupancy. A refill
-//!   takes from the fullest slab first so that sparse slabs drain and can be
-//!   released; a slab whose blocks have all come back returns to its arena,
-//!   beyond one kept empty slab.
+//!   caches, handed out again in O(1) to the next thread of the arena that
+//!   refills: a batch goes to the pool that owns its first block, so a
+//!   thread's own overflow comes back to its own arena, and blocks freed by
+//!   another thread (the program passed them over) go back to the arena
+//!   that allocated them, to be reused there;
+//! - the slabs of the class in this arena that still have blocks to give
+//!   (on their own free lists or past their bump pointer), in lists by
+//!   occupancy. A refill takes from the fullest slab first so that sparse
+//!   slabs drain and can be released; a slab whose blocks have all come
+//!   back returns to its arena, beyond one kept empty slab.
 //!
 //! When the transfer stack is full, a flushed batch goes back block by block
 //! to the slabs it came from (found by masking each address). A class idle
 //! for a maintenance period ([`Central::trim`]) returns its transfer stack
-//! to the slabs and its empty slabs to their arenas.
+//! to the slabs and its empty slabs to their arena. A transfer batch may
+//! hold blocks of other arenas (a thread freed blocks of several): giving
+//! blocks back to slabs returns those to the caller, which hands them to
+//! their own pools (`Heap`), so a pool only ever touches its own slabs and
+//! no thread holds two pool locks at once.
 //!
-//! Invariants (under the lock): a slab is listed iff `live < capacity`, in
+//! The pool also counts its lock's acquisitions and waits, and the batches
+//! a thread took from the transfer stack that another thread had flushed
+//! (statistics, under the lock).
+//!
+//! Invariants (under the lock): every slab of the pool lies in a segment of
+//! its arena; a slab is listed iff `live < capacity`, in
 //! `partial[bucket(live, capacity)]`, bucket 0 holding exactly the empty
-//! slabs; `live_blocks` is the sum of `live` over the class's slabs, which
-//! counts blocks with the program, in thread caches and in the transfer
-//! stack; `transfer_blocks` counts the blocks in the transfer stack.
+//! slabs; `live_blocks` is the sum of `live` over the pool's slabs, which
+//! counts blocks with the program, in thread caches and on transfer stacks
+//! (this pool's or another's); `transfer_blocks` counts the blocks on this
+//! pool's transfer stack.
 
 use crate::arena::Arena;
 use crate::block::BlockList;
@@ -28,7 +48,7 @@ use crate::segment::SpanList;
 use crate::segment::{SLAB, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
 use crate::slab::Slab;
-use crate::sync::{AtomicUsize, CachePadded, Lock, Ordering::Relaxed, const_fn};
+use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
 #[cfg(not(loom))]
@@ -43,16 +63,59 @@ const BUCKETS: usize = 8;
 /// Empty slabs a class keeps instead of returning them to their arena.
 const KEEP_EMPTY_SLABS: usize = 1;
 
-/// The central pool of one class.
+/// The arena of a central pool, and its index in the heap: the pool carves
+/// its slabs there, so it owns exactly the slabs of its class in that
+/// arena's segments.
+#[derive(Clone, Copy)]
+pub struct Home<'a> {
+    pub arena: &'a Arena,
+    pub index: usize,
+}
+
+impl Home<'_> {
+    /// Whether `slab` belongs to the pool of this home.
+    fn owns(&self, slab: Slab) -> bool {
+        slab.0.segment().arena() == self.index
+    }
+}
+
+/// A refill's request.
+#[derive(Clone, Copy, Debug)]
+pub struct Refill {
+    /// Blocks wanted (at least 1).
+    pub want: u32,
+    /// Blocks never handed out come before slab free lists (a thread's
+    /// first refill of a class: see [`Central::refill`]).
+    pub fresh: bool,
+    /// The refilling thread's serial (statistics: batches taken from
+    /// another thread).
+    pub thread: u32,
+}
+
+impl Refill {
+    /// A plain request for `want` blocks (freed ones first), from no
+    /// particular thread.
+    pub const fn new(want: u32) -> Self {
+        Self {
+            want,
+            fresh: false,
+            thread: 0,
+        }
+    }
+}
+
+/// The central pool of one class in one arena.
 pub struct Central {
     state: Lock<CentralState>,
-    /// Blocks of this class in thread caches, as the caches last published
-    /// on their slow paths.
+    /// Blocks of this class in the caches of threads whose home is this
+    /// arena, as the caches last published on their slow paths.
     cached: AtomicUsize,
 }
 
 struct CentralState {
     transfer: [BlockList; TRANSFER_SLOTS],
+    /// Serial of the thread that flushed each batch.
+    flushed_by: [u32; TRANSFER_SLOTS],
     transfer_len: usize,
     transfer_blocks: usize,
     partial: [SpanList; BUCKETS],
@@ -67,9 +130,14 @@ struct CentralState {
     /// The slab last carved for the class, until released: where a
     /// thread's first refill takes fresh blocks.
     open: Option<Slab>,
+    /// The lock's acquisitions and waits.
+    locks: LockCounts,
+    /// Batches taken from the transfer stack by a thread other than the
+    /// one that flushed them.
+    cross_thread_batches: u64,
 }
 
-/// Counters of one class, for statistics.
+/// Counters of one pool, for statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CentralCounts {
     pub slabs: usize,
@@ -81,6 +149,25 @@ pub struct CentralCounts {
     pub cached_blocks: usize,
     /// Slab pages decommitted (not resident) while their slab lives on.
     pub purged_pages: usize,
+    /// The pool lock's acquisitions and waits (cumulative).
+    pub locks: LockCounts,
+    /// Batches a thread took that another thread had flushed (cumulative).
+    pub cross_thread_batches: u64,
+}
+
+impl CentralCounts {
+    /// Adds the live figures of `other` to these (summing a class over
+    /// arenas).
+    pub fn add(&mut self, other: &CentralCounts) {
+        self.slabs += other.slabs;
+        self.empty_slabs += other.empty_slabs;
+        self.live_blocks += other.live_blocks;
+        self.transfer_blocks += other.transfer_blocks;
+        self.cached_blocks = self.cached_blocks.wrapping_add(other.cached_blocks);
+        self.purged_pages += other.purged_pages;
+        self.locks.add(other.locks);
+        self.cross_thread_batches += other.cross_thread_batches;
+    }
 }
 
 impl Central {
@@ -89,6 +176,7 @@ impl Central {
             Self {
                 state: Lock::new(CentralState {
                     transfer: [const { BlockList::new() }; TRANSFER_SLOTS],
+                    flushed_by: [0; TRANSFER_SLOTS],
                     transfer_len: 0,
                     transfer_blocks: 0,
                     partial: [const { SpanList::new() }; BUCKETS],
@@ -98,128 +186,130 @@ impl Central {
                     purged_pages: 0,
                     active: false,
                     open: None,
+                    locks: LockCounts { acquisitions: 0, waits: 0, sleeps: 0 },
+                    cross_thread_batches: 0,
                 }),
                 cached: AtomicUsize::new(0),
             }
         }
     }
 
-    /// Up to `want` (>= 1) free blocks of `class`; empty only when out of
-    /// memory. New slabs come from `arenas[home]`. Blocks other threads
-    /// freed come first (the transfer stack, then slab free lists: their
-    /// pages are resident already).
-    pub fn refill(
-        &self,
-        class: usize,
-        want: u32,
-        arenas: &[CachePadded<Arena>],
-        home: usize,
-    ) -> BlockList {
-        self.refill_ordered(class, want, arenas, home, false)
+    /// Runs `f` under the pool's lock, counting the acquisition.
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce(&mut CentralState) -> R) -> R {
+        self.state.with_wait(|st, wait| {
+            st.locks.note(wait);
+            f(st)
+        })
     }
 
-    /// As [`Central::refill`], but if `fresh`, blocks never handed out come
-    /// before slab free lists (from the class's open slab, the one carved
-    /// last, while it has some): for a thread's first refill of a class, so
-    /// that the first blocks it writes share no cache line with blocks
-    /// another thread holds (passive false sharing). The transfer stack
-    /// still comes first (whole batches, mostly what exited threads gave
-    /// back: taking them keeps a churn of short threads from touching new
-    /// pages), and no slab is carved for freshness alone.
-    pub fn refill_ordered(
-        &self,
-        class: usize,
-        want: u32,
-        arenas: &[CachePadded<Arena>],
-        home: usize,
-        fresh: bool,
-    ) -> BlockList {
+    /// Up to `ask.want` (>= 1) free blocks of `class`; empty only when out
+    /// of memory. New slabs come from `home`'s arena.
+    ///
+    /// Whole batches on the transfer stack come first (mostly what threads
+    /// of this arena flushed, including exited ones: taking them keeps a
+    /// churn of short threads from touching new pages); then, normally,
+    /// slab free lists (their pages are resident already) before fresh
+    /// blocks. With `ask.fresh` (a thread's first refill of a class), blocks
+    /// never handed out come before slab free lists, from the class's open
+    /// slab (the one carved last) while it has some: the first blocks the
+    /// thread writes then share no cache line with blocks another thread of
+    /// the arena holds (passive false sharing). No slab is carved for
+    /// freshness alone.
+    pub fn refill(&self, class: usize, ask: Refill, home: Home) -> BlockList {
         let info = &CLASSES[class];
-        let got = self.state.with(|st| {
+        let got = self.locked(|st| {
             st.active = true;
-            if let Some(list) = st.pop_transfer(want) {
+            if let Some(list) = st.pop_transfer(ask) {
                 return list;
             }
-            if fresh {
-                let got = st.take_open(info, want, arenas);
+            if ask.fresh {
+                let got = st.take_open(info, ask.want, home);
                 if !got.is_empty() {
                     return got;
                 }
             }
-            st.take_from_slabs(info, want, arenas)
+            st.take_from_slabs(info, ask.want, home)
         });
         if !got.is_empty() {
             return got;
         }
         // No block to give: carve a new slab outside the lock, then retry
         // (another thread may have refilled the class meanwhile).
-        let arena = &arenas[home];
         let pages = info.slab_pages as usize;
-        let Some(new) = arena.alloc_span(home, pages, info.align_pages as usize, SLAB) else {
+        let align = info.align_pages as usize;
+        let Some(new) = home.arena.alloc_span(home.index, pages, align, SLAB) else {
             return BlockList::new();
         };
         let slab = Slab::init(new.span, class, info);
-        self.state.with(|st| {
+        self.locked(|st| {
             st.adopt(slab);
             st.open = Some(slab);
-            if fresh {
-                st.take_open(info, want, arenas)
+            if ask.fresh {
+                st.take_open(info, ask.want, home)
             } else {
-                st.take_from_slabs(info, want, arenas)
+                st.take_from_slabs(info, ask.want, home)
             }
         })
     }
 
-    /// Takes back `list`, a batch of blocks of `class` (any length).
-    pub fn flush(&self, class: usize, list: BlockList, arenas: &[CachePadded<Arena>]) {
+    /// Takes back `list`, a batch of blocks of `class` (any length) whose
+    /// first block belongs to this pool, flushed by thread `thread`. Returns
+    /// the blocks it could not keep that belong to other pools (when the
+    /// transfer stack is full, the batch goes back to the slabs).
+    #[must_use]
+    pub fn flush(&self, class: usize, list: BlockList, thread: u32, home: Home) -> BlockList {
         if list.is_empty() {
-            return;
+            return list;
         }
         let info = &CLASSES[class];
-        self.state.with(|st| {
+        self.locked(|st| {
             st.active = true;
             if st.transfer_len < transfer_cap(info) {
                 st.transfer_blocks += list.len() as usize;
                 st.transfer[st.transfer_len] = list;
+                st.flushed_by[st.transfer_len] = thread;
                 st.transfer_len += 1;
+                BlockList::new()
             } else {
-                st.return_blocks(info, list, arenas);
+                st.return_blocks(info, list, home)
             }
-        });
+        })
     }
 
-    /// Returns one block straight to its slab (no thread cache).
-    pub fn free_block(&self, class: usize, p: *mut u8, arenas: &[CachePadded<Arena>]) {
-        let mut list = BlockList::new();
-        // SAFETY: the caller gives up `p`, a live block of `class`.
-        unsafe { list.push(p.cast()) };
-        self.state
-            .with(|st| st.return_blocks(&CLASSES[class], list, arenas));
+    /// Puts the blocks of `list` (of `class`) that belong to this pool back
+    /// on their slabs; returns the others.
+    #[must_use]
+    pub fn free_blocks(&self, class: usize, list: BlockList, home: Home) -> BlockList {
+        self.locked(|st| st.return_blocks(&CLASSES[class], list, home))
     }
 
     /// Maintenance: if the class saw no refill or flush since the last
     /// call, returns its transfer stack to the slabs and its empty slabs to
-    /// their arenas.
-    pub fn trim(&self, class: usize, arenas: &[CachePadded<Arena>]) {
+    /// the arena. Returns the blocks of other pools found on the stack.
+    #[must_use]
+    pub fn trim(&self, class: usize, home: Home) -> BlockList {
         let info = &CLASSES[class];
-        self.state.with(|st| {
+        self.locked(|st| {
             if core::mem::replace(&mut st.active, false) {
-                return;
+                return BlockList::new();
             }
-            st.drain_transfer(info, arenas);
-            st.release_empty_slabs(arenas);
-        });
+            let foreign = st.drain_transfer(info, home);
+            st.release_empty_slabs(home);
+            foreign
+        })
     }
 
     /// `collect`: returns the transfer stack to the slabs, every empty slab
-    /// to its arena, and decommits the pages of partial slabs that hold no
-    /// live block. Returns the slab pages decommitted.
-    pub fn collect(&self, class: usize, arenas: &[CachePadded<Arena>]) -> usize {
+    /// to the arena, and decommits the pages of partial slabs that hold no
+    /// live block. Returns the slab pages decommitted and the blocks of
+    /// other pools found on the stack.
+    pub fn collect(&self, class: usize, home: Home) -> (usize, BlockList) {
         let info = &CLASSES[class];
-        self.state.with(|st| {
-            st.drain_transfer(info, arenas);
-            st.release_empty_slabs(arenas);
-            st.purge_slabs(info, arenas)
+        self.locked(|st| {
+            let foreign = st.drain_transfer(info, home);
+            st.release_empty_slabs(home);
+            (st.purge_slabs(info, home), foreign)
         })
     }
 
@@ -250,6 +340,8 @@ impl Central {
         unsafe { self.state.force_unlock() }
     }
 
+    /// The pool's counters. Reading them takes the lock without counting
+    /// the acquisition, so statistics do not disturb the figures they show.
     pub fn counts(&self) -> CentralCounts {
         let mut counts = self.state.with(|st| CentralCounts {
             slabs: st.slabs,
@@ -258,6 +350,8 @@ impl Central {
             transfer_blocks: st.transfer_blocks,
             cached_blocks: 0,
             purged_pages: st.purged_pages,
+            locks: st.locks,
+            cross_thread_batches: st.cross_thread_batches,
         });
         counts.cached_blocks = self.cached.load(Relaxed);
         counts
@@ -280,11 +374,12 @@ pub struct CentralCheck {
 /// Consistency checks (tests, fuzzing).
 #[cfg(any(test, fuzzing, feature = "check"))]
 impl Central {
-    /// Checks the pool of `class`: the transfer stack (its count, every
-    /// batch a well-formed list of blocks of the class), the partial lists
-    /// (each slab in the bucket of its occupancy, the non-empty bits). The
-    /// slabs themselves are checked by the heap, which finds them all.
-    pub fn check(&self, class: usize) -> CentralCheck {
+    /// Checks the pool of `class` in arena `index`: the transfer stack (its
+    /// count, every batch a well-formed list of blocks of the class), the
+    /// partial lists (each slab of this arena, in the bucket of its
+    /// occupancy, the non-empty bits). The slabs themselves are checked by
+    /// the heap, which finds them all.
+    pub fn check(&self, class: usize, index: usize) -> CentralCheck {
         let info = &CLASSES[class];
         let mut c = self.state.with(|st| {
             assert!(
@@ -317,6 +412,11 @@ impl Central {
                 list.check("partial slabs", |span| {
                     let slab = Slab(span);
                     assert_eq!(span.class(), class, "class {class}: foreign slab listed");
+                    assert_eq!(
+                        span.segment().arena(),
+                        index,
+                        "class {class}: slab of another arena listed in arena {index}"
+                    );
                     assert!(
                         slab.live() < slab.capacity(),
                         "class {class}: full slab listed"
@@ -344,14 +444,15 @@ impl Central {
     }
 
     /// Panics unless `b` is a carved block of a slab of `class` (under the
-    /// lock).
+    /// lock of this pool, which must own `b`'s slab).
     pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
         self.state.with(|_| check_block(class, b, what));
     }
 }
 
 /// Panics unless `b` lies in a slab of `class` at a block boundary below
-/// its bump pointer (the caller holds the class's lock).
+/// its bump pointer (the caller holds the lock of the slab's pool, or the
+/// heap is quiescent).
 #[cfg(any(test, fuzzing, feature = "check"))]
 fn check_block(class: usize, b: *const u8, what: &str) {
     #[cfg(not(loom))]
@@ -389,20 +490,18 @@ fn bucket(live: u32, capacity: u32) -> usize {
     }
 }
 
-/// The arena that owns `slab`'s segment.
-fn arena_of(slab: Slab, arenas: &[CachePadded<Arena>]) -> &Arena {
-    &arenas[slab.0.segment().arena()]
-}
-
 impl CentralState {
-    fn pop_transfer(&mut self, want: u32) -> Option<BlockList> {
+    fn pop_transfer(&mut self, ask: Refill) -> Option<BlockList> {
         if self.transfer_len == 0 {
             return None;
         }
-        let top = &mut self.transfer[self.transfer_len - 1];
-        let list = top.take_front(want);
-        if top.is_empty() {
-            self.transfer_len -= 1;
+        let top = self.transfer_len - 1;
+        let list = self.transfer[top].take_front(ask.want);
+        if self.flushed_by[top] != ask.thread {
+            self.cross_thread_batches += 1;
+        }
+        if self.transfer[top].is_empty() {
+            self.transfer_len = top;
         }
         self.transfer_blocks -= list.len() as usize;
         Some(list)
@@ -430,12 +529,7 @@ impl CentralState {
 
     /// Up to `want` blocks from the fullest listed slabs; fewer when a slab
     /// stops a carve early (see `Slab::take`).
-    fn take_from_slabs(
-        &mut self,
-        info: &ClassInfo,
-        want: u32,
-        arenas: &[CachePadded<Arena>],
-    ) -> BlockList {
+    fn take_from_slabs(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
         let mut out = BlockList::new();
         while out.len() < want && self.nonempty != 0 {
             let fullest = 31 - self.nonempty.leading_zeros() as usize;
@@ -443,7 +537,7 @@ impl CentralState {
                 break;
             };
             let slab = Slab(span);
-            out.append(self.take_from(slab, info, want - out.len(), arenas, false));
+            out.append(self.take_from(slab, info, want - out.len(), home, false));
             if slab.live() < slab.capacity() {
                 // The slab stopped its carve early (at 4 KiB or a cache
                 // line): a second carve for the rest would touch more pages
@@ -456,15 +550,10 @@ impl CentralState {
     }
 
     /// Up to `want` fresh blocks of the open slab (none if it has none).
-    fn take_open(
-        &mut self,
-        info: &ClassInfo,
-        want: u32,
-        arenas: &[CachePadded<Arena>],
-    ) -> BlockList {
+    fn take_open(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
         match self.open {
             // A slab with fresh blocks has `live < capacity`: it is listed.
-            Some(slab) if slab.fresh_left() > 0 => self.take_from(slab, info, want, arenas, true),
+            Some(slab) if slab.fresh_left() > 0 => self.take_from(slab, info, want, home, true),
             _ => BlockList::new(),
         }
     }
@@ -476,13 +565,13 @@ impl CentralState {
         slab: Slab,
         info: &ClassInfo,
         want: u32,
-        arenas: &[CachePadded<Arena>],
+        home: Home,
         fresh_only: bool,
     ) -> BlockList {
         self.unlist(slab);
         self.purged_pages -= slab.purged_pages();
         let size = info.size as usize;
-        let got = slab.take(want, size, arena_of(slab, arenas), fresh_only);
+        let got = slab.take(want, size, home.arena, fresh_only);
         self.purged_pages += slab.purged_pages();
         self.live_blocks += got.len() as usize;
         if slab.live() < slab.capacity() {
@@ -491,43 +580,46 @@ impl CentralState {
         got
     }
 
-    /// Puts every block of `list` back on its slab.
-    fn return_blocks(
-        &mut self,
-        info: &ClassInfo,
-        mut list: BlockList,
-        arenas: &[CachePadded<Arena>],
-    ) {
+    /// Puts every block of `list` that belongs to this pool back on its
+    /// slab; returns the others, in their order.
+    fn return_blocks(&mut self, info: &ClassInfo, mut list: BlockList, home: Home) -> BlockList {
         // Consecutive blocks of one slab (common: a batch freed in the order
         // it was allocated) go on its free list together; the slab moves
         // between occupancy lists once per run, not once per block.
+        let mut foreign = BlockList::new();
         let mut run: Option<(Slab, bool)> = None;
         while let Some(b) = list.pop() {
             // SAFETY: `b` is a block of this class, so it lies in a slab of
             // a live segment.
             let slab = unsafe { Slab::of_block(b.cast()) };
-            debug_assert_eq!(slab.capacity(), info.capacity);
             match run {
                 Some((current, _)) if current == slab => {}
+                _ if !home.owns(slab) => {
+                    // SAFETY: `b` was on `list`, whose blocks we own.
+                    unsafe { foreign.push_back(b) };
+                    continue;
+                }
                 _ => {
                     if let Some((done, was_listed)) = run {
-                        self.settle(done, was_listed, arenas);
+                        self.settle(done, was_listed, home);
                     }
                     run = Some((slab, slab.live() < slab.capacity()));
                 }
             }
+            debug_assert_eq!(slab.capacity(), info.capacity);
             // SAFETY: `b` is a live block of `slab` that the caller gave up.
             unsafe { slab.put(b) };
             self.live_blocks -= 1;
         }
         if let Some((done, was_listed)) = run {
-            self.settle(done, was_listed, arenas);
+            self.settle(done, was_listed, home);
         }
+        foreign
     }
 
     /// Puts `slab`, which just took blocks back (it was on a list iff
     /// `was_listed`), on the list its occupancy calls for, or releases it.
-    fn settle(&mut self, slab: Slab, was_listed: bool, arenas: &[CachePadded<Arena>]) {
+    fn settle(&mut self, slab: Slab, was_listed: bool, home: Home) {
         let live = slab.live();
         if was_listed {
             if bucket(live, slab.capacity()) == slab.bucket() {
@@ -540,50 +632,53 @@ impl CentralState {
         let seg = slab.0.segment();
         let pins_segment = seg.free_pages() + slab.0.pages() == USABLE_PAGES;
         if live == 0 && (self.partial[0].len() >= KEEP_EMPTY_SLABS || pins_segment) {
-            self.release(slab, arenas);
+            self.release(slab, home);
             return;
         }
         self.list(slab);
     }
 
-    /// Returns every block of the transfer stack to its slab.
-    fn drain_transfer(&mut self, info: &ClassInfo, arenas: &[CachePadded<Arena>]) {
+    /// Returns every block of the transfer stack that belongs to this pool
+    /// to its slab; returns the others.
+    fn drain_transfer(&mut self, info: &ClassInfo, home: Home) -> BlockList {
+        let mut foreign = BlockList::new();
         while self.transfer_len > 0 {
             self.transfer_len -= 1;
             let list = core::mem::take(&mut self.transfer[self.transfer_len]);
             self.transfer_blocks -= list.len() as usize;
-            self.return_blocks(info, list, arenas);
+            foreign.append(self.return_blocks(info, list, home));
         }
+        foreign
     }
 
-    /// Returns empty, unlisted `slab` to its arena.
-    fn release(&mut self, slab: Slab, arenas: &[CachePadded<Arena>]) {
+    /// Returns empty, unlisted `slab` to the arena.
+    fn release(&mut self, slab: Slab, home: Home) {
         if self.open == Some(slab) {
             self.open = None;
         }
         self.slabs -= 1;
         self.purged_pages -= slab.purged_pages();
-        arena_of(slab, arenas).free_span(slab.0);
+        home.arena.free_span(slab.0);
     }
 
-    /// Returns every empty slab to its arena.
-    fn release_empty_slabs(&mut self, arenas: &[CachePadded<Arena>]) {
+    /// Returns every empty slab to the arena.
+    fn release_empty_slabs(&mut self, home: Home) {
         while let Some(span) = self.partial[0].first() {
             let slab = Slab(span);
             self.unlist(slab);
-            self.release(slab, arenas);
+            self.release(slab, home);
         }
     }
 
     /// Decommits the pages of listed slabs that hold no live block.
-    fn purge_slabs(&mut self, info: &ClassInfo, arenas: &[CachePadded<Arena>]) -> usize {
+    fn purge_slabs(&mut self, info: &ClassInfo, home: Home) -> usize {
         let mut pages = 0;
         for list in &self.partial {
             let mut cur = list.first();
             while let Some(span) = cur {
                 let slab = Slab(span);
                 let before = slab.purged_pages();
-                pages += slab.purge(info.size as usize, arena_of(slab, arenas));
+                pages += slab.purge(info.size as usize, home.arena);
                 self.purged_pages += slab.purged_pages() - before;
                 cur = list.next(span);
             }
@@ -597,6 +692,74 @@ mod tests {
     use super::*;
     use crate::size_class::class_of;
 
+    /// A pool on its own arena (index 0), as one thread's tests use it.
+    struct Pool {
+        central: Central,
+        arena: Arena,
+        class: usize,
+    }
+
+    impl Pool {
+        fn new(class: usize) -> Box<Self> {
+            Box::new(Self {
+                central: Central::new(),
+                arena: Arena::new(),
+                class,
+            })
+        }
+
+        fn home(&self) -> Home<'_> {
+            Home {
+                arena: &self.arena,
+                index: 0,
+            }
+        }
+
+        fn refill(&self, want: u32) -> BlockList {
+            self.refill_as(want, false, 1)
+        }
+
+        fn refill_as(&self, want: u32, fresh: bool, thread: u32) -> BlockList {
+            let ask = Refill {
+                want,
+                fresh,
+                thread,
+            };
+            self.central.refill(self.class, ask, self.home())
+        }
+
+        fn flush(&self, list: BlockList) {
+            self.flush_as(list, 1);
+        }
+
+        fn flush_as(&self, list: BlockList, thread: u32) {
+            let foreign = self.central.flush(self.class, list, thread, self.home());
+            assert!(foreign.is_empty(), "every block is the pool's own");
+        }
+
+        fn free(&self, b: *mut crate::block::Block) {
+            let mut list = BlockList::new();
+            // SAFETY: the caller gives up `b`, a live block of the class.
+            unsafe { list.push(b) };
+            let foreign = self.central.free_blocks(self.class, list, self.home());
+            assert!(foreign.is_empty());
+        }
+
+        fn trim(&self) {
+            assert!(self.central.trim(self.class, self.home()).is_empty());
+        }
+
+        fn collect(&self) -> usize {
+            let (pages, foreign) = self.central.collect(self.class, self.home());
+            assert!(foreign.is_empty());
+            pages
+        }
+
+        fn counts(&self) -> CentralCounts {
+            self.central.counts()
+        }
+    }
+
     fn slab_of(b: *mut crate::block::Block) -> Slab {
         // SAFETY: `b` is a live block of a slab in a live segment.
         unsafe { Slab::of_block(b.cast()) }
@@ -604,35 +767,32 @@ mod tests {
 
     #[test]
     fn blocks_flow_through_transfer_and_back_to_slabs() {
-        let arenas = [CachePadded::new(Arena::new())];
-        let central = Central::new();
         // A multiple of a cache line: no carve stops short.
-        let class = class_of(128);
-        let info = CLASSES[class];
-        let mut got = central.refill(class, 10, &arenas, 0);
+        let pool = Pool::new(class_of(128));
+        let info = CLASSES[pool.class];
+        let mut got = pool.refill(10);
         assert_eq!(got.len(), 10);
         let first = got.pop().expect("block");
         let slab = slab_of(first);
-        assert_eq!(slab.0.class(), class);
+        assert_eq!(slab.0.class(), pool.class);
         assert_eq!(first.cast::<u8>(), slab.0.start());
         assert_eq!(slab.accounting(), (10, 10, 0, 0));
         // Return four blocks straight to the slab.
-        central.free_block(class, first.cast(), &arenas);
+        pool.free(first);
         for _ in 0..3 {
-            let b = got.pop().expect("block");
-            central.free_block(class, b.cast(), &arenas);
+            pool.free(got.pop().expect("block"));
         }
         assert_eq!(slab.accounting(), (6, 10, 4, 0));
-        let again = central.refill(class, 6, &arenas, 0);
+        let again = pool.refill(6);
         assert_eq!(slab.accounting(), (12, 12, 0, 0), "freed blocks first");
         // Through the transfer stack: blocks stay live for their slab.
-        central.flush(class, again, &arenas);
-        let counts = central.counts();
+        pool.flush(again);
+        let counts = pool.counts();
         assert_eq!((counts.transfer_blocks, counts.live_blocks), (6, 12));
         assert_eq!(slab.accounting(), (12, 12, 0, 0));
-        central.flush(class, got, &arenas);
-        central.collect(class, &arenas);
-        let counts = central.counts();
+        pool.flush(got);
+        pool.collect();
+        let counts = pool.counts();
         assert_eq!(
             (
                 counts.slabs,
@@ -659,21 +819,18 @@ mod tests {
 
     #[test]
     fn first_refills_share_no_cache_line_with_blocks_handed_out() {
-        let arenas = [CachePadded::new(Arena::new())];
-        let central = Central::new();
-        let class = class_of(24);
-        let size = CLASSES[class].size as usize;
+        let pool = Pool::new(class_of(24));
+        let size = CLASSES[pool.class].size as usize;
         // An odd refill, then frees back to the slab: later refills take
         // those freed blocks first, a first refill only fresh ones.
-        let mut held = central.refill(class, 13, &arenas, 0);
+        let mut held = pool.refill(13);
         assert_eq!(held.len(), 8, "a carve stops at a line boundary");
         for _ in 0..3 {
-            let b = held.pop().expect("block");
-            central.free_block(class, b.cast(), &arenas);
+            pool.free(held.pop().expect("block"));
         }
         let held_lines = lines(held, size);
-        let a = central.refill_ordered(class, 20, &arenas, 0, true);
-        let b = central.refill_ordered(class, 20, &arenas, 0, true);
+        let a = pool.refill_as(20, true, 2);
+        let b = pool.refill_as(20, true, 3);
         assert_eq!((a.len(), b.len()), (16, 16));
         let (a, b) = (lines(a, size), lines(b, size));
         for l in &a {
@@ -683,7 +840,7 @@ mod tests {
             );
         }
         // A later refill reuses the freed blocks.
-        let again = central.refill(class, 3, &arenas, 0);
+        let again = pool.refill(3);
         assert_eq!(
             lines(again, size)
                 .iter()
@@ -695,16 +852,14 @@ mod tests {
 
     #[test]
     fn refill_prefers_the_fullest_slab() {
-        let arenas = [CachePadded::new(Arena::new())];
-        let central = Central::new();
-        let class = class_of(4096);
-        let cap = CLASSES[class].capacity;
+        let pool = Pool::new(class_of(4096));
+        let cap = CLASSES[pool.class].capacity;
         // A carve links at most a page of blocks: refill until the slab is
         // used up.
         let whole_slab = || {
             let mut l = BlockList::new();
             while l.len() < cap {
-                l.append(central.refill(class, cap - l.len(), &arenas, 0));
+                l.append(pool.refill(cap - l.len()));
             }
             l
         };
@@ -714,55 +869,118 @@ mod tests {
         let slab_b = slab_of(b.pop().expect("block"));
         // Free most of slab a and one block of slab b.
         for _ in 0..cap - 1 {
-            central.free_block(class, a.pop().expect("block").cast(), &arenas);
+            pool.free(a.pop().expect("block"));
         }
-        central.free_block(class, b.pop().expect("block").cast(), &arenas);
+        pool.free(b.pop().expect("block"));
         // The next block comes from b, the fuller one.
-        let mut next = central.refill(class, 1, &arenas, 0);
+        let mut next = pool.refill(1);
         assert_eq!(slab_of(next.pop().expect("block")), slab_b);
     }
 
     #[test]
     fn idle_classes_are_trimmed() {
-        let arenas = [CachePadded::new(Arena::new())];
-        let central = Central::new();
-        let class = class_of(64);
-        let list = central.refill(class, 64, &arenas, 0);
-        central.flush(class, list, &arenas);
-        assert_eq!(central.counts().transfer_blocks, 64);
-        central.trim(class, &arenas);
-        assert_eq!(central.counts().transfer_blocks, 64, "active: kept");
-        central.trim(class, &arenas);
-        let counts = central.counts();
+        let pool = Pool::new(class_of(64));
+        let list = pool.refill(64);
+        pool.flush(list);
+        assert_eq!(pool.counts().transfer_blocks, 64);
+        pool.trim();
+        assert_eq!(pool.counts().transfer_blocks, 64, "active: kept");
+        pool.trim();
+        let counts = pool.counts();
         assert_eq!(
             (counts.transfer_blocks, counts.slabs),
             (0, 0),
             "idle: returned"
         );
-        assert_eq!(arenas[0].counts().segments, 1, "segment retained");
+        assert_eq!(pool.arena.counts().segments, 1, "segment retained");
     }
 
     #[test]
     fn live_block_counts_track_every_path() {
-        let arenas = [CachePadded::new(Arena::new())];
-        let central = Central::new();
-        let class = class_of(2048);
-        let mut lists: Vec<_> = (0..20)
-            .map(|_| central.refill(class, 16, &arenas, 0))
-            .collect();
+        let pool = Pool::new(class_of(2048));
+        let mut lists: Vec<_> = (0..20).map(|_| pool.refill(16)).collect();
         let total: usize = lists.iter().map(|l| l.len() as usize).sum();
-        assert_eq!(central.counts().live_blocks, total);
+        assert_eq!(pool.counts().live_blocks, total);
         for l in lists.drain(..10) {
-            central.flush(class, l, &arenas);
+            pool.flush(l);
         }
         for mut l in lists {
             while let Some(b) = l.pop() {
-                central.free_block(class, b.cast(), &arenas);
+                pool.free(b);
             }
         }
-        let c = central.counts();
+        let c = pool.counts();
         assert_eq!(c.live_blocks, c.transfer_blocks);
-        central.collect(class, &arenas);
-        assert_eq!(central.counts(), CentralCounts::default());
+        pool.collect();
+        let c = pool.counts();
+        assert_eq!(
+            (c.slabs, c.live_blocks, c.transfer_blocks, c.purged_pages),
+            (0, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn counts_lock_acquisitions_and_batches_taken_from_another_thread() {
+        let pool = Pool::new(class_of(64));
+        let mine = pool.refill_as(8, false, 1);
+        let theirs = pool.refill_as(8, false, 2);
+        pool.flush_as(mine, 1);
+        pool.flush_as(theirs, 2);
+        // Thread 1 pops thread 2's batch (the top), then its own.
+        let a = pool.refill_as(8, false, 1);
+        let b = pool.refill_as(8, false, 1);
+        let c = pool.counts();
+        assert_eq!(c.cross_thread_batches, 1);
+        // One per refill and flush, and one more for the refill that
+        // carved the slab (it drops the lock while it carves).
+        assert_eq!(c.locks.acquisitions, 7);
+        assert_eq!((c.locks.waits, c.locks.sleeps), (0, 0), "one thread");
+        pool.flush(a);
+        pool.flush(b);
+        pool.collect();
+    }
+
+    #[test]
+    fn blocks_of_other_arenas_are_handed_back() {
+        // Two pools of one class on two arenas (indexes 0 and 1).
+        let (p0, p1) = (Pool::new(class_of(32)), Pool::new(class_of(32)));
+        let home1 = Home {
+            arena: &p1.arena,
+            index: 1,
+        };
+        let ask = Refill {
+            want: 4,
+            fresh: false,
+            thread: 1,
+        };
+        let ours = p0.refill(4);
+        let theirs = p1.central.refill(p1.class, ask, home1);
+        let (ours_addrs, theirs_addrs) = (addrs(&ours), addrs(&theirs));
+        let first = theirs_addrs[0] as *mut crate::block::Block;
+        assert_eq!(slab_of(first).0.segment().arena(), 1);
+        // A mixed list: pool 0 keeps its own blocks, returns the rest in
+        // order.
+        let mut mixed = theirs;
+        mixed.append(ours);
+        let back = p0.central.free_blocks(p0.class, mixed, p0.home());
+        assert_eq!(addrs(&back), theirs_addrs);
+        assert_eq!(p0.counts().live_blocks, 0);
+        assert_eq!(p1.counts().live_blocks, 4);
+        assert!(p1.central.free_blocks(p1.class, back, home1).is_empty());
+        assert_eq!(p1.counts().live_blocks, 0);
+        assert_eq!(ours_addrs.len(), 4);
+        pool_collect_all(&p0, &p1, home1);
+    }
+
+    fn addrs(list: &BlockList) -> Vec<usize> {
+        let mut v = Vec::new();
+        list.check("test list", |b| v.push(b as usize));
+        v
+    }
+
+    fn pool_collect_all(p0: &Pool, p1: &Pool, home1: Home) {
+        p0.collect();
+        let (_, foreign) = p1.central.collect(p1.class, home1);
+        assert!(foreign.is_empty());
     }
 }

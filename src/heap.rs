@@ -1,21 +1,35 @@
 //! The heap: every structure shared by threads, below the thread caches.
 //!
-//! A [`Heap`] owns one central pool per size class, the arenas, and the
-//! counters of large and huge blocks. It routes a request by size and
-//! alignment ([`route`]): small requests are blocks of a size class (the
-//! thread cache asks the central pools for batches), large ones are page
-//! spans carved from an arena, huge ones are direct mappings. `Heap` is an
-//! ordinary value: the global allocator keeps one in a static, tests build
-//! their own.
+//! A [`Heap`] owns the shards and the counters of large and huge blocks.
+//! A shard is an arena and its central pool of every size class: each
+//! thread has a home shard (spread by [`Heap::assign_arena`]) whose pools it
+//! refills from and whose arena it carves slabs and large spans from, so
+//! threads with different homes share no slab, no cache line of a block and
+//! no lock, unless the program passes blocks between them. A batch a thread
+//! flushes goes to the pool that owns its first block (the arena of that
+//! block's segment): a thread's own blocks come back to its own shard, and
+//! blocks another thread freed go back to the shard that allocated them.
+//!
+//! The heap routes a request by size and alignment ([`route`]): small
+//! requests are blocks of a size class (the thread cache asks the central
+//! pools for batches), large ones are page spans carved from an arena, huge
+//! ones are direct mappings. `Heap` is an ordinary value: the global
+//! allocator keeps one in a static (all zero bytes, so it costs no
+//! initialised data and only the pages of the shards in use are ever
+//! touched), tests build their own.
 //!
 //! Maintenance runs without a thread of its own: every slow path calls
 //! [`Heap::tick`], which reads a coarse clock and, at most once per half
 //! purge delay, trims idle classes and decommits the free pages whose delay
 //! has passed. [`Heap::collect`] does all of it at once.
+//!
+//! Lock order: the assignment lock, then central pools (one at a time, or
+//! all of them in shard and class order for `fork`), then arenas, then the
+//! huge-mapping cache.
 
 use crate::arena::Arena;
 use crate::block::BlockList;
-use crate::central::Central;
+use crate::central::{Central, CentralCounts, Home, Refill};
 use crate::config;
 use crate::huge::{self, Huge};
 use crate::os::{self, PAGE, align_up};
@@ -23,17 +37,21 @@ use crate::poison;
 use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use crate::stats::{ClassStats, Stats};
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, CachePadded, Ordering, array_of, const_fn};
+use crate::sync::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, CachePadded, Lock, Ordering, array_of, const_fn,
+};
 use core::ptr;
 
-/// Most arenas a heap can have.
+/// Most shards (arenas) a heap can have.
 #[cfg(not(loom))]
 pub const MAX_ARENAS: usize = 64;
 #[cfg(loom)]
 pub const MAX_ARENAS: usize = 2;
-/// Arenas per CPU: threads spread over them, so large requests and new
-/// slabs rarely meet on one arena lock.
+/// Shards per CPU: threads spread over them, so that two threads running at
+/// once rarely share one (and with it slabs and locks).
 const ARENAS_PER_CPU: usize = 2;
+
+const _: () = assert!(MAX_ARENAS <= 64, "the used-shard mask is a u64");
 
 /// Largest request served from an arena's pages; above it, a mapping.
 pub const LARGE_LIMIT: usize = SEGMENT_SIZE / 2;
@@ -69,13 +87,38 @@ fn is_large(size: usize, align: usize) -> bool {
     align_up(size, align) <= LARGE_LIMIT
 }
 
-pub struct Heap {
+/// An arena and the central pools of its slabs, one per class.
+struct Shard {
+    arena: CachePadded<Arena>,
     central: [CachePadded<Central>; NUM_CLASSES],
-    arenas: [CachePadded<Arena>; MAX_ARENAS],
-    /// Arenas in use (0 until the first thread picks one).
+}
+
+impl Shard {
+    const_fn! {
+        fn new() -> Self {
+            Self {
+                arena: CachePadded::new(Arena::new()),
+                central: array_of!(NUM_CLASSES, CachePadded::new(Central::new())),
+            }
+        }
+    }
+}
+
+pub struct Heap {
+    shards: [Shard; MAX_ARENAS],
+    /// Shards threads are spread over (0 until the first thread picks one).
     arena_count: AtomicUsize,
-    /// Live threads whose home is each arena.
+    /// Live threads whose home is each shard.
     arena_threads: [AtomicUsize; MAX_ARENAS],
+    /// Bit `i`: shard `i` has been a home (shard 0 always counts as used).
+    /// Only used shards hold memory; maintenance, statistics and `fork`
+    /// visit those alone.
+    used: AtomicU64,
+    /// Held while a thread picks its home, and across `fork`, so that no
+    /// shard becomes used while `fork` takes the locks of the used ones.
+    assigning: Lock<()>,
+    /// Serial numbers of thread caches (statistics).
+    thread_serials: AtomicU32,
     huge: Huge,
     /// Bytes of live large spans.
     large_bytes: AtomicUsize,
@@ -98,10 +141,12 @@ impl Heap {
     const_fn! {
         pub fn new() -> Self {
             Self {
-                central: array_of!(NUM_CLASSES, CachePadded::new(Central::new())),
-                arenas: array_of!(MAX_ARENAS, CachePadded::new(Arena::new())),
+                shards: array_of!(MAX_ARENAS, Shard::new()),
                 arena_count: AtomicUsize::new(0),
                 arena_threads: array_of!(MAX_ARENAS, AtomicUsize::new(0)),
+                used: AtomicU64::new(0),
+                assigning: Lock::new(()),
+                thread_serials: AtomicU32::new(0),
                 huge: Huge::new(),
                 large_bytes: AtomicUsize::new(0),
                 next_maintenance: AtomicU32::new(0),
@@ -119,14 +164,23 @@ impl Heap {
     /// another one).
     pub fn assign_arena(&self) -> usize {
         self.threads.fetch_add(1, Ordering::Relaxed);
-        let arenas = &self.arena_threads[..self.arenas_in_use()];
-        let (home, _) = arenas
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, n)| n.load(Ordering::Relaxed))
-            .unwrap_or((0, &arenas[0]));
-        arenas[home].fetch_add(1, Ordering::Relaxed);
-        home
+        self.assigning.with(|_| {
+            let arenas = &self.arena_threads[..self.arenas_in_use()];
+            let (home, _) = arenas
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, n)| n.load(Ordering::Relaxed))
+                .unwrap_or((0, &arenas[0]));
+            arenas[home].fetch_add(1, Ordering::Relaxed);
+            self.used.fetch_or(1 << home, Ordering::Relaxed);
+            home
+        })
+    }
+
+    /// A new serial number for a thread cache (statistics tell a thread's
+    /// own batches from other threads' by it).
+    pub fn thread_serial(&self) -> u32 {
+        self.thread_serials.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The thread cache of arena `home` was flushed for good (its thread
@@ -134,6 +188,32 @@ impl Heap {
     pub fn thread_exited(&self, home: usize) {
         self.threads.fetch_sub(1, Ordering::Relaxed);
         self.arena_threads[home].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The shards in use, with their indexes.
+    fn used_shards(&self) -> impl Iterator<Item = (usize, &Shard)> {
+        let used = self.used.load(Ordering::Relaxed) | 1;
+        self.shards
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| used & (1 << i) != 0)
+    }
+
+    /// Shard `index` as the home of its central pools.
+    fn home(&self, index: usize) -> Home<'_> {
+        Home {
+            arena: &self.shards[index].arena,
+            index,
+        }
+    }
+
+    /// The shard owning block `b` (the arena of its segment).
+    ///
+    /// # Safety
+    /// `b` must be a live small or large block of this heap.
+    unsafe fn owner_of(b: *const u8) -> usize {
+        // SAFETY: by contract `b` lies in a live segment.
+        unsafe { SegmentRef::of(b) }.arena()
     }
 
     fn arenas_in_use(&self) -> usize {
@@ -169,11 +249,14 @@ impl Heap {
     /// Trims idle classes and purges the free pages that are due.
     #[cold]
     fn maintain(&self, now: u32) {
-        for (class, central) in self.central.iter().enumerate() {
-            central.trim(class, &self.arenas);
+        for (index, shard) in self.used_shards() {
+            for (class, central) in shard.central.iter().enumerate() {
+                let foreign = central.trim(class, self.home(index));
+                self.give_back(class, foreign);
+            }
         }
-        for arena in &self.arenas[..self.arenas_in_use()] {
-            arena.purge_expired(now);
+        for (_, shard) in self.used_shards() {
+            shard.arena.purge_expired(now);
         }
         self.huge.cache.purge_expired(now);
     }
@@ -184,11 +267,22 @@ impl Heap {
     /// next slow path (the caller flushes its own first).
     pub fn collect(&self) {
         self.epoch.fetch_add(1, Ordering::Relaxed);
-        for (class, central) in self.central.iter().enumerate() {
-            central.collect(class, &self.arenas);
+        for (index, shard) in self.used_shards() {
+            for (class, central) in shard.central.iter().enumerate() {
+                let (_, foreign) = central.collect(class, self.home(index));
+                self.give_back(class, foreign);
+            }
         }
-        for arena in &self.arenas[..self.arenas_in_use()] {
-            arena.purge_all();
+        // Blocks given back to a shard collected before them may have left
+        // a slab empty there: a second pass releases it.
+        for (index, shard) in self.used_shards() {
+            for (class, central) in shard.central.iter().enumerate() {
+                let (_, foreign) = central.collect(class, self.home(index));
+                debug_assert!(foreign.is_empty());
+            }
+        }
+        for (_, shard) in self.used_shards() {
+            shard.arena.purge_all();
         }
         self.huge.cache.purge_all();
     }
@@ -198,33 +292,51 @@ impl Heap {
         self.epoch.load(Ordering::Relaxed)
     }
 
-    /// Publishes a change of `delta` blocks of `class` in a thread cache.
-    pub fn publish_cached(&self, class: usize, delta: isize) {
-        self.central[class].publish_cached(delta);
+    /// Publishes a change of `delta` blocks of `class` in a thread cache
+    /// whose home is `home`.
+    pub fn publish_cached(&self, class: usize, delta: isize, home: usize) {
+        self.shards[home].central[class].publish_cached(delta);
     }
 
-    /// Up to `want` blocks of `class` for a thread cache; empty when out of
-    /// memory.
-    pub fn refill(&self, class: usize, want: u32, home: usize) -> BlockList {
-        self.central[class].refill(class, want, &self.arenas, home)
+    /// Blocks of `class` for a thread cache whose home is `home` (see
+    /// `Central::refill`); empty when out of memory.
+    pub fn refill(&self, class: usize, ask: Refill, home: usize) -> BlockList {
+        debug_assert!(
+            (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
+            "arena {home} is no thread's home"
+        );
+        self.shards[home].central[class].refill(class, ask, self.home(home))
     }
 
-    /// As [`Heap::refill`], fresh blocks first (a thread's first refill of
-    /// a class; see `Central::refill_ordered`).
-    pub fn refill_fresh(&self, class: usize, want: u32, home: usize) -> BlockList {
-        self.central[class].refill_ordered(class, want, &self.arenas, home, true)
+    /// Takes back a batch of blocks of `class` flushed by thread `thread`:
+    /// it goes to the pool owning its first block.
+    pub fn flush(&self, class: usize, list: BlockList, thread: u32) {
+        let Some(first) = list.first() else {
+            return;
+        };
+        // SAFETY: the blocks of a flushed batch are live blocks of this heap.
+        let owner = unsafe { Self::owner_of(first.cast()) };
+        let central = &self.shards[owner].central[class];
+        let foreign = central.flush(class, list, thread, self.home(owner));
+        self.give_back(class, foreign);
     }
 
-    /// Takes back a batch of blocks of `class` from a thread cache.
-    pub fn flush(&self, class: usize, list: BlockList) {
-        self.central[class].flush(class, list, &self.arenas);
+    /// Puts every block of `list` (of `class`) back on its slab, pool by
+    /// pool, one lock at a time.
+    fn give_back(&self, class: usize, mut list: BlockList) {
+        while let Some(first) = list.first() {
+            // SAFETY: the blocks on `list` are live blocks of this heap.
+            let owner = unsafe { Self::owner_of(first.cast()) };
+            let central = &self.shards[owner].central[class];
+            list = central.free_blocks(class, list, self.home(owner));
+        }
     }
 
     /// One block of `class` without a thread cache; null when out of memory.
     pub fn alloc_block(&self, class: usize, home: usize) -> *mut u8 {
         self.tick();
         let p = self
-            .refill(class, 1, home)
+            .refill(class, Refill::new(1), home)
             .pop()
             .map_or(ptr::null_mut(), |b| b.cast());
         poison::unpoison(p, || {
@@ -239,7 +351,10 @@ impl Heap {
     /// `p` must be a live block of `class` from this heap.
     pub unsafe fn free_block(&self, class: usize, p: *mut u8) {
         self.tick();
-        self.central[class].free_block(class, p, &self.arenas);
+        let mut list = BlockList::new();
+        // SAFETY: the caller gives up `p`, a live block of `class`.
+        unsafe { list.push(p.cast()) };
+        self.give_back(class, list);
     }
 
     /// A snapshot of the heap's counters (see [`Stats`]). Takes each lock
@@ -249,9 +364,11 @@ impl Heap {
         let mut s = Stats::default();
         let mut small_allocated = 0;
         let mut slab_bytes = 0;
-        for (class, central) in self.central.iter().enumerate() {
-            let c = central.counts();
-            let info = &CLASSES[class];
+        for (class, info) in CLASSES.iter().enumerate() {
+            let mut c = CentralCounts::default();
+            for (_, shard) in self.used_shards() {
+                c.add(&shard.central[class].counts());
+            }
             let size = info.size as usize;
             let held = c
                 .live_blocks
@@ -265,15 +382,23 @@ impl Heap {
                 transfer_blocks: c.transfer_blocks,
                 free_blocks: c.slabs * info.capacity as usize - c.live_blocks,
                 purged_pages: c.purged_pages,
+                lock_acquisitions: c.locks.acquisitions,
+                lock_waits: c.locks.waits,
+                lock_sleeps: c.locks.sleeps,
+                cross_thread_batches: c.cross_thread_batches,
             };
+            s.lock_acquisitions += c.locks.acquisitions;
+            s.lock_waits += c.locks.waits;
+            s.lock_sleeps += c.locks.sleeps;
+            s.cross_thread_batches += c.cross_thread_batches;
             small_allocated += held * size;
             slab_bytes += (c.slabs * info.slab_pages as usize - c.purged_pages) * PAGE;
         }
         let huge = self.huge.counts();
         let (huge_blocks, huge_bytes) = (huge.blocks, huge.bytes);
         let large = self.large_bytes.load(Ordering::Relaxed);
-        for arena in &self.arenas {
-            let a = arena.counts();
+        for (_, shard) in self.used_shards() {
+            let a = shard.arena.counts();
             s.committed += a.committed_bytes;
             s.segments += a.segments;
             s.released += a.released_bytes;
@@ -295,17 +420,26 @@ impl Heap {
         s
     }
 
-    /// Takes every lock of the heap, in the global lock order (central
-    /// pools, then arenas), so that a `fork` happens with none held midway.
+    /// Takes every lock of the heap, in the global lock order (the
+    /// assignment lock, central pools, then arenas), so that a `fork`
+    /// happens with none held midway. Shards never used have nothing to
+    /// lock, and none becomes used meanwhile (the assignment lock is held).
     ///
     /// # Safety
     /// Must be followed by [`Heap::unlock_all`] in the parent and the child.
     #[cfg(not(loom))]
     pub unsafe fn lock_all(&self) {
-        // SAFETY: every lock taken here is released by `unlock_all`.
+        // SAFETY: every lock taken here is released by `unlock_all`, which
+        // sees the same used shards (none is added while `assigning` is
+        // held).
         unsafe {
-            self.central.iter().for_each(|c| c.fork_lock());
-            self.arenas.iter().for_each(|a| a.fork_lock());
+            self.assigning.force_lock();
+            for (_, shard) in self.used_shards() {
+                shard.central.iter().for_each(|c| c.fork_lock());
+            }
+            for (_, shard) in self.used_shards() {
+                shard.arena.fork_lock();
+            }
             self.huge.cache.fork_lock();
         }
     }
@@ -319,8 +453,13 @@ impl Heap {
         // SAFETY: `lock_all` took exactly these locks.
         unsafe {
             self.huge.cache.fork_unlock();
-            self.arenas.iter().for_each(|a| a.fork_unlock());
-            self.central.iter().for_each(|c| c.fork_unlock());
+            for (_, shard) in self.used_shards() {
+                shard.arena.fork_unlock();
+            }
+            for (_, shard) in self.used_shards() {
+                shard.central.iter().for_each(|c| c.fork_unlock());
+            }
+            self.assigning.force_unlock();
         }
     }
 
@@ -346,7 +485,7 @@ impl Heap {
         }
         let pages = size.div_ceil(PAGE);
         let align_pages = (align / PAGE).max(1);
-        let arena = &self.arenas[home];
+        let arena = &self.shards[home].arena;
         let Some(new) = arena.alloc_span(home, pages, align_pages, LARGE) else {
             return ptr::null_mut();
         };
@@ -393,7 +532,7 @@ impl Heap {
         let span = unsafe { SegmentRef::of(p).span_of(p) };
         self.large_bytes.fetch_sub(span.bytes(), Ordering::Relaxed);
         poison::poison(p, || span.bytes());
-        self.arenas[span.segment().arena()].free_span(span);
+        self.shards[span.segment().arena()].arena.free_span(span);
     }
 
     /// Frees huge block `p`.
@@ -442,7 +581,7 @@ impl Heap {
         debug_assert!(new_size <= LARGE_LIMIT);
         // SAFETY: `p` starts a live large span.
         let span = unsafe { SegmentRef::of(p).span_of(p) };
-        let arena = &self.arenas[span.segment().arena()];
+        let arena = &self.shards[span.segment().arena()].arena;
         let pages = new_size.div_ceil(PAGE);
         let current = span.pages();
         let (old, new) = (current * PAGE, pages * PAGE);
@@ -474,6 +613,23 @@ pub struct HeapCheck {
     pub huge_blocks: usize,
 }
 
+/// The arena of the segment holding `b`; panics unless `b` lies in a
+/// segment of one of the heap's arenas.
+#[cfg(any(test, fuzzing, feature = "check"))]
+fn owner_checked(b: *const u8, what: &str) -> usize {
+    #[cfg(not(loom))]
+    assert_eq!(
+        crate::registry::kind_of(b),
+        crate::registry::SEGMENT,
+        "{what}: {b:p} is not in a segment"
+    );
+    // SAFETY: `b` lies in a segment (checked above; under loom the models
+    // pass blocks only), whose header is readable.
+    let owner = unsafe { SegmentRef::of(b) }.arena();
+    assert!(owner < MAX_ARENAS, "{what}: {b:p} in a segment of no arena");
+    owner
+}
+
 /// Consistency checks (tests, fuzzing).
 #[cfg(any(test, fuzzing, feature = "check"))]
 impl Heap {
@@ -487,10 +643,11 @@ impl Heap {
     ///
     /// The heap must be quiescent: no other thread may be inside it.
     pub fn check(&self, caches: Option<&[&crate::tcache::ThreadCache]>) -> HeapCheck {
-        let mut slabs = [[0usize; 4]; NUM_CLASSES]; // slabs, live, purged, full
         let mut large = 0;
-        for (i, arena) in self.arenas.iter().enumerate() {
-            arena.check(i, |span| {
+        let mut in_pools = [[0usize; 3]; NUM_CLASSES]; // live, transfer, published
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut slabs = [[0usize; 4]; NUM_CLASSES]; // slabs, live, purged, full
+            shard.arena.check(i, |span| {
                 if span.kind() == LARGE {
                     large += span.bytes();
                     return;
@@ -503,6 +660,24 @@ impl Heap {
                 s[2] += slab.purged_pages();
                 s[3] += usize::from(live == slab.capacity());
             });
+            for (class, central) in shard.central.iter().enumerate() {
+                let c = central.check(class, i);
+                let [n, live, purged, full] = slabs[class];
+                assert_eq!(
+                    (c.slabs, c.live_blocks, c.purged_pages, c.listed),
+                    (n, live, purged, n - full),
+                    "class {class}, arena {i}: central (slabs, live, purged pages, listed) vs the slabs of its arena"
+                );
+                let p = &mut in_pools[class];
+                p[0] += c.live_blocks;
+                p[1] += c.transfer_blocks;
+                p[2] = p[2].wrapping_add(c.cached_blocks);
+            }
+            let used = self.used.load(Ordering::Relaxed) | 1;
+            assert!(
+                used & (1 << i) != 0 || shard.arena.counts().segments == 0,
+                "arena {i} holds segments but was never a home"
+            );
         }
         let large_bytes = self.large_bytes.load(Ordering::Relaxed);
         assert_eq!(
@@ -518,25 +693,18 @@ impl Heap {
             }
         }
         let mut held = [0; NUM_CLASSES];
-        for (class, central) in self.central.iter().enumerate() {
-            let c = central.check(class);
-            let [n, live, purged, full] = slabs[class];
-            assert_eq!(
-                (c.slabs, c.live_blocks, c.purged_pages, c.listed),
-                (n, live, purged, n - full),
-                "class {class}: central (slabs, live, purged pages, listed) vs its slabs"
-            );
+        for class in 0..NUM_CLASSES {
+            let [live, transfer, published_in_pools] = in_pools[class];
             let [in_caches, published] = cached[class];
             if caches.is_some() {
                 assert_eq!(
-                    c.cached_blocks, published,
+                    published_in_pools, published,
                     "class {class}: published cache counts"
                 );
             }
-            held[class] = (c.live_blocks.checked_sub(c.transfer_blocks + in_caches))
-                .unwrap_or_else(|| {
-                    panic!("class {class}: more blocks in transfer and caches than live")
-                });
+            held[class] = (live.checked_sub(transfer + in_caches)).unwrap_or_else(|| {
+                panic!("class {class}: more blocks in transfer and caches than live")
+            });
         }
         self.huge.cache.check();
         HeapCheck {
@@ -548,7 +716,8 @@ impl Heap {
 
     /// Panics unless `b` is a carved block of a slab of `class`.
     pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
-        self.central[class].check_block(class, b, what);
+        let owner = owner_checked(b, what);
+        self.shards[owner].central[class].check_block(class, b, what);
     }
 }
 
@@ -602,10 +771,10 @@ mod tests {
         let heap = Box::new(Heap::new());
         // 64 blocks are one carve (a page).
         let class = class_of(64);
-        let list = heap.refill(class, 64, 0);
+        let list = heap.refill(class, Refill::new(64), 0);
         assert_eq!(list.len(), 64);
         let addrs: Vec<_> = {
-            let mut l = heap.refill(class, 64, 0);
+            let mut l = heap.refill(class, Refill::new(64), 0);
             let mut v = Vec::new();
             while let Some(b) = l.pop() {
                 v.push(b as usize);
@@ -616,19 +785,19 @@ mod tests {
                     l.push(b as *mut _);
                 }
             }
-            heap.flush(class, l);
+            heap.flush(class, l, 0);
             v
         };
         assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
         assert_eq!(heap.check(Some(&[])).held[class], 64, "`list` is held");
-        let mut back = heap.refill(class, 64, 0);
+        let mut back = heap.refill(class, Refill::new(64), 0);
         assert_eq!(back.len(), 64);
         let first = back.pop().expect("block");
         assert_eq!(first as usize, addrs[0], "LIFO batch reuse");
         // SAFETY: `first` was just popped from `back`.
         unsafe { back.push(first) };
-        heap.flush(class, back);
-        heap.flush(class, list);
+        heap.flush(class, back, 0);
+        heap.flush(class, list, 0);
         heap.collect();
         let counts = heap.stats().classes[class];
         assert_eq!(counts.transfer_blocks, 0);

@@ -19,7 +19,7 @@
 
 pub use crate::arena::Arena;
 pub use crate::block::{Block, BlockList};
-pub use crate::central::{Central, CentralCounts};
+pub use crate::central::{Central, CentralCounts, Home, Refill};
 pub use crate::heap::{Heap, Route, route};
 pub use crate::huge_cache::HugeCache;
 pub use crate::os::{PAGE, reserve};
@@ -28,7 +28,7 @@ pub use crate::segment::{
 };
 pub use crate::size_class::{CLASSES, ClassInfo};
 pub use crate::slab::Slab;
-pub use crate::sync::{CachePadded, Lock, break_locks};
+pub use crate::sync::{CachePadded, Lock, LockCounts, Wait, break_locks};
 pub use crate::tcache::ThreadCache;
 
 use std::cell::Cell;

@@ -40,7 +40,9 @@ pub struct PurgePolicy {
     hot_until: u32,
     waste: u32,
     waste_since: u32,
-    /// Extra factor on the configured delay (a power of two, 1 at rest).
+    /// Extra factor on the configured delay (a power of two; 0 or 1 at
+    /// rest, so that a new policy is all zero bytes and a heap in a static
+    /// needs no initialised data).
     stretch: u32,
     /// When the pool last turned hot or stretched its delay.
     stretched_at: u32,
@@ -52,7 +54,7 @@ impl PurgePolicy {
             hot_until: 0,
             waste: 0,
             waste_since: 0,
-            stretch: 1,
+            stretch: 0,
             stretched_at: 0,
         }
     }
@@ -100,7 +102,7 @@ impl PurgePolicy {
         } else if os::reached(now, self.stretched_at.wrapping_add(delay)) {
             // Hot, and a deferred purge still came too soon: wait longer
             // (at most one doubling per delay).
-            self.stretch = (self.stretch * 2).min(MAX_DELAY_MS);
+            self.stretch = (self.stretch.max(1) * 2).min(MAX_DELAY_MS);
             self.stretched_at = now;
             self.hot_until = now.wrapping_add(self.delay().saturating_mul(HOT_DELAYS));
         }

@@ -33,6 +33,11 @@ pub struct Stats {
     pub purges: usize,
     /// Threads with an active cache.
     pub threads: usize,
+    /// Contention, summed over the classes (see [`ClassStats`]).
+    pub lock_acquisitions: u64,
+    pub lock_waits: u64,
+    pub lock_sleeps: u64,
+    pub cross_thread_batches: u64,
     /// One row per size class.
     pub classes: [ClassStats; NUM_CLASSES],
 }
@@ -57,6 +62,16 @@ pub struct ClassStats {
     /// Pages of live slabs decommitted by `collect` (their free blocks
     /// parked).
     pub purged_pages: usize,
+    /// Acquisitions of the class's central pool locks (one per refill,
+    /// flush or free without a cache; cumulative, over all arenas).
+    pub lock_acquisitions: u64,
+    /// Of which found the lock held by another thread.
+    pub lock_waits: u64,
+    /// Futex sleeps in those waits.
+    pub lock_sleeps: u64,
+    /// Batches a thread took from a transfer stack that another thread had
+    /// flushed (blocks that changed threads through the central pool).
+    pub cross_thread_batches: u64,
 }
 
 impl Default for Stats {
@@ -71,6 +86,10 @@ impl Default for Stats {
             huge_blocks: 0,
             purges: 0,
             threads: 0,
+            lock_acquisitions: 0,
+            lock_waits: 0,
+            lock_sleeps: 0,
+            cross_thread_batches: 0,
             classes: [ClassStats::default(); NUM_CLASSES],
         }
     }
@@ -144,16 +163,32 @@ impl Stats {
         )?;
         writeln!(
             out,
-            "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
-            "class", "size", "slabs", "empty", "allocated", "cached", "transfer", "free"
+            "  central locks {} (waited {}, futex sleeps {})   batches taken from another thread {}",
+            self.lock_acquisitions, self.lock_waits, self.lock_sleeps, self.cross_thread_batches
+        )?;
+        writeln!(
+            out,
+            "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8} {:>8}",
+            "class",
+            "size",
+            "slabs",
+            "empty",
+            "allocated",
+            "cached",
+            "transfer",
+            "free",
+            "locks",
+            "waited",
+            "sleeps",
+            "xthread"
         )?;
         for (i, c) in self.classes.iter().enumerate() {
-            if c.slabs == 0 && c.cached_blocks == 0 {
+            if c.slabs == 0 && c.cached_blocks == 0 && c.lock_acquisitions == 0 {
                 continue;
             }
             writeln!(
                 out,
-                "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
+                "  {:>7} {:>7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8} {:>8}",
                 i,
                 c.size,
                 c.slabs,
@@ -161,7 +196,11 @@ impl Stats {
                 c.allocated_blocks,
                 c.cached_blocks,
                 c.transfer_blocks,
-                c.free_blocks
+                c.free_blocks,
+                c.lock_acquisitions,
+                c.lock_waits,
+                c.lock_sleeps,
+                c.cross_thread_batches
             )?;
         }
         Ok(())
@@ -199,12 +238,10 @@ mod tests {
         let mut s = String::new();
         st.write_table(&mut s).unwrap();
         assert!(s.contains("allocated    3.1 KiB"), "{s}");
-        let rows: Vec<_> = s.lines().skip(4).collect();
+        let rows: Vec<_> = s.lines().skip(5).collect();
         assert_eq!(rows.len(), 1);
-        assert!(
-            rows[0]
-                .split_whitespace()
-                .eq(["3", "32", "2", "0", "100", "0", "0", "0"])
-        );
+        assert!(rows[0].split_whitespace().eq([
+            "3", "32", "2", "0", "100", "0", "0", "0", "0", "0", "0", "0"
+        ]));
     }
 }

@@ -26,6 +26,7 @@
 //! fall through to the caller's slow path.
 
 use crate::block::{self, Block};
+use crate::central::Refill;
 use crate::config;
 use crate::heap::Heap;
 use crate::os;
@@ -61,6 +62,8 @@ pub struct ThreadCache {
     bins: [Bin; NUM_CLASSES],
     state: u8,
     arena: u16,
+    /// This cache's serial number (statistics: see `Heap::thread_serial`).
+    serial: u32,
     overages: [u8; NUM_CLASSES],
     limit_bytes: usize,
     /// Counts last published to the central pools.
@@ -96,6 +99,7 @@ impl ThreadCache {
             }; NUM_CLASSES],
             state: UNINIT,
             arena: 0,
+            serial: 0,
             overages: [0; NUM_CLASSES],
             limit_bytes: 0,
             published: [0; NUM_CLASSES],
@@ -166,6 +170,7 @@ impl ThreadCache {
     /// Starts caching, with new memory from arena `arena` of `heap`.
     pub fn activate(&mut self, heap: &Heap, arena: usize) {
         self.arena = arena as u16;
+        self.serial = heap.thread_serial();
         self.state = ACTIVE;
         self.epoch = heap.epoch();
         self.next_decay = os::now_ms().wrapping_add(config::purge_delay_ms());
@@ -202,7 +207,7 @@ impl ThreadCache {
             bin.head = rest;
             bin.count -= n;
             let halved = (bin.limit / 2).max(info.batch);
-            heap.flush(class, batch);
+            heap.flush(class, batch, self.serial);
             self.set_limit(class, halved.max(self.bins[class].count));
             self.publish(heap, class);
         }
@@ -213,7 +218,7 @@ impl ThreadCache {
         let count = self.bins[class].count;
         let delta = count as isize - self.published[class] as isize;
         if delta != 0 {
-            heap.publish_cached(class, delta);
+            heap.publish_cached(class, delta, self.arena());
             self.published[class] = count;
         }
     }
@@ -228,15 +233,20 @@ impl ThreadCache {
         // about a page of blocks never handed out before: a program that
         // allocates a few blocks of many classes touches little memory, and
         // the thread does not start on cache lines another thread writes.
-        let mut list = if self.refilled & (1 << class) == 0 {
-            self.refilled |= 1 << class;
-            let want = info
-                .batch
-                .min(FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32);
-            heap.refill_fresh(class, want.max(2), self.arena())
+        let first = self.refilled & (1 << class) == 0;
+        self.refilled |= 1 << class;
+        let want = if first {
+            let page = FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32;
+            info.batch.min(page).max(2)
         } else {
-            heap.refill(class, info.batch, self.arena())
+            info.batch
         };
+        let ask = Refill {
+            want,
+            fresh: first,
+            thread: self.serial,
+        };
+        let mut list = heap.refill(class, ask, self.arena());
         let Some(b) = list.pop() else {
             return ptr::null_mut();
         };
@@ -295,7 +305,7 @@ impl ThreadCache {
             let (batch, rest) = unsafe { block::split_chain(bin.head, n) };
             bin.head = rest;
             bin.count -= n;
-            heap.flush(class, batch);
+            heap.flush(class, batch, self.serial);
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
         // `p` is handed over by the caller.
@@ -333,7 +343,7 @@ impl ThreadCache {
             bin.head = ptr::null_mut();
             bin.count = 0;
             bin.limit = 0;
-            heap.flush(class, list);
+            heap.flush(class, list, self.serial);
             self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];
@@ -450,7 +460,7 @@ mod tests {
         assert_eq!(heap.check(Some(&[&tc])).held[class], 0, "all cached");
         tc.flush_all(&heap);
         assert_eq!(tc.cached(), (0, 0));
-        let back = drain_list(heap.refill(class, batch as u32, 0));
+        let back = drain_list(heap.refill(class, Refill::new(batch as u32), 0));
         let mut a = got.clone();
         let mut b = back.clone();
         a.sort();

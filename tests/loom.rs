@@ -190,10 +190,10 @@ fn finish_arena(arena: &Arena) {
     assert_eq!(counts.committed_bytes, 0, "committed pages left");
 }
 
-/// A central pool of one class with its own arena.
+/// A central pool of one class with its own arena (index 0).
 struct Pool {
     central: Central,
-    arenas: [CachePadded<Arena>; 1],
+    arena: Arena,
     class: usize,
 }
 
@@ -201,7 +201,7 @@ impl Pool {
     fn new(size: usize) -> Self {
         Self {
             central: Central::new(),
-            arenas: [CachePadded::new(Arena::new())],
+            arena: Arena::new(),
             class: class_for(size),
         }
     }
@@ -211,24 +211,50 @@ impl Pool {
     }
 
     fn arena(&self) -> &Arena {
-        &self.arenas[0]
+        &self.arena
+    }
+
+    fn home(&self) -> Home<'_> {
+        Home {
+            arena: &self.arena,
+            index: 0,
+        }
     }
 
     /// A thread cache's refill: up to `want` blocks.
     fn refill(&self, want: u32) -> Vec<usize> {
-        addrs(self.central.refill(self.class, want, &self.arenas, 0))
+        addrs(
+            self.central
+                .refill(self.class, Refill::new(want), self.home()),
+        )
     }
 
     /// A thread cache's flush of one batch.
     fn flush(&self, blocks: &[usize]) {
-        self.central
-            .flush(self.class, list_of(blocks), &self.arenas);
+        let foreign = self
+            .central
+            .flush(self.class, list_of(blocks), 0, self.home());
+        assert!(foreign.is_empty(), "every block is the pool's own");
     }
 
     /// A free straight to the block's slab.
     fn free(&self, b: usize) {
-        self.central
-            .free_block(self.class, b as *mut u8, &self.arenas);
+        let foreign = self
+            .central
+            .free_blocks(self.class, list_of(&[b]), self.home());
+        assert!(foreign.is_empty());
+    }
+
+    /// Maintenance of the class.
+    fn trim(&self) {
+        assert!(self.central.trim(self.class, self.home()).is_empty());
+    }
+
+    /// `collect` of the class: the slab pages decommitted.
+    fn collect(&self) -> usize {
+        let (pages, foreign) = self.central.collect(self.class, self.home());
+        assert!(foreign.is_empty());
+        pages
     }
 
     fn counts(&self) -> CentralCounts {
@@ -238,10 +264,18 @@ impl Pool {
     /// Gives back `held` and checks that the pool and its arena end empty.
     fn finish(&self, held: &[usize]) {
         self.flush(held);
-        self.central.collect(self.class, &self.arenas);
+        self.collect();
+        let c = self.counts();
         assert_eq!(
-            self.counts(),
-            CentralCounts::default(),
+            (
+                c.slabs,
+                c.empty_slabs,
+                c.live_blocks,
+                c.transfer_blocks,
+                c.cached_blocks,
+                c.purged_pages
+            ),
+            (0, 0, 0, 0, 0, 0),
             "blocks or slabs left"
         );
         finish_arena(self.arena());
@@ -540,8 +574,8 @@ fn empty_slab_vs_segment_free() {
     }
     // Two trims: the first sees the class active (its refill), the second
     // finds it idle and releases its empty slab.
-    pool.central.trim(pool.class, &pool.arenas);
-    pool.central.trim(pool.class, &pool.arenas);
+    pool.trim();
+    pool.trim();
     assert_eq!(pool.counts().slabs, 0);
     assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
     pool.finish(&[]);
@@ -641,7 +675,7 @@ fn dirty_bits() {
     pool.free(idle);
     let purger = {
         let pool = pool.clone();
-        spawn(move || pool.central.collect(pool.class, &pool.arenas))
+        spawn(move || pool.collect())
     };
     let carver = {
         let pool = pool.clone();
@@ -751,11 +785,25 @@ struct Cache(Box<ThreadCache>);
 unsafe impl Send for Cache {}
 
 impl Cache {
+    /// A cache whose home is arena 0 (the models' threads share it, as
+    /// threads do when there are more of them than arenas).
     fn new(heap: &Heap) -> Self {
+        Self::at(heap, 0)
+    }
+
+    /// A cache whose home is arena `home` (one `Heap::assign_arena` gave).
+    fn at(heap: &Heap, home: usize) -> Self {
         let mut tc = Box::new(ThreadCache::new());
-        tc.activate(heap, 0);
+        tc.activate(heap, home);
         Cache(tc)
     }
+}
+
+/// A home other than arena 0, as `assign_arena` gives the second thread.
+fn second_home(heap: &Heap) -> usize {
+    let homes = [heap.assign_arena(), heap.assign_arena()];
+    assert_eq!(homes, [0, 1]);
+    homes[1]
 }
 
 /// A heap with its first maintenance pass done, so that under the model's
@@ -769,7 +817,7 @@ fn quiet_heap() -> Arc<Heap> {
 /// Gives back `held` blocks of `class`, collects, and checks that the heap
 /// ends empty.
 fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
-    heap.flush(class, list_of(held));
+    heap.flush(class, list_of(held), 0);
     heap.collect();
     let s = heap.stats();
     assert_eq!(s.classes[class].slabs, 0);
@@ -785,7 +833,7 @@ fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
 fn exit_flush_vs_refill() {
     let heap = quiet_heap();
     let class = class_for(1024);
-    let program = addrs(heap.refill(class, 2, 0));
+    let program = addrs(heap.refill(class, Refill::new(2), 0));
     let exiting = {
         let heap = heap.clone();
         spawn(move || {
@@ -844,25 +892,28 @@ fn thread_exit_flush_races_refill() {
     );
 }
 
-/// A cross-thread free through the caches: one thread frees the four
-/// blocks of a slab another thread allocated. Its first free of the class
-/// goes straight back to the slab (passive false sharing), the next two are
-/// cached, the fourth overflows the cache and flushes a batch to the central
-/// pool, all while the allocating thread's cache refills. The refill gets
-/// the flushed batch whole, or the block freed to the slab, or a new slab's
-/// blocks (a first refill takes only fresh blocks from a slab it carved);
-/// every block is in one place only: with a program, in a cache, on the
-/// transfer stack or free in its slab.
+/// A cross-thread free through the caches: a thread whose home is arena 1
+/// frees the four blocks of a slab a thread of arena 0 allocated. Its first
+/// free of the class goes straight back to the slab (passive false
+/// sharing), the next two are cached, the fourth overflows the cache and
+/// flushes a batch, which goes to the pool of arena 0 (the owner of its
+/// blocks), all while the allocating thread's cache refills there. The
+/// refill gets the flushed batch whole, or the block freed to the slab, or
+/// a new slab's blocks (a first refill takes only fresh blocks from a slab
+/// it carved); every block is in one place only: with a program, in a
+/// cache, on the transfer stack or free in its slab; and arena 1 never
+/// receives a block of arena 0 (it maps nothing).
 fn free_through_caches() {
     let heap = quiet_heap();
     let class = class_for(1024);
-    let given = addrs(heap.refill(class, 4, 0));
+    let remote = second_home(&heap);
+    let given = addrs(heap.refill(class, Refill::new(4), 0));
     assert_eq!(given.len(), 4, "the whole slab");
     let freer = {
         let heap = heap.clone();
         let given = given.clone();
         spawn(move || {
-            let mut tc = Cache::new(&heap);
+            let mut tc = Cache::at(&heap, remote);
             for &b in &given {
                 // SAFETY: each block is live, of `class`, and freed here.
                 unsafe {
@@ -896,6 +947,7 @@ fn free_through_caches() {
     let s = heap.stats().classes[class];
     let live = s.slabs * CLASSES[class].capacity as usize - s.free_blocks;
     assert_eq!(live, got.len() + cached.len() + s.transfer_blocks);
+    assert_eq!(heap.stats().segments, 1, "arena 1 mapped nothing");
     if got.iter().any(|b| given[1..3].contains(b)) {
         let mut batch = got.clone();
         batch.sort_unstable();
@@ -940,6 +992,83 @@ fn cross_thread_free_through_caches_races_refill() {
     );
 }
 
+/// Blocks of two arenas in one batch: a thread flushes a batch whose first
+/// block is arena 0's and whose second is arena 1's, to arena 0's pool,
+/// whose transfer stack is full, so the batch goes back to the slabs: arena
+/// 0's block to its slab under arena 0's pool lock, then the other, handed
+/// back, to arena 1's slab under arena 1's pool lock (never both locks at
+/// once). Meanwhile a thread of arena 1 refills one block there: it gets the
+/// block handed back, or, if it came first, a block of a new slab (arena
+/// 1's only slab is full), or the block handed back while it carved that
+/// slab (outside the lock). Each pool keeps only its own arena's slabs, and
+/// no block is lost or handed out twice.
+fn mixed_batch() {
+    let heap = quiet_heap();
+    let class = class_for(1024);
+    let other = second_home(&heap);
+    let x = addrs(heap.refill(class, Refill::new(4), 0));
+    let y = addrs(heap.refill(class, Refill::new(4), other));
+    assert_eq!((x.len(), y.len()), (4, 4), "a whole slab in each arena");
+    // Fill arena 0's transfer stack (two batches under loom). `list_of`
+    // pushes each block at the front: the last one heads the batch.
+    heap.flush(class, list_of(&[x[0], x[1]]), 0);
+    heap.flush(class, list_of(&[y[0], x[2]]), 0);
+    assert_eq!(heap.stats().classes[class].transfer_blocks, 4);
+    let (x3, y1) = (x[3], y[1]);
+    let flusher = {
+        let heap = heap.clone();
+        spawn(move || heap.flush(class, list_of(&[y1, x3]), 7))
+    };
+    let refiller = {
+        let heap = heap.clone();
+        spawn(move || addrs(heap.refill(class, Refill::new(1), other)))
+    };
+    flusher.join().unwrap();
+    let got = refiller.join().unwrap();
+    assert_eq!(got.len(), 1);
+    let mut held = vec![y[2], y[3]];
+    held.extend(&got);
+    assert_distinct_blocks(class, &held);
+    assert_eq!(
+        slab_of(x3).accounting(),
+        (3, 4, 1, 0),
+        "x3 back on its slab"
+    );
+    let s = heap.stats().classes[class];
+    assert_eq!(s.transfer_blocks, 4, "the full stack kept its two batches");
+    if got == [y1] {
+        // The block came back before the refill looked, or while it carved
+        // a slab outside the lock (the new slab then stays empty).
+        match (s.slabs, s.free_blocks) {
+            (2, 1) => outcome("refill got the block handed back"),
+            (3, 5) => outcome("refill carved, then got the block handed back"),
+            other => panic!("slabs and free blocks: {other:?}"),
+        }
+    } else {
+        assert_eq!(slab_of(got[0]).0.segment().arena(), other);
+        assert_eq!(slab_of(y1).accounting(), (3, 4, 1, 0));
+        assert_eq!(s.slabs, 3);
+        outcome("refill carved a new slab");
+    }
+    assert_eq!(slab_of(y[2]).0.segment().arena(), other);
+    // The two batches still on arena 0's stack go back with the collect.
+    finish_heap(&heap, class, &held);
+}
+
+#[test]
+fn mixed_batch_goes_back_to_each_arena() {
+    check(
+        "mixed_batch_goes_back_to_each_arena",
+        SATURATED,
+        &[
+            "refill got the block handed back",
+            "refill carved, then got the block handed back",
+            "refill carved a new slab",
+        ],
+        mixed_batch,
+    );
+}
+
 /// Two threads' slow paths find maintenance due at once. The `maintaining`
 /// swap lets one thread in at a time; maintenance must run once per period,
 /// which is observable through a class's trim: the first pass only notes
@@ -948,7 +1077,7 @@ fn cross_thread_free_through_caches_races_refill() {
 fn maintenance() {
     let heap = Arc::new(Heap::new());
     let class = class_for(1024);
-    heap.flush(class, heap.refill(class, 2, 0));
+    heap.flush(class, heap.refill(class, Refill::new(2), 0), 0);
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let heap = heap.clone();
@@ -1025,7 +1154,7 @@ fn collect_vs_cache() {
     let sy = heap.stats().classes[y];
     assert_eq!(sy.allocated_blocks + sy.cached_blocks, 4);
     tc.flush_all(&heap);
-    heap.flush(y, list_of(&[q, r, s]));
+    heap.flush(y, list_of(&[q, r, s]), 0);
     finish_heap(&heap, x, &[p]);
 }
 
@@ -1047,25 +1176,44 @@ fn collect_epoch_races_cache_slow_path() {
 
 /// Two threads increment a counter twice each under one [`Lock`]: through
 /// the spin phase and the contended (sleeping) phase, no increment is lost.
+/// The lock's holder also counts its acquisitions and waits (as the central
+/// pools do): four acquisitions, and a wait counted in exactly the
+/// executions where a thread found the lock held.
 fn lock_counter() {
-    let lock = Arc::new(Lock::new(0u32));
+    let lock = Arc::new(Lock::new((0u32, LockCounts::default())));
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let lock = lock.clone();
             spawn(move || {
                 for _ in 0..2 {
-                    lock.with(|n| *n += 1);
+                    lock.with_wait(|(n, counts), wait| {
+                        *n += 1;
+                        counts.note(wait);
+                        assert!(wait.waited || wait.sleeps == 0, "slept without waiting");
+                    });
                 }
             })
         })
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
-    assert_eq!(lock.with(|n| *n), 4);
+    let (n, counts) = lock.with(|state| *state);
+    assert_eq!((n, counts.acquisitions), (4, 4));
+    assert!(counts.waits <= 3);
+    outcome(match (counts.waits, counts.sleeps) {
+        (0, _) => "no wait",
+        (_, 0) => "waited without sleeping",
+        _ => "slept",
+    });
 }
 
 #[test]
 fn lock_is_mutually_exclusive() {
-    check("lock_is_mutually_exclusive", SATURATED, &[], lock_counter);
+    check(
+        "lock_is_mutually_exclusive",
+        SATURATED,
+        &["no wait", "waited without sleeping", "slept"],
+        lock_counter,
+    );
 }
 
 /// `stats()` while another thread maps and unmaps a huge block: the
