@@ -4,6 +4,8 @@
 //! Output protocol, one `key=value` per line:
 //! - `checksum=<hex>`: the workload's self-check value (the driver compares
 //!   it across allocators; a mismatch marks the run as failed);
+//! - `ops=<n>`: the allocator operations the workload performed, counted in
+//!   its code (scaling mode's throughput; older builds do not print it);
 //! - `hwm_kib=<n>`: this process's VmHWM at the end (cross-check of the
 //!   driver's `ru_maxrss`);
 //! - `rss_after_idle_kib=<n>`: only for workloads that measure it.
@@ -27,6 +29,7 @@ pub fn child_main() -> ExitCode {
     };
     let outcome = (wl.run)(&Params { size, threads });
     println!("checksum={:016x}", outcome.checksum);
+    println!("ops={}", outcome.ops);
     if let Some(kib) = workload::procfs::status_kib("VmHWM") {
         println!("hwm_kib={kib}");
     }

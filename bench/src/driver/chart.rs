@@ -13,9 +13,11 @@ const HEIGHT: u32 = 1040;
 const TOP: u32 = 90;
 /// Ratios above this are drawn cut at it, with their value printed.
 const CAP: f64 = 4.0;
-const FONT: &str = "sans-serif";
+pub const FONT: &str = "sans-serif";
 
-const COLOURS: [RGBColor; 8] = [
+/// One colour per allocator, by its position in the report (scaling.svg
+/// uses the same ones).
+pub const COLOURS: [RGBColor; 8] = [
     RGBColor(150, 150, 150), // System: grey, the baseline
     RGBColor(214, 39, 40),   // slabpool: red
     RGBColor(31, 119, 180),
@@ -26,7 +28,7 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// The report's charts as an SVG document.
 pub fn render(r: &Report) -> Result<String, String> {

@@ -1,8 +1,12 @@
 //! Command-line options of the driver.
 
 use crate::allocators::{self, Allocator};
+use crate::extra::{self, Extra};
 use slabpool_bench::workload::{self, Workload};
 use std::time::Duration;
+
+/// The most threads `--scaling` accepts per run.
+const MAX_THREADS: usize = 1024;
 
 /// Which sizes to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,10 +40,18 @@ pub struct Options {
     pub runs: usize,
     pub threads: usize,
     pub allocators: Vec<&'static Allocator>,
+    /// `--extra NAME=PATH` binaries, columns after the allocators.
+    pub extras: Vec<Extra>,
     pub workloads: Vec<&'static Workload>,
     pub timeout: Duration,
     /// Also write the summary into README.md and the chart to docs/.
     pub publish: bool,
+    /// Also run the threaded workloads pinned to one CPU: in the suite by
+    /// default (`--no-pinned` turns it off), in scaling mode with
+    /// `--pinned`.
+    pub pinned: bool,
+    /// `--scaling`: the thread counts (ascending, distinct) of scaling mode.
+    pub scaling: Option<Vec<usize>>,
 }
 
 pub const HELP: &str = "\
@@ -56,6 +68,17 @@ usage: cargo run --release -p slabpool-bench -- [options]
   --threads N        worker threads for threaded workloads (default: CPUs)
   --alloc A,B,..     only these allocators
   --only W,..        only these workloads
+  --extra NAME=PATH  also run this prebuilt workload binary (e.g. wl-slabpool
+                     from an older commit) as an allocator column NAME;
+                     repeatable
+  --no-pinned        skip the threaded workloads' runs pinned to one CPU
+                     (and the speedup-from-1-CPU table)
+  --scaling T,T,..   scaling mode: the threaded workloads at each of these
+                     thread counts, total work fixed per workload; writes
+                     target/slabpool-bench/scaling.{md,json,svg} (default
+                     allocators: System, slabpool, mimalloc, jemalloc,
+                     snmalloc)
+  --pinned           in scaling mode, also run every point pinned to one CPU
   --timeout SECS     kill a run after this long (default: 300)
   --publish          also put the summary tables into README.md (between
                      its bench markers) and the chart into docs/bench.svg
@@ -83,11 +106,27 @@ fn number(flag: &str, v: &str) -> Result<usize, String> {
     }
 }
 
+/// `--scaling`'s list: positive thread counts, sorted, without repeats.
+fn thread_counts(v: &str) -> Result<Vec<usize>, String> {
+    let mut counts = v
+        .split(',')
+        .map(|n| number("--scaling", n.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(&n) = counts.iter().find(|&&n| n > MAX_THREADS) {
+        return Err(format!("--scaling: {n} threads is more than {MAX_THREADS}"));
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    Ok(counts)
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut suite = Suite::Quick;
     let (mut runs, mut threads, mut timeout) = (None, None, 300);
-    let (mut allocs, mut works) = (None::<Vec<_>>, None::<Vec<_>>);
+    let (mut allocs, mut works) = (None::<Vec<_>>, None::<Vec<&'static Workload>>);
+    let mut extras: Vec<Extra> = Vec::new();
+    let (mut pinned, mut scaling) = (None::<bool>, None);
     let mut publish = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -111,15 +150,56 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     .map(|n| workload::find(n).ok_or(format!("unknown workload {n:?}")));
                 works = Some(list.collect::<Result<_, _>>()?);
             }
+            "--extra" => {
+                let taken: Vec<String> = extras.iter().map(|e| e.name.clone()).collect();
+                extras.push(extra::parse(value(arg, &mut it)?, &taken)?);
+            }
+            "--pinned" | "--no-pinned" => {
+                let want = arg == "--pinned";
+                if pinned.is_some_and(|p| p != want) {
+                    return Err("--pinned and --no-pinned contradict each other".into());
+                }
+                pinned = Some(want);
+            }
+            "--scaling" => scaling = Some(thread_counts(value(arg, &mut it)?)?),
             "--publish" => publish = true,
             "--list" => return Ok(Command::List),
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown option {other:?} (try --help)")),
         }
     }
-    let default_allocs: Vec<_> = match suite {
-        Suite::Smoke => allocators::ALL.iter().filter(|a| !a.peer).collect(),
+    if scaling.is_some() {
+        if threads.is_some() {
+            return Err(
+                "--threads and --scaling do not go together (--scaling sets the thread counts)"
+                    .into(),
+            );
+        }
+        if publish {
+            return Err("--publish publishes the suite, not scaling mode".into());
+        }
+        if let Some(w) = works.iter().flatten().find(|w| w.scaling.is_none()) {
+            return Err(format!(
+                "--scaling: {} is not a scaling workload (they are: {})",
+                w.name,
+                scaling_workloads()
+                    .map(|w| w.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let default_allocs: Vec<_> = match (suite, &scaling) {
+        (Suite::Smoke, _) => allocators::ALL.iter().filter(|a| !a.peer).collect(),
+        (_, Some(_)) => allocators::ALL
+            .iter()
+            .filter(|a| SCALING_ALLOCATORS.contains(&a.name))
+            .collect(),
         _ => allocators::ALL.iter().collect(),
+    };
+    let default_works: Vec<_> = match scaling {
+        Some(_) => scaling_workloads().collect(),
+        None => workload::ALL.iter().collect(),
     };
     Ok(Command::Run(Options {
         suite,
@@ -131,10 +211,21 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         threads: threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         allocators: allocs.unwrap_or(default_allocs),
-        workloads: works.unwrap_or_else(|| workload::ALL.iter().collect()),
+        extras,
+        workloads: works.unwrap_or(default_works),
         timeout: Duration::from_secs(timeout as u64),
         publish,
+        pinned: pinned.unwrap_or(scaling.is_none()),
+        scaling,
     }))
+}
+
+/// Scaling mode's default allocators (rpmalloc is left out to keep it
+/// short; `--alloc` can add it).
+const SCALING_ALLOCATORS: [&str; 5] = ["System", "slabpool", "mimalloc", "jemalloc", "snmalloc"];
+
+fn scaling_workloads() -> impl Iterator<Item = &'static Workload> {
+    workload::ALL.iter().filter(|w| w.scaling.is_some())
 }
 
 #[cfg(test)]
@@ -184,5 +275,72 @@ mod tests {
         assert!(bad(&["--runs", "0"]));
         assert!(bad(&["--runs"]));
         assert!(bad(&["--frobnicate"]));
+    }
+
+    #[test]
+    fn pinned_runs_are_on_in_the_suite_and_off_in_scaling_mode() {
+        assert!(run(&[]).pinned);
+        assert!(!run(&["--no-pinned"]).pinned);
+        assert!(!run(&["--scaling", "2"]).pinned);
+        assert!(run(&["--scaling", "2", "--pinned"]).pinned);
+        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
+        assert!(bad(&["--pinned", "--no-pinned"]));
+    }
+
+    #[test]
+    fn scaling_mode() {
+        let o = run(&["--scaling", "64,1,2,4,2,8"]);
+        assert_eq!(o.scaling.as_deref(), Some(&[1, 2, 4, 8, 64][..]));
+        let allocs: Vec<_> = o.allocators.iter().map(|a| a.name).collect();
+        assert_eq!(
+            allocs,
+            ["System", "slabpool", "mimalloc", "jemalloc", "snmalloc"]
+        );
+        let works: Vec<_> = o.workloads.iter().map(|w| w.name).collect();
+        assert!(works.contains(&"work-stealing") && works.contains(&"xmalloc"));
+        assert!(!works.contains(&"cache-scratch") && !works.contains(&"large"));
+        assert!(run(&[]).scaling.is_none());
+        // --alloc, --only, --runs and --smoke still apply.
+        let o = run(&[
+            "--scaling",
+            "1,64",
+            "--alloc",
+            "slabpool",
+            "--only",
+            "larson",
+            "--runs",
+            "3",
+        ]);
+        assert_eq!((o.allocators.len(), o.workloads.len(), o.runs), (1, 1, 3));
+        let o = run(&["--scaling", "2", "--smoke"]);
+        assert_eq!(o.allocators.len(), 2);
+        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
+        assert!(bad(&["--scaling"]));
+        assert!(bad(&["--scaling", "1,0"]));
+        assert!(bad(&["--scaling", "1,x"]));
+        assert!(bad(&["--scaling", "2000"]));
+        assert!(bad(&["--scaling", "2", "--threads", "2"]));
+        assert!(bad(&["--scaling", "2", "--only", "large"]));
+        assert!(bad(&["--scaling", "2", "--publish"]));
+    }
+
+    #[test]
+    fn extras_add_columns() {
+        let o = run(&[
+            "--alloc",
+            "slabpool",
+            "--extra",
+            "base=/tmp/base/wl-slabpool",
+            "--extra",
+            "older=/tmp/older/wl-slabpool",
+        ]);
+        let names: Vec<_> = o.extras.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["base", "older"]);
+        assert_eq!(o.allocators.len(), 1);
+        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
+        assert!(bad(&["--extra", "base=/a", "--extra", "base=/b"]));
+        assert!(bad(&["--extra", "mimalloc=/a"]));
+        assert!(bad(&["--extra", "nopath"]));
+        assert!(bad(&["--extra"]));
     }
 }

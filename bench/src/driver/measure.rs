@@ -1,8 +1,12 @@
 //! Runs one workload binary as a child process and measures it: wall time
 //! from spawn to reaping, peak RSS from `wait4`'s rusage (`ru_maxrss`), and
 //! the `key=value` lines the child prints. A child that exits non-zero,
-//! dies of a signal, times out or prints no checksum is a failed sample.
+//! dies of a signal, times out or prints no checksum is a failed sample,
+//! except one that says it does not know the workload (an `--extra` binary
+//! from an older build), which is a missing sample. A run can be pinned to
+//! one CPU (see `affinity.rs`).
 
+use crate::affinity;
 use crate::model::Sample;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -10,16 +14,30 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One run of `exe <workload> <size> <threads>`.
-pub fn run(exe: &Path, workload: &str, size: u64, threads: usize, timeout: Duration) -> Sample {
+/// One run of `exe <workload> <size> <threads>`, pinned to CPU `pin` if
+/// given.
+pub fn run(
+    exe: &Path,
+    workload: &str,
+    size: u64,
+    threads: usize,
+    timeout: Duration,
+    pin: Option<usize>,
+) -> Sample {
+    let pinned = match pin.map(affinity::pin_this_thread).transpose() {
+        Ok(p) => p,
+        Err(e) => return Sample::failed(format!("cannot pin to CPU {}: {e}", pin.unwrap_or(0))),
+    };
     let start = Instant::now();
-    let mut child = match Command::new(exe)
+    let spawned = Command::new(exe)
         .args([workload, &size.to_string(), &threads.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-    {
+        .spawn();
+    // The child has the one-CPU mask now; the driver gets its own back.
+    drop(pinned);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => return Sample::failed(format!("cannot start {}: {e}", exe.display())),
     };
@@ -41,6 +59,13 @@ pub fn run(exe: &Path, workload: &str, size: u64, threads: usize, timeout: Durat
     } else {
         describe_status(status)
     };
+    // The child's own words for a workload it does not know (exit code 2).
+    let unknown = stderr.lines().find(|l| l.starts_with("unknown workload"));
+    if let (Some(line), true) = (unknown, failure.as_deref() == Some("exit code 2")) {
+        sample.fail(format!("this binary does not know the workload ({line})"));
+        sample.missing = true;
+        return sample;
+    }
     if let Some(why) = failure {
         sample.fail(why);
     } else if sample.checksum.is_none() {
@@ -183,7 +208,14 @@ mod tests {
 
     #[test]
     fn measures_a_real_child() {
-        let s = run(Path::new("/bin/sh"), "-c", 0, 1, Duration::from_secs(10));
+        let s = run(
+            Path::new("/bin/sh"),
+            "-c",
+            0,
+            1,
+            Duration::from_secs(10),
+            None,
+        );
         // `sh -c 0 1` fails (no command "0"): a failed sample, not a panic.
         assert!(!s.ok);
         assert!(s.error.is_some());
@@ -197,9 +229,78 @@ mod tests {
             0,
             1,
             Duration::from_millis(200),
+            None,
         );
         assert!(!s.ok);
         assert!(s.error.unwrap().starts_with("timed out"));
         assert!(s.time_s < 2.0);
+    }
+
+    /// A stand-in for a workload binary: a shell script, run as
+    /// `/bin/sh <script> <size> <threads>` (run through sh rather than
+    /// executed, so a concurrent fork in another test cannot make exec fail
+    /// with "text file busy").
+    fn script(name: &str, body: &str) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("slabpool-bench-measure-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn sh(script: &str, pin: Option<usize>) -> Sample {
+        run(
+            Path::new("/bin/sh"),
+            script,
+            1,
+            2,
+            Duration::from_secs(10),
+            pin,
+        )
+    }
+
+    #[test]
+    fn an_unknown_workload_is_missing_not_failed() {
+        let old = script(
+            "old-wl",
+            "echo 'unknown workload \"work-stealing\"' >&2; echo 'usage: ...' >&2; exit 2",
+        );
+        let s = sh(&old, None);
+        assert!(!s.ok && s.missing, "{s:?}");
+        assert!(
+            s.error
+                .unwrap()
+                .contains("unknown workload \"work-stealing\"")
+        );
+        // Exit code 2 for another reason is a failure.
+        let s = sh(&script("bad-wl", "echo 'usage: ...' >&2; exit 2"), None);
+        assert!(!s.ok && !s.missing);
+    }
+
+    #[test]
+    fn an_older_protocol_without_ops_is_a_good_run() {
+        let s = sh(
+            &script("older-wl", "echo checksum=00ff; echo hwm_kib=100"),
+            None,
+        );
+        assert!(s.ok, "{s:?}");
+        assert_eq!((s.checksum.as_deref(), s.ops), (Some("00ff"), None));
+    }
+
+    #[test]
+    fn a_pinned_child_sees_one_cpu() {
+        let cpu = affinity::first_cpu().unwrap();
+        let probe = script(
+            "probe-wl",
+            "echo checksum=$(grep Cpus_allowed_list /proc/self/status | tr -d ' \\t' | cut -d: -f2)",
+        );
+        let s = sh(&probe, Some(cpu));
+        assert_eq!(s.checksum, Some(cpu.to_string()), "{s:?}");
+        let s = sh(&probe, None);
+        assert_eq!(
+            s.checksum.as_deref().map(|c| c.contains(['-', ','])),
+            Some(affinity::allowed().unwrap().len() > 1)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The suite's results as data: samples (one child run), cells (one
-//! workload under one allocator), geometric means, and the whole report,
-//! which is also what report.json serialises.
+//! workload under one allocator, unpinned or pinned to one CPU), geometric
+//! means, and the whole report, which is also what report.json serialises.
+//! Scaling mode's report (`scaling_model.rs`) reuses the samples.
 
 use serde::Serialize;
 
@@ -20,6 +21,12 @@ pub struct Sample {
     /// The child's VmRSS after its idle period, KiB (burst-idle only).
     pub rss_after_idle_kib: Option<u64>,
     pub checksum: Option<String>,
+    /// Allocator operations the workload counted (`None` from a binary
+    /// older than the `ops=` line).
+    pub ops: Option<u64>,
+    /// The binary does not know this workload (an `--extra` binary from an
+    /// older build): not a failure of the allocator; its cell shows n/a.
+    pub missing: bool,
     pub error: Option<String>,
 }
 
@@ -33,6 +40,8 @@ impl Sample {
             hwm_kib: None,
             rss_after_idle_kib: None,
             checksum: None,
+            ops: None,
+            missing: false,
             error: Some(error),
         }
     }
@@ -53,6 +62,8 @@ impl Sample {
             hwm_kib: number("hwm_kib"),
             rss_after_idle_kib: number("rss_after_idle_kib"),
             checksum: field("checksum").map(str::to_string),
+            ops: number("ops"),
+            missing: false,
             error: None,
         }
     }
@@ -70,13 +81,17 @@ impl Sample {
 }
 
 /// Medians and ratios of one (workload, allocator) pair. A cell with any
-/// failed sample is failed and has no numbers.
+/// failed sample is failed and has no numbers; one whose binary does not
+/// know the workload is missing (neither failed nor measured).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Cell {
     pub workload: String,
     pub allocator: String,
     pub samples: Vec<Sample>,
     pub failed: bool,
+    pub missing: bool,
+    /// The runs' operation count (they all agree), if the binary reports it.
+    pub ops: Option<u64>,
     pub median_time_s: Option<f64>,
     /// Slowest run's time over the fastest's: how noisy this cell was.
     pub time_spread: Option<f64>,
@@ -87,6 +102,10 @@ pub struct Cell {
     pub time_vs_mimalloc: Option<f64>,
     pub rss_vs_system: Option<f64>,
     pub rss_vs_mimalloc: Option<f64>,
+    /// For the threaded workloads: this allocator's median time pinned to
+    /// one CPU over its median time on all CPUs (above 1: it gains from the
+    /// other CPUs).
+    pub speedup_from_1cpu: Option<f64>,
 }
 
 /// Geometric means of one allocator's ratios over the workloads where both
@@ -98,6 +117,8 @@ pub struct Geomean {
     pub time_vs_mimalloc: Option<f64>,
     pub rss_vs_system: Option<f64>,
     pub rss_vs_mimalloc: Option<f64>,
+    /// Over the threaded workloads where both runs have numbers.
+    pub speedup_from_1cpu: Option<f64>,
     /// Workloads in the System means, of `of`.
     pub over: usize,
     pub of: usize,
@@ -130,6 +151,8 @@ pub struct Header {
     pub suite: String,
     pub runs: usize,
     pub threads: usize,
+    /// The CPU the pinned runs used, if there were any.
+    pub pinned_cpu: Option<usize>,
 }
 
 /// One of issue 6's targets for slabpool, checked on this run.
@@ -157,6 +180,8 @@ pub struct Report {
     pub allocators: Vec<AllocatorInfo>,
     pub workloads: Vec<WorkloadInfo>,
     pub cells: Vec<Cell>,
+    /// The threaded workloads' runs pinned to one CPU (same thread count).
+    pub pinned: Vec<Cell>,
     pub geomeans: Vec<Geomean>,
     pub targets: Vec<Target>,
 }
@@ -164,15 +189,24 @@ pub struct Report {
 impl Report {
     /// The cell of `workload` under `allocator`.
     pub fn cell(&self, workload: &str, allocator: &str) -> Option<&Cell> {
-        self.cells
-            .iter()
-            .find(|c| c.workload == workload && c.allocator == allocator)
+        find(&self.cells, workload, allocator)
     }
 
-    /// Whether any cell failed.
-    pub fn any_failed(&self) -> bool {
-        self.cells.iter().any(|c| c.failed)
+    /// The pinned cell of `workload` under `allocator`.
+    pub fn pinned_cell(&self, workload: &str, allocator: &str) -> Option<&Cell> {
+        find(&self.pinned, workload, allocator)
     }
+
+    /// Whether any cell failed, pinned or not.
+    pub fn any_failed(&self) -> bool {
+        self.cells.iter().chain(&self.pinned).any(|c| c.failed)
+    }
+}
+
+fn find<'a>(cells: &'a [Cell], workload: &str, allocator: &str) -> Option<&'a Cell> {
+    cells
+        .iter()
+        .find(|c| c.workload == workload && c.allocator == allocator)
 }
 
 #[cfg(test)]
@@ -181,10 +215,18 @@ mod tests {
 
     #[test]
     fn parses_child_output() {
-        let s = Sample::parse("checksum=00ff\nhwm_kib=12\nrss_after_idle_kib=7\n", 1.5, 20);
+        let s = Sample::parse(
+            "checksum=00ff\nops=1234\nhwm_kib=12\nrss_after_idle_kib=7\n",
+            1.5,
+            20,
+        );
         assert!(s.ok);
         assert_eq!(s.checksum.as_deref(), Some("00ff"));
+        assert_eq!(s.ops, Some(1234));
         assert_eq!((s.hwm_kib, s.rss_after_idle_kib), (Some(12), Some(7)));
+        // An older child prints no ops count: still a good sample.
+        let old = Sample::parse("checksum=00ff\nhwm_kib=12\n", 1.5, 20);
+        assert!(old.ok && old.ops.is_none());
         let mut t = Sample::parse("", 1.0, 1);
         assert_eq!(t.checksum, None);
         t.fail("a".into());

@@ -1,7 +1,8 @@
 //! report.md: the first line names the machine, date and every
 //! allocator's version; then tables of median time and peak RSS, their
 //! ratios to System and to mimalloc with geometric means, burst-idle's RSS
-//! after the idle, failures, and what each workload does.
+//! after the idle, the threaded workloads' speedup from one CPU to all,
+//! failures, and what each workload does.
 
 use crate::allocators::{MIMALLOC, SYSTEM};
 use crate::model::{Cell, Geomean, Report};
@@ -40,6 +41,13 @@ pub fn render(r: &Report) -> String {
          what to read.",
         h.runs, h.threads
     );
+    if let Some(cpu) = h.pinned_cpu {
+        let _ = writeln!(
+            s,
+            "\nThe threaded workloads also ran pinned to CPU {cpu} (same thread count, same \
+             rounds); see \"Speedup from 1 CPU to all CPUs\"."
+        );
+    }
     section(&mut s, "Wall time", "Median wall time (s)", r, |c| {
         let noisy = c.time_spread.is_some_and(|x| x > NOISY);
         c.median_time_s
@@ -100,6 +108,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     idle_table(&mut s, r);
+    speedup_table(&mut s, r);
     targets(&mut s, r);
     failures(&mut s, r);
     workloads(&mut s, r);
@@ -161,6 +170,7 @@ fn header_row(s: &mut String, first: &str, r: &Report) {
 fn value(c: Option<&Cell>, f: &impl Fn(&Cell) -> Option<String>) -> String {
     match c {
         None => "–".into(),
+        Some(c) if c.missing => "n/a".into(),
         Some(c) if c.failed => {
             let bad = c.samples.iter().filter(|s| !s.ok).count();
             format!("FAILED ({bad}/{})", c.samples.len())
@@ -250,6 +260,51 @@ fn idle_table(s: &mut String, r: &Report) {
     let _ = writeln!(s, "| kept of peak | {} |", row(&kept));
 }
 
+fn speedup_table(s: &mut String, r: &Report) {
+    let Some(cpu) = r.header.pinned_cpu else {
+        return;
+    };
+    let _ = writeln!(s, "\n## Speedup from 1 CPU to all CPUs\n");
+    let _ = writeln!(
+        s,
+        "Median wall time with the child pinned to CPU {cpu} divided by the median wall time \
+         on all {} CPUs, same workload, same {} threads. Above 1: the allocator gains from \
+         the other CPUs; near or below 1: it does not, for example because its threads \
+         share cache lines or wait for each other's locks.\n",
+        r.header.cores, r.header.threads
+    );
+    header_row(s, "workload", r);
+    for w in r
+        .workloads
+        .iter()
+        .filter(|w| r.pinned.iter().any(|p| p.workload == w.name))
+    {
+        let cells: Vec<String> = r
+            .allocators
+            .iter()
+            .map(|a| {
+                let pinned = r.pinned_cell(&w.name, &a.name);
+                match (r.cell(&w.name, &a.name), pinned) {
+                    (Some(c), Some(p)) if !c.failed && !c.missing && (p.failed || p.missing) => {
+                        format!("{} (1 CPU)", value(Some(p), &|_| None))
+                    }
+                    (c, _) => value(c, &|c| c.speedup_from_1cpu.map(|x| format!("{x:.2}"))),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} |", w.name, cells.join(" | "));
+    }
+    let means: Vec<String> = r
+        .geomeans
+        .iter()
+        .map(|m| match m.speedup_from_1cpu {
+            Some(x) => format!("**{x:.2}**"),
+            None => "–".into(),
+        })
+        .collect();
+    let _ = writeln!(s, "| **geometric mean** | {} |", means.join(" | "));
+}
+
 fn targets(s: &mut String, r: &Report) {
     if r.targets.is_empty() {
         return;
@@ -263,23 +318,62 @@ fn targets(s: &mut String, r: &Report) {
 }
 
 fn failures(s: &mut String, r: &Report) {
-    let failed: Vec<_> = r.cells.iter().filter(|c| c.failed).collect();
-    if failed.is_empty() {
+    let pinned = |c: &Cell| {
+        let p = r.pinned.iter().any(|p| std::ptr::eq(p, c));
+        if p { " (pinned to 1 CPU)" } else { "" }
+    };
+    let failed: Vec<_> = r
+        .cells
+        .iter()
+        .chain(&r.pinned)
+        .filter(|c| c.failed)
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(s, "\n## Failures\n");
+        for c in failed {
+            for (i, smp) in c.samples.iter().enumerate().filter(|(_, smp)| !smp.ok) {
+                let why = smp.error.as_deref().unwrap_or("failed");
+                let _ = writeln!(
+                    s,
+                    "- {} under {}{}, run {}: {}",
+                    c.workload,
+                    c.allocator,
+                    pinned(c),
+                    i + 1,
+                    why
+                );
+            }
+        }
+    }
+    missing(
+        s,
+        r.cells
+            .iter()
+            .filter(|c| c.missing)
+            .map(|c| (c.allocator.as_str(), c.workload.as_str())),
+    );
+}
+
+/// The n/a note: which binaries did not know which workloads.
+pub fn missing<'a>(s: &mut String, cells: impl Iterator<Item = (&'a str, &'a str)>) {
+    let mut by: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (a, w) in cells {
+        match by.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, ws)) if !ws.contains(&w) => ws.push(w),
+            Some(_) => {}
+            None => by.push((a, vec![w])),
+        }
+    }
+    if by.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\n## Failures\n");
-    for c in failed {
-        for (i, smp) in c.samples.iter().enumerate().filter(|(_, smp)| !smp.ok) {
-            let why = smp.error.as_deref().unwrap_or("failed");
-            let _ = writeln!(
-                s,
-                "- {} under {}, run {}: {}",
-                c.workload,
-                c.allocator,
-                i + 1,
-                why
-            );
-        }
+    let _ = writeln!(s, "\n## Not run (n/a)\n");
+    for (a, ws) in by {
+        let _ = writeln!(
+            s,
+            "- {a}'s binary does not know {} (an older build): those cells show n/a.",
+            ws.join(", ")
+        );
     }
 }
 
@@ -295,5 +389,125 @@ fn workloads(s: &mut String, r: &Report) {
             "| {} | {} | {} | {} |",
             w.name, w.size, w.threads, w.about
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AllocatorInfo, Header, Sample, WorkloadInfo};
+    use crate::stats;
+
+    fn cell(w: &str, a: &str, time: f64) -> Cell {
+        Cell {
+            workload: w.into(),
+            allocator: a.into(),
+            samples: vec![Sample::parse("checksum=aa\nops=10\n", time, 1000)],
+            ..Cell::default()
+        }
+    }
+
+    /// larson (threaded, pinned twins) and large (not threaded) under
+    /// System, slabpool and an older build "base" that does not know
+    /// larson; slabpool's pinned larson run crashed.
+    fn report() -> Report {
+        let mut cells = vec![
+            cell("larson", SYSTEM, 1.0),
+            cell("larson", "slabpool", 0.5),
+            cell("larson", "base", 0.5),
+            cell("large", SYSTEM, 1.0),
+            cell("large", "slabpool", 2.0),
+            cell("large", "base", 2.0),
+        ];
+        cells[2].samples[0] = Sample::failed("does not know the workload".into());
+        cells[2].samples[0].missing = true;
+        let mut pinned = vec![
+            cell("larson", SYSTEM, 1.5),
+            cell("larson", "slabpool", 0.5),
+            cell("larson", "base", 0.5),
+        ];
+        pinned[1].samples[0].fail("killed by signal 11 (SIGSEGV)".into());
+        pinned[2].samples[0] = cells[2].samples[0].clone();
+        cells
+            .iter_mut()
+            .chain(&mut pinned)
+            .for_each(stats::summarise);
+        stats::ratios(&mut cells);
+        stats::speedups(&mut cells, &pinned);
+        let names = [SYSTEM, "slabpool", "base"];
+        let geomeans = stats::geomeans(&cells, &names, 2);
+        let info = |w: &str, threads| WorkloadInfo {
+            name: w.into(),
+            about: "about".into(),
+            size: 1,
+            threads,
+        };
+        Report {
+            header: Header {
+                cpu: "cpu".into(),
+                cores: 2,
+                kernel: "k".into(),
+                date: "d".into(),
+                suite: "quick".into(),
+                runs: 1,
+                threads: 2,
+                pinned_cpu: Some(0),
+            },
+            allocators: names
+                .iter()
+                .map(|n| AllocatorInfo {
+                    name: n.to_string(),
+                    version: "v".into(),
+                })
+                .collect(),
+            workloads: vec![info("larson", 2), info("large", 1)],
+            cells,
+            pinned,
+            geomeans,
+            targets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn renders_missing_cells_pinned_failures_and_the_speedup() {
+        let r = report();
+        assert!(r.any_failed());
+        let md = render(&r);
+        // Existing tables: the older build's unknown workload is n/a.
+        assert!(md.contains("| larson | 1.000 | 0.500 | n/a |"), "{md}");
+        assert!(md.contains("| large | 1.000 | 2.000 | 2.000 |"), "{md}");
+        // The speedup table has the threaded workloads only.
+        assert!(md.contains("## Speedup from 1 CPU to all CPUs"), "{md}");
+        assert!(md.contains("pinned to CPU 0"));
+        assert!(
+            md.contains("| larson | 1.50 | FAILED (1/1) (1 CPU) | n/a |"),
+            "{md}"
+        );
+        assert!(!md.contains("| large | 1.50"));
+        assert!(
+            md.contains("| **geometric mean** | **1.50** | – | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- larson under slabpool (pinned to 1 CPU), run 1: killed by signal 11")
+        );
+        assert!(
+            md.contains("- base's binary does not know larson (an older build)"),
+            "{md}"
+        );
+        // And the JSON carries the pinned cells and the speedups.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["pinned"].as_array().unwrap().len(), 3);
+        assert_eq!(json["cells"][0]["speedup_from_1cpu"], 1.5);
+    }
+
+    #[test]
+    fn without_pinned_runs_there_is_no_speedup_table() {
+        let mut r = report();
+        r.pinned.clear();
+        r.header.pinned_cpu = None;
+        let md = render(&r);
+        assert!(!md.contains("Speedup from 1 CPU"));
+        assert!(!md.contains("pinned to CPU"));
     }
 }

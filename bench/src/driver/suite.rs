@@ -1,52 +1,73 @@
 //! Runs the suite: every (workload, allocator) pair `runs` times,
-//! interleaved (within a round each workload runs under every allocator in
-//! turn, the starting allocator rotating per round), with a progress line
-//! on stderr; then turns the samples into the Report.
+//! interleaved (see `schedule.rs`), and, unless `--no-pinned`, every
+//! threaded workload a second time per allocator with the child pinned to
+//! one CPU, in the same rounds and with the same thread count; then turns
+//! the samples into the Report.
 
-use crate::allocators::Allocator;
-use crate::cargo::Workspace;
 use crate::cli::Options;
+use crate::lineup::Contender;
 use crate::model::{AllocatorInfo, Cell, Header, Report, WorkloadInfo};
-use crate::{measure, stats, sysinfo, targets, versions};
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use crate::schedule::{self, Job};
+use crate::{stats, sysinfo, targets};
 
-/// Runs everything and returns the report.
-pub fn run(o: &Options, bins: &HashMap<String, PathBuf>, ws: &Workspace) -> Report {
+/// Runs everything and returns the report; `pin` is the CPU pinned runs
+/// use (`None`: no pinned runs).
+pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report {
     let date = sysinfo::now_utc();
-    let mut cells: Vec<Cell> = o
+    // Per workload: the contenders unpinned, then pinned if it is threaded.
+    let groups: Vec<Vec<Job>> = o
         .workloads
         .iter()
-        .flat_map(|w| {
-            o.allocators.iter().map(|a| Cell {
-                workload: w.name.into(),
-                allocator: a.name.into(),
-                ..Cell::default()
-            })
+        .map(|w| {
+            let pins = match pin {
+                Some(cpu) if w.threaded() => vec![None, Some(cpu)],
+                _ => vec![None],
+            };
+            pins.into_iter()
+                .flat_map(|p| {
+                    contenders.iter().map(move |c| Job {
+                        label: match p {
+                            None => format!("{} · {}", w.name, c.name),
+                            Some(cpu) => format!("{} · {} pinned to CPU {cpu}", w.name, c.name),
+                        },
+                        exe: c.exe.clone(),
+                        workload: w.name,
+                        size: o.suite.size_of(w),
+                        threads: o.threads,
+                        pin: p,
+                    })
+                })
+                .collect()
         })
         .collect();
-    let k = o.allocators.len();
-    let total = o.runs * o.workloads.len() * k;
-    let mut progress = Progress::new(total);
-    for round in 0..o.runs {
-        for (wi, w) in o.workloads.iter().enumerate() {
-            for step in 0..k {
-                let ai = (round + step) % k;
-                let a: &Allocator = o.allocators[ai];
-                progress.show(round + 1, o.runs, w.name, a.name);
-                let size = o.suite.size_of(w);
-                let sample = measure::run(&bins[a.bin], w.name, size, o.threads, o.timeout);
-                progress.done(&sample);
-                cells[wi * k + ai].samples.push(sample);
+    let samples = schedule::run(&groups, o.runs, o.timeout);
+    let k = contenders.len();
+    let mut cells = Vec::new();
+    let mut pinned = Vec::new();
+    for (w, runs) in o.workloads.iter().zip(samples) {
+        for (i, samples) in runs.into_iter().enumerate() {
+            let cell = Cell {
+                workload: w.name.into(),
+                allocator: contenders[i % k].name.clone(),
+                samples,
+                ..Cell::default()
+            };
+            if i < k {
+                cells.push(cell);
+            } else {
+                pinned.push(cell);
             }
         }
     }
-    progress.finish();
+    // Pinned runs did the same work: they are checked with the others.
+    let unpinned = cells.len();
+    cells.append(&mut pinned);
     stats::check_checksums(&mut cells);
     cells.iter_mut().for_each(stats::summarise);
+    let pinned = cells.split_off(unpinned);
     stats::ratios(&mut cells);
-    let names: Vec<&str> = o.allocators.iter().map(|a| a.name).collect();
+    stats::speedups(&mut cells, &pinned);
+    let names: Vec<&str> = contenders.iter().map(|c| c.name.as_str()).collect();
     let geomeans = stats::geomeans(&cells, &names, o.workloads.len());
     let mut report = Report {
         header: Header {
@@ -57,13 +78,13 @@ pub fn run(o: &Options, bins: &HashMap<String, PathBuf>, ws: &Workspace) -> Repo
             suite: o.suite.name().into(),
             runs: o.runs,
             threads: o.threads,
+            pinned_cpu: pin.filter(|_| !pinned.is_empty()),
         },
-        allocators: o
-            .allocators
+        allocators: contenders
             .iter()
-            .map(|a| AllocatorInfo {
-                name: a.name.into(),
-                version: versions::describe(a, ws),
+            .map(|c| AllocatorInfo {
+                name: c.name.clone(),
+                version: c.version.clone(),
             })
             .collect(),
         workloads: o
@@ -77,74 +98,10 @@ pub fn run(o: &Options, bins: &HashMap<String, PathBuf>, ws: &Workspace) -> Repo
             })
             .collect(),
         cells,
+        pinned,
         geomeans,
         targets: Vec::new(),
     };
     report.targets = targets::check(&report);
     report
-}
-
-/// The progress line: rewritten in place on a terminal, one line per run
-/// otherwise (CI logs).
-struct Progress {
-    total: usize,
-    done: usize,
-    tty: bool,
-    failed: usize,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Progress {
-            total,
-            done: 0,
-            tty: std::io::stderr().is_terminal(),
-            failed: 0,
-        }
-    }
-
-    fn show(&self, round: usize, runs: usize, workload: &str, alloc: &str) {
-        if self.tty {
-            let mut e = std::io::stderr();
-            let _ = write!(
-                e,
-                "\r\x1b[K[{:>3}/{}] round {round}/{runs} · {workload} · {alloc} · {} failed",
-                self.done + 1,
-                self.total,
-                self.failed
-            );
-            let _ = e.flush();
-        } else {
-            eprint!(
-                "[{:>3}/{}] round {round}/{runs} · {workload} · {alloc}",
-                self.done + 1,
-                self.total
-            );
-        }
-    }
-
-    fn done(&mut self, s: &crate::model::Sample) {
-        self.done += 1;
-        if !s.ok {
-            self.failed += 1;
-        }
-        if !self.tty {
-            match &s.error {
-                None => eprintln!(
-                    " · {:.3} s · {:.1} MiB",
-                    s.time_s,
-                    s.peak_rss_kib() as f64 / 1024.0
-                ),
-                Some(e) => eprintln!(" · FAILED: {e}"),
-            }
-        } else if let Some(e) = &s.error {
-            eprintln!("\r\x1b[K  failed: {e}");
-        }
-    }
-
-    fn finish(&self) {
-        if self.tty {
-            eprintln!("\r\x1b[K{} runs, {} failed", self.total, self.failed);
-        }
-    }
 }

@@ -51,7 +51,8 @@ pub fn now_utc() -> String {
     format_utc(secs)
 }
 
-fn format_utc(secs: u64) -> String {
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.
+pub fn format_utc(secs: u64) -> String {
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     format!(

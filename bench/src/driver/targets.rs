@@ -119,10 +119,12 @@ mod tests {
                 suite: "quick".into(),
                 runs: 1,
                 threads: 1,
+                pinned_cpu: None,
             },
             allocators: vec![alloc(SYSTEM), alloc(SUBJECT)],
             workloads: Vec::new(),
             cells,
+            pinned: Vec::new(),
             geomeans: vec![Geomean {
                 allocator: SUBJECT.into(),
                 time_vs_system: Some(time),

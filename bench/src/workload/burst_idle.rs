@@ -3,11 +3,15 @@
 //! checks and frees all of its own objects; then, with the threads still
 //! alive (as in a thread pool), the process sleeps 200 ms and reads its
 //! resident set (`VmRSS`), reported besides the peak.
+//!
+//! Operations: every object is allocated and freed once, and each thread's
+//! object vector is counted as it grows and is freed.
 
 use super::block::{check, filled};
+use super::ops::{grew, owns};
 use super::procfs::status_kib;
 use super::rng::Rng;
-use super::{Outcome, Params, Sizes, Workload};
+use super::{Outcome, Params, Sizes, Tally, Workload};
 use std::sync::Barrier;
 use std::time::Duration;
 
@@ -20,28 +24,33 @@ pub const WORKLOAD: Workload = Workload {
         quick: 256,
         full: 1024,
     },
+    scaling: None,
     run,
 };
 
 const THREADS: usize = 4;
 const IDLE: Duration = Duration::from_millis(200);
 
-fn burst(t: usize, bytes: usize) -> u64 {
+fn burst(t: usize, bytes: usize) -> Tally {
     let mut rng = Rng::new(600 + t as u64);
     let mut objects: Vec<(Box<[u8]>, u64)> = Vec::with_capacity(bytes / 264 + 1);
+    let mut ops = 1;
     let mut total = 0usize;
     let mut tag = (t as u64) << 40;
     while total < bytes {
         let size = rng.range(16, 512);
+        let cap = objects.capacity();
         objects.push((filled(size, tag).into_boxed_slice(), tag));
+        ops += 1 + grew(cap, objects.capacity());
         total += size;
         tag += 1;
     }
-    let sum = objects
+    let checksum = objects
         .iter()
         .fold(0u64, |s, (b, tag)| s.wrapping_add(check(b, *tag)));
+    ops += objects.len() as u64 + owns(objects.capacity());
     drop(objects);
-    sum
+    Tally { checksum, ops }
 }
 
 fn run(p: &Params) -> Outcome {
@@ -64,12 +73,13 @@ fn run(p: &Params) -> Outcome {
         std::thread::sleep(IDLE);
         let rss = status_kib("VmRSS");
         measured.wait();
-        let checksum = workers
+        let tally = workers
             .into_iter()
             .map(|w| w.join().expect("burst thread panicked"))
-            .fold(0u64, u64::wrapping_add);
+            .sum::<Tally>();
         Outcome {
-            checksum,
+            checksum: tally.checksum,
+            ops: tally.ops,
             rss_after_idle_kib: rss,
         }
     })

@@ -5,6 +5,9 @@
 //! loop and frees it. An allocator that gives a worker memory next to
 //! another worker's (e.g. by reusing the freed object) makes the cores
 //! fight over a cache line.
+//!
+//! Operations: the handed objects (and the vector that holds them) are
+//! allocated and freed once, and each worker's objects too.
 
 use super::rng::Rng;
 use super::{Outcome, Params, Sizes, Workload};
@@ -19,6 +22,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 100_000,
         full: 400_000,
     },
+    scaling: None,
     run,
 };
 
@@ -53,8 +57,10 @@ fn run(p: &Params) -> Outcome {
             .map(|w| w.join().expect("worker panicked"))
             .fold(0u64, u64::wrapping_add)
     });
+    let (t, objects) = (p.threads as u64, p.size);
     Outcome {
         checksum,
+        ops: 2 * t + 2 + 2 * objects * t,
         ..Outcome::default()
     }
 }

@@ -3,6 +3,11 @@
 //! it with a new block or reallocs it to a new random size (growing or
 //! shrinking), writing every byte it gains, so page faults and the reuse
 //! of already-faulted memory count as a real program would see them.
+//!
+//! Operations: a replacement is an allocation and a free, a grow or a
+//! shrink one realloc (a block's capacity is its length, so both always
+//! reallocate unless the size is unchanged); plus the initial blocks, their
+//! final frees and the vector holding them.
 
 use super::block::{check, fill_byte, filled};
 use super::rng::Rng;
@@ -17,6 +22,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 1_000,
         full: 4_000,
     },
+    scaling: None,
     run,
 };
 
@@ -32,6 +38,7 @@ fn run(p: &Params) -> Outcome {
         .map(|t| (filled(size(&mut rng), t), t))
         .collect();
     let mut sum = 0u64;
+    let mut ops = 1 + LIVE as u64;
     for step in 0..p.size {
         let (block, tag) = &mut live[rng.below(LIVE)];
         let new_len = size(&mut rng);
@@ -40,10 +47,13 @@ fn run(p: &Params) -> Outcome {
             let old = std::mem::replace(block, filled(new_len, new_tag));
             sum = sum.wrapping_add(check(&old, *tag));
             *tag = new_tag;
+            ops += 2;
         } else if new_len > block.len() {
             block.reserve_exact(new_len - block.len());
             block.resize(new_len, fill_byte(*tag));
+            ops += 1;
         } else {
+            ops += u64::from(new_len < block.capacity());
             block.truncate(new_len);
             block.shrink_to_fit();
         }
@@ -53,6 +63,7 @@ fn run(p: &Params) -> Outcome {
         .fold(sum, |s, (b, tag)| s.wrapping_add(check(b, *tag)));
     Outcome {
         checksum,
+        ops: ops + LIVE as u64 + 1,
         ..Outcome::default()
     }
 }

@@ -3,10 +3,14 @@
 //! into it. Every round of 10,000 steps the thread hands its slots to a
 //! new thread and exits, so blocks are freed by threads that did not
 //! allocate them (and per-thread state is torn down and set up again).
+//!
+//! Operations: every block is allocated and freed once (two per step), plus
+//! the slot vector's growth while it is first filled and its free.
 
 use super::block::{check, filled};
+use super::ops::grew;
 use super::rng::Rng;
-use super::{Outcome, Params, Sizes, Workload, on_threads};
+use super::{Outcome, Params, Sizes, Tally, Workload, on_threads};
 
 pub const WORKLOAD: Workload = Workload {
     name: "larson",
@@ -17,6 +21,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 10_000_000,
         full: 40_000_000,
     },
+    scaling: Some(super::as_asked),
     run,
 };
 
@@ -29,6 +34,7 @@ struct Lane {
     rng: Rng,
     tag: u64,
     sum: u64,
+    ops: u64,
 }
 
 /// One round on a fresh thread: fill the slots if empty, then `steps`
@@ -36,11 +42,14 @@ struct Lane {
 fn round(mut lane: Lane, steps: u64) -> Lane {
     if lane.slots.is_empty() {
         for _ in 0..SLOTS {
+            let cap = lane.slots.capacity();
             lane.slots
                 .push((filled(lane.rng.range(16, 1024), lane.tag), lane.tag));
             lane.tag += 1;
+            lane.ops += 1 + grew(cap, lane.slots.capacity());
         }
     }
+    lane.ops += 2 * steps;
     for _ in 0..steps {
         let slot = lane.rng.below(SLOTS);
         let new = (filled(lane.rng.range(16, 1024), lane.tag), lane.tag);
@@ -52,12 +61,13 @@ fn round(mut lane: Lane, steps: u64) -> Lane {
 }
 
 /// Runs one lane's rounds, each on a new thread, one after the other.
-fn lane(t: usize, steps: u64) -> u64 {
+fn lane(t: usize, steps: u64) -> Tally {
     let mut lane = Lane {
         slots: Vec::new(),
         rng: Rng::new(20 + t as u64),
         tag: (t as u64) << 40,
         sum: 0,
+        ops: 0,
     };
     let mut left = steps;
     loop {
@@ -70,15 +80,17 @@ fn lane(t: usize, steps: u64) -> u64 {
             break;
         }
     }
-    lane.slots
+    let checksum = lane
+        .slots
         .iter()
-        .fold(lane.sum, |s, (b, tag)| s.wrapping_add(check(b, *tag)))
+        .fold(lane.sum, |s, (b, tag)| s.wrapping_add(check(b, *tag)));
+    // The blocks left in the slots, and the slot vector, are freed here.
+    Tally {
+        checksum,
+        ops: lane.ops + lane.slots.len() as u64 + 1,
+    }
 }
 
 fn run(p: &Params) -> Outcome {
-    let checksum = on_threads(p.threads, |t| lane(t, p.size));
-    Outcome {
-        checksum,
-        ..Outcome::default()
-    }
+    on_threads(p.threads, |t| lane(t, p.size)).into()
 }

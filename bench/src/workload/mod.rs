@@ -1,9 +1,11 @@
 //! The workload registry: each workload's name, description, sizes for the
-//! smoke, quick and full suites, and the function that runs it. One file per
-//! workload; all of them use only the global allocator (no
-//! allocator-specific API), so every allocator runs the same code.
+//! smoke, quick and full suites, how its work splits over threads in
+//! scaling mode, and the function that runs it. One file per workload; all
+//! of them use only the global allocator (no allocator-specific API), so
+//! every allocator runs the same code.
 
 pub mod block;
+pub mod ops;
 pub mod procfs;
 pub mod rng;
 
@@ -16,7 +18,10 @@ mod mstress;
 mod rptest;
 mod rust_idioms;
 mod sh6bench;
+mod work_stealing;
 mod xmalloc;
+
+pub use ops::Tally;
 
 /// What a workload is given.
 #[derive(Clone, Copy, Debug)]
@@ -32,8 +37,21 @@ pub struct Params {
 pub struct Outcome {
     /// Self-check value: the same for every allocator that ran correctly.
     pub checksum: u64,
+    /// Allocator operations its code performed (see [`ops`]): the same
+    /// for every allocator and every run with the same parameters.
+    pub ops: u64,
     /// Resident set after the idle period, for workloads that measure it.
     pub rss_after_idle_kib: Option<u64>,
+}
+
+impl From<Tally> for Outcome {
+    fn from(t: Tally) -> Self {
+        Outcome {
+            checksum: t.checksum,
+            ops: t.ops,
+            rss_after_idle_kib: None,
+        }
+    }
 }
 
 /// The sizes a suite runs a workload at.
@@ -57,8 +75,21 @@ pub struct Workload {
     pub threads: fn(usize) -> usize,
     /// Sizes per suite.
     pub sizes: Sizes,
+    /// `Some(shares)` if scaling mode runs it: a run at `t` threads does
+    /// `size` worth of work `shares(t)` times (once per thread for per-thread
+    /// sizes, once per producer for xmalloc), so scaling mode divides a fixed
+    /// total by `shares(t)`. `None`: not part of scaling mode.
+    pub scaling: Option<fn(usize) -> usize>,
     /// Runs it.
     pub run: fn(&Params) -> Outcome,
+}
+
+impl Workload {
+    /// Whether its thread count follows `--threads` (the pinned runs are
+    /// for these).
+    pub fn threaded(&self) -> bool {
+        (self.threads)(1) != (self.threads)(64)
+    }
 }
 
 /// Every workload, in report order.
@@ -74,6 +105,7 @@ pub const ALL: &[Workload] = &[
     large::WORKLOAD,
     rust_idioms::WORKLOAD,
     burst_idle::WORKLOAD,
+    work_stealing::WORKLOAD,
 ];
 
 /// The workload called `name`.
@@ -91,8 +123,8 @@ pub fn as_asked(threads: usize) -> usize {
     threads
 }
 
-/// Runs `body(thread_index)` on `threads` threads and sums their checksums.
-pub fn on_threads(threads: usize, body: impl Fn(usize) -> u64 + Sync) -> u64 {
+/// Runs `body(thread_index)` on `threads` threads and sums their tallies.
+pub fn on_threads(threads: usize, body: impl Fn(usize) -> Tally + Sync) -> Tally {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -105,7 +137,7 @@ pub fn on_threads(threads: usize, body: impl Fn(usize) -> u64 + Sync) -> u64 {
         handles
             .into_iter()
             .map(|h| h.join().expect("worker thread panicked"))
-            .fold(0u64, u64::wrapping_add)
+            .sum()
     })
 }
 
@@ -123,7 +155,50 @@ mod tests {
             let a = (w.run)(&p);
             let b = (w.run)(&p);
             assert_eq!(a.checksum, b.checksum, "{}", w.name);
+            assert_eq!(a.ops, b.ops, "{}", w.name);
+            assert!(a.ops > 0, "{}", w.name);
         }
+    }
+
+    #[test]
+    fn ops_counts_follow_the_parameters() {
+        // Deterministic for given parameters, and more work counts more.
+        for w in ALL {
+            let at = |size, threads| (w.run)(&Params { size, threads }).ops;
+            let small = at(w.sizes.smoke, 2);
+            assert_eq!(small, at(w.sizes.smoke, 2), "{}", w.name);
+            assert!(at(w.sizes.smoke * 2, 2) > small, "{}", w.name);
+        }
+    }
+
+    #[test]
+    fn threaded_workloads_and_scaling_ones() {
+        let names = |f: fn(&Workload) -> bool| -> Vec<&str> {
+            ALL.iter().filter(|w| f(w)).map(|w| w.name).collect()
+        };
+        assert_eq!(
+            names(|w| w.scaling.is_some()),
+            [
+                "alloc-test-Nt",
+                "larson",
+                "xmalloc",
+                "mstress",
+                "sh6bench",
+                "rptest",
+                "rust-idioms",
+                "work-stealing"
+            ]
+        );
+        // Every scaling workload is threaded; cache-scratch is threaded but
+        // measures false sharing, not allocator throughput.
+        let threaded = names(Workload::threaded);
+        assert!(
+            names(|w| w.scaling.is_some())
+                .iter()
+                .all(|n| threaded.contains(n))
+        );
+        assert!(threaded.contains(&"cache-scratch"));
+        assert!(!threaded.contains(&"burst-idle") && !threaded.contains(&"large"));
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! step picks a random slot and either grows its block with `realloc` (to
 //! at most twice its size and 16 KiB; a quarter of the steps) or frees it
 //! and allocates a new one.
+//!
+//! Operations: a grow is one realloc (the block's capacity is its length,
+//! so `reserve_exact` always reallocates), a replacement an allocation and
+//! a free; plus the initial blocks, their final frees and the slot vector.
 
 use super::block::{check, fill_byte, filled};
 use super::rng::Rng;
-use super::{Outcome, Params, Sizes, Workload, on_threads};
+use super::{Outcome, Params, Sizes, Tally, Workload, on_threads};
 
 pub const WORKLOAD: Workload = Workload {
     name: "rptest",
@@ -17,6 +21,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 2_000_000,
         full: 8_000_000,
     },
+    scaling: Some(super::as_asked),
     run,
 };
 
@@ -24,7 +29,7 @@ const SLOTS: usize = 2048;
 const MAX: usize = 16 * 1024;
 
 fn run(p: &Params) -> Outcome {
-    let checksum = on_threads(p.threads, |t| {
+    on_threads(p.threads, |t| {
         let mut rng = Rng::new(70 + t as u64);
         let mut tag = (t as u64) << 40;
         let mut slots: Vec<(Vec<u8>, u64)> = Vec::with_capacity(SLOTS);
@@ -33,6 +38,8 @@ fn run(p: &Params) -> Outcome {
             tag += 1;
         }
         let mut sum = 0u64;
+        // The slot vector and the initial blocks.
+        let mut ops = 1 + SLOTS as u64;
         for _ in 0..p.size {
             let (block, block_tag) = &mut slots[rng.below(SLOTS)];
             let len = block.len();
@@ -40,20 +47,24 @@ fn run(p: &Params) -> Outcome {
                 let new_len = rng.range(len + 1, (2 * len).min(MAX));
                 block.reserve_exact(new_len - len);
                 block.resize(new_len, fill_byte(*block_tag));
+                ops += 1;
             } else {
                 let new = filled(rng.log_uniform(16, MAX), tag);
                 let old = std::mem::replace(block, new);
                 sum = sum.wrapping_add(check(&old, *block_tag));
                 *block_tag = tag;
                 tag += 1;
+                ops += 2;
             }
         }
-        slots
+        let checksum = slots
             .iter()
-            .fold(sum, |s, (b, tag)| s.wrapping_add(check(b, *tag)))
-    });
-    Outcome {
-        checksum,
-        ..Outcome::default()
-    }
+            .fold(sum, |s, (b, tag)| s.wrapping_add(check(b, *tag)));
+        // The blocks and the slot vector are freed on return.
+        Tally {
+            checksum,
+            ops: ops + SLOTS as u64 + 1,
+        }
+    })
+    .into()
 }

@@ -3,10 +3,13 @@
 //! bytes and frees the whole batch, cycling through three orders:
 //! last-allocated first (LIFO), first-allocated first (FIFO), and every
 //! other object first, then the rest in reverse.
+//!
+//! Operations: per batch, its objects and the vector holding them are each
+//! allocated and freed once.
 
 use super::block::{check, filled};
 use super::rng::Rng;
-use super::{Outcome, Params, Sizes, Workload, on_threads};
+use super::{Outcome, Params, Sizes, Tally, Workload, on_threads};
 
 pub const WORKLOAD: Workload = Workload {
     name: "sh6bench",
@@ -17,13 +20,14 @@ pub const WORKLOAD: Workload = Workload {
         quick: 6_000,
         full: 24_000,
     },
+    scaling: Some(super::as_asked),
     run,
 };
 
 const BATCH: u64 = 2000;
 
 fn run(p: &Params) -> Outcome {
-    let checksum = on_threads(p.threads, |t| {
+    on_threads(p.threads, |t| {
         let mut rng = Rng::new(60 + t as u64);
         let mut sum = 0u64;
         for round in 0..p.size {
@@ -45,10 +49,10 @@ fn run(p: &Params) -> Outcome {
                 }
             }
         }
-        sum
-    });
-    Outcome {
-        checksum,
-        ..Outcome::default()
-    }
+        Tally {
+            checksum: sum,
+            ops: p.size * (2 * BATCH + 2),
+        }
+    })
+    .into()
 }
