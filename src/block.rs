@@ -224,6 +224,47 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
     }
 }
 
+/// Largest copy [`copy_contents`] does inline.
+pub const INLINE_COPY: usize = 128;
+
+/// Copies the first `n` bytes of a small block to another (a `realloc`
+/// that changes class). `n` is a class size (a multiple of 8) of at most
+/// [`INLINE_COPY`]: the copy is a few 16-byte moves, inline, where a call
+/// to `memcpy` would cost as much as the copy itself. Bytes the program
+/// never wrote may be copied: they are moved as `MaybeUninit`, never read
+/// as values.
+///
+/// # Safety
+/// `src` and `dst` must be distinct live blocks of at least `n` bytes.
+#[inline(always)]
+pub unsafe fn copy_contents(dst: *mut u8, src: *const u8, n: usize) {
+    type Word = core::mem::MaybeUninit<u64>;
+    type Chunk = core::mem::MaybeUninit<[u8; 16]>;
+    debug_assert!(n % 8 == 0 && (8..=INLINE_COPY).contains(&n));
+    // SAFETY: every move below lies within the first `n` bytes of both
+    // blocks (offsets `0..=n - 16` for chunks when `n >= 16`), which the
+    // caller guarantees are readable at `src` and writable at `dst`.
+    unsafe {
+        let mov = |at: usize| {
+            let chunk = src.add(at).cast::<Chunk>().read_unaligned();
+            dst.add(at).cast::<Chunk>().write_unaligned(chunk);
+        };
+        if n < 16 {
+            let word = src.cast::<Word>().read_unaligned();
+            dst.cast::<Word>().write_unaligned(word);
+            return;
+        }
+        let mut at = 0;
+        while at + 16 < n {
+            mov(at);
+            at += 16;
+        }
+        // The last 16 bytes, overlapping the previous move if `n` is not a
+        // multiple of 16.
+        mov(n - 16);
+    }
+}
+
 /// Checks a null-terminated chain of exactly `len` free blocks from `head`
 /// (a slab's free list, a thread cache's bin): calls `f` on each block
 /// before following its link (so `f` can reject a wild pointer), and panics
@@ -314,6 +355,18 @@ mod tests {
             .map(|i| start.wrapping_add(16 * i).cast::<Block>())
             .collect();
         assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn copies_contents_of_every_inline_size() {
+        for n in (8..=INLINE_COPY).step_by(8) {
+            let src: Vec<u8> = (0..INLINE_COPY as u8 + 16).collect();
+            let mut dst = vec![0xEEu8; INLINE_COPY + 16];
+            // SAFETY: both buffers hold more than `n` bytes.
+            unsafe { copy_contents(dst.as_mut_ptr(), src.as_ptr(), n) };
+            assert_eq!(dst[..n], src[..n], "{n} bytes");
+            assert!(dst[n..].iter().all(|&b| b == 0xEE), "{n}: wrote past");
+        }
     }
 
     #[test]

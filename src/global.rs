@@ -17,7 +17,7 @@
 //! the `Layout`, so a small free never looks at the block's metadata.
 
 use crate::config;
-use crate::heap::{Heap, Route, route};
+use crate::heap::{Heap, Route, copy_small, route};
 use crate::os;
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
@@ -399,7 +399,26 @@ unsafe impl GlobalAlloc for SlabPool {
         let old = route(layout.size(), align);
         let new = route(new_size, align);
         match (old, new) {
-            (Route::Small(a), Route::Small(b)) if a == b => return p,
+            (Route::Small(a), Route::Small(b)) => {
+                // The common case (a growing `Vec` or `String`): the classes
+                // are known, so neither the allocation nor the free routes
+                // again.
+                if a == b {
+                    return p;
+                }
+                let q = alloc_small(b);
+                if !q.is_null() {
+                    // SAFETY: both blocks hold at least the bytes copied (the
+                    // smaller class size, or the smaller request) and are
+                    // distinct; `p` is a live block of class `a` that the
+                    // caller gives up.
+                    unsafe {
+                        copy_small(q, p, a.min(b), layout.size().min(new_size));
+                        dealloc_small(p, a);
+                    }
+                }
+                return q;
+            }
             (Route::Large, Route::Large) | (Route::Huge, Route::Huge) => {
                 // SAFETY: `p` is a live block of this kind and alignment.
                 let q = unsafe { HEAP.resize_big(p, new_size, align) };

@@ -31,7 +31,7 @@
 //! frame; everything else is out of line.
 
 use crate::global::{self, alloc_big, alloc_small, dealloc_small};
-use crate::heap::{LARGE_LIMIT, Route, route};
+use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
 use crate::os::{self, PAGE_SHIFT};
 use crate::registry;
@@ -407,10 +407,27 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let heap = global::heap();
     let old_size = match old {
         Block::Small(class) => {
-            if size <= SMALL_LIMIT && class_of(size.next_multiple_of(align)) == class {
-                return p;
+            let block = CLASSES[class].size as usize;
+            if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+                // A block stays where it is only within its class, so that
+                // it is always of the class `alloc` gives for its size (and
+                // may be freed through `GlobalAlloc` with that layout).
+                let new_class = class_of(size.next_multiple_of(align));
+                if new_class == class {
+                    return p;
+                }
+                let q = alloc_small(new_class);
+                if !q.is_null() {
+                    // SAFETY: both blocks hold at least the smaller class's
+                    // size and differ; `p` is a live block of `class`.
+                    unsafe {
+                        copy_small(q, p, class.min(new_class), block.min(size));
+                        dealloc_small(p, class);
+                    }
+                }
+                return q;
             }
-            CLASSES[class].size as usize
+            block
         }
         Block::Large(bytes) => {
             if size > SMALL_LIMIT && size <= LARGE_LIMIT {
@@ -528,6 +545,35 @@ mod tests {
             }
             // SAFETY: live, freed once.
             unsafe { free(p) };
+        }
+    }
+
+    #[test]
+    fn realloc_stays_within_its_class_and_copies_across_classes() {
+        let p = alloc(200, 16);
+        assert_eq!(usable_size(p), 224);
+        // SAFETY: `p` is live with 224 bytes; each result replaces it.
+        unsafe {
+            for i in 0..224 {
+                *p.add(i) = i as u8;
+            }
+            assert_eq!(realloc(p, 193, 16), p, "same class: in place");
+            let q = realloc(p, 100, 16);
+            assert_ne!(q, p, "another class: moved");
+            assert_eq!(usable_size(q), 112);
+            assert!((0..100).all(|i| *q.add(i) == i as u8));
+            // Growth through every small class keeps what was written.
+            let mut r = q;
+            let mut len = 100;
+            for size in (101..=4096).step_by(37) {
+                r = realloc(r, size, 16);
+                assert!((0..len).all(|i| *r.add(i) == i as u8), "to {size}");
+                for i in len..size {
+                    *r.add(i) = i as u8;
+                }
+                len = size;
+            }
+            free(r);
         }
     }
 
