@@ -11,7 +11,11 @@
 //!
 //! Memory goes back to the OS by the adaptive policy of `purge`:
 //! - while the arena is cold, a freed span's dirty pages, merged with its
-//!   free neighbours, are decommitted (`MADV_DONTNEED`) at once;
+//!   free neighbours, are decommitted (`MADV_DONTNEED`) at once, outside
+//!   the arena lock (the run leaves the bins meanwhile, as `PURGING`, and
+//!   merges with its neighbours again when it comes back): a system call
+//!   under a lock that the other threads of the arena need would make them
+//!   wait, or sleep;
 //! - while it is hot (it keeps reusing pages it just decommitted), a freed
 //!   span's segment enters the arena's purge queue (once) with a deadline of
 //!   now + the purge delay, and its dirty free pages are decommitted in one
@@ -28,7 +32,7 @@
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
-    FIRST_PAGE, FREE, INVALID, PAGES, SLAB, SegmentQueue, SegmentRef, SpanList, SpanRef,
+    FIRST_PAGE, FREE, INVALID, PAGES, PURGING, SLAB, SegmentQueue, SegmentRef, SpanList, SpanRef,
     USABLE_PAGES,
 };
 use crate::sync::{AtomicUsize, Lock, Ordering::Relaxed, const_fn};
@@ -164,10 +168,34 @@ impl Arena {
     /// segments) to the free spans, merging it with free neighbours.
     pub fn free_span(&self, span: SpanRef) {
         let now = os::now_ms();
-        let empty = self.state.with(|st| st.free(span, now, &self.counters));
-        if let Some(seg) = empty {
-            // SAFETY: `free` unlinked the segment; none of its spans is used.
-            unsafe { seg.destroy() };
+        let freed = self.state.with(|st| st.free(span, now, &self.counters));
+        self.finish(freed, now);
+    }
+
+    /// Does what a free left to do outside the lock: a decommit (a system
+    /// call, which may take long with many threads: other threads allocate
+    /// and free in the arena meanwhile) or an unmap.
+    fn finish(&self, mut freed: Freed, now: u32) {
+        loop {
+            match freed {
+                Freed::Done => return,
+                Freed::Unmap(seg) => {
+                    // SAFETY: the segment is unlinked; none of its spans is
+                    // used.
+                    unsafe { seg.destroy() };
+                    return;
+                }
+                Freed::Purge(span) => {
+                    let seg = span.segment();
+                    // The span is out of the bins, marked PURGING: nobody
+                    // carves, merges or purges it until `end_purge`.
+                    let (pages, calls) = seg.decommit(span.first_page(), span.pages());
+                    self.counters.note_decommit(pages, calls);
+                    freed = self
+                        .state
+                        .with(|st| st.end_purge(span, now, &self.counters));
+                }
+            }
         }
     }
 
@@ -175,17 +203,18 @@ impl Arena {
     pub fn shrink_span(&self, span: SpanRef, pages: usize) {
         debug_assert!(pages >= 1 && pages < span.pages());
         let now = os::now_ms();
-        self.state.with(|st| {
+        let freed = self.state.with(|st| {
             let seg = span.segment();
             let tail = seg.span(span.first_page() + pages);
             tail.set_pages(span.pages() - pages);
             span.set_pages(pages);
             seg.map_ends(span);
             seg.map_ends(tail);
-            // The head stays in use, so no segment can become empty here.
-            let emptied = st.free(tail, now, &self.counters);
-            debug_assert!(emptied.is_none());
+            st.free(tail, now, &self.counters)
         });
+        // The head stays in use, so no segment can become empty here.
+        debug_assert!(!matches!(freed, Freed::Unmap(_)));
+        self.finish(freed, now);
     }
 
     /// Grows a large span in place to `pages` pages if the free span right
@@ -219,7 +248,7 @@ impl Arena {
             let mut cur = st.segments;
             while let Some(seg) = cur {
                 cur = seg.next();
-                if seg.free_pages() == USABLE_PAGES {
+                if is_empty(seg) {
                     st.empty_segments -= 1;
                     st.unlink_empty(seg, &self.counters);
                     seg.link_before(doomed);
@@ -354,6 +383,24 @@ impl ArenaCounters {
     }
 }
 
+/// Whether `seg` is empty: one free, binned span covers it (a segment
+/// whose pages are all free but in two spans, one of them being purged
+/// outside the lock, is not yet).
+fn is_empty(seg: SegmentRef) -> bool {
+    let first = seg.first_span();
+    first.kind() == FREE && first.pages() == USABLE_PAGES
+}
+
+/// What freeing a span leaves to do once the arena lock is released.
+enum Freed {
+    Done,
+    /// Decommit the dirty pages of this span (kind `PURGING`, out of the
+    /// bins), then hand it back with `ArenaState::end_purge`.
+    Purge(SpanRef),
+    /// Unmap this segment (emptied, beyond those retained; unlinked).
+    Unmap(SegmentRef),
+}
+
 /// Decommits the dirty pages of every free span of `seg` (arena lock).
 fn purge_free_spans(seg: SegmentRef, now: u32, counters: &ArenaCounters) {
     seg.set_purged_at(now);
@@ -441,7 +488,7 @@ impl ArenaState {
         let first = span.first_page();
         let end = first + span.pages();
         let start = first.next_multiple_of(align_pages);
-        if seg.free_pages() == USABLE_PAGES {
+        if span.pages() == USABLE_PAGES {
             self.empty_segments -= 1;
         }
         if start > first {
@@ -473,12 +520,46 @@ impl ArenaState {
         NewSpan { span: used, zero }
     }
 
-    /// Frees `span`, merging neighbours, and queues its segment for a purge
-    /// a delay after `now`. Returns a segment to unmap when this emptied one
-    /// beyond those retained.
-    fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Option<SegmentRef> {
+    /// Frees `span`, merging it with free neighbours. A hot arena queues
+    /// the segment for a purge a delay after `now`; a cold one has the
+    /// merged run decommitted at once, outside the lock (`Freed::Purge`).
+    fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
         let seg = span.segment();
         seg.add_free_pages(span.pages() as i64);
+        let merged = self.merge(span);
+        if self.policy.eager(now) {
+            if merged.pages() == USABLE_PAGES && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
+                // Unmapped at once: no decommit needed first.
+                self.insert(merged);
+                self.unlink_empty(seg, counters);
+                return Freed::Unmap(seg);
+            }
+            merged.set_kind(PURGING);
+            seg.set_purged_at(now);
+            return Freed::Purge(merged);
+        }
+        if !seg.queued() {
+            let delay = self.policy.delay();
+            self.purge_queue.push_back(seg, now.wrapping_add(delay));
+        }
+        self.settle(merged, counters)
+    }
+
+    /// Takes back `span`, decommitted outside the lock after `free`: it
+    /// merges with the neighbours freed meanwhile.
+    fn end_purge(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
+        debug_assert_eq!(span.kind(), PURGING);
+        let merged = self.merge(span);
+        // Neighbours freed meanwhile by a hot arena may be dirty: they are
+        // in the purge queue already.
+        span.segment().set_purged_at(now);
+        self.settle(merged, counters)
+    }
+
+    /// Merges free `span` (not binned) with its free neighbours (binned),
+    /// and returns the merged span, of kind `FREE`, not binned.
+    fn merge(&mut self, span: SpanRef) -> SpanRef {
+        let seg = span.segment();
         let mut first = span.first_page();
         let mut pages = span.pages();
         if first > FIRST_PAGE {
@@ -503,24 +584,23 @@ impl ArenaState {
         merged.set_kind(FREE);
         merged.set_pages(pages);
         seg.map_ends(merged);
+        merged
+    }
+
+    /// Bins free `merged`; if it makes its segment empty, keeps the segment
+    /// (up to the retained number) or unlinks it to be unmapped.
+    fn settle(&mut self, merged: SpanRef, counters: &ArenaCounters) -> Freed {
         self.insert(merged);
-        if self.policy.eager(now) {
-            let (decommitted, calls) = seg.decommit(first, pages);
-            counters.note_decommit(decommitted, calls);
-            seg.set_purged_at(now);
-        } else if !seg.queued() {
-            let delay = self.policy.delay();
-            self.purge_queue.push_back(seg, now.wrapping_add(delay));
-        }
-        if pages < USABLE_PAGES {
-            return None;
+        if merged.pages() < USABLE_PAGES {
+            return Freed::Done;
         }
         if self.empty_segments < RETAIN_EMPTY_SEGMENTS {
             self.empty_segments += 1;
-            return None;
+            return Freed::Done;
         }
+        let seg = merged.segment();
         self.unlink_empty(seg, counters);
-        Some(seg)
+        Freed::Unmap(seg)
     }
 
     /// Takes empty segment `seg` out of every list and the counts, for the

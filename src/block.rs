@@ -225,6 +225,7 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
 }
 
 /// Largest copy [`copy_contents`] does inline.
+#[cfg(not(loom))]
 pub const INLINE_COPY: usize = 128;
 
 /// Copies the first `n` bytes of a small block to another (a `realloc`
@@ -236,6 +237,7 @@ pub const INLINE_COPY: usize = 128;
 ///
 /// # Safety
 /// `src` and `dst` must be distinct live blocks of at least `n` bytes.
+#[cfg(not(loom))]
 #[inline(always)]
 pub unsafe fn copy_contents(dst: *mut u8, src: *const u8, n: usize) {
     type Word = core::mem::MaybeUninit<u64>;

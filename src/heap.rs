@@ -28,7 +28,7 @@
 //! huge-mapping cache.
 
 use crate::arena::Arena;
-use crate::block::{self, BlockList};
+use crate::block::BlockList;
 use crate::central::{Central, CentralCounts, Home, Refill};
 use crate::config;
 use crate::huge::{self, Huge};
@@ -88,12 +88,13 @@ pub fn route(size: usize, align: usize) -> Route {
 /// # Safety
 /// `dst` and `src` must be distinct live small blocks of at least the size
 /// of `class`, and `len` must not exceed it.
+#[cfg(not(loom))]
 #[inline(always)]
 pub unsafe fn copy_small(dst: *mut u8, src: *const u8, class: usize, len: usize) {
     let size = CLASSES[class].size as usize;
-    if size <= block::INLINE_COPY {
+    if size <= crate::block::INLINE_COPY {
         // SAFETY: both blocks hold at least `size` bytes (contract).
-        unsafe { block::copy_contents(dst, src, size) }
+        unsafe { crate::block::copy_contents(dst, src, size) }
     } else {
         // SAFETY: both blocks hold at least `len <= size` bytes.
         unsafe { ptr::copy_nonoverlapping(src, dst, len) }

@@ -33,7 +33,10 @@
 //!   handed out are marked when they are carved, and only pages of free
 //!   spans or parked slab pages are decommitted;
 //! - a record that is not the first page of a live span has kind `INVALID`
-//!   or `FREE` and is never reached from a live span's neighbours.
+//!   or `FREE` and is never reached from a live span's neighbours;
+//! - a span of kind `PURGING` is free but out of its arena's bins while one
+//!   thread decommits it outside the arena lock; no other thread carves,
+//!   merges or purges it, and it is never seen once the heap is quiescent.
 
 use crate::block::Block;
 use crate::os::{self, PAGE, PAGE_SHIFT};
@@ -65,6 +68,9 @@ pub const INVALID: u8 = 0;
 pub const FREE: u8 = 1;
 pub const SLAB: u8 = 2;
 pub const LARGE: u8 = 3;
+/// A free span out of its arena's bins while its pages are decommitted
+/// outside the arena lock: not carved, merged or purged by anyone else.
+pub const PURGING: u8 = 4;
 
 /// The record describing one span.
 #[repr(C, align(64))]
