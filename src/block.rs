@@ -6,6 +6,11 @@
 //! Invariants: `len == 0` iff `head` is null; following `len - 1` links from
 //! `head` reaches `tail`, whose link is not read.
 //!
+//! A [`Chain`] is a head and a length, its last link null: the form of a
+//! thread cache's bin, and of the batches that move between thread caches
+//! and central pools. It has no tail to find, so a bin of any length is
+//! handed over without walking it, and a batch becomes a bin as it is.
+//!
 //! With the `asan` feature free blocks are poisoned whole: the two link
 //! helpers below unpoison the link word around their access.
 
@@ -73,11 +78,6 @@ impl BlockList {
         }
     }
 
-    /// The chain as `(head, tail, len)`; the caller takes ownership.
-    pub fn into_raw(self) -> (*mut Block, *mut Block, u32) {
-        (self.head, self.tail, self.len)
-    }
-
     #[inline]
     pub fn len(&self) -> u32 {
         self.len
@@ -86,12 +86,6 @@ impl BlockList {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// The front block, if any.
-    #[inline]
-    pub fn first(&self) -> Option<*mut Block> {
-        (self.len > 0).then_some(self.head)
     }
 
     /// Adds a block at the front.
@@ -108,23 +102,6 @@ impl BlockList {
         }
         self.head = block;
         self.len += 1;
-    }
-
-    /// Removes the front block.
-    #[inline]
-    pub fn pop(&mut self) -> Option<*mut Block> {
-        if self.len == 0 {
-            return None;
-        }
-        let block = self.head;
-        // SAFETY: `block` is on this list, so it is a free block we own.
-        self.head = unsafe { next_of(block) };
-        self.len -= 1;
-        if self.len == 0 {
-            self.head = ptr::null_mut();
-            self.tail = ptr::null_mut();
-        }
-        Some(block)
     }
 
     /// Adds a block at the back.
@@ -144,6 +121,18 @@ impl BlockList {
         self.len += 1;
     }
 
+    /// The list as a chain: its last link is cleared.
+    pub fn into_chain(self) -> Chain {
+        if self.len > 0 {
+            // SAFETY: `tail` is the last block of this list, owned by us.
+            unsafe { set_next(self.tail, ptr::null_mut()) };
+        }
+        Chain {
+            head: self.head,
+            len: self.len,
+        }
+    }
+
     /// Appends `other` at the back, in O(1).
     pub fn append(&mut self, other: BlockList) {
         if other.len == 0 {
@@ -157,19 +146,6 @@ impl BlockList {
         unsafe { set_next(self.tail, other.head) };
         self.tail = other.tail;
         self.len += other.len;
-    }
-
-    /// Splits off and returns the first `n` blocks (all if `n >= len`).
-    /// Walks `n` links.
-    pub fn take_front(&mut self, n: u32) -> BlockList {
-        if n >= self.len {
-            return core::mem::take(self);
-        }
-        // SAFETY: the list holds more than `n` blocks, all owned by us.
-        let (front, rest) = unsafe { split_chain(self.head, n) };
-        self.head = rest;
-        self.len -= n;
-        front
     }
 }
 
@@ -221,6 +197,125 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
         head,
         tail: cur,
         len: n,
+    }
+}
+
+/// A null-terminated list of free blocks and its length; it owns them.
+/// Invariants: `len == 0` iff `head` is null; following `len` links from
+/// `head` reaches null.
+#[derive(Debug)]
+pub struct Chain {
+    head: *mut Block,
+    len: u32,
+}
+
+// SAFETY: a chain exclusively owns its blocks; moving it to another thread
+// moves that ownership.
+unsafe impl Send for Chain {}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Chain {
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// The chain starting at `head`.
+    ///
+    /// # Safety
+    /// `head` must start a null-terminated chain of exactly `len` free blocks
+    /// of one class, owned by the caller.
+    pub unsafe fn from_raw(head: *mut Block, len: u32) -> Self {
+        Self { head, len }
+    }
+
+    /// The chain as `(head, len)`; the caller takes ownership.
+    pub fn into_raw(self) -> (*mut Block, u32) {
+        (self.head, self.len)
+    }
+
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The front block, if any.
+    #[inline]
+    pub fn first(&self) -> Option<*mut Block> {
+        (self.len > 0).then_some(self.head)
+    }
+
+    /// Adds a block at the front.
+    ///
+    /// # Safety
+    /// `block` must be a free block of this chain's class owned by the
+    /// caller, not on any list.
+    #[inline]
+    pub unsafe fn push(&mut self, block: *mut Block) {
+        // SAFETY: the caller hands `block` over.
+        unsafe { set_next(block, self.head) };
+        self.head = block;
+        self.len += 1;
+    }
+
+    /// Removes the front block.
+    #[inline]
+    pub fn pop(&mut self) -> Option<*mut Block> {
+        let block = self.first()?;
+        // SAFETY: `block` is on this chain, so it is a free block we own;
+        // the last block's link is null, which empties the chain.
+        self.head = unsafe { next_of(block) };
+        self.len -= 1;
+        Some(block)
+    }
+
+    /// Splits off and returns the first `n` blocks: all of them in O(1) if
+    /// `n >= len`, else by walking `n` links.
+    pub fn take_front(&mut self, n: u32) -> Chain {
+        if n >= self.len {
+            return core::mem::take(self);
+        }
+        if n == 0 {
+            return Chain::new();
+        }
+        let mut last = self.head;
+        for _ in 1..n {
+            // SAFETY: fewer than `n < len` links are followed.
+            last = unsafe { next_of(last) };
+        }
+        // SAFETY: `last` is the n-th block, followed by at least one more;
+        // its link ends the front part.
+        let rest = unsafe {
+            let rest = next_of(last);
+            set_next(last, ptr::null_mut());
+            rest
+        };
+        let front = Chain {
+            head: self.head,
+            len: n,
+        };
+        self.head = rest;
+        self.len -= n;
+        front
+    }
+
+    /// Calls `f` on every block, checking the chain's shape (tests and
+    /// checks).
+    #[cfg(any(test, fuzzing, feature = "check"))]
+    pub fn check(&self, what: &str, f: impl FnMut(*mut Block)) {
+        check_chain(what, self.head, self.len, f);
     }
 }
 
@@ -284,32 +379,6 @@ pub fn check_chain(what: &str, head: *mut Block, len: u32, mut f: impl FnMut(*mu
     assert!(b.is_null(), "{what}: more than {len} blocks (a cycle?)");
 }
 
-#[cfg(any(test, fuzzing, feature = "check"))]
-impl BlockList {
-    /// Checks the invariants at the top of this file, calling `f` on each
-    /// block (before its link is read).
-    pub fn check(&self, what: &str, mut f: impl FnMut(*mut Block)) {
-        assert_eq!(self.len == 0, self.head.is_null(), "{what}: len vs head");
-        let mut b = self.head;
-        for i in 0..self.len {
-            assert!(
-                !b.is_null() && b as usize % 8 == 0,
-                "{what}: bad block {b:p}"
-            );
-            f(b);
-            if i + 1 < self.len {
-                // SAFETY: `f` accepted `b`, a block of this list.
-                b = unsafe { next_of(b) };
-            }
-        }
-        assert_eq!(
-            b, self.tail,
-            "{what}: {} links from the head miss the tail",
-            self.len
-        );
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -318,32 +387,54 @@ mod tests {
         vec![[0usize; 2]; n]
     }
 
-    fn collect(mut list: BlockList) -> Vec<*mut Block> {
+    fn collect(mut chain: Chain) -> Vec<*mut Block> {
         let mut out = Vec::new();
-        while let Some(b) = list.pop() {
+        while let Some(b) = chain.pop() {
             out.push(b);
         }
+        assert!(chain.is_empty() && chain.first().is_none());
         out
     }
 
     #[test]
-    fn push_pop_take_append() {
+    fn lists_push_append_and_become_chains() {
         let mut storage = blocks(10);
         let ptrs: Vec<*mut Block> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
-        let mut list = BlockList::new();
+        let (mut front, mut back) = (BlockList::new(), BlockList::new());
+        for &p in &ptrs[..3] {
+            // SAFETY: each storage slot is a distinct, aligned, unused block.
+            unsafe { front.push(p) };
+        }
+        for &p in &ptrs[3..] {
+            // SAFETY: as above.
+            unsafe { back.push_back(p) };
+        }
+        front.append(back);
+        assert_eq!(front.len(), 10);
+        let chain = front.into_chain();
+        assert_eq!(chain.len(), 10);
+        let mut expected: Vec<_> = ptrs[..3].iter().rev().copied().collect();
+        expected.extend(&ptrs[3..]);
+        assert_eq!(collect(chain), expected, "null-terminated after 10");
+    }
+
+    #[test]
+    fn chains_split_at_the_front() {
+        let mut storage = blocks(10);
+        let ptrs: Vec<*mut Block> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        let mut chain = Chain::new();
         for &p in &ptrs {
             // SAFETY: each storage slot is a distinct, aligned, unused block.
-            unsafe { list.push(p) };
+            unsafe { chain.push(p) };
         }
-        assert_eq!(list.len(), 10);
-        let front = list.take_front(3);
-        assert_eq!(front.len(), 3);
-        assert_eq!(list.len(), 7);
-        let mut all = front;
-        all.append(list);
-        let order = collect(all);
-        let expected: Vec<_> = ptrs.iter().rev().copied().collect();
-        assert_eq!(order, expected);
+        assert!(chain.take_front(0).is_empty());
+        let front = chain.take_front(3);
+        assert_eq!((front.len(), chain.len()), (3, 7));
+        let rev: Vec<_> = ptrs.iter().rev().copied().collect();
+        assert_eq!(collect(front), rev[..3], "the front ends at a null link");
+        let rest = chain.take_front(100);
+        assert!(chain.is_empty());
+        assert_eq!(collect(rest), rev[3..]);
     }
 
     #[test]
@@ -352,7 +443,7 @@ mod tests {
         let start = storage.as_mut_ptr().cast::<u8>();
         // SAFETY: 8 blocks of 16 bytes, unused.
         let list = unsafe { carve(start, 16, 8) };
-        let order = collect(list);
+        let order = collect(list.into_chain());
         let expected: Vec<_> = (0..8)
             .map(|i| start.wrapping_add(16 * i).cast::<Block>())
             .collect();
@@ -369,20 +460,5 @@ mod tests {
             assert_eq!(dst[..n], src[..n], "{n} bytes");
             assert!(dst[n..].iter().all(|&b| b == 0xEE), "{n}: wrote past");
         }
-    }
-
-    #[test]
-    fn take_front_edges() {
-        let mut storage = blocks(2);
-        let mut list = BlockList::new();
-        for b in storage.iter_mut() {
-            // SAFETY: distinct, aligned, unused blocks.
-            unsafe { list.push(b.as_mut_ptr().cast()) };
-        }
-        assert!(list.take_front(0).is_empty());
-        let all = list.take_front(5);
-        assert_eq!(all.len(), 2);
-        assert!(list.is_empty());
-        assert_eq!(collect(all).len(), 2);
     }
 }

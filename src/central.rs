@@ -43,7 +43,7 @@
 //! pool's transfer stack.
 
 use crate::arena::Arena;
-use crate::block::BlockList;
+use crate::block::{BlockList, Chain};
 use crate::segment::SpanList;
 use crate::segment::{SLAB, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
@@ -113,7 +113,7 @@ pub struct Central {
 }
 
 struct CentralState {
-    transfer: [BlockList; TRANSFER_SLOTS],
+    transfer: [Chain; TRANSFER_SLOTS],
     /// Serial of the thread that flushed each batch.
     flushed_by: [u32; TRANSFER_SLOTS],
     transfer_len: usize,
@@ -175,7 +175,7 @@ impl Central {
         pub fn new() -> Self {
             Self {
                 state: Lock::new(CentralState {
-                    transfer: [const { BlockList::new() }; TRANSFER_SLOTS],
+                    transfer: [const { Chain::new() }; TRANSFER_SLOTS],
                     flushed_by: [0; TRANSFER_SLOTS],
                     transfer_len: 0,
                     transfer_blocks: 0,
@@ -216,20 +216,20 @@ impl Central {
     /// thread writes then share no cache line with blocks another thread of
     /// the arena holds (passive false sharing). No slab is carved for
     /// freshness alone.
-    pub fn refill(&self, class: usize, ask: Refill, home: Home) -> BlockList {
+    pub fn refill(&self, class: usize, ask: Refill, home: Home) -> Chain {
         let info = &CLASSES[class];
         let got = self.locked(|st| {
             st.active = true;
-            if let Some(list) = st.pop_transfer(ask) {
-                return list;
+            if let Some(chain) = st.pop_transfer(ask) {
+                return chain;
             }
             if ask.fresh {
                 let got = st.take_open(info, ask.want, home);
                 if !got.is_empty() {
-                    return got;
+                    return got.into_chain();
                 }
             }
-            st.take_from_slabs(info, ask.want, home)
+            st.take_from_slabs(info, ask.want, home).into_chain()
         });
         if !got.is_empty() {
             return got;
@@ -239,17 +239,18 @@ impl Central {
         let pages = info.slab_pages as usize;
         let align = info.align_pages as usize;
         let Some(new) = home.arena.alloc_span(home.index, pages, align, SLAB) else {
-            return BlockList::new();
+            return Chain::new();
         };
         let slab = Slab::init(new.span, class, info);
         self.locked(|st| {
             st.adopt(slab);
             st.open = Some(slab);
-            if ask.fresh {
+            let got = if ask.fresh {
                 st.take_open(info, ask.want, home)
             } else {
                 st.take_from_slabs(info, ask.want, home)
-            }
+            };
+            got.into_chain()
         })
     }
 
@@ -258,7 +259,7 @@ impl Central {
     /// the blocks it could not keep that belong to other pools (when the
     /// transfer stack is full, the batch goes back to the slabs).
     #[must_use]
-    pub fn flush(&self, class: usize, list: BlockList, thread: u32, home: Home) -> BlockList {
+    pub fn flush(&self, class: usize, list: Chain, thread: u32, home: Home) -> Chain {
         if list.is_empty() {
             return list;
         }
@@ -270,9 +271,11 @@ impl Central {
                 st.transfer[st.transfer_len] = list;
                 st.flushed_by[st.transfer_len] = thread;
                 st.transfer_len += 1;
-                BlockList::new()
+                Chain::new()
             } else {
-                st.return_blocks(info, list, home)
+                let mut foreign = BlockList::new();
+                st.return_blocks(info, list, home, &mut foreign);
+                foreign.into_chain()
             }
         })
     }
@@ -280,19 +283,21 @@ impl Central {
     /// Puts the blocks of `list` (of `class`) that belong to this pool back
     /// on their slabs; returns the others.
     #[must_use]
-    pub fn free_blocks(&self, class: usize, list: BlockList, home: Home) -> BlockList {
-        self.locked(|st| st.return_blocks(&CLASSES[class], list, home))
+    pub fn free_blocks(&self, class: usize, list: Chain, home: Home) -> Chain {
+        let mut foreign = BlockList::new();
+        self.locked(|st| st.return_blocks(&CLASSES[class], list, home, &mut foreign));
+        foreign.into_chain()
     }
 
     /// Maintenance: if the class saw no refill or flush since the last
     /// call, returns its transfer stack to the slabs and its empty slabs to
     /// the arena. Returns the blocks of other pools found on the stack.
     #[must_use]
-    pub fn trim(&self, class: usize, home: Home) -> BlockList {
+    pub fn trim(&self, class: usize, home: Home) -> Chain {
         let info = &CLASSES[class];
         self.locked(|st| {
             if core::mem::replace(&mut st.active, false) {
-                return BlockList::new();
+                return Chain::new();
             }
             let foreign = st.drain_transfer(info, home);
             st.release_empty_slabs(home);
@@ -304,7 +309,7 @@ impl Central {
     /// to the arena, and decommits the pages of partial slabs that hold no
     /// live block. Returns the slab pages decommitted and the blocks of
     /// other pools found on the stack.
-    pub fn collect(&self, class: usize, home: Home) -> (usize, BlockList) {
+    pub fn collect(&self, class: usize, home: Home) -> (usize, Chain) {
         let info = &CLASSES[class];
         self.locked(|st| {
             let foreign = st.drain_transfer(info, home);
@@ -491,7 +496,7 @@ fn bucket(live: u32, capacity: u32) -> usize {
 }
 
 impl CentralState {
-    fn pop_transfer(&mut self, ask: Refill) -> Option<BlockList> {
+    fn pop_transfer(&mut self, ask: Refill) -> Option<Chain> {
         if self.transfer_len == 0 {
             return None;
         }
@@ -581,12 +586,17 @@ impl CentralState {
     }
 
     /// Puts every block of `list` that belongs to this pool back on its
-    /// slab; returns the others, in their order.
-    fn return_blocks(&mut self, info: &ClassInfo, mut list: BlockList, home: Home) -> BlockList {
+    /// slab; adds the others to `foreign`, in their order.
+    fn return_blocks(
+        &mut self,
+        info: &ClassInfo,
+        mut list: Chain,
+        home: Home,
+        foreign: &mut BlockList,
+    ) {
         // Consecutive blocks of one slab (common: a batch freed in the order
         // it was allocated) go on its free list together; the slab moves
         // between occupancy lists once per run, not once per block.
-        let mut foreign = BlockList::new();
         let mut run: Option<(Slab, bool)> = None;
         while let Some(b) = list.pop() {
             // SAFETY: `b` is a block of this class, so it lies in a slab of
@@ -614,7 +624,6 @@ impl CentralState {
         if let Some((done, was_listed)) = run {
             self.settle(done, was_listed, home);
         }
-        foreign
     }
 
     /// Puts `slab`, which just took blocks back (it was on a list iff
@@ -640,15 +649,15 @@ impl CentralState {
 
     /// Returns every block of the transfer stack that belongs to this pool
     /// to its slab; returns the others.
-    fn drain_transfer(&mut self, info: &ClassInfo, home: Home) -> BlockList {
+    fn drain_transfer(&mut self, info: &ClassInfo, home: Home) -> Chain {
         let mut foreign = BlockList::new();
         while self.transfer_len > 0 {
             self.transfer_len -= 1;
             let list = core::mem::take(&mut self.transfer[self.transfer_len]);
             self.transfer_blocks -= list.len() as usize;
-            foreign.append(self.return_blocks(info, list, home));
+            self.return_blocks(info, list, home, &mut foreign);
         }
-        foreign
+        foreign.into_chain()
     }
 
     /// Returns empty, unlisted `slab` to the arena.
@@ -715,11 +724,11 @@ mod tests {
             }
         }
 
-        fn refill(&self, want: u32) -> BlockList {
+        fn refill(&self, want: u32) -> Chain {
             self.refill_as(want, false, 1)
         }
 
-        fn refill_as(&self, want: u32, fresh: bool, thread: u32) -> BlockList {
+        fn refill_as(&self, want: u32, fresh: bool, thread: u32) -> Chain {
             let ask = Refill {
                 want,
                 fresh,
@@ -728,17 +737,17 @@ mod tests {
             self.central.refill(self.class, ask, self.home())
         }
 
-        fn flush(&self, list: BlockList) {
+        fn flush(&self, list: Chain) {
             self.flush_as(list, 1);
         }
 
-        fn flush_as(&self, list: BlockList, thread: u32) {
+        fn flush_as(&self, list: Chain, thread: u32) {
             let foreign = self.central.flush(self.class, list, thread, self.home());
             assert!(foreign.is_empty(), "every block is the pool's own");
         }
 
         fn free(&self, b: *mut crate::block::Block) {
-            let mut list = BlockList::new();
+            let mut list = Chain::new();
             // SAFETY: the caller gives up `b`, a live block of the class.
             unsafe { list.push(b) };
             let foreign = self.central.free_blocks(self.class, list, self.home());
@@ -806,7 +815,7 @@ mod tests {
         assert!(info.capacity > 12);
     }
 
-    fn lines(mut list: BlockList, size: usize) -> Vec<usize> {
+    fn lines(mut list: Chain, size: usize) -> Vec<usize> {
         let mut v = Vec::new();
         while let Some(b) = list.pop() {
             v.push(b as usize / 64);
@@ -857,15 +866,16 @@ mod tests {
         // A carve links at most a page of blocks: refill until the slab is
         // used up.
         let whole_slab = || {
-            let mut l = BlockList::new();
-            while l.len() < cap {
-                l.append(pool.refill(cap - l.len()));
+            let mut v = Vec::new();
+            while v.len() < cap as usize {
+                let mut got = pool.refill(cap - v.len() as u32);
+                v.extend(std::iter::from_fn(|| got.pop()));
             }
-            l
+            v
         };
         let mut a = whole_slab();
         let mut b = whole_slab();
-        assert_eq!((a.len(), b.len()), (cap, cap));
+        assert_eq!((a.len(), b.len()), (cap as usize, cap as usize));
         let slab_b = slab_of(b.pop().expect("block"));
         // Free most of slab a and one block of slab b.
         for _ in 0..cap - 1 {
@@ -960,8 +970,13 @@ mod tests {
         assert_eq!(slab_of(first).0.segment().arena(), 1);
         // A mixed list: pool 0 keeps its own blocks, returns the rest in
         // order.
-        let mut mixed = theirs;
-        mixed.append(ours);
+        let mut mixed = Chain::new();
+        for &b in ours_addrs.iter().rev().chain(theirs_addrs.iter().rev()) {
+            // SAFETY: each block is live and given up here.
+            unsafe { mixed.push(b as *mut crate::block::Block) };
+        }
+        // Their blocks are linked into `mixed` now.
+        let _ = (ours.into_raw(), theirs.into_raw());
         let back = p0.central.free_blocks(p0.class, mixed, p0.home());
         assert_eq!(addrs(&back), theirs_addrs);
         assert_eq!(p0.counts().live_blocks, 0);
@@ -972,7 +987,7 @@ mod tests {
         pool_collect_all(&p0, &p1, home1);
     }
 
-    fn addrs(list: &BlockList) -> Vec<usize> {
+    fn addrs(list: &Chain) -> Vec<usize> {
         let mut v = Vec::new();
         list.check("test list", |b| v.push(b as usize));
         v

@@ -28,7 +28,7 @@
 //! huge-mapping cache.
 
 use crate::arena::Arena;
-use crate::block::BlockList;
+use crate::block::Chain;
 use crate::central::{Central, CentralCounts, Home, Refill};
 use crate::config;
 use crate::huge::{self, Huge};
@@ -320,7 +320,7 @@ impl Heap {
 
     /// Blocks of `class` for a thread cache whose home is `home` (see
     /// `Central::refill`); empty when out of memory.
-    pub fn refill(&self, class: usize, ask: Refill, home: usize) -> BlockList {
+    pub fn refill(&self, class: usize, ask: Refill, home: usize) -> Chain {
         debug_assert!(
             (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
             "arena {home} is no thread's home"
@@ -330,7 +330,7 @@ impl Heap {
 
     /// Takes back a batch of blocks of `class` flushed by thread `thread`:
     /// it goes to the pool owning its first block.
-    pub fn flush(&self, class: usize, list: BlockList, thread: u32) {
+    pub fn flush(&self, class: usize, list: Chain, thread: u32) {
         let Some(first) = list.first() else {
             return;
         };
@@ -343,7 +343,7 @@ impl Heap {
 
     /// Puts every block of `list` (of `class`) back on its slab, pool by
     /// pool, one lock at a time.
-    fn give_back(&self, class: usize, mut list: BlockList) {
+    fn give_back(&self, class: usize, mut list: Chain) {
         while let Some(first) = list.first() {
             // SAFETY: the blocks on `list` are live blocks of this heap.
             let owner = unsafe { Self::owner_of(first.cast()) };
@@ -371,7 +371,7 @@ impl Heap {
     /// `p` must be a live block of `class` from this heap.
     pub unsafe fn free_block(&self, class: usize, p: *mut u8) {
         self.tick();
-        let mut list = BlockList::new();
+        let mut list = Chain::new();
         // SAFETY: the caller gives up `p`, a live block of `class`.
         unsafe { list.push(p.cast()) };
         self.give_back(class, list);

@@ -18,7 +18,7 @@
 //! inspected once the threads that own it have been joined).
 
 pub use crate::arena::Arena;
-pub use crate::block::{Block, BlockList};
+pub use crate::block::{Block, BlockList, Chain};
 pub use crate::central::{Central, CentralCounts, Home, Refill};
 pub use crate::heap::{Heap, Route, route};
 pub use crate::huge_cache::HugeCache;

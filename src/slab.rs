@@ -297,13 +297,8 @@ impl Slab {
             }
             b = next;
         }
-        let (head, tail, _) = kept.into_raw();
-        if !tail.is_null() {
-            // SAFETY: `tail` ends the kept chain; the slab's list is
-            // null-terminated.
-            unsafe { block::set_next(tail, ptr::null_mut()) };
-        }
-        st.free = head;
+        // The slab's free list is null-terminated, as a chain is.
+        (st.free, _) = kept.into_chain().into_raw();
         st.purged |= new;
         let seg = self.0.segment();
         let first = self.0.first_page();
@@ -467,9 +462,10 @@ mod tests {
         v
     }
 
-    fn drain(mut list: BlockList) -> Vec<*mut Block> {
+    fn drain(list: BlockList) -> Vec<*mut Block> {
+        let mut chain = list.into_chain();
         let mut v = Vec::new();
-        while let Some(b) = list.pop() {
+        while let Some(b) = chain.pop() {
             v.push(b);
         }
         v

@@ -25,7 +25,7 @@
 //! not `ACTIVE` has every limit 0 and every list empty, so both fast paths
 //! fall through to the caller's slow path.
 
-use crate::block::{self, Block};
+use crate::block::{self, Block, Chain};
 use crate::central::Refill;
 use crate::config;
 use crate::heap::Heap;
@@ -51,11 +51,24 @@ pub const ACTIVE: u8 = 2;
 #[cfg(not(loom))]
 pub const DEAD: u8 = 3;
 
+/// A class's cached blocks: a null-terminated chain of `count` blocks.
 #[repr(C)]
 struct Bin {
     head: *mut Block,
     count: u32,
     limit: u32,
+}
+
+impl Bin {
+    /// Takes the first `n` (at most `count`) cached blocks as a chain.
+    fn take(&mut self, n: u32) -> Chain {
+        // SAFETY: the bin is a null-terminated chain of `count` blocks that
+        // the cache owns.
+        let mut chain = unsafe { Chain::from_raw(self.head, self.count) };
+        let front = chain.take_front(n);
+        (self.head, self.count) = chain.into_raw();
+        front
+    }
 }
 
 pub struct ThreadCache {
@@ -202,10 +215,7 @@ impl ThreadCache {
             }
             let bin = self.bin(class);
             let n = bin.count.div_ceil(2);
-            // SAFETY: the bin holds `count >= n` blocks we own.
-            let (batch, rest) = unsafe { block::split_chain(bin.head, n) };
-            bin.head = rest;
-            bin.count -= n;
+            let batch = bin.take(n);
             let halved = (bin.limit / 2).max(info.batch);
             heap.flush(class, batch, self.serial);
             self.set_limit(class, halved.max(self.bins[class].count));
@@ -246,16 +256,13 @@ impl ThreadCache {
             fresh: first,
             thread: self.serial,
         };
-        let mut list = heap.refill(class, ask, self.arena());
-        let Some(b) = list.pop() else {
+        // A chain ends at a null link, where the fast path stops: it becomes
+        // the bin as it is.
+        let mut chain = heap.refill(class, ask, self.arena());
+        let Some(b) = chain.pop() else {
             return ptr::null_mut();
         };
-        let (head, tail, len) = list.into_raw();
-        if len > 0 {
-            // The fast path stops at a null link, not at a count.
-            // SAFETY: `tail` is the last block of the list we now own.
-            unsafe { block::set_next(tail, ptr::null_mut()) };
-        }
+        let (head, len) = chain.into_raw();
         let bin = self.bin(class);
         bin.head = head;
         bin.count = len;
@@ -301,10 +308,7 @@ impl ThreadCache {
             let bin = self.bin(class);
             // At least a batch, and enough to make room under the limit.
             let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
-            // SAFETY: the bin holds `count >= n` blocks we own.
-            let (batch, rest) = unsafe { block::split_chain(bin.head, n) };
-            bin.head = rest;
-            bin.count -= n;
+            let batch = bin.take(n);
             heap.flush(class, batch, self.serial);
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
@@ -337,13 +341,10 @@ impl ThreadCache {
     pub fn flush_all(&mut self, heap: &Heap) {
         for class in 0..NUM_CLASSES {
             let bin = self.bin(class);
-            let count = bin.count;
-            // SAFETY: the bin holds exactly `count` blocks we own.
-            let (list, _) = unsafe { block::split_chain(bin.head, count) };
-            bin.head = ptr::null_mut();
-            bin.count = 0;
+            // The whole bin, without walking it.
+            let all = bin.take(bin.count);
             bin.limit = 0;
-            heap.flush(class, list, self.serial);
+            heap.flush(class, all, self.serial);
             self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];
@@ -408,10 +409,9 @@ impl ThreadCache {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::block::BlockList;
     use crate::size_class::class_of;
 
-    fn drain_list(mut list: BlockList) -> Vec<usize> {
+    fn drain_list(mut list: Chain) -> Vec<usize> {
         let mut v = Vec::new();
         while let Some(b) = list.pop() {
             v.push(b as usize);

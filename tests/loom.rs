@@ -114,7 +114,7 @@ fn class_for(size: usize) -> usize {
     }
 }
 
-fn addrs(mut list: BlockList) -> Vec<usize> {
+fn addrs(mut list: Chain) -> Vec<usize> {
     let mut v = Vec::new();
     while let Some(b) = list.pop() {
         v.push(b as usize);
@@ -122,8 +122,8 @@ fn addrs(mut list: BlockList) -> Vec<usize> {
     v
 }
 
-fn list_of(blocks: &[usize]) -> BlockList {
-    let mut list = BlockList::new();
+fn list_of(blocks: &[usize]) -> Chain {
+    let mut list = Chain::new();
     for &b in blocks {
         // SAFETY: every address a model passes here is a live block it got
         // from slabpool and gives up now.

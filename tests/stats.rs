@@ -137,6 +137,68 @@ fn allocated_counts_live_blocks_and_collect_returns_to_start() {
     assert_eq!(class_total, 0, "no block left in transfer stacks or caches");
 }
 
+/// The contention counters: every refill and flush takes a central pool
+/// lock, and a producer's refills take back the batches its consumer
+/// flushed (blocks flow home to the pool that allocated them).
+fn contention_counters_count_locks_and_cross_thread_batches() {
+    let before = slabpool::stats();
+    const BLOCKS: usize = 200_000;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Box<[u8; 64]>>>(4);
+    let consumer = std::thread::spawn(move || {
+        let mut freed = 0;
+        for batch in rx {
+            freed += batch.len();
+            drop(batch);
+        }
+        freed
+    });
+    let producer = std::thread::spawn(move || {
+        for _ in 0..BLOCKS / 100 {
+            let batch: Vec<_> = (0..100).map(|i| Box::new([i as u8; 64])).collect();
+            tx.send(batch).unwrap();
+        }
+    });
+    producer.join().unwrap();
+    assert_eq!(consumer.join().unwrap(), BLOCKS);
+    let after = slabpool::stats();
+    let class = after
+        .classes
+        .iter()
+        .position(|c| c.size == 64)
+        .expect("a 64-byte class");
+    let (b, a) = (&before.classes[class], &after.classes[class]);
+    let refills = BLOCKS as u64 / 64;
+    assert!(
+        a.lock_acquisitions - b.lock_acquisitions >= refills,
+        "{} acquisitions for {BLOCKS} blocks",
+        a.lock_acquisitions - b.lock_acquisitions
+    );
+    assert!(
+        a.cross_thread_batches - b.cross_thread_batches >= refills / 4,
+        "{} batches went from the consumer back to the producer",
+        a.cross_thread_batches - b.cross_thread_batches
+    );
+    for c in after.classes {
+        assert!(c.lock_waits <= c.lock_acquisitions);
+    }
+    assert_eq!(
+        after.lock_acquisitions,
+        after
+            .classes
+            .iter()
+            .map(|c| c.lock_acquisitions)
+            .sum::<u64>()
+    );
+    assert_eq!(
+        after.cross_thread_batches,
+        after
+            .classes
+            .iter()
+            .map(|c| c.cross_thread_batches)
+            .sum::<u64>()
+    );
+}
+
 fn show_stats_prints_a_table_at_exit() {
     // Re-run this binary as a child with SLABPOOL_SHOW_STATS=1, doing only
     // a little allocation, and read its stderr.
@@ -153,6 +215,10 @@ fn show_stats_prints_a_table_at_exit() {
         err.contains("allocated") && err.contains("committed"),
         "stderr: {err}"
     );
+    assert!(
+        err.contains("central locks") && err.contains("batches taken from another thread"),
+        "stderr: {err}"
+    );
 }
 
 /// Used by `show_stats_prints_a_table_at_exit` as the child's workload.
@@ -166,7 +232,7 @@ fn main() {
         child_allocates_a_little();
         return;
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
         (
             "figures_nest_while_threads_allocate",
             figures_nest_while_threads_allocate,
@@ -174,6 +240,10 @@ fn main() {
         (
             "allocated_counts_live_blocks_and_collect_returns_to_start",
             allocated_counts_live_blocks_and_collect_returns_to_start,
+        ),
+        (
+            "contention_counters_count_locks_and_cross_thread_batches",
+            contention_counters_count_locks_and_cross_thread_batches,
         ),
         (
             "show_stats_prints_a_table_at_exit",
