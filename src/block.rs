@@ -287,13 +287,30 @@ impl Chain {
         if n >= self.len {
             return core::mem::take(self);
         }
+        self.take_front_with(n, |_| {})
+    }
+
+    /// As [`Chain::take_front`], calling `each` on every block taken, in
+    /// order, as the walk passes it (so it always walks).
+    pub fn take_front_with(&mut self, n: u32, mut each: impl FnMut(*mut Block)) -> Chain {
+        if n >= self.len {
+            let mut b = self.head;
+            for _ in 0..self.len {
+                each(b);
+                // SAFETY: `b` is one of the `len` blocks of this chain.
+                b = unsafe { next_of(b) };
+            }
+            return core::mem::take(self);
+        }
         if n == 0 {
             return Chain::new();
         }
         let mut last = self.head;
+        each(last);
         for _ in 1..n {
             // SAFETY: fewer than `n < len` links are followed.
             last = unsafe { next_of(last) };
+            each(last);
         }
         // SAFETY: `last` is the n-th block, followed by at least one more;
         // its link ends the front part.

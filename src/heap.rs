@@ -28,7 +28,7 @@
 //! huge-mapping cache.
 
 use crate::arena::Arena;
-use crate::block::Chain;
+use crate::block::{BlockList, Chain};
 use crate::central::{Central, CentralCounts, Home, Refill};
 use crate::config;
 use crate::huge::{self, Huge};
@@ -52,6 +52,20 @@ pub const MAX_ARENAS: usize = 2;
 const ARENAS_PER_CPU: usize = 2;
 
 const _: () = assert!(MAX_ARENAS <= 64, "the used-shard mask is a u64");
+
+/// What a thread cache knows of the arenas of a batch it flushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owners {
+    /// All its blocks belong to one arena.
+    One,
+    /// They belong to several: the flush sorts them.
+    Mixed,
+    /// Not looked at (a whole bin at thread exit).
+    Unknown,
+}
+
+/// Arenas a mixed batch is sorted into at most (the rest stays together).
+const SORT_WAYS: usize = 8;
 
 /// Largest request served from an arena's pages; above it, a mapping.
 pub const LARGE_LIMIT: usize = SEGMENT_SIZE / 2;
@@ -231,7 +245,8 @@ impl Heap {
     ///
     /// # Safety
     /// `b` must be a live small or large block of this heap.
-    unsafe fn owner_of(b: *const u8) -> usize {
+    #[inline]
+    pub unsafe fn owner_of(b: *const u8) -> usize {
         // SAFETY: by contract `b` lies in a live segment.
         unsafe { SegmentRef::of(b) }.arena()
     }
@@ -328,9 +343,23 @@ impl Heap {
         self.shards[home].central[class].refill(class, ask, self.home(home))
     }
 
-    /// Takes back a batch of blocks of `class` flushed by thread `thread`:
-    /// it goes to the pool owning its first block.
-    pub fn flush(&self, class: usize, list: Chain, thread: u32) {
+    /// Takes back a batch of blocks of `class` flushed by thread `thread`.
+    /// A batch of one arena goes to that arena's pool whole. A batch known
+    /// to be mixed (from a thread that frees blocks allocated by several
+    /// others: a consumer of several producers) is sorted by arena first,
+    /// one batch per pool, so that each pool's transfer stack holds its own
+    /// blocks and they go back to the threads that allocated them. A batch
+    /// whose owners are unknown goes to its first block's pool whole (its
+    /// other blocks are sorted out when they go back to their slabs).
+    pub fn flush(&self, class: usize, list: Chain, owners: Owners, thread: u32) {
+        match owners {
+            Owners::Mixed => self.flush_sorted(class, list, thread),
+            Owners::One | Owners::Unknown => self.flush_to_first(class, list, thread),
+        }
+    }
+
+    /// Flushes `list` to the pool of its first block.
+    fn flush_to_first(&self, class: usize, list: Chain, thread: u32) {
         let Some(first) = list.first() else {
             return;
         };
@@ -339,6 +368,35 @@ impl Heap {
         let central = &self.shards[owner].central[class];
         let foreign = central.flush(class, list, thread, self.home(owner));
         self.give_back(class, foreign);
+    }
+
+    /// Sorts `list` by arena (into at most [`SORT_WAYS`] parts; blocks of
+    /// further arenas stay together) and flushes each part to its pool.
+    fn flush_sorted(&self, class: usize, mut list: Chain, thread: u32) {
+        let mut parts: [(usize, BlockList); SORT_WAYS] =
+            array_of!(SORT_WAYS, (usize::MAX, BlockList::new()));
+        let mut rest = BlockList::new();
+        while let Some(b) = list.pop() {
+            // SAFETY: the blocks of a flushed batch are live blocks of this
+            // heap; each moves from `list` to one part.
+            unsafe {
+                let owner = Self::owner_of(b.cast());
+                match parts
+                    .iter_mut()
+                    .find(|(o, _)| *o == owner || *o == usize::MAX)
+                {
+                    Some((o, part)) => {
+                        *o = owner;
+                        part.push_back(b);
+                    }
+                    None => rest.push_back(b),
+                }
+            }
+        }
+        for (_, part) in parts {
+            self.flush_to_first(class, part.into_chain(), thread);
+        }
+        self.flush_to_first(class, rest.into_chain(), thread);
     }
 
     /// Puts every block of `list` (of `class`) back on its slab, pool by
@@ -805,7 +863,7 @@ mod tests {
                     l.push(b as *mut _);
                 }
             }
-            heap.flush(class, l, 0);
+            heap.flush(class, l, Owners::One, 0);
             v
         };
         assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
@@ -816,12 +874,49 @@ mod tests {
         assert_eq!(first as usize, addrs[0], "LIFO batch reuse");
         // SAFETY: `first` was just popped from `back`.
         unsafe { back.push(first) };
-        heap.flush(class, back, 0);
-        heap.flush(class, list, 0);
+        heap.flush(class, back, Owners::One, 0);
+        heap.flush(class, list, Owners::One, 0);
         heap.collect();
         let counts = heap.stats().classes[class];
         assert_eq!(counts.transfer_blocks, 0);
         assert_eq!(counts.slabs, 0);
+    }
+
+    #[test]
+    fn mixed_batches_are_sorted_by_arena() {
+        let heap = Box::new(Heap::new());
+        // Two homes (as the first two threads get).
+        assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 1));
+        let class = class_of(64);
+        let mut blocks = Vec::new();
+        for home in [0, 1, 0, 1] {
+            let mut got = heap.refill(class, Refill::new(8), home);
+            blocks.extend(std::iter::from_fn(|| got.pop()));
+        }
+        // One batch alternating between the arenas, flushed sorted.
+        let mut mixed = Chain::new();
+        for &b in &blocks {
+            // SAFETY: each block is live and given up here.
+            unsafe { mixed.push(b) };
+        }
+        heap.flush(class, mixed, Owners::Mixed, 7);
+        for home in [0, 1] {
+            let mut got = heap.refill(class, Refill::new(64), home);
+            let mut n = 0;
+            while let Some(b) = got.pop() {
+                // SAFETY: `b` is a live block of this heap.
+                assert_eq!(unsafe { Heap::owner_of(b.cast()) }, home, "a foreign block");
+                // SAFETY: as above; it goes back to the heap.
+                unsafe { heap.free_block(class, b.cast()) };
+                n += 1;
+            }
+            assert_eq!(
+                n, 16,
+                "arena {home} got back its own 16 blocks in one batch"
+            );
+        }
+        assert_eq!(heap.stats().cross_thread_batches, 2);
+        assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
     }
 
     #[test]

@@ -28,7 +28,7 @@
 use crate::block::{self, Block, Chain};
 use crate::central::Refill;
 use crate::config;
-use crate::heap::Heap;
+use crate::heap::{Heap, Owners};
 use crate::os;
 use crate::poison;
 use crate::size_class::{CLASSES, NUM_CLASSES};
@@ -68,6 +68,28 @@ impl Bin {
         let front = chain.take_front(n);
         (self.head, self.count) = chain.into_raw();
         front
+    }
+
+    /// Takes the first `n` cached blocks as a batch to flush, noting
+    /// whether they belong to more than one arena (the flush then sorts
+    /// them: see `Heap::flush`). The walk that finds the batch's end reads
+    /// each block's arena on the way.
+    fn take_batch(&mut self, n: u32) -> (Chain, Owners) {
+        let mut first = None;
+        let mut mixed = false;
+        // SAFETY: the bin is a null-terminated chain of `count` blocks that
+        // the cache owns.
+        let mut chain = unsafe { Chain::from_raw(self.head, self.count) };
+        let batch = chain.take_front_with(n, |b| {
+            // SAFETY: a cached block is a live block of the heap.
+            let owner = unsafe { Heap::owner_of(b.cast()) };
+            match first {
+                None => first = Some(owner),
+                Some(o) => mixed |= o != owner,
+            }
+        });
+        (self.head, self.count) = chain.into_raw();
+        (batch, if mixed { Owners::Mixed } else { Owners::One })
     }
 }
 
@@ -215,9 +237,9 @@ impl ThreadCache {
             }
             let bin = self.bin(class);
             let n = bin.count.div_ceil(2);
-            let batch = bin.take(n);
+            let (batch, owners) = bin.take_batch(n);
             let halved = (bin.limit / 2).max(info.batch);
-            heap.flush(class, batch, self.serial);
+            heap.flush(class, batch, owners, self.serial);
             self.set_limit(class, halved.max(self.bins[class].count));
             self.publish(heap, class);
         }
@@ -308,8 +330,8 @@ impl ThreadCache {
             let bin = self.bin(class);
             // At least a batch, and enough to make room under the limit.
             let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
-            let batch = bin.take(n);
-            heap.flush(class, batch, self.serial);
+            let (batch, owners) = bin.take_batch(n);
+            heap.flush(class, batch, owners, self.serial);
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
         // `p` is handed over by the caller.
@@ -341,10 +363,11 @@ impl ThreadCache {
     pub fn flush_all(&mut self, heap: &Heap) {
         for class in 0..NUM_CLASSES {
             let bin = self.bin(class);
-            // The whole bin, without walking it.
+            // The whole bin, without walking it: blocks of other arenas in it
+            // are sorted out when they go back to their slabs.
             let all = bin.take(bin.count);
             bin.limit = 0;
-            heap.flush(class, all, self.serial);
+            heap.flush(class, all, Owners::Unknown, self.serial);
             self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];

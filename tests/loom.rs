@@ -875,7 +875,7 @@ fn quiet_heap() -> Arc<Heap> {
 /// Gives back `held` blocks of `class`, collects, and checks that the heap
 /// ends empty.
 fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
-    heap.flush(class, list_of(held), 0);
+    heap.flush(class, list_of(held), Owners::Unknown, 0);
     heap.collect();
     let s = heap.stats();
     assert_eq!(s.classes[class].slabs, 0);
@@ -1069,13 +1069,13 @@ fn mixed_batch() {
     assert_eq!((x.len(), y.len()), (4, 4), "a whole slab in each arena");
     // Fill arena 0's transfer stack (two batches under loom). `list_of`
     // pushes each block at the front: the last one heads the batch.
-    heap.flush(class, list_of(&[x[0], x[1]]), 0);
-    heap.flush(class, list_of(&[y[0], x[2]]), 0);
+    heap.flush(class, list_of(&[x[0], x[1]]), Owners::Unknown, 0);
+    heap.flush(class, list_of(&[y[0], x[2]]), Owners::Unknown, 0);
     assert_eq!(heap.stats().classes[class].transfer_blocks, 4);
     let (x3, y1) = (x[3], y[1]);
     let flusher = {
         let heap = heap.clone();
-        spawn(move || heap.flush(class, list_of(&[y1, x3]), 7))
+        spawn(move || heap.flush(class, list_of(&[y1, x3]), Owners::Unknown, 7))
     };
     let refiller = {
         let heap = heap.clone();
@@ -1127,6 +1127,69 @@ fn mixed_batch_goes_back_to_each_arena() {
     );
 }
 
+/// A consumer of two producers flushes a batch mixing both arenas' blocks
+/// (`Owners::Mixed`): it is sorted, and each part goes to its own arena's
+/// pool, while each producer refills in its arena. A producer gets its own
+/// blocks back or fresh ones of its arena, never the other arena's: the
+/// program did not hand blocks from one producer to the other.
+fn sorted_flush() {
+    let heap = quiet_heap();
+    let class = class_for(1024);
+    let other = second_home(&heap);
+    let x = addrs(heap.refill(class, Refill::new(2), 0));
+    let y = addrs(heap.refill(class, Refill::new(2), other));
+    let consumer = {
+        let heap = heap.clone();
+        let batch = [x[0], y[0], x[1], y[1]];
+        spawn(move || heap.flush(class, list_of(&batch), Owners::Mixed, 9))
+    };
+    let producers: Vec<_> = [0, other]
+        .into_iter()
+        .map(|home| {
+            let heap = heap.clone();
+            spawn(move || (home, addrs(heap.refill(class, Refill::new(2), home))))
+        })
+        .collect();
+    consumer.join().unwrap();
+    let mut held = Vec::new();
+    let mut reused = 0;
+    for p in producers {
+        let (home, got) = p.join().unwrap();
+        assert_eq!(got.len(), 2);
+        for &b in &got {
+            assert_eq!(slab_of(b).0.segment().arena(), home, "a foreign block");
+        }
+        reused += got
+            .iter()
+            .filter(|b| x.contains(b) || y.contains(b))
+            .count();
+        held.extend(got);
+    }
+    assert_distinct_blocks(class, &held);
+    outcome(match reused {
+        0 => "both refills came first",
+        4 => "both got their own blocks back",
+        _ => "one got its own blocks back",
+    });
+    let s = heap.stats().classes[class];
+    assert_eq!(s.transfer_blocks, 4 - reused, "the rest waits in its pool");
+    finish_heap(&heap, class, &held);
+}
+
+#[test]
+fn mixed_flush_is_sorted_back_to_each_arena() {
+    check(
+        "mixed_flush_is_sorted_back_to_each_arena",
+        4,
+        &[
+            "both refills came first",
+            "both got their own blocks back",
+            "one got its own blocks back",
+        ],
+        sorted_flush,
+    );
+}
+
 /// Two threads' slow paths find maintenance due at once. The `maintaining`
 /// swap lets one thread in at a time; maintenance must run once per period,
 /// which is observable through a class's trim: the first pass only notes
@@ -1135,7 +1198,12 @@ fn mixed_batch_goes_back_to_each_arena() {
 fn maintenance() {
     let heap = Arc::new(Heap::new());
     let class = class_for(1024);
-    heap.flush(class, heap.refill(class, Refill::new(2), 0), 0);
+    heap.flush(
+        class,
+        heap.refill(class, Refill::new(2), 0),
+        Owners::Unknown,
+        0,
+    );
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let heap = heap.clone();
@@ -1212,7 +1280,7 @@ fn collect_vs_cache() {
     let sy = heap.stats().classes[y];
     assert_eq!(sy.allocated_blocks + sy.cached_blocks, 4);
     tc.flush_all(&heap);
-    heap.flush(y, list_of(&[q, r, s]), 0);
+    heap.flush(y, list_of(&[q, r, s]), Owners::Unknown, 0);
     finish_heap(&heap, x, &[p]);
 }
 
