@@ -138,6 +138,46 @@ impl Shard {
     }
 }
 
+/// The shards of the last threads that exited, oldest first (a ring).
+struct Exits {
+    shards: [u8; EXITS],
+    oldest: usize,
+    len: usize,
+}
+
+/// Exits remembered; older ones are forgotten.
+const EXITS: usize = 64;
+const _: () = assert!(MAX_ARENAS <= u8::MAX as usize);
+
+impl Exits {
+    const fn new() -> Self {
+        Self {
+            shards: [0; EXITS],
+            oldest: 0,
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, shard: usize) {
+        if self.len == EXITS {
+            self.oldest = (self.oldest + 1) % EXITS;
+            self.len -= 1;
+        }
+        self.shards[(self.oldest + self.len) % EXITS] = shard as u8;
+        self.len += 1;
+    }
+
+    fn pop_oldest(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let shard = self.shards[self.oldest];
+        self.oldest = (self.oldest + 1) % EXITS;
+        self.len -= 1;
+        Some(usize::from(shard))
+    }
+}
+
 pub struct Heap {
     shards: [Shard; MAX_ARENAS],
     /// Shards threads are spread over (0 until the first thread picks one).
@@ -149,8 +189,9 @@ pub struct Heap {
     /// visit those alone.
     used: AtomicU64,
     /// Held while a thread picks its home, and across `fork`, so that no
-    /// shard becomes used while `fork` takes the locks of the used ones.
-    assigning: Lock<()>,
+    /// shard becomes used while `fork` takes the locks of the used ones;
+    /// guards the shards of the threads that exited, in order.
+    assigning: Lock<Exits>,
     /// Serial numbers of thread caches (statistics).
     thread_serials: AtomicU32,
     huge: Huge,
@@ -179,7 +220,7 @@ impl Heap {
                 arena_count: AtomicUsize::new(0),
                 arena_threads: array_of!(MAX_ARENAS, AtomicUsize::new(0)),
                 used: AtomicU64::new(0),
-                assigning: Lock::new(()),
+                assigning: Lock::new(Exits::new()),
                 thread_serials: AtomicU32::new(0),
                 huge: Huge::new(),
                 large_bytes: AtomicUsize::new(0),
@@ -191,20 +232,25 @@ impl Heap {
         }
     }
 
-    /// Registers a new thread cache; returns the arena it should use: the
-    /// one with the fewest live threads, lowest index first. A thread that
-    /// replaces one that exited thus takes over its arena, and the memory
-    /// that arena already holds (rather than mapping fresh segments in
-    /// another one).
+    /// Registers a new thread cache; returns the shard it should use. A new
+    /// thread takes the place of the thread that exited longest ago, if
+    /// that leaves the shards balanced (its shard has at most one thread
+    /// more than the emptiest); otherwise the shard with the fewest live
+    /// threads, lowest index first. A thread that replaces one that exited
+    /// thus takes over its shard and the memory it holds (rather than
+    /// mapping fresh segments in another), and threads replaced in turn (a
+    /// pool of workers, a thread handing its data to the next) each take
+    /// over their own predecessor's, not another one's.
     pub fn assign_arena(&self) -> usize {
         self.threads.fetch_add(1, Ordering::Relaxed);
-        self.assigning.with(|_| {
+        self.assigning.with(|exits| {
             let arenas = &self.arena_threads[..self.arenas_in_use()];
-            let (home, _) = arenas
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, n)| n.load(Ordering::Relaxed))
-                .unwrap_or((0, &arenas[0]));
+            let count = |i: usize| arenas[i].load(Ordering::Relaxed);
+            let fewest = (0..arenas.len()).min_by_key(|&i| count(i)).unwrap_or(0);
+            let home = match exits.pop_oldest() {
+                Some(i) if i < arenas.len() && count(i) <= count(fewest) + 1 => i,
+                _ => fewest,
+            };
             arenas[home].fetch_add(1, Ordering::Relaxed);
             self.used.fetch_or(1 << home, Ordering::Relaxed);
             home
@@ -221,7 +267,10 @@ impl Heap {
     /// exited).
     pub fn thread_exited(&self, home: usize) {
         self.threads.fetch_sub(1, Ordering::Relaxed);
-        self.arena_threads[home].fetch_sub(1, Ordering::Relaxed);
+        self.assigning.with(|exits| {
+            self.arena_threads[home].fetch_sub(1, Ordering::Relaxed);
+            exits.push(home);
+        });
     }
 
     /// The shards in use, with their indexes.
@@ -547,6 +596,7 @@ impl Heap {
     #[cfg(not(loom))]
     pub fn after_fork_in_child(&self, home: Option<usize>) {
         self.maintaining.store(false, Ordering::Release);
+        self.assigning.with(|exits| *exits = Exits::new());
         self.threads
             .store(home.is_some() as usize, Ordering::Relaxed);
         for (i, n) in self.arena_threads.iter().enumerate() {
@@ -880,6 +930,26 @@ mod tests {
         let counts = heap.stats().classes[class];
         assert_eq!(counts.transfer_blocks, 0);
         assert_eq!(counts.slabs, 0);
+    }
+
+    #[test]
+    fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
+        let heap = Box::new(Heap::new());
+        let shards = heap.arenas_in_use();
+        let homes: Vec<_> = (0..shards).map(|_| heap.assign_arena()).collect();
+        assert_eq!(homes, (0..shards).collect::<Vec<_>>(), "one per shard");
+        if shards < 3 {
+            return;
+        }
+        heap.thread_exited(2);
+        heap.thread_exited(1);
+        assert_eq!(heap.assign_arena(), 2, "the oldest exit first");
+        assert_eq!(heap.assign_arena(), 1);
+        // No exit left: the shard with the fewest threads.
+        heap.thread_exited(0);
+        heap.thread_exited(2);
+        assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 2));
+        assert_eq!(heap.assign_arena(), 0, "all equal: the lowest index");
     }
 
     #[test]
