@@ -108,7 +108,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     idle_table(&mut s, r);
-    speedup_table(&mut s, r);
+    speedup_table(&mut s, r, "##");
     targets(&mut s, r);
     failures(&mut s, r);
     workloads(&mut s, r);
@@ -153,6 +153,7 @@ pub fn summary(r: &Report) -> String {
             |g| g.time_vs_mimalloc,
         );
     }
+    speedup_table(&mut s, r, "###");
     targets(&mut s, r);
     s
 }
@@ -260,11 +261,13 @@ fn idle_table(s: &mut String, r: &Report) {
     let _ = writeln!(s, "| kept of peak | {} |", row(&kept));
 }
 
-fn speedup_table(s: &mut String, r: &Report) {
+/// The speedup table under a heading of `level` (`##` in the report, `###`
+/// in the README summary).
+fn speedup_table(s: &mut String, r: &Report, level: &str) {
     let Some(cpu) = r.header.pinned_cpu else {
         return;
     };
-    let _ = writeln!(s, "\n## Speedup from 1 CPU to all CPUs\n");
+    let _ = writeln!(s, "\n{level} Speedup from 1 CPU to all CPUs\n");
     let _ = writeln!(
         s,
         "Median wall time with the child pinned to CPU {cpu} divided by the median wall time \
