@@ -44,6 +44,7 @@
 
 use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
+use crate::inbox::Inbox;
 use crate::segment::SpanList;
 use crate::segment::{SLAB, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
@@ -110,7 +111,13 @@ pub struct Central {
     /// Blocks of this class in the caches of threads whose home is this
     /// arena, as the caches last published on their slow paths.
     cached: AtomicUsize,
+    /// Batches of this pool's blocks that threads of other shards freed,
+    /// handed over without the lock (see `inbox`).
+    inbox: Inbox,
 }
+
+/// `flushed_by` of a batch that came through the inbox (another shard's).
+const REMOTE: u32 = u32::MAX;
 
 struct CentralState {
     transfer: [Chain; TRANSFER_SLOTS],
@@ -190,6 +197,7 @@ impl Central {
                     cross_thread_batches: 0,
                 }),
                 cached: AtomicUsize::new(0),
+                inbox: Inbox::new(),
             }
         }
     }
@@ -220,6 +228,9 @@ impl Central {
         let info = &CLASSES[class];
         let got = self.locked(|st| {
             st.active = true;
+            if st.transfer_len == 0 {
+                st.take_inbox(&self.inbox, info);
+            }
             if let Some(chain) = st.pop_transfer(ask) {
                 return chain;
             }
@@ -280,6 +291,13 @@ impl Central {
         })
     }
 
+    /// Takes back `chain`, a batch of this pool's blocks freed by a thread
+    /// of another shard, without the lock if the inbox has room; else gives
+    /// it back (to be flushed the locked way).
+    pub fn put_remote(&self, chain: Chain) -> Result<(), Chain> {
+        self.inbox.put(chain)
+    }
+
     /// Puts the blocks of `list` (of `class`) that belong to this pool back
     /// on their slabs; returns the others.
     #[must_use]
@@ -299,7 +317,7 @@ impl Central {
             if core::mem::replace(&mut st.active, false) {
                 return Chain::new();
             }
-            let foreign = st.drain_transfer(info, home);
+            let foreign = st.drain_all(&self.inbox, info, home);
             st.release_empty_slabs(home);
             foreign
         })
@@ -312,7 +330,7 @@ impl Central {
     pub fn collect(&self, class: usize, home: Home) -> (usize, Chain) {
         let info = &CLASSES[class];
         self.locked(|st| {
-            let foreign = st.drain_transfer(info, home);
+            let foreign = st.drain_all(&self.inbox, info, home);
             st.release_empty_slabs(home);
             (st.purge_slabs(info, home), foreign)
         })
@@ -352,7 +370,7 @@ impl Central {
             slabs: st.slabs,
             empty_slabs: st.partial[0].len(),
             live_blocks: st.live_blocks,
-            transfer_blocks: st.transfer_blocks,
+            transfer_blocks: st.transfer_blocks + self.inbox.blocks(),
             cached_blocks: 0,
             purged_pages: st.purged_pages,
             locks: st.locks,
@@ -407,6 +425,12 @@ impl Central {
                 transfer, st.transfer_blocks,
                 "class {class}: transfer count"
             );
+            self.inbox.for_each(|chain| {
+                chain.check("inbox batch", |b| {
+                    check_block(class, b.cast(), "inbox batch")
+                });
+                transfer += chain.len() as usize;
+            });
             let mut listed = 0;
             for (b, list) in st.partial.iter().enumerate() {
                 assert_eq!(
@@ -647,15 +671,32 @@ impl CentralState {
         self.list(slab);
     }
 
-    /// Returns every block of the transfer stack that belongs to this pool
-    /// to its slab; returns the others.
-    fn drain_transfer(&mut self, info: &ClassInfo, home: Home) -> Chain {
+    /// Moves the inbox's batches onto the transfer stack while it has
+    /// room.
+    fn take_inbox(&mut self, inbox: &Inbox, info: &ClassInfo) {
+        while self.transfer_len < transfer_cap(info) {
+            let Some(chain) = inbox.take() else {
+                break;
+            };
+            self.transfer_blocks += chain.len() as usize;
+            self.transfer[self.transfer_len] = chain;
+            self.flushed_by[self.transfer_len] = REMOTE;
+            self.transfer_len += 1;
+        }
+    }
+
+    /// Returns the inbox's and the transfer stack's blocks that belong to
+    /// this pool to their slabs; returns the others.
+    fn drain_all(&mut self, inbox: &Inbox, info: &ClassInfo, home: Home) -> Chain {
         let mut foreign = BlockList::new();
         while self.transfer_len > 0 {
             self.transfer_len -= 1;
             let list = core::mem::take(&mut self.transfer[self.transfer_len]);
             self.transfer_blocks -= list.len() as usize;
             self.return_blocks(info, list, home, &mut foreign);
+        }
+        while let Some(chain) = inbox.take() {
+            self.return_blocks(info, chain, home, &mut foreign);
         }
         foreign.into_chain()
     }

@@ -64,6 +64,13 @@ pub enum Owners {
     Unknown,
 }
 
+/// Who flushes a batch: a thread's serial (statistics) and its home shard.
+#[derive(Clone, Copy, Debug)]
+pub struct Sender {
+    pub thread: u32,
+    pub home: usize,
+}
+
 /// Arenas a mixed batch is sorted into at most (the rest stays together).
 const SORT_WAYS: usize = 8;
 
@@ -400,28 +407,41 @@ impl Heap {
     /// blocks and they go back to the threads that allocated them. A batch
     /// whose owners are unknown goes to its first block's pool whole (its
     /// other blocks are sorted out when they go back to their slabs).
-    pub fn flush(&self, class: usize, list: Chain, owners: Owners, thread: u32) {
+    ///
+    /// A batch of one arena that is not the flushing thread's goes into
+    /// that pool's inbox, without its lock, while the inbox has room.
+    pub fn flush(&self, class: usize, list: Chain, owners: Owners, by: Sender) {
         match owners {
-            Owners::Mixed => self.flush_sorted(class, list, thread),
-            Owners::One | Owners::Unknown => self.flush_to_first(class, list, thread),
+            Owners::Mixed => self.flush_sorted(class, list, by),
+            Owners::One => self.flush_to_first(class, list, by, true),
+            Owners::Unknown => self.flush_to_first(class, list, by, false),
         }
     }
 
-    /// Flushes `list` to the pool of its first block.
-    fn flush_to_first(&self, class: usize, list: Chain, thread: u32) {
+    /// Flushes `list` to the pool of its first block; through its inbox if
+    /// `pure` (every block is that pool's) and the pool is another shard's.
+    fn flush_to_first(&self, class: usize, list: Chain, by: Sender, pure: bool) {
         let Some(first) = list.first() else {
             return;
         };
         // SAFETY: the blocks of a flushed batch are live blocks of this heap.
         let owner = unsafe { Self::owner_of(first.cast()) };
         let central = &self.shards[owner].central[class];
-        let foreign = central.flush(class, list, thread, self.home(owner));
+        let list = if pure && owner != by.home {
+            match central.put_remote(list) {
+                Ok(()) => return,
+                Err(list) => list,
+            }
+        } else {
+            list
+        };
+        let foreign = central.flush(class, list, by.thread, self.home(owner));
         self.give_back(class, foreign);
     }
 
     /// Sorts `list` by arena (into at most [`SORT_WAYS`] parts; blocks of
     /// further arenas stay together) and flushes each part to its pool.
-    fn flush_sorted(&self, class: usize, mut list: Chain, thread: u32) {
+    fn flush_sorted(&self, class: usize, mut list: Chain, by: Sender) {
         let mut parts: [(usize, BlockList); SORT_WAYS] =
             array_of!(SORT_WAYS, (usize::MAX, BlockList::new()));
         let mut rest = BlockList::new();
@@ -443,9 +463,9 @@ impl Heap {
             }
         }
         for (_, part) in parts {
-            self.flush_to_first(class, part.into_chain(), thread);
+            self.flush_to_first(class, part.into_chain(), by, true);
         }
-        self.flush_to_first(class, rest.into_chain(), thread);
+        self.flush_to_first(class, rest.into_chain(), by, false);
     }
 
     /// Puts every block of `list` (of `class`) back on its slab, pool by
@@ -913,7 +933,7 @@ mod tests {
                     l.push(b as *mut _);
                 }
             }
-            heap.flush(class, l, Owners::One, 0);
+            heap.flush(class, l, Owners::One, Sender { thread: 0, home: 0 });
             v
         };
         assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
@@ -924,8 +944,8 @@ mod tests {
         assert_eq!(first as usize, addrs[0], "LIFO batch reuse");
         // SAFETY: `first` was just popped from `back`.
         unsafe { back.push(first) };
-        heap.flush(class, back, Owners::One, 0);
-        heap.flush(class, list, Owners::One, 0);
+        heap.flush(class, back, Owners::One, Sender { thread: 0, home: 0 });
+        heap.flush(class, list, Owners::One, Sender { thread: 0, home: 0 });
         heap.collect();
         let counts = heap.stats().classes[class];
         assert_eq!(counts.transfer_blocks, 0);
@@ -969,7 +989,7 @@ mod tests {
             // SAFETY: each block is live and given up here.
             unsafe { mixed.push(b) };
         }
-        heap.flush(class, mixed, Owners::Mixed, 7);
+        heap.flush(class, mixed, Owners::Mixed, Sender { thread: 7, home: 0 });
         for home in [0, 1] {
             let mut got = heap.refill(class, Refill::new(64), home);
             let mut n = 0;

@@ -11,7 +11,9 @@
 //!   `arena`: page-run allocation over segments, with coalescing;
 //! - `size_class`, `block`, `slab`: the size classes, intrusive free lists,
 //!   and slabs (bump pointer, free list, purge of idle pages);
-//! - `central`: per-class pools of batches and partial slabs;
+//! - `central`: per-class pools of batches and partial slabs, per arena;
+//!   `inbox`: the batches other shards' threads hand a pool without its
+//!   lock;
 //! - `tcache`: per-thread, per-class caches (no lock, no atomic);
 //! - `heap`: all shared state below the caches; `huge`: direct mappings;
 //! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
@@ -40,6 +42,7 @@ mod global;
 mod heap;
 mod huge;
 mod huge_cache;
+mod inbox;
 #[cfg(loom)]
 pub mod model;
 mod os;

@@ -20,7 +20,7 @@
 pub use crate::arena::Arena;
 pub use crate::block::{Block, BlockList, Chain};
 pub use crate::central::{Central, CentralCounts, Home, Refill};
-pub use crate::heap::{Heap, Owners, Route, route};
+pub use crate::heap::{Heap, Owners, Route, Sender, route};
 pub use crate::huge_cache::HugeCache;
 pub use crate::os::{PAGE, reserve};
 pub use crate::segment::{

@@ -28,7 +28,7 @@
 use crate::block::{self, Block, Chain};
 use crate::central::Refill;
 use crate::config;
-use crate::heap::{Heap, Owners};
+use crate::heap::{Heap, Owners, Sender};
 use crate::os;
 use crate::poison;
 use crate::size_class::{CLASSES, NUM_CLASSES};
@@ -197,6 +197,14 @@ impl ThreadCache {
         self.state = state;
     }
 
+    /// This cache as the sender of a flush.
+    fn sender(&self) -> Sender {
+        Sender {
+            thread: self.serial,
+            home: self.arena(),
+        }
+    }
+
     /// The arena this thread carves new slabs and large spans from.
     pub fn arena(&self) -> usize {
         self.arena as usize
@@ -239,7 +247,7 @@ impl ThreadCache {
             let n = bin.count.div_ceil(2);
             let (batch, owners) = bin.take_batch(n);
             let halved = (bin.limit / 2).max(info.batch);
-            heap.flush(class, batch, owners, self.serial);
+            heap.flush(class, batch, owners, self.sender());
             self.set_limit(class, halved.max(self.bins[class].count));
             self.publish(heap, class);
         }
@@ -331,7 +339,7 @@ impl ThreadCache {
             // At least a batch, and enough to make room under the limit.
             let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
             let (batch, owners) = bin.take_batch(n);
-            heap.flush(class, batch, owners, self.serial);
+            heap.flush(class, batch, owners, self.sender());
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
         // `p` is handed over by the caller.
@@ -367,7 +375,7 @@ impl ThreadCache {
             // are sorted out when they go back to their slabs.
             let all = bin.take(bin.count);
             bin.limit = 0;
-            heap.flush(class, all, Owners::Unknown, self.serial);
+            heap.flush(class, all, Owners::Unknown, self.sender());
             self.publish(heap, class);
         }
         self.overages = [0; NUM_CLASSES];

@@ -875,7 +875,12 @@ fn quiet_heap() -> Arc<Heap> {
 /// Gives back `held` blocks of `class`, collects, and checks that the heap
 /// ends empty.
 fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
-    heap.flush(class, list_of(held), Owners::Unknown, 0);
+    heap.flush(
+        class,
+        list_of(held),
+        Owners::Unknown,
+        Sender { thread: 0, home: 0 },
+    );
     heap.collect();
     let s = heap.stats();
     assert_eq!(s.classes[class].slabs, 0);
@@ -1069,13 +1074,30 @@ fn mixed_batch() {
     assert_eq!((x.len(), y.len()), (4, 4), "a whole slab in each arena");
     // Fill arena 0's transfer stack (two batches under loom). `list_of`
     // pushes each block at the front: the last one heads the batch.
-    heap.flush(class, list_of(&[x[0], x[1]]), Owners::Unknown, 0);
-    heap.flush(class, list_of(&[y[0], x[2]]), Owners::Unknown, 0);
+    heap.flush(
+        class,
+        list_of(&[x[0], x[1]]),
+        Owners::Unknown,
+        Sender { thread: 0, home: 0 },
+    );
+    heap.flush(
+        class,
+        list_of(&[y[0], x[2]]),
+        Owners::Unknown,
+        Sender { thread: 0, home: 0 },
+    );
     assert_eq!(heap.stats().classes[class].transfer_blocks, 4);
     let (x3, y1) = (x[3], y[1]);
     let flusher = {
         let heap = heap.clone();
-        spawn(move || heap.flush(class, list_of(&[y1, x3]), Owners::Unknown, 7))
+        spawn(move || {
+            heap.flush(
+                class,
+                list_of(&[y1, x3]),
+                Owners::Unknown,
+                Sender { thread: 7, home: 0 },
+            )
+        })
     };
     let refiller = {
         let heap = heap.clone();
@@ -1141,7 +1163,14 @@ fn sorted_flush() {
     let consumer = {
         let heap = heap.clone();
         let batch = [x[0], y[0], x[1], y[1]];
-        spawn(move || heap.flush(class, list_of(&batch), Owners::Mixed, 9))
+        spawn(move || {
+            heap.flush(
+                class,
+                list_of(&batch),
+                Owners::Mixed,
+                Sender { thread: 9, home: 0 },
+            )
+        })
     };
     let producers: Vec<_> = [0, other]
         .into_iter()
@@ -1190,6 +1219,68 @@ fn mixed_flush_is_sorted_back_to_each_arena() {
     );
 }
 
+/// Two threads of another shard give batches of arena 0's blocks back
+/// through its pool's inbox (no lock), while a thread of arena 0 refills:
+/// the refill moves what the inbox holds onto the transfer stack and takes
+/// a batch, or carves fresh blocks if nothing came yet. A third batch finds
+/// the inbox (two slots under loom) full only if the refill has not emptied
+/// it, and then goes the locked way. Every block is in one place.
+fn inbox_vs_refill() {
+    let heap = quiet_heap();
+    let class = class_for(1024);
+    let other = second_home(&heap);
+    let x = addrs(heap.refill(class, Refill::new(4), 0));
+    assert_eq!(x.len(), 4, "the whole slab");
+    let remote = Sender {
+        thread: 5,
+        home: other,
+    };
+    let givers: Vec<_> = [vec![x[0], x[1]], vec![x[2]]]
+        .into_iter()
+        .map(|batch| {
+            let heap = heap.clone();
+            spawn(move || heap.flush(class, list_of(&batch), Owners::One, remote))
+        })
+        .collect();
+    let owner = {
+        let heap = heap.clone();
+        spawn(move || addrs(heap.refill(class, Refill::new(2), 0)))
+    };
+    givers.into_iter().for_each(|t| t.join().unwrap());
+    let got = owner.join().unwrap();
+    // A third batch, after the race.
+    heap.flush(class, list_of(&[x[3]]), Owners::One, remote);
+    let reused: Vec<_> = got.iter().filter(|b| x.contains(b)).collect();
+    assert_distinct_blocks(class, &got);
+    let s = heap.stats().classes[class];
+    let live = s.slabs * CLASSES[class].capacity as usize - s.free_blocks;
+    assert_eq!(
+        live,
+        got.len() + s.transfer_blocks,
+        "every block in one place"
+    );
+    assert_eq!(s.transfer_blocks, 4 - reused.len());
+    outcome(if reused.is_empty() {
+        "refill carved fresh blocks"
+    } else {
+        "refill took a batch from the inbox"
+    });
+    finish_heap(&heap, class, &got);
+}
+
+#[test]
+fn inbox_puts_race_the_owner_refill() {
+    check(
+        "inbox_puts_race_the_owner_refill",
+        4,
+        &[
+            "refill carved fresh blocks",
+            "refill took a batch from the inbox",
+        ],
+        inbox_vs_refill,
+    );
+}
+
 /// Two threads' slow paths find maintenance due at once. The `maintaining`
 /// swap lets one thread in at a time; maintenance must run once per period,
 /// which is observable through a class's trim: the first pass only notes
@@ -1202,7 +1293,7 @@ fn maintenance() {
         class,
         heap.refill(class, Refill::new(2), 0),
         Owners::Unknown,
-        0,
+        Sender { thread: 0, home: 0 },
     );
     let threads: Vec<_> = (0..2)
         .map(|_| {
@@ -1280,7 +1371,12 @@ fn collect_vs_cache() {
     let sy = heap.stats().classes[y];
     assert_eq!(sy.allocated_blocks + sy.cached_blocks, 4);
     tc.flush_all(&heap);
-    heap.flush(y, list_of(&[q, r, s]), Owners::Unknown, 0);
+    heap.flush(
+        y,
+        list_of(&[q, r, s]),
+        Owners::Unknown,
+        Sender { thread: 0, home: 0 },
+    );
     finish_heap(&heap, x, &[p]);
 }
 
