@@ -96,6 +96,10 @@ fn run(o: &Options) -> Result<bool, String> {
             serde_json::to_string_pretty(&report).map_err(|e| format!("scaling.json: {e}"))?;
         let svg = scaling_chart::render(&report)?;
         write(&dir, "scaling", &md, &json, &svg)?;
+        if o.publish {
+            publish::scaling(&ws.root, &md, &svg)?;
+            eprintln!("slabpool-bench: updated docs/scaling.md and docs/scaling.svg");
+        }
         return Ok(!report.any_failed());
     }
     let report = suite::run(o, &contenders, pin);

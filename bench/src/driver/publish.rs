@@ -1,7 +1,8 @@
 //! `--publish`: puts a run's summary into the repository README, between
 //! the markers `<!-- bench:begin -->` and `<!-- bench:end -->`, and its chart
-//! into `docs/bench.svg`, so the README's figures always come from a real
-//! run and are never typed by hand.
+//! into `docs/bench.svg`; in scaling mode, the report and its chart into
+//! `docs/scaling.md` and `docs/scaling.svg`. So the figures the repository
+//! shows always come from a real run and are never typed by hand.
 
 use std::path::Path;
 
@@ -21,6 +22,17 @@ pub fn readme(root: &Path, summary: &str, svg: &str) -> Result<(), String> {
     let updated = replace_block(&text, &block)
         .ok_or_else(|| format!("{} has no {BEGIN} ... {END} block", path.display()))?;
     std::fs::write(&path, updated).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Writes a scaling run's report and chart under `docs/`.
+pub fn scaling(root: &Path, md: &str, svg: &str) -> Result<(), String> {
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
+    for (name, text) in [("scaling.md", md), ("scaling.svg", svg)] {
+        let path = docs.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `text` with everything from the begin marker to the end marker replaced
