@@ -9,12 +9,14 @@
 //! is shared by all threads of the process.
 //!
 //! A pool holds two kinds of free blocks, behind one short lock:
-//! - a transfer stack of whole batches (block lists) flushed by thread
+//! - a transfer stack of whole batches (block chains) flushed by thread
 //!   caches, handed out again in O(1) to the next thread of the arena that
-//!   refills: a batch goes to the pool that owns its first block, so a
-//!   thread's own overflow comes back to its own arena, and blocks freed by
-//!   another thread (the program passed them over) go back to the arena
-//!   that allocated them, to be reused there;
+//!   refills: a batch goes to the pool that owns its blocks (`Heap::flush`
+//!   sorts a mixed one), so a thread's own overflow comes back to its own
+//!   arena, and blocks freed by another thread (the program passed them
+//!   over) go back to the arena that allocated them, to be reused there.
+//!   Batches from threads of other shards arrive through the pool's inbox,
+//!   without the lock, and join the stack when a refill finds it empty;
 //! - the slabs of the class in this arena that still have blocks to give
 //!   (on their own free lists or past their bump pointer), in lists by
 //!   occupancy. A refill takes from the fullest slab first so that sparse
@@ -39,8 +41,8 @@
 //! `partial[bucket(live, capacity)]`, bucket 0 holding exactly the empty
 //! slabs; `live_blocks` is the sum of `live` over the pool's slabs, which
 //! counts blocks with the program, in thread caches and on transfer stacks
-//! (this pool's or another's); `transfer_blocks` counts the blocks on this
-//! pool's transfer stack.
+//! (this pool's or another's, or in an inbox); `transfer_blocks` counts the
+//! blocks on this pool's transfer stack.
 
 use crate::arena::Arena;
 use crate::block::{BlockList, Chain};

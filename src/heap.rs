@@ -6,9 +6,11 @@
 //! refills from and whose arena it carves slabs and large spans from, so
 //! threads with different homes share no slab, no cache line of a block and
 //! no lock, unless the program passes blocks between them. A batch a thread
-//! flushes goes to the pool that owns its first block (the arena of that
-//! block's segment): a thread's own blocks come back to its own shard, and
-//! blocks another thread freed go back to the shard that allocated them.
+//! flushes goes to the pool that owns its blocks (the arena of their
+//! segment), sorted by arena first when it mixes several: a thread's own
+//! blocks come back to its own shard, and blocks another thread freed go
+//! back to the shard that allocated them, into that pool's inbox without
+//! its lock (see `inbox`).
 //!
 //! The heap routes a request by size and alignment ([`route`]): small
 //! requests are blocks of a size class (the thread cache asks the central
