@@ -5,6 +5,7 @@
 use crate::allocators::Allocator;
 use crate::cargo::Workspace;
 use crate::extra::Extra;
+use crate::model::AllocatorInfo;
 use crate::{sysinfo, versions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,17 @@ pub struct Contender {
     pub name: String,
     pub exe: PathBuf,
     pub version: String,
+}
+
+/// How reports name the contenders.
+pub fn infos(contenders: &[Contender]) -> Vec<AllocatorInfo> {
+    contenders
+        .iter()
+        .map(|c| AllocatorInfo {
+            name: c.name.clone(),
+            version: c.version.clone(),
+        })
+        .collect()
 }
 
 /// The allocators (their binaries from `built`, by binary name) and the

@@ -5,31 +5,38 @@
 //! failures, and what each workload does.
 
 use crate::allocators::{MIMALLOC, SYSTEM};
-use crate::model::{Cell, Geomean, Report};
+use crate::model::{AllocatorInfo, Cell, Geomean, Report};
 use std::fmt::Write;
 
 /// A time cell whose slowest run is this much slower than its fastest is
-/// marked as noisy.
-const NOISY: f64 = 1.2;
+/// marked as noisy (here and in scaling.md).
+pub const NOISY: f64 = 1.2;
+
+/// The first line of a report: the machine, the date and every
+/// allocator's version.
+pub fn machine_line(
+    cpu: &str,
+    cores: usize,
+    kernel: &str,
+    date: &str,
+    allocators: &[AllocatorInfo],
+) -> String {
+    let versions: Vec<String> = allocators
+        .iter()
+        .map(|a| format!("{}: {}", a.name, a.version))
+        .collect();
+    format!(
+        "{cpu} · {cores} cores · {kernel} · {date} · {}",
+        versions.join(" · ")
+    )
+}
 
 /// The whole report as Markdown.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let h = &r.header;
-    let versions: Vec<String> = r
-        .allocators
-        .iter()
-        .map(|a| format!("{}: {}", a.name, a.version))
-        .collect();
-    let _ = writeln!(
-        s,
-        "{} · {} cores · {} · {} · {}",
-        h.cpu,
-        h.cores,
-        h.kernel,
-        h.date,
-        versions.join(" · ")
-    );
+    let line = machine_line(&h.cpu, h.cores, &h.kernel, &h.date, &r.allocators);
+    let _ = writeln!(s, "{line}");
     let _ = writeln!(s, "\n# slabpool comparison suite ({} suite)\n", h.suite);
     let _ = writeln!(
         s,

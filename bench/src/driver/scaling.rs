@@ -13,7 +13,7 @@
 //! run with more threads than the row says.
 
 use crate::cli::Options;
-use crate::lineup::Contender;
+use crate::lineup::{self, Contender};
 use crate::model::AllocatorInfo;
 use crate::scaling_model::{
     Column, Point, Row, ScalingHeader, ScalingReport, ScalingWorkload, Summary, WorkloadRatio,
@@ -133,13 +133,7 @@ pub fn run(
         base_threads: base_threads(counts),
         pinned_cpu: pin,
     };
-    let allocators = contenders
-        .iter()
-        .map(|c| AllocatorInfo {
-            name: c.name.clone(),
-            version: c.version.clone(),
-        })
-        .collect();
+    let allocators = lineup::infos(contenders);
     finish(header, allocators, cols, workloads, points)
 }
 
@@ -344,13 +338,7 @@ pub mod tests {
             base_threads: base_threads(&counts),
             pinned_cpu: Some(0),
         };
-        let allocators = contenders
-            .iter()
-            .map(|c| AllocatorInfo {
-                name: c.name.clone(),
-                version: c.version.clone(),
-            })
-            .collect();
+        let allocators = lineup::infos(&contenders);
         finish(header, allocators, cols, workloads, points)
     }
 

@@ -8,28 +8,14 @@ use crate::report_md;
 use crate::scaling_model::{Point, ScalingReport};
 use std::fmt::Write;
 
-/// A cell whose slowest run is this much slower than its fastest is
-/// marked as noisy (as in report.md).
-const NOISY: f64 = 1.2;
+use report_md::NOISY;
 
 /// The whole scaling report as Markdown.
 pub fn render(r: &ScalingReport) -> String {
     let mut s = String::new();
     let h = &r.header;
-    let versions: Vec<String> = r
-        .allocators
-        .iter()
-        .map(|a| format!("{}: {}", a.name, a.version))
-        .collect();
-    let _ = writeln!(
-        s,
-        "{} · {} cores · {} · {} · {}",
-        h.cpu,
-        h.cores,
-        h.kernel,
-        h.date,
-        versions.join(" · ")
-    );
+    let line = report_md::machine_line(&h.cpu, h.cores, &h.kernel, &h.date, &r.allocators);
+    let _ = writeln!(s, "{line}");
     let counts: Vec<String> = h.threads.iter().map(usize::to_string).collect();
     let _ = writeln!(s, "\n# slabpool scaling ({} suite sizes)\n", h.suite);
     let _ = writeln!(

@@ -5,8 +5,8 @@
 //! the samples into the Report.
 
 use crate::cli::Options;
-use crate::lineup::Contender;
-use crate::model::{AllocatorInfo, Cell, Header, Report, WorkloadInfo};
+use crate::lineup::{self, Contender};
+use crate::model::{Cell, Header, Report, WorkloadInfo};
 use crate::schedule::{self, Job};
 use crate::{stats, sysinfo, targets};
 
@@ -80,13 +80,7 @@ pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report 
             threads: o.threads,
             pinned_cpu: pin.filter(|_| !pinned.is_empty()),
         },
-        allocators: contenders
-            .iter()
-            .map(|c| AllocatorInfo {
-                name: c.name.clone(),
-                version: c.version.clone(),
-            })
-            .collect(),
+        allocators: lineup::infos(contenders),
         workloads: o
             .workloads
             .iter()
