@@ -1,6 +1,6 @@
 //! Free blocks and intrusive lists of them.
 //!
-//! A free block's first word holds the address of the next free block, so a
+//! A free block's first word holds the link to the next free block, so a
 //! list of free blocks costs no memory beyond the blocks themselves. A
 //! [`BlockList`] is a head, a tail and a length; it owns the blocks on it.
 //! Invariants: `len == 0` iff `head` is null; following `len - 1` links from
@@ -11,22 +11,139 @@
 //! and central pools. It has no tail to find, so a bin of any length is
 //! handed over without walking it, and a batch becomes a bin as it is.
 //!
+//! **Protected links.** A link is stored encoded, XORed with a per-process
+//! secret, so a program that knows heap addresses still cannot forge one.
+//! Every link read is decoded and checked before it is followed or handed
+//! out: a decoded address must lie in the user address space and be
+//! 8-aligned. An overwritten link (an address, garbage, a flip of one of
+//! its 20 checked bits) fails that check except with probability 2^-20
+//! for a random word, and the process stops with a message naming the
+//! block; the central pool checks links more strictly where the slab is
+//! known (same slab, on a block boundary: `Slab::take_freed`). [`next_of`]
+//! and [`set_next`] are the one pair that reads and writes links; the
+//! secret is set once, before the first link is written (at load, or at
+//! the first carve), and never changes. glibc's safe-linking also mixes in
+//! the block's own address (its only secret is ASLR's); with a random
+//! secret that term only adds protection against moving a valid link from
+//! one free block to another, and costs three instructions per allocation
+//! and free pair through `GlobalAlloc` (24 against 21 measured with
+//! callgrind, 16 without encoding), so it is left out. The same encoding
+//! tells a free block from a live one cheaply ([`looks_free`]): a live
+//! block's first word decodes to a valid address only by chance (2^-20)
+//! or if the program wrote a forged link.
+//!
 //! With the `asan` feature free blocks are poisoned whole: the two link
 //! helpers below unpoison the link word around their access.
 
+use crate::entropy;
+#[cfg(not(loom))]
+use crate::os;
 use crate::poison;
+use crate::sync::Ordering::{Acquire, Release};
+use crate::sync::unmodeled::AtomicU8;
+#[cfg(not(loom))]
+use core::fmt::Write;
 use core::ptr;
 
 /// Bytes of a free block's link.
 const LINK: usize = size_of::<*mut Block>();
 
+/// Bits of the user address space (x86_64: 47; aarch64 and others: 48).
+#[cfg(target_arch = "x86_64")]
+const ADDRESS_BITS: u32 = 47;
+#[cfg(not(target_arch = "x86_64"))]
+const ADDRESS_BITS: u32 = 48;
+
+/// Bits a decoded link never has: above the user address space, and below
+/// a block's 8-byte alignment.
+const NOT_A_LINK: usize = !((1 << ADDRESS_BITS) - 1) | (LINK - 1);
+
+/// The secret links are encoded with: written once by [`init_secret`]
+/// before the first link is written, then only read. Its bits above the
+/// address space are never all 0, so a zeroed word never decodes to a link.
+///
+/// Reads are plain loads, so the compiler keeps the secret in a register
+/// across a loop of allocations: a thread that reads a link either set the
+/// secret itself or received the block, directly or not, from a thread that
+/// had (through a lock, the inbox's atomics or the program's own
+/// synchronisation), which orders the write before its reads.
+struct Secret(core::cell::UnsafeCell<usize>);
+
+// SAFETY: written once under `SECRET_STATE`'s protocol before any read
+// (see above); never written again.
+unsafe impl Sync for Secret {}
+
+static SECRET: Secret = Secret(core::cell::UnsafeCell::new(0));
+
+/// `SECRET`'s state: 0 unset, 1 being set, 2 set (published with Release).
+static SECRET_STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the secret if it is not set yet, and returns once it is. Called
+/// before the first link is written (at load time where the platform runs
+/// constructors, and by every carve that finds it unset).
+#[cold]
+pub fn init_secret() {
+    loop {
+        match SECRET_STATE.compare_exchange(0, 1, Acquire, Acquire) {
+            Ok(_) => {
+                let word = (entropy::random_word() as usize) | 1 << (usize::BITS - 2);
+                // SAFETY: state 1 makes this the only writer, and no thread
+                // reads the secret before it sees state 2 (or synchronises
+                // with one that did).
+                unsafe { *SECRET.0.get() = word };
+                SECRET_STATE.store(2, Release);
+                return;
+            }
+            Err(2) => return,
+            Err(_) => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// Whether the secret is set (a carve checks it before writing links).
+#[inline(always)]
+fn secret_is_set() -> bool {
+    SECRET_STATE.load(Acquire) == 2
+}
+
+/// Sets the secret before `main` (and before any allocation the dynamic
+/// loader makes through the C library, in the usual order).
+#[cfg(all(target_os = "linux", not(loom)))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INIT_SECRET: extern "C" fn() = {
+    extern "C" fn init() {
+        init_secret();
+    }
+    init
+};
+
+#[inline(always)]
+fn secret() -> usize {
+    // SAFETY: see `Secret`: the write happened before this read.
+    unsafe { *SECRET.0.get() }
+}
+
+/// The stored form of a link to `next`.
+#[inline(always)]
+fn encode(next: *mut Block) -> usize {
+    next as usize ^ secret()
+}
+
+/// The block a stored link word names, unchecked.
+#[inline(always)]
+fn decode(word: usize) -> *mut Block {
+    (word ^ secret()) as *mut Block
+}
+
 /// A free block, viewed as its link word.
 #[repr(C)]
 pub struct Block {
-    next: *mut Block,
+    next: usize,
 }
 
-/// Reads the link of `block`.
+/// Reads and checks the link of `block`; stops the process if it does not
+/// decode to a block address.
 ///
 /// # Safety
 /// `block` must be a free block owned by the caller.
@@ -34,8 +151,12 @@ pub struct Block {
 pub unsafe fn next_of(block: *mut Block) -> *mut Block {
     poison::unpoison(block.cast(), || LINK);
     // SAFETY: a free block is at least 8 bytes, 8-aligned, owned by the caller.
-    let next = unsafe { (*block).next };
+    let word = unsafe { (*block).next };
     poison::poison(block.cast(), || LINK);
+    let next = decode(word);
+    if next as usize & NOT_A_LINK != 0 {
+        corrupt_link(block, word);
+    }
     next
 }
 
@@ -47,8 +168,74 @@ pub unsafe fn next_of(block: *mut Block) -> *mut Block {
 pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
     poison::unpoison(block.cast(), || LINK);
     // SAFETY: as for `next_of`.
-    unsafe { (*block).next = next };
+    unsafe { (*block).next = encode(next) };
     poison::poison(block.cast(), || LINK);
+}
+
+/// Whether the first word of `p`, a block of slabpool's, reads as the link
+/// of a free block: always true for a free block, true for a live one only
+/// if its first 8 bytes happen to (or were made to) decode to an address.
+/// The C door's `free` calls it on every small block: a true answer is a
+/// suspected double free, which the caller confirms by looking the block up
+/// where free blocks are.
+///
+/// # Safety
+/// `p` must point to at least 8 readable bytes.
+#[cfg(not(loom))]
+#[inline(always)]
+pub unsafe fn looks_free(p: *const u8) -> bool {
+    // SAFETY: by contract. A live block's first word may be uninitialised
+    // to the program, never to the allocator: blocks are carved from zeroed
+    // or previously written memory.
+    let word = unsafe { p.cast::<usize>().read() };
+    decode(word) as usize & NOT_A_LINK == 0
+}
+
+/// Under loom a foreign block on a list fails the model.
+#[cfg(loom)]
+#[cold]
+fn foreign_block(block: *mut Block) -> ! {
+    panic!("free-list corruption: block {block:p} is not one of its list's")
+}
+
+/// Reports a block on a slab's free list that is not one of the slab's
+/// blocks (a link that decoded to a valid address elsewhere), and aborts.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn foreign_block(block: *mut Block) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = writeln!(
+        out,
+        "slabpool: free-list corruption: {block:p} on a slab's free list is not a block \
+         of that slab (a link overwritten after free?); aborting"
+    );
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Under loom a corrupt link fails the model.
+#[cfg(loom)]
+#[cold]
+fn corrupt_link(block: *mut Block, word: usize) -> ! {
+    panic!("free-list corruption: link {word:#x} in free block {block:p}")
+}
+
+/// Reports a link that does not decode to a block, and aborts.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn corrupt_link(block: *mut Block, word: usize) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = writeln!(
+        out,
+        "slabpool: free-list corruption: the link in free block {block:p} \
+         (stored {word:#x}) does not decode to a block (written after free?); aborting"
+    );
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
 }
 
 /// An owned list of free blocks of one class.
@@ -150,18 +337,30 @@ impl BlockList {
 }
 
 /// Detaches the first `n` blocks of the chain at `head` (which must hold at
-/// least `n` blocks) and returns them with the rest of the chain.
+/// least `n` blocks) and returns them with the rest of the chain, stopping
+/// the process if `belongs` rejects one of them (a link that decodes to a
+/// valid address outside the list's owner: see `Slab::take_freed`).
 ///
 /// # Safety
 /// The chain must be of free blocks owned by the caller, at least `n` long.
-pub unsafe fn split_chain(head: *mut Block, n: u32) -> (BlockList, *mut Block) {
+pub unsafe fn split_chain(
+    head: *mut Block,
+    n: u32,
+    mut belongs: impl FnMut(*mut Block) -> bool,
+) -> (BlockList, *mut Block) {
     if n == 0 {
         return (BlockList::new(), head);
+    }
+    if !belongs(head) {
+        foreign_block(head);
     }
     let mut last = head;
     for _ in 1..n {
         // SAFETY: fewer than `n` links are followed, all in the chain.
         last = unsafe { next_of(last) };
+        if !belongs(last) {
+            foreign_block(last);
+        }
     }
     // SAFETY: `last` is the n-th block of the chain.
     let rest = unsafe { next_of(last) };
@@ -183,6 +382,9 @@ pub unsafe fn split_chain(head: *mut Block, n: u32) -> (BlockList, *mut Block) {
 /// `start` 8-aligned, `size` a multiple of 8, `n >= 1`.
 pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
     debug_assert!(n >= 1);
+    if !secret_is_set() {
+        init_secret();
+    }
     let head = start.cast::<Block>();
     let mut cur = head;
     for _ in 1..n {
@@ -270,6 +472,12 @@ impl Chain {
         self.len += 1;
     }
 
+    /// Whether `p` is one of the chain's blocks (a walk; double-free
+    /// confirmation only).
+    pub fn contains(&self, p: *const u8) -> bool {
+        contains(self.head, self.len, p)
+    }
+
     /// Removes the front block.
     #[inline]
     pub fn pop(&mut self) -> Option<*mut Block> {
@@ -334,6 +542,26 @@ impl Chain {
     pub fn check(&self, what: &str, f: impl FnMut(*mut Block)) {
         check_chain(what, self.head, self.len, f);
     }
+}
+
+/// Whether `p` is among the `len` blocks of the chain at `head` (a walk
+/// that stops at a null link).
+///
+/// The caller owns the chain or holds the lock that guards it.
+pub fn contains(head: *mut Block, len: u32, p: *const u8) -> bool {
+    let mut b = head;
+    for _ in 0..len {
+        if b.is_null() {
+            break;
+        }
+        if b.cast_const().cast() == p {
+            return true;
+        }
+        // SAFETY: `b` is one of the chain's blocks, free and guarded by the
+        // caller.
+        b = unsafe { next_of(b) };
+    }
+    false
 }
 
 /// Largest copy [`copy_contents`] does inline.
@@ -465,6 +693,33 @@ mod tests {
             .map(|i| start.wrapping_add(16 * i).cast::<Block>())
             .collect();
         assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn links_are_stored_encoded_and_tell_free_blocks_from_live_ones() {
+        let mut storage = blocks(3);
+        let ptrs: Vec<*mut Block> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        let mut chain = Chain::new();
+        for &p in &ptrs {
+            // SAFETY: each storage slot is a distinct, aligned, unused block.
+            unsafe { chain.push(p) };
+        }
+        // The top block's stored word is not the next block's address, and
+        // not null at the end either.
+        assert_ne!(storage[2][0], ptrs[1] as usize);
+        assert_ne!(storage[0][0], 0);
+        for &p in &ptrs {
+            // SAFETY: each slot holds at least 8 bytes.
+            assert!(unsafe { looks_free(p.cast()) }, "a free block looks free");
+        }
+        assert!(chain.contains(ptrs[0].cast()) && !chain.contains(ptrs[0].wrapping_add(1).cast()));
+        assert_eq!(collect(chain), [ptrs[2], ptrs[1], ptrs[0]]);
+        // Live data (zeros, a heap pointer, small integers) does not look free.
+        for word in [0usize, ptrs[1] as usize, 1, 42] {
+            storage[1][0] = word;
+            // SAFETY: the slot holds at least 8 bytes.
+            assert!(!unsafe { looks_free(ptrs[1].cast()) }, "{word:#x}");
+        }
     }
 
     #[test]

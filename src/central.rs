@@ -204,6 +204,20 @@ impl Central {
         }
     }
 
+    /// Whether `p`, a block of `slab` (a slab of this pool), is free here:
+    /// on the transfer stack, in the inbox or on its slab's free list. A
+    /// walk under the lock, for the C door's double-free confirmation (rare:
+    /// only when a freed block looks free already).
+    pub fn holds(&self, p: *const u8, slab: Slab) -> bool {
+        self.locked(|st| {
+            let mut found = st.transfer[..st.transfer_len]
+                .iter()
+                .any(|chain| chain.contains(p));
+            self.inbox.for_each(|chain| found |= chain.contains(p));
+            found || slab.lists(p)
+        })
+    }
+
     /// Runs `f` under the pool's lock, counting the acquisition.
     #[inline]
     fn locked<R>(&self, f: impl FnOnce(&mut CentralState) -> R) -> R {

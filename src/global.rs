@@ -349,10 +349,15 @@ pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
     dealloc_small_slow(p, class);
 }
 
-/// Whether `p` is the block the calling thread freed last in `class` (an
-/// immediate double free).
-pub(crate) fn is_last_freed(p: *mut u8, class: usize) -> bool {
-    tcache().head(class) == p
+/// Whether `p`, a block of `class`, is free: in the calling thread's cache
+/// or in the central pool owning it (a walk, for the C door's double-free
+/// confirmation).
+///
+/// # Safety
+/// `p` must be a block of a slab of `class` in a live segment.
+pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
+    // SAFETY: forwarded contract.
+    tcache().holds(class, p) || unsafe { HEAP.holds_free(class, p) }
 }
 
 // SAFETY: `alloc` returns blocks of at least `layout.size()` bytes aligned

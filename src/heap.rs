@@ -38,6 +38,7 @@ use crate::os::{self, PAGE, align_up};
 use crate::poison;
 use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+use crate::slab::Slab;
 use crate::stats::{ClassStats, Stats};
 use crate::sync::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, CachePadded, Lock, Ordering, array_of, const_fn,
@@ -492,6 +493,18 @@ impl Heap {
             CLASSES[class].size as usize * usize::from(!p.is_null())
         });
         p
+    }
+
+    /// Whether `p`, a block of `class` handed out by this heap at some
+    /// point, is free in the central pool that owns it (see
+    /// [`Central::holds`]).
+    ///
+    /// # Safety
+    /// `p` must be a block of a slab of `class` in a live segment.
+    pub unsafe fn holds_free(&self, class: usize, p: *const u8) -> bool {
+        // SAFETY: by contract.
+        let (owner, slab) = unsafe { (Self::owner_of(p), Slab::of_block(p)) };
+        self.shards[owner].central[class].holds(p, slab)
     }
 
     /// Frees one block of `class` without a thread cache.

@@ -96,9 +96,10 @@ impl Inbox {
             .sum()
     }
 
-    /// Calls `f` on every batch in the inbox (checks, with the heap
-    /// quiescent).
-    #[cfg(any(test, fuzzing, feature = "check"))]
+    /// Calls `f` on every batch in the inbox. Only the owner pool's lock
+    /// holder may call it (or checks, with the heap quiescent): batches are
+    /// then not taken meanwhile, and a put only fills an empty slot, with
+    /// the chain's links published by its release.
     pub fn for_each(&self, mut f: impl FnMut(&Chain)) {
         for slot in &self.slots {
             let word = slot.load(Ordering::Acquire);

@@ -34,6 +34,7 @@ mod arena;
 mod block;
 mod central;
 mod config;
+mod entropy;
 #[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
 #[doc(hidden)]
 pub mod fuzzing;

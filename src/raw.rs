@@ -12,13 +12,17 @@
 //! A pointer that slabpool did not hand out is reported on stderr (written
 //! without allocating) and the process aborts. Always detected: a pointer
 //! outside slabpool's memory (stack, static, another allocator's heap), a
-//! pointer into a segment header, an interior pointer of a small, large or
-//! huge block, a large block freed twice while its pages are free, and a
-//! small block freed twice in a row by one thread. A small block freed twice
-//! with other frees in between is not detected (the block would have to
-//! carry a state bit); with the `checked` feature it is while the block is
-//! still in the freeing thread's cache (its recent frees of that class),
-//! at the price of a walk of that list on every small free.
+//! pointer into a segment header, an interior or unaligned pointer of a
+//! small, large or huge block, a small block past its slab's bump pointer
+//! (never handed out), a large or huge block freed twice, and a small block
+//! freed twice while it is still free in the freeing thread's cache or in
+//! the central pool that owns it (with any number of other frees in
+//! between). The double-free check on the common path is one load and a
+//! compare: a free block's first word is an encoded link (`block`), which
+//! a live block's first word matches only by chance (2^-20); only then
+//! are the cache and the pool searched. A block freed twice while it sits
+//! in another thread's cache is not found (as with glibc's tcache).
+//! `realloc` checks its pointer the same way.
 //!
 //! `free` never changes `errno` (POSIX 2024): the system calls of its slow
 //! paths (futex, munmap, madvise) may, so those paths restore it.
@@ -30,13 +34,14 @@
 //! (no division), and pushes it onto the thread cache, without a stack
 //! frame; everything else is out of line.
 
+use crate::block;
 use crate::global::{self, alloc_big, alloc_small, dealloc_small};
 use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
 use crate::os::{self, PAGE_SHIFT};
 use crate::registry;
 use crate::segment::{FIRST_PAGE, FREE, LARGE, SEGMENT_SHIFT, SLAB, SegmentRef, SpanRef};
-use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, c_class_of, class_of};
 use core::alloc::Layout;
 use core::fmt::Write;
 use core::ptr;
@@ -61,10 +66,10 @@ pub enum Invalid {
     Interior,
     /// In pages that are free: the block was already freed.
     AlreadyFree,
-    /// The block was the last one this thread freed.
+    /// The block is free already (in a cache or a central pool).
     DoubleFree,
-    /// The block is in this thread's cache (found by the `checked` walk).
-    Cached,
+    /// A block of a slab that was never handed out (past the bump pointer).
+    NeverAllocated,
 }
 
 impl Invalid {
@@ -73,8 +78,8 @@ impl Invalid {
             Invalid::Foreign => "pointer not allocated by slabpool",
             Invalid::Interior => "pointer inside a block, not at its start",
             Invalid::AlreadyFree => "double free (the block's pages are free)",
-            Invalid::DoubleFree => "double free (freed twice in a row)",
-            Invalid::Cached => "double free (the block is among this thread's recent frees)",
+            Invalid::DoubleFree => "double free (the block is already free)",
+            Invalid::NeverAllocated => "pointer to a block that was never allocated",
         }
     }
 }
@@ -150,18 +155,22 @@ fn small_class(p: *const u8) -> Option<usize> {
         return None;
     }
     // A stale page map entry may name a slab that does not cover `p`'s page
-    // (see `span_at`); the capacity check rejects such a `p`, since a slab's
+    // (see `span_at`); the bump check rejects such a `p` (the bump pointer is at most the capacity), since a slab's
     // blocks lie within its pages.
     let class = span.class();
     let g = GEOMETRY[class as u8 as usize];
     let start = seg.base() as usize + (first << PAGE_SHIFT);
     let offset = (p as usize).wrapping_sub(start) as u64;
+    // A block past the bump pointer was never handed out: refusing it
+    // keeps `free(malloc(48) + 240)` from putting a fresh block on a list
+    // (it would be handed out twice).
     match block_index(offset, g.reciprocal) {
-        Some(index) if index < u64::from(g.capacity) => {}
+        Some(index) if index < u64::from(span.bumped()) => {}
         _ => return None,
     }
-    // SAFETY: entries of `GEOMETRY` past the classes have capacity 0, so
-    // the check above failed for them.
+    // SAFETY: entries of `GEOMETRY` past the classes have a reciprocal of
+    // 0, which no offset passes (`block_index` needs a low product below
+    // it), so the check above failed for them.
     unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
     Some(class)
 }
@@ -210,10 +219,35 @@ fn find_other(p: *const u8) -> Result<Block, Invalid> {
         return Err(Invalid::Interior);
     };
     match span.kind() {
-        SLAB => small_class(p).map(Block::Small).ok_or(Invalid::Interior),
+        SLAB => small_class(p)
+            .map(Block::Small)
+            .ok_or_else(|| never_allocated(span, p)),
         LARGE if p == span.start().cast_const() => Ok(Block::Large(span.bytes())),
         FREE => Err(Invalid::AlreadyFree),
         _ => Err(Invalid::Interior),
+    }
+}
+
+/// Why `p`, in slab `span` but not a live block start, is not
+/// one: a block start past the bump pointer was never handed out.
+fn never_allocated(span: SpanRef, p: *const u8) -> Invalid {
+    let g = GEOMETRY[span.class() as u8 as usize];
+    let offset = (p as usize).wrapping_sub(span.start() as usize) as u64;
+    match block_index(offset, g.reciprocal) {
+        Some(index) if index < u64::from(g.capacity) => Invalid::NeverAllocated,
+        _ => Invalid::Interior,
+    }
+}
+
+/// Confirms a suspected double free of `p`, a block of `class` whose first
+/// word reads as a free block's link: aborts if the block is free.
+#[cold]
+#[inline(never)]
+fn confirm_not_free(call: &str, p: *mut u8, class: usize) {
+    // SAFETY: `small_class` found `p` to be a block start of a slab of
+    // `class` in a live segment.
+    if unsafe { global::is_free(p, class) } {
+        invalid(call, p, Invalid::DoubleFree);
     }
 }
 
@@ -241,9 +275,49 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     // check (the sum cannot overflow). Size 0 counts as 1, so that it
     // rounds up to a block of the alignment asked for.
     if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
-        return alloc_small(class_of((size.max(1) + align - 1) & !(align - 1)));
+        return handed_out(alloc_small(class_of(
+            (size.max(1) + align - 1) & !(align - 1),
+        )));
     }
     alloc_other(size, align)
+}
+
+/// C's `malloc(size)`: aligned to 8 bytes up to 8 bytes, to 16 above
+/// (`max_align_t`); on failure null with `errno` ENOMEM. The fast path is
+/// a table load and a pop from the thread cache; every other exit is a tail
+/// call, so it needs no stack frame.
+#[inline(always)]
+pub fn malloc(size: usize) -> *mut u8 {
+    if let Some(class) = c_class_of(size) {
+        let p = global::tcache().pop(class);
+        if !p.is_null() {
+            return handed_out(p);
+        }
+    }
+    malloc_slow(size)
+}
+
+/// `malloc` past its fast path.
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
+    let p = alloc(size, if size <= 8 { 8 } else { 16 });
+    if p.is_null() {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+    }
+    p
+}
+
+/// `p`, a small block just taken from a free list (or null), with its link
+/// word cleared: a block the program never writes must not read as free
+/// to `free`'s double-free check (see `block::looks_free`).
+#[inline(always)]
+fn handed_out(p: *mut u8) -> *mut u8 {
+    if !p.is_null() {
+        // SAFETY: a small block holds at least 8 bytes, 8-aligned.
+        unsafe { p.cast::<usize>().write(0) };
+    }
+    p
 }
 
 /// `alloc` past its fast path.
@@ -251,7 +325,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
-            Route::Small(class) => alloc_small(class),
+            Route::Small(class) => handed_out(alloc_small(class)),
             _ => alloc_big(l, false),
         },
         None => ptr::null_mut(),
@@ -294,12 +368,10 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: forwarded contract.
         return unsafe { free_other(p) };
     };
-    if global::is_last_freed(p, class) {
-        invalid("free", p, Invalid::DoubleFree);
-    }
-    #[cfg(feature = "checked")]
-    if in_thread_cache(p, class) {
-        invalid("free", p, Invalid::Cached);
+    // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+    if unsafe { block::looks_free(p) } {
+        // SAFETY: forwarded contract.
+        return unsafe { free_suspect(p, class) };
     }
     // SAFETY: `p` is a live block of `class` given up by the caller.
     if unsafe { global::tcache().push(class, p) } {
@@ -307,6 +379,20 @@ pub unsafe fn free(p: *mut u8) {
     }
     // SAFETY: as above.
     unsafe { free_small_slow(p, class) }
+}
+
+/// `free` of a small block whose first word reads as a free block's link:
+/// aborts if it is free indeed, else frees it.
+///
+/// # Safety
+/// `p` starts a block of `class`; if it is live, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_suspect(p: *mut u8, class: usize) {
+    let _errno = SavedErrno::new();
+    confirm_not_free("free", p, class);
+    // SAFETY: `p` is live (not free), given up by the caller.
+    unsafe { dealloc_small(p, class) }
 }
 
 /// `free` of a small block when the thread cache cannot take it.
@@ -339,21 +425,6 @@ unsafe fn free_other(p: *mut u8) {
         Ok(Block::Huge) => unsafe { global::heap().free_huge(p) },
         Err(why) => invalid("free", p, why),
     }
-}
-
-/// Whether `p` is in the calling thread's cache of `class` (`checked`).
-#[cfg(feature = "checked")]
-fn in_thread_cache(p: *mut u8, class: usize) -> bool {
-    let mut b = global::tcache().head(class);
-    while !b.is_null() {
-        if b == p {
-            return true;
-        }
-        // SAFETY: `b` is a free block on this thread's own null-terminated
-        // list, so its first word is the link to the next.
-        b = unsafe { crate::block::next_of(b.cast()) }.cast();
-    }
-    false
 }
 
 /// Saves `errno` and restores it when dropped.
@@ -404,6 +475,12 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         Ok(b) => b,
         Err(why) => invalid("realloc", p, why),
     };
+    if let Block::Small(class) = old {
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+        if unsafe { block::looks_free(p) } {
+            confirm_not_free("realloc", p, class);
+        }
+    }
     let heap = global::heap();
     let old_size = match old {
         Block::Small(class) => {

@@ -82,6 +82,9 @@ pub struct Span {
     class: AtomicU8,
     /// Length in pages.
     pages: AtomicU32,
+    /// Slab: blocks carved so far by the bump pointer (written by the
+    /// owner; read by the C door's `free`, which rejects a block past it).
+    bumped: AtomicU32,
     /// Everything else, owned by the span's owner.
     state: SpanState,
 }
@@ -94,18 +97,16 @@ pub struct SpanState {
     pub prev: *mut Span,
     /// Slab: free blocks returned to this slab.
     pub free: *mut Block,
+    /// Slab: bit `i` set when page `i` of the slab was decommitted with the
+    /// free blocks overlapping it parked.
+    pub purged: u64,
     /// Slab: blocks handed out of the slab and not returned.
     pub live: u32,
-    /// Slab: blocks carved so far by the bump pointer.
-    pub bumped: u32,
     /// Slab: blocks in the slab.
     pub capacity: u32,
     /// Slab: free blocks parked because they overlap a decommitted page of
     /// the slab (they are on no list; see `purged`).
     pub parked: u32,
-    /// Slab: bit `i` set when page `i` of the slab was decommitted with the
-    /// free blocks overlapping it parked.
-    pub purged: u64,
     /// Central occupancy bucket of a listed slab.
     pub bucket: u8,
 }
@@ -635,6 +636,20 @@ impl SpanRef {
     pub fn set_class(self, class: usize) {
         // SAFETY: as in `kind`.
         unsafe { (*self.rec()).class.store(class as u8, Ordering::Relaxed) }
+    }
+
+    /// Blocks a slab has carved (see `Span::bumped`).
+    #[inline(always)]
+    pub fn bumped(self) -> u32 {
+        // SAFETY: as in `kind`.
+        unsafe { (*self.rec()).bumped.load(Ordering::Relaxed) }
+    }
+
+    /// Sets the carved count (the slab's owner only).
+    #[inline(always)]
+    pub fn set_bumped(self, bumped: u32) {
+        // SAFETY: as in `kind`.
+        unsafe { (*self.rec()).bumped.store(bumped, Ordering::Relaxed) }
     }
 
     #[inline(always)]

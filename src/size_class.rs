@@ -179,6 +179,34 @@ pub fn class_of(size: usize) -> usize {
     }
 }
 
+/// Class of each size up to [`LOOKUP_LIMIT`] for C's `malloc`, indexed by
+/// `(size + 7) / 8`: a size above 8 bytes is first rounded up to 16, the
+/// alignment of `max_align_t` (classes of 24, 40, 56 bytes are only
+/// 8-aligned); 0 takes the smallest class, as in [`LOOKUP`].
+#[cfg(not(loom))]
+static C_LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
+    let mut table = [0u8; LOOKUP_LIMIT / 8 + 1];
+    let mut i = 1;
+    while i < table.len() {
+        let size = i * 8;
+        table[i] = class_of_slow(if size <= 8 { 8 } else { (size + 15) & !15 }) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The class C's `malloc(size)` takes, for sizes up to 1 KiB (the common
+/// case: one table load); `None` above.
+#[cfg(not(loom))]
+#[inline(always)]
+pub fn c_class_of(size: usize) -> Option<usize> {
+    if size <= LOOKUP_LIMIT {
+        Some(C_LOOKUP[(size + 7) >> 3] as usize)
+    } else {
+        None
+    }
+}
+
 /// Block size of `class`.
 #[cfg(all(test, not(loom)))]
 pub fn size_of(class: usize) -> usize {

@@ -80,7 +80,7 @@ impl Slab {
         let st = slab.st();
         st.free = ptr::null_mut();
         st.live = 0;
-        st.bumped = 0;
+        span.set_bumped(0);
         st.capacity = info.capacity;
         st.parked = 0;
         st.purged = 0;
@@ -137,18 +137,27 @@ impl Slab {
     /// Blocks never handed out, past the bump pointer.
     pub fn fresh_left(&self) -> u32 {
         let st = self.st();
-        st.capacity - st.bumped
+        st.capacity - self.0.bumped()
     }
 
     /// Up to `want` blocks from the free list.
     fn take_freed(&self, want: u32) -> BlockList {
         let st = self.st();
-        let n = want.min(st.bumped - st.live - st.parked);
+        let n = want.min(self.0.bumped() - st.live - st.parked);
         if n == 0 {
             return BlockList::new();
         }
+        // Every block taken must be one this slab carved, at a block start:
+        // a link overwritten with another valid address is caught here.
+        let start = self.0.start() as usize;
+        let size = CLASSES[self.0.class()].size as usize;
+        let carved = (self.0.bumped() as usize * size) as u32;
+        let belongs = |b: *mut Block| {
+            let offset = (b as usize).wrapping_sub(start);
+            offset < carved as usize && (offset as u32) % size as u32 == 0
+        };
         // SAFETY: the free list holds `bumped - live - parked >= n` blocks.
-        let (front, rest) = unsafe { block::split_chain(st.free, n) };
+        let (front, rest) = unsafe { block::split_chain(st.free, n, belongs) };
         st.free = rest;
         st.live += n;
         front
@@ -161,23 +170,24 @@ impl Slab {
     /// next to another thread's.
     fn take_fresh(&self, want: u32, size: usize) -> BlockList {
         let st = self.st();
+        let bumped = self.0.bumped();
         let mut n = want
-            .min(st.capacity - st.bumped)
+            .min(st.capacity - bumped)
             .min((MAX_CARVE_BYTES / size).max(1) as u32);
         if n == 0 {
             return BlockList::new();
         }
-        if st.bumped + n < st.capacity {
+        if bumped + n < st.capacity {
             // Blocks per whole number of lines: the carve's end is on a line
             // boundary when it is a multiple of this (the slab starts on a
             // page).
             let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
-            let end = (st.bumped + n) / unit * unit;
-            if end > st.bumped {
-                n = end - st.bumped;
+            let end = (bumped + n) / unit * unit;
+            if end > bumped {
+                n = end - bumped;
             }
         }
-        let start = st.bumped;
+        let start = bumped;
         #[cfg(all(fuzzing, slabpool_inject_bug))]
         let start = if self.0.class() == INJECT_BUG_CLASS && start > 0 {
             start - 1
@@ -187,7 +197,7 @@ impl Slab {
         // SAFETY: blocks `bumped .. bumped + n` lie inside the slab and were
         // never handed out.
         let list = unsafe { block::carve(self.block(start, size), size, n) };
-        st.bumped += n;
+        self.0.set_bumped(bumped + n);
         st.live += n;
         list
     }
@@ -205,6 +215,13 @@ impl Slab {
         st.free = b;
         st.live -= 1;
         st.live
+    }
+
+    /// Whether `b` is on the slab's free list (a walk: double-free
+    /// confirmation only).
+    pub fn lists(&self, b: *const u8) -> bool {
+        let st = self.st();
+        block::contains(st.free, self.0.bumped() - st.live - st.parked, b)
     }
 
     /// Address of block `i`.
@@ -260,11 +277,16 @@ impl Slab {
             // SAFETY: `b` is on the slab's free list.
             b = unsafe { block::next_of(b) };
         }
-        debug_assert_eq!(listed, st.bumped - st.live - st.parked, "free list length");
+        debug_assert_eq!(
+            listed,
+            self.0.bumped() - st.live - st.parked,
+            "free list length"
+        );
         let mut next = 0;
+        let bumped = self.0.bumped();
         Self::for_each_run(st.purged, |start, len| {
             for p in start..start + len {
-                for i in Self::blocks_on(p, size, st.bumped) {
+                for i in Self::blocks_on(p, size, bumped) {
                     if i >= next {
                         count(i);
                         next = i + 1;
@@ -274,7 +296,7 @@ impl Slab {
         });
         let mut idle: u64 = 0;
         for (p, &free) in free_on.iter().enumerate().take(pages) {
-            if free as usize == Self::blocks_on(p, size, st.bumped).len() {
+            if free as usize == Self::blocks_on(p, size, bumped).len() {
                 idle |= 1 << p;
             }
         }
@@ -320,7 +342,7 @@ impl Slab {
             arena.recommit_slab_pages(seg, first + start, len);
         });
         let mut back = 0;
-        for i in 0..st.bumped {
+        for i in 0..self.0.bumped() {
             if Self::pages_of(i, size) & purged != 0 {
                 // SAFETY: a block below the bump pointer on a purged page is
                 // parked (no live block overlaps a purged page): free, ours.
@@ -345,7 +367,7 @@ impl Slab {
             // SAFETY: `b` is on the slab's free list.
             b = unsafe { block::next_of(b) };
         }
-        (st.live, st.bumped, on_free, st.parked)
+        (st.live, self.0.bumped(), on_free, st.parked)
     }
 }
 
@@ -358,7 +380,7 @@ impl Slab {
     pub fn check_block(&self, b: *const u8, what: &str) {
         let (bumped, capacity, purged) = {
             let st = self.st();
-            (st.bumped, st.capacity, st.purged)
+            (self.0.bumped(), st.capacity, st.purged)
         };
         let size = CLASSES[self.0.class()].size as usize;
         let off = (b as usize).wrapping_sub(self.0.start() as usize);
@@ -394,7 +416,7 @@ impl Slab {
         assert!(start as usize % align == 0, "slab {start:p}: alignment");
         let st = self.st();
         let (free, live, bumped, parked, purged) =
-            (st.free, st.live, st.bumped, st.parked, st.purged);
+            (st.free, st.live, self.0.bumped(), st.parked, st.purged);
         assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
         assert!(
             bumped <= info.capacity && live + parked <= bumped,

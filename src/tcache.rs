@@ -185,8 +185,16 @@ impl ThreadCache {
     }
 
     /// The block a `pop` of `class` would return (null if none).
+    #[cfg(any(test, loom))]
     pub fn head(&self, class: usize) -> *mut u8 {
         self.bins[class].head.cast()
+    }
+
+    /// Whether `p` is among the cached blocks of `class` (a walk: double
+    /// free confirmation only).
+    pub fn holds(&self, class: usize, p: *const u8) -> bool {
+        let bin = &self.bins[class];
+        block::contains(bin.head, bin.count, p)
     }
 
     pub fn state(&self) -> u8 {

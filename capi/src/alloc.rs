@@ -14,11 +14,7 @@ use slabpool::raw;
 /// Callable from C at any time.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    let p = raw::alloc(size, c_align(size));
-    if p.is_null() {
-        return errno::enomem();
-    }
-    p.cast()
+    raw::malloc(size).cast()
 }
 
 /// # Safety

@@ -34,11 +34,6 @@ fn every_export_and_edge_case_under_preload() {
 }
 
 #[test]
-fn every_export_with_the_checked_feature() {
-    run_api(checked_library(), "api-checked");
-}
-
-#[test]
 fn every_export_when_linked() {
     let lib = library();
     let libdir = lib.parent().expect("library directory");

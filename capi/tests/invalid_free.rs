@@ -74,14 +74,37 @@ fn interior_pointers_of_small_large_and_huge_blocks() {
     expect_abort(library(), "interior-huge", "free", INTERIOR);
 }
 
+const DOUBLE: &str = "double free (the block is already free)";
+
 #[test]
 fn double_free_in_a_row_of_a_small_block() {
+    expect_abort(library(), "double-small", "free", DOUBLE);
+}
+
+#[test]
+fn double_free_with_frees_in_between() {
+    expect_abort(library(), "double-between", "free", DOUBLE);
+}
+
+#[test]
+fn double_free_of_a_block_the_cache_passed_to_the_central_pool() {
+    expect_abort(library(), "double-central", "free", DOUBLE);
+}
+
+#[test]
+fn realloc_of_a_freed_block() {
+    expect_abort(library(), "realloc-freed", "realloc", DOUBLE);
+}
+
+#[test]
+fn free_of_a_block_never_handed_out() {
     expect_abort(
         library(),
-        "double-small",
+        "never-allocated",
         "free",
-        "double free (freed twice in a row)",
+        "pointer to a block that was never allocated",
     );
+    expect_abort(library(), "cached-never-allocated", "free", DOUBLE);
 }
 
 #[test]
@@ -111,14 +134,45 @@ fn realloc_and_malloc_usable_size_check_their_pointer_too() {
     expect_abort(library(), "usable-stack", "malloc_usable_size", FOREIGN);
 }
 
-#[test]
-fn checked_catches_a_double_free_with_frees_in_between() {
-    expect_abort(
-        checked_library(),
-        "double-cached",
-        "free",
-        "double free (the block is among this thread's recent frees)",
+/// Runs `invalid MODE` on `lib` and checks it aborted with slabpool's
+/// free-list corruption message naming the block it printed.
+fn expect_corruption(lib: &Path, mode: &str) {
+    let mut cmd = Command::new(program());
+    cmd.arg(mode);
+    let out = run(cmd, Some(lib), Duration::from_secs(60));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let pointer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pointer "))
+        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"));
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
+        out.status
     );
-    // The always-on checks stay on.
-    expect_abort(checked_library(), "interior", "free", INTERIOR);
+    let prefix = format!("slabpool: free-list corruption: the link in free block {pointer} ");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&prefix) && l.ends_with("; aborting")),
+        "{mode}: stderr lacks {prefix:?}:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_free_list_link_overwritten_with_an_address_is_caught() {
+    expect_corruption(library(), "link-static");
+}
+
+#[test]
+fn a_free_list_link_overwritten_with_garbage_is_caught() {
+    expect_corruption(library(), "link-garbage");
+}
+
+#[test]
+fn a_free_list_link_with_a_flipped_bit_is_caught() {
+    expect_corruption(library(), "link-bitflip-low");
+    expect_corruption(library(), "link-bitflip-high");
 }

@@ -6,6 +6,7 @@
  * handed out again, and then the second free is a valid one. */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +70,63 @@ int main(int argc, char **argv) {
         void *p = announce(malloc(8 << 20));
         free(p);
         free(p);
-    } else if (strcmp(mode, "double-cached") == 0) {
-        /* Freed twice with another free in between: only `checked`. */
+    } else if (strcmp(mode, "double-between") == 0) {
+        /* Freed twice with other frees in between. */
+        void *p = announce(malloc(32)), *q = opaque(malloc(32)), *r = opaque(malloc(32));
+        free(p);
+        free(q);
+        free(r);
+        free(p);
+    } else if (strcmp(mode, "double-central") == 0) {
+        /* Freed twice after the thread cache handed the block on to the
+         * central pool: thousands of frees of its class in between. */
+        enum { N = 20000 };
+        static void *many[N];
+        void *p = announce(malloc(48));
+        for (int i = 0; i < N; i++)
+            many[i] = opaque(malloc(48));
+        free(p);
+        for (int i = 0; i < N; i++)
+            free(many[i]);
+        free(p);
+    } else if (strcmp(mode, "realloc-freed") == 0) {
         void *p = announce(malloc(32)), *q = opaque(malloc(32));
         free(p);
         free(q);
-        free(p);
+        void *r = realloc(p, 100);
+        printf("%p\n", r);
+    } else if (strcmp(mode, "never-allocated") == 0) {
+        /* A block start in the slab past its bump pointer: the first
+         * refill carves 4 KiB of blocks, the slab holds 64 KiB. */
+        char *p = malloc(48);
+        free(announce(p + 48 * 1000));
+    } else if (strcmp(mode, "cached-never-allocated") == 0) {
+        /* A block start carved into this thread's cache but never handed
+         * out: it is free, so freeing it is a double free. */
+        char *p = malloc(48);
+        free(announce(p + 240));
+    } else if (strncmp(mode, "link-", 5) == 0) {
+        /* The issue's reproducer: overwrite the free-list link of a freed
+         * block, then allocate twice: the second would be the forged
+         * address. Detected when the link is read (the first malloc). */
+        char *a = malloc(40), *b = malloc(40), *c = malloc(40);
+        opaque(a);
+        free(c);
+        free(b);
+        uintptr_t *link = (uintptr_t *)announce(b);
+        if (strcmp(mode, "link-static") == 0)
+            *link = (uintptr_t)static_buf;
+        else if (strcmp(mode, "link-garbage") == 0)
+            *link = 0x4141414141414141u;
+        else if (strcmp(mode, "link-bitflip-low") == 0)
+            *link ^= 1;
+        else if (strcmp(mode, "link-bitflip-high") == 0)
+            *link ^= (uintptr_t)1 << 60;
+        else
+            return 2;
+        void *x = opaque(malloc(40));
+        void *y = opaque(malloc(40));
+        printf("got %p %p\n", x, y);
     } else if (strcmp(mode, "realloc-interior") == 0) {
         char *p = malloc(64);
         void *r = realloc(announce(p + 8), 100);

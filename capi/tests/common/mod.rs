@@ -61,13 +61,6 @@ pub fn library() -> &'static Path {
     LIB.get_or_init(|| build("", None))
 }
 
-/// The library built with the `checked` feature (its own target directory,
-/// so it never replaces the default build).
-pub fn checked_library() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| build("checked", Some("capi-checked")))
-}
-
 /// A scratch directory for one test, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = target_dir().join("capi-tests").join(name);
