@@ -61,6 +61,53 @@ pub fn library() -> &'static Path {
     LIB.get_or_init(|| build("", None))
 }
 
+/// The library built with the `hardened` feature (its own target directory,
+/// `target/capi-hardened/`), as `libslabpool-hardened.so` beside the
+/// `libslabpool.so` cargo wrote (copied, then renamed into place, so a
+/// process that has the previous copy mapped is never disturbed).
+pub fn hardened_library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let built = build("hardened", Some("capi-hardened"));
+        let named = built.with_file_name("libslabpool-hardened.so");
+        let partial = built.with_file_name(format!(
+            "libslabpool-hardened.so.partial-{}",
+            std::process::id()
+        ));
+        std::fs::copy(&built, &partial).expect("copy the hardened library");
+        std::fs::rename(&partial, &named).expect("rename the hardened library");
+        named
+    })
+}
+
+/// Debian's packaged allocators that the hardening table compares with:
+/// (column name, library file, Debian package).
+pub const PEER_LIBRARIES: [(&str, &str, &str); 3] = [
+    ("jemalloc", "libjemalloc.so.2", "libjemalloc2"),
+    ("mimalloc", "libmimalloc.so.2", "libmimalloc2.0"),
+    (
+        "tcmalloc",
+        "libtcmalloc_minimal.so.4",
+        "libtcmalloc-minimal4",
+    ),
+];
+
+/// The path of the installed shared library `file` (such as
+/// `libjemalloc.so.2`) in the system's library directories, if any.
+pub fn installed_library(file: &str) -> Option<PathBuf> {
+    let arch = std::env::consts::ARCH;
+    [
+        format!("/usr/lib/{arch}-linux-gnu"),
+        format!("/lib/{arch}-linux-gnu"),
+        "/usr/lib64".to_string(),
+        "/usr/lib".to_string(),
+        "/usr/local/lib".to_string(),
+    ]
+    .iter()
+    .map(|dir| Path::new(dir).join(file))
+    .find(|path| path.is_file())
+}
+
 /// A scratch directory for one test, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = target_dir().join("capi-tests").join(name);
