@@ -215,6 +215,18 @@ fn foreign_block(block: *mut Block) -> ! {
     unsafe { libc::abort() }
 }
 
+/// Reports the link in `block`, a free block just taken off a list, as
+/// corrupt (a caller's stricter check failed), and aborts.
+///
+/// # Safety
+/// `block` must point to at least 8 readable bytes.
+#[cfg(not(loom))]
+#[cold]
+pub unsafe fn corrupt_link_in(block: *mut u8) -> ! {
+    // SAFETY: by contract.
+    corrupt_link(block.cast(), unsafe { block.cast::<usize>().read() })
+}
+
 /// Under loom a corrupt link fails the model.
 #[cfg(loom)]
 #[cold]

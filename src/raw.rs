@@ -289,12 +289,30 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
     if let Some(class) = c_class_of(size) {
-        let p = global::tcache().pop(class);
+        let tc = global::tcache();
+        let p = tc.pop(class);
         if !p.is_null() {
+            // The C door checks the link it just followed more strictly
+            // than `block` does: the next block must lie in a segment, so
+            // a link whose flipped bit still decodes to an address fails
+            // here rather than faulting in the next `malloc`.
+            let next = tc.head(class);
+            if !next.is_null() && !registry::in_segment(next) {
+                return link_outside_the_heap(p);
+            }
             return handed_out(p);
         }
     }
     malloc_slow(size)
+}
+
+/// `malloc`'s report of a link that decodes outside slabpool's memory (a
+/// function returning a pointer, so the fast path reaches it by a jump).
+#[cold]
+#[inline(never)]
+fn link_outside_the_heap(p: *mut u8) -> *mut u8 {
+    // SAFETY: `p` is a block of at least 8 bytes.
+    unsafe { block::corrupt_link_in(p) }
 }
 
 /// `malloc` past its fast path.

@@ -140,6 +140,22 @@ pub fn kind_of(p: *const u8) -> u8 {
     }
 }
 
+#[cfg(not(loom))]
+/// Whether `p` lies in a segment, once some segment exists (the map is
+/// then reserved: the caller holds a block of one): `kind_of` without the
+/// check for a missing map.
+#[inline(always)]
+pub fn in_segment(p: *const u8) -> bool {
+    let m = MAP.load(Acquire);
+    debug_assert!(!m.is_null());
+    match chunk(p as usize) {
+        // SAFETY: `i < CHUNKS`, inside the map, reserved since the first
+        // segment was registered (before any block existed).
+        Some(i) => unsafe { (*m.add(i)).load(Relaxed) == SEGMENT },
+        None => false,
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -122,6 +122,8 @@ int main(int argc, char **argv) {
             *link ^= 1;
         else if (strcmp(mode, "link-bitflip-high") == 0)
             *link ^= (uintptr_t)1 << 60;
+        else if (strcmp(mode, "link-bitflip-30") == 0)
+            *link ^= (uintptr_t)1 << 30;
         else
             return 2;
         void *x = opaque(malloc(40));
