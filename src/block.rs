@@ -184,6 +184,10 @@ pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
 #[cfg(not(loom))]
 #[inline(always)]
 pub unsafe fn looks_free(p: *const u8) -> bool {
+    // Under ASan a free block is poisoned whole: that says it already.
+    if poison::is_poisoned(p) {
+        return true;
+    }
     // SAFETY: by contract. A live block's first word may be uninitialised
     // to the program, never to the allocator: blocks are carved from zeroed
     // or previously written memory.

@@ -34,6 +34,16 @@ pub unsafe fn check_huge_block(p: *mut u8, size: usize, align: usize) {
     unsafe { crate::huge::check_block(p, size, align) }
 }
 
+/// What the C door's `free(p)` would report (see `raw::free_error`): a
+/// target frees a block, then checks it is reported as freed.
+///
+/// # Safety
+/// As for `raw::free_error`.
+pub unsafe fn free_error(p: *mut u8) -> Option<crate::raw::Invalid> {
+    // SAFETY: forwarded contract.
+    unsafe { crate::raw::free_error(p) }
+}
+
 /// Checks the process heap ([`Heap::check`], without the thread caches).
 ///
 /// # Safety

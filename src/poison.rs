@@ -17,6 +17,7 @@
 unsafe extern "C" {
     fn __asan_poison_memory_region(addr: *const u8, size: usize);
     fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
+    fn __asan_address_is_poisoned(addr: *const u8) -> core::ffi::c_int;
 }
 
 /// Marks `[p, p + len())` unaddressable.
@@ -29,6 +30,20 @@ pub fn poison(p: *const u8, len: impl FnOnce() -> usize) {
     unsafe {
         __asan_poison_memory_region(p, len())
     }
+}
+
+/// Whether the byte at `p` is poisoned (a free block's, under ASan); always
+/// false without the `asan` feature.
+#[inline(always)]
+#[cfg_attr(not(feature = "asan"), allow(unused_variables))]
+pub fn is_poisoned(p: *const u8) -> bool {
+    // SAFETY: ASan only reads its shadow of the address.
+    #[cfg(feature = "asan")]
+    unsafe {
+        __asan_address_is_poisoned(p) != 0
+    }
+    #[cfg(not(feature = "asan"))]
+    false
 }
 
 /// Marks `[p, p + len())` addressable.

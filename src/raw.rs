@@ -239,6 +239,24 @@ fn never_allocated(span: SpanRef, p: *const u8) -> Invalid {
     }
 }
 
+/// What `free(p)` would report, without freeing: `None` for a live block
+/// (the fuzz targets check that every block they free is reported as a
+/// double free right after).
+///
+/// # Safety
+/// `p` must be readable if it lies in a segment (any pointer slabpool
+/// handed out, live or freed, is).
+pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
+    match find(p) {
+        Err(why) => Some(why),
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
+        // live segment.
+        Ok(Block::Small(class)) => unsafe { block::looks_free(p) && global::is_free(p, class) }
+            .then_some(Invalid::DoubleFree),
+        Ok(_) => None,
+    }
+}
+
 /// Confirms a suspected double free of `p`, a block of `class` whose first
 /// word reads as a free block's link: aborts if the block is free.
 #[cold]

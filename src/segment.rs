@@ -568,6 +568,7 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
             ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(INVALID));
             ptr::addr_of_mut!((*span).class).write(AtomicU8::new(0));
             ptr::addr_of_mut!((*span).pages).write(AtomicU32::new(0));
+            ptr::addr_of_mut!((*span).bumped).write(AtomicU32::new(0));
         }
     }
 }

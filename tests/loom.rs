@@ -1281,6 +1281,59 @@ fn inbox_puts_race_the_owner_refill() {
     );
 }
 
+/// The C door's double-free search (`Heap::holds_free`, under the pool's
+/// lock) runs while a thread of another shard frees the block into the
+/// pool's inbox and the owner refills. The search must not race with
+/// either (loom checks the accesses), and after the joins it must find the
+/// block exactly when the owner's refill did not take it.
+fn double_free_search() {
+    let heap = quiet_heap();
+    let class = class_for(1024);
+    let other = second_home(&heap);
+    let x = addrs(heap.refill(class, Refill::new(4), 0));
+    let remote = Sender {
+        thread: 5,
+        home: other,
+    };
+    let giver = {
+        let heap = heap.clone();
+        let batch = vec![x[0]];
+        spawn(move || heap.flush(class, list_of(&batch), Owners::One, remote))
+    };
+    let owner = {
+        let heap = heap.clone();
+        spawn(move || addrs(heap.refill(class, Refill::new(1), 0)))
+    };
+    // SAFETY: `x[0]` is a block of a slab of `class` in a live segment.
+    let seen = unsafe { heap.holds_free(class, x[0] as *const u8) };
+    giver.join().unwrap();
+    let got = owner.join().unwrap();
+    // SAFETY: as above.
+    let after = unsafe { heap.holds_free(class, x[0] as *const u8) };
+    assert_eq!(after, !got.contains(&x[0]), "found iff free");
+    outcome(if seen {
+        "the search found the freed block"
+    } else {
+        "the search ran before the free"
+    });
+    let mut live = got;
+    live.extend(&x[1..]);
+    finish_heap(&heap, class, &live);
+}
+
+#[test]
+fn double_free_search_races_a_remote_free_and_the_owner_refill() {
+    check(
+        "double_free_search_races_a_remote_free_and_the_owner_refill",
+        4,
+        &[
+            "the search found the freed block",
+            "the search ran before the free",
+        ],
+        double_free_search,
+    );
+}
+
 /// Two threads' slow paths find maintenance due at once. The `maintaining`
 /// swap lets one thread in at a time; maintenance must run once per period,
 /// which is observable through a class's trim: the first pass only notes

@@ -899,6 +899,14 @@ fn exec(job: Job) -> Reply {
                 } else {
                     std::alloc::dealloc(p as *mut u8, layout(size, align));
                 }
+                // Freeing it again now would be a double free: the C door
+                // must say so (the block is in this thread's cache or its
+                // central pool, or its pages are free).
+                let why = sp::free_error(p as *mut u8);
+                assert!(
+                    why.is_some(),
+                    "block {p:#x} freed, yet free() would accept it again"
+                );
                 Reply::Done
             }
             Job::DeallocMany { blocks } => {
