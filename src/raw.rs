@@ -84,14 +84,6 @@ impl Invalid {
     }
 }
 
-/// What a slab needs to tell a block start from an interior pointer.
-#[derive(Clone, Copy)]
-struct Geometry {
-    /// `ceil(2^64 / size)` (0 past the classes).
-    reciprocal: u64,
-    capacity: u32,
-}
-
 /// Divides an offset in a slab by the block size with one multiplication
 /// (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
 /// 2019): with `c = ceil(2^64 / size)` and `offset * size < 2^64`, the high
@@ -108,19 +100,14 @@ fn block_index(offset: u64, reciprocal: u64) -> Option<u64> {
 // offset < 2^SEGMENT_SHIFT and size <= SMALL_LIMIT, so offset * size < 2^64.
 const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < 64);
 
-/// Indexed by a span's class byte: entries past the classes have capacity
-/// 0 (no block starts there), so no bounds check is needed.
-static GEOMETRY: [Geometry; 256] = {
-    let mut table = [Geometry {
-        reciprocal: 0,
-        capacity: 0,
-    }; 256];
+/// `ceil(2^64 / size)` of each class, indexed by a span's class byte:
+/// entries past the classes are 0, which no offset passes (see
+/// `block_index`), so no bounds check is needed.
+static RECIPROCAL: [u64; 256] = {
+    let mut table = [0; 256];
     let mut i = 0;
     while i < NUM_CLASSES {
-        table[i] = Geometry {
-            reciprocal: u64::MAX / CLASSES[i].size as u64 + 1,
-            capacity: CLASSES[i].capacity,
-        };
+        table[i] = u64::MAX / CLASSES[i].size as u64 + 1;
         i += 1;
     }
     table
@@ -146,29 +133,28 @@ fn small_class(p: *const u8) -> Option<usize> {
     let seg = unsafe { SegmentRef::of(p) };
     // No range checks on the page map entry: the page map entries of the
     // header's pages are 0 and the span records below `FIRST_PAGE` are
-    // never written (kind INVALID), so a header address fails the kind
+    // never written (class NO_CLASS), so a header address fails the class
     // check; an entry is never past its page, and if it were, the offset
     // below would wrap to far beyond any slab.
+    // Only a slab's record has a class below NO_CLASS (`set_kind`), whose
+    // reciprocal is 0: the check below rejects every other span.
     let first = seg.map_get(seg.page_of(p));
     let span = seg.span(first);
-    if span.kind() != SLAB {
-        return None;
-    }
     // A stale page map entry may name a slab that does not cover `p`'s page
-    // (see `span_at`); the bump check rejects such a `p` (the bump pointer is at most the capacity), since a slab's
-    // blocks lie within its pages.
+    // (see `span_at`); the bump check rejects such a `p` (the bump pointer is at
+    // most the capacity), since a slab's blocks lie within its pages.
     let class = span.class();
-    let g = GEOMETRY[class as u8 as usize];
+    let reciprocal = RECIPROCAL[class as u8 as usize];
     let start = seg.base() as usize + (first << PAGE_SHIFT);
     let offset = (p as usize).wrapping_sub(start) as u64;
     // A block past the bump pointer was never handed out: refusing it
     // keeps `free(malloc(48) + 240)` from putting a fresh block on a list
     // (it would be handed out twice).
-    match block_index(offset, g.reciprocal) {
+    match block_index(offset, reciprocal) {
         Some(index) if index < u64::from(span.bumped()) => {}
         _ => return None,
     }
-    // SAFETY: entries of `GEOMETRY` past the classes have a reciprocal of
+    // SAFETY: entries of `RECIPROCAL` past the classes are
     // 0, which no offset passes (`block_index` needs a low product below
     // it), so the check above failed for them.
     unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
@@ -231,10 +217,10 @@ fn find_other(p: *const u8) -> Result<Block, Invalid> {
 /// Why `p`, in slab `span` but not a live block start, is not
 /// one: a block start past the bump pointer was never handed out.
 fn never_allocated(span: SpanRef, p: *const u8) -> Invalid {
-    let g = GEOMETRY[span.class() as u8 as usize];
+    let class = span.class() as u8 as usize;
     let offset = (p as usize).wrapping_sub(span.start() as usize) as u64;
-    match block_index(offset, g.reciprocal) {
-        Some(index) if index < u64::from(g.capacity) => Invalid::NeverAllocated,
+    match block_index(offset, RECIPROCAL[class]) {
+        Some(index) if index < u64::from(CLASSES[class].capacity) => Invalid::NeverAllocated,
         _ => Invalid::Interior,
     }
 }
@@ -605,19 +591,20 @@ mod tests {
 
     #[test]
     fn block_index_divides_every_offset_in_a_segment_exactly() {
-        for (class, g) in GEOMETRY[..NUM_CLASSES].iter().enumerate() {
+        for (class, &reciprocal) in RECIPROCAL[..NUM_CLASSES].iter().enumerate() {
+            let capacity = u64::from(CLASSES[class].capacity);
             let size = u64::from(CLASSES[class].size);
             for offset in 0..1u64 << SEGMENT_SHIFT {
                 let expected = (offset % size == 0).then_some(offset / size);
-                assert_eq!(block_index(offset, g.reciprocal), expected);
+                assert_eq!(block_index(offset, reciprocal), expected);
             }
             // Offsets from a stale page map entry past the page wrap around.
             for back in [1, 8, size, 1 << 20] {
-                let index = block_index(back.wrapping_neg(), g.reciprocal);
-                assert!(index.is_none_or(|i| i >= u64::from(g.capacity)));
+                let index = block_index(back.wrapping_neg(), reciprocal);
+                assert!(index.is_none_or(|i| i >= capacity));
             }
         }
-        assert!(GEOMETRY[NUM_CLASSES..].iter().all(|g| g.capacity == 0));
+        assert!(RECIPROCAL[NUM_CLASSES..].iter().all(|&r| r == 0));
     }
 
     #[test]

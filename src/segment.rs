@@ -72,6 +72,10 @@ pub const LARGE: u8 = 3;
 /// outside the arena lock: not carved, merged or purged by anyone else.
 pub const PURGING: u8 = 4;
 
+/// The class byte of every span record that is not a slab's (beyond every
+/// size class).
+pub const NO_CLASS: u8 = u8::MAX;
+
 /// The record describing one span.
 #[repr(C, align(64))]
 pub struct Span {
@@ -566,7 +570,7 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
             ptr::addr_of_mut!((*header).page_map[i]).write(AtomicU16::new(0));
             let span = ptr::addr_of_mut!((*header).spans[i]);
             ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(INVALID));
-            ptr::addr_of_mut!((*span).class).write(AtomicU8::new(0));
+            ptr::addr_of_mut!((*span).class).write(AtomicU8::new(NO_CLASS));
             ptr::addr_of_mut!((*span).pages).write(AtomicU32::new(0));
             ptr::addr_of_mut!((*span).bumped).write(AtomicU32::new(0));
         }
@@ -621,10 +625,15 @@ impl SpanRef {
         unsafe { (*self.rec()).kind.load(Ordering::Relaxed) }
     }
 
+    /// Sets the kind; a span that is not a slab has class [`NO_CLASS`], so
+    /// a lookup by class alone rejects it (the C door's `free`).
     #[inline(always)]
     pub fn set_kind(self, kind: u8) {
         // SAFETY: as in `kind`.
         unsafe { (*self.rec()).kind.store(kind, Ordering::Relaxed) }
+        if kind != SLAB {
+            self.set_class(NO_CLASS as usize);
+        }
     }
 
     #[inline(always)]
