@@ -34,6 +34,7 @@ pub fn poison(p: *const u8, len: impl FnOnce() -> usize) {
 
 /// Whether the byte at `p` is poisoned (a free block's, under ASan); always
 /// false without the `asan` feature.
+#[cfg(not(loom))]
 #[inline(always)]
 #[cfg_attr(not(feature = "asan"), allow(unused_variables))]
 pub fn is_poisoned(p: *const u8) -> bool {
