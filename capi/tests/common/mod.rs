@@ -172,3 +172,30 @@ fn tail(bytes: &[u8]) -> String {
         .unwrap_or(t.len());
     t[start..].to_string()
 }
+
+/// Why the kernel would back a mapping of `bytes` bytes that no process
+/// could ever use (overcommit mode 1, or that much RAM and swap), if it
+/// would: tests that need such requests to fail are skipped then.
+pub fn kernel_would_back(bytes: u64) -> Option<String> {
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if mode.trim() == "1" {
+        return Some("vm.overcommit_memory is 1 (always overcommit)".into());
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |key: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let total = (kib("MemTotal:") + kib("SwapTotal:")) * 1024;
+    (total >= bytes).then(|| format!("{total} bytes of RAM and swap"))
+}
+
+/// The value of the line `key value` of a child's output.
+pub fn field(out: &str, key: &str) -> Option<u64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
