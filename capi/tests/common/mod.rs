@@ -173,6 +173,28 @@ fn tail(bytes: &[u8]) -> String {
     t[start..].to_string()
 }
 
+/// Runs `cmd` as [`run`] does, under an address-space limit of `kib` KiB
+/// (`ulimit -v`: `RLIMIT_AS`, set in the child before `exec`).
+pub fn run_limited(mut cmd: Command, lib: Option<&Path>, kib: u64, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let bytes = kib * 1024;
+    // SAFETY: the closure runs in the forked child before `exec` and only
+    // calls `setrlimit`, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run(cmd, lib, limit)
+}
+
 /// Why the kernel would back a mapping of `bytes` bytes that no process
 /// could ever use (overcommit mode 1, or that much RAM and swap), if it
 /// would: tests that need such requests to fail are skipped then.
