@@ -17,10 +17,31 @@ pub fn crate_dir() -> PathBuf {
 /// with `features`, in its own target directory when `dir` is given, and
 /// returns the path of `libslabpool.so` as cargo reports it.
 fn build(features: &str, dir: Option<&str>) -> PathBuf {
+    build_cdylib("slabpool-capi", "slabpool", features, dir)
+}
+
+/// The test plugin (`capi/tests/plugin`): a Rust cdylib whose global
+/// allocator is slabpool, built on its own (so slabpool has none of the C
+/// library's features) in release mode.
+pub fn plugin() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        build_cdylib(
+            "slabpool-plugin-fixture",
+            "slabpool_plugin_fixture",
+            "",
+            None,
+        )
+    })
+}
+
+/// Builds package `package` in release mode and returns the shared object
+/// of its target `target` as cargo reports it.
+fn build_cdylib(package: &str, target: &str, features: &str, dir: Option<&str>) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(crate_dir())
-        .args(["build", "--release", "-p", "slabpool-capi"])
+        .args(["build", "--release", "-p", package])
         .args(["--message-format", "json-render-diagnostics"]);
     if !features.is_empty() {
         cmd.args(["--features", features]);
@@ -29,22 +50,22 @@ fn build(features: &str, dir: Option<&str>) -> PathBuf {
         cmd.arg("--target-dir").arg(target_dir().join(dir));
     }
     let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
-    assert!(out.status.success(), "cargo build of the C library failed");
+    assert!(out.status.success(), "cargo build of {package} failed");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     for line in stdout.lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "slabpool" {
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == target {
             for f in msg["filenames"].as_array().expect("filenames") {
                 let f = f.as_str().expect("path");
-                if f.ends_with("libslabpool.so") {
+                if f.ends_with(&format!("lib{target}.so")) {
                     return PathBuf::from(f);
                 }
             }
         }
     }
-    panic!("cargo reported no libslabpool.so");
+    panic!("cargo reported no lib{target}.so");
 }
 
 /// The workspace's target directory.
