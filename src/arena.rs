@@ -24,7 +24,8 @@
 //!   system call;
 //! - a segment whose pages are all free is kept mapped (purged as above) up
 //!   to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it is
-//!   unmapped at once.
+//!   unmapped at once; when an `mmap` fails, [`Arena::release_empty`]
+//!   unmaps the retained ones too, before the heap retries.
 //!
 //! Threads are spread over several arenas, each behind its own lock; a span
 //! goes back to the arena of its segment whichever thread frees it.
@@ -255,6 +256,29 @@ impl Arena {
                     doomed = Some(seg);
                 } else {
                     purge_free_spans(seg, now, &self.counters);
+                }
+            }
+        });
+        while let Some(seg) = doomed {
+            doomed = seg.next();
+            // SAFETY: unlinked above; none of its spans is used.
+            unsafe { seg.destroy() };
+        }
+    }
+
+    /// Unmaps every empty segment, the retained ones included (memory or
+    /// address space ran out: `Heap::release_for_retry`).
+    pub fn release_empty(&self) {
+        let mut doomed: Option<SegmentRef> = None;
+        self.state.with(|st| {
+            let mut cur = st.segments;
+            while let Some(seg) = cur {
+                cur = seg.next();
+                if is_empty(seg) {
+                    st.empty_segments -= 1;
+                    st.unlink_empty(seg, &self.counters);
+                    seg.link_before(doomed);
+                    doomed = Some(seg);
                 }
             }
         });

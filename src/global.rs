@@ -13,6 +13,11 @@
 //! `pthread_atfork` handlers that hold every heap lock across `fork`, and,
 //! with `SLABPOOL_SHOW_STATS=1`, an `atexit` handler printing statistics.
 //!
+//! A shared object that uses slabpool (a Rust `cdylib` plugin with
+//! `#[global_allocator]`) pins itself in memory at that setup (see
+//! [`pin_library`]): the key destructor, the fork handlers and every thread
+//! cache point into it, so a `dlclose` must not unmap it.
+//!
 //! Routing mirrors between `alloc` and `dealloc`: both derive the route from
 //! the `Layout`, so a small free never looks at the block's metadata.
 
@@ -215,6 +220,9 @@ fn exit_key() -> usize {
                     } == 0;
                     let value = if ok { key as usize + 1 } else { usize::MAX - 1 };
                     EXIT_KEY.store(value, Ordering::Release);
+                    // After the key is published: `dlopen` may wait for the
+                    // loader's lock, and nobody may wait for us meanwhile.
+                    pin_library();
                 }
             }
             KEY_CREATING => crate::sync::spin_loop(),
@@ -223,6 +231,77 @@ fn exit_key() -> usize {
         }
     }
 }
+
+/// Keeps the shared object holding this code loaded until the process
+/// exits, by opening it again with `RTLD_NODELETE` (a no-op for the main
+/// program). Called once, at the one-time setup.
+///
+/// Why pin rather than clean up at unload: a `dlclose`d library must leave
+/// nothing behind that points into it, and slabpool leaves the
+/// `pthread_key_create` destructor (run by every thread that used the
+/// allocator when it exits, perhaps long after the `dlclose`), the
+/// `pthread_atfork` handlers, and the thread caches, which hold blocks of
+/// its heap. Deleting the key in a destructor of the library would still
+/// race with a thread that has begun to exit (glibc reads the destructor's
+/// address before calling it, and the unmap may fall in between), and
+/// every load and unload would leak the heap (its segments, the caches of
+/// live threads, the huge cache). Pinned, the library stays with its heap,
+/// which a later `dlopen` of the same file finds again; the price is that
+/// a plugin using slabpool is never unmapped (a host cannot reload a new
+/// build of it under the same path), as with other libraries that own
+/// thread-exit hooks (glibc's own libpthread was `-z nodelete`).
+///
+/// `dladdr` and `dlopen` allocate with the C `malloc`, which is not this
+/// allocator in a Rust library (so nothing re-enters slabpool). The C ABI
+/// library (`c-malloc` feature) is the C `malloc`, is loaded at start-up
+/// and never unloaded, and may first be called from inside the dynamic
+/// loader, where calling `dlopen` is not safe: it does not pin itself.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "c-malloc")))]
+fn pin_library() {
+    // SAFETY: `Dl_info` is plain old data; all zero bytes is a valid value.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    let here = thread_exit as extern "C" fn(*mut libc::c_void);
+    // SAFETY: `info` is a valid out-pointer; the address is a function of
+    // this object.
+    if unsafe { libc::dladdr(here as *const libc::c_void, &mut info) } == 0
+        || info.dli_fname.is_null()
+    {
+        return;
+    }
+    // The main program (whose program headers the kernel reports) is
+    // never unloaded.
+    // SAFETY: `Dl_info` is plain old data; all zero bytes is a valid value.
+    let mut main: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: getauxval has no preconditions; dladdr only reads the
+    // loader's tables for the address, and `main` is a valid out-pointer.
+    let found = unsafe {
+        let phdr = libc::getauxval(libc::AT_PHDR) as *const libc::c_void;
+        libc::dladdr(phdr, &mut main)
+    };
+    if found != 0 && main.dli_fbase == info.dli_fbase {
+        return;
+    }
+    // SAFETY: `dli_fname` is the NUL-terminated name of the object loaded
+    // at `dli_fbase`; RTLD_NOLOAD only finds it, it loads nothing new.
+    let handle = unsafe {
+        libc::dlopen(
+            info.dli_fname,
+            libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        )
+    };
+    if handle.is_null() {
+        os::warn(b"could not pin the shared object holding slabpool: do not dlclose it");
+        return;
+    }
+    // The count that `dlopen` took is not needed: RTLD_NODELETE stays.
+    // SAFETY: `handle` came from the `dlopen` above.
+    unsafe { libc::dlclose(handle) };
+}
+
+/// Elsewhere (musl never unloads a library; the C ABI library is never
+/// unloaded) nothing needs pinning.
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "c-malloc"))))]
+fn pin_library() {}
 
 /// Registers the calling thread for the exit flush and activates its cache.
 /// Returns false when the cache must be bypassed (re-entered while

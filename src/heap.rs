@@ -20,6 +20,14 @@
 //! initialised data and only the pages of the shards in use are ever
 //! touched), tests build their own.
 //!
+//! Out of memory: when a request fails because an `mmap` failed (address
+//! space under `ulimit -v`, or the kernel's overcommit limit), the heap
+//! releases everything it holds that can be unmapped (the central pools'
+//! cached batches and empty slabs, the arenas' empty segments, the huge
+//! cache) and retries the request once ([`Heap::release_for_retry`], the
+//! one place that does so, used by `refill` and `alloc_big`); only then
+//! does it return null.
+//!
 //! Maintenance runs without a thread of its own: every slow path calls
 //! [`Heap::tick`], which reads a coarse clock and, at most once per half
 //! purge delay, trims idle classes and decommits the free pages whose delay
@@ -360,6 +368,17 @@ impl Heap {
     /// decommitted, empty segments unmapped. Thread caches flush at their
     /// next slow path (the caller flushes its own first).
     pub fn collect(&self) {
+        self.return_cached_blocks();
+        for (_, shard) in self.used_shards() {
+            shard.arena.purge_all();
+        }
+        self.huge.cache.purge_all();
+    }
+
+    /// Asks every thread cache to flush at its next slow path, and moves
+    /// the central pools' cached batches back to their slabs, empty slabs
+    /// back to their arenas.
+    fn return_cached_blocks(&self) {
         self.epoch.fetch_add(1, Ordering::Relaxed);
         for (index, shard) in self.used_shards() {
             for (class, central) in shard.central.iter().enumerate() {
@@ -368,17 +387,43 @@ impl Heap {
             }
         }
         // Blocks given back to a shard collected before them may have left
-        // a slab empty there: a second pass releases it.
+        // a slab empty there: a second pass releases it. (Other threads may
+        // be flushing meanwhile: what their batches brought goes home too.)
         for (index, shard) in self.used_shards() {
             for (class, central) in shard.central.iter().enumerate() {
                 let (_, foreign) = central.collect(class, self.home(index));
-                debug_assert!(foreign.is_empty());
+                self.give_back(class, foreign);
             }
         }
+    }
+
+    /// A request failed, because an `mmap` did: unmaps what the heap holds
+    /// without need (cached blocks go back to their slabs and empty slabs
+    /// to their arenas, then every empty segment and every cached huge
+    /// run is unmapped), so that a retry finds the address space and
+    /// commit charge they held. Other threads' caches flush at their next
+    /// slow path. Unlike `collect`, partly used segments are not purged:
+    /// decommitting gives back neither.
+    #[cold]
+    #[inline(never)]
+    pub fn release_for_retry(&self) {
+        self.return_cached_blocks();
         for (_, shard) in self.used_shards() {
-            shard.arena.purge_all();
+            shard.arena.release_empty();
         }
         self.huge.cache.purge_all();
+    }
+
+    /// `attempt()`, and if it `failed`, once more after
+    /// [`Heap::release_for_retry`].
+    #[inline]
+    fn retry_after_release<T>(&self, attempt: impl Fn() -> T, failed: impl Fn(&T) -> bool) -> T {
+        let got = attempt();
+        if !failed(&got) {
+            return got;
+        }
+        self.release_for_retry();
+        attempt()
     }
 
     /// The collect epoch (see `ThreadCache`).
@@ -399,7 +444,11 @@ impl Heap {
             (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
             "arena {home} is no thread's home"
         );
-        self.shards[home].central[class].refill(class, ask, self.home(home))
+        let central = &self.shards[home].central[class];
+        self.retry_after_release(
+            || central.refill(class, ask, self.home(home)),
+            Chain::is_empty,
+        )
     }
 
     /// Takes back a batch of blocks of `class` flushed by thread `thread`.
@@ -644,12 +693,18 @@ impl Heap {
     pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
         self.tick();
         if !is_large(size, align) {
-            return huge::alloc(size, align, zero, &self.huge);
+            return self.retry_after_release(
+                || huge::alloc(size, align, zero, &self.huge),
+                |p| p.is_null(),
+            );
         }
         let pages = size.div_ceil(PAGE);
         let align_pages = (align / PAGE).max(1);
         let arena = &self.shards[home].arena;
-        let Some(new) = arena.alloc_span(home, pages, align_pages, LARGE) else {
+        let Some(new) = self.retry_after_release(
+            || arena.alloc_span(home, pages, align_pages, LARGE),
+            Option::is_none,
+        ) else {
             return ptr::null_mut();
         };
         let span = new.span;
@@ -1022,6 +1077,58 @@ mod tests {
         }
         assert_eq!(heap.stats().cross_thread_batches, 2);
         assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
+    }
+
+    #[test]
+    fn release_for_retry_unmaps_everything_the_heap_holds_unused() {
+        let heap = Box::new(Heap::new());
+        let class = class_of(48);
+        let small: Vec<_> = (0..100_000).map(|_| heap.alloc_block(class, 0)).collect();
+        let large: Vec<_> = (0..40)
+            .map(|_| heap.alloc_big(1 << 20, 8, false, 0))
+            .collect();
+        let huge: Vec<_> = (0..4)
+            .map(|_| heap.alloc_big(6 << 20, 8, false, 0))
+            .collect();
+        assert!(
+            small
+                .iter()
+                .chain(&large)
+                .chain(&huge)
+                .all(|p| !p.is_null())
+        );
+        // SAFETY: every block is live, freed once, with its own size.
+        unsafe {
+            for &p in &small {
+                heap.free_block(class, p);
+            }
+            for &p in &large {
+                heap.free_big(p, 1 << 20, 8);
+            }
+            for &p in &huge {
+                heap.free_big(p, 6 << 20, 8);
+            }
+        }
+        let before = heap.stats();
+        assert_eq!(before.allocated, 0);
+        assert!(
+            before.segments > 0 && before.mapped > before.segments * SEGMENT_SIZE,
+            "empty slabs, retained segments and cached huge runs stay mapped: {before:?}"
+        );
+        heap.release_for_retry();
+        let after = heap.stats();
+        assert_eq!((after.segments, after.mapped), (0, 0), "{after:?}");
+        assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
+        // The heap still serves every route afterwards.
+        let p = heap.alloc_block(class, 0);
+        let q = heap.alloc_big(6 << 20, 8, false, 0);
+        assert!(!p.is_null() && !q.is_null());
+        // SAFETY: live blocks, freed once.
+        unsafe {
+            heap.free_block(class, p);
+            heap.free_big(q, 6 << 20, 8);
+        }
+        heap.collect();
     }
 
     #[test]

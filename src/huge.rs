@@ -126,27 +126,29 @@ pub fn alloc(size: usize, align: usize, zero: bool, huge: &Huge) -> *mut u8 {
             return block;
         }
     }
-    // The block sits `align` bytes into a reservation aligned to at least a
-    // chunk; the chunks wholly before its header page are trimmed.
-    let base_align = align.max(SEGMENT_SIZE);
-    let Some(total) = rounded
-        .checked_add(align)
+    // The mapping starts at a chunk boundary and the block `lead` bytes
+    // into it, aligned: `align` bytes in for alignments below a chunk, a
+    // chunk in (the header page, and the chunk holding it) for larger
+    // ones, whose mapping is placed so that the block is aligned. Only the
+    // mapping itself is reserved: an alignment costs address space for a
+    // moment (see `os`), not commit charge.
+    let (lead, place, offset) = if align < SEGMENT_SIZE {
+        (align, SEGMENT_SIZE, 0)
+    } else {
+        (SEGMENT_SIZE, align, SEGMENT_SIZE % align)
+    };
+    let Some(map_len) = rounded
+        .checked_add(lead)
         .and_then(|n| n.checked_add(SEGMENT_SIZE - 1))
         .map(|n| n & !(SEGMENT_SIZE - 1))
     else {
         return ptr::null_mut();
     };
-    let Some(base) = os::reserve(total, base_align) else {
+    let Some(map_base) = os::reserve_placed(map_len, place, offset) else {
         return ptr::null_mut();
     };
-    let base = base.as_ptr();
-    let block = base.wrapping_add(align);
-    let map_base = (block as usize - PAGE) & !(SEGMENT_SIZE - 1);
-    let lead = map_base - base as usize;
-    // SAFETY: [base, map_base) is the unused lead of the reservation.
-    unsafe { os::release(base, lead) };
-    let map_base = map_base as *mut u8;
-    let map_len = total - lead;
+    let map_base = map_base.as_ptr();
+    let block = map_base.wrapping_add(lead);
     if !registry::register(map_base, map_len, registry::HUGE) {
         // SAFETY: the mapping is ours and unused.
         unsafe { os::release(map_base, map_len) };
@@ -360,7 +362,9 @@ unsafe fn grow_mapping(base: *mut u8, len: usize, new_len: usize, align: usize) 
         // A move must keep the block's alignment: copy instead.
         return None;
     }
-    let target = os::reserve(new_len, SEGMENT_SIZE)?.as_ptr();
+    // Address space only: the pages that move keep their commit charge,
+    // and the growth is charged by `mremap`.
+    let target = os::reserve_address(new_len, SEGMENT_SIZE)?.as_ptr();
     if !registry::register(target, new_len, registry::HUGE) {
         // SAFETY: the reservation is ours and unused.
         unsafe { os::release(target, new_len) };
@@ -419,6 +423,27 @@ mod tests {
         assert!(c.mapped > 0, "freed mappings are cached");
         huge.cache.purge_all();
         assert_eq!(huge.counts(), HugeCounts::default());
+    }
+
+    #[test]
+    fn large_alignments_map_only_the_block() {
+        // The alignment is met by placing the mapping, not by mapping it:
+        // a chunk for the header page, a chunk for the block.
+        let huge = Huge::new();
+        for align in [1 << 30, 1 << 40] {
+            let p = alloc(100, align, true, &huge);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0);
+            assert_eq!(huge.counts().mapped, 2 * SEGMENT_SIZE);
+            // SAFETY: a live block of at least 100 bytes.
+            unsafe {
+                assert_eq!(*p.add(99), 0);
+                *p.add(99) = 1;
+                check_block(p, 100, align);
+                free(p, &huge);
+            }
+            huge.cache.purge_all();
+        }
     }
 
     #[test]

@@ -1,13 +1,32 @@
 //! OS layer: the only module that asks the kernel for memory.
 //!
-//! Address space is reserved read-write with `MAP_NORESERVE`, so on Linux a
-//! reservation is committed page by page on first touch (there is no
-//! explicit commit step); [`decommit`] gives pages back with `MADV_DONTNEED`
-//! (not `MADV_FREE`, which leaves RSS looking high until memory pressure).
-//! Aligned reservations over-reserve and trim the excess with `munmap`.
+//! Memory that backs requests (segments, huge blocks) is mapped read-write
+//! *without* `MAP_NORESERVE`, so the kernel's overcommit policy applies to
+//! it: a mapping the machine cannot back fails here, at `mmap`, and the
+//! request fails with null (C: ENOMEM) as glibc's would, instead of
+//! succeeding and dying by the OOM killer on first touch. Pages are still
+//! committed page by page on first touch; [`decommit`] gives them back with
+//! `MADV_DONTNEED` (not `MADV_FREE`, which leaves RSS looking high until
+//! memory pressure).
+//!
+//! Aligned reservations ([`reserve`], [`reserve_placed`]) first try a plain
+//! mapping of the size asked (often aligned already, as the kernel places
+//! mappings next to each other); otherwise they over-reserve `PROT_NONE`
+//! (address space only: not commit-charged), trim the excess with `munmap`
+//! and make only the part asked for read-write with `mprotect`, which is
+//! where the commit charge applies. So an alignment of 2^40 costs 2^40
+//! bytes of address space for a moment, never of commit charge, and only
+//! the block's own pages stay. [`reserve_address`] is such a `PROT_NONE`
+//! range for `mremap` to move pages onto.
+//!
+//! Nothing here uses `MAP_NORESERVE`: the one pure address-space
+//! reservation slabpool had (the chunk registry's 32 MiB map, which never
+//! backs a request) is gone (see `registry`); should one come back, it is
+//! the only kind of mapping that may use it.
 //!
 //! Nothing here allocates or prints through std; failures return `None` or
-//! `false` and the caller turns them into a null pointer.
+//! `false` and the caller turns them into a null pointer (after releasing
+//! what the heap holds and retrying once: `Heap::release_for_retry`).
 
 use crate::sync::Ordering::Relaxed;
 use crate::sync::unmodeled::AtomicBool;
@@ -49,18 +68,52 @@ pub fn check_page_size() {
 }
 
 /// Maps `size` bytes (a multiple of [`PAGE`]) aligned to `align` (a power of
-/// two, at least [`PAGE`]). The memory reads as zero.
+/// two, at least [`PAGE`]), read-write and commit-charged. The memory reads
+/// as zero. `None` when the kernel refuses (address space, overcommit).
 pub fn reserve(size: usize, align: usize) -> Option<NonNull<u8>> {
+    reserve_placed(size, align, 0)
+}
+
+/// As [`reserve`], placed so that `p + offset` is aligned to `align`
+/// (`offset` a multiple of [`PAGE`] below `align`): a huge block's mapping
+/// starts a chunk before its aligned block, and only that much is mapped.
+pub fn reserve_placed(size: usize, align: usize, offset: usize) -> Option<NonNull<u8>> {
     debug_assert!(size % PAGE == 0 && align.is_power_of_two() && align >= PAGE);
-    let p = map(size)?;
-    if p.as_ptr() as usize & (align - 1) == 0 {
+    debug_assert!(offset % PAGE == 0 && offset < align);
+    let placed = |p: usize| (p + offset) & (align - 1) == 0;
+    // A plain mapping first: it may happen to be placed right.
+    let p = map(size, libc::PROT_READ | libc::PROT_WRITE)?;
+    if placed(p.as_ptr() as usize) {
         return Some(p);
     }
     // SAFETY: `p` is the mapping of `size` bytes made just above.
     unsafe { release(p.as_ptr(), size) };
+    let start = reserve_range(size, align, offset)?;
+    // Only now is the range committed (charged), and only `size` bytes.
+    // SAFETY: [start, start + size) is our fresh PROT_NONE range.
+    let ok = unsafe { libc::mprotect(start.cast(), size, libc::PROT_READ | libc::PROT_WRITE) } == 0;
+    if !ok {
+        warn(b"mprotect failed: out of memory (overcommit limit)");
+        // SAFETY: the range is ours and unused.
+        unsafe { release(start, size) };
+        return None;
+    }
+    NonNull::new(start)
+}
+
+/// `size` bytes of address space aligned to `align`, `PROT_NONE` (not
+/// commit-charged): a target for [`remap`], which replaces it.
+pub fn reserve_address(size: usize, align: usize) -> Option<NonNull<u8>> {
+    debug_assert!(size % PAGE == 0 && align.is_power_of_two() && align >= PAGE);
+    NonNull::new(reserve_range(size, align, 0)?)
+}
+
+/// A `PROT_NONE` range of `size` bytes with `start + offset` aligned to
+/// `align`: an over-sized reservation, trimmed.
+fn reserve_range(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
     let padded = size.checked_add(align - PAGE)?;
-    let base = map(padded)?.as_ptr() as usize;
-    let start = align_up(base, align);
+    let base = map(padded, libc::PROT_NONE)?.as_ptr() as usize;
+    let start = align_up(base + offset, align) - offset;
     let end = start + size;
     // SAFETY: [base, start) and [end, base + padded) lie inside the mapping
     // made above and are not handed to anyone.
@@ -68,26 +121,26 @@ pub fn reserve(size: usize, align: usize) -> Option<NonNull<u8>> {
         release(base as *mut u8, start - base);
         release(end as *mut u8, base + padded - end);
     }
-    NonNull::new(start as *mut u8)
+    Some(start as *mut u8)
 }
 
-fn map(size: usize) -> Option<NonNull<u8>> {
-    let p = map_raw(size);
+fn map(size: usize, prot: libc::c_int) -> Option<NonNull<u8>> {
+    let p = map_raw(size, prot);
     if p.is_none() {
         warn(b"mmap failed: out of memory or address space");
     }
     p
 }
 
-fn map_raw(size: usize) -> Option<NonNull<u8>> {
+fn map_raw(size: usize, prot: libc::c_int) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing touches no existing memory.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
             size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
@@ -135,8 +188,9 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
 }
 
 /// Resizes the mapping `[p, p + old)` to `new` bytes: in place (`to` is
-/// `None`; fails if the address space after it is taken), or moved onto
-/// `to`, a reservation of `new` bytes made here, which it replaces. The
+/// `None`; fails if the address space after it is taken, or the kernel
+/// will not commit the growth), or moved onto `to`, a reservation of `new`
+/// bytes made here (see [`reserve_address`]), which it replaces. The
 /// pages move without a copy; growth reads as zero. Returns the address.
 ///
 /// # Safety
@@ -331,6 +385,59 @@ mod tests {
                 assert_eq!(*p.as_ptr(), 0, "decommitted pages read as zero");
                 release(p.as_ptr(), size);
             }
+        }
+    }
+
+    /// Mapped bytes of the mapping holding `p`, and whether it is writable
+    /// (from /proc/self/maps).
+    fn mapping_of(p: usize) -> Option<(usize, bool)> {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+        maps.lines().find_map(|line| {
+            let (range, rest) = line.split_once(' ')?;
+            let (a, b) = range.split_once('-')?;
+            let (a, b) = (
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            );
+            (a <= p && p < b).then(|| (b - a, rest.as_bytes()[1] == b'w'))
+        })
+    }
+
+    #[test]
+    fn placed_reservations_map_only_what_is_asked() {
+        // Alignments far beyond the size: the padding is address space for
+        // a moment, then trimmed; only `size` bytes stay, read-write.
+        for (align, offset) in [(1 << 34, 0), (1 << 34, 4 << 20), (1 << 36, PAGE)] {
+            let size = 8 * PAGE;
+            let p = reserve_placed(size, align, offset).expect("reserve");
+            let a = p.as_ptr() as usize;
+            assert_eq!((a + offset) % align, 0, "placement");
+            // Neighbouring mappings may merge with ours in the kernel's
+            // view; at least nothing larger than the padding stays.
+            let (len, writable) = mapping_of(a).expect("mapped");
+            assert!(writable);
+            assert!(len < align, "{len:#x} bytes mapped around the block");
+            // SAFETY: the reservation is ours and `size` bytes long.
+            unsafe {
+                p.as_ptr().add(size - 1).write(1);
+                release(p.as_ptr(), size);
+            }
+        }
+    }
+
+    #[test]
+    fn address_reservations_are_inaccessible_until_replaced() {
+        let to = reserve_address(64 * PAGE, 64 * PAGE).expect("address");
+        assert_eq!(to.as_ptr() as usize % (64 * PAGE), 0);
+        assert_eq!(mapping_of(to.as_ptr() as usize).map(|m| m.1), Some(false));
+        let p = reserve(PAGE, PAGE).expect("reserve");
+        // SAFETY: each pointer is a live mapping of the stated size.
+        unsafe {
+            *p.as_ptr() = 5;
+            let q = remap(p.as_ptr(), PAGE, 64 * PAGE, Some(to.as_ptr())).expect("remap");
+            assert_eq!((q, *q.as_ptr()), (to, 5));
+            *q.as_ptr().add(63 * PAGE) = 6;
+            release(q.as_ptr(), 64 * PAGE);
         }
     }
 

@@ -2,10 +2,21 @@
 //! owns, so a bare pointer (from C's `free`) can be checked and routed
 //! without a header on small blocks.
 //!
-//! One byte per chunk of the 47-bit user address space (32 MiB of address
-//! space, reserved once with `MAP_NORESERVE`: only the pages of the map that
-//! describe chunks in use are ever touched, 4 KiB of map per 16 GiB of
-//! address space). Every chunk is one of:
+//! One byte per chunk of the 47-bit user address space, in two parts:
+//! - the *window*: a static map of [`WINDOW_CHUNKS`] consecutive chunks
+//!   (1 MiB of `.bss` describing 4 TiB), placed once, at the first
+//!   registration, around the chunk registered (the kernel hands out
+//!   mappings next to each other, mostly downwards), so nearly every lookup
+//!   is one subtraction, one compare and one load;
+//! - *leaves* for chunks outside the window: a static table of pointers to
+//!   one-page maps of 4096 chunks (16 GiB) each, mapped when a chunk of
+//!   theirs is first registered.
+//!
+//! The map used to be one flat 32 MiB reservation: address space that
+//! counts against `RLIMIT_AS` (`ulimit -v`) although only a few of its
+//! pages are ever touched; the window costs 1 MiB and a leaf a page.
+//!
+//! Every chunk is one of:
 //! - [`NONE`]: not slabpool's;
 //! - [`SEGMENT`]: a segment, whose header sits at the chunk's base;
 //! - [`HUGE`]: part of a huge block's mapping, which covers the whole chunk
@@ -16,14 +27,19 @@
 //! Entries are written when slabpool maps or unmaps a chunk, before the
 //! memory is handed out and after it is taken back, so a pointer the program
 //! legitimately holds always finds its entry. Reads are relaxed: a stale read
-//! only concerns a pointer the program does not own (an invalid free).
+//! only concerns a pointer the program does not own (an invalid free). The
+//! window's place is set once (compare-exchange) before any entry is
+//! written, and every chunk has exactly one entry: in the window if it lies
+//! there, else in its leaf.
 
 #[cfg(not(loom))]
 use crate::os;
 #[cfg(not(loom))]
 use crate::segment::{SEGMENT_SHIFT, SEGMENT_SIZE};
 #[cfg(not(loom))]
-use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::AtomicUsize;
+#[cfg(not(loom))]
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 #[cfg(not(loom))]
 use crate::sync::unmodeled::{AtomicPtr, AtomicU8};
 #[cfg(not(loom))]
@@ -40,6 +56,38 @@ const ADDRESS_BITS: u32 = 47;
 #[cfg(not(loom))]
 const CHUNKS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
 
+/// Chunks the window describes (4 TiB).
+#[cfg(not(loom))]
+const WINDOW_CHUNKS: usize = 1 << 20;
+/// Chunks per leaf: a page of entries.
+#[cfg(not(loom))]
+const LEAF_CHUNKS: usize = os::PAGE;
+#[cfg(not(loom))]
+const LEAVES_LEN: usize = CHUNKS / LEAF_CHUNKS;
+
+/// The window's first chunk before it is placed: far enough that
+/// `chunk - UNPLACED` (wrapping) is past the window for every address.
+#[cfg(not(loom))]
+const UNPLACED: usize = 1 << 63;
+
+/// The window: its first chunk and its entries, in one static so that the
+/// lookup reaches both from one address.
+#[cfg(not(loom))]
+#[repr(C)]
+struct Window {
+    base: AtomicUsize,
+    entries: [AtomicU8; WINDOW_CHUNKS],
+}
+
+#[cfg(not(loom))]
+static WINDOW: Window = Window {
+    base: AtomicUsize::new(UNPLACED),
+    entries: [const { AtomicU8::new(NONE) }; WINDOW_CHUNKS],
+};
+#[cfg(not(loom))]
+static LEAVES: [AtomicPtr<AtomicU8>; LEAVES_LEN] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; LEAVES_LEN];
+
 /// Loom models never free bare pointers: their segments go unrecorded (the
 /// models' small segments would need a far larger map).
 #[cfg(loom)]
@@ -53,37 +101,64 @@ pub fn unregister(_base: *mut u8, _len: usize) {}
 #[cfg(loom)]
 pub fn set(_base: *mut u8, _len: usize, _kind: u8) {}
 
-/// The map, reserved at the first registration (null before).
-#[cfg(not(loom))]
-static MAP: AtomicPtr<AtomicU8> = AtomicPtr::new(ptr::null_mut());
-
-#[cfg(not(loom))]
-/// The map, reserving it on first use. Null if the reservation failed.
-fn map() -> *mut AtomicU8 {
-    let m = MAP.load(Acquire);
-    if !m.is_null() {
-        return m;
-    }
-    let Some(fresh) = os::reserve(CHUNKS, os::PAGE) else {
-        return ptr::null_mut();
-    };
-    let fresh = fresh.as_ptr().cast::<AtomicU8>();
-    match MAP.compare_exchange(ptr::null_mut(), fresh, Release, Acquire) {
-        Ok(_) => fresh,
-        Err(winner) => {
-            // SAFETY: our reservation was never published.
-            unsafe { os::release(fresh.cast(), CHUNKS) };
-            winner
-        }
-    }
-}
-
 #[cfg(not(loom))]
 /// Index of the chunk holding `addr`, if it is in the covered space.
 #[inline]
 fn chunk(addr: usize) -> Option<usize> {
     let i = addr >> SEGMENT_SHIFT;
     (i < CHUNKS).then_some(i)
+}
+
+#[cfg(not(loom))]
+/// The window's first chunk, placing the window around chunk `near` if it
+/// has no place yet: three quarters of it below `near` (the kernel places
+/// new mappings below the last ones), a quarter above.
+fn place_window(near: usize) -> usize {
+    let base = WINDOW.base.load(Acquire);
+    if base != UNPLACED {
+        return base;
+    }
+    let wanted = near
+        .saturating_sub(WINDOW_CHUNKS / 4 * 3)
+        .min(CHUNKS - WINDOW_CHUNKS);
+    match WINDOW
+        .base
+        .compare_exchange(UNPLACED, wanted, AcqRel, Acquire)
+    {
+        Ok(_) => wanted,
+        Err(placed) => placed,
+    }
+}
+
+#[cfg(not(loom))]
+/// The entry of chunk `i` (`i < CHUNKS`), given the window's place `base`;
+/// `None` if it lies in a leaf not mapped yet and `create` is false, or
+/// mapping the leaf failed.
+fn entry(i: usize, base: usize, create: bool) -> Option<&'static AtomicU8> {
+    let w = i.wrapping_sub(base);
+    if w < WINDOW_CHUNKS {
+        return Some(&WINDOW.entries[w]);
+    }
+    let slot = &LEAVES[i / LEAF_CHUNKS];
+    let mut leaf = slot.load(Acquire);
+    if leaf.is_null() {
+        if !create {
+            return None;
+        }
+        // A page of entries, zero (NONE) when fresh.
+        let fresh = os::reserve(os::PAGE, os::PAGE)?.as_ptr().cast::<AtomicU8>();
+        leaf = match slot.compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: our page was never published.
+                unsafe { os::release(fresh.cast(), os::PAGE) };
+                winner
+            }
+        };
+    }
+    // SAFETY: `leaf` is a published page of LEAF_CHUNKS entries, never
+    // unmapped; the index is below LEAF_CHUNKS.
+    Some(unsafe { &*leaf.add(i % LEAF_CHUNKS) })
 }
 
 #[cfg(not(loom))]
@@ -95,13 +170,15 @@ pub fn register(base: *mut u8, len: usize, kind: u8) -> bool {
     let (Some(first), Some(last)) = (chunk(base as usize), chunk(base as usize + len - 1)) else {
         return false;
     };
-    let m = map();
-    if m.is_null() {
+    let window = place_window(first);
+    // Every leaf first, so that a failure leaves nothing recorded.
+    if (first..=last).any(|i| entry(i, window, true).is_none()) {
         return false;
     }
     for i in first..=last {
-        // SAFETY: `i < CHUNKS`, inside the reserved map.
-        unsafe { (*m.add(i)).store(kind, Release) };
+        if let Some(e) = entry(i, window, false) {
+            e.store(kind, Release);
+        }
     }
     true
 }
@@ -115,29 +192,39 @@ pub fn unregister(base: *mut u8, len: usize) {
 #[cfg(not(loom))]
 /// Re-records `[base, base + len)`, already registered, as `kind`.
 pub fn set(base: *mut u8, len: usize, kind: u8) {
-    let m = MAP.load(Acquire);
     let (Some(first), Some(last)) = (chunk(base as usize), chunk(base as usize + len - 1)) else {
         return;
     };
-    if m.is_null() {
-        return;
-    }
+    let window = WINDOW.base.load(Acquire);
     for i in first..=last {
-        // SAFETY: `i < CHUNKS`, inside the reserved map.
-        unsafe { (*m.add(i)).store(kind, Release) };
+        if let Some(e) = entry(i, window, false) {
+            e.store(kind, Release);
+        }
     }
 }
 
 #[cfg(not(loom))]
-/// What slabpool knows of the chunk holding `p`.
+/// What slabpool knows of the chunk holding `p`. Inside the window: one
+/// subtraction, one compare, one load. Outside, the leaf lookup is inline
+/// too (no call): a call would make C's `free`, which inlines this, set up
+/// a stack frame on its fast path.
 #[inline]
 pub fn kind_of(p: *const u8) -> u8 {
-    let m = MAP.load(Acquire);
-    match chunk(p as usize) {
-        // SAFETY: `i < CHUNKS`, inside the reserved map.
-        Some(i) if !m.is_null() => unsafe { (*m.add(i)).load(Relaxed) },
-        _ => NONE,
+    let i = p as usize >> SEGMENT_SHIFT;
+    let w = i.wrapping_sub(WINDOW.base.load(Relaxed));
+    if w < WINDOW_CHUNKS {
+        return WINDOW.entries[w].load(Relaxed);
     }
+    if i >= CHUNKS {
+        return NONE;
+    }
+    let leaf = LEAVES[i / LEAF_CHUNKS].load(Acquire);
+    if leaf.is_null() {
+        return NONE;
+    }
+    // SAFETY: a published leaf is a page of LEAF_CHUNKS entries, never
+    // unmapped; the index is below LEAF_CHUNKS.
+    unsafe { (*leaf.add(i % LEAF_CHUNKS)).load(Relaxed) }
 }
 
 #[cfg(not(loom))]
@@ -181,5 +268,56 @@ mod tests {
         assert_eq!(kind_of(usize::MAX as *const u8), NONE);
         // SAFETY: the reservation is ours and unused.
         unsafe { os::release(p, 3 * SEGMENT_SIZE) };
+    }
+
+    #[test]
+    fn chunks_outside_the_window_are_recorded_in_leaves() {
+        // Any registration places the window.
+        let near = os::reserve(SEGMENT_SIZE, SEGMENT_SIZE).expect("reserve");
+        assert!(register(near.as_ptr(), SEGMENT_SIZE, SEGMENT));
+        let window = WINDOW.base.load(Acquire);
+        assert_ne!(window, UNPLACED);
+        assert!((near.as_ptr() as usize >> SEGMENT_SHIFT).wrapping_sub(window) < WINDOW_CHUNKS);
+        // A chunk well outside the window, mapped there if that space is
+        // free (it is, but for an unusual address-space layout).
+        let far = if window >= 16 {
+            window - 16
+        } else {
+            window + WINDOW_CHUNKS + 16
+        };
+        let addr = far << SEGMENT_SHIFT;
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+        let p = unsafe {
+            libc::mmap(
+                addr as *mut libc::c_void,
+                SEGMENT_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p as usize == addr {
+            let p = p.cast::<u8>();
+            assert_eq!(kind_of(p), NONE);
+            assert!(register(p, SEGMENT_SIZE, HUGE));
+            assert!(!LEAVES[far / LEAF_CHUNKS].load(Relaxed).is_null());
+            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE - 1)), HUGE);
+            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), NONE);
+            set(p, SEGMENT_SIZE, HUGE_FREE);
+            assert_eq!(kind_of(p), HUGE_FREE);
+            unregister(p, SEGMENT_SIZE);
+            assert_eq!(kind_of(p), NONE);
+            // SAFETY: the mapping is ours and unused.
+            unsafe { os::release(p, SEGMENT_SIZE) };
+        } else if p != libc::MAP_FAILED {
+            // An old kernel took the address as a hint only.
+            // SAFETY: as above.
+            unsafe { os::release(p.cast(), SEGMENT_SIZE) };
+        }
+        assert_eq!(kind_of(near.as_ptr()), SEGMENT);
+        unregister(near.as_ptr(), SEGMENT_SIZE);
+        // SAFETY: the reservation is ours and unused.
+        unsafe { os::release(near.as_ptr(), SEGMENT_SIZE) };
     }
 }

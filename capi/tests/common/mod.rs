@@ -17,10 +17,31 @@ pub fn crate_dir() -> PathBuf {
 /// with `features`, in its own target directory when `dir` is given, and
 /// returns the path of `libslabpool.so` as cargo reports it.
 fn build(features: &str, dir: Option<&str>) -> PathBuf {
+    build_cdylib("slabpool-capi", "slabpool", features, dir)
+}
+
+/// The test plugin (`capi/tests/plugin`): a Rust cdylib whose global
+/// allocator is slabpool, built on its own (so slabpool has none of the C
+/// library's features) in release mode.
+pub fn plugin() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        build_cdylib(
+            "slabpool-plugin-fixture",
+            "slabpool_plugin_fixture",
+            "",
+            None,
+        )
+    })
+}
+
+/// Builds package `package` in release mode and returns the shared object
+/// of its target `target` as cargo reports it.
+fn build_cdylib(package: &str, target: &str, features: &str, dir: Option<&str>) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(crate_dir())
-        .args(["build", "--release", "-p", "slabpool-capi"])
+        .args(["build", "--release", "-p", package])
         .args(["--message-format", "json-render-diagnostics"]);
     if !features.is_empty() {
         cmd.args(["--features", features]);
@@ -29,22 +50,22 @@ fn build(features: &str, dir: Option<&str>) -> PathBuf {
         cmd.arg("--target-dir").arg(target_dir().join(dir));
     }
     let out = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
-    assert!(out.status.success(), "cargo build of the C library failed");
+    assert!(out.status.success(), "cargo build of {package} failed");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     for line in stdout.lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "slabpool" {
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == target {
             for f in msg["filenames"].as_array().expect("filenames") {
                 let f = f.as_str().expect("path");
-                if f.ends_with("libslabpool.so") {
+                if f.ends_with(&format!("lib{target}.so")) {
                     return PathBuf::from(f);
                 }
             }
         }
     }
-    panic!("cargo reported no libslabpool.so");
+    panic!("cargo reported no lib{target}.so");
 }
 
 /// The workspace's target directory.
@@ -211,4 +232,53 @@ fn tail(bytes: &[u8]) -> String {
         .find(|&i| t.is_char_boundary(i))
         .unwrap_or(t.len());
     t[start..].to_string()
+}
+
+/// Runs `cmd` as [`run`] does, under an address-space limit of `kib` KiB
+/// (`ulimit -v`: `RLIMIT_AS`, set in the child before `exec`).
+pub fn run_limited(mut cmd: Command, lib: Option<&Path>, kib: u64, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let bytes = kib * 1024;
+    // SAFETY: the closure runs in the forked child before `exec` and only
+    // calls `setrlimit`, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run(cmd, lib, limit)
+}
+
+/// Why the kernel would back a mapping of `bytes` bytes that no process
+/// could ever use (overcommit mode 1, or that much RAM and swap), if it
+/// would: tests that need such requests to fail are skipped then.
+pub fn kernel_would_back(bytes: u64) -> Option<String> {
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if mode.trim() == "1" {
+        return Some("vm.overcommit_memory is 1 (always overcommit)".into());
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |key: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let total = (kib("MemTotal:") + kib("SwapTotal:")) * 1024;
+    (total >= bytes).then(|| format!("{total} bytes of RAM and swap"))
+}
+
+/// The value of the line `key value` of a child's output.
+pub fn field(out: &str, key: &str) -> Option<u64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
