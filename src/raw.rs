@@ -130,6 +130,16 @@ fn small_class(p: *const u8) -> Option<usize> {
         return None;
     }
     // SAFETY: the registry says `p` lies in a live segment.
+    unsafe { slab_class(p) }
+}
+
+/// The class of the small block `p` starts, `p` being in a live segment.
+///
+/// # Safety
+/// The registry must say `p` lies in a segment.
+#[inline(always)]
+unsafe fn slab_class(p: *const u8) -> Option<usize> {
+    // SAFETY: by contract.
     let seg = unsafe { SegmentRef::of(p) };
     // No range checks on the page map entry: the page map entries of the
     // header's pages are 0 and the span records below `FIRST_PAGE` are
@@ -301,8 +311,8 @@ pub fn malloc(size: usize) -> *mut u8 {
             // a link whose flipped bit still decodes to an address fails
             // here rather than faulting in the next `malloc`.
             let next = tc.head(class);
-            if !next.is_null() && !registry::in_segment(next) {
-                return link_outside_the_heap(p);
+            if !next.is_null() && !registry::in_window_segment(next) {
+                return next_outside_the_window(p, next);
             }
             return handed_out(p);
         }
@@ -310,13 +320,17 @@ pub fn malloc(size: usize) -> *mut u8 {
     malloc_slow(size)
 }
 
-/// `malloc`'s report of a link that decodes outside slabpool's memory (a
-/// function returning a pointer, so the fast path reaches it by a jump).
+/// `malloc` of `p`, whose link leads to `next` outside the registry's
+/// window: valid if `next` lies in a segment elsewhere, else a corrupt
+/// link (reported; the process stops). Out of line, reached by a jump.
 #[cold]
 #[inline(never)]
-fn link_outside_the_heap(p: *mut u8) -> *mut u8 {
-    // SAFETY: `p` is a block of at least 8 bytes.
-    unsafe { block::corrupt_link_in(p) }
+fn next_outside_the_window(p: *mut u8, next: *mut u8) -> *mut u8 {
+    if !registry::in_segment(next) {
+        // SAFETY: `p` is a block of at least 8 bytes.
+        unsafe { block::corrupt_link_in(p) }
+    }
+    handed_out(p)
 }
 
 /// `malloc` past its fast path.
@@ -386,7 +400,14 @@ pub unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
-    let Some(class) = small_class(p) else {
+    // The common case inline (a small block in a segment of the registry's
+    // window); everything else out of line, by a jump.
+    if !registry::in_window_segment(p) {
+        // SAFETY: forwarded contract.
+        return unsafe { free_other(p) };
+    }
+    // SAFETY: the registry says `p` lies in a segment.
+    let Some(class) = (unsafe { slab_class(p) }) else {
         // SAFETY: forwarded contract.
         return unsafe { free_other(p) };
     };

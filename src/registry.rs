@@ -204,6 +204,16 @@ pub fn set(base: *mut u8, len: usize, kind: u8) {
 }
 
 #[cfg(not(loom))]
+/// Whether `p` lies in a segment recorded in the window: the fast test of
+/// the C door's `malloc` and `free`, whose other cases go out of line
+/// (where [`kind_of`] looks at the leaves too).
+#[inline(always)]
+pub fn in_window_segment(p: *const u8) -> bool {
+    let w = (p as usize >> SEGMENT_SHIFT).wrapping_sub(WINDOW.base.load(Relaxed));
+    w < WINDOW_CHUNKS && WINDOW.entries[w].load(Relaxed) == SEGMENT
+}
+
+#[cfg(not(loom))]
 /// What slabpool knows of the chunk holding `p`. Inside the window: one
 /// subtraction, one compare, one load. Outside, the leaf lookup is inline
 /// too (no call): a call would make C's `free`, which inlines this, set up
@@ -228,19 +238,10 @@ pub fn kind_of(p: *const u8) -> u8 {
 }
 
 #[cfg(not(loom))]
-/// Whether `p` lies in a segment, once some segment exists (the map is
-/// then reserved: the caller holds a block of one): `kind_of` without the
-/// check for a missing map.
+/// Whether `p` lies in a segment.
 #[inline(always)]
 pub fn in_segment(p: *const u8) -> bool {
-    let m = MAP.load(Acquire);
-    debug_assert!(!m.is_null());
-    match chunk(p as usize) {
-        // SAFETY: `i < CHUNKS`, inside the map, reserved since the first
-        // segment was registered (before any block existed).
-        Some(i) => unsafe { (*m.add(i)).load(Relaxed) == SEGMENT },
-        None => false,
-    }
+    kind_of(p) == SEGMENT
 }
 
 #[cfg(all(test, not(loom)))]
