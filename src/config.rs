@@ -6,6 +6,7 @@
 //! | `SLABPOOL_PURGE_DELAY_MS` | how long free pages stay resident before they are decommitted (default 20) |
 //! | `SLABPOOL_SHOW_STATS=1` | print the statistics table to stderr at exit |
 //! | `SLABPOOL_VERBOSE=1` | report OS failures and warnings on stderr |
+//! | `SLABPOOL_GUARD_SAMPLE` | guard about one allocation in N (see `guard`); 0 turns it off (default off, [`HARDENED_GUARD_SAMPLE`] with the `hardened` feature) |
 //!
 //! Every setting is a relaxed atomic: a stale read only shifts a purge by
 //! one delay.
@@ -17,6 +18,17 @@ use crate::sync::unmodeled::{AtomicBool, AtomicU32};
 pub const DEFAULT_PURGE_DELAY_MS: u32 = 20;
 
 static PURGE_DELAY_MS: AtomicU32 = AtomicU32::new(DEFAULT_PURGE_DELAY_MS);
+
+/// Guard sampling period of the `hardened` build: one guarded allocation
+/// in about this many (see README: the rate measured to cost about 1%).
+pub const HARDENED_GUARD_SAMPLE: u32 = 10_000;
+/// Guard sampling period by default: off, but in the `hardened` build.
+pub const DEFAULT_GUARD_SAMPLE: u32 = if cfg!(feature = "hardened") {
+    HARDENED_GUARD_SAMPLE
+} else {
+    0
+};
+static GUARD_SAMPLE: AtomicU32 = AtomicU32::new(DEFAULT_GUARD_SAMPLE);
 #[cfg(not(loom))]
 static SHOW_STATS: AtomicBool = AtomicBool::new(false);
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -35,6 +47,15 @@ pub fn init_from_env() {
         env_u32(c"SLABPOOL_VERBOSE").is_some_and(|v| v != 0),
         Relaxed,
     );
+    if let Some(n) = env_u32(c"SLABPOOL_GUARD_SAMPLE") {
+        GUARD_SAMPLE.store(n, Relaxed);
+    }
+}
+
+/// One guarded allocation in about this many (0: none).
+#[inline]
+pub fn guard_sample() -> u32 {
+    GUARD_SAMPLE.load(Relaxed)
 }
 
 /// Milliseconds free pages stay resident before they are decommitted.

@@ -20,9 +20,15 @@
 //!
 //! Routing mirrors between `alloc` and `dealloc`: both derive the route from
 //! the `Layout`, so a small free never looks at the block's metadata.
+//!
+//! Guard sampling (`guard`) happens on slow paths only: small allocations
+//! of the pointer API (`raw`) when they refill, large allocations of both
+//! doors; `dealloc` of a large block asks the registry whether it is a
+//! guarded one once the guard pool is in use.
 
 use crate::config;
-use crate::heap::{Heap, Route, copy_small, route};
+use crate::guard;
+use crate::heap::{Heap, LARGE_LIMIT, Route, copy_small, route};
 use crate::os;
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
@@ -34,6 +40,7 @@ use core::alloc::{GlobalAlloc, Layout};
     target_os = "linux"
 )))]
 use core::cell::UnsafeCell;
+use core::fmt::Write;
 use core::ptr;
 
 // Zero bytes must read as a fresh cache (see `initial_exec`).
@@ -185,6 +192,14 @@ extern "C" fn print_stats_at_exit() {
     let mut out = os::StderrWriter::new();
     // Formatting into a stack buffer cannot fail but for a full pipe.
     let _ = stats().write_table(&mut out);
+    let g = guard::guard_stats();
+    if g.sample != 0 {
+        let _ = writeln!(
+            out,
+            "  guard pool: 1 in {} sampled, {} guarded blocks handed out, {} live, {} freed slots protected, {} chunks",
+            g.sample, g.guarded, g.live, g.freed, g.chunks
+        );
+    }
 }
 
 /// Key whose destructor flushes a thread's cache; 0 until created.
@@ -340,21 +355,31 @@ fn activate(tc: &mut ThreadCache) -> bool {
 /// `fork` prepare handler: holds every heap lock across the fork, so the
 /// child never inherits a lock taken by a thread that does not exist there.
 extern "C" fn fork_prepare() {
-    // SAFETY: released by `fork_parent` and `fork_child`.
-    unsafe { HEAP.lock_all() };
+    // SAFETY: released by `fork_parent` and `fork_child`. No path holds the
+    // guard pool's lock while it takes a heap lock, or the reverse.
+    unsafe {
+        HEAP.lock_all();
+        guard::fork_lock();
+    }
 }
 
 /// `fork` handler in the parent.
 extern "C" fn fork_parent() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork.
-    unsafe { HEAP.unlock_all() };
+    unsafe {
+        guard::fork_unlock();
+        HEAP.unlock_all();
+    }
 }
 
 /// `fork` handler in the child.
 extern "C" fn fork_child() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork;
     // the child's copy of them is held by this, its only, thread.
-    unsafe { HEAP.unlock_all() };
+    unsafe {
+        guard::fork_unlock();
+        HEAP.unlock_all();
+    }
     let tc = tcache();
     HEAP.after_fork_in_child((tc.state() == ACTIVE).then(|| tc.arena()));
 }
@@ -400,9 +425,66 @@ fn home_arena() -> usize {
     }
 }
 
+/// The pointer API's slow path of a small allocation (`size` bytes at
+/// `align`, of `class`): a guarded block when the thread's sampling
+/// countdown is due, else a refill, whose blocks count down.
+#[cold]
+#[inline(never)]
+fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 {
+    let tc = tcache();
+    if tc.state() == ACTIVE || activate(tc) {
+        if tc.sample_due() {
+            // Counted even if the pool has no room: a full pool is not
+            // asked again at every slow path.
+            tc.sampled();
+            let p = guard::alloc(size, align);
+            if !p.is_null() {
+                return p;
+            }
+        }
+        return tc.refill_counted(&HEAP, class);
+    }
+    HEAP.alloc_block(class, 0)
+}
+
+// Every large request within the guard pool's reach may be sampled.
+const _: () = assert!(guard::MAX_BLOCK == LARGE_LIMIT);
+
 #[inline(never)]
 pub(crate) fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
-    HEAP.alloc_big(layout.size(), layout.align(), zero, home_arena())
+    let home = home_arena();
+    let (size, align) = (layout.size(), layout.align());
+    let tc = tcache();
+    if tc.state() == ACTIVE && guard::eligible(size, align) {
+        tc.count_unguarded(1);
+        if tc.sample_due() {
+            tc.sampled();
+            // Guarded blocks read as zero.
+            let p = guard::alloc(size, align);
+            if !p.is_null() {
+                return p;
+            }
+        }
+    }
+    HEAP.alloc_big(size, align, zero, home)
+}
+
+/// Frees `p`, a live large or huge block allocated with `layout` (maybe
+/// guarded).
+///
+/// # Safety
+/// As `GlobalAlloc::dealloc`, for a layout that does not route small.
+#[inline(never)]
+unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
+    if guard::owns(p) {
+        // SAFETY: the caller gives up `p`.
+        if let Err(why) = unsafe { guard::free(p) } {
+            crate::raw::invalid("dealloc", p, why.into());
+        }
+        return;
+    }
+    // SAFETY: `p` was allocated with this layout, so routes the same.
+    unsafe { HEAP.free_big(p, layout.size(), layout.align()) }
 }
 
 /// A block of `class`: the fast path, then the slow one.
@@ -413,6 +495,19 @@ pub(crate) fn alloc_small(class: usize) -> *mut u8 {
         return p;
     }
     alloc_small_slow(class)
+}
+
+/// A block of `class` for `size` bytes at `align` (which route to it), for
+/// the pointer API: as [`alloc_small`], sampled for the guard pool on the
+/// slow path (a block a program frees by address alone, so that `free`
+/// finds it in the pool).
+#[inline(always)]
+pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *mut u8 {
+    let p = tcache().pop(class);
+    if !p.is_null() {
+        return p;
+    }
+    alloc_small_sampled_slow(class, size, align)
 }
 
 /// Frees `p`, a live block of `class`: the fast path, then the slow one.
@@ -458,7 +553,7 @@ unsafe impl GlobalAlloc for SlabPool {
             // SAFETY: the caller gives up `p`, a live block of `class`.
             Route::Small(class) => unsafe { dealloc_small(p, class) },
             // SAFETY: `p` was allocated with this layout, so routes the same.
-            _ => unsafe { HEAP.free_big(p, layout.size(), layout.align()) },
+            _ => unsafe { dealloc_big(p, layout) },
         }
     }
 
@@ -503,7 +598,8 @@ unsafe impl GlobalAlloc for SlabPool {
                 }
                 return q;
             }
-            (Route::Large, Route::Large) | (Route::Huge, Route::Huge) => {
+            // A guarded block moves (below): it has no span to resize.
+            (Route::Large, Route::Large) | (Route::Huge, Route::Huge) if !guard::owns(p) => {
                 // SAFETY: `p` is a live block of this kind and alignment.
                 let q = unsafe { HEAP.resize_big(p, new_size, align) };
                 if !q.is_null() {

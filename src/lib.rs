@@ -19,7 +19,9 @@
 //! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
 //!   [`collect`] and [`stats`];
 //! - `config`: settings from the environment; `stats`: the [`Stats`] types;
-//!   `poison`: AddressSanitizer hooks (the `asan` feature).
+//!   `poison`: AddressSanitizer hooks (the `asan` feature);
+//! - `guard`: the guard pool of sampled guarded allocations, beside the
+//!   heap (it maps its own chunks), and its fault handler; [`guard_stats`].
 //!
 //! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file, and the
@@ -40,6 +42,8 @@ mod entropy;
 pub mod fuzzing;
 #[cfg(not(loom))]
 mod global;
+#[cfg(not(loom))]
+mod guard;
 mod heap;
 mod huge;
 mod huge_cache;
@@ -61,5 +65,7 @@ mod tcache;
 
 #[cfg(not(loom))]
 pub use global::{SlabPool, collect, stats};
+#[cfg(not(loom))]
+pub use guard::{GuardStats, guard_stats};
 pub use size_class::NUM_CLASSES;
 pub use stats::{ClassStats, Stats};

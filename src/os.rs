@@ -363,6 +363,39 @@ impl Drop for StderrWriter {
     }
 }
 
+/// Makes `[p, p + size)` readable and writable (`access`), or inaccessible
+/// and empty: the pages of the guard pool. Made inaccessible, the range is
+/// mapped afresh (`PROT_NONE`, one system call instead of `mprotect` and
+/// `madvise`), so its pages go back to the OS and read as zero once made
+/// accessible again. False if the kernel refuses.
+///
+/// # Safety
+/// The range must be page-aligned and inside a reservation made here; made
+/// inaccessible, it must hold nothing anybody still needs.
+#[cfg(not(loom))]
+pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
+    // SAFETY: by the caller's contract the range is ours; a fixed mapping
+    // replaces only it.
+    let ok = unsafe {
+        if access {
+            libc::mprotect(p.cast(), size, libc::PROT_READ | libc::PROT_WRITE) == 0
+        } else {
+            libc::mmap(
+                p.cast(),
+                size,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            ) != libc::MAP_FAILED
+        }
+    };
+    if !ok {
+        warn(b"mprotect or mmap failed: guard pages not changed");
+    }
+    ok
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -24,6 +24,14 @@
 //! in another thread's cache is not found (as with glibc's tcache).
 //! `realloc` checks its pointer the same way.
 //!
+//! Sampled guarded blocks (`SLABPOOL_GUARD_SAMPLE`, see `guard`) live in
+//! the guard pool, whose chunks the registry knows: `free`, `realloc` and
+//! `usable_size` find them exactly, and a guarded block freed twice, or an
+//! interior pointer of one, is reported like the cases above. Small blocks
+//! from [`alloc`] may be guarded: free them through [`free`] (or
+//! [`realloc`]), never `GlobalAlloc::dealloc`, whose small path caches a
+//! block without looking at it.
+//!
 //! `free` never changes `errno` (POSIX 2024): the system calls of its slow
 //! paths (futex, munmap, madvise) may, so those paths restore it.
 //!
@@ -35,7 +43,8 @@
 //! frame; everything else is out of line.
 
 use crate::block;
-use crate::global::{self, alloc_big, alloc_small, dealloc_small};
+use crate::global::{self, alloc_big, alloc_small_sampled, dealloc_small};
+use crate::guard;
 use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
 use crate::os::{self, PAGE_SHIFT};
@@ -55,6 +64,8 @@ pub enum Block {
     Large(usize),
     /// A huge mapping.
     Huge,
+    /// A guarded block (in the guard pool) of this many usable bytes.
+    Guarded(usize),
 }
 
 /// Why a pointer is not a live block.
@@ -70,6 +81,17 @@ pub enum Invalid {
     DoubleFree,
     /// A block of a slab that was never handed out (past the bump pointer).
     NeverAllocated,
+    /// A guarded block that was freed (its slot says so).
+    GuardedFreed,
+}
+
+impl From<guard::Misuse> for Invalid {
+    fn from(m: guard::Misuse) -> Self {
+        match m {
+            guard::Misuse::Freed => Invalid::GuardedFreed,
+            guard::Misuse::NotBlock => Invalid::Interior,
+        }
+    }
 }
 
 impl Invalid {
@@ -80,6 +102,7 @@ impl Invalid {
             Invalid::AlreadyFree => "double free (the block's pages are free)",
             Invalid::DoubleFree => "double free (the block is already free)",
             Invalid::NeverAllocated => "pointer to a block that was never allocated",
+            Invalid::GuardedFreed => "double free (a guarded block, already freed)",
         }
     }
 }
@@ -200,6 +223,11 @@ fn find_other(p: *const u8) -> Result<Block, Invalid> {
     match registry::kind_of(p) {
         registry::SEGMENT => {}
         registry::HUGE_FREE => return Err(Invalid::AlreadyFree),
+        registry::GUARD => {
+            return guard::usable_size(p)
+                .map(Block::Guarded)
+                .map_err(Invalid::from);
+        }
         registry::HUGE => {
             return match huge::lookup(p.cast_mut()) {
                 huge::Lookup::Live => Ok(Block::Huge),
@@ -289,9 +317,8 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     // check (the sum cannot overflow). Size 0 counts as 1, so that it
     // rounds up to a block of the alignment asked for.
     if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
-        return handed_out(alloc_small(class_of(
-            (size.max(1) + align - 1) & !(align - 1),
-        )));
+        let class = class_of((size.max(1) + align - 1) & !(align - 1));
+        return handed_out(alloc_small_sampled(class, size, align));
     }
     alloc_other(size, align)
 }
@@ -361,7 +388,7 @@ fn handed_out(p: *mut u8) -> *mut u8 {
 fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
-            Route::Small(class) => handed_out(alloc_small(class)),
+            Route::Small(class) => handed_out(alloc_small_sampled(class, size, align)),
             _ => alloc_big(l, false),
         },
         None => ptr::null_mut(),
@@ -373,7 +400,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => {
-                let p = alloc_small(class);
+                let p = alloc_small_sampled(class, size, align);
                 if !p.is_null() {
                     // SAFETY: a fresh block of at least `size` bytes.
                     unsafe { p.write_bytes(0, l.size()) };
@@ -466,6 +493,12 @@ unsafe fn free_other(p: *mut u8) {
         Ok(Block::Large(_)) => unsafe { global::heap().free_large(p) },
         // SAFETY: `p` is a live huge block.
         Ok(Block::Huge) => unsafe { global::heap().free_huge(p) },
+        Ok(Block::Guarded(_)) => {
+            // SAFETY: `p` is a live guarded block given up by the caller.
+            if let Err(why) = unsafe { guard::free(p) } {
+                invalid("free", p, why.into());
+            }
+        }
         Err(why) => invalid("free", p, why),
     }
 }
@@ -498,6 +531,7 @@ pub fn usable_size(p: *const u8) -> usize {
         Ok(Block::Large(bytes)) => bytes,
         // SAFETY: `p` is a live huge block.
         Ok(Block::Huge) => unsafe { huge::usable_size(p.cast_mut()) },
+        Ok(Block::Guarded(bytes)) => bytes,
         Err(why) => invalid("malloc_usable_size", p, why),
     }
 }
@@ -536,7 +570,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
                 if new_class == class {
                     return p;
                 }
-                let q = alloc_small(new_class);
+                let q = alloc_small_sampled(new_class, size, align);
                 if !q.is_null() {
                     // SAFETY: both blocks hold at least the smaller class's
                     // size and differ; `p` is a live block of `class`.
@@ -570,6 +604,9 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
             // SAFETY: `p` is a live huge block.
             unsafe { huge::usable_size(p) }
         }
+        // A guarded block always moves (to a block of the new size, guarded
+        // or not), so a stale pointer to it faults.
+        Block::Guarded(bytes) => bytes,
     };
     let q = alloc(size, align);
     if !q.is_null() {

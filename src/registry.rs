@@ -22,7 +22,9 @@
 //! - [`HUGE`]: part of a huge block's mapping, which covers the whole chunk
 //!   (huge mappings are chunk-aligned and chunk-rounded), so any address in
 //!   it can be read;
-//! - [`HUGE_FREE`]: part of a freed huge mapping kept in the cache.
+//! - [`HUGE_FREE`]: part of a freed huge mapping kept in the cache;
+//! - [`GUARD`]: a chunk of the guard pool (sampled guarded blocks), whose
+//!   header sits at the chunk's base (see `guard`).
 //!
 //! Entries are written when slabpool maps or unmaps a chunk, before the
 //! memory is handed out and after it is taken back, so a pointer the program
@@ -49,6 +51,8 @@ pub const NONE: u8 = 0;
 pub const SEGMENT: u8 = 1;
 pub const HUGE: u8 = 2;
 pub const HUGE_FREE: u8 = 3;
+#[cfg(not(loom))]
+pub const GUARD: u8 = 4;
 
 /// Bits of user address space covered.
 #[cfg(not(loom))]

@@ -112,6 +112,9 @@ pub struct ThreadCache {
     next_decay: u32,
     /// The heap's collect epoch this cache last flushed for.
     epoch: u32,
+    /// Guard sampling (see `guard`): blocks this thread may still receive
+    /// before its next guarded allocation is due (due at zero or below).
+    sample_countdown: i64,
 }
 
 const _: () = assert!(NUM_CLASSES <= 64);
@@ -142,6 +145,7 @@ impl ThreadCache {
             refilled: 0,
             next_decay: 0,
             epoch: 0,
+            sample_countdown: 0,
         }
     }
 
@@ -227,6 +231,42 @@ impl ThreadCache {
         self.state = ACTIVE;
         self.epoch = heap.epoch();
         self.next_decay = os::now_ms().wrapping_add(config::purge_delay_ms());
+        self.sample_countdown = first_countdown(self.serial, config::guard_sample());
+    }
+
+    /// Whether this thread's next allocation on a slow path is due to be
+    /// guarded (sampling is on and the countdown reached zero).
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn sample_due(&self) -> bool {
+        self.sample_countdown <= 0 && config::guard_sample() != 0
+    }
+
+    /// A sample was taken (a guarded block handed out, or none because the
+    /// pool had no room): the next is due after about a period's blocks
+    /// (at once with a period of 1: every allocation).
+    #[cfg(not(loom))]
+    pub fn sampled(&mut self) {
+        let period = config::guard_sample();
+        if period > 1 {
+            self.sample_countdown += i64::from(period);
+        }
+    }
+
+    /// `blocks` blocks were handed to this thread unguarded.
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn count_unguarded(&mut self, blocks: u32) {
+        self.sample_countdown -= i64::from(blocks);
+    }
+
+    /// [`ThreadCache::refill`] counting the blocks handed to this thread on
+    /// the guard sampling countdown (the pointer API's refills).
+    #[cfg(not(loom))]
+    pub fn refill_counted(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+        let p = self.refill(heap, class);
+        self.count_unguarded(self.bins[class].count + u32::from(!p.is_null()));
+        p
     }
 
     /// Work every slow path does first: heap maintenance when due, a flush
@@ -445,6 +485,17 @@ impl ThreadCache {
                 )
             })
     }
+}
+
+/// A thread's first countdown: somewhere in `1..=period`, spread by its
+/// serial, so threads do not all guard their first allocations; 0 (due at
+/// once) with a period of 1 (or 0: off).
+fn first_countdown(serial: u32, period: u32) -> i64 {
+    if period <= 1 {
+        return 0;
+    }
+    let spread = u64::from(serial).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    (spread % u64::from(period)) as i64 + 1
 }
 
 #[cfg(all(test, not(loom)))]

@@ -1,0 +1,773 @@
+//! The guard pool: sampled guarded allocations (`SLABPOOL_GUARD_SAMPLE=N`).
+//!
+//! A sampled allocation gets pages of its own instead of a slab block or a
+//! span: the block ends exactly where a page that is never accessible
+//! (`PROT_NONE`) starts, at an address that honours its alignment, so an
+//! access one byte past its alignment-rounded size faults; the pages before
+//! the block's first page are inaccessible too, so an underflow faults once
+//! it leaves that page. When the block is freed its pages become
+//! inaccessible (and go back to the OS), and they stay so while the pool
+//! hands out every other slot first: a new block takes a slot never used
+//! while the pool may still map more, then the slot freed longest ago
+//! (FIFO), so a use after free faults for as long as possible. A freed
+//! block freed again is found by its slot's state. A fault in the pool is
+//! reported on stderr, in one line written without allocating, as what it
+//! is (overflow past a block, underflow before it, use after free) with the
+//! block's address and size and the fault address; then the fault goes to
+//! the action that was in place before ours (the program's handler is
+//! called, or the default action kills the process).
+//!
+//! Layout: the pool is made of chunks of [`CHUNK`] bytes (the registry's
+//! unit, registered as `registry::GUARD`), mapped on demand, at most
+//! [`MAX_CHUNKS_PER_KIND`] per kind of slot. A chunk holds slots of one
+//! kind, `KIND_PAGES[kind]` data pages each:
+//!
+//! ```text
+//! | header and slot records | guard | slot 0 data | guard | slot 1 data | guard | ...
+//! ```
+//!
+//! A block of `usable` bytes (its size rounded up to its alignment) takes
+//! the smallest kind that holds it, ends at its slot's data end, and only
+//! its own pages are made accessible; the slot's pages before them stay
+//! inaccessible. Kinds of 1, 8, 64 and 512 pages: every small class and
+//! large request up to 2 MiB at alignments up to a page; huge requests
+//! (above 2 MiB) and larger alignments are never guarded.
+//!
+//! What is sampled (the per-thread countdown lives in the thread cache):
+//! - the pointer API (`raw`, under C's `malloc`): a small allocation that
+//!   reaches the refill path. Refills subtract the blocks they hand to the
+//!   thread cache from the countdown; once it is at or below zero, the
+//!   next allocation that reaches the slow path gets a guarded block and
+//!   the countdown goes up by N. About one in N blocks handed to the cache,
+//!   then: blocks freed back to the cache and reused are not counted, so a
+//!   program in a steady state takes few samples and the fast paths pay
+//!   nothing. With N = 1 every small allocation of the pointer API that
+//!   finds its cache empty is guarded while the pool has room, and the
+//!   cache is not refilled: in a C program, every allocation. (The thread
+//!   cache is shared with `GlobalAlloc`, whose refills are not counted.)
+//! - both doors: a large allocation (above 32 KiB, up to 2 MiB) counts one
+//!   on the same countdown and is guarded when it reaches zero.
+//! - never small allocations through `GlobalAlloc`: its `dealloc` pushes a
+//!   small block onto the thread cache without looking it up (no
+//!   instruction spent on it), so a guarded block freed there would be
+//!   handed out again as a block of its class and flushed to slabs whose
+//!   headers it does not have. Sending it back would need an owner check on
+//!   every block of every flush and in the central pools' paths (transfer
+//!   batches are reused whole without looking at their blocks); and while
+//!   cached it would be accessible, so a use after free would go unseen.
+//!   `dealloc` of a large block already reads the block's span: it looks
+//!   at the registry first when the pool is in use.
+//!
+//! So the C door detects overflows (one byte past the 16-byte-rounded
+//! size, or 8 for requests up to 8 bytes), underflows past the block's
+//! first page, uses after free, double frees and interior frees of sampled
+//! blocks of every size up to 2 MiB, and `realloc` and
+//! `malloc_usable_size` find them; the Rust door the same for sampled large
+//! blocks (33 KiB to 2 MiB, alignment up to 4 KiB).
+//!
+//! Invariants: a slot is `FRESH` (never used: all its pages inaccessible),
+//! `LIVE` (the pages of its block accessible, every other page of the slot
+//! inaccessible) or `FREED` (all its pages inaccessible and decommitted,
+//! once it is on its kind's FIFO); its state, block and size change under
+//! the pool lock only; a slot is on the FIFO only when `FREED` with its
+//! pages protected, and the pool hands out a slot only from there or from
+//! a chunk's never-used slots. Chunks are never unmapped, so a chunk's
+//! header stays readable for the life of the process. The fault handler
+//! only reads (atomics) and never takes the lock.
+
+use crate::config;
+use crate::os::{self, PAGE, align_up};
+use crate::registry;
+use crate::segment::SEGMENT_SIZE;
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Lock, UnsafeCell};
+use core::ffi::{c_int, c_void};
+use core::fmt::Write;
+use core::mem::MaybeUninit;
+use core::ptr;
+
+/// Bytes of a pool chunk: the registry's unit, so a chunk is found by
+/// masking an address.
+const CHUNK: usize = SEGMENT_SIZE;
+const CHUNK_PAGES: usize = CHUNK / PAGE;
+/// Readable pages at the start of a chunk: its header and slot records.
+const HEADER_PAGES: usize = 4;
+/// Kinds of slot.
+const KINDS: usize = 4;
+/// Data pages per slot, by kind.
+const KIND_PAGES: [usize; KINDS] = [1, 8, 64, 512];
+/// Chunks the pool maps at most per kind (16 MiB of address space each).
+pub const MAX_CHUNKS_PER_KIND: usize = 4;
+/// Largest guarded block (its size rounded to its alignment): the data of
+/// the largest kind, which is the large limit.
+pub const MAX_BLOCK: usize = KIND_PAGES[KINDS - 1] * PAGE;
+
+/// Slots of a chunk of `kind`: after the header, one guard page, then each
+/// slot's data pages followed by a guard page.
+const fn slots_of(kind: usize) -> usize {
+    (CHUNK_PAGES - HEADER_PAGES - 1) / (KIND_PAGES[kind] + 1)
+}
+
+const _: () =
+    assert!(size_of::<ChunkHeader>() + slots_of(0) * size_of::<Slot>() <= HEADER_PAGES * PAGE);
+const _: () = assert!(slots_of(KINDS - 1) >= 1);
+
+/// Slot states.
+const FRESH: u8 = 0;
+const LIVE: u8 = 1;
+const FREED: u8 = 2;
+
+/// The record of one slot, in its chunk's header. Atomics: the fault
+/// handler and lookups of stray pointers read them without the lock.
+#[repr(C)]
+struct Slot {
+    state: AtomicU8,
+    /// When the block was freed ([`os::now_ms`]), for a `FREED` slot.
+    freed_at: AtomicU32,
+    /// The block's address (`LIVE` and `FREED` slots).
+    block: AtomicUsize,
+    /// Bytes the program asked for.
+    size: AtomicUsize,
+    /// The record of the slot freed next after this one (the FIFO of its
+    /// kind), 0 at the end. Under the pool lock.
+    next: AtomicUsize,
+}
+
+/// The start of a chunk, followed by its slot records.
+#[repr(C)]
+struct ChunkHeader {
+    /// Kind of its slots, written before the chunk is registered.
+    kind: AtomicUsize,
+}
+
+/// A chunk of the pool, by its base address: the address arithmetic of its
+/// pages and records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Chunk(usize);
+
+/// Where an address falls in a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// In the header pages.
+    Header,
+    /// In the data pages of this slot.
+    Data(usize),
+    /// In the guard page before this slot's data (or after the last slot's
+    /// data, for the slot count).
+    Guard(usize),
+}
+
+impl Chunk {
+    /// The chunk holding `p`, which the registry says is in the pool.
+    fn of(p: usize) -> Chunk {
+        Chunk(p & !(CHUNK - 1))
+    }
+
+    fn header(self) -> &'static ChunkHeader {
+        // SAFETY: a pool chunk's header pages stay mapped and readable for
+        // the life of the process (chunks are never unmapped), and the
+        // header is all atomics.
+        unsafe { &*(self.0 as *const ChunkHeader) }
+    }
+
+    fn kind(self) -> usize {
+        self.header().kind.load(Relaxed).min(KINDS - 1)
+    }
+
+    fn slots(self) -> usize {
+        slots_of(self.kind())
+    }
+
+    /// The record of slot `i` (below `slots()`).
+    fn slot(self, i: usize) -> &'static Slot {
+        debug_assert!(i < self.slots());
+        let at = self.0 + size_of::<ChunkHeader>() + i * size_of::<Slot>();
+        // SAFETY: records lie in the header pages (checked at compile time
+        // for the kind with the most slots), mapped for the life of the
+        // process; they are all atomics, zero (`FRESH`) when fresh.
+        unsafe { &*(at as *const Slot) }
+    }
+
+    /// The slot whose record is at `record` (an address from the FIFO).
+    fn of_record(record: usize) -> (Chunk, usize) {
+        let chunk = Chunk::of(record);
+        let i = (record - chunk.0 - size_of::<ChunkHeader>()) / size_of::<Slot>();
+        (chunk, i)
+    }
+
+    /// First byte past slot `i`'s data pages (where its guard page starts).
+    fn data_end(self, i: usize) -> usize {
+        let pages = KIND_PAGES[self.kind()];
+        self.0 + (HEADER_PAGES + 1 + i * (pages + 1) + pages) * PAGE
+    }
+
+    /// Where `p` (inside this chunk) falls.
+    fn place(self, p: usize) -> Place {
+        let page = (p - self.0) / PAGE;
+        if page < HEADER_PAGES {
+            return Place::Header;
+        }
+        let stride = KIND_PAGES[self.kind()] + 1;
+        // Page 0 after the header is the guard before slot 0; then each
+        // slot's data pages and the guard before the next slot.
+        let r = page - HEADER_PAGES;
+        let i = r / stride;
+        let slot = i.min(self.slots());
+        if r % stride == 0 || i >= self.slots() {
+            Place::Guard(slot)
+        } else {
+            Place::Data(slot)
+        }
+    }
+
+    /// Maps a chunk of `kind`: header readable, the rest inaccessible,
+    /// registered. `None` when the OS refuses.
+    fn map(kind: usize) -> Option<Chunk> {
+        let base = os::reserve(CHUNK, CHUNK)?.as_ptr();
+        let header = HEADER_PAGES * PAGE;
+        // SAFETY: the reservation is ours and unused; past the header
+        // nothing may be accessed until a block is placed there.
+        let protected = unsafe { os::protect(base.wrapping_add(header), CHUNK - header, false) };
+        let chunk = Chunk(base as usize);
+        chunk.header().kind.store(kind, Relaxed);
+        if !protected || !registry::register(base, CHUNK, registry::GUARD) {
+            // SAFETY: never published.
+            unsafe { os::release(base, CHUNK) };
+            return None;
+        }
+        Some(chunk)
+    }
+}
+
+/// The slots of one kind.
+#[derive(Clone, Copy)]
+struct KindPool {
+    /// Chunks mapped.
+    chunks: usize,
+    /// The newest chunk (0 before the first) and how many of its slots were
+    /// ever handed out.
+    newest: usize,
+    used: usize,
+    /// The FIFO of freed slots: the records of the slots freed longest ago
+    /// and last (0: empty).
+    oldest: usize,
+    youngest: usize,
+}
+
+/// The pool's state, under [`POOL`]'s lock.
+struct Pool {
+    kinds: [KindPool; KINDS],
+    /// Whether the fault handler was installed.
+    handler: bool,
+}
+
+impl Pool {
+    const fn new() -> Self {
+        Pool {
+            kinds: [KindPool {
+                chunks: 0,
+                newest: 0,
+                used: 0,
+                oldest: 0,
+                youngest: 0,
+            }; KINDS],
+            handler: false,
+        }
+    }
+
+    /// A slot of `kind` for a block: never used ones first while the pool
+    /// may grow, then the one freed longest ago.
+    fn take(&mut self, kind: usize) -> Option<(Chunk, usize)> {
+        let k = &mut self.kinds[kind];
+        if k.newest != 0 && k.used < slots_of(kind) {
+            k.used += 1;
+            return Some((Chunk(k.newest), k.used - 1));
+        }
+        if k.chunks < MAX_CHUNKS_PER_KIND && os::os_page_fits() {
+            if !self.handler {
+                install_handler();
+                self.handler = true;
+            }
+            if let Some(chunk) = Chunk::map(kind) {
+                let k = &mut self.kinds[kind];
+                k.chunks += 1;
+                k.newest = chunk.0;
+                k.used = 1;
+                CHUNKS.fetch_add(1, Relaxed);
+                IN_USE.store(true, Release);
+                return Some((chunk, 0));
+            }
+        }
+        let k = &mut self.kinds[kind];
+        if k.oldest == 0 {
+            return None;
+        }
+        let record = k.oldest;
+        let (chunk, i) = Chunk::of_record(record);
+        k.oldest = chunk.slot(i).next.load(Relaxed);
+        if k.oldest == 0 {
+            k.youngest = 0;
+        }
+        FREED_SLOTS.fetch_sub(1, Relaxed);
+        Some((chunk, i))
+    }
+
+    /// Appends freed slot `i` of `chunk` to its kind's FIFO.
+    fn push_freed(&mut self, chunk: Chunk, i: usize) {
+        let slot = chunk.slot(i);
+        let record = slot as *const Slot as usize;
+        slot.next.store(0, Relaxed);
+        let k = &mut self.kinds[chunk.kind()];
+        if k.youngest == 0 {
+            k.oldest = record;
+        } else {
+            let (c, j) = Chunk::of_record(k.youngest);
+            c.slot(j).next.store(record, Relaxed);
+        }
+        k.youngest = record;
+        FREED_SLOTS.fetch_add(1, Relaxed);
+    }
+}
+
+static POOL: Lock<Pool> = Lock::new(Pool::new());
+/// Set once the first chunk is registered: until then no pointer can be a
+/// guarded block, and `owns` needs no registry lookup.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+/// Counters for [`guard_stats`].
+static CHUNKS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static FREED_SLOTS: AtomicUsize = AtomicUsize::new(0);
+static GUARDED: AtomicU64 = AtomicU64::new(0);
+
+/// What the guard pool holds (no allocation, a few relaxed loads).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuardStats {
+    /// The sampling period in effect (`SLABPOOL_GUARD_SAMPLE`; 0: off).
+    pub sample: u32,
+    /// Chunks of the pool mapped ([`MAX_CHUNKS_PER_KIND`] per kind at
+    /// most, 4 MiB of address space each).
+    pub chunks: usize,
+    /// Guarded blocks live now.
+    pub live: usize,
+    /// Freed slots waiting for reuse, their pages inaccessible.
+    pub freed: usize,
+    /// Guarded blocks handed out since the start.
+    pub guarded: u64,
+}
+
+/// A snapshot of the guard pool's counters.
+pub fn guard_stats() -> GuardStats {
+    GuardStats {
+        sample: config::guard_sample(),
+        chunks: CHUNKS.load(Relaxed),
+        live: LIVE_BLOCKS.load(Relaxed),
+        freed: FREED_SLOTS.load(Relaxed),
+        guarded: GUARDED.load(Relaxed),
+    }
+}
+
+/// Why a pointer into the pool is not a live guarded block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misuse {
+    /// It is a guarded block that was freed.
+    Freed,
+    /// It is not the start of a guarded block.
+    NotBlock,
+}
+
+/// Whether a request of `size` bytes at `align` can be guarded.
+#[inline]
+pub fn eligible(size: usize, align: usize) -> bool {
+    align <= PAGE && size <= MAX_BLOCK && align_up(size.max(1), align) <= MAX_BLOCK
+}
+
+/// Whether `p` lies in the guard pool (a guarded block, or not a block).
+#[inline]
+pub fn owns(p: *const u8) -> bool {
+    IN_USE.load(Relaxed) && registry::kind_of(p) == registry::GUARD
+}
+
+/// A guarded block of `size` bytes at `align`, reading as zero (a slot's
+/// pages are fresh or were decommitted when it was freed); null when the
+/// request is not eligible or the pool has no slot for it (the caller then
+/// allocates as usual).
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if !eligible(size, align) {
+        return ptr::null_mut();
+    }
+    let usable = align_up(size.max(1), align);
+    let pages = usable.div_ceil(PAGE);
+    let Some(kind) = KIND_PAGES.iter().position(|&n| pages <= n) else {
+        return ptr::null_mut();
+    };
+    let Some((chunk, i)) = POOL.with(|pool| {
+        let (chunk, i) = pool.take(kind)?;
+        let slot = chunk.slot(i);
+        slot.block.store(chunk.data_end(i) - usable, Relaxed);
+        slot.size.store(size, Relaxed);
+        slot.state.store(LIVE, Release);
+        Some((chunk, i))
+    }) else {
+        return ptr::null_mut();
+    };
+    let end = chunk.data_end(i);
+    let first = (end - pages * PAGE) as *mut u8;
+    // SAFETY: the pages belong to slot `i`, which is ours alone (taken
+    // under the lock); they hold no block.
+    if !unsafe { os::protect(first, pages * PAGE, true) } {
+        POOL.with(|pool| {
+            chunk.slot(i).state.store(FREED, Release);
+            pool.push_freed(chunk, i);
+        });
+        return ptr::null_mut();
+    }
+    LIVE_BLOCKS.fetch_add(1, Relaxed);
+    GUARDED.fetch_add(1, Relaxed);
+    (end - usable) as *mut u8
+}
+
+/// The live slot whose block starts at `p` (in the pool), or why not.
+fn live_slot(p: *const u8) -> Result<(Chunk, usize), Misuse> {
+    let chunk = Chunk::of(p as usize);
+    let Place::Data(i) = chunk.place(p as usize) else {
+        return Err(Misuse::NotBlock);
+    };
+    let slot = chunk.slot(i);
+    if slot.block.load(Relaxed) != p as usize {
+        return Err(Misuse::NotBlock);
+    }
+    match slot.state.load(Acquire) {
+        LIVE => Ok((chunk, i)),
+        FREED => Err(Misuse::Freed),
+        _ => Err(Misuse::NotBlock),
+    }
+}
+
+/// Bytes usable at `p` (its size rounded to its alignment), if `p` is a
+/// live guarded block; `p` must be in the pool ([`owns`]).
+pub fn usable_size(p: *const u8) -> Result<usize, Misuse> {
+    let (chunk, i) = live_slot(p)?;
+    Ok(chunk.data_end(i) - p as usize)
+}
+
+/// Frees guarded block `p` (in the pool: [`owns`]): its pages become
+/// inaccessible and are decommitted, and its slot goes to the end of the
+/// FIFO. An error (nothing changed) if `p` is not a live guarded block.
+///
+/// # Safety
+/// If `p` is a live guarded block, the caller gives it up.
+pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
+    let (chunk, i) = live_slot(p)?;
+    let slot = chunk.slot(i);
+    // Recheck under the lock: of two racing frees, one wins.
+    POOL.with(|_| {
+        if slot.state.load(Relaxed) != LIVE || slot.block.load(Relaxed) != p as usize {
+            return Err(Misuse::Freed);
+        }
+        slot.freed_at.store(os::now_ms(), Relaxed);
+        slot.state.store(FREED, Release);
+        Ok(())
+    })?;
+    let end = chunk.data_end(i);
+    let first = (p as usize & !(PAGE - 1)) as *mut u8;
+    let len = end - first as usize;
+    // SAFETY: the block's pages are ours (its slot is FREED and not yet on
+    // the FIFO, so nobody else takes it) and the caller gave the block up.
+    let clean = unsafe { os::protect(first, len, false) };
+    LIVE_BLOCKS.fetch_sub(1, Relaxed);
+    // A slot whose pages could not be protected and cleared is never
+    // reused: a block must read as zero, and stale pages must not be
+    // reachable again.
+    if clean {
+        POOL.with(|pool| pool.push_freed(chunk, i));
+    }
+    Ok(())
+}
+
+/// Holds the pool lock across `fork` (see `global`'s fork handlers).
+///
+/// # Safety
+/// Must be followed by [`fork_unlock`] in the parent and the child.
+pub unsafe fn fork_lock() {
+    // SAFETY: released by `fork_unlock`.
+    unsafe { POOL.force_lock() }
+}
+
+/// Releases the lock taken by [`fork_lock`].
+///
+/// # Safety
+/// The lock must be held through `fork_lock`.
+pub unsafe fn fork_unlock() {
+    // SAFETY: forwarded contract.
+    unsafe { POOL.force_unlock() }
+}
+
+// ---------------------------------------------------------------------------
+// Faults.
+
+/// The signals handled, and where their previous actions are kept.
+const SIGNALS: [c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// The actions in place before ours, written once (under the pool lock)
+/// before the handler is installed, then only read.
+struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+
+// SAFETY: written once before any reader can exist (the handler is
+// installed after), then read-only.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: Previous = Previous(UnsafeCell::new([const { MaybeUninit::uninit() }; 2]));
+
+impl Previous {
+    fn get(&self, index: usize) -> *mut libc::sigaction {
+        self.0.with_mut(|a| {
+            // SAFETY: `index` is below 2; the element is plain data.
+            unsafe { (*a).as_mut_ptr().add(index).cast() }
+        })
+    }
+}
+
+/// Installs [`on_fault`] for SIGSEGV and SIGBUS, keeping the previous
+/// actions. Called once, under the pool lock, before the first chunk.
+fn install_handler() {
+    // SAFETY: a zeroed `sigaction` is a valid value (no handler, no flags,
+    // an empty mask); the pointers passed are valid for the calls, and
+    // `on_fault` has the signature `SA_SIGINFO` handlers have.
+    unsafe {
+        let mut ours: libc::sigaction = core::mem::zeroed();
+        ours.sa_sigaction = on_fault as *const () as usize;
+        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut ours.sa_mask);
+        for (index, &sig) in SIGNALS.iter().enumerate() {
+            let previous = PREVIOUS.get(index);
+            previous.write(core::mem::zeroed());
+            if libc::sigaction(sig, ptr::null(), previous) == 0 {
+                libc::sigaction(sig, &ours, ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// The SIGSEGV and SIGBUS handler: a fault in the pool is reported, then
+/// every fault goes to the previous action.
+extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` to `SA_SIGINFO` handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if registry::kind_of(addr as *const u8) == registry::GUARD {
+        report(sig, addr);
+    }
+    pass_on(sig, info, context);
+}
+
+/// Hands a fault to the action in place before ours: calls it if it was a
+/// handler; otherwise restores it and returns, so the faulting access runs
+/// again and gets it (a signal sent by a process, which will not recur, is
+/// raised again).
+fn pass_on(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let index = usize::from(sig != SIGNALS[0]);
+    let previous = PREVIOUS.get(index);
+    // SAFETY: `previous` was written before our handler was installed;
+    // a handler it names has the signature its flags say.
+    unsafe {
+        let handler = (*previous).sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            libc::sigaction(sig, previous, ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(sig);
+            }
+        } else if (*previous).sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                core::mem::transmute(handler);
+            f(sig, info, context);
+        } else {
+            let f: extern "C" fn(c_int) = core::mem::transmute(handler);
+            f(sig);
+        }
+    }
+}
+
+/// What a fault in the pool hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Past the end of the block.
+    Overflow,
+    /// Before its start.
+    Underflow,
+    /// Inside a freed block.
+    UseAfterFree,
+    /// Inside a live block (its pages are accessible: not expected).
+    Inside,
+}
+
+/// The block nearest to a fault, as the report names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub fault: Fault,
+    pub block: usize,
+    pub size: usize,
+    /// Milliseconds since the block was freed, if it was.
+    pub freed_ms_ago: Option<u32>,
+}
+
+/// Which guarded block a fault at `addr` (in the pool) concerns: the
+/// nearest used slot's block among the slot the address falls in and its
+/// two neighbours. `None` if none of them was ever used.
+pub fn diagnose(addr: usize) -> Option<Diagnosis> {
+    let chunk = Chunk::of(addr);
+    let center = match chunk.place(addr) {
+        Place::Header => return None,
+        Place::Data(i) | Place::Guard(i) => i,
+    };
+    let mut best: Option<(usize, Diagnosis)> = None;
+    for i in center.saturating_sub(1)..(center + 2).min(chunk.slots()) {
+        let slot = chunk.slot(i);
+        let state = slot.state.load(Acquire);
+        if state == FRESH {
+            continue;
+        }
+        let block = slot.block.load(Relaxed);
+        let end = chunk.data_end(i);
+        let (fault, distance) = if addr < block {
+            (Fault::Underflow, block - addr)
+        } else if addr >= end {
+            (Fault::Overflow, addr - end + 1)
+        } else if state == FREED {
+            (Fault::UseAfterFree, 0)
+        } else {
+            (Fault::Inside, 0)
+        };
+        let freed_ms_ago =
+            (state == FREED).then(|| os::now_ms().wrapping_sub(slot.freed_at.load(Relaxed)));
+        let d = Diagnosis {
+            fault,
+            block,
+            size: slot.size.load(Relaxed),
+            freed_ms_ago,
+        };
+        if best.is_none_or(|(b, _)| distance < b) {
+            best = Some((distance, d));
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
+/// Writes the one-line report of a fault at `addr`, in the pool.
+fn report(sig: c_int, addr: usize) {
+    let mut out = os::StderrWriter::new();
+    let name = if sig == libc::SIGBUS {
+        "SIGBUS"
+    } else {
+        "SIGSEGV"
+    };
+    let _ = write!(out, "slabpool: {name} at {addr:#x}: ");
+    let _ = match diagnose(addr) {
+        None => writeln!(out, "access to the guard pool outside any guarded block"),
+        Some(d) => {
+            let what = match d.fault {
+                Fault::Overflow => "overflow past",
+                Fault::Underflow => "underflow before",
+                Fault::UseAfterFree => "use after free of",
+                Fault::Inside => "access inside",
+            };
+            let freed = if d.freed_ms_ago.is_some() && d.fault != Fault::UseAfterFree {
+                "freed "
+            } else {
+                ""
+            };
+            let _ = write!(
+                out,
+                "{what} {freed}guarded block {:#x} of {} bytes (offset ",
+                d.block, d.size
+            );
+            let _ = if addr < d.block {
+                write!(out, "-{}", d.block - addr)
+            } else {
+                write!(out, "{}", addr - d.block)
+            };
+            match d.freed_ms_ago {
+                Some(ms) => writeln!(out, ", freed {ms} ms ago)"),
+                None => writeln!(out, ")"),
+            }
+        }
+    };
+    out.flush();
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_and_their_guard_pages_fit_a_chunk() {
+        for (kind, &pages) in KIND_PAGES.iter().enumerate() {
+            let n = slots_of(kind);
+            let last_guard = HEADER_PAGES + 1 + (n - 1) * (pages + 1) + pages;
+            assert!(last_guard < CHUNK_PAGES, "kind {kind}");
+        }
+        assert_eq!(slots_of(0), 509);
+        assert!(eligible(MAX_BLOCK, 8) && !eligible(MAX_BLOCK + 1, 8));
+        assert!(eligible(100, PAGE) && !eligible(100, 2 * PAGE));
+        assert!(!eligible(usize::MAX, 8) && eligible(MAX_BLOCK - 8, 16));
+    }
+
+    #[test]
+    fn blocks_end_at_a_guard_page_and_their_slots_know_them() {
+        for (size, align, usable) in [(40, 16, 48), (1, 8, 8), (5000, 8, 5000), (3, 1, 3)] {
+            let p = alloc(size, align);
+            assert!(!p.is_null() && owns(p));
+            assert_eq!(p as usize % align, 0);
+            assert_eq!((p as usize + usable) % PAGE, 0, "{size}: right-aligned");
+            assert_eq!(usable_size(p), Ok(usable));
+            // SAFETY: the block has `usable` accessible bytes, zero at first.
+            unsafe {
+                assert!((0..usable).all(|i| *p.add(i) == 0));
+                p.write_bytes(0xA5, usable);
+            }
+            let end = p as usize + usable;
+            let d = diagnose(end).expect("past the end");
+            assert_eq!(
+                (d.fault, d.block, d.size),
+                (Fault::Overflow, p as usize, size)
+            );
+            let before = (p as usize & !(PAGE - 1)) - 1;
+            let d = diagnose(before).expect("before the first page");
+            assert_eq!((d.fault, d.block), (Fault::Underflow, p as usize));
+            assert_eq!(usable_size(p.wrapping_add(1)), Err(Misuse::NotBlock));
+            // SAFETY: not a block: refused, nothing changes.
+            assert_eq!(unsafe { free(p.wrapping_add(1)) }, Err(Misuse::NotBlock));
+            // SAFETY: live, given up once; the second free is refused.
+            unsafe {
+                assert_eq!(free(p), Ok(()));
+                assert_eq!(free(p), Err(Misuse::Freed));
+            }
+            assert_eq!(usable_size(p), Err(Misuse::Freed));
+            let d = diagnose(p as usize + usable / 2).expect("inside");
+            assert_eq!((d.fault, d.block), (Fault::UseAfterFree, p as usize));
+            assert!(d.freed_ms_ago.is_some());
+        }
+        assert!(alloc(MAX_BLOCK + 1, 8).is_null());
+        assert!(alloc(64, 2 * PAGE).is_null());
+    }
+
+    #[test]
+    fn freed_slots_are_reused_oldest_first_once_the_pool_is_full() {
+        // Blocks of 1 MiB take the largest kind (one slot per chunk), which
+        // no other test uses.
+        let size = 1 << 20;
+        let blocks: Vec<_> = (0..MAX_CHUNKS_PER_KIND).map(|_| alloc(size, 8)).collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        assert!(alloc(size, 8).is_null(), "every slot of the kind is live");
+        // SAFETY: live blocks, each freed once.
+        unsafe {
+            assert_eq!(free(blocks[2]), Ok(()));
+            assert_eq!(free(blocks[0]), Ok(()));
+        }
+        assert_eq!(alloc(size, 8), blocks[2], "freed longest ago first");
+        assert_eq!(alloc(size, 8), blocks[0]);
+        assert!(alloc(size, 8).is_null());
+        for p in blocks {
+            // SAFETY: live (or live again), freed once.
+            assert_eq!(unsafe { free(p) }, Ok(()));
+        }
+    }
+}
