@@ -32,6 +32,10 @@
 
 mod arena;
 mod block;
+#[cfg(feature = "hardened")]
+mod canary;
+#[cfg(feature = "hardened")]
+mod carve_order;
 mod central;
 mod config;
 mod entropy;
@@ -40,6 +44,8 @@ mod entropy;
 pub mod fuzzing;
 #[cfg(not(loom))]
 mod global;
+#[cfg(all(feature = "hardened", not(loom)))]
+mod hardened;
 mod heap;
 mod huge;
 mod huge_cache;
@@ -49,6 +55,8 @@ pub mod model;
 mod os;
 mod poison;
 mod purge;
+#[cfg(feature = "hardened")]
+mod quarantine;
 #[cfg(not(loom))]
 pub mod raw;
 mod registry;
