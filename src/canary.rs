@@ -72,8 +72,7 @@ pub unsafe fn arm(p: *mut u8, requested: usize, usable: usize) -> *mut u8 {
     // SAFETY: the pattern lies within `[requested, usable - TAG)` and the
     // tag is the block's last 8 bytes, 8-aligned: all the block's.
     unsafe {
-        p.add(requested)
-            .write_bytes(pattern(key), pattern_len(slack));
+        fill(p.add(requested), pattern_len(slack), pattern(key));
         p.add(usable - TAG)
             .cast::<u64>()
             .write(key ^ (slack as u64) << CHECK_BITS);
@@ -98,35 +97,107 @@ pub enum Damage {
 /// `p` must be a live block of `usable` bytes, 8-aligned.
 #[inline]
 pub unsafe fn inspect(p: *const u8, usable: usize) -> Result<usize, Damage> {
+    let key = key(p);
     // SAFETY: forwarded contract.
-    unsafe { inspect_from(p, usable, 0) }
+    let requested = unsafe { requested_of(p, usable, key) }?;
+    let slack = (usable - requested) as u64;
+    let start = requested;
+    let end = requested + pattern_len(slack as usize);
+    // SAFETY: `[start, end)` lies within the block (see `arm`).
+    match unsafe { first_other(p.add(start), end - start, pattern(key)) } {
+        None => Ok(requested),
+        Some(at) => Err(Damage::Pattern {
+            offset: start + at,
+            // SAFETY: as above.
+            byte: unsafe { p.add(start + at).read() },
+        }),
+    }
 }
 
-/// As [`inspect`], with the pattern checked only from byte `from` of the
-/// block on (a freed block's first word holds a link).
+/// The requested size of `p`, a live block of `usable` bytes armed by
+/// [`arm`], from its tag alone (the pattern is not checked).
 ///
 /// # Safety
 /// As for [`inspect`].
 #[inline]
-pub unsafe fn inspect_from(p: *const u8, usable: usize, from: usize) -> Result<usize, Damage> {
+pub unsafe fn requested_size(p: *const u8, usable: usize) -> Result<usize, Damage> {
+    // SAFETY: forwarded contract.
+    unsafe { requested_of(p, usable, key(p)) }
+}
+
+/// [`requested_size`] with the block's key.
+///
+/// # Safety
+/// As for [`inspect`]; `key` is `key(p)`.
+#[inline(always)]
+unsafe fn requested_of(p: *const u8, usable: usize, key: u64) -> Result<usize, Damage> {
     // SAFETY: the last 8 bytes of the block, 8-aligned.
     let word = unsafe { p.add(usable - TAG).cast::<u64>().read() };
-    let key = key(p);
     let decoded = word ^ key;
     let slack = decoded >> CHECK_BITS;
     if decoded & ((1 << CHECK_BITS) - 1) != 0 || slack < TAG as u64 || slack > usable as u64 {
         return Err(Damage::Tag(word));
     }
-    let requested = usable - slack as usize;
-    let want = pattern(key);
-    for at in requested.max(from)..requested + pattern_len(slack as usize) {
-        // SAFETY: within the block (see `arm`).
-        let byte = unsafe { p.add(at).read() };
-        if byte != want {
-            return Err(Damage::Pattern { offset: at, byte });
+    Ok(usable - slack as usize)
+}
+
+/// Sets the `len` bytes at `p` to `byte`, a word at a time (a pattern is
+/// at most [`PATTERN_MAX`] bytes: no call to `memset`).
+///
+/// # Safety
+/// `[p, p + len)` must be writable.
+#[inline(always)]
+unsafe fn fill(p: *mut u8, len: usize, byte: u8) {
+    let word = u64::from_ne_bytes([byte; 8]);
+    // SAFETY: every write lies within `[p, p + len)`: whole words, then
+    // the last word (overlapping the one before), or bytes below 8.
+    unsafe {
+        if len < 8 {
+            for i in 0..len {
+                p.add(i).write(byte);
+            }
+            return;
+        }
+        let mut at = 0;
+        while at + 8 < len {
+            p.add(at).cast::<u64>().write_unaligned(word);
+            at += 8;
+        }
+        p.add(len - 8).cast::<u64>().write_unaligned(word);
+    }
+}
+
+/// The offset of the first of the `len` bytes at `p` that is not `byte`,
+/// read a word at a time.
+///
+/// # Safety
+/// `[p, p + len)` must be readable.
+#[inline]
+pub unsafe fn first_other(p: *const u8, len: usize, byte: u8) -> Option<usize> {
+    let word = u64::from_ne_bytes([byte; 8]);
+    let in_word = |w: u64, base: usize| -> Option<usize> {
+        let diff = (w ^ word).to_le_bytes();
+        diff.iter().position(|&d| d != 0).map(|i| base + i)
+    };
+    // SAFETY: every read lies within `[p, p + len)`, as in `fill`.
+    unsafe {
+        if len < 8 {
+            return (0..len).find(|&i| p.add(i).read() != byte);
+        }
+        let mut at = 0;
+        while at + 8 < len {
+            let w = p.add(at).cast::<u64>().read_unaligned();
+            if w != word {
+                return in_word(w, at);
+            }
+            at += 8;
+        }
+        let w = p.add(len - 8).cast::<u64>().read_unaligned();
+        if w != word {
+            return in_word(w, len - 8);
         }
     }
-    Ok(requested)
+    None
 }
 
 /// Bytes of the front canary of a huge block.
@@ -260,6 +331,26 @@ mod tests {
                 arm(p, requested, usable);
                 p.add(requested).write(0);
                 assert!(inspect(p, usable).is_err(), "{requested} in {usable}");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_and_first_other_agree_on_every_length_and_offset() {
+        for len in 0..40 {
+            let mut buf = [0u8; 48];
+            // SAFETY: `len + 3 <= 48` bytes.
+            unsafe { fill(buf.as_mut_ptr().add(3), len, 0xA7) };
+            assert!(buf[3..3 + len].iter().all(|&b| b == 0xA7), "{len}");
+            assert!(buf[..3].iter().chain(&buf[3 + len..]).all(|&b| b == 0));
+            // SAFETY: as above.
+            assert_eq!(unsafe { first_other(buf.as_ptr().add(3), len, 0xA7) }, None);
+            for at in 0..len {
+                let mut b = buf;
+                b[3 + at] = 1;
+                // SAFETY: as above.
+                let found = unsafe { first_other(b.as_ptr().add(3), len, 0xA7) };
+                assert_eq!(found, Some(at), "{len}, {at}");
             }
         }
     }

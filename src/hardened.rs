@@ -26,7 +26,7 @@ use crate::heap::{Route, route};
 use crate::huge;
 use crate::os;
 use crate::raw::{self, Block, SavedErrno};
-use crate::size_class::CLASSES;
+use crate::size_class::{CLASSES, c_class_of};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -111,8 +111,14 @@ pub fn malloc(size: usize) -> *mut u8 {
     // `malloc_bare` aligns `total` (above 8 bytes) to 16: at least what
     // `malloc(size)` must be.
     let p = raw::malloc_bare(total);
-    // SAFETY: as in `alloc`.
-    unsafe { armed(p, size) }
+    match c_class_of(total) {
+        // The class `malloc_bare` took (no lookup of the block).
+        // SAFETY: `p` is null or a fresh block of `class`, its first word
+        // cleared.
+        Some(class) => unsafe { canary::arm(p, size, CLASSES[class].size as usize) },
+        // SAFETY: as in `alloc`.
+        None => unsafe { armed(p, size) },
+    }
 }
 
 /// As [`alloc`], the requested bytes zeroed (`raw::alloc_zeroed`).
@@ -211,6 +217,24 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     q
 }
 
+/// Reports the damaged canary of `p`, freed through `GlobalAlloc` as a
+/// block of `class` of `size` bytes: as a wrong size if the block is of
+/// another class with an intact canary (the layout routed elsewhere), else
+/// as the damage. Aborts.
+#[cold]
+#[inline(never)]
+fn damaged_small(p: *mut u8, class: usize, size: usize, damage: canary::Damage) -> ! {
+    if let Ok(Block::Small(real)) = raw::find(p)
+        && real != class
+    {
+        // SAFETY: `p` is a live block of `real`.
+        if let Ok(requested) = unsafe { canary::inspect(p, CLASSES[real].size as usize) } {
+            canary::wrong_size("dealloc", p, requested, size);
+        }
+    }
+    canary::damaged("dealloc", p, CLASSES[class].size as usize, damage)
+}
+
 /// `layout` grown by the tag, if that is a layout.
 #[inline]
 fn padded(layout: Layout) -> Option<Layout> {
@@ -276,7 +300,10 @@ unsafe impl GlobalAlloc for SlabPool {
                 }
                 let usable = CLASSES[class].size as usize;
                 // SAFETY: `p` is a live block of `usable` bytes.
-                let requested = unsafe { canary::check("dealloc", p, usable) };
+                let requested = match unsafe { canary::inspect(p, usable) } {
+                    Ok(requested) => requested,
+                    Err(damage) => damaged_small(p, class, layout.size(), damage),
+                };
                 if requested != layout.size() {
                     canary::wrong_size("dealloc", p, requested, layout.size());
                 }

@@ -16,7 +16,7 @@
 //!
 //! A block leaving the quarantine (evicted, or drained at thread exit and
 //! on `collect`; and the main thread's at process exit) is checked first:
-//! still marked, its canary intact (from its second word on) and its first
+//! still marked, its canary's tag intact and its first
 //! [`ZERO_CHECKED`] requested bytes still zero, as the hardened `free` left
 //! them. A write through a dangling pointer (a free-list link overwritten,
 //! a struct cleared or filled after free) stops the process with a message
@@ -171,12 +171,15 @@ unsafe fn written(p: *mut u8, class: usize) -> Option<(usize, Option<Damage>)> {
         return None;
     }
     // SAFETY: `p` is a block of `usable` bytes, armed when handed out.
-    match unsafe { canary::inspect_from(p, usable, size_of::<usize>()) } {
+    // (The pattern was checked on free; the tag gives the size.)
+    match unsafe { canary::requested_size(p, usable) } {
         Err(damage) => Some((usable, Some(damage))),
-        Ok(requested) => (size_of::<usize>()..requested.min(ZERO_CHECKED))
+        Ok(requested) => {
+            let from = size_of::<usize>();
+            let len = requested.min(ZERO_CHECKED).saturating_sub(from);
             // SAFETY: within the block's requested bytes.
-            .find(|&at| unsafe { p.add(at).read() } != 0)
-            .map(|at| (at, None)),
+            unsafe { canary::first_other(p.add(from), len, 0) }.map(|at| (from + at, None))
+        }
     }
 }
 
@@ -265,10 +268,10 @@ mod tests {
             assert_eq!(written(ptrs[0], class), Some((0, None)), "link overwritten");
             ptrs[1].add(12).write(1);
             assert_eq!(written(ptrs[1], class), Some((12, None)), "data written");
-            ptrs[2].add(21).write(0);
+            ptrs[2].add(31).write(0xEE);
             assert!(
                 matches!(written(ptrs[2], class), Some((32, Some(_)))),
-                "canary"
+                "tag"
             );
         }
     }
