@@ -59,14 +59,14 @@ fn pattern_len(slack: usize) -> usize {
 ///
 /// # Safety
 /// `p` is null or a live block of `usable` bytes, 8-aligned, with
-/// `requested + TAG <= usable` and `usable` a multiple of 8.
-#[inline]
+/// `requested + TAG <= usable` and `usable` a multiple of 8; the secret is
+/// set (by the carve of a small block, else `block::ensure_secret`).
+#[inline(always)]
 pub unsafe fn arm(p: *mut u8, requested: usize, usable: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
     debug_assert!(requested + TAG <= usable && usable % 8 == 0);
-    block::ensure_secret();
     let slack = usable - requested;
     let key = key(p);
     // SAFETY: the pattern lies within `[requested, usable - TAG)` and the

@@ -68,6 +68,8 @@ unsafe fn armed(p: *mut u8, requested: usize) -> *mut u8 {
         // A fresh block is always found.
         Err(why) => raw::invalid("malloc", p, why),
     };
+    // A large or huge block may come before any carve set the secret.
+    block::ensure_secret();
     if b == Block::Huge {
         // SAFETY: `p` is a fresh huge block.
         unsafe { canary::arm_front(p) };
@@ -246,11 +248,12 @@ fn padded(layout: Layout) -> Option<Layout> {
 // layout both ways; the canary lies past `layout.size()`. `realloc` is the
 // trait's default (allocate, copy, deallocate): it always moves.
 unsafe impl GlobalAlloc for SlabPool {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(l) = padded(layout) else {
-            return ptr::null_mut();
-        };
-        match route(l.size(), l.align()) {
+        // No overflow: a layout's size rounded up to its alignment is at
+        // most `isize::MAX`.
+        let size = layout.size() + TAG;
+        match route(size, layout.align()) {
             Route::Small(class) => {
                 let p = alloc_small(class);
                 if !p.is_null() {
@@ -262,8 +265,11 @@ unsafe impl GlobalAlloc for SlabPool {
                 // least `layout.size() + TAG` bytes.
                 unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
             }
-            // SAFETY: null or a fresh block of at least `l.size()` bytes.
-            _ => unsafe { armed(alloc_big(l, false), layout.size()) },
+            _ => match padded(layout) {
+                // SAFETY: null or a fresh block of at least `l.size()` bytes.
+                Some(l) => unsafe { armed(alloc_big(l, false), layout.size()) },
+                None => ptr::null_mut(),
+            },
         }
     }
 
@@ -286,12 +292,10 @@ unsafe impl GlobalAlloc for SlabPool {
         }
     }
 
+    #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        let Some(l) = padded(layout) else {
-            // No block has this layout.
-            raw::invalid("dealloc", p, raw::Invalid::Foreign)
-        };
-        match route(l.size(), l.align()) {
+        // No overflow (see `alloc`).
+        match route(layout.size() + TAG, layout.align()) {
             Route::Small(class) => {
                 // SAFETY: `p` is a block of `class` (the caller's contract),
                 // at least 8 bytes.

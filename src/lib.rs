@@ -19,7 +19,12 @@
 //! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
 //!   [`collect`] and [`stats`];
 //! - `config`: settings from the environment; `stats`: the [`Stats`] types;
-//!   `poison`: AddressSanitizer hooks (the `asan` feature).
+//!   `poison`: AddressSanitizer hooks (the `asan` feature);
+//! - the `hardened` feature's mitigations (README, "Hardened build"):
+//!   `canary`, `quarantine` (in each thread cache), `carve_order` (in
+//!   `block::carve`), a guard page after each segment header (`segment`),
+//!   and `hardened`, the front doors (`raw`'s functions, `GlobalAlloc`)
+//!   that apply them and zero on free.
 //!
 //! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file, and the

@@ -148,7 +148,49 @@ pub unsafe fn is_marked(p: *const u8) -> bool {
 ///
 /// # Safety
 /// `p` must be a quarantined block of `class`.
+#[inline(always)]
 unsafe fn check_untouched(p: *mut u8, class: usize) {
+    // The common case, inline: marked, the tag decodes, the first requested
+    // words are zero. Anything else is looked at again out of line.
+    // SAFETY: forwarded contract.
+    if !unsafe { untouched(p, class) } {
+        // SAFETY: forwarded contract.
+        unsafe { report_written(p, class) };
+    }
+}
+
+/// Whether `p`, a quarantined block of `class`, reads as it was freed.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+#[inline(always)]
+unsafe fn untouched(p: *mut u8, class: usize) -> bool {
+    let usable = CLASSES[class].size as usize;
+    // SAFETY: a block of at least 8 bytes; for larger ones, armed when
+    // handed out, the zero check within its requested bytes.
+    unsafe {
+        if !is_marked(p) {
+            return false;
+        }
+        if usable <= TAG {
+            return true;
+        }
+        let Ok(requested) = canary::requested_size(p, usable) else {
+            return false;
+        };
+        let from = size_of::<usize>();
+        let len = requested.min(ZERO_CHECKED).saturating_sub(from);
+        canary::first_other(p.add(from), len, 0).is_none()
+    }
+}
+
+/// Reports how `p`, a quarantined block of `class`, was written, if it was.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+#[cold]
+#[inline(never)]
+unsafe fn report_written(p: *mut u8, class: usize) {
     // SAFETY: forwarded contract.
     if let Some((at, damage)) = unsafe { written(p, class) } {
         written_after_free(p, at, damage);

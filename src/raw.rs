@@ -27,6 +27,10 @@
 //! `free` never changes `errno` (POSIX 2024): the system calls of its slow
 //! paths (futex, munmap, madvise) may, so those paths restore it.
 //!
+//! The public functions are the `_bare` ones below, or in the hardened
+//! build their counterparts in `hardened` (canaries, zero on free, delayed
+//! reuse around them): see the end of this file.
+//!
 //! Fast paths: `alloc` of a small size at an alignment up to 16 bytes is
 //! inlined into the caller (C's `malloc`) and needs no `Layout`; `free` of
 //! a small block finds its class from the registry, the page map and the

@@ -114,6 +114,22 @@ fn a_dealloc_with_another_size_aborts() {
     );
 }
 
+#[test]
+fn the_page_after_a_segment_header_faults() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--include-ignored", "--nocapture"])
+        .env(CHILD, "guard")
+        .output()
+        .expect("run the test binary");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The child's misuse (run by `expect_abort` only).
 #[test]
 #[ignore = "run by expect_abort in a child process"]
@@ -121,6 +137,16 @@ fn child() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
     };
+    if mode == "guard" {
+        // The page after the 17 header pages of the 4 MiB segment holding
+        // a small block.
+        let b = Box::new([7u8; 48]);
+        let segment = &*b as *const [u8; 48] as usize & !((4 << 20) - 1);
+        // SAFETY: none: the read must fault (the misuse under test).
+        let byte = unsafe { std::ptr::read_volatile((segment + 17 * 4096) as *const u8) };
+        println!("read {byte} from the guard page");
+        return;
+    }
     let size = if mode == "huge" { 5 << 20 } else { 48 };
     let layout = Layout::from_size_align(size, 8).unwrap();
     // SAFETY: the write lands in the block's canary, past the request but
