@@ -95,7 +95,7 @@ pub enum Damage {
 ///
 /// # Safety
 /// `p` must be a live block of `usable` bytes, 8-aligned.
-#[inline]
+#[inline(always)]
 pub unsafe fn inspect(p: *const u8, usable: usize) -> Result<usize, Damage> {
     let key = key(p);
     // SAFETY: forwarded contract.

@@ -392,6 +392,7 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 /// # Safety
 /// `p` must be a live block of `class`, given up by the caller.
 #[cfg(feature = "hardened")]
+#[inline]
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
     let tc = tcache();
     if tc.state() == ACTIVE || activate(tc) {
