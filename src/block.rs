@@ -106,6 +106,16 @@ fn secret_is_set() -> bool {
     SECRET_STATE.load(Acquire) == 2
 }
 
+/// Sets the secret if it is not set yet (the hardened build's canaries may
+/// be written before the first carve).
+#[cfg(feature = "hardened")]
+#[inline(always)]
+pub fn ensure_secret() {
+    if !secret_is_set() {
+        init_secret();
+    }
+}
+
 /// Sets the secret before `main` (and before any allocation the dynamic
 /// loader makes through the C library, in the usual order).
 #[cfg(all(target_os = "linux", not(loom)))]
@@ -118,8 +128,10 @@ static INIT_SECRET: extern "C" fn() = {
     init
 };
 
+/// The per-process secret (also the key of the hardened build's canaries
+/// and carve order).
 #[inline(always)]
-fn secret() -> usize {
+pub(crate) fn secret() -> usize {
     // SAFETY: see `Secret`: the write happened before this read.
     unsafe { *SECRET.0.get() }
 }
@@ -193,6 +205,19 @@ pub unsafe fn looks_free(p: *const u8) -> bool {
     // or previously written memory.
     let word = unsafe { p.cast::<usize>().read() };
     decode(word) as usize & NOT_A_LINK == 0
+}
+
+/// Whether the first word of `p` is an encoded null link: the last block of
+/// a list, or a block in the hardened build's quarantine. A live block's
+/// first word holds that only if the program wrote the secret itself.
+///
+/// # Safety
+/// `p` must point to at least 8 readable bytes.
+#[cfg(feature = "hardened")]
+#[inline(always)]
+pub unsafe fn links_to_null(p: *const u8) -> bool {
+    // SAFETY: by contract.
+    unsafe { p.cast::<usize>().read() == encode(ptr::null_mut()) }
 }
 
 /// Under loom a foreign block on a list fails the model.
@@ -391,7 +416,8 @@ pub unsafe fn split_chain(
 }
 
 /// Links `n` consecutive blocks of `size` bytes starting at `start` into a
-/// list, in address order.
+/// list, in address order (in the hardened build, in a random order: see
+/// `carve_order`).
 ///
 /// # Safety
 /// `[start, start + n * size)` must be unused memory owned by the caller,
@@ -400,6 +426,12 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
     debug_assert!(n >= 1);
     if !secret_is_set() {
         init_secret();
+    }
+    #[cfg(feature = "hardened")]
+    if crate::carve_order::applies(size) {
+        // SAFETY: forwarded contract; the secret is set.
+        let (head, tail) = unsafe { crate::carve_order::link_shuffled(start, size, n) };
+        return BlockList { head, tail, len: n };
     }
     let head = start.cast::<Block>();
     let mut cur = head;
@@ -698,6 +730,7 @@ mod tests {
         assert_eq!(collect(rest), rev[3..]);
     }
 
+    #[cfg(not(feature = "hardened"))]
     #[test]
     fn carve_links_in_address_order() {
         let mut storage = blocks(8);

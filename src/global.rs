@@ -28,11 +28,13 @@
 
 use crate::config;
 use crate::guard;
+#[cfg_attr(feature = "hardened", allow(unused_imports))]
 use crate::heap::{Heap, LARGE_LIMIT, Route, copy_small, route};
 use crate::os;
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::tcache::{ACTIVE, DEAD, REGISTERING, ThreadCache, UNINIT};
+#[cfg_attr(feature = "hardened", allow(unused_imports))]
 use core::alloc::{GlobalAlloc, Layout};
 #[cfg(not(all(
     feature = "initial-exec-tls",
@@ -202,6 +204,16 @@ extern "C" fn print_stats_at_exit() {
     }
 }
 
+/// `atexit` handler of the hardened build: the exiting thread's quarantine
+/// is checked for writes after free (other threads' are at their exit).
+#[cfg(feature = "hardened")]
+extern "C" fn check_quarantine_at_exit() {
+    let tc = tcache();
+    if tc.state() == ACTIVE {
+        tc.check_quarantine();
+    }
+}
+
 /// Key whose destructor flushes a thread's cache; 0 until created.
 static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
 const KEY_CREATING: usize = usize::MAX;
@@ -221,6 +233,11 @@ fn exit_key() -> usize {
                         // SAFETY: an `extern "C"` fn without arguments.
                         unsafe { libc::atexit(print_stats_at_exit) };
                     }
+                    #[cfg(feature = "hardened")]
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::atexit(check_quarantine_at_exit)
+                    };
                     let mut key: libc::pthread_key_t = 0;
                     // SAFETY: `key` is a valid out-pointer; the destructor
                     // and fork handlers are `extern "C"` fns with the
@@ -475,6 +492,7 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
 /// # Safety
 /// As `GlobalAlloc::dealloc`, for a layout that does not route small.
 #[inline(never)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
     if guard::owns(p) {
         // SAFETY: the caller gives up `p`.
@@ -530,14 +548,47 @@ pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
 /// # Safety
 /// `p` must be a block of a slab of `class` in a live segment.
 pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
+    // A quarantined block: marked (whichever thread holds it), or in this
+    // thread's ring.
+    #[cfg(feature = "hardened")]
+    // SAFETY: a block of a live segment holds at least 8 bytes.
+    if unsafe { crate::quarantine::is_marked(p) } || tcache().quarantine_holds(p) {
+        return true;
+    }
     // SAFETY: forwarded contract.
     tcache().holds(class, p) || unsafe { HEAP.holds_free(class, p) }
+}
+
+/// Frees `p`, a live block of `class`, after a delay: it goes to the
+/// thread's quarantine, and the block that leaves it is freed for real
+/// (the hardened build's delayed reuse: see `quarantine`). A thread
+/// without a cache (exiting) frees it at once.
+///
+/// # Safety
+/// `p` must be a live block of `class`, given up by the caller.
+#[cfg(feature = "hardened")]
+#[inline]
+pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
+    let tc = tcache();
+    if tc.state() == ACTIVE || activate(tc) {
+        // SAFETY: forwarded contract.
+        if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
+            // SAFETY: a block leaving the quarantine is a live block of its
+            // class that the program gave up.
+            unsafe { dealloc_small(old, old_class) };
+        }
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { dealloc_small(p, class) }
 }
 
 // SAFETY: `alloc` returns blocks of at least `layout.size()` bytes aligned
 // to `layout.align()` (size classes are naturally aligned, larger alignments
 // are honoured by spans and mappings), never handed out twice while live;
-// `dealloc` routes by the same layout as `alloc` did.
+// `dealloc` routes by the same layout as `alloc` did. (The hardened build
+// has its own: `hardened`.)
+#[cfg(not(feature = "hardened"))]
 unsafe impl GlobalAlloc for SlabPool {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -383,6 +383,7 @@ pub fn eligible(size: usize, align: usize) -> bool {
 
 /// Whether `p` lies in the guard pool (a guarded block, or not a block).
 #[inline]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub fn owns(p: *const u8) -> bool {
     IN_USE.load(Relaxed) && registry::kind_of(p) == registry::GUARD
 }

@@ -730,6 +730,7 @@ impl Heap {
     /// # Safety
     /// `p` must be live and have been allocated with a `(size, align)` that
     /// routes the same way as this one.
+    #[cfg_attr(feature = "hardened", allow(dead_code))] // `GlobalAlloc`'s only
     pub unsafe fn free_big(&self, p: *mut u8, size: usize, align: usize) {
         if is_large(size, align) {
             // SAFETY: by contract `p` is a live large block.
@@ -770,6 +771,7 @@ impl Heap {
     ///
     /// # Safety
     /// `p` must be a live large or huge block allocated with this alignment.
+    #[cfg_attr(feature = "hardened", allow(dead_code))] // `GlobalAlloc`'s only
     pub unsafe fn resize_big(&self, p: *mut u8, new_size: usize, align: usize) -> *mut u8 {
         if is_large(new_size, align) {
             // SAFETY: forwarded contract.

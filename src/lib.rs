@@ -22,6 +22,11 @@
 //!   `poison`: AddressSanitizer hooks (the `asan` feature);
 //! - `guard`: the guard pool of sampled guarded allocations, beside the
 //!   heap (it maps its own chunks), and its fault handler; [`guard_stats`].
+//! - the `hardened` feature's mitigations (README, "Hardened build"):
+//!   `canary`, `quarantine` (in each thread cache), `carve_order` (in
+//!   `block::carve`), a guard page after each segment header (`segment`),
+//!   and `hardened`, the front doors (`raw`'s functions, `GlobalAlloc`)
+//!   that apply them and zero on free.
 //!
 //! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file, and the
@@ -34,6 +39,10 @@
 
 mod arena;
 mod block;
+#[cfg(feature = "hardened")]
+mod canary;
+#[cfg(feature = "hardened")]
+mod carve_order;
 mod central;
 mod config;
 mod entropy;
@@ -44,6 +53,8 @@ pub mod fuzzing;
 mod global;
 #[cfg(not(loom))]
 mod guard;
+#[cfg(all(feature = "hardened", not(loom)))]
+mod hardened;
 mod heap;
 mod huge;
 mod huge_cache;
@@ -53,6 +64,8 @@ pub mod model;
 mod os;
 mod poison;
 mod purge;
+#[cfg(feature = "hardened")]
+mod quarantine;
 #[cfg(not(loom))]
 pub mod raw;
 mod registry;

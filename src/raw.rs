@@ -35,6 +35,10 @@
 //! `free` never changes `errno` (POSIX 2024): the system calls of its slow
 //! paths (futex, munmap, madvise) may, so those paths restore it.
 //!
+//! The public functions are the `_bare` ones below, or in the hardened
+//! build their counterparts in `hardened` (canaries, zero on free, delayed
+//! reuse around them): see the end of this file.
+//!
 //! Fast paths: `alloc` of a small size at an alignment up to 16 bytes is
 //! inlined into the caller (C's `malloc`) and needs no `Layout`; `free` of
 //! a small block finds its class from the registry, the page map and the
@@ -285,7 +289,7 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
 /// word reads as a free block's link: aborts if the block is free.
 #[cold]
 #[inline(never)]
-fn confirm_not_free(call: &str, p: *mut u8, class: usize) {
+pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: usize) {
     // SAFETY: `small_class` found `p` to be a block start of a slab of
     // `class` in a live segment.
     if unsafe { global::is_free(p, class) } {
@@ -312,7 +316,7 @@ const MAX_FAST_ALIGN: usize = 16;
 /// `size` bytes aligned to `align` (a power of two); null when out of
 /// memory or the request is impossible. `size` 0 gives a unique block.
 #[inline]
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
+pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
     // The common case, every C `malloc` of a small size: no `Layout` to
     // check (the sum cannot overflow). Size 0 counts as 1, so that it
     // rounds up to a block of the alignment asked for.
@@ -328,7 +332,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 /// a table load and a pop from the thread cache; every other exit is a tail
 /// call, so it needs no stack frame.
 #[inline(always)]
-pub fn malloc(size: usize) -> *mut u8 {
+pub fn malloc_bare(size: usize) -> *mut u8 {
     if let Some(class) = c_class_of(size) {
         let tc = global::tcache();
         let p = tc.pop(class);
@@ -363,7 +367,7 @@ fn next_outside_the_window(p: *mut u8, next: *mut u8) -> *mut u8 {
 /// `malloc` past its fast path.
 #[inline(never)]
 fn malloc_slow(size: usize) -> *mut u8 {
-    let p = alloc(size, if size <= 8 { 8 } else { 16 });
+    let p = alloc_bare(size, if size <= 8 { 8 } else { 16 });
     if p.is_null() {
         // SAFETY: `__errno_location` returns the calling thread's errno.
         unsafe { *libc::__errno_location() = libc::ENOMEM };
@@ -396,7 +400,7 @@ fn alloc_other(size: usize, align: usize) -> *mut u8 {
 }
 
 /// As [`alloc`], with the memory zeroed.
-pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => {
@@ -423,7 +427,7 @@ fn layout(size: usize, align: usize) -> Option<Layout> {
 ///
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
-pub unsafe fn free(p: *mut u8) {
+pub unsafe fn free_bare(p: *mut u8) {
     if p.is_null() {
         return;
     }
@@ -504,10 +508,10 @@ unsafe fn free_other(p: *mut u8) {
 }
 
 /// Saves `errno` and restores it when dropped.
-struct SavedErrno(i32);
+pub(crate) struct SavedErrno(i32);
 
 impl SavedErrno {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // SAFETY: `__errno_location` returns the calling thread's errno.
         SavedErrno(unsafe { *libc::__errno_location() })
     }
@@ -522,7 +526,7 @@ impl Drop for SavedErrno {
 
 /// Bytes usable at `p`, a live block (at least what was asked); 0 for null.
 /// Aborts with a message if `p` is not a live block.
-pub fn usable_size(p: *const u8) -> usize {
+pub fn usable_size_bare(p: *const u8) -> usize {
     if p.is_null() {
         return 0;
     }
@@ -543,9 +547,9 @@ pub fn usable_size(p: *const u8) -> usize {
 ///
 /// # Safety
 /// If the result is not null and differs from `p`, `p` is dead.
-pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     if p.is_null() {
-        return alloc(size, align);
+        return alloc_bare(size, align);
     }
     let size = size.max(1);
     let old = match find(p) {
@@ -608,20 +612,40 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         // or not), so a stale pointer to it faults.
         Block::Guarded(bytes) => bytes,
     };
-    let q = alloc(size, align);
+    let q = alloc_bare(size, align);
     if !q.is_null() {
         // SAFETY: both blocks hold at least the bytes copied; they differ.
         unsafe {
             ptr::copy_nonoverlapping(p, q, old_size.min(size));
-            free(p);
+            free_bare(p);
         }
     }
     q
 }
 
+// ---- the doors -------------------------------------------------------------
+//
+// Each function of this API is one of the `_bare` functions above or, in
+// the hardened build, its counterpart in `hardened`, which adds the canary,
+// zero on free and delayed reuse around them (`malloc_usable_size` then
+// gives the size asked for, and `realloc` always moves).
+
+#[cfg(not(feature = "hardened"))]
+pub use self::{
+    alloc_bare as alloc, alloc_zeroed_bare as alloc_zeroed, free_bare as free,
+    malloc_bare as malloc, realloc_bare as realloc, usable_size_bare as usable_size,
+};
+#[cfg(feature = "hardened")]
+pub use crate::hardened::{alloc, alloc_zeroed, free, malloc, realloc, usable_size};
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    // The bare functions: these tests are about the lookup and the routes.
+    use super::{
+        alloc_bare as alloc, free_bare as free, realloc_bare as realloc,
+        usable_size_bare as usable_size,
+    };
 
     #[test]
     fn finds_blocks_of_every_kind_from_their_address() {

@@ -3,7 +3,8 @@
 //! A segment is a [`SEGMENT_SIZE`] region mapped at an address aligned to its
 //! own size, so the segment of any pointer inside it is found by masking the
 //! low bits. Its first [`FIRST_PAGE`] pages hold the header: the owning
-//! arena, a page map and one [`Span`] record per page. The remaining pages
+//! arena, a page map and one [`Span`] record per page (and in the hardened
+//! build a PROT_NONE guard page after them). The remaining pages
 //! are tiled by spans: runs of pages that are free, a slab of one size class,
 //! or one large block. A span's record is the one at its first page.
 //!
@@ -54,8 +55,17 @@ pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
-/// First page after the header.
-pub const FIRST_PAGE: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
+/// Pages of the header.
+const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
+/// A PROT_NONE page after the header in the hardened build: an underflow
+/// of the segment's first span faults there instead of reaching the page
+/// map and the span records.
+#[cfg(all(feature = "hardened", not(loom)))]
+const GUARD_PAGES: usize = 1;
+#[cfg(not(all(feature = "hardened", not(loom))))]
+const GUARD_PAGES: usize = 0;
+/// First page after the header (and its guard page).
+pub const FIRST_PAGE: usize = HEADER_PAGES + GUARD_PAGES;
 /// Pages a segment can hand out.
 pub const USABLE_PAGES: usize = PAGES - FIRST_PAGE;
 /// Words of the dirty bitmap.
@@ -142,7 +152,7 @@ struct SegmentHeader {
 #[cfg(not(loom))]
 const _: () = {
     assert!(size_of::<Span>() == 64);
-    assert!(FIRST_PAGE == 17);
+    assert!(HEADER_PAGES == 17);
     assert!(PAGES <= u16::MAX as usize);
 };
 
@@ -181,6 +191,18 @@ impl SegmentRef {
             (*header.as_ptr()).arena = arena;
         }
         let seg = SegmentRef(header);
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: the guard page lies in the fresh mapping, past the header;
+        // nothing is ever placed there. (`os` owns the mappings; this is
+        // the hardened build's one protection change.) If it fails the
+        // page is merely unprotected.
+        unsafe {
+            libc::mprotect(
+                base.as_ptr().add(HEADER_PAGES * PAGE).cast(),
+                GUARD_PAGES * PAGE,
+                libc::PROT_NONE,
+            );
+        }
         let span = seg.span(FIRST_PAGE);
         span.set_kind(FREE);
         span.set_pages(USABLE_PAGES);

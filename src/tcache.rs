@@ -115,6 +115,9 @@ pub struct ThreadCache {
     /// Guard sampling (see `guard`): blocks this thread may still receive
     /// before its next guarded allocation is due (due at zero or below).
     sample_countdown: i64,
+    /// The hardened build's delayed reuse (see `quarantine`).
+    #[cfg(feature = "hardened")]
+    quarantine: crate::quarantine::Ring,
 }
 
 const _: () = assert!(NUM_CLASSES <= 64);
@@ -146,6 +149,8 @@ impl ThreadCache {
             next_decay: 0,
             epoch: 0,
             sample_countdown: 0,
+            #[cfg(feature = "hardened")]
+            quarantine: crate::quarantine::Ring::new(),
         }
     }
 
@@ -201,6 +206,33 @@ impl ThreadCache {
     pub fn holds(&self, class: usize, p: *const u8) -> bool {
         let bin = &self.bins[class];
         block::contains(bin.head, bin.count, p)
+    }
+
+    /// Quarantines `p` (a live small block of `class` given up by the
+    /// program) and returns the block that leaves the quarantine, with its
+    /// class, for the caller to free for real.
+    ///
+    /// # Safety
+    /// As for `quarantine::Ring::put`.
+    #[cfg(feature = "hardened")]
+    #[inline]
+    pub unsafe fn quarantine(&mut self, p: *mut u8, class: usize) -> Option<(*mut u8, usize)> {
+        // SAFETY: forwarded contract.
+        unsafe { self.quarantine.put(p, class) }
+    }
+
+    /// Whether `p` is in this thread's quarantine (double-free
+    /// confirmation).
+    #[cfg(feature = "hardened")]
+    pub fn quarantine_holds(&self, p: *const u8) -> bool {
+        self.quarantine.holds(p)
+    }
+
+    /// Checks the blocks in this thread's quarantine for writes after free
+    /// (at process exit: see `global`).
+    #[cfg(feature = "hardened")]
+    pub fn check_quarantine(&self) {
+        self.quarantine.check_all();
     }
 
     pub fn state(&self) -> u8 {
@@ -419,6 +451,13 @@ impl ThreadCache {
     /// Sends every cached block back to the central pool (thread exit or an
     /// explicit collect) and resets the limits; the cache stays usable.
     pub fn flush_all(&mut self, heap: &Heap) {
+        // The quarantine first: its blocks are freed for real.
+        #[cfg(feature = "hardened")]
+        self.quarantine.drain(|b, class| {
+            // SAFETY: a quarantined block is a live block of `class` that
+            // the program gave up.
+            unsafe { heap.free_block(class, b) }
+        });
         for class in 0..NUM_CLASSES {
             let bin = self.bin(class);
             // The whole bin, without walking it: blocks of other arenas in it

@@ -585,12 +585,11 @@ fn not_caught(
 }
 
 #[test]
-#[ignore = "targets of issue 12: enabled when the checks land"]
+#[ignore = "targets of issue 12 for the default build: enabled when its checks land"]
 fn issue_12_targets() {
     let t = table();
     let glibc = t.column("glibc").expect("glibc column");
     let ours = t.column("slabpool").expect("slabpool column");
-    let hardened = t.column("slabpool hardened").expect("hardened column");
 
     // Default build: every double free (but the one only delayed reuse can
     // tell) and every free-list corruption caught.
@@ -622,6 +621,14 @@ fn issue_12_targets() {
             );
         }
     }
+}
+
+/// Issue 12's targets for the hardened build.
+#[test]
+fn issue_12_targets_hardened() {
+    let t = table();
+    let glibc = t.column("glibc").expect("glibc column");
+    let hardened = t.column("slabpool hardened").expect("hardened column");
 
     // Hardened: more than glibc; every double, invalid free and free-list
     // corruption; overflows into neighbours caught on free or by a fault.
@@ -653,4 +660,21 @@ fn issue_12_targets() {
         "hardened misses overflows:\n{}",
         missing.join("\n")
     );
+    // Delayed reuse: a freed block is not the next one handed out, and an
+    // overflow of one byte is reported by the canary on free.
+    for (case, class, message) in [
+        ("immediate reuse of a freed block", "caught (delayed)", ""),
+        (
+            "overflow 1 B: 48 B blocks",
+            "caught (abort)",
+            "heap overflow: the canary past the block's requested bytes is overwritten at byte 48",
+        ),
+    ] {
+        let o = &hardened.outcomes[t.case(case)];
+        assert!(
+            o.always(class) && o.runs.iter().all(|(_, d)| d.contains(message)),
+            "hardened, {case}: {}",
+            o.details()
+        );
+    }
 }

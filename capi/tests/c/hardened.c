@@ -1,0 +1,124 @@
+/* The hardened build's mitigations, one mode per run (capi/tests/hardened.rs
+ * runs each under libslabpool-hardened.so and libslabpool.so):
+ *
+ *   overflow1   writes 1 byte past a malloc(48) block, then frees it
+ *   underflow   writes 1 byte before a 48-byte block whose lower neighbour
+ *               (another 48-byte block) is live, frees the block, then the
+ *               neighbour (prints the neighbour as "pointer")
+ *   zeroed      fills a malloc(48) block, frees it, reads it back through
+ *               the dangling pointer before any malloc ("zeroed" or "kept
+ *               BYTES")
+ *   quarantine  frees a malloc(48) block, then mallocs and frees 48 bytes
+ *               until malloc returns it ("reused after N frees")
+ *   carve       mallocs 16 blocks of 48 bytes in a fresh process and prints
+ *               their offsets from the first ("order D1 D2 ...")
+ *
+ * Pointers are printed as "pointer 0x..." before the call that should
+ * abort. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keeps the compiler from reasoning about a pointer's block. */
+static void *opaque(void *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static void say_pointer(void *p) {
+    printf("pointer %p\n", p);
+    fflush(stdout);
+}
+
+static int overflow1(void) {
+    char *p = malloc(48);
+    volatile char *v = opaque(p);
+    v[48] = 1;
+    say_pointer(p);
+    free(p);
+    return 0;
+}
+
+static int underflow(void) {
+    enum { N = 64 };
+    char *blocks[N];
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc(48);
+    /* A block whose lower neighbour is one of ours: the blocks of a carve
+     * are contiguous, whatever their order. */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (blocks[j] + 64 == blocks[i]) {
+                volatile char *v = opaque(blocks[i]);
+                v[-1] = (char)0xEE;
+                free(blocks[i]);
+                say_pointer(blocks[j]);
+                free(blocks[j]);
+                printf("freed\n");
+                return 0;
+            }
+    printf("no neighbours\n");
+    return 1;
+}
+
+static int zeroed(void) {
+    char *p = malloc(48);
+    memset(p, 0x5A, 48);
+    free(p);
+    volatile unsigned char *v = opaque(p);
+    int kept = 0;
+    /* The first word is the allocator's (a free block's link). */
+    for (int i = 8; i < 48; i++)
+        kept += v[i] != 0;
+    if (kept)
+        printf("kept %d\n", kept);
+    else
+        printf("zeroed\n");
+    return 0;
+}
+
+static int quarantine(void) {
+    char *p = malloc(48);
+    free(p);
+    for (int frees = 0; frees <= 1000; frees++) {
+        char *q = malloc(48);
+        if (q == p) {
+            printf("reused after %d frees\n", frees);
+            free(q);
+            return 0;
+        }
+        free(q);
+    }
+    printf("not reused\n");
+    return 0;
+}
+
+static int carve(void) {
+    enum { N = 16 };
+    char *blocks[N];
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc(48);
+    printf("order");
+    for (int i = 1; i < N; i++)
+        printf(" %ld", (long)(blocks[i] - blocks[0]));
+    printf("\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2)
+        return 2;
+    const char *mode = argv[1];
+    if (!strcmp(mode, "overflow1"))
+        return overflow1();
+    if (!strcmp(mode, "underflow"))
+        return underflow();
+    if (!strcmp(mode, "zeroed"))
+        return zeroed();
+    if (!strcmp(mode, "quarantine"))
+        return quarantine();
+    if (!strcmp(mode, "carve"))
+        return carve();
+    return 2;
+}

@@ -1,0 +1,379 @@
+//! Canaries checked on free (the `hardened` build): each block gets
+//! [`TAG`] bytes more than the program asked for, and the bytes past the
+//! request are the allocator's.
+//!
+//! Layout of a block of `usable` bytes holding a request of `requested`:
+//! `[0, requested)` the program's; `[requested, requested + pattern)` a
+//! pattern byte, with `pattern = min(usable - requested - TAG,
+//! PATTERN_MAX)`; the last [`TAG`] bytes a tag, `key(block) ^ slack << 24`
+//! with `slack = usable - requested`. The key mixes the per-process secret
+//! (`block`'s) with the block's address, so a tag cannot be forged or
+//! moved to another block. Its low 24 bits (its first 3 bytes, where an
+//! overflow lands first) must decode to 0, and its top bits (its last
+//! bytes, where an underflow of the next block lands) to a slack within
+//! the block: a tag overwritten by anything fails that check except with
+//! probability about 2^-24. The requested size is recovered from the tag (so
+//! `malloc_usable_size` can return it), and the pattern is checked over its
+//! first [`PATTERN_MAX`] bytes: an overflow is contiguous, so it reaches
+//! those first.
+//!
+//! Invariants: `requested + TAG <= usable`; [`arm`] writes the canary of a
+//! fresh block before the program sees it; [`check`] reads it before the
+//! block is freed, resized or measured, and stops the process with one line
+//! (no allocation) if it is damaged.
+
+use crate::block;
+use crate::os;
+use core::fmt::Write;
+
+/// Bytes every request grows by: the tag.
+pub const TAG: usize = 8;
+/// Bytes of pattern written and checked after the request, at most.
+const PATTERN_MAX: usize = 64;
+/// Low bits of the tag that are key only (the slack sits above them, up
+/// to 1 TiB).
+const CHECK_BITS: u32 = 24;
+
+/// The block's key: the secret and the address, mixed by a multiplication
+/// (every address bit reaches the key's top bits, which the check uses).
+#[inline(always)]
+fn key(p: *const u8) -> u64 {
+    let x = (block::secret() as u64 ^ p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+/// The pattern byte of a block (never 0, so a stray terminating NUL shows).
+#[inline(always)]
+fn pattern(key: u64) -> u8 {
+    (key >> 8) as u8 | 1
+}
+
+/// Pattern bytes of a block with `slack` bytes past the request.
+#[inline(always)]
+fn pattern_len(slack: usize) -> usize {
+    (slack - TAG).min(PATTERN_MAX)
+}
+
+/// Writes the canary of `p`, a fresh block of `usable` bytes holding a
+/// request of `requested` bytes (null is passed through). Returns `p`.
+///
+/// # Safety
+/// `p` is null or a live block of `usable` bytes, 8-aligned, with
+/// `requested + TAG <= usable` and `usable` a multiple of 8; the secret is
+/// set (by the carve of a small block, else `block::ensure_secret`).
+#[inline(always)]
+pub unsafe fn arm(p: *mut u8, requested: usize, usable: usize) -> *mut u8 {
+    if p.is_null() {
+        return p;
+    }
+    debug_assert!(requested + TAG <= usable && usable % 8 == 0);
+    let slack = usable - requested;
+    let key = key(p);
+    // SAFETY: the pattern lies within `[requested, usable - TAG)` and the
+    // tag is the block's last 8 bytes, 8-aligned: all the block's.
+    unsafe {
+        fill(p.add(requested), pattern_len(slack), pattern(key));
+        p.add(usable - TAG)
+            .cast::<u64>()
+            .write(key ^ (slack as u64) << CHECK_BITS);
+    }
+    p
+}
+
+/// What was found damaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The tag (the last 8 bytes) holds this word, which is not the
+    /// block's tag.
+    Tag(u64),
+    /// The pattern byte at this offset of the block was overwritten.
+    Pattern { offset: usize, byte: u8 },
+}
+
+/// The requested size of `p`, a live block of `usable` bytes armed by
+/// [`arm`], if its canary is intact.
+///
+/// # Safety
+/// `p` must be a live block of `usable` bytes, 8-aligned.
+#[inline(always)]
+pub unsafe fn inspect(p: *const u8, usable: usize) -> Result<usize, Damage> {
+    let key = key(p);
+    // SAFETY: forwarded contract.
+    let requested = unsafe { requested_of(p, usable, key) }?;
+    let slack = (usable - requested) as u64;
+    let start = requested;
+    let end = requested + pattern_len(slack as usize);
+    // SAFETY: `[start, end)` lies within the block (see `arm`).
+    match unsafe { first_other(p.add(start), end - start, pattern(key)) } {
+        None => Ok(requested),
+        Some(at) => Err(Damage::Pattern {
+            offset: start + at,
+            // SAFETY: as above.
+            byte: unsafe { p.add(start + at).read() },
+        }),
+    }
+}
+
+/// The requested size of `p`, a live block of `usable` bytes armed by
+/// [`arm`], from its tag alone (the pattern is not checked).
+///
+/// # Safety
+/// As for [`inspect`].
+#[inline]
+pub unsafe fn requested_size(p: *const u8, usable: usize) -> Result<usize, Damage> {
+    // SAFETY: forwarded contract.
+    unsafe { requested_of(p, usable, key(p)) }
+}
+
+/// [`requested_size`] with the block's key.
+///
+/// # Safety
+/// As for [`inspect`]; `key` is `key(p)`.
+#[inline(always)]
+unsafe fn requested_of(p: *const u8, usable: usize, key: u64) -> Result<usize, Damage> {
+    // SAFETY: the last 8 bytes of the block, 8-aligned.
+    let word = unsafe { p.add(usable - TAG).cast::<u64>().read() };
+    let decoded = word ^ key;
+    let slack = decoded >> CHECK_BITS;
+    if decoded & ((1 << CHECK_BITS) - 1) != 0 || slack < TAG as u64 || slack > usable as u64 {
+        return Err(Damage::Tag(word));
+    }
+    Ok(usable - slack as usize)
+}
+
+/// Sets the `len` bytes at `p` to `byte`, a word at a time (a pattern is
+/// at most [`PATTERN_MAX`] bytes: no call to `memset`).
+///
+/// # Safety
+/// `[p, p + len)` must be writable.
+#[inline(always)]
+unsafe fn fill(p: *mut u8, len: usize, byte: u8) {
+    let word = u64::from_ne_bytes([byte; 8]);
+    // SAFETY: every write lies within `[p, p + len)`: whole words, then
+    // the last word (overlapping the one before), or bytes below 8.
+    unsafe {
+        if len < 8 {
+            for i in 0..len {
+                p.add(i).write(byte);
+            }
+            return;
+        }
+        let mut at = 0;
+        while at + 8 < len {
+            p.add(at).cast::<u64>().write_unaligned(word);
+            at += 8;
+        }
+        p.add(len - 8).cast::<u64>().write_unaligned(word);
+    }
+}
+
+/// The offset of the first of the `len` bytes at `p` that is not `byte`,
+/// read a word at a time.
+///
+/// # Safety
+/// `[p, p + len)` must be readable.
+#[inline]
+pub unsafe fn first_other(p: *const u8, len: usize, byte: u8) -> Option<usize> {
+    let word = u64::from_ne_bytes([byte; 8]);
+    let in_word = |w: u64, base: usize| -> Option<usize> {
+        let diff = (w ^ word).to_le_bytes();
+        diff.iter().position(|&d| d != 0).map(|i| base + i)
+    };
+    // SAFETY: every read lies within `[p, p + len)`, as in `fill`.
+    unsafe {
+        if len < 8 {
+            return (0..len).find(|&i| p.add(i).read() != byte);
+        }
+        let mut at = 0;
+        while at + 8 < len {
+            let w = p.add(at).cast::<u64>().read_unaligned();
+            if w != word {
+                return in_word(w, at);
+            }
+            at += 8;
+        }
+        let w = p.add(len - 8).cast::<u64>().read_unaligned();
+        if w != word {
+            return in_word(w, len - 8);
+        }
+    }
+    None
+}
+
+/// Bytes of the front canary of a huge block.
+pub const FRONT: usize = 64;
+
+/// Writes the front canary of `p`, a fresh huge block: a pattern in the
+/// [`FRONT`] bytes before it, the unused end of the page that holds its
+/// header (`huge` keeps a header of a few words at the start of the page
+/// before the block), where an underflow of the block lands.
+///
+/// # Safety
+/// `p` must be a fresh huge block.
+pub unsafe fn arm_front(p: *mut u8) {
+    let byte = pattern(key(p)) ^ 0xff;
+    // SAFETY: the bytes lie in the header page before the block, past the
+    // header (see above).
+    unsafe { p.sub(FRONT).write_bytes(byte, FRONT) }
+}
+
+/// Checks the front canary of `p`, a live huge block armed by
+/// [`arm_front`]; aborts with a message naming `call` if it is damaged.
+///
+/// # Safety
+/// `p` must be a live huge block.
+pub unsafe fn check_front(call: &str, p: *const u8) {
+    let byte = pattern(key(p)) ^ 0xff;
+    for back in 1..=FRONT {
+        // SAFETY: as in `arm_front`.
+        let found = unsafe { p.sub(back).read() };
+        if found != byte {
+            underflow(call, p, back, found);
+        }
+    }
+}
+
+/// Reports a damaged front canary and aborts.
+#[cold]
+#[inline(never)]
+fn underflow(call: &str, p: *const u8, back: usize, byte: u8) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = writeln!(
+        out,
+        "slabpool: {call}({p:p}): heap underflow: the canary before the block is \
+         overwritten {back} bytes before it (now {byte:#04x}); aborting"
+    );
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// As [`inspect`], stopping the process with a message naming `call` if
+/// the canary is damaged.
+///
+/// # Safety
+/// As for [`inspect`].
+#[inline]
+pub unsafe fn check(call: &str, p: *const u8, usable: usize) -> usize {
+    // SAFETY: forwarded contract.
+    match unsafe { inspect(p, usable) } {
+        Ok(requested) => requested,
+        Err(damage) => damaged(call, p, usable, damage),
+    }
+}
+
+/// Reports a damaged canary and aborts.
+#[cold]
+#[inline(never)]
+pub fn damaged(call: &str, p: *const u8, usable: usize, damage: Damage) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = match damage {
+        Damage::Pattern { offset, byte } => writeln!(
+            out,
+            "slabpool: {call}({p:p}): heap overflow: the canary past the block's requested \
+             bytes is overwritten at byte {offset} (now {byte:#04x}); aborting"
+        ),
+        Damage::Tag(word) => writeln!(
+            out,
+            "slabpool: {call}({p:p}): heap overflow or underflow: the canary tag in the \
+             block's last 8 of {usable} bytes is overwritten (now {word:#x}); aborting"
+        ),
+    };
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Reports a block freed with a size other than the one it was allocated
+/// with (`GlobalAlloc::dealloc` with another layout), and aborts.
+#[cold]
+#[inline(never)]
+pub fn wrong_size(call: &str, p: *const u8, allocated: usize, freed: usize) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = writeln!(
+        out,
+        "slabpool: {call}({p:p}): the block was allocated with {allocated} bytes and is \
+         freed with a layout of {freed}; aborting"
+    );
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(usable: usize) -> Vec<u64> {
+        vec![0; usable / 8]
+    }
+
+    #[test]
+    fn a_fresh_canary_gives_back_the_request() {
+        for (requested, usable) in [(0, 8), (1, 16), (8, 16), (40, 48), (48, 64), (100, 4096)] {
+            let mut b = block(usable);
+            let p = b.as_mut_ptr().cast::<u8>();
+            // SAFETY: `p` holds `usable` bytes, 8-aligned.
+            unsafe {
+                arm(p, requested, usable);
+                assert_eq!(inspect(p, usable), Ok(requested), "{requested} in {usable}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_byte_past_the_request_is_caught() {
+        for (requested, usable) in [(1, 16), (8, 16), (40, 48), (48, 64), (100, 4096)] {
+            let mut b = block(usable);
+            let p = b.as_mut_ptr().cast::<u8>();
+            // SAFETY: as above; the write stays within the block.
+            unsafe {
+                arm(p, requested, usable);
+                p.add(requested).write(0);
+                assert!(inspect(p, usable).is_err(), "{requested} in {usable}");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_and_first_other_agree_on_every_length_and_offset() {
+        for len in 0..40 {
+            let mut buf = [0u8; 48];
+            // SAFETY: `len + 3 <= 48` bytes.
+            unsafe { fill(buf.as_mut_ptr().add(3), len, 0xA7) };
+            assert!(buf[3..3 + len].iter().all(|&b| b == 0xA7), "{len}");
+            assert!(buf[..3].iter().chain(&buf[3 + len..]).all(|&b| b == 0));
+            // SAFETY: as above.
+            assert_eq!(unsafe { first_other(buf.as_ptr().add(3), len, 0xA7) }, None);
+            for at in 0..len {
+                let mut b = buf;
+                b[3 + at] = 1;
+                // SAFETY: as above.
+                let found = unsafe { first_other(b.as_ptr().add(3), len, 0xA7) };
+                assert_eq!(found, Some(at), "{len}, {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_tag_moved_to_another_block_or_changed_is_caught() {
+        let mut a = block(64);
+        let mut b = block(64);
+        let (pa, pb) = (a.as_mut_ptr().cast::<u8>(), b.as_mut_ptr().cast::<u8>());
+        // SAFETY: both hold 64 bytes, 8-aligned.
+        unsafe {
+            arm(pa, 48, 64);
+            arm(pb, 20, 64);
+            // Copying a's last 8 bytes to b: b's key differs.
+            b[7] = a[7];
+            assert_eq!(inspect(pb, 64), Err(Damage::Tag(a[7])));
+            // The last byte underflowed into, as from the next block, and
+            // the first byte of a tag right after the request (no pattern).
+            pa.add(63).write(0xEE);
+            assert!(matches!(inspect(pa, 64), Err(Damage::Tag(_))));
+            arm(pa, 56, 64);
+            pa.add(56).write(0xEE);
+            assert!(matches!(inspect(pa, 64), Err(Damage::Tag(_))));
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The hardened build's front doors: the pointer-only API of `raw` (the C
+//! library's) and `GlobalAlloc`, with the mitigations of the `hardened`
+//! feature around the bare allocator:
+//!
+//! - canaries checked on free (`canary`): every request grows by a tag,
+//!   written on allocation and checked first on free, `realloc`,
+//!   `malloc_usable_size` and `dealloc`, for small, large and huge blocks;
+//! - zero on free ([`zero_on_free`]): the bytes the program asked for are
+//!   cleared before the block goes anywhere;
+//! - delayed reuse (`quarantine`, through `global::dealloc_small_delayed`):
+//!   a small block waits in the thread's quarantine before it is freed for
+//!   real, marked free, so a second free is caught from any thread;
+//! - randomised carve order (`carve_order`, in `block::carve`).
+//!
+//! Every allocation here clears a small block's first word before the
+//! canary is written, so a live block never reads as free (the double-free
+//! check relies on it: see `quarantine`). `realloc` always moves. Damage
+//! and invalid pointers are reported on one line (no allocation), then the
+//! process aborts. Guarded sampled allocations (`SLABPOOL_GUARD_SAMPLE`)
+//! are another module's; their hook would be in [`alloc`] and [`free`].
+
+use crate::block;
+use crate::canary::{self, TAG};
+use crate::global::{self, SlabPool, alloc_big, alloc_small};
+use crate::guard;
+use crate::heap::{Route, route};
+use crate::huge;
+use crate::os;
+use crate::raw::{self, Block, SavedErrno};
+use crate::size_class::{CLASSES, c_class_of};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+/// Clears the `requested` bytes of `p`, the block `b` being freed (zero
+/// on free: data left in freed memory is not read back through a dangling
+/// pointer or by the block's next owner). A huge block's whole pages are
+/// given back to the OS instead, which reads them as zero (a huge block
+/// may be far larger than the memory it has touched).
+///
+/// # Safety
+/// `p` must be the live block `b`, of at least `requested` bytes.
+#[inline]
+unsafe fn zero_on_free(p: *mut u8, b: Block, requested: usize) {
+    let mut from = 0;
+    if b == Block::Huge {
+        let pages = requested & !(os::PAGE - 1);
+        // SAFETY: a huge block starts on a page in its own mapping, and its
+        // pages up to `requested` are the program's, which gives them up.
+        if unsafe { os::decommit(p, pages) } {
+            from = pages;
+        }
+    }
+    // SAFETY: by contract.
+    unsafe { p.add(from).write_bytes(0, requested - from) }
+}
+
+/// `p`, a fresh block (or null), armed for a request of `requested` bytes
+/// (a huge block also before its start: `canary::arm_front`).
+///
+/// # Safety
+/// `p` is null or a fresh block of at least `requested + TAG` bytes.
+#[inline]
+unsafe fn armed(p: *mut u8, requested: usize) -> *mut u8 {
+    if p.is_null() {
+        return p;
+    }
+    let b = match raw::find(p) {
+        Ok(b) => b,
+        // A fresh block is always found.
+        Err(why) => raw::invalid("malloc", p, why),
+    };
+    // A large or huge block may come before any carve set the secret.
+    block::ensure_secret();
+    if b == Block::Huge {
+        // SAFETY: `p` is a fresh huge block.
+        unsafe { canary::arm_front(p) };
+    }
+    // SAFETY: `p` is the fresh block `b` of at least `requested + TAG`.
+    unsafe { canary::arm(p, requested, usable(p, b)) }
+}
+
+/// The bytes a request of `size` takes: the size, the tag, rounded up to 8
+/// (a block whose size is exactly what it asked, as a guarded one, still
+/// has its tag 8-aligned).
+#[inline(always)]
+fn padded_size(size: usize) -> Option<usize> {
+    Some(size.checked_add(TAG + 7)? & !7)
+}
+
+/// The usable size of `b`, the block at `p`.
+///
+/// # Safety
+/// `p` must be the live block `b`.
+#[inline]
+unsafe fn usable(p: *const u8, b: Block) -> usize {
+    match b {
+        Block::Small(class) => CLASSES[class].size as usize,
+        Block::Large(bytes) => bytes,
+        // SAFETY: `p` is a live huge block.
+        Block::Huge => unsafe { huge::usable_size(p.cast_mut()) },
+        Block::Guarded(bytes) => bytes,
+    }
+}
+
+/// `size` bytes aligned to `align` (`raw::alloc`).
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    let Some(total) = padded_size(size) else {
+        return ptr::null_mut();
+    };
+    let p = raw::alloc_bare(total, align.max(8));
+    // SAFETY: `p` is null or a fresh block of at least `total` bytes, its
+    // first word cleared by `alloc_bare` when small.
+    unsafe { armed(p, size) }
+}
+
+/// C's `malloc` (`raw::malloc`): null with `errno` ENOMEM on failure.
+pub fn malloc(size: usize) -> *mut u8 {
+    let Some(total) = padded_size(size) else {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return ptr::null_mut();
+    };
+    // `malloc_bare` aligns `total` (above 8 bytes) to 16: at least what
+    // `malloc(size)` must be.
+    let p = raw::malloc_bare(total);
+    match c_class_of(total) {
+        // The class `malloc_bare` took (no lookup of the block).
+        // SAFETY: `p` is null or a fresh block of `class`, its first word
+        // cleared.
+        Some(class) => unsafe { canary::arm(p, size, CLASSES[class].size as usize) },
+        // SAFETY: as in `alloc`.
+        None => unsafe { armed(p, size) },
+    }
+}
+
+/// As [`alloc`], the requested bytes zeroed (`raw::alloc_zeroed`).
+pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    let Some(total) = padded_size(size) else {
+        return ptr::null_mut();
+    };
+    let p = raw::alloc_zeroed_bare(total, align.max(8));
+    // SAFETY: as in `alloc`; the block is zeroed, its first word with it.
+    unsafe { armed(p, size) }
+}
+
+/// Looks `p` up for `call` and checks it: a live block (not free, not
+/// invalid) whose canary is intact. Returns the block and its requested
+/// size; aborts with a message otherwise.
+fn checked(call: &str, p: *mut u8) -> (Block, usize) {
+    let b = match raw::find(p) {
+        Ok(b) => b,
+        Err(why) => raw::invalid(call, p, why),
+    };
+    if let Block::Small(class) = b {
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+        if unsafe { block::looks_free(p) } {
+            raw::confirm_not_free(call, p, class);
+        }
+    }
+    if b == Block::Huge {
+        // SAFETY: `p` is a live huge block, armed when handed out.
+        unsafe { canary::check_front(call, p) };
+    }
+    // SAFETY: `p` is the live block `b`.
+    let usable = unsafe { usable(p, b) };
+    // SAFETY: as above.
+    (b, unsafe { canary::check(call, p, usable) })
+}
+
+/// Frees `p`, the checked block `b` of `requested` bytes: zero on free,
+/// then a small block to the quarantine, a large or huge one to the heap.
+///
+/// # Safety
+/// `p` must be the live block `b`, given up by the caller.
+unsafe fn release(p: *mut u8, b: Block, requested: usize) {
+    // SAFETY: `p` is the live block `b` of at least `requested` bytes.
+    unsafe { zero_on_free(p, b, requested) };
+    match b {
+        // SAFETY: `p` is a live block of `class` given up by the caller.
+        Block::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
+        // SAFETY: `p` is a live large block.
+        Block::Large(_) => unsafe { global::heap().free_large(p) },
+        // SAFETY: `p` is a live huge block.
+        Block::Huge => unsafe { global::heap().free_huge(p) },
+        Block::Guarded(_) => {
+            // SAFETY: `p` is a live guarded block given up by the caller.
+            if let Err(why) = unsafe { guard::free(p) } {
+                raw::invalid("free", p, why.into());
+            }
+        }
+    }
+}
+
+/// Frees `p` (`raw::free`): null is ignored; aborts with a message if `p`
+/// is not a live block or its canary is damaged. Never changes `errno`.
+///
+/// # Safety
+/// If `p` is a live block, the caller gives it up.
+pub unsafe fn free(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    let _errno = SavedErrno::new();
+    let (b, requested) = checked("free", p);
+    // SAFETY: `p` is the live block `b`, given up by the caller.
+    unsafe { release(p, b, requested) }
+}
+
+/// The bytes asked for at `p` (`raw::usable_size`); 0 for null.
+pub fn usable_size(p: *const u8) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    checked("malloc_usable_size", p.cast_mut()).1
+}
+
+/// Resizes `p` (`raw::realloc`): always to a new block.
+///
+/// # Safety
+/// If the result is not null, `p` is dead.
+pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    if p.is_null() {
+        return alloc(size, align);
+    }
+    let (b, requested) = checked("realloc", p);
+    let q = alloc(size, align);
+    if !q.is_null() {
+        // SAFETY: both blocks hold at least the bytes copied; they differ;
+        // `p` is the live block `b`, given up.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, requested.min(size));
+            release(p, b, requested);
+        }
+    }
+    q
+}
+
+/// Reports the damaged canary of `p`, freed through `GlobalAlloc` as a
+/// block of `class` of `size` bytes: as a wrong size if the block is of
+/// another class with an intact canary (the layout routed elsewhere), else
+/// as the damage. Aborts.
+#[cold]
+#[inline(never)]
+fn damaged_small(p: *mut u8, class: usize, size: usize, damage: canary::Damage) -> ! {
+    if let Ok(Block::Small(real)) = raw::find(p)
+        && real != class
+    {
+        // SAFETY: `p` is a live block of `real`.
+        if let Ok(requested) = unsafe { canary::inspect(p, CLASSES[real].size as usize) } {
+            canary::wrong_size("dealloc", p, requested, size);
+        }
+    }
+    canary::damaged("dealloc", p, CLASSES[class].size as usize, damage)
+}
+
+/// `layout` grown by the tag, if that is a layout.
+#[inline]
+fn padded(layout: Layout) -> Option<Layout> {
+    Layout::from_size_align(padded_size(layout.size())?, layout.align().max(8)).ok()
+}
+
+// SAFETY: as the bare build's (`global`): blocks of at least
+// `layout.size() + TAG` bytes at `layout.align()`, routed by the padded
+// layout both ways; the canary lies past `layout.size()`. `realloc` is the
+// trait's default (allocate, copy, deallocate): it always moves.
+unsafe impl GlobalAlloc for SlabPool {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // No overflow: a layout's size rounded up to its alignment is at
+        // most `isize::MAX`.
+        let size = layout.size() + TAG;
+        match route(size, layout.align()) {
+            Route::Small(class) => {
+                let p = alloc_small(class);
+                if !p.is_null() {
+                    // SAFETY: a fresh block of at least 8 bytes: its link
+                    // word cleared, so it does not read as free.
+                    unsafe { p.cast::<usize>().write(0) };
+                }
+                // SAFETY: `p` is null or a fresh block of its class, at
+                // least `layout.size() + TAG` bytes.
+                unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
+            }
+            _ => match padded(layout) {
+                // SAFETY: null or a fresh block of at least `l.size()` bytes.
+                Some(l) => unsafe { armed(alloc_big(l, false), layout.size()) },
+                None => ptr::null_mut(),
+            },
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let Some(l) = padded(layout) else {
+            return ptr::null_mut();
+        };
+        match route(l.size(), l.align()) {
+            Route::Small(class) => {
+                let p = alloc_small(class);
+                if !p.is_null() {
+                    // SAFETY: a fresh block of at least `l.size()` bytes.
+                    unsafe { p.write_bytes(0, l.size()) };
+                }
+                // SAFETY: as in `alloc`.
+                unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
+            }
+            // SAFETY: as in `alloc`.
+            _ => unsafe { armed(alloc_big(l, true), layout.size()) },
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // No overflow (see `alloc`).
+        match route(layout.size() + TAG, layout.align()) {
+            Route::Small(class) => {
+                // SAFETY: `p` is a block of `class` (the caller's contract),
+                // at least 8 bytes.
+                if unsafe { block::looks_free(p) } {
+                    raw::confirm_not_free("dealloc", p, class);
+                }
+                let usable = CLASSES[class].size as usize;
+                // SAFETY: `p` is a live block of `usable` bytes.
+                let requested = match unsafe { canary::inspect(p, usable) } {
+                    Ok(requested) => requested,
+                    Err(damage) => damaged_small(p, class, layout.size(), damage),
+                };
+                if requested != layout.size() {
+                    canary::wrong_size("dealloc", p, requested, layout.size());
+                }
+                // SAFETY: `p` is a live block of `class`, given up.
+                unsafe { release(p, Block::Small(class), requested) }
+            }
+            _ => {
+                let (b, requested) = checked("dealloc", p);
+                if requested != layout.size() {
+                    canary::wrong_size("dealloc", p, requested, layout.size());
+                }
+                // SAFETY: `p` is the live block `b`, given up.
+                unsafe { release(p, b, requested) }
+            }
+        }
+    }
+}

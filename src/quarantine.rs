@@ -1,0 +1,320 @@
+//! Delayed reuse (the `hardened` build): a freed small block waits in a
+//! per-thread FIFO ring of [`SLOTS`] blocks before it is freed for real, so
+//! it is not handed out again until [`SLOTS`] later small frees of the
+//! thread. A use after free then does not reach the next owner of the
+//! block right away, and a second free of a block that was freed and
+//! handed out again straight away (`free(p); q = malloc(n); free(p)`) finds
+//! it still free instead of freeing `q`.
+//!
+//! A quarantined block is marked as free: its first word is an encoded
+//! null link (`block::set_next(p, null)`), as the last block of a free
+//! list's is. A live block's first word never holds that (the doors of the
+//! hardened build clear it on allocation, and the program cannot encode a
+//! link without the secret), so a block whose first word decodes to null
+//! is free ([`is_marked`]): the double-free check finds a quarantined block
+//! from any thread without searching.
+//!
+//! A block leaving the quarantine (evicted, or drained at thread exit and
+//! on `collect`; and the main thread's at process exit) is checked first:
+//! still marked, its canary's tag intact and its first
+//! [`ZERO_CHECKED`] requested bytes still zero, as the hardened `free` left
+//! them. A write through a dangling pointer (a free-list link overwritten,
+//! a struct cleared or filled after free) stops the process with a message
+//! naming the block and the byte.
+//!
+//! Invariants: every non-null slot is a live block of its class, given up
+//! by the program, zeroed and marked; the ring is owned by one thread's
+//! cache and emptied ([`Ring::drain`]) at thread exit and on `collect`.
+
+use crate::block::{self, Block};
+use crate::canary::{self, Damage, TAG};
+use crate::os;
+use crate::size_class::CLASSES;
+use core::fmt::Write;
+use core::ptr;
+
+/// Blocks a thread's quarantine holds.
+pub const SLOTS: usize = 64;
+/// Requested bytes of a block leaving the quarantine checked to be zero.
+const ZERO_CHECKED: usize = 256;
+
+/// A thread's quarantine. All-zero bytes are an empty ring (the thread
+/// cache may start as zeroed TLS).
+pub struct Ring {
+    blocks: [*mut u8; SLOTS],
+    classes: [u8; SLOTS],
+    /// The slot the next block goes to: the oldest block's.
+    next: u32,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ring {
+    pub const fn new() -> Self {
+        Self {
+            blocks: [ptr::null_mut(); SLOTS],
+            classes: [0; SLOTS],
+            next: 0,
+        }
+    }
+
+    /// Quarantines `p`, a small block of `class`, and returns the block
+    /// that leaves the ring to make room for it (the oldest), if any, with
+    /// its class: the caller frees it for real.
+    ///
+    /// # Safety
+    /// `p` must be a live block of `class` that the caller gives up.
+    #[inline]
+    pub unsafe fn put(&mut self, p: *mut u8, class: usize) -> Option<(*mut u8, usize)> {
+        // SAFETY: `p` is a block of at least 8 bytes given up by the caller.
+        unsafe { mark(p) };
+        let at = self.next as usize % SLOTS;
+        self.next = (at as u32 + 1) % SLOTS as u32;
+        let old = core::mem::replace(&mut self.blocks[at], p);
+        let old_class = core::mem::replace(&mut self.classes[at], class as u8) as usize;
+        if old.is_null() {
+            return None;
+        }
+        // SAFETY: a quarantined block of `old_class`.
+        unsafe { check_untouched(old, old_class) };
+        Some((old, old_class))
+    }
+
+    /// Checks every block in the ring (see [`check_untouched`]).
+    pub fn check_all(&self) {
+        for (&b, &class) in self.blocks.iter().zip(&self.classes) {
+            if !b.is_null() {
+                // SAFETY: a quarantined block of `class`.
+                unsafe { check_untouched(b, class as usize) };
+            }
+        }
+    }
+
+    /// Whether `p` is in the ring (a walk: double-free confirmation only).
+    pub fn holds(&self, p: *const u8) -> bool {
+        self.blocks.iter().any(|&b| b.cast_const() == p)
+    }
+
+    /// Empties the ring, oldest first, calling `free` on each block with
+    /// its class.
+    pub fn drain(&mut self, mut free: impl FnMut(*mut u8, usize)) {
+        for i in 0..SLOTS {
+            let at = (self.next as usize + i) % SLOTS;
+            let b = core::mem::replace(&mut self.blocks[at], ptr::null_mut());
+            if !b.is_null() {
+                let class = self.classes[at] as usize;
+                // SAFETY: a quarantined block of `class`.
+                unsafe { check_untouched(b, class) };
+                free(b, class);
+            }
+        }
+        self.next = 0;
+    }
+
+    /// Blocks in the ring (tests).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.blocks.iter().filter(|b| !b.is_null()).count()
+    }
+}
+
+/// Marks `p` as free: its first word becomes an encoded null link.
+///
+/// # Safety
+/// `p` must be a block of at least 8 bytes that the caller owns.
+#[inline]
+unsafe fn mark(p: *mut u8) {
+    // SAFETY: by contract.
+    unsafe { block::set_next(p.cast::<Block>(), ptr::null_mut()) }
+}
+
+/// Whether `p`'s first word is an encoded null link: `p` is quarantined,
+/// or the last block of a free list.
+///
+/// # Safety
+/// `p` must point to at least 8 readable bytes.
+#[inline]
+pub unsafe fn is_marked(p: *const u8) -> bool {
+    // SAFETY: by contract.
+    unsafe { block::links_to_null(p) }
+}
+
+/// Checks that `p`, a quarantined block of `class`, was not written since
+/// it was freed; stops the process if it was.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+#[inline(always)]
+unsafe fn check_untouched(p: *mut u8, class: usize) {
+    // The common case, inline: marked, the tag decodes, the first requested
+    // words are zero. Anything else is looked at again out of line.
+    // SAFETY: forwarded contract.
+    if !unsafe { untouched(p, class) } {
+        // SAFETY: forwarded contract.
+        unsafe { report_written(p, class) };
+    }
+}
+
+/// Whether `p`, a quarantined block of `class`, reads as it was freed.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+#[inline(always)]
+unsafe fn untouched(p: *mut u8, class: usize) -> bool {
+    let usable = CLASSES[class].size as usize;
+    // SAFETY: a block of at least 8 bytes; for larger ones, armed when
+    // handed out, the zero check within its requested bytes.
+    unsafe {
+        if !is_marked(p) {
+            return false;
+        }
+        if usable <= TAG {
+            return true;
+        }
+        let Ok(requested) = canary::requested_size(p, usable) else {
+            return false;
+        };
+        let from = size_of::<usize>();
+        let len = requested.min(ZERO_CHECKED).saturating_sub(from);
+        canary::first_other(p.add(from), len, 0).is_none()
+    }
+}
+
+/// Reports how `p`, a quarantined block of `class`, was written, if it was.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+#[cold]
+#[inline(never)]
+unsafe fn report_written(p: *mut u8, class: usize) {
+    // SAFETY: forwarded contract.
+    if let Some((at, damage)) = unsafe { written(p, class) } {
+        written_after_free(p, at, damage);
+    }
+}
+
+/// Where `p`, a quarantined block of `class`, was written since it was
+/// freed: a byte offset, or its canary's damage; `None` if untouched.
+///
+/// # Safety
+/// `p` must be a quarantined block of `class`.
+unsafe fn written(p: *mut u8, class: usize) -> Option<(usize, Option<Damage>)> {
+    // SAFETY: a block of at least 8 bytes.
+    if !unsafe { is_marked(p) } {
+        return Some((0, None));
+    }
+    let usable = CLASSES[class].size as usize;
+    if usable <= TAG {
+        // The 8-byte class: the first word was the tag.
+        return None;
+    }
+    // SAFETY: `p` is a block of `usable` bytes, armed when handed out.
+    // (The pattern was checked on free; the tag gives the size.)
+    match unsafe { canary::requested_size(p, usable) } {
+        Err(damage) => Some((usable, Some(damage))),
+        Ok(requested) => {
+            let from = size_of::<usize>();
+            let len = requested.min(ZERO_CHECKED).saturating_sub(from);
+            // SAFETY: within the block's requested bytes.
+            unsafe { canary::first_other(p.add(from), len, 0) }.map(|at| (from + at, None))
+        }
+    }
+}
+
+/// Reports a quarantined block written after free (at byte `at`, or its
+/// canary damaged) and aborts.
+#[cold]
+#[inline(never)]
+fn written_after_free(p: *const u8, at: usize, damage: Option<Damage>) -> ! {
+    let mut out = os::StderrWriter::new();
+    let _ = match damage {
+        None => writeln!(
+            out,
+            "slabpool: use after free: block {p:p}, freed and in quarantine, was written \
+             at byte {at}; aborting"
+        ),
+        Some(d) => writeln!(
+            out,
+            "slabpool: use after free or overflow: the canary of block {p:p} ({at} bytes), \
+             freed and in quarantine, is overwritten ({d:?}); aborting"
+        ),
+    };
+    out.flush();
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    /// `n` freed blocks of 32 bytes that held 20: armed, then zeroed.
+    fn freed_blocks(n: usize) -> (Vec<[u64; 4]>, usize) {
+        block::ensure_secret();
+        let mut storage = vec![[0u64; 4]; n];
+        for b in storage.iter_mut() {
+            // SAFETY: 32 bytes, 8-aligned; the request fits with the tag.
+            unsafe { canary::arm(b.as_mut_ptr().cast(), 20, 32) };
+        }
+        (storage, class_of(32))
+    }
+
+    #[test]
+    fn a_block_leaves_after_slots_more_puts_oldest_first() {
+        let (mut storage, class) = freed_blocks(2 * SLOTS);
+        let ptrs: Vec<*mut u8> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        let mut ring = Ring::new();
+        for (i, &p) in ptrs.iter().enumerate() {
+            // SAFETY: each slot is a distinct freed block of `class`.
+            let out = unsafe { ring.put(p, class) };
+            // SAFETY: `p` holds 8 readable bytes.
+            assert!(unsafe { is_marked(p) });
+            if i < SLOTS {
+                assert_eq!(out, None, "put {i}");
+            } else {
+                assert_eq!(out, Some((ptrs[i - SLOTS], class)), "put {i}");
+            }
+        }
+        assert_eq!(ring.len(), SLOTS);
+        assert!(ring.holds(ptrs[SLOTS]) && !ring.holds(ptrs[0]));
+        ring.check_all();
+        let mut drained = Vec::new();
+        ring.drain(|b, _| drained.push(b));
+        assert_eq!(drained, ptrs[SLOTS..]);
+        assert_eq!(ring.len(), 0);
+        // A live block (zeroed, or holding data) is not marked.
+        storage[0][0] = 0;
+        // SAFETY: 8 readable bytes.
+        assert!(!unsafe { is_marked(ptrs[0]) });
+    }
+
+    #[test]
+    fn writes_after_free_are_found() {
+        let (mut storage, class) = freed_blocks(4);
+        let ptrs: Vec<*mut u8> = storage.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        let mut ring = Ring::new();
+        for &p in &ptrs {
+            // SAFETY: distinct freed blocks of `class`.
+            unsafe { ring.put(p, class) };
+        }
+        // SAFETY: each is a quarantined block of `class`; the writes stay
+        // within its 32 bytes.
+        unsafe {
+            assert_eq!(written(ptrs[0], class), None, "untouched");
+            ptrs[0].cast::<u64>().write(0x4141);
+            assert_eq!(written(ptrs[0], class), Some((0, None)), "link overwritten");
+            ptrs[1].add(12).write(1);
+            assert_eq!(written(ptrs[1], class), Some((12, None)), "data written");
+            ptrs[2].add(31).write(0xEE);
+            assert!(
+                matches!(written(ptrs[2], class), Some((32, Some(_)))),
+                "tag"
+            );
+        }
+    }
+}
