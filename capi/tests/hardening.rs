@@ -585,7 +585,6 @@ fn not_caught(
 }
 
 #[test]
-#[ignore = "targets of issue 12 for the default build: enabled when its checks land"]
 fn issue_12_targets() {
     let t = table();
     let glibc = t.column("glibc").expect("glibc column");
