@@ -9,8 +9,9 @@
 //! - `os`: reserve, commit, decommit and release address space (mmap);
 //! - `segment`: 4 MiB aligned segments whose headers describe their spans;
 //!   `arena`: page-run allocation over segments, with coalescing;
-//! - `size_class`, `block`, `slab`: the size classes, intrusive free lists,
-//!   and slabs (bump pointer, free list, purge of idle pages);
+//! - `size_class`, `block`, `slab`: the size classes, intrusive free lists
+//!   (links encoded with a per-process secret from `entropy`, checked on
+//!   every read), and slabs (bump pointer, free list, purge of idle pages);
 //! - `central`: per-class pools of batches and partial slabs, per arena;
 //!   `inbox`: the batches other shards' threads hand a pool without its
 //!   lock;
@@ -21,7 +22,7 @@
 //! - `config`: settings from the environment; `stats`: the [`Stats`] types;
 //!   `poison`: AddressSanitizer hooks (the `asan` feature);
 //! - `guard`: the guard pool of sampled guarded allocations, beside the
-//!   heap (it maps its own chunks), and its fault handler; [`guard_stats`].
+//!   heap (it maps its own chunks), and its fault handler; [`guard_stats`];
 //! - the `hardened` feature's mitigations (README, "Hardened build"):
 //!   `canary`, `quarantine` (in each thread cache), `carve_order` (in
 //!   `block::carve`), a guard page after each segment header (`segment`),
