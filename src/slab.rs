@@ -149,12 +149,16 @@ impl Slab {
         }
         // Every block taken must be one this slab carved, at a block start:
         // a link overwritten with another valid address is caught here.
+        // A block start is a multiple of the size: with `c = ceil(2^64 /
+        // size)` the low 64 bits of `offset * c` are below `c` exactly then
+        // (one multiplication a block, as in `raw::block_index`).
         let start = self.0.start() as usize;
-        let size = CLASSES[self.0.class()].size as usize;
-        let carved = (self.0.bumped() as usize * size) as u32;
+        let size = CLASSES[self.0.class()].size as u64;
+        let reciprocal = u64::MAX / size + 1;
+        let carved = u64::from(self.0.bumped()) * size;
         let belongs = |b: *mut Block| {
-            let offset = (b as usize).wrapping_sub(start);
-            offset < carved as usize && (offset as u32) % size as u32 == 0
+            let offset = (b as usize).wrapping_sub(start) as u64;
+            offset < carved && offset.wrapping_mul(reciprocal) < reciprocal
         };
         // SAFETY: the free list holds `bumped - live - parked >= n` blocks.
         let (front, rest) = unsafe { block::split_chain(st.free, n, belongs) };
