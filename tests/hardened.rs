@@ -107,6 +107,45 @@ fn an_overflow_of_one_byte_aborts_on_dealloc() {
 }
 
 #[test]
+fn big_blocks_are_resized_and_keep_a_canary_at_their_new_end() {
+    // Large (100 KiB -> 200 KiB) and huge (5 MiB -> 9 MiB -> 6 MiB).
+    for (from, to) in [
+        (100 << 10, 200 << 10),
+        (5 << 20, 9 << 20),
+        (9 << 20, 6 << 20),
+    ] {
+        let layout = Layout::from_size_align(from, 8).unwrap();
+        // SAFETY: valid layouts; each block is used within its size and
+        // freed once with its layout.
+        unsafe {
+            let p = GLOBAL.alloc(layout);
+            assert!(!p.is_null());
+            for i in (0..from).step_by(4093) {
+                *p.add(i) = (i % 251) as u8;
+            }
+            let q = GLOBAL.realloc(p, layout, to);
+            assert!(!q.is_null());
+            for i in (0..from.min(to)).step_by(4093) {
+                assert_eq!(*q.add(i), (i % 251) as u8, "{from} -> {to}: byte {i}");
+            }
+            if to > from {
+                // The old canary, now inside the request, was cleared.
+                assert!((from..from + 8).all(|i| *q.add(i) == 0), "{from} -> {to}");
+            }
+            GLOBAL.dealloc(q, Layout::from_size_align(to, 8).unwrap());
+        }
+    }
+    expect_abort(
+        "realloc",
+        &format!(
+            "heap overflow: the canary past the block's requested bytes is overwritten \
+             at byte {} (now 0x01)",
+            6 << 20
+        ),
+    );
+}
+
+#[test]
 fn a_dealloc_with_another_size_aborts() {
     expect_abort(
         "size",
@@ -145,6 +184,17 @@ fn child() {
         // SAFETY: none: the read must fault (the misuse under test).
         let byte = unsafe { std::ptr::read_volatile((segment + 17 * 4096) as *const u8) };
         println!("read {byte} from the guard page");
+        return;
+    }
+    if mode == "realloc" {
+        // A huge block grown, then written one byte past its new size.
+        let layout = Layout::from_size_align(5 << 20, 8).unwrap();
+        // SAFETY: the write lands in the canary (the misuse under test).
+        unsafe {
+            let p = GLOBAL.realloc(GLOBAL.alloc(layout), layout, 6 << 20);
+            std::ptr::write_volatile(p.add(6 << 20), 1);
+            GLOBAL.dealloc(p, Layout::from_size_align(6 << 20, 8).unwrap());
+        }
         return;
     }
     let size = if mode == "huge" { 5 << 20 } else { 48 };
