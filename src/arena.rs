@@ -240,37 +240,26 @@ impl Arena {
 
     /// Decommits every dirty free page now and unmaps every empty segment.
     pub fn purge_all(&self) {
-        let now = os::now_ms();
-        let mut doomed: Option<SegmentRef> = None;
-        self.state.with(|st| {
-            while let Some(seg) = st.purge_queue.front() {
-                st.purge_queue.remove(seg);
-            }
-            let mut cur = st.segments;
-            while let Some(seg) = cur {
-                cur = seg.next();
-                if is_empty(seg) {
-                    st.empty_segments -= 1;
-                    st.unlink_empty(seg, &self.counters);
-                    seg.link_before(doomed);
-                    doomed = Some(seg);
-                } else {
-                    purge_free_spans(seg, now, &self.counters);
-                }
-            }
-        });
-        while let Some(seg) = doomed {
-            doomed = seg.next();
-            // SAFETY: unlinked above; none of its spans is used.
-            unsafe { seg.destroy() };
-        }
+        self.unmap_empty_segments(Some(os::now_ms()));
     }
 
     /// Unmaps every empty segment, the retained ones included (memory or
     /// address space ran out: `Heap::release_for_retry`).
     pub fn release_empty(&self) {
+        self.unmap_empty_segments(None);
+    }
+
+    /// Unmaps every empty segment; with `purge_at` (the time now), also
+    /// empties the purge queue and decommits the dirty free pages of every
+    /// segment kept.
+    fn unmap_empty_segments(&self, purge_at: Option<u32>) {
         let mut doomed: Option<SegmentRef> = None;
         self.state.with(|st| {
+            if purge_at.is_some() {
+                while let Some(seg) = st.purge_queue.front() {
+                    st.purge_queue.remove(seg);
+                }
+            }
             let mut cur = st.segments;
             while let Some(seg) = cur {
                 cur = seg.next();
@@ -279,6 +268,8 @@ impl Arena {
                     st.unlink_empty(seg, &self.counters);
                     seg.link_before(doomed);
                     doomed = Some(seg);
+                } else if let Some(now) = purge_at {
+                    purge_free_spans(seg, now, &self.counters);
                 }
             }
         });
