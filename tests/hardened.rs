@@ -66,14 +66,19 @@ fn a_freed_block_waits_for_the_quarantine() {
     }
 }
 
-/// Runs this test binary's `child` test with `CHILD=mode` and checks that
-/// it aborted with a line containing `what`.
-fn expect_abort(mode: &str, what: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
+/// Runs this test binary's `child` test with `CHILD=mode`.
+fn run_child(mode: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--include-ignored", "--nocapture"])
         .env(CHILD, mode)
         .output()
-        .expect("run the test binary");
+        .expect("run the test binary")
+}
+
+/// Runs the `child` test with `CHILD=mode` and checks that it aborted with
+/// a line containing `what`.
+fn expect_abort(mode: &str, what: &str) {
+    let out = run_child(mode);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
@@ -155,11 +160,7 @@ fn a_dealloc_with_another_size_aborts() {
 
 #[test]
 fn the_page_after_a_segment_header_faults() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--include-ignored", "--nocapture"])
-        .env(CHILD, "guard")
-        .output()
-        .expect("run the test binary");
+    let out = run_child("guard");
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGSEGV),

@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -46,19 +45,7 @@ fn stdout_of(lib: &Path, mode: &str) -> String {
 /// Runs `mode` under `lib` and checks it aborted with a line starting
 /// `slabpool: free(<pointer>): ` and containing `what`.
 fn expect_abort(lib: &Path, mode: &str, what: &str) {
-    let out = run_mode(lib, mode);
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    let pointer = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("pointer "))
-        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"));
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let (pointer, stderr) = aborted_after_pointer(mode, &run_mode(lib, mode));
     let start = format!("slabpool: free({pointer}): ");
     assert!(
         stderr

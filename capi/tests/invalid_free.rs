@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -19,24 +18,18 @@ fn program() -> &'static Path {
     })
 }
 
+/// Runs `invalid MODE` on `lib`, checks it died of SIGABRT, and returns
+/// the pointer it printed and its stderr.
+fn run_aborting(lib: &Path, mode: &str) -> (String, String) {
+    let mut cmd = Command::new(program());
+    cmd.arg(mode);
+    aborted_after_pointer(mode, &run(cmd, Some(lib), Duration::from_secs(60)))
+}
+
 /// Runs `invalid MODE` on `lib` and checks it aborted with
 /// `slabpool: CALL(<pointer>): WHY; aborting` on stderr.
 fn expect_abort(lib: &Path, mode: &str, call: &str, why: &str) {
-    let mut cmd = Command::new(program());
-    cmd.arg(mode);
-    let out = run(cmd, Some(lib), Duration::from_secs(60));
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    let pointer = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("pointer "))
-        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"));
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let (pointer, stderr) = run_aborting(lib, mode);
     let line = format!("slabpool: {call}({pointer}): {why}; aborting");
     assert!(
         stderr.lines().any(|l| l == line),
@@ -137,21 +130,7 @@ fn realloc_and_malloc_usable_size_check_their_pointer_too() {
 /// Runs `invalid MODE` on `lib` and checks it aborted with slabpool's
 /// free-list corruption message naming the block it printed.
 fn expect_corruption(lib: &Path, mode: &str) {
-    let mut cmd = Command::new(program());
-    cmd.arg(mode);
-    let out = run(cmd, Some(lib), Duration::from_secs(60));
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    let pointer = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("pointer "))
-        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"));
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let (pointer, stderr) = run_aborting(lib, mode);
     let prefix = format!("slabpool: free-list corruption: the link in free block {pointer} ");
     assert!(
         stderr

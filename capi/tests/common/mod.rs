@@ -282,3 +282,24 @@ pub fn field(out: &str, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
+
+/// Checks that a child that printed `pointer <p>` before its misuse died
+/// of SIGABRT; returns that pointer and its stderr (for the caller to
+/// check slabpool's message).
+pub fn aborted_after_pointer(mode: &str, out: &Output) -> (String, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let pointer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pointer "))
+        .unwrap_or_else(|| panic!("{mode}: no pointer printed:\n{stdout}\n{stderr}"))
+        .to_string();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{mode}: expected SIGABRT, got {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    (pointer, stderr)
+}
