@@ -108,12 +108,19 @@ fn secret_is_set() -> bool {
 
 /// Sets the secret if it is not set yet (the hardened build's canaries may
 /// be written before the first carve).
-#[cfg(feature = "hardened")]
 #[inline(always)]
 pub fn ensure_secret() {
     if !secret_is_set() {
         init_secret();
     }
+}
+
+/// The secret, set first if need be: the copy a thread cache keeps beside
+/// its bins, so that its fast paths encode and decode links without
+/// another load (`next_keyed`, `set_next_keyed`, `looks_free_keyed`).
+pub fn key() -> usize {
+    ensure_secret();
+    secret()
 }
 
 /// Sets the secret before `main` (and before any allocation the dynamic
@@ -136,16 +143,16 @@ pub(crate) fn secret() -> usize {
     unsafe { *SECRET.0.get() }
 }
 
-/// The stored form of a link to `next`.
+/// The stored form of a link to `next`, under `key` (the secret).
 #[inline(always)]
-fn encode(next: *mut Block) -> usize {
-    next as usize ^ secret()
+fn encode(next: *mut Block, key: usize) -> usize {
+    next as usize ^ key
 }
 
-/// The block a stored link word names, unchecked.
+/// The block a stored link word names, unchecked, under `key` (the secret).
 #[inline(always)]
-fn decode(word: usize) -> *mut Block {
-    (word ^ secret()) as *mut Block
+fn decode(word: usize, key: usize) -> *mut Block {
+    (word ^ key) as *mut Block
 }
 
 /// A free block, viewed as its link word.
@@ -161,11 +168,21 @@ pub struct Block {
 /// `block` must be a free block owned by the caller.
 #[inline(always)]
 pub unsafe fn next_of(block: *mut Block) -> *mut Block {
+    // SAFETY: forwarded contract.
+    unsafe { next_keyed(block, secret()) }
+}
+
+/// [`next_of`] with the secret given (`key`: a thread cache's copy).
+///
+/// # Safety
+/// As for [`next_of`]; `key` must be the secret ([`key`]).
+#[inline(always)]
+pub unsafe fn next_keyed(block: *mut Block, key: usize) -> *mut Block {
     poison::unpoison(block.cast(), || LINK);
     // SAFETY: a free block is at least 8 bytes, 8-aligned, owned by the caller.
     let word = unsafe { (*block).next };
     poison::poison(block.cast(), || LINK);
-    let next = decode(word);
+    let next = decode(word, key);
     if next as usize & NOT_A_LINK != 0 {
         corrupt_link(block, word);
     }
@@ -178,9 +195,19 @@ pub unsafe fn next_of(block: *mut Block) -> *mut Block {
 /// `block` must be a free block owned by the caller.
 #[inline(always)]
 pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
+    // SAFETY: forwarded contract.
+    unsafe { set_next_keyed(block, next, secret()) }
+}
+
+/// [`set_next`] with the secret given (`key`: a thread cache's copy).
+///
+/// # Safety
+/// As for [`set_next`]; `key` must be the secret ([`key`]).
+#[inline(always)]
+pub unsafe fn set_next_keyed(block: *mut Block, next: *mut Block, key: usize) {
     poison::unpoison(block.cast(), || LINK);
     // SAFETY: as for `next_of`.
-    unsafe { (*block).next = encode(next) };
+    unsafe { (*block).next = encode(next, key) };
     poison::poison(block.cast(), || LINK);
 }
 
@@ -196,6 +223,17 @@ pub unsafe fn set_next(block: *mut Block, next: *mut Block) {
 #[cfg(not(loom))]
 #[inline(always)]
 pub unsafe fn looks_free(p: *const u8) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { looks_free_keyed(p, secret()) }
+}
+
+/// [`looks_free`] with the secret given (`key`: a thread cache's copy).
+///
+/// # Safety
+/// As for [`looks_free`]; `key` must be the secret ([`key`]).
+#[cfg(not(loom))]
+#[inline(always)]
+pub unsafe fn looks_free_keyed(p: *const u8, key: usize) -> bool {
     // Under ASan a free block is poisoned whole: that says it already.
     if poison::is_poisoned(p) {
         return true;
@@ -204,7 +242,7 @@ pub unsafe fn looks_free(p: *const u8) -> bool {
     // to the program, never to the allocator: blocks are carved from zeroed
     // or previously written memory.
     let word = unsafe { p.cast::<usize>().read() };
-    decode(word) as usize & NOT_A_LINK == 0
+    decode(word, key) as usize & NOT_A_LINK == 0
 }
 
 /// Whether the first word of `p` is an encoded null link: the last block of
@@ -217,7 +255,7 @@ pub unsafe fn looks_free(p: *const u8) -> bool {
 #[inline(always)]
 pub unsafe fn links_to_null(p: *const u8) -> bool {
     // SAFETY: by contract.
-    unsafe { p.cast::<usize>().read() == encode(ptr::null_mut()) }
+    unsafe { p.cast::<usize>().read() == encode(ptr::null_mut(), secret()) }
 }
 
 /// Under loom a foreign block on a list fails the model.

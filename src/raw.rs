@@ -127,19 +127,6 @@ fn block_index(offset: u64, reciprocal: u64) -> Option<u64> {
 // offset < 2^SEGMENT_SHIFT and size <= SMALL_LIMIT, so offset * size < 2^64.
 const _: () = assert!(SEGMENT_SHIFT + SMALL_LIMIT.trailing_zeros() < 64);
 
-/// `ceil(2^64 / size)` of each class, indexed by a span's class byte:
-/// entries past the classes are 0, which no offset passes (see
-/// `block_index`), so no bounds check is needed.
-static RECIPROCAL: [u64; 256] = {
-    let mut table = [0; 256];
-    let mut i = 0;
-    while i < NUM_CLASSES {
-        table[i] = u64::MAX / CLASSES[i].size as u64 + 1;
-        i += 1;
-    }
-    table
-};
-
 /// Looks `p` up: which block it starts.
 #[inline(always)]
 pub fn find(p: *const u8) -> Result<Block, Invalid> {
@@ -177,23 +164,24 @@ unsafe fn slab_class(p: *const u8) -> Option<usize> {
     // reciprocal is 0: the check below rejects every other span.
     let first = seg.map_get(seg.page_of(p));
     let span = seg.span(first);
-    // A stale page map entry may name a slab that does not cover `p`'s page
-    // (see `span_at`); the bump check rejects such a `p` (the bump pointer is at
-    // most the capacity), since a slab's blocks lie within its pages.
-    let class = span.class();
-    let reciprocal = RECIPROCAL[class as u8 as usize];
+    // A stale page map entry may name a slab that does not cover `p`'s
+    // page (see `span_at`); the bump check rejects such a `p` (the bump
+    // pointer is at most the capacity), since a slab's blocks lie within
+    // its pages. Any span but a slab has reciprocal 0, which no offset
+    // passes, and nothing carved.
     let start = seg.base() as usize + (first << PAGE_SHIFT);
     let offset = (p as usize).wrapping_sub(start) as u64;
+    let word = span.carved_word();
     // A block past the bump pointer was never handed out: refusing it
     // keeps `free(malloc(48) + 240)` from putting a fresh block on a list
     // (it would be handed out twice).
-    match block_index(offset, reciprocal) {
-        Some(index) if index < u64::from(span.bumped()) => {}
+    match block_index(offset, span.reciprocal()) {
+        Some(index) if index < u64::from(word >> 8) => {}
         _ => return None,
     }
-    // SAFETY: entries of `RECIPROCAL` past the classes are
-    // 0, which no offset passes (`block_index` needs a low product below
-    // it), so the check above failed for them.
+    let class = (word & 0xff) as usize;
+    // SAFETY: a carved count above 0 comes with a slab's class, in range
+    // (`Span::carved`: one word holds both); the check above needs one.
     unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
     Some(class)
 }
@@ -259,10 +247,12 @@ fn find_other(p: *const u8) -> Result<Block, Invalid> {
 /// Why `p`, in slab `span` but not a live block start, is not
 /// one: a block start past the bump pointer was never handed out.
 fn never_allocated(span: SpanRef, p: *const u8) -> Invalid {
-    let class = span.class() as u8 as usize;
+    // The span may have changed since the caller looked (a stray pointer
+    // racing its owner): no class, no capacity.
+    let capacity = CLASSES.get(span.class()).map_or(0, |info| info.capacity);
     let offset = (p as usize).wrapping_sub(span.start() as usize) as u64;
-    match block_index(offset, RECIPROCAL[class]) {
-        Some(index) if index < u64::from(CLASSES[class].capacity) => Invalid::NeverAllocated,
+    match block_index(offset, span.reciprocal()) {
+        Some(index) if index < u64::from(capacity) => Invalid::NeverAllocated,
         _ => Invalid::Interior,
     }
 }
@@ -340,10 +330,12 @@ pub fn malloc_bare(size: usize) -> *mut u8 {
             // The C door checks the link it just followed more strictly
             // than `block` does: the next block must lie in a segment, so
             // a link whose flipped bit still decodes to an address fails
-            // here rather than faulting in the next `malloc`.
+            // here rather than faulting in the next `malloc`. A link into
+            // `p`'s own segment passes with one compare; any other (the
+            // end of the list, another segment) is checked out of line.
             let next = tc.head(class);
-            if !next.is_null() && !registry::in_window_segment(next) {
-                return next_outside_the_window(p, next);
+            if (p as usize ^ next as usize) >> SEGMENT_SHIFT != 0 {
+                return next_in_another_segment(p, next);
             }
             return handed_out(p);
         }
@@ -351,13 +343,14 @@ pub fn malloc_bare(size: usize) -> *mut u8 {
     malloc_slow(size)
 }
 
-/// `malloc` of `p`, whose link leads to `next` outside the registry's
-/// window: valid if `next` lies in a segment elsewhere, else a corrupt
-/// link (reported; the process stops). Out of line, reached by a jump.
+/// `malloc` of `p`, whose link leads to `next` outside `p`'s segment:
+/// valid if `next` is null (the end of the list) or lies in a segment,
+/// else a corrupt link (reported; the process stops). Out of line,
+/// reached by a jump.
 #[cold]
 #[inline(never)]
-fn next_outside_the_window(p: *mut u8, next: *mut u8) -> *mut u8 {
-    if !registry::in_segment(next) {
+fn next_in_another_segment(p: *mut u8, next: *mut u8) -> *mut u8 {
+    if !next.is_null() && !registry::in_segment(next) {
         // SAFETY: `p` is a block of at least 8 bytes.
         unsafe { block::corrupt_link_in(p) }
     }
@@ -442,16 +435,17 @@ pub unsafe fn free_bare(p: *mut u8) {
         // SAFETY: forwarded contract.
         return unsafe { free_other(p) };
     };
+    let tc = global::tcache();
     // SAFETY: `p` starts a block of `class`, at least 8 bytes.
-    if unsafe { block::looks_free(p) } {
+    if unsafe { tc.looks_free(p) } {
         // SAFETY: forwarded contract.
         return unsafe { free_suspect(p, class) };
     }
     // SAFETY: `p` is a live block of `class` given up by the caller.
-    if unsafe { global::tcache().push(class, p) } {
+    if unsafe { tc.push(class, p) } {
         return;
     }
-    // SAFETY: as above.
+    // SAFETY: forwarded contract.
     unsafe { free_small_slow(p, class) }
 }
 
@@ -472,12 +466,18 @@ unsafe fn free_suspect(p: *mut u8, class: usize) {
 /// `free` of a small block when the thread cache cannot take it.
 ///
 /// # Safety
-/// `p` is a live block of `class` given up by the caller.
+/// `p` starts a block of `class`; if it is live, the caller gives it up.
 #[cold]
 #[inline(never)]
 unsafe fn free_small_slow(p: *mut u8, class: usize) {
     let _errno = SavedErrno::new();
-    // SAFETY: forwarded contract.
+    // The cache's check used its key, which an inactive cache lacks:
+    // check again with the secret.
+    // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+    if unsafe { block::looks_free(p) } {
+        confirm_not_free("free", p, class);
+    }
+    // SAFETY: forwarded contract (a live block).
     unsafe { dealloc_small(p, class) }
 }
 
@@ -673,9 +673,9 @@ mod tests {
 
     #[test]
     fn block_index_divides_every_offset_in_a_segment_exactly() {
-        for (class, &reciprocal) in RECIPROCAL[..NUM_CLASSES].iter().enumerate() {
-            let capacity = u64::from(CLASSES[class].capacity);
-            let size = u64::from(CLASSES[class].size);
+        for info in &CLASSES {
+            let (capacity, size) = (u64::from(info.capacity), u64::from(info.size));
+            let reciprocal = info.reciprocal;
             for offset in 0..1u64 << SEGMENT_SHIFT {
                 let expected = (offset % size == 0).then_some(offset / size);
                 assert_eq!(block_index(offset, reciprocal), expected);
@@ -686,7 +686,8 @@ mod tests {
                 assert!(index.is_none_or(|i| i >= capacity));
             }
         }
-        assert!(RECIPROCAL[NUM_CLASSES..].iter().all(|&r| r == 0));
+        // Spans that are not slabs have reciprocal 0.
+        assert!((0..1u64 << SEGMENT_SHIFT).all(|offset| block_index(offset, 0).is_none()));
     }
 
     #[test]

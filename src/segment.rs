@@ -86,19 +86,28 @@ pub const PURGING: u8 = 4;
 /// size class).
 pub const NO_CLASS: u8 = u8::MAX;
 
+/// Most blocks a slab may carve (the bits above the class in
+/// `Span::carved`).
+pub const MAX_CARVED: u32 = u32::MAX >> 8;
+
 /// The record describing one span.
 #[repr(C, align(64))]
 pub struct Span {
-    /// One of the kinds above. The three atomics may be read by a lookup of
-    /// a stray pointer racing with the owner, so their reads are defined.
+    /// One of the kinds above. The atomics may be read by a lookup of a
+    /// stray pointer racing with the owner, so their reads are defined.
     kind: AtomicU8,
-    /// Size class of a slab.
-    class: AtomicU8,
     /// Length in pages.
-    pages: AtomicU32,
-    /// Slab: blocks carved so far by the bump pointer (written by the
-    /// owner; read by the C door's `free`, which rejects a block past it).
-    bumped: AtomicU32,
+    pages: AtomicU16,
+    /// A slab's class (low byte) and blocks carved so far by the bump
+    /// pointer (the bits above), in one word so that one load gives both
+    /// consistently: the C door's `free` rejects a block past the bump
+    /// pointer, and a carved count above 0 implies a class in range. Any
+    /// other span: [`NO_CLASS`] and 0 carved. Written by the owner.
+    carved: AtomicU32,
+    /// A slab's `ceil(2^64 / block size)` (the block-start test of the C
+    /// door's `free`, `raw::block_index`); 0 for any other span, which no
+    /// offset passes.
+    reciprocal: AtomicU64,
     /// Everything else, owned by the span's owner.
     state: SpanState,
 }
@@ -592,9 +601,9 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
             ptr::addr_of_mut!((*header).page_map[i]).write(AtomicU16::new(0));
             let span = ptr::addr_of_mut!((*header).spans[i]);
             ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(INVALID));
-            ptr::addr_of_mut!((*span).class).write(AtomicU8::new(NO_CLASS));
-            ptr::addr_of_mut!((*span).pages).write(AtomicU32::new(0));
-            ptr::addr_of_mut!((*span).bumped).write(AtomicU32::new(0));
+            ptr::addr_of_mut!((*span).pages).write(AtomicU16::new(0));
+            ptr::addr_of_mut!((*span).carved).write(AtomicU32::new(u32::from(NO_CLASS)));
+            ptr::addr_of_mut!((*span).reciprocal).write(AtomicU64::new(0));
         }
     }
 }
@@ -647,41 +656,64 @@ impl SpanRef {
         unsafe { (*self.rec()).kind.load(Ordering::Relaxed) }
     }
 
-    /// Sets the kind; a span that is not a slab has class [`NO_CLASS`], so
-    /// a lookup by class alone rejects it (the C door's `free`).
+    /// Sets the kind; a span that is not a slab has class [`NO_CLASS`],
+    /// nothing carved and reciprocal 0, so the C door's `free` rejects it.
     #[inline(always)]
     pub fn set_kind(self, kind: u8) {
         // SAFETY: as in `kind`.
         unsafe { (*self.rec()).kind.store(kind, Ordering::Relaxed) }
         if kind != SLAB {
-            self.set_class(NO_CLASS as usize);
+            self.set_class(NO_CLASS as usize, 0);
         }
     }
 
     #[inline(always)]
     pub fn class(self) -> usize {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).class.load(Ordering::Relaxed) as usize }
+        (self.carved_word() & 0xff) as usize
     }
 
+    /// Makes the span a slab of `class` whose block size has the given
+    /// `ceil(2^64 / size)`, with nothing carved.
     #[inline(always)]
-    pub fn set_class(self, class: usize) {
+    pub fn set_class(self, class: usize, reciprocal: u64) {
+        debug_assert!(class <= NO_CLASS as usize);
         // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).class.store(class as u8, Ordering::Relaxed) }
+        unsafe {
+            (*self.rec()).carved.store(class as u32, Ordering::Relaxed);
+            (*self.rec())
+                .reciprocal
+                .store(reciprocal, Ordering::Relaxed);
+        }
     }
 
-    /// Blocks a slab has carved (see `Span::bumped`).
+    /// The class and carved count in one word (see `Span::carved`): the
+    /// class is `word & 0xff`, the count `word >> 8`.
+    #[inline(always)]
+    pub fn carved_word(self) -> u32 {
+        // SAFETY: as in `kind`.
+        unsafe { (*self.rec()).carved.load(Ordering::Relaxed) }
+    }
+
+    /// `ceil(2^64 / block size)` of a slab, 0 for any other span.
+    #[inline(always)]
+    pub fn reciprocal(self) -> u64 {
+        // SAFETY: as in `kind`.
+        unsafe { (*self.rec()).reciprocal.load(Ordering::Relaxed) }
+    }
+
+    /// Blocks a slab has carved (see `Span::carved`).
     #[inline(always)]
     pub fn bumped(self) -> u32 {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).bumped.load(Ordering::Relaxed) }
+        self.carved_word() >> 8
     }
 
     /// Sets the carved count (the slab's owner only).
     #[inline(always)]
     pub fn set_bumped(self, bumped: u32) {
+        debug_assert!(bumped <= MAX_CARVED);
+        let word = bumped << 8 | self.class() as u32;
         // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).bumped.store(bumped, Ordering::Relaxed) }
+        unsafe { (*self.rec()).carved.store(word, Ordering::Relaxed) }
     }
 
     #[inline(always)]
@@ -692,8 +724,9 @@ impl SpanRef {
 
     #[inline(always)]
     pub fn set_pages(self, pages: usize) {
+        debug_assert!(pages <= PAGES);
         // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).pages.store(pages as u32, Ordering::Relaxed) }
+        unsafe { (*self.rec()).pages.store(pages as u16, Ordering::Relaxed) }
     }
 
     /// The owner-only fields.

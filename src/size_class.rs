@@ -69,6 +69,9 @@ pub struct ClassInfo {
     pub batch: u32,
     /// Most blocks a thread cache keeps of this class.
     pub max_cached: u32,
+    /// `ceil(2^64 / size)`: `offset / size` and whether `size` divides
+    /// `offset` with one multiplication (see `raw::block_index`).
+    pub reciprocal: u64,
 }
 
 /// Block size of class `i`.
@@ -121,6 +124,7 @@ const fn class_info(i: usize) -> ClassInfo {
         capacity: (best * PAGE / size) as u32,
         batch: batch as u32,
         max_cached: max_cached as u32,
+        reciprocal: u64::MAX / size as u64 + 1,
     }
 }
 

@@ -27,9 +27,18 @@ use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
 use crate::os::{PAGE, PAGE_SHIFT};
 use crate::poison;
-use crate::segment::{SLAB, SegmentRef, SpanRef, SpanState};
-use crate::size_class::{CLASSES, ClassInfo};
+use crate::segment::{MAX_CARVED, SLAB, SegmentRef, SpanRef, SpanState};
+use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
 use core::ptr;
+
+// A slab's carved count and class share one word of its span record.
+const _: () = {
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        assert!(CLASSES[i].capacity <= MAX_CARVED);
+        i += 1;
+    }
+};
 
 /// The harness's proof that it can fail (FUZZ.md): with `--cfg
 /// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
@@ -75,7 +84,7 @@ impl Slab {
 
     /// Makes the freshly carved `span` an empty slab of `class`.
     pub fn init(span: SpanRef, class: usize, info: &ClassInfo) -> Slab {
-        span.set_class(class);
+        span.set_class(class, info.reciprocal);
         let slab = Slab(span);
         let st = slab.st();
         st.free = ptr::null_mut();

@@ -95,6 +95,10 @@ impl Bin {
 
 pub struct ThreadCache {
     bins: [Bin; NUM_CLASSES],
+    /// The free-list secret (`block::key`), beside the bins so the fast
+    /// paths encode and decode links without another load; set when the
+    /// cache is activated, before any bin can hold a block.
+    key: usize,
     state: u8,
     arena: u16,
     /// This cache's serial number (statistics: see `Heap::thread_serial`).
@@ -138,6 +142,7 @@ impl ThreadCache {
                     limit: 0,
                 }
             }; NUM_CLASSES],
+            key: 0,
             state: UNINIT,
             arena: 0,
             serial: 0,
@@ -164,11 +169,13 @@ impl ThreadCache {
     /// Fast path: a cached block of `class`, or null.
     #[inline(always)]
     pub fn pop(&mut self, class: usize) -> *mut u8 {
+        let key = self.key;
         let bin = self.bin(class);
         let b = bin.head;
         if !b.is_null() {
-            // SAFETY: `b` heads this bin's list, a free block we own.
-            bin.head = unsafe { block::next_of(b) };
+            // SAFETY: `b` heads this bin's list, a free block we own; a bin
+            // holds blocks only after `activate` set the key.
+            bin.head = unsafe { block::next_keyed(b, key) };
             bin.count -= 1;
             poison::unpoison(b.cast(), || CLASSES[class].size as usize);
         }
@@ -181,16 +188,33 @@ impl ThreadCache {
     /// `p` must be a live block of `class` that the caller gives up.
     #[inline(always)]
     pub unsafe fn push(&mut self, class: usize, p: *mut u8) -> bool {
+        let key = self.key;
         let bin = self.bin(class);
         if bin.count >= bin.limit {
             return false;
         }
         poison::poison(p, || CLASSES[class].size as usize);
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
-        unsafe { block::set_next(p.cast(), bin.head) };
+        // A bin has room only after `activate` set the key.
+        unsafe { block::set_next_keyed(p.cast(), bin.head, key) };
         bin.head = p.cast();
         bin.count += 1;
         true
+    }
+
+    /// Whether `p`, a block of at least 8 bytes, reads as a free block
+    /// (`block::looks_free`) with this cache's key: `free`'s double-free
+    /// check before [`ThreadCache::push`]. Before the cache is activated
+    /// the key is 0 and the answer means nothing; such a cache has no
+    /// room, and the caller's slow path checks again with the secret.
+    ///
+    /// # Safety
+    /// `p` must point to at least 8 readable bytes.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub unsafe fn looks_free(&self, p: *const u8) -> bool {
+        // SAFETY: forwarded contract.
+        unsafe { block::looks_free_keyed(p, self.key) }
     }
 
     /// The block a `pop` of `class` would return (null if none).
@@ -258,6 +282,7 @@ impl ThreadCache {
 
     /// Starts caching, with new memory from arena `arena` of `heap`.
     pub fn activate(&mut self, heap: &Heap, arena: usize) {
+        self.key = block::key();
         self.arena = arena as u16;
         self.serial = heap.thread_serial();
         self.state = ACTIVE;
