@@ -467,9 +467,25 @@ pub unsafe fn carve(start: *mut u8, size: usize, n: u32) -> BlockList {
     }
     #[cfg(feature = "hardened")]
     if crate::carve_order::applies(size) {
-        // SAFETY: forwarded contract; the secret is set.
-        let (head, tail) = unsafe { crate::carve_order::link_shuffled(start, size, n) };
-        return BlockList { head, tail, len: n };
+        let block_at = |i: u32| start.wrapping_add(i as usize * size).cast::<Block>();
+        // SAFETY: forwarded contract. The order is read from the blocks'
+        // second words and the links go to their first words, which never
+        // overlap; every block lies in the caller's range.
+        unsafe {
+            crate::carve_order::shuffle(start, size, n, secret());
+            let head = block_at(crate::carve_order::at(start, size, 0));
+            let mut cur = head;
+            for i in 1..n {
+                let next = block_at(crate::carve_order::at(start, size, i));
+                set_next(cur, next);
+                cur = next;
+            }
+            return BlockList {
+                head,
+                tail: cur,
+                len: n,
+            };
+        }
     }
     let head = start.cast::<Block>();
     let mut cur = head;
@@ -652,6 +668,7 @@ pub fn contains(head: *mut Block, len: u32, p: *const u8) -> bool {
 
 /// Largest copy [`copy_contents`] does inline.
 #[cfg(not(loom))]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub const INLINE_COPY: usize = 128;
 
 /// Copies the first `n` bytes of a small block to another (a `realloc`
@@ -665,6 +682,7 @@ pub const INLINE_COPY: usize = 128;
 /// `src` and `dst` must be distinct live blocks of at least `n` bytes.
 #[cfg(not(loom))]
 #[inline(always)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub unsafe fn copy_contents(dst: *mut u8, src: *const u8, n: usize) {
     type Word = core::mem::MaybeUninit<u64>;
     type Chunk = core::mem::MaybeUninit<[u8; 16]>;

@@ -4,9 +4,9 @@
 //! after the one they overflow by allocating in sequence).
 //!
 //! The order is a Fisher-Yates shuffle of the carve's block indices, kept
-//! in the blocks' second words while it is built (the blocks are fresh and
-//! the caller's, so no other memory is needed), then linked through their
-//! first words. The random numbers come from a xorshift generator seeded
+//! in the blocks' second words (the blocks are fresh and the caller's, so
+//! no other memory is needed); `block::carve` then links them through their
+//! first words in that order. This module only decides the order. The random numbers come from a xorshift generator seeded
 //! per carve from the per-process secret, the carve's address and a
 //! counter, mixed; a carve is at most a page of blocks, so the walk stays
 //! within the pages the carve touches anyway.
@@ -15,7 +15,6 @@
 //! build's canary keeps requests out of but for `malloc(0)`) are linked in
 //! address order.
 
-use crate::block::{self, Block};
 use crate::sync::Ordering::Relaxed;
 use crate::sync::unmodeled::AtomicU32;
 
@@ -26,11 +25,10 @@ static CARVES: AtomicU32 = AtomicU32::new(0);
 struct Rng(u64);
 
 impl Rng {
-    /// A generator for the carve at `start`.
-    fn for_carve(start: *mut u8) -> Rng {
+    /// A generator for the carve at `start`, keyed by the secret.
+    fn for_carve(start: *mut u8, key: usize) -> Rng {
         let count = CARVES.fetch_add(1, Relaxed) as u64;
-        let mut x =
-            block::secret() as u64 ^ start as u64 ^ count.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut x = key as u64 ^ start as u64 ^ count.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         // splitmix64's finaliser.
         x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -56,47 +54,47 @@ pub fn applies(size: usize) -> bool {
     size >= 2 * size_of::<usize>()
 }
 
-/// Links the `n` blocks of `size` bytes at `start` in a random order and
-/// returns the first and the last; the last one's link is not written.
+/// Shuffles the `n` blocks of `size` bytes at `start`: afterwards the
+/// second word of block `i` holds the index of the block at position `i`
+/// of a random order ([`at`] reads it), for `block::carve` to link them.
+/// `key` is the per-process secret (part of the seed).
 ///
 /// # Safety
 /// `[start, start + n * size)` must be unused memory owned by the caller,
-/// `start` 8-aligned, `size` a multiple of 8 with [`applies`], `n >= 1`,
-/// and the secret set.
-pub unsafe fn link_shuffled(start: *mut u8, size: usize, n: u32) -> (*mut Block, *mut Block) {
+/// `start` 8-aligned, `size` a multiple of 8 with [`applies`], `n >= 1`.
+pub unsafe fn shuffle(start: *mut u8, size: usize, n: u32, key: usize) {
     debug_assert!(applies(size) && n >= 1);
-    // The second word of block `i` holds the index of the block at
-    // position `i` of the order.
-    let slot = |i: u32| start.wrapping_add(i as usize * size + 8).cast::<u32>();
-    let block_at = |i: u32| start.wrapping_add(i as usize * size).cast::<Block>();
-    let mut rng = Rng::for_carve(start);
+    let mut rng = Rng::for_carve(start, key);
     for i in 0..n {
         // SAFETY: the second word of block `i`, within the caller's range.
-        unsafe { slot(i).write(i) };
+        unsafe { slot(start, size, i).write(i) };
     }
     for i in (1..n).rev() {
         let j = rng.up_to(i);
         // SAFETY: `i` and `j` are below `n`: slots in the caller's range.
         unsafe {
-            let (a, b) = (slot(i).read(), slot(j).read());
-            slot(i).write(b);
-            slot(j).write(a);
+            let (a, b) = (slot(start, size, i).read(), slot(start, size, j).read());
+            slot(start, size, i).write(b);
+            slot(start, size, j).write(a);
         }
     }
-    // SAFETY: slot 0 lies in the caller's range.
-    let head = block_at(unsafe { slot(0).read() });
-    let mut cur = head;
-    for i in 1..n {
-        // SAFETY: links go to first words and the order is read from
-        // second words, which never overlap; every block lies in the
-        // caller's range.
-        unsafe {
-            let next = block_at(slot(i).read());
-            block::set_next(cur, next);
-            cur = next;
-        }
-    }
-    (head, cur)
+}
+
+/// The index of the block at position `i` of the order [`shuffle`] wrote.
+///
+/// # Safety
+/// `shuffle(start, size, n, _)` wrote the order, `i < n`, and no second
+/// word of those blocks was written since.
+#[inline]
+pub unsafe fn at(start: *mut u8, size: usize, i: u32) -> u32 {
+    // SAFETY: by contract, a slot of the shuffled range.
+    unsafe { slot(start, size, i).read() }
+}
+
+/// Where the order keeps position `i`: the second word of block `i`.
+#[inline]
+fn slot(start: *mut u8, size: usize, i: u32) -> *mut u32 {
+    start.wrapping_add(i as usize * size + 8).cast::<u32>()
 }
 
 #[cfg(test)]
@@ -106,17 +104,12 @@ mod tests {
     fn order(storage: &mut [[u64; 4]]) -> Vec<usize> {
         let start = storage.as_mut_ptr().cast::<u8>();
         let n = storage.len() as u32;
-        block::ensure_secret();
-        // SAFETY: `n` unused blocks of 32 bytes.
-        let (head, tail) = unsafe { link_shuffled(start, 32, n) };
-        let mut out = vec![(head as usize - start as usize) / 32];
-        let mut b = head;
-        while b != tail {
-            // SAFETY: every block but the tail was linked.
-            b = unsafe { block::next_of(b) };
-            out.push((b as usize - start as usize) / 32);
+        // SAFETY: `n` unused blocks of 32 bytes; the order is read back
+        // before anything else is written.
+        unsafe {
+            shuffle(start, 32, n, 0x5eed);
+            (0..n).map(|i| at(start, 32, i) as usize).collect()
         }
-        out
     }
 
     #[test]

@@ -503,7 +503,7 @@ fn check_block(class: usize, b: *const u8, what: &str) {
     #[cfg(not(loom))]
     assert_eq!(
         crate::registry::kind_of(b),
-        crate::registry::SEGMENT,
+        crate::registry::ChunkKind::Segment,
         "{what}: {b:p} is not in a segment"
     );
     // SAFETY: `b` lies in a segment if it came from a slab; a segment

@@ -10,8 +10,8 @@
 //! [`advance_clock`] once a target has called it.
 
 pub use crate::heap::{Heap, HeapCheck, LARGE_LIMIT, Route, route};
+pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::PAGE;
-pub use crate::segment::SEGMENT_SIZE;
 pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 pub use crate::tcache::{ACTIVE, DEAD, ThreadCache, UNINIT};
 
@@ -21,7 +21,7 @@ pub const INJECTED_BUG: bool = cfg!(all(fuzzing, slabpool_inject_bug));
 
 /// Freezes slabpool's clock (the first time) and moves it `ms` forward.
 pub fn advance_clock(ms: u32) {
-    crate::os::fake_clock::advance(ms);
+    crate::sync::clock::advance(ms, crate::os::now_ms());
 }
 
 /// Checks live huge block `p` of `size` bytes at `align` (see
@@ -39,9 +39,9 @@ pub unsafe fn check_huge_block(p: *mut u8, size: usize, align: usize) {
 ///
 /// # Safety
 /// As for `raw::free_error`.
-pub unsafe fn free_error(p: *mut u8) -> Option<crate::raw::Invalid> {
+pub unsafe fn free_error(p: *mut u8) -> Option<crate::lookup::Invalid> {
     // SAFETY: forwarded contract.
-    unsafe { crate::raw::free_error(p) }
+    unsafe { crate::pointer::free_error(p) }
 }
 
 /// Checks the process heap ([`Heap::check`], without the thread caches).
@@ -55,5 +55,6 @@ pub unsafe fn check_global() -> HeapCheck {
 /// Checks the calling thread's cache of the process heap; returns its
 /// cached and published counts per class (zero for an inactive cache).
 pub fn check_thread_cache() -> ([u32; NUM_CLASSES], [u32; NUM_CLASSES]) {
-    crate::global::check_thread_cache()
+    let counts = crate::global::check_thread_cache();
+    (counts.cached, counts.published)
 }

@@ -1,6 +1,15 @@
-//! The global allocator: the one module holding global state.
+//! The global allocator: the process's heap and the thread caches.
 //!
-//! `HEAP` is the process's heap; `TCACHE` is each thread's cache, a
+//! This module holds the allocator's state: `HEAP`, the process's heap,
+//! and `TCACHE`, each thread's cache. Other process-wide statics are each
+//! one fact owned by its layer and set once or kept by it alone: the
+//! settings (`config`), the free-list secret (`block`), the chunk registry
+//! (`registry`), the guard pool and its fault handler (`guard`), the
+//! whether decommit works (`os`), the hardened build's carve counter
+//! (`carve_order`); `size_class` holds only tables computed at compile
+//! time.
+//!
+//! `TCACHE` is a
 //! `thread_local!` with a `const` initialiser and no destructor, so reaching
 //! it is a single thread-pointer-relative address and is valid at any point
 //! of a thread's life. Thread exit is caught by a `pthread_key_create`
@@ -177,10 +186,7 @@ pub fn collect() {
 
 /// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
 #[cfg(any(fuzzing, feature = "check"))]
-pub(crate) fn check_thread_cache() -> (
-    [u32; crate::size_class::NUM_CLASSES],
-    [u32; crate::size_class::NUM_CLASSES],
-) {
+pub(crate) fn check_thread_cache() -> crate::heap::CacheCounts {
     tcache().check(&HEAP)
 }
 
@@ -497,7 +503,7 @@ unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
     if guard::owns(p) {
         // SAFETY: the caller gives up `p`.
         if let Err(why) = unsafe { guard::free(p) } {
-            crate::raw::invalid("dealloc", p, why.into());
+            crate::lookup::invalid("dealloc", p, why.into());
         }
         return;
     }

@@ -18,7 +18,7 @@
 //! called, or the default action kills the process).
 //!
 //! Layout: the pool is made of chunks of [`CHUNK`] bytes (the registry's
-//! unit, registered as `registry::GUARD`), mapped on demand, at most
+//! unit, registered as `ChunkKind::Guard`), mapped on demand, at most
 //! [`MAX_CHUNKS_PER_KIND`] per kind of slot. A chunk holds slots of one
 //! kind, `KIND_PAGES[kind]` data pages each:
 //!
@@ -76,9 +76,9 @@
 //! only reads (atomics) and never takes the lock.
 
 use crate::config;
+use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, align_up};
-use crate::registry;
-use crate::segment::SEGMENT_SIZE;
+use crate::registry::{self, ChunkKind};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Lock, UnsafeCell};
 use core::ffi::{c_int, c_void};
@@ -230,7 +230,7 @@ impl Chunk {
         let protected = unsafe { os::protect(base.wrapping_add(header), CHUNK - header, false) };
         let chunk = Chunk(base as usize);
         chunk.header().kind.store(kind, Relaxed);
-        if !protected || !registry::register(base, CHUNK, registry::GUARD) {
+        if !protected || !registry::register(base, CHUNK, ChunkKind::Guard) {
             // SAFETY: never published.
             unsafe { os::release(base, CHUNK) };
             return None;
@@ -385,7 +385,7 @@ pub fn eligible(size: usize, align: usize) -> bool {
 #[inline]
 #[cfg_attr(feature = "hardened", allow(dead_code))]
 pub fn owns(p: *const u8) -> bool {
-    IN_USE.load(Relaxed) && registry::kind_of(p) == registry::GUARD
+    IN_USE.load(Relaxed) && registry::kind_of(p) == ChunkKind::Guard
 }
 
 /// A guarded block of `size` bytes at `align`, reading as zero (a slot's
@@ -554,7 +554,7 @@ fn install_handler() {
 extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     // SAFETY: the kernel passes a valid `siginfo_t` to `SA_SIGINFO` handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if registry::kind_of(addr as *const u8) == registry::GUARD {
+    if registry::kind_of(addr as *const u8) == ChunkKind::Guard {
         report(sig, addr);
     }
     pass_on(sig, info, context);

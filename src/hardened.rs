@@ -25,8 +25,9 @@ use crate::global::{self, SlabPool, alloc_big, alloc_small};
 use crate::guard;
 use crate::heap::{LARGE_LIMIT, Route, route};
 use crate::huge;
+use crate::lookup::{self, Found, find};
 use crate::os;
-use crate::raw::{self, Block, SavedErrno};
+use crate::pointer::{self, SavedErrno};
 use crate::size_class::SMALL_LIMIT;
 use crate::size_class::{CLASSES, c_class_of};
 use core::alloc::{GlobalAlloc, Layout};
@@ -41,9 +42,9 @@ use core::ptr;
 /// # Safety
 /// `p` must be the live block `b`, of at least `requested` bytes.
 #[inline]
-unsafe fn zero_on_free(p: *mut u8, b: Block, requested: usize) {
+unsafe fn zero_on_free(p: *mut u8, b: Found, requested: usize) {
     let mut from = 0;
-    if b == Block::Huge {
+    if b == Found::Huge {
         let pages = requested & !(os::PAGE - 1);
         // SAFETY: a huge block starts on a page in its own mapping, and its
         // pages up to `requested` are the program's, which gives them up.
@@ -65,14 +66,14 @@ unsafe fn armed(p: *mut u8, requested: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    let b = match raw::find(p) {
+    let b = match find(p) {
         Ok(b) => b,
         // A fresh block is always found.
-        Err(why) => raw::invalid("malloc", p, why),
+        Err(why) => lookup::invalid("malloc", p, why),
     };
     // A large or huge block may come before any carve set the secret.
     block::ensure_secret();
-    if b == Block::Huge {
+    if b == Found::Huge {
         // SAFETY: `p` is a fresh huge block.
         unsafe { canary::arm_front(p) };
     }
@@ -93,13 +94,13 @@ fn padded_size(size: usize) -> Option<usize> {
 /// # Safety
 /// `p` must be the live block `b`.
 #[inline]
-unsafe fn usable(p: *const u8, b: Block) -> usize {
+unsafe fn usable(p: *const u8, b: Found) -> usize {
     match b {
-        Block::Small(class) => CLASSES[class].size as usize,
-        Block::Large(bytes) => bytes,
+        Found::Small(class) => CLASSES[class].size as usize,
+        Found::Large(bytes) => bytes,
         // SAFETY: `p` is a live huge block.
-        Block::Huge => unsafe { huge::usable_size(p.cast_mut()) },
-        Block::Guarded(bytes) => bytes,
+        Found::Huge => unsafe { huge::usable_size(p.cast_mut()) },
+        Found::Guarded(bytes) => bytes,
     }
 }
 
@@ -108,7 +109,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     let Some(total) = padded_size(size) else {
         return ptr::null_mut();
     };
-    let p = raw::alloc_bare(total, align.max(8));
+    let p = pointer::alloc_bare(total, align.max(8));
     // SAFETY: `p` is null or a fresh block of at least `total` bytes, its
     // first word cleared by `alloc_bare` when small.
     unsafe { armed(p, size) }
@@ -123,7 +124,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     };
     // `malloc_bare` aligns `total` (above 8 bytes) to 16: at least what
     // `malloc(size)` must be.
-    let p = raw::malloc_bare(total);
+    let p = pointer::malloc_bare(total);
     match c_class_of(total) {
         // The class `malloc_bare` took (no lookup of the block).
         // SAFETY: `p` is null or a fresh block of `class`, its first word
@@ -139,7 +140,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     let Some(total) = padded_size(size) else {
         return ptr::null_mut();
     };
-    let p = raw::alloc_zeroed_bare(total, align.max(8));
+    let p = pointer::alloc_zeroed_bare(total, align.max(8));
     // SAFETY: as in `alloc`; the block is zeroed, its first word with it.
     unsafe { armed(p, size) }
 }
@@ -147,18 +148,18 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 /// Looks `p` up for `call` and checks it: a live block (not free, not
 /// invalid) whose canary is intact. Returns the block and its requested
 /// size; aborts with a message otherwise.
-fn checked(call: &str, p: *mut u8) -> (Block, usize) {
-    let b = match raw::find(p) {
+fn checked(call: &str, p: *mut u8) -> (Found, usize) {
+    let b = match find(p) {
         Ok(b) => b,
-        Err(why) => raw::invalid(call, p, why),
+        Err(why) => lookup::invalid(call, p, why),
     };
-    if let Block::Small(class) = b {
+    if let Found::Small(class) = b {
         // SAFETY: `p` starts a block of `class`, at least 8 bytes.
         if unsafe { block::looks_free(p) } {
-            raw::confirm_not_free(call, p, class);
+            pointer::confirm_not_free(call, p, class);
         }
     }
-    if b == Block::Huge {
+    if b == Found::Huge {
         // SAFETY: `p` is a live huge block, armed when handed out.
         unsafe { canary::check_front(call, p) };
     }
@@ -173,20 +174,20 @@ fn checked(call: &str, p: *mut u8) -> (Block, usize) {
 ///
 /// # Safety
 /// `p` must be the live block `b`, given up by the caller.
-unsafe fn release(p: *mut u8, b: Block, requested: usize) {
+unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     // SAFETY: `p` is the live block `b` of at least `requested` bytes.
     unsafe { zero_on_free(p, b, requested) };
     match b {
         // SAFETY: `p` is a live block of `class` given up by the caller.
-        Block::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
+        Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
         // SAFETY: `p` is a live large block.
-        Block::Large(_) => unsafe { global::heap().free_large(p) },
+        Found::Large(_) => unsafe { global::heap().free_large(p) },
         // SAFETY: `p` is a live huge block.
-        Block::Huge => unsafe { global::heap().free_huge(p) },
-        Block::Guarded(_) => {
+        Found::Huge => unsafe { global::heap().free_huge(p) },
+        Found::Guarded(_) => {
             // SAFETY: `p` is a live guarded block given up by the caller.
             if let Err(why) = unsafe { guard::free(p) } {
-                raw::invalid("free", p, why.into());
+                lookup::invalid("free", p, why.into());
             }
         }
     }
@@ -230,7 +231,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     // block on every realloc cost the comparison suite's `large` workload
     // 3.8 times System's time. Its canary moves to the new end, and the old
     // one, now inside the request, is cleared (it holds secret-keyed bits).
-    if let (Block::Large(_) | Block::Huge, Some(total)) = (b, padded_size(size))
+    if let (Found::Large(_) | Found::Huge, Some(total)) = (b, padded_size(size))
         && align <= os::PAGE
     {
         // SAFETY: `p` is the live block `b`, checked above.
@@ -240,10 +241,10 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         // the same kind.
         let q = unsafe {
             match b {
-                Block::Large(_) if total > SMALL_LIMIT && total <= LARGE_LIMIT => {
+                Found::Large(_) if total > SMALL_LIMIT && total <= LARGE_LIMIT => {
                     heap.resize_large(p, total)
                 }
-                Block::Huge if total > LARGE_LIMIT => heap.resize_huge(p, total),
+                Found::Huge if total > LARGE_LIMIT => heap.resize_huge(p, total),
                 _ => ptr::null_mut(),
             }
         };
@@ -277,7 +278,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn damaged_small(p: *mut u8, class: usize, size: usize, damage: canary::Damage) -> ! {
-    if let Ok(Block::Small(real)) = raw::find(p)
+    if let Ok(Found::Small(real)) = find(p)
         && real != class
     {
         // SAFETY: `p` is a live block of `real`.
@@ -351,7 +352,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 // SAFETY: `p` is a block of `class` (the caller's contract),
                 // at least 8 bytes.
                 if unsafe { block::looks_free(p) } {
-                    raw::confirm_not_free("dealloc", p, class);
+                    pointer::confirm_not_free("dealloc", p, class);
                 }
                 let usable = CLASSES[class].size as usize;
                 // SAFETY: `p` is a live block of `usable` bytes.
@@ -363,7 +364,7 @@ unsafe impl GlobalAlloc for SlabPool {
                     canary::wrong_size("dealloc", p, requested, layout.size());
                 }
                 // SAFETY: `p` is a live block of `class`, given up.
-                unsafe { release(p, Block::Small(class), requested) }
+                unsafe { release(p, Found::Small(class), requested) }
             }
             _ => {
                 let (b, requested) = checked("dealloc", p);

@@ -42,9 +42,10 @@ use crate::block::{BlockList, Chain};
 use crate::central::{Central, CentralCounts, Home, Refill};
 use crate::config;
 use crate::huge::{self, Huge};
+use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, align_up};
 use crate::poison;
-use crate::segment::{LARGE, SEGMENT_SIZE, SegmentRef};
+use crate::segment::{LARGE, SegmentRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use crate::slab::Slab;
 use crate::stats::{ClassStats, Stats};
@@ -122,6 +123,7 @@ pub fn route(size: usize, align: usize) -> Route {
 /// of `class`, and `len` must not exceed it.
 #[cfg(not(loom))]
 #[inline(always)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub unsafe fn copy_small(dst: *mut u8, src: *const u8, class: usize, len: usize) {
     let size = CLASSES[class].size as usize;
     if size <= crate::block::INLINE_COPY {
@@ -840,7 +842,7 @@ fn owner_checked(b: *const u8, what: &str) -> usize {
     #[cfg(not(loom))]
     assert_eq!(
         crate::registry::kind_of(b),
-        crate::registry::SEGMENT,
+        crate::registry::ChunkKind::Segment,
         "{what}: {b:p} is not in a segment"
     );
     // SAFETY: `b` lies in a segment (checked above; under loom the models
@@ -850,6 +852,14 @@ fn owner_checked(b: *const u8, what: &str) -> usize {
     owner
 }
 
+/// What a thread cache's `check` found, for [`Heap::check`]: blocks cached
+/// and the counts last published to the central pools, per class.
+#[cfg(any(test, fuzzing, feature = "check"))]
+pub struct CacheCounts {
+    pub cached: [u32; NUM_CLASSES],
+    pub published: [u32; NUM_CLASSES],
+}
+
 /// Consistency checks (tests, fuzzing).
 #[cfg(any(test, fuzzing, feature = "check"))]
 impl Heap {
@@ -857,12 +867,13 @@ impl Heap {
     /// counters that tie them: per class, the central pool's slab, live and
     /// purged-page counts against the slabs the arenas hold, its partial
     /// lists against the slabs with a free block; the large-byte counter
-    /// against the large spans. `caches`, when given, are all the thread
-    /// caches of this heap: their contents are checked and their published
-    /// counts compared. Panics with a message on the first violation.
+    /// against the large spans. `caches`, when given, are the counts of all
+    /// the thread caches of this heap (each from its own `check`): their
+    /// published counts are compared. Panics with a message on the first
+    /// violation.
     ///
     /// The heap must be quiescent: no other thread may be inside it.
-    pub fn check(&self, caches: Option<&[&crate::tcache::ThreadCache]>) -> HeapCheck {
+    pub fn check(&self, caches: Option<&[CacheCounts]>) -> HeapCheck {
         let mut large = 0;
         let mut in_pools = [[0usize; 3]; NUM_CLASSES]; // live, transfer, published
         for (i, shard) in self.shards.iter().enumerate() {
@@ -906,10 +917,9 @@ impl Heap {
         );
         let mut cached = [[0usize; 2]; NUM_CLASSES]; // cached, published
         for tc in caches.unwrap_or(&[]) {
-            let (counts, published) = tc.check(self);
-            for class in 0..NUM_CLASSES {
-                cached[class][0] += counts[class] as usize;
-                cached[class][1] += published[class] as usize;
+            for (class, sums) in cached.iter_mut().enumerate() {
+                sums[0] += tc.cached[class] as usize;
+                sums[1] += tc.published[class] as usize;
             }
         }
         let mut held = [0; NUM_CLASSES];

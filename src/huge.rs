@@ -22,12 +22,12 @@
 //!
 //! Invariants: `header.check == MAGIC ^ block address` while the block
 //! lives; its mapping `[map_base, map_base + map_len)` is chunk-aligned,
-//! chunk-rounded and registered as [`registry::HUGE`].
+//! chunk-rounded and registered as [`ChunkKind::Huge`].
 
 use crate::huge_cache::HugeCache;
+use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE};
-use crate::registry;
-use crate::segment::SEGMENT_SIZE;
+use crate::registry::{self, ChunkKind};
 use crate::sync::{AtomicUsize, Ordering, const_fn};
 use core::ptr;
 
@@ -149,7 +149,7 @@ pub fn alloc(size: usize, align: usize, zero: bool, huge: &Huge) -> *mut u8 {
     };
     let map_base = map_base.as_ptr();
     let block = map_base.wrapping_add(lead);
-    if !registry::register(map_base, map_len, registry::HUGE) {
+    if !registry::register(map_base, map_len, ChunkKind::Huge) {
         // SAFETY: the mapping is ours and unused.
         unsafe { os::release(map_base, map_len) };
         return ptr::null_mut();
@@ -204,8 +204,8 @@ pub fn lookup(p: *mut u8) -> Lookup {
         return Lookup::Other;
     }
     match registry::kind_of(h.cast()) {
-        registry::HUGE => {}
-        registry::HUGE_FREE => return Lookup::Freed,
+        ChunkKind::Huge => {}
+        ChunkKind::HugeFree => return Lookup::Freed,
         _ => return Lookup::Other,
     }
     // SAFETY: the header's chunk is a huge mapping, wholly readable.
@@ -260,7 +260,7 @@ pub unsafe fn check_block(p: *mut u8, size: usize, align: usize) {
     for c in (base..base + len).step_by(SEGMENT_SIZE) {
         assert_eq!(
             registry::kind_of(c as *const u8),
-            registry::HUGE,
+            ChunkKind::Huge,
             "huge {p:p}: registry"
         );
     }
@@ -351,7 +351,7 @@ unsafe fn grow_mapping(base: *mut u8, len: usize, new_len: usize, align: usize) 
     // In place, when the address space after the mapping is free.
     // SAFETY: forwarded contract; without MREMAP_MAYMOVE nothing moves.
     if let Some(q) = unsafe { os::remap(base, len, new_len, None) } {
-        if registry::register(base, new_len, registry::HUGE) {
+        if registry::register(base, new_len, ChunkKind::Huge) {
             return Some(q.as_ptr());
         }
         // SAFETY: shrinking back the part we just grew.
@@ -365,7 +365,7 @@ unsafe fn grow_mapping(base: *mut u8, len: usize, new_len: usize, align: usize) 
     // Address space only: the pages that move keep their commit charge,
     // and the growth is charged by `mremap`.
     let target = os::reserve_address(new_len, SEGMENT_SIZE)?.as_ptr();
-    if !registry::register(target, new_len, registry::HUGE) {
+    if !registry::register(target, new_len, ChunkKind::Huge) {
         // SAFETY: the reservation is ours and unused.
         unsafe { os::release(target, new_len) };
         return None;
@@ -402,7 +402,7 @@ mod tests {
             unsafe {
                 assert!(is_block(p));
                 assert!(!is_block(p.add(PAGE)), "interior pointer");
-                assert_eq!(registry::kind_of(p.add(size)), registry::HUGE);
+                assert_eq!(registry::kind_of(p.add(size)), ChunkKind::Huge);
                 assert!(usable_size(p) >= size);
                 *p = 1;
                 *p.add(size - 1) = 2;

@@ -16,14 +16,14 @@
 //! Invariants (under the lock): runs are chunk-aligned, chunk-rounded,
 //! pairwise disjoint, never adjacent to a run in the same state (those are
 //! merged), recorded in
-//! the registry as [`registry::HUGE_FREE`]; `bytes` and `dirty_bytes` are
+//! the registry as [`ChunkKind::HugeFree`]; `bytes` and `dirty_bytes` are
 //! the sums of the lengths of all runs and of the dirty ones.
 
+use crate::layout::SEGMENT_SIZE;
 use crate::os;
 use crate::poison;
 use crate::purge::PurgePolicy;
-use crate::registry;
-use crate::segment::SEGMENT_SIZE;
+use crate::registry::{self, ChunkKind};
 use crate::sync::{Lock, const_fn};
 use core::ptr;
 
@@ -132,7 +132,7 @@ impl HugeCache {
     /// of a huge mapping that holds nothing any more.
     pub fn put(&self, base: *mut u8, len: usize) {
         poison::poison(base, || len);
-        registry::set(base, len, registry::HUGE_FREE);
+        registry::set(base, len, ChunkKind::HugeFree);
         let now = os::now_ms();
         self.state.with(|st| st.put(base, len, now));
     }
@@ -221,7 +221,7 @@ impl HugeCache {
                 for c in (a..end).step_by(SEGMENT_SIZE) {
                     assert_eq!(
                         registry::kind_of(c as *const u8),
-                        registry::HUGE_FREE,
+                        ChunkKind::HugeFree,
                         "huge cache: registry"
                     );
                 }
@@ -277,7 +277,7 @@ impl CacheState {
         let pages = len / os::PAGE;
         let (clean, dirty) = if r.dirty { (0, pages) } else { (pages, 0) };
         self.policy.note_reuse(clean, dirty, r.since, now);
-        registry::set(r.base, len, registry::HUGE);
+        registry::set(r.base, len, ChunkKind::Huge);
         poison::unpoison(r.base, || len);
         Taken {
             base: r.base,
@@ -365,7 +365,7 @@ impl CacheState {
 fn unmap(base: *mut u8, len: usize) {
     debug_assert!(len % SEGMENT_SIZE == 0);
     poison::unpoison(base, || len);
-    registry::set(base, len, registry::NONE);
+    registry::set(base, len, ChunkKind::None);
     // SAFETY: the range is ours, whole chunks, and unused.
     unsafe { os::release(base, len) };
 }
@@ -378,7 +378,7 @@ mod tests {
         let p = os::reserve(n * SEGMENT_SIZE, SEGMENT_SIZE)
             .expect("reserve")
             .as_ptr();
-        assert!(registry::register(p, n * SEGMENT_SIZE, registry::HUGE));
+        assert!(registry::register(p, n * SEGMENT_SIZE, ChunkKind::Huge));
         p
     }
 
@@ -391,13 +391,13 @@ mod tests {
         cache.put(p.wrapping_add(4 * SEGMENT_SIZE), 2 * SEGMENT_SIZE);
         cache.put(p.wrapping_add(2 * SEGMENT_SIZE), 2 * SEGMENT_SIZE);
         assert_eq!(cache.bytes(), (6 * SEGMENT_SIZE, 0), "cold: decommitted");
-        assert_eq!(registry::kind_of(p), registry::HUGE_FREE);
+        assert_eq!(registry::kind_of(p), ChunkKind::HugeFree);
         let a = cache
             .take(5 * SEGMENT_SIZE, true)
             .expect("fits in the merged run");
         assert_eq!(a.base, p);
         assert!(!a.dirty);
-        assert_eq!(registry::kind_of(p), registry::HUGE);
+        assert_eq!(registry::kind_of(p), ChunkKind::Huge);
         // The remaining chunk serves a growth in place right after it.
         let b = cache
             .take_at(p.wrapping_add(5 * SEGMENT_SIZE), SEGMENT_SIZE)
@@ -408,7 +408,7 @@ mod tests {
         cache.put(p, 6 * SEGMENT_SIZE);
         cache.purge_all();
         assert_eq!(cache.bytes(), (0, 0));
-        assert_eq!(registry::kind_of(p), registry::NONE);
+        assert_eq!(registry::kind_of(p), ChunkKind::None);
     }
 
     #[test]

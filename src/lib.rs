@@ -5,35 +5,53 @@
 //! static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
 //! ```
 //!
-//! Layers, each a module that talks only to the one below it:
-//! - `os`: reserve, commit, decommit and release address space (mmap);
-//! - `segment`: 4 MiB aligned segments whose headers describe their spans;
-//!   `arena`: page-run allocation over segments, with coalescing;
-//! - `size_class`, `block`, `slab`: the size classes, intrusive free lists
-//!   (links encoded with a per-process secret from `entropy`, checked on
-//!   every read), and slabs (bump pointer, free list, purge of idle pages);
-//! - `central`: per-class pools of batches and partial slabs, per arena;
-//!   `inbox`: the batches other shards' threads hand a pool without its
-//!   lock;
-//! - `tcache`: per-thread, per-class caches (no lock, no atomic);
-//! - `heap`: all shared state below the caches; `huge`: direct mappings;
-//! - `global`: the [`SlabPool`] `GlobalAlloc` and the thread lifecycle;
-//!   [`collect`] and [`stats`];
-//! - `config`: settings from the environment; `stats`: the [`Stats`] types;
-//!   `poison`: AddressSanitizer hooks (the `asan` feature);
-//! - `guard`: the guard pool of sampled guarded allocations, beside the
-//!   heap (it maps its own chunks), and its fault handler; [`guard_stats`];
-//! - the `hardened` feature's mitigations (README, "Hardened build"):
-//!   `canary`, `quarantine` (in each thread cache), `carve_order` (in
-//!   `block::carve`), a guard page after each segment header (`segment`),
-//!   and `hardened`, the front doors (`raw`'s functions, `GlobalAlloc`)
-//!   that apply them and zero on free.
+//! ## Layers
+//!
+//! The modules, from the bottom up. A module uses only modules listed
+//! before it (`tests/layers.rs` reads this list and every module's
+//! `crate::` paths, and fails on any other edge, so the order is kept and
+//! there is no cycle). Unit tests may use anything.
+//!
+//! 1. `sync`: the concurrency primitives (loom replaces them) and the
+//!    clock seam of tests;
+//! 2. `poison`: AddressSanitizer hooks (the `asan` feature);
+//! 3. `entropy`: random words from the OS;
+//! 4. `layout`: the segment size every layer agrees on;
+//! 5. `config`: settings from the environment;
+//! 6. `os`: reserve, commit, decommit and release address space (mmap),
+//!    the clock, stderr without allocating;
+//! 7. `registry`: which chunks of the address space are slabpool's;
+//! 8. `size_class`: the size classes;
+//! 9. `purge`: the adaptive decommit policy;
+//! 10. `carve_order`: the hardened build's random carve order;
+//! 11. `block`: intrusive free lists, links encoded with a per-process
+//!     secret and checked on every read;
+//! 12. `canary`: the hardened build's canaries;
+//! 13. `quarantine`: the hardened build's delayed reuse;
+//! 14. `inbox`: batches other shards' threads hand a central pool without
+//!     its lock;
+//! 15. `stats`: the [`Stats`] types;
+//! 16. `segment`: 4 MiB aligned segments whose headers describe their spans;
+//! 17. `arena`: page-run allocation over segments, with coalescing;
+//! 18. `slab`: slabs (bump pointer, free list, purge of idle pages);
+//! 19. `central`: per-class pools of batches and partial slabs, per arena;
+//! 20. `huge_cache`: free runs of chunks kept for reuse;
+//! 21. `huge`: direct mappings;
+//! 22. `guard`: sampled guarded allocations and their fault handler;
+//! 23. `lookup`: which block a bare pointer starts;
+//! 24. `heap`: the shared state below the thread caches (shards, routes);
+//! 25. `tcache`: per-thread, per-class caches (no lock, no atomic);
+//! 26. `global`: the [`SlabPool`] `GlobalAlloc`, the thread lifecycle,
+//!     [`collect`] and [`stats`];
+//! 27. `pointer`: the pointer-only API as every build has it;
+//! 28. `hardened`: the hardened build's doors (canaries, zero on free,
+//!     delayed reuse around `pointer`);
+//! 29. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
+//! 30. `fuzzing`, `model`: what the fuzz targets and the loom models see
+//!     (test support, hidden).
 //!
 //! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
-//! method verifying the invariants written at the top of its file, and the
-//! hidden `fuzzing` module exposes what the fuzz targets need (FUZZ.md).
-//!
-//! Concurrency primitives come from `sync` only, so loom can replace them.
+//! method verifying the invariants written at the top of its file (FUZZ.md).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -60,9 +78,14 @@ mod heap;
 mod huge;
 mod huge_cache;
 mod inbox;
+mod layout;
+#[cfg(not(loom))]
+mod lookup;
 #[cfg(loom)]
 pub mod model;
 mod os;
+#[cfg(not(loom))]
+mod pointer;
 mod poison;
 mod purge;
 #[cfg(feature = "hardened")]

@@ -8,7 +8,7 @@
 //! on them, and checks the counts afterwards. Under loom the geometry is small (64 KiB segments of
 //! 16 pages, slabs of a few blocks, batches of two, transfer stacks of two
 //! batches, two arenas: see `segment`, `size_class`, `central`, `heap`), the
-//! clock is the model's ([`set_clock_ms`]), and a lock can be broken on
+//! clock is the model's ([`set_clock_ms`], the clock seam of `sync`), and a lock can be broken on
 //! purpose ([`break_locks`]) to show that the models catch a lost mutual
 //! exclusion. The global front end (`global`, `raw`, and what only they
 //! use) does not exist under loom.
@@ -22,33 +22,14 @@ pub use crate::block::{Block, BlockList, Chain};
 pub use crate::central::{Central, CentralCounts, Home, Refill};
 pub use crate::heap::{Heap, Owners, Route, Sender, route};
 pub use crate::huge_cache::HugeCache;
+pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::{PAGE, reserve};
-pub use crate::segment::{
-    FIRST_PAGE, FREE, LARGE, PAGES, SEGMENT_SIZE, SLAB, SegmentRef, SpanRef, USABLE_PAGES,
-};
+pub use crate::segment::{FIRST_PAGE, FREE, LARGE, PAGES, SLAB, SegmentRef, SpanRef, USABLE_PAGES};
 pub use crate::size_class::{CLASSES, ClassInfo};
 pub use crate::slab::Slab;
+pub use crate::sync::clock::set_model_ms as set_clock_ms;
 pub use crate::sync::{CachePadded, Lock, LockCounts, Wait, break_locks};
 pub use crate::tcache::ThreadCache;
-
-use std::cell::Cell;
-
-std::thread_local! {
-    /// The model's clock: loom replays every execution from the start, so
-    /// time must not move on its own.
-    static CLOCK_MS: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Sets the time `os::now_ms` returns on this OS thread (every loom thread
-/// of a model runs on the thread that called `loom::model`).
-pub fn set_clock_ms(ms: u32) {
-    CLOCK_MS.with(|c| c.set(ms));
-}
-
-/// The model clock.
-pub(crate) fn clock_ms() -> u32 {
-    CLOCK_MS.with(Cell::get)
-}
 
 // Exported here, the pools' `new` wants a `Default` beside it.
 impl Default for Arena {

@@ -224,11 +224,10 @@ pub unsafe fn remap(
 
 /// A coarse monotonic clock in milliseconds (a few milliseconds of
 /// resolution; read from the vDSO without a system call). Wraps after 49
-/// days: compare instants with [`reached`]. Under loom, the model's clock.
-#[cfg(not(loom))]
+/// days: compare instants with [`reached`]. In tests, the time of the
+/// clock seam (`sync::clock`) when it sets one.
 pub fn now_ms() -> u32 {
-    #[cfg(any(fuzzing, feature = "check"))]
-    if let Some(ms) = fake_clock::now() {
+    if let Some(ms) = crate::sync::clock::fixed_ms() {
         return ms;
     }
     let mut ts = libc::timespec {
@@ -238,37 +237,6 @@ pub fn now_ms() -> u32 {
     // SAFETY: `ts` is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     (ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000) as u32
-}
-
-#[cfg(loom)]
-pub fn now_ms() -> u32 {
-    crate::model::clock_ms()
-}
-
-/// A clock the fuzz targets drive (`fuzzing::advance_clock`), so time-driven
-/// behaviour (maintenance, purge deadlines, cache decay) replays exactly.
-#[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
-pub mod fake_clock {
-    use crate::sync::Ordering::Relaxed;
-    use crate::sync::unmodeled::{AtomicBool, AtomicU32};
-
-    static ON: AtomicBool = AtomicBool::new(false);
-    static MS: AtomicU32 = AtomicU32::new(0);
-
-    /// The fake time, once the clock was advanced.
-    pub fn now() -> Option<u32> {
-        ON.load(Relaxed).then(|| MS.load(Relaxed))
-    }
-
-    /// Stops the real clock (at its current time, the first time) and moves
-    /// the fake one `ms` forward.
-    pub fn advance(ms: u32) {
-        if !ON.load(Relaxed) {
-            MS.store(super::now_ms(), Relaxed);
-            ON.store(true, Relaxed);
-        }
-        MS.fetch_add(ms, Relaxed);
-    }
 }
 
 /// Whether instant `now` is at or after `deadline` (both from [`now_ms`]).

@@ -35,9 +35,9 @@
 //! there, else in its leaf.
 
 #[cfg(not(loom))]
-use crate::os;
+use crate::layout::{SEGMENT_SHIFT, SEGMENT_SIZE};
 #[cfg(not(loom))]
-use crate::segment::{SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::os;
 #[cfg(not(loom))]
 use crate::sync::AtomicUsize;
 #[cfg(not(loom))]
@@ -47,12 +47,37 @@ use crate::sync::unmodeled::{AtomicPtr, AtomicU8};
 #[cfg(not(loom))]
 use core::ptr;
 
-pub const NONE: u8 = 0;
-pub const SEGMENT: u8 = 1;
-pub const HUGE: u8 = 2;
-pub const HUGE_FREE: u8 = 3;
-#[cfg(not(loom))]
-pub const GUARD: u8 = 4;
+/// What a chunk of the address space is to slabpool (one byte per chunk).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// Not slabpool's.
+    None = 0,
+    /// A segment (small and large blocks).
+    Segment = 1,
+    /// A chunk of a live huge mapping.
+    Huge = 2,
+    /// A chunk of a huge mapping in the huge cache (freed).
+    HugeFree = 3,
+    /// A chunk of the guard pool.
+    #[cfg(not(loom))]
+    Guard = 4,
+}
+
+impl ChunkKind {
+    /// The kind a registry byte records (any other byte: `None`).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn from_byte(b: u8) -> ChunkKind {
+        match b {
+            1 => ChunkKind::Segment,
+            2 => ChunkKind::Huge,
+            3 => ChunkKind::HugeFree,
+            4 => ChunkKind::Guard,
+            _ => ChunkKind::None,
+        }
+    }
+}
 
 /// Bits of user address space covered.
 #[cfg(not(loom))]
@@ -86,7 +111,7 @@ struct Window {
 #[cfg(not(loom))]
 static WINDOW: Window = Window {
     base: AtomicUsize::new(UNPLACED),
-    entries: [const { AtomicU8::new(NONE) }; WINDOW_CHUNKS],
+    entries: [const { AtomicU8::new(ChunkKind::None as u8) }; WINDOW_CHUNKS],
 };
 #[cfg(not(loom))]
 static LEAVES: [AtomicPtr<AtomicU8>; LEAVES_LEN] =
@@ -95,7 +120,7 @@ static LEAVES: [AtomicPtr<AtomicU8>; LEAVES_LEN] =
 /// Loom models never free bare pointers: their segments go unrecorded (the
 /// models' small segments would need a far larger map).
 #[cfg(loom)]
-pub fn register(_base: *mut u8, _len: usize, _kind: u8) -> bool {
+pub fn register(_base: *mut u8, _len: usize, _kind: ChunkKind) -> bool {
     true
 }
 
@@ -103,7 +128,7 @@ pub fn register(_base: *mut u8, _len: usize, _kind: u8) -> bool {
 pub fn unregister(_base: *mut u8, _len: usize) {}
 
 #[cfg(loom)]
-pub fn set(_base: *mut u8, _len: usize, _kind: u8) {}
+pub fn set(_base: *mut u8, _len: usize, _kind: ChunkKind) {}
 
 #[cfg(not(loom))]
 /// Index of the chunk holding `addr`, if it is in the covered space.
@@ -169,7 +194,7 @@ fn entry(i: usize, base: usize, create: bool) -> Option<&'static AtomicU8> {
 /// Records `[base, base + len)` (chunk-aligned) as `kind`. Returns false if
 /// the range cannot be recorded (the caller then must not hand it out).
 #[must_use]
-pub fn register(base: *mut u8, len: usize, kind: u8) -> bool {
+pub fn register(base: *mut u8, len: usize, kind: ChunkKind) -> bool {
     debug_assert!(base as usize % SEGMENT_SIZE == 0 && len % SEGMENT_SIZE == 0);
     let (Some(first), Some(last)) = (chunk(base as usize), chunk(base as usize + len - 1)) else {
         return false;
@@ -181,7 +206,7 @@ pub fn register(base: *mut u8, len: usize, kind: u8) -> bool {
     }
     for i in first..=last {
         if let Some(e) = entry(i, window, false) {
-            e.store(kind, Release);
+            e.store(kind as u8, Release);
         }
     }
     true
@@ -190,19 +215,19 @@ pub fn register(base: *mut u8, len: usize, kind: u8) -> bool {
 #[cfg(not(loom))]
 /// Forgets `[base, base + len)`, which is about to be unmapped.
 pub fn unregister(base: *mut u8, len: usize) {
-    set(base, len, NONE);
+    set(base, len, ChunkKind::None);
 }
 
 #[cfg(not(loom))]
 /// Re-records `[base, base + len)`, already registered, as `kind`.
-pub fn set(base: *mut u8, len: usize, kind: u8) {
+pub fn set(base: *mut u8, len: usize, kind: ChunkKind) {
     let (Some(first), Some(last)) = (chunk(base as usize), chunk(base as usize + len - 1)) else {
         return;
     };
     let window = WINDOW.base.load(Acquire);
     for i in first..=last {
         if let Some(e) = entry(i, window, false) {
-            e.store(kind, Release);
+            e.store(kind as u8, Release);
         }
     }
 }
@@ -212,9 +237,10 @@ pub fn set(base: *mut u8, len: usize, kind: u8) {
 /// the C door's `malloc` and `free`, whose other cases go out of line
 /// (where [`kind_of`] looks at the leaves too).
 #[inline(always)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub fn in_window_segment(p: *const u8) -> bool {
     let w = (p as usize >> SEGMENT_SHIFT).wrapping_sub(WINDOW.base.load(Relaxed));
-    w < WINDOW_CHUNKS && WINDOW.entries[w].load(Relaxed) == SEGMENT
+    w < WINDOW_CHUNKS && WINDOW.entries[w].load(Relaxed) == ChunkKind::Segment as u8
 }
 
 #[cfg(not(loom))]
@@ -223,29 +249,29 @@ pub fn in_window_segment(p: *const u8) -> bool {
 /// too (no call): a call would make C's `free`, which inlines this, set up
 /// a stack frame on its fast path.
 #[inline]
-pub fn kind_of(p: *const u8) -> u8 {
+pub fn kind_of(p: *const u8) -> ChunkKind {
     let i = p as usize >> SEGMENT_SHIFT;
     let w = i.wrapping_sub(WINDOW.base.load(Relaxed));
     if w < WINDOW_CHUNKS {
-        return WINDOW.entries[w].load(Relaxed);
+        return ChunkKind::from_byte(WINDOW.entries[w].load(Relaxed));
     }
     if i >= CHUNKS {
-        return NONE;
+        return ChunkKind::None;
     }
     let leaf = LEAVES[i / LEAF_CHUNKS].load(Acquire);
     if leaf.is_null() {
-        return NONE;
+        return ChunkKind::None;
     }
     // SAFETY: a published leaf is a page of LEAF_CHUNKS entries, never
     // unmapped; the index is below LEAF_CHUNKS.
-    unsafe { (*leaf.add(i % LEAF_CHUNKS)).load(Relaxed) }
+    ChunkKind::from_byte(unsafe { (*leaf.add(i % LEAF_CHUNKS)).load(Relaxed) })
 }
 
 #[cfg(not(loom))]
 /// Whether `p` lies in a segment.
 #[inline(always)]
 pub fn in_segment(p: *const u8) -> bool {
-    kind_of(p) == SEGMENT
+    kind_of(p) == ChunkKind::Segment
 }
 
 #[cfg(all(test, not(loom)))]
@@ -256,21 +282,24 @@ mod tests {
     fn registers_and_forgets_chunks() {
         let base = os::reserve(3 * SEGMENT_SIZE, SEGMENT_SIZE).expect("reserve");
         let p = base.as_ptr();
-        assert_eq!(kind_of(p), NONE);
-        assert!(register(p, SEGMENT_SIZE, SEGMENT));
+        assert_eq!(kind_of(p), ChunkKind::None);
+        assert!(register(p, SEGMENT_SIZE, ChunkKind::Segment));
         assert!(register(
             p.wrapping_add(SEGMENT_SIZE),
             2 * SEGMENT_SIZE,
-            HUGE
+            ChunkKind::Huge
         ));
-        assert_eq!(kind_of(p.wrapping_add(12345)), SEGMENT);
-        assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), HUGE);
-        assert_eq!(kind_of(p.wrapping_add(3 * SEGMENT_SIZE - 1)), HUGE);
+        assert_eq!(kind_of(p.wrapping_add(12345)), ChunkKind::Segment);
+        assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), ChunkKind::Huge);
+        assert_eq!(
+            kind_of(p.wrapping_add(3 * SEGMENT_SIZE - 1)),
+            ChunkKind::Huge
+        );
         unregister(p, 3 * SEGMENT_SIZE);
-        assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), NONE);
+        assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), ChunkKind::None);
         let stack = 0u64;
-        assert_eq!(kind_of((&stack as *const u64).cast()), NONE);
-        assert_eq!(kind_of(usize::MAX as *const u8), NONE);
+        assert_eq!(kind_of((&stack as *const u64).cast()), ChunkKind::None);
+        assert_eq!(kind_of(usize::MAX as *const u8), ChunkKind::None);
         // SAFETY: the reservation is ours and unused.
         unsafe { os::release(p, 3 * SEGMENT_SIZE) };
     }
@@ -279,7 +308,7 @@ mod tests {
     fn chunks_outside_the_window_are_recorded_in_leaves() {
         // Any registration places the window.
         let near = os::reserve(SEGMENT_SIZE, SEGMENT_SIZE).expect("reserve");
-        assert!(register(near.as_ptr(), SEGMENT_SIZE, SEGMENT));
+        assert!(register(near.as_ptr(), SEGMENT_SIZE, ChunkKind::Segment));
         let window = WINDOW.base.load(Acquire);
         assert_ne!(window, UNPLACED);
         assert!((near.as_ptr() as usize >> SEGMENT_SHIFT).wrapping_sub(window) < WINDOW_CHUNKS);
@@ -304,15 +333,15 @@ mod tests {
         };
         if p as usize == addr {
             let p = p.cast::<u8>();
-            assert_eq!(kind_of(p), NONE);
-            assert!(register(p, SEGMENT_SIZE, HUGE));
+            assert_eq!(kind_of(p), ChunkKind::None);
+            assert!(register(p, SEGMENT_SIZE, ChunkKind::Huge));
             assert!(!LEAVES[far / LEAF_CHUNKS].load(Relaxed).is_null());
-            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE - 1)), HUGE);
-            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), NONE);
-            set(p, SEGMENT_SIZE, HUGE_FREE);
-            assert_eq!(kind_of(p), HUGE_FREE);
+            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE - 1)), ChunkKind::Huge);
+            assert_eq!(kind_of(p.wrapping_add(SEGMENT_SIZE)), ChunkKind::None);
+            set(p, SEGMENT_SIZE, ChunkKind::HugeFree);
+            assert_eq!(kind_of(p), ChunkKind::HugeFree);
             unregister(p, SEGMENT_SIZE);
-            assert_eq!(kind_of(p), NONE);
+            assert_eq!(kind_of(p), ChunkKind::None);
             // SAFETY: the mapping is ours and unused.
             unsafe { os::release(p, SEGMENT_SIZE) };
         } else if p != libc::MAP_FAILED {
@@ -320,7 +349,7 @@ mod tests {
             // SAFETY: as above.
             unsafe { os::release(p.cast(), SEGMENT_SIZE) };
         }
-        assert_eq!(kind_of(near.as_ptr()), SEGMENT);
+        assert_eq!(kind_of(near.as_ptr()), ChunkKind::Segment);
         unregister(near.as_ptr(), SEGMENT_SIZE);
         // SAFETY: the reservation is ours and unused.
         unsafe { os::release(near.as_ptr(), SEGMENT_SIZE) };

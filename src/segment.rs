@@ -40,18 +40,13 @@
 //!   merges or purges it, and it is never seen once the heap is quiescent.
 
 use crate::block::Block;
+use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
-use crate::registry;
+use crate::registry::{self, ChunkKind};
 use crate::sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
 
-#[cfg(not(loom))]
-pub const SEGMENT_SHIFT: u32 = 22;
-/// Loom models use 64 KiB segments so a header has few atomics.
-#[cfg(loom)]
-pub const SEGMENT_SHIFT: u32 = 16;
-pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
@@ -184,7 +179,7 @@ impl SegmentRef {
     /// (not yet in any list).
     pub fn create(arena: u32) -> Option<(SegmentRef, SpanRef)> {
         let base = os::reserve(SEGMENT_SIZE, SEGMENT_SIZE)?;
-        if !registry::register(base.as_ptr(), SEGMENT_SIZE, registry::SEGMENT) {
+        if !registry::register(base.as_ptr(), SEGMENT_SIZE, ChunkKind::Segment) {
             // SAFETY: the fresh mapping is ours and unused.
             unsafe { os::release(base.as_ptr(), SEGMENT_SIZE) };
             return None;
@@ -840,7 +835,7 @@ impl SegmentRef {
         #[cfg(not(loom))]
         assert_eq!(
             registry::kind_of(base),
-            registry::SEGMENT,
+            ChunkKind::Segment,
             "segment {base:p}: registry"
         );
         assert!(

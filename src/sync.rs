@@ -27,6 +27,66 @@ pub mod unmodeled {
     pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32};
 }
 
+/// The clock seam: a time that replaces the OS clock (`os::now_ms`) where
+/// time must not move on its own. Under loom, the model's clock: loom
+/// replays every execution from the start, so a model sets the time
+/// ([`clock::set_model_ms`]). In the fuzz targets' builds (`cfg(fuzzing)`
+/// or the `check` feature), a clock they drive once they advance it, so
+/// time-driven behaviour (maintenance, purge deadlines, cache decay)
+/// replays exactly. Otherwise nothing: `os::now_ms` reads the OS.
+pub mod clock {
+    #[cfg(loom)]
+    std::thread_local! {
+        static MODEL_MS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Sets the time `os::now_ms` returns on this OS thread (every loom
+    /// thread of a model runs on the thread that called `loom::model`).
+    #[cfg(loom)]
+    pub fn set_model_ms(ms: u32) {
+        MODEL_MS.with(|c| c.set(ms));
+    }
+
+    /// The time that replaces the OS clock: the model's.
+    #[cfg(loom)]
+    pub fn fixed_ms() -> Option<u32> {
+        Some(MODEL_MS.with(core::cell::Cell::get))
+    }
+
+    #[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+    mod driven {
+        use super::super::unmodeled::{AtomicBool, AtomicU32};
+        use core::sync::atomic::Ordering::Relaxed;
+
+        static ON: AtomicBool = AtomicBool::new(false);
+        static MS: AtomicU32 = AtomicU32::new(0);
+
+        /// The driven time, once the clock was advanced.
+        pub fn fixed_ms() -> Option<u32> {
+            ON.load(Relaxed).then(|| MS.load(Relaxed))
+        }
+
+        /// Stops the clock (at `now`, the OS time, the first time) and
+        /// moves it `ms` forward.
+        pub fn advance(ms: u32, now: u32) {
+            if !ON.load(Relaxed) {
+                MS.store(now, Relaxed);
+                ON.store(true, Relaxed);
+            }
+            MS.fetch_add(ms, Relaxed);
+        }
+    }
+    #[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+    pub use driven::{advance, fixed_ms};
+
+    /// No time replaces the OS clock in this build.
+    #[cfg(not(any(loom, fuzzing, feature = "check")))]
+    #[inline(always)]
+    pub fn fixed_ms() -> Option<u32> {
+        None
+    }
+}
+
 /// Defines a function that is `const` outside loom (where it builds statics)
 /// and plain under loom (whose primitives have no `const` constructors).
 macro_rules! const_fn {

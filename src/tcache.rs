@@ -212,6 +212,7 @@ impl ThreadCache {
     /// `p` must point to at least 8 readable bytes.
     #[cfg(not(loom))]
     #[inline(always)]
+    #[cfg_attr(feature = "hardened", allow(dead_code))]
     pub unsafe fn looks_free(&self, p: *const u8) -> bool {
         // SAFETY: forwarded contract.
         unsafe { block::looks_free_keyed(p, self.key) }
@@ -501,9 +502,9 @@ impl ThreadCache {
     /// null-terminated list of `count <= limit` blocks of its class (checked
     /// against their slabs, under `heap`'s locks), the limits summed in
     /// `limit_bytes`, an inactive cache empty. Returns the blocks cached and
-    /// the counts last published, per class.
+    /// the counts last published, per class, for `Heap::check`.
     #[cfg(any(test, fuzzing, feature = "check"))]
-    pub fn check(&self, heap: &Heap) -> ([u32; NUM_CLASSES], [u32; NUM_CLASSES]) {
+    pub fn check(&self, heap: &Heap) -> crate::heap::CacheCounts {
         let mut counts = [0; NUM_CLASSES];
         let mut limit_bytes = 0;
         for (class, bin) in self.bins.iter().enumerate() {
@@ -533,7 +534,10 @@ impl ThreadCache {
             limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0),
             "thread cache: over budget"
         );
-        (counts, self.published)
+        crate::heap::CacheCounts {
+            cached: counts,
+            published: self.published,
+        }
     }
 
     /// Blocks and bytes currently cached (for tests).
@@ -613,7 +617,11 @@ mod tests {
             }
         }
         assert_eq!(tc.cached().0, batch);
-        assert_eq!(heap.check(Some(&[&tc])).held[class], 0, "all cached");
+        assert_eq!(
+            heap.check(Some(&[tc.check(&heap)])).held[class],
+            0,
+            "all cached"
+        );
         tc.flush_all(&heap);
         assert_eq!(tc.cached(), (0, 0));
         let back = drain_list(heap.refill(class, Refill::new(batch as u32), 0));

@@ -363,7 +363,7 @@ mod default_build {
                 }
                 assert!(!matches!(
                     slabpool::raw::find(p),
-                    Ok(slabpool::raw::Block::Guarded(_))
+                    Ok(slabpool::raw::Found::Guarded(_))
                 ));
                 slabpool::raw::free(p);
                 dealloc(q, l);

@@ -771,7 +771,7 @@ impl Backend for HeapBackend {
     }
 
     fn check(&mut self, model: &Model) {
-        let caches: Vec<&ThreadCache> = self.caches.iter().collect();
+        let caches: Vec<_> = self.caches.iter().map(|tc| tc.check(&self.heap)).collect();
         let found = self.heap.check(Some(&caches));
         let (small, large, huge) = model.counts();
         for (class, (&held, &want)) in found.held.iter().zip(&small).enumerate() {
@@ -971,7 +971,7 @@ fn exec(job: Job) -> Reply {
 
 /// Checks what `slabpool::raw` says of live block `p`.
 fn query_global(p: *mut u8, size: usize, align: usize) {
-    use slabpool::raw::{self, Block as Found, Invalid};
+    use slabpool::raw::{self, Found, Invalid};
     let found = raw::find(p);
     match (route(size, align), found) {
         (Route::Small(class), Ok(Found::Small(c))) => assert_eq!(class, c, "find: class of {p:p}"),

@@ -1,0 +1,469 @@
+//! The pointer-only API's functions as every build has them (`_bare`):
+//! allocation without a `Layout`, and `free`, `realloc` and
+//! `malloc_usable_size` of a bare pointer, which `lookup` finds. `raw`
+//! makes them the public API, or in the hardened build wraps them
+//! (`hardened`).
+//!
+//! Invalid frees: whatever `lookup` tells apart is reported (the process
+//! aborts), and a small block freed twice while it is still free in the
+//! freeing thread's cache or in the central pool that owns it (with any
+//! number of other frees in between). The double-free check on the common
+//! path is one load and a compare: a free block's first word is an encoded
+//! link (`block`), which a live block's first word matches only by chance
+//! (2^-20); only then are the cache and the pool searched. A block freed
+//! twice while it sits in another thread's cache is not found (as with
+//! glibc's tcache). `realloc` checks its pointer the same way.
+//!
+//! Sampled guarded blocks (`SLABPOOL_GUARD_SAMPLE`, see `guard`) live in
+//! the guard pool: small blocks from `alloc_bare` may be guarded, so they
+//! must be freed through `free_bare` (or `realloc_bare`), never
+//! `GlobalAlloc::dealloc`, whose small path caches a block without looking
+//! at it.
+//!
+//! `free` never changes `errno` (POSIX 2024): the system calls of its slow
+//! paths (futex, munmap, madvise) may, so those paths restore it.
+//!
+//! Fast paths: `alloc` of a small size at an alignment up to 16 bytes is
+//! inlined into the caller (C's `malloc`) and needs no `Layout`; `free` of
+//! a small block finds its class from the registry, the page map and the
+//! span record, checks that it is a block start with one multiplication
+//! (no division), and pushes it onto the thread cache, without a stack
+//! frame; everything else is out of line.
+
+// In the hardened build the public doors are `hardened`'s, which wrap only
+// some of these functions (its `free` and `realloc` have their own).
+#![cfg_attr(feature = "hardened", allow(dead_code))]
+
+use crate::block;
+use crate::global::{self, alloc_big, alloc_small_sampled, dealloc_small};
+use crate::guard;
+use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
+use crate::huge;
+use crate::layout::SEGMENT_SHIFT;
+use crate::lookup::{Found, Invalid, find, invalid, slab_class};
+use crate::registry;
+use crate::size_class::{CLASSES, SMALL_LIMIT, c_class_of, class_of};
+use core::alloc::Layout;
+use core::ptr;
+
+/// What `free(p)` would report, without freeing: `None` for a live block
+/// (the fuzz targets check that every block they free is reported as a
+/// double free right after).
+///
+/// # Safety
+/// `p` must be readable if it lies in a segment (any pointer slabpool
+/// handed out, live or freed, is).
+#[cfg(any(fuzzing, feature = "check"))]
+pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
+    match find(p) {
+        Err(why) => Some(why),
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
+        // live segment.
+        Ok(Found::Small(class)) => unsafe { block::looks_free(p) && global::is_free(p, class) }
+            .then_some(Invalid::DoubleFree),
+        Ok(_) => None,
+    }
+}
+
+/// Confirms a suspected double free of `p`, a block of `class` whose first
+/// word reads as a free block's link: aborts if the block is free.
+#[cold]
+#[inline(never)]
+pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: usize) {
+    // SAFETY: `small_class` found `p` to be a block start of a slab of
+    // `class` in a live segment.
+    if unsafe { global::is_free(p, class) } {
+        invalid(call, p, Invalid::DoubleFree);
+    }
+}
+
+/// Alignments served by `alloc`'s fast path: sizes rounded up to them stay
+/// within `SMALL_LIMIT` (a power of two), and every class is naturally
+/// aligned.
+const MAX_FAST_ALIGN: usize = 16;
+
+/// `size` bytes aligned to `align` (a power of two); null when out of
+/// memory or the request is impossible. `size` 0 gives a unique block.
+#[inline]
+pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
+    // The common case, every C `malloc` of a small size: no `Layout` to
+    // check (the sum cannot overflow). Size 0 counts as 1, so that it
+    // rounds up to a block of the alignment asked for.
+    if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+        let class = class_of((size.max(1) + align - 1) & !(align - 1));
+        return handed_out(alloc_small_sampled(class, size, align));
+    }
+    alloc_other(size, align)
+}
+
+/// C's `malloc(size)`: aligned to 8 bytes up to 8 bytes, to 16 above
+/// (`max_align_t`); on failure null with `errno` ENOMEM. The fast path is
+/// a table load and a pop from the thread cache; every other exit is a tail
+/// call, so it needs no stack frame.
+#[inline(always)]
+pub fn malloc_bare(size: usize) -> *mut u8 {
+    if let Some(class) = c_class_of(size) {
+        let tc = global::tcache();
+        let p = tc.pop(class);
+        if !p.is_null() {
+            // The C door checks the link it just followed more strictly
+            // than `block` does: the next block must lie in a segment, so
+            // a link whose flipped bit still decodes to an address fails
+            // here rather than faulting in the next `malloc`. A link into
+            // `p`'s own segment passes with one compare; any other (the
+            // end of the list, another segment) is checked out of line.
+            let next = tc.head(class);
+            if (p as usize ^ next as usize) >> SEGMENT_SHIFT != 0 {
+                return next_in_another_segment(p, next);
+            }
+            return handed_out(p);
+        }
+    }
+    malloc_slow(size)
+}
+
+/// `malloc` of `p`, whose link leads to `next` outside `p`'s segment:
+/// valid if `next` is null (the end of the list) or lies in a segment,
+/// else a corrupt link (reported; the process stops). Out of line,
+/// reached by a jump.
+#[cold]
+#[inline(never)]
+fn next_in_another_segment(p: *mut u8, next: *mut u8) -> *mut u8 {
+    if !next.is_null() && !registry::in_segment(next) {
+        // SAFETY: `p` is a block of at least 8 bytes.
+        unsafe { block::corrupt_link_in(p) }
+    }
+    handed_out(p)
+}
+
+/// `malloc` past its fast path.
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
+    let p = alloc_bare(size, if size <= 8 { 8 } else { 16 });
+    if p.is_null() {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+    }
+    p
+}
+
+/// `p`, a small block just taken from a free list (or null), with its link
+/// word cleared: a block the program never writes must not read as free
+/// to `free`'s double-free check (see `block::looks_free`).
+#[inline(always)]
+fn handed_out(p: *mut u8) -> *mut u8 {
+    if !p.is_null() {
+        // SAFETY: a small block holds at least 8 bytes, 8-aligned.
+        unsafe { p.cast::<usize>().write(0) };
+    }
+    p
+}
+
+/// `alloc` past its fast path.
+#[inline(never)]
+fn alloc_other(size: usize, align: usize) -> *mut u8 {
+    match layout(size, align) {
+        Some(l) => match route(l.size(), l.align()) {
+            Route::Small(class) => handed_out(alloc_small_sampled(class, size, align)),
+            _ => alloc_big(l, false),
+        },
+        None => ptr::null_mut(),
+    }
+}
+
+/// As [`alloc`], with the memory zeroed.
+pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
+    match layout(size, align) {
+        Some(l) => match route(l.size(), l.align()) {
+            Route::Small(class) => {
+                let p = alloc_small_sampled(class, size, align);
+                if !p.is_null() {
+                    // SAFETY: a fresh block of at least `size` bytes.
+                    unsafe { p.write_bytes(0, l.size()) };
+                }
+                p
+            }
+            _ => alloc_big(l, true),
+        },
+        None => ptr::null_mut(),
+    }
+}
+
+#[inline(always)]
+fn layout(size: usize, align: usize) -> Option<Layout> {
+    Layout::from_size_align(size.max(1), align).ok()
+}
+
+/// Frees `p` (null is ignored); aborts with a message if `p` is not a live
+/// block of slabpool's. Never changes `errno`.
+///
+/// # Safety
+/// If `p` is a live block, the caller gives it up.
+pub unsafe fn free_bare(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    // The common case inline (a small block in a segment of the registry's
+    // window); everything else out of line, by a jump.
+    if !registry::in_window_segment(p) {
+        // SAFETY: forwarded contract.
+        return unsafe { free_other(p) };
+    }
+    // SAFETY: the registry says `p` lies in a segment.
+    let Some(class) = (unsafe { slab_class(p) }) else {
+        // SAFETY: forwarded contract.
+        return unsafe { free_other(p) };
+    };
+    let tc = global::tcache();
+    // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+    if unsafe { tc.looks_free(p) } {
+        // SAFETY: forwarded contract.
+        return unsafe { free_suspect(p, class) };
+    }
+    // SAFETY: `p` is a live block of `class` given up by the caller.
+    if unsafe { tc.push(class, p) } {
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_small_slow(p, class) }
+}
+
+/// `free` of a small block whose first word reads as a free block's link:
+/// aborts if it is free indeed, else frees it.
+///
+/// # Safety
+/// `p` starts a block of `class`; if it is live, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_suspect(p: *mut u8, class: usize) {
+    let _errno = SavedErrno::new();
+    confirm_not_free("free", p, class);
+    // SAFETY: `p` is live (not free), given up by the caller.
+    unsafe { dealloc_small(p, class) }
+}
+
+/// `free` of a small block when the thread cache cannot take it.
+///
+/// # Safety
+/// `p` starts a block of `class`; if it is live, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_small_slow(p: *mut u8, class: usize) {
+    let _errno = SavedErrno::new();
+    // The cache's check used its key, which an inactive cache lacks:
+    // check again with the secret.
+    // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+    if unsafe { block::looks_free(p) } {
+        confirm_not_free("free", p, class);
+    }
+    // SAFETY: forwarded contract (a live block).
+    unsafe { dealloc_small(p, class) }
+}
+
+/// `free` of anything but a small block: a large or huge block, or an
+/// invalid pointer.
+///
+/// # Safety
+/// If `p` is a live block, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_other(p: *mut u8) {
+    let _errno = SavedErrno::new();
+    match find(p) {
+        // SAFETY: `p` is a live small block given up by the caller.
+        Ok(Found::Small(class)) => unsafe { dealloc_small(p, class) },
+        // SAFETY: `p` is a live large block.
+        Ok(Found::Large(_)) => unsafe { global::heap().free_large(p) },
+        // SAFETY: `p` is a live huge block.
+        Ok(Found::Huge) => unsafe { global::heap().free_huge(p) },
+        Ok(Found::Guarded(_)) => {
+            // SAFETY: `p` is a live guarded block given up by the caller.
+            if let Err(why) = unsafe { guard::free(p) } {
+                invalid("free", p, why.into());
+            }
+        }
+        Err(why) => invalid("free", p, why),
+    }
+}
+
+/// Saves `errno` and restores it when dropped.
+pub(crate) struct SavedErrno(i32);
+
+impl SavedErrno {
+    pub(crate) fn new() -> Self {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
+/// Bytes usable at `p`, a live block (at least what was asked); 0 for null.
+/// Aborts with a message if `p` is not a live block.
+pub fn usable_size_bare(p: *const u8) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    match find(p) {
+        Ok(Found::Small(class)) => CLASSES[class].size as usize,
+        Ok(Found::Large(bytes)) => bytes,
+        // SAFETY: `p` is a live huge block.
+        Ok(Found::Huge) => unsafe { huge::usable_size(p.cast_mut()) },
+        Ok(Found::Guarded(bytes)) => bytes,
+        Err(why) => invalid("malloc_usable_size", p, why),
+    }
+}
+
+/// Resizes `p` to `size` bytes, keeping its contents up to the smaller
+/// size; the result is aligned to `align` if it moves. Null `p` allocates;
+/// null result when out of memory (then `p` is untouched). Aborts with a
+/// message if `p` is not a live block.
+///
+/// # Safety
+/// If the result is not null and differs from `p`, `p` is dead.
+pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    if p.is_null() {
+        return alloc_bare(size, align);
+    }
+    let size = size.max(1);
+    let old = match find(p) {
+        Ok(b) => b,
+        Err(why) => invalid("realloc", p, why),
+    };
+    if let Found::Small(class) = old {
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+        if unsafe { block::looks_free(p) } {
+            confirm_not_free("realloc", p, class);
+        }
+    }
+    let heap = global::heap();
+    let old_size = match old {
+        Found::Small(class) => {
+            let block = CLASSES[class].size as usize;
+            if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+                // A block stays where it is only within its class, so that
+                // it is always of the class `alloc` gives for its size (and
+                // may be freed through `GlobalAlloc` with that layout).
+                let new_class = class_of(size.next_multiple_of(align));
+                if new_class == class {
+                    return p;
+                }
+                let q = alloc_small_sampled(new_class, size, align);
+                if !q.is_null() {
+                    // SAFETY: both blocks hold at least the smaller class's
+                    // size and differ; `p` is a live block of `class`.
+                    unsafe {
+                        copy_small(q, p, class.min(new_class), block.min(size));
+                        dealloc_small(p, class);
+                    }
+                }
+                return q;
+            }
+            block
+        }
+        Found::Large(bytes) => {
+            if size > SMALL_LIMIT && size <= LARGE_LIMIT {
+                // SAFETY: `p` is a live large block.
+                let q = unsafe { heap.resize_large(p, size) };
+                if !q.is_null() {
+                    return q;
+                }
+            }
+            bytes
+        }
+        Found::Huge => {
+            if size > LARGE_LIMIT {
+                // SAFETY: `p` is a live huge block.
+                let q = unsafe { heap.resize_huge(p, size) };
+                if !q.is_null() {
+                    return q;
+                }
+            }
+            // SAFETY: `p` is a live huge block.
+            unsafe { huge::usable_size(p) }
+        }
+        // A guarded block always moves (to a block of the new size, guarded
+        // or not), so a stale pointer to it faults.
+        Found::Guarded(bytes) => bytes,
+    };
+    let q = alloc_bare(size, align);
+    if !q.is_null() {
+        // SAFETY: both blocks hold at least the bytes copied; they differ.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old_size.min(size));
+            free_bare(p);
+        }
+    }
+    q
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{
+        alloc_bare as alloc, free_bare as free, realloc_bare as realloc,
+        usable_size_bare as usable_size,
+    };
+
+    #[test]
+    fn zero_bytes_get_the_alignment_asked_for() {
+        for align in [1, 2, 4, 8, 16, 32, 64, 4096] {
+            let p = alloc(0, align);
+            assert!(!p.is_null() && p as usize % align == 0, "alloc(0, {align})");
+            // SAFETY: live, freed once.
+            unsafe { free(p) };
+        }
+    }
+
+    #[test]
+    fn realloc_stays_within_its_class_and_copies_across_classes() {
+        let p = alloc(200, 16);
+        assert_eq!(usable_size(p), 224);
+        // SAFETY: `p` is live with 224 bytes; each result replaces it.
+        unsafe {
+            for i in 0..224 {
+                *p.add(i) = i as u8;
+            }
+            assert_eq!(realloc(p, 193, 16), p, "same class: in place");
+            let q = realloc(p, 100, 16);
+            assert_ne!(q, p, "another class: moved");
+            assert_eq!(usable_size(q), 112);
+            assert!((0..100).all(|i| *q.add(i) == i as u8));
+            // Growth through every small class keeps what was written.
+            let mut r = q;
+            let mut len = 100;
+            for size in (101..=4096).step_by(37) {
+                r = realloc(r, size, 16);
+                assert!((0..len).all(|i| *r.add(i) == i as u8), "to {size}");
+                for i in len..size {
+                    *r.add(i) = i as u8;
+                }
+                len = size;
+            }
+            free(r);
+        }
+    }
+
+    #[test]
+    fn realloc_moves_across_routes_and_keeps_contents() {
+        let mut p = alloc(10, 16);
+        // SAFETY: `p` is live with at least 10 bytes.
+        unsafe { p.write_bytes(7, 10) };
+        for size in [12, 100, 40_000, 300_000, 3 << 20, 9 << 20, 50, 8] {
+            // SAFETY: `p` is live; the result replaces it.
+            p = unsafe { realloc(p, size, 16) };
+            assert!(!p.is_null());
+            assert_eq!(p as usize % 16, 0);
+            assert!(usable_size(p) >= size);
+            // SAFETY: at least 8 bytes survive every step.
+            let kept = unsafe { core::slice::from_raw_parts(p, 8) };
+            assert!(kept.iter().all(|&b| b == 7));
+        }
+        // SAFETY: live.
+        unsafe { free(p) };
+    }
+}
