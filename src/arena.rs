@@ -328,7 +328,7 @@ impl Arena {
 }
 
 /// Consistency checks (tests, fuzzing).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl Arena {
     /// Checks the arena, which is `arenas[index]` of its heap: its segments
     /// (see `SegmentRef::check`), the bins (every free span binned once, by

@@ -640,7 +640,7 @@ impl Chain {
 
     /// Calls `f` on every block, checking the chain's shape (tests and
     /// checks).
-    #[cfg(any(test, fuzzing, feature = "check"))]
+    #[cfg(any(test, fuzzing, feature = "invariants"))]
     pub fn check(&self, what: &str, f: impl FnMut(*mut Block)) {
         check_chain(what, self.head, self.len, f);
     }
@@ -715,7 +715,7 @@ pub unsafe fn copy_contents(dst: *mut u8, src: *const u8, n: usize) {
 /// (a slab's free list, a thread cache's bin): calls `f` on each block
 /// before following its link (so `f` can reject a wild pointer), and panics
 /// if the chain ends early or goes on (a cycle: a block listed twice).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 pub fn check_chain(what: &str, head: *mut Block, len: u32, mut f: impl FnMut(*mut Block)) {
     let mut b = head;
     for i in 0..len {

@@ -398,7 +398,7 @@ impl Central {
 }
 
 /// What `Central::check` counted, for the heap to compare with the slabs.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CentralCheck {
     pub slabs: usize,
@@ -411,7 +411,7 @@ pub struct CentralCheck {
 }
 
 /// Consistency checks (tests, fuzzing).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl Central {
     /// Checks the pool of `class` in arena `index`: the transfer stack (its
     /// count, every batch a well-formed list of blocks of the class), the
@@ -498,7 +498,7 @@ impl Central {
 /// Panics unless `b` lies in a slab of `class` at a block boundary below
 /// its bump pointer (the caller holds the lock of the slab's pool, or the
 /// heap is quiescent).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 fn check_block(class: usize, b: *const u8, what: &str) {
     #[cfg(not(loom))]
     assert_eq!(

@@ -1,5 +1,5 @@
 //! What the fuzz targets (`fuzz/`) and `tests/fuzz_replay.rs` see of
-//! slabpool's internals: built under `cfg(fuzzing)` or the `check` feature
+//! slabpool's internals: built under `cfg(fuzzing)` or the `invariants` feature
 //! only, and hidden from the documentation. Not an API.
 //!
 //! A target drives its own [`Heap`] with several [`ThreadCache`]s (one real

@@ -185,7 +185,7 @@ pub fn collect() {
 }
 
 /// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
-#[cfg(any(fuzzing, feature = "check"))]
+#[cfg(any(fuzzing, feature = "invariants"))]
 pub(crate) fn check_thread_cache() -> crate::heap::CacheCounts {
     tcache().check(&HEAP)
 }

@@ -823,7 +823,7 @@ impl Heap {
 }
 
 /// What [`Heap::check`] counted of the blocks the program holds.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 #[derive(Clone, Copy, Debug)]
 pub struct HeapCheck {
     /// Small blocks per class out of the heap and out of the thread caches
@@ -837,7 +837,7 @@ pub struct HeapCheck {
 
 /// The arena of the segment holding `b`; panics unless `b` lies in a
 /// segment of one of the heap's arenas.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 fn owner_checked(b: *const u8, what: &str) -> usize {
     #[cfg(not(loom))]
     assert_eq!(
@@ -854,14 +854,14 @@ fn owner_checked(b: *const u8, what: &str) -> usize {
 
 /// What a thread cache's `check` found, for [`Heap::check`]: blocks cached
 /// and the counts last published to the central pools, per class.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 pub struct CacheCounts {
     pub cached: [u32; NUM_CLASSES],
     pub published: [u32; NUM_CLASSES],
 }
 
 /// Consistency checks (tests, fuzzing).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl Heap {
     /// Checks every structure of the heap (each by its own `check`) and the
     /// counters that tie them: per class, the central pool's slab, live and

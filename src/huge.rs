@@ -239,7 +239,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 ///
 /// # Safety
 /// `p` must be a live huge block.
-#[cfg(all(any(test, fuzzing, feature = "check"), not(loom)))]
+#[cfg(all(any(test, fuzzing, feature = "invariants"), not(loom)))]
 pub unsafe fn check_block(p: *mut u8, size: usize, align: usize) {
     // SAFETY: by contract `p` has a header.
     let h = unsafe { &*header(p) };

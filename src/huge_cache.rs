@@ -193,7 +193,7 @@ impl HugeCache {
 }
 
 /// Consistency checks (tests, fuzzing).
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl HugeCache {
     /// Checks the invariants at the top of this file and the bounds.
     pub fn check(&self) {

@@ -50,7 +50,7 @@
 //! 30. `fuzzing`, `model`: what the fuzz targets and the loom models see
 //!     (test support, hidden).
 //!
-//! With `cfg(fuzzing)` or the `check` feature each structure has a `check`
+//! With `cfg(fuzzing)` or the `invariants` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file (FUZZ.md).
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -65,7 +65,7 @@ mod carve_order;
 mod central;
 mod config;
 mod entropy;
-#[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+#[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(not(loom))]

@@ -53,7 +53,7 @@ use core::ptr;
 /// # Safety
 /// `p` must be readable if it lies in a segment (any pointer slabpool
 /// handed out, live or freed, is).
-#[cfg(any(fuzzing, feature = "check"))]
+#[cfg(any(fuzzing, feature = "invariants"))]
 pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
     match find(p) {
         Err(why) => Some(why),

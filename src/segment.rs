@@ -820,7 +820,7 @@ impl Default for SpanList {
 
 /// Consistency checks (tests, fuzzing), under the arena lock with the
 /// heap quiescent.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl SegmentRef {
     /// Checks the header of a segment of arena `arena`: the spans tile the
     /// usable pages, free spans are coalesced and counted in `free_pages`,
@@ -888,7 +888,7 @@ impl SegmentRef {
     }
 }
 
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl SpanList {
     /// Checks the links and the length, calling `f` on each span.
     pub fn check(&self, what: &str, mut f: impl FnMut(SpanRef)) {
@@ -907,7 +907,7 @@ impl SpanList {
     }
 }
 
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl SegmentQueue {
     /// Checks the links and the `queued` flags; returns the length.
     pub fn check(&self) -> usize {

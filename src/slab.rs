@@ -386,7 +386,7 @@ impl Slab {
 
 /// Consistency checks (tests, fuzzing): the owner's lock must be held, or
 /// the heap be quiescent.
-#[cfg(any(test, fuzzing, feature = "check"))]
+#[cfg(any(test, fuzzing, feature = "invariants"))]
 impl Slab {
     /// Panics unless `b` is a block this slab has carved and that lies on
     /// no purged page (so it may be live, cached, or on a free list).

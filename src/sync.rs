@@ -31,7 +31,7 @@ pub mod unmodeled {
 /// time must not move on its own. Under loom, the model's clock: loom
 /// replays every execution from the start, so a model sets the time
 /// ([`clock::set_model_ms`]). In the fuzz targets' builds (`cfg(fuzzing)`
-/// or the `check` feature), a clock they drive once they advance it, so
+/// or the `invariants` feature), a clock they drive once they advance it, so
 /// time-driven behaviour (maintenance, purge deadlines, cache decay)
 /// replays exactly. Otherwise nothing: `os::now_ms` reads the OS.
 pub mod clock {
@@ -53,7 +53,7 @@ pub mod clock {
         Some(MODEL_MS.with(core::cell::Cell::get))
     }
 
-    #[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+    #[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
     mod driven {
         use super::super::unmodeled::{AtomicBool, AtomicU32};
         use core::sync::atomic::Ordering::Relaxed;
@@ -76,11 +76,11 @@ pub mod clock {
             MS.fetch_add(ms, Relaxed);
         }
     }
-    #[cfg(all(any(fuzzing, feature = "check"), not(loom)))]
+    #[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
     pub use driven::{advance, fixed_ms};
 
     /// No time replaces the OS clock in this build.
-    #[cfg(not(any(loom, fuzzing, feature = "check")))]
+    #[cfg(not(any(loom, fuzzing, feature = "invariants")))]
     #[inline(always)]
     pub fn fixed_ms() -> Option<u32> {
         None

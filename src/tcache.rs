@@ -503,7 +503,7 @@ impl ThreadCache {
     /// against their slabs, under `heap`'s locks), the limits summed in
     /// `limit_bytes`, an inactive cache empty. Returns the blocks cached and
     /// the counts last published, per class, for `Heap::check`.
-    #[cfg(any(test, fuzzing, feature = "check"))]
+    #[cfg(any(test, fuzzing, feature = "invariants"))]
     pub fn check(&self, heap: &Heap) -> crate::heap::CacheCounts {
         let mut counts = [0; NUM_CLASSES];
         let mut limit_bytes = 0;

@@ -1,7 +1,7 @@
 //! The fuzz targets' operations, decoded from raw bytes with `arbitrary`,
 //! and the model that runs them against slabpool and checks every result.
 //! Shared by the targets (`fuzz/fuzz_targets/*.rs`) and the stable replay
-//! (`tests/fuzz_replay.rs`), which include this file with `#[path]`.
+//! (`replay/tests/fuzz_replay.rs`), which include this file with `#[path]`.
 //!
 //! The model: every live block sits in a slot (`SLOTS` singles, `GROUPS`
 //! burst groups), is filled with a pattern derived from its slot and a

@@ -7,7 +7,7 @@
 //! allocator) between operations. No harness threads (`harness = false`):
 //! the process heap must be quiescent when it is checked.
 
-#[path = "../fuzz/ops/mod.rs"]
+#[path = "../../fuzz/ops/mod.rs"]
 mod ops;
 
 use std::path::Path;
@@ -94,7 +94,7 @@ fn main() {
         return;
     }
     let start = Instant::now();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let (mut files, mut file_ops) = (0, 0);
     // The `global` target's model knows the default build's classes and
     // realloc; the hardened build's blocks hold a canary besides.
@@ -110,6 +110,7 @@ fn main() {
             file_ops += o;
         }
     }
+    assert!(files > 0, "no corpus file found under {}", root.display());
     let replayed = start.elapsed();
     // With FUZZ_REPLAY_DUMP=<file>, each generated input is written there
     // before it runs: after a failure, the file holds it (replay it alone
