@@ -33,8 +33,7 @@
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
-    FIRST_PAGE, FREE, INVALID, PAGES, PURGING, SLAB, SegmentQueue, SegmentRef, SpanList, SpanRef,
-    USABLE_PAGES,
+    FIRST_PAGE, PAGES, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef, USABLE_PAGES,
 };
 use crate::sync::{AtomicUsize, Lock, Ordering::Relaxed, const_fn};
 
@@ -149,7 +148,7 @@ impl Arena {
         index: usize,
         pages: usize,
         align_pages: usize,
-        kind: u8,
+        kind: SpanKind,
     ) -> Option<NewSpan> {
         debug_assert!(pages >= 1 && align_pages.is_power_of_two());
         if pages + FIRST_PAGE.next_multiple_of(align_pages) - FIRST_PAGE > USABLE_PAGES {
@@ -342,7 +341,7 @@ impl Arena {
             let mut cur = st.segments;
             while let Some(seg) = cur {
                 seg.check(index, |span| match span.kind() {
-                    FREE => free_spans += 1,
+                    SpanKind::Free => free_spans += 1,
                     _ => f(span),
                 });
                 segments += 1;
@@ -375,7 +374,11 @@ impl Arena {
                     continue;
                 }
                 list.check("arena bin", |span| {
-                    assert_eq!(span.kind(), FREE, "arena {index}: busy span in bin {bin}");
+                    assert_eq!(
+                        span.kind(),
+                        SpanKind::Free,
+                        "arena {index}: busy span in bin {bin}"
+                    );
                     assert_eq!(
                         bin_floor(span.pages()),
                         bin,
@@ -403,7 +406,7 @@ impl ArenaCounters {
 /// outside the lock, is not yet).
 fn is_empty(seg: SegmentRef) -> bool {
     let first = seg.first_span();
-    first.kind() == FREE && first.pages() == USABLE_PAGES
+    first.kind() == SpanKind::Free && first.pages() == USABLE_PAGES
 }
 
 /// What freeing a span leaves to do once the arena lock is released.
@@ -421,7 +424,7 @@ fn purge_free_spans(seg: SegmentRef, now: u32, counters: &ArenaCounters) {
     seg.set_purged_at(now);
     let mut cur = Some(seg.first_span());
     while let Some(span) = cur {
-        if span.kind() == FREE {
+        if span.kind() == SpanKind::Free {
             let (pages, calls) = seg.decommit(span.first_page(), span.pages());
             counters.note_decommit(pages, calls);
         }
@@ -494,7 +497,7 @@ impl ArenaState {
         span: SpanRef,
         pages: usize,
         align_pages: usize,
-        kind: u8,
+        kind: SpanKind,
         now: u32,
         counters: &ArenaCounters,
     ) -> NewSpan {
@@ -513,7 +516,7 @@ impl ArenaState {
         }
         if start + pages < end {
             let rest = seg.span(start + pages);
-            rest.set_kind(FREE);
+            rest.set_kind(SpanKind::Free);
             rest.set_pages(end - start - pages);
             seg.map_ends(rest);
             self.insert(rest);
@@ -521,7 +524,7 @@ impl ArenaState {
         let used = seg.span(start);
         used.set_kind(kind);
         used.set_pages(pages);
-        if kind == SLAB {
+        if kind == SpanKind::Slab {
             seg.map_all(used);
         } else {
             seg.map_ends(used);
@@ -549,7 +552,7 @@ impl ArenaState {
                 self.unlink_empty(seg, counters);
                 return Freed::Unmap(seg);
             }
-            merged.set_kind(PURGING);
+            merged.set_kind(SpanKind::Purging);
             seg.set_purged_at(now);
             return Freed::Purge(merged);
         }
@@ -563,7 +566,7 @@ impl ArenaState {
     /// Takes back `span`, decommitted outside the lock after `free`: it
     /// merges with the neighbours freed meanwhile.
     fn end_purge(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
-        debug_assert_eq!(span.kind(), PURGING);
+        debug_assert_eq!(span.kind(), SpanKind::Purging);
         let merged = self.merge(span);
         // Neighbours freed meanwhile by a hot arena may be dirty: they are
         // in the purge queue already.
@@ -579,24 +582,24 @@ impl ArenaState {
         let mut pages = span.pages();
         if first > FIRST_PAGE {
             let left = seg.span(seg.map_get(first - 1));
-            if left.kind() == FREE {
+            if left.kind() == SpanKind::Free {
                 self.unbin(left);
                 first = left.first_page();
                 pages += left.pages();
-                span.set_kind(INVALID);
+                span.set_kind(SpanKind::Invalid);
             }
         }
         let right_page = span.first_page() + span.pages();
         if right_page < PAGES {
             let right = seg.span(right_page);
-            if right.kind() == FREE {
+            if right.kind() == SpanKind::Free {
                 self.unbin(right);
                 pages += right.pages();
-                right.set_kind(INVALID);
+                right.set_kind(SpanKind::Invalid);
             }
         }
         let merged = seg.span(first);
-        merged.set_kind(FREE);
+        merged.set_kind(SpanKind::Free);
         merged.set_pages(pages);
         seg.map_ends(merged);
         merged
@@ -646,15 +649,15 @@ impl ArenaState {
         }
         let right = seg.span(right_page);
         let extra = pages - old;
-        if right.kind() != FREE || right.pages() < extra {
+        if right.kind() != SpanKind::Free || right.pages() < extra {
             return false;
         }
         self.unbin(right);
         let rest_pages = right.pages() - extra;
-        right.set_kind(INVALID);
+        right.set_kind(SpanKind::Invalid);
         if rest_pages > 0 {
             let rest = seg.span(first + pages);
-            rest.set_kind(FREE);
+            rest.set_kind(SpanKind::Free);
             rest.set_pages(rest_pages);
             seg.map_ends(rest);
             self.insert(rest);
@@ -679,7 +682,7 @@ fn fits(span: SpanRef, pages: usize, align_pages: usize) -> bool {
 mod tests {
     use super::*;
     use crate::purge::HOT_WASTE_PAGES;
-    use crate::segment::LARGE;
+    use crate::segment::SpanKind;
 
     fn segments(arena: &Arena) -> usize {
         arena.state.with(|st| st.segment_count)
@@ -718,9 +721,9 @@ mod tests {
     #[test]
     fn carve_free_and_coalesce() {
         let arena = Arena::new();
-        let a = arena.alloc_span(0, 10, 1, LARGE).expect("a");
-        let b = arena.alloc_span(0, 20, 1, SLAB).expect("b");
-        let c = arena.alloc_span(0, 30, 1, LARGE).expect("c");
+        let a = arena.alloc_span(0, 10, 1, SpanKind::Large).expect("a");
+        let b = arena.alloc_span(0, 20, 1, SpanKind::Slab).expect("b");
+        let c = arena.alloc_span(0, 30, 1, SpanKind::Large).expect("c");
         assert!(a.zero && b.zero && c.zero);
         let seg = a.span.segment();
         assert_eq!(seg, b.span.segment());
@@ -735,14 +738,16 @@ mod tests {
         arena.free_span(b.span);
         assert_eq!(seg.free_pages(), USABLE_PAGES);
         let whole = seg.span(FIRST_PAGE);
-        assert_eq!(whole.kind(), FREE);
+        assert_eq!(whole.kind(), SpanKind::Free);
         assert_eq!(whole.pages(), USABLE_PAGES);
         // A cold arena decommits freed pages at once.
         assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
         assert_eq!(arena.counts().committed_bytes, FIRST_PAGE * PAGE);
         // The segment is retained, and reused clean.
         assert_eq!(segments(&arena), 1);
-        let again = arena.alloc_span(0, USABLE_PAGES, 1, LARGE).expect("whole");
+        let again = arena
+            .alloc_span(0, USABLE_PAGES, 1, SpanKind::Large)
+            .expect("whole");
         assert_eq!(again.span.first_page(), FIRST_PAGE);
         assert!(again.zero);
         // A hot one leaves them dirty for the delayed purge.
@@ -753,7 +758,7 @@ mod tests {
             "used pages are dirty"
         );
         assert!(seg.queued());
-        let dirty = arena.alloc_span(0, 10, 1, LARGE).expect("dirty");
+        let dirty = arena.alloc_span(0, 10, 1, SpanKind::Large).expect("dirty");
         assert!(!dirty.zero);
         arena.free_span(dirty.span);
     }
@@ -761,16 +766,25 @@ mod tests {
     #[test]
     fn reusing_just_purged_pages_turns_the_arena_hot() {
         let arena = Arena::new();
-        let keep = arena.alloc_span(0, 1, 1, LARGE).expect("keep").span;
+        let keep = arena
+            .alloc_span(0, 1, 1, SpanKind::Large)
+            .expect("keep")
+            .span;
         // One reuse of 200 pages is not enough waste to turn hot...
-        let a = arena.alloc_span(0, 200, 1, LARGE).expect("a").span;
+        let a = arena
+            .alloc_span(0, 200, 1, SpanKind::Large)
+            .expect("a")
+            .span;
         arena.free_span(a);
         assert!(!is_hot(&arena));
         let mut decommits = arena.counts().decommits;
         assert_eq!(decommits, 1, "purged at once");
         // ... but a loop of alloc/free pairs is.
         for _ in 0..HOT_WASTE_PAGES / 200 + 1 {
-            let b = arena.alloc_span(0, 200, 1, LARGE).expect("b").span;
+            let b = arena
+                .alloc_span(0, 200, 1, SpanKind::Large)
+                .expect("b")
+                .span;
             arena.free_span(b);
         }
         assert!(is_hot(&arena));
@@ -779,7 +793,10 @@ mod tests {
         // From then on a pair costs no system call.
         let before = arena.counts().decommits;
         for _ in 0..100 {
-            let b = arena.alloc_span(0, 200, 1, LARGE).expect("b").span;
+            let b = arena
+                .alloc_span(0, 200, 1, SpanKind::Large)
+                .expect("b")
+                .span;
             arena.free_span(b);
         }
         assert_eq!(arena.counts().decommits, before);
@@ -791,7 +808,9 @@ mod tests {
         let arena = Arena::new();
         let mut spans = Vec::new();
         for align in [1, 2, 8, 64, 256, 512] {
-            let s = arena.alloc_span(0, 3, align, LARGE).expect("aligned");
+            let s = arena
+                .alloc_span(0, 3, align, SpanKind::Large)
+                .expect("aligned");
             assert_eq!(s.span.first_page() % align, 0);
             assert_eq!(s.span.start() as usize % (align * crate::os::PAGE), 0);
             spans.push(s.span);
@@ -801,22 +820,26 @@ mod tests {
         }
         let seg = arena.state.with(|st| st.segments).expect("segment");
         assert_eq!(seg.free_pages(), USABLE_PAGES);
-        assert!(arena.alloc_span(0, USABLE_PAGES + 1, 1, LARGE).is_none());
+        assert!(
+            arena
+                .alloc_span(0, USABLE_PAGES + 1, 1, SpanKind::Large)
+                .is_none()
+        );
     }
 
     #[test]
     fn grow_and_shrink_in_place() {
         let arena = Arena::new();
         make_hot(&arena);
-        let a = arena.alloc_span(0, 4, 1, LARGE).expect("a").span;
+        let a = arena.alloc_span(0, 4, 1, SpanKind::Large).expect("a").span;
         assert!(arena.grow_span(a, 40));
         assert_eq!(a.pages(), 40);
-        let b = arena.alloc_span(0, 1, 1, LARGE).expect("b").span;
+        let b = arena.alloc_span(0, 1, 1, SpanKind::Large).expect("b").span;
         assert_eq!(b.first_page(), a.first_page() + 40);
         assert!(!arena.grow_span(a, 41), "blocked by b");
         arena.shrink_span(a, 8);
         assert_eq!(a.pages(), 8);
-        let c = arena.alloc_span(0, 32, 1, LARGE).expect("c");
+        let c = arena.alloc_span(0, 32, 1, SpanKind::Large).expect("c");
         assert_eq!(c.span.first_page(), a.first_page() + 8, "tail reused");
         assert!(!c.zero, "the tail was used by a");
         for s in [a, b, c.span] {
@@ -831,7 +854,7 @@ mod tests {
         let spans: Vec<_> = (0..5)
             .map(|_| {
                 arena
-                    .alloc_span(0, USABLE_PAGES, 1, LARGE)
+                    .alloc_span(0, USABLE_PAGES, 1, SpanKind::Large)
                     .expect("seg")
                     .span
             })
@@ -852,8 +875,14 @@ mod tests {
     fn free_pages_are_purged_after_the_deadline_only() {
         let arena = Arena::new();
         make_hot(&arena);
-        let keep = arena.alloc_span(0, 1, 1, LARGE).expect("keep").span;
-        let big = arena.alloc_span(0, 100, 1, LARGE).expect("big").span;
+        let keep = arena
+            .alloc_span(0, 1, 1, SpanKind::Large)
+            .expect("keep")
+            .span;
+        let big = arena
+            .alloc_span(0, 100, 1, SpanKind::Large)
+            .expect("big")
+            .span;
         let seg = big.segment();
         // SAFETY: `big` is ours; touch every page.
         unsafe { big.start().write_bytes(0xEE, 100 * PAGE) };
@@ -873,7 +902,7 @@ mod tests {
         assert_eq!(after.released_bytes, 100 * PAGE);
         assert!(!seg.queued());
         // The span reads zero again and is known to: alloc_zeroed needs no memset.
-        let again = arena.alloc_span(0, 100, 1, LARGE).expect("again");
+        let again = arena.alloc_span(0, 100, 1, SpanKind::Large).expect("again");
         assert_eq!(again.span, big);
         assert!(again.zero);
         // SAFETY: the span is ours.

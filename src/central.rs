@@ -48,7 +48,7 @@ use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
 use crate::inbox::Inbox;
 use crate::segment::SpanList;
-use crate::segment::{SLAB, USABLE_PAGES};
+use crate::segment::{SpanKind, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
 use crate::slab::Slab;
 use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
@@ -265,7 +265,10 @@ impl Central {
         // (another thread may have refilled the class meanwhile).
         let pages = info.slab_pages as usize;
         let align = info.align_pages as usize;
-        let Some(new) = home.arena.alloc_span(home.index, pages, align, SLAB) else {
+        let Some(new) = home
+            .arena
+            .alloc_span(home.index, pages, align, SpanKind::Slab)
+        else {
             return Chain::new();
         };
         let slab = Slab::init(new.span, class, info);
@@ -509,7 +512,11 @@ fn check_block(class: usize, b: *const u8, what: &str) {
     // SAFETY: `b` lies in a segment if it came from a slab; a segment
     // header is readable whatever the page map says, which is checked next.
     let span = unsafe { crate::segment::SegmentRef::of(b).span_of(b) };
-    assert_eq!(span.kind(), SLAB, "{what}: {b:p} is not in a slab");
+    assert_eq!(
+        span.kind(),
+        SpanKind::Slab,
+        "{what}: {b:p} is not in a slab"
+    );
     assert_eq!(
         span.class(),
         class,

@@ -45,7 +45,7 @@ use crate::huge::{self, Huge};
 use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, align_up};
 use crate::poison;
-use crate::segment::{LARGE, SegmentRef};
+use crate::segment::{SegmentRef, SpanKind};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use crate::slab::Slab;
 use crate::stats::{ClassStats, Stats};
@@ -704,7 +704,7 @@ impl Heap {
         let align_pages = (align / PAGE).max(1);
         let arena = &self.shards[home].arena;
         let Some(new) = self.retry_after_release(
-            || arena.alloc_span(home, pages, align_pages, LARGE),
+            || arena.alloc_span(home, pages, align_pages, SpanKind::Large),
             Option::is_none,
         ) else {
             return ptr::null_mut();
@@ -879,7 +879,7 @@ impl Heap {
         for (i, shard) in self.shards.iter().enumerate() {
             let mut slabs = [[0usize; 4]; NUM_CLASSES]; // slabs, live, purged, full
             shard.arena.check(i, |span| {
-                if span.kind() == LARGE {
+                if span.kind() == SpanKind::Large {
                     large += span.bytes();
                     return;
                 }
@@ -1156,6 +1156,7 @@ mod tests {
                     .all(|&b| b == 0)
             );
             p.write_bytes(0xCD, 100_000);
+            assert_eq!(heap.check(Some(&[])).large_bytes, 25 * PAGE);
             assert_eq!(heap.resize_big(p, 200_000, 8), p, "grows into free pages");
             assert_eq!(*p.add(99_999), 0xCD);
             assert_eq!(heap.resize_big(p, 50_000, 8), p, "shrinks in place");
@@ -1171,6 +1172,8 @@ mod tests {
             heap.free_big(q, 100_000, 8);
             let h = heap.alloc_big(8 << 20, 8, true, 0);
             assert_eq!(heap.stats().huge_blocks, 1);
+            let check = heap.check(Some(&[]));
+            assert_eq!((check.large_bytes, check.huge_blocks), (0, 1));
             heap.free_big(h, 8 << 20, 8);
             let st = heap.stats();
             assert_eq!((st.huge_blocks, st.allocated, st.active), (0, 0, 0));

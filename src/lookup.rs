@@ -28,7 +28,7 @@ use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
 use crate::os::{self, PAGE_SHIFT};
 use crate::registry::{self, ChunkKind};
-use crate::segment::{FIRST_PAGE, FREE, LARGE, SLAB, SegmentRef, SpanRef};
+use crate::segment::{FIRST_PAGE, SegmentRef, SpanKind, SpanRef};
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT};
 use core::fmt::Write;
 
@@ -208,11 +208,11 @@ fn find_other(p: *const u8) -> Result<Found, Invalid> {
         return Err(Invalid::Interior);
     };
     match span.kind() {
-        SLAB => small_class(p)
+        SpanKind::Slab => small_class(p)
             .map(Found::Small)
             .ok_or_else(|| never_allocated(span, p)),
-        LARGE if p == span.start().cast_const() => Ok(Found::Large(span.bytes())),
-        FREE => Err(Invalid::AlreadyFree),
+        SpanKind::Large if p == span.start().cast_const() => Ok(Found::Large(span.bytes())),
+        SpanKind::Free => Err(Invalid::AlreadyFree),
         _ => Err(Invalid::Interior),
     }
 }

@@ -24,7 +24,7 @@ pub use crate::heap::{Heap, Owners, Route, Sender, route};
 pub use crate::huge_cache::HugeCache;
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::{PAGE, reserve};
-pub use crate::segment::{FIRST_PAGE, FREE, LARGE, PAGES, SLAB, SegmentRef, SpanRef, USABLE_PAGES};
+pub use crate::segment::{FIRST_PAGE, PAGES, SegmentRef, SpanKind, SpanRef, USABLE_PAGES};
 pub use crate::size_class::{CLASSES, ClassInfo};
 pub use crate::slab::Slab;
 pub use crate::sync::clock::set_model_ms as set_clock_ms;

@@ -68,14 +68,36 @@ const DIRTY_WORDS: usize = PAGES.div_ceil(64);
 
 const MAGIC: usize = 0x736c_6162_706f_6f6c; // "slabpool"
 
-/// Span kinds.
-pub const INVALID: u8 = 0;
-pub const FREE: u8 = 1;
-pub const SLAB: u8 = 2;
-pub const LARGE: u8 = 3;
-/// A free span out of its arena's bins while its pages are decommitted
-/// outside the arena lock: not carved, merged or purged by anyone else.
-pub const PURGING: u8 = 4;
+/// What a span is (the `kind` byte of its record).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    /// Not a span start (a record inside a span, or merged away).
+    Invalid = 0,
+    /// Free pages, in one of the arena's bins.
+    Free = 1,
+    /// A slab of one size class.
+    Slab = 2,
+    /// A large block.
+    Large = 3,
+    /// A free span out of its arena's bins while its pages are decommitted
+    /// outside the arena lock: not carved, merged or purged by anyone else.
+    Purging = 4,
+}
+
+impl SpanKind {
+    /// The kind a record's byte holds (any other byte: `Invalid`).
+    #[inline(always)]
+    fn from_byte(b: u8) -> SpanKind {
+        match b {
+            1 => SpanKind::Free,
+            2 => SpanKind::Slab,
+            3 => SpanKind::Large,
+            4 => SpanKind::Purging,
+            _ => SpanKind::Invalid,
+        }
+    }
+}
 
 /// The class byte of every span record that is not a slab's (beyond every
 /// size class).
@@ -208,7 +230,7 @@ impl SegmentRef {
             );
         }
         let span = seg.span(FIRST_PAGE);
-        span.set_kind(FREE);
+        span.set_kind(SpanKind::Free);
         span.set_pages(USABLE_PAGES);
         seg.map_ends(span);
         seg.add_free_pages(USABLE_PAGES as i64);
@@ -595,7 +617,7 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
         unsafe {
             ptr::addr_of_mut!((*header).page_map[i]).write(AtomicU16::new(0));
             let span = ptr::addr_of_mut!((*header).spans[i]);
-            ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(INVALID));
+            ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(SpanKind::Invalid as u8));
             ptr::addr_of_mut!((*span).pages).write(AtomicU16::new(0));
             ptr::addr_of_mut!((*span).carved).write(AtomicU32::new(u32::from(NO_CLASS)));
             ptr::addr_of_mut!((*span).reciprocal).write(AtomicU64::new(0));
@@ -646,18 +668,18 @@ impl SpanRef {
     }
 
     #[inline(always)]
-    pub fn kind(self) -> u8 {
+    pub fn kind(self) -> SpanKind {
         // SAFETY: the record is in a mapped header; the field is atomic.
-        unsafe { (*self.rec()).kind.load(Ordering::Relaxed) }
+        SpanKind::from_byte(unsafe { (*self.rec()).kind.load(Ordering::Relaxed) })
     }
 
     /// Sets the kind; a span that is not a slab has class [`NO_CLASS`],
     /// nothing carved and reciprocal 0, so the C door's `free` rejects it.
     #[inline(always)]
-    pub fn set_kind(self, kind: u8) {
+    pub fn set_kind(self, kind: SpanKind) {
         // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).kind.store(kind, Ordering::Relaxed) }
-        if kind != SLAB {
+        unsafe { (*self.rec()).kind.store(kind as u8, Ordering::Relaxed) }
+        if kind != SpanKind::Slab {
             self.set_class(NO_CLASS as usize, 0);
         }
     }
@@ -851,8 +873,8 @@ impl SegmentRef {
                 "segment {base:p}: span at {page} has {pages} pages"
             );
             assert!(
-                matches!(kind, FREE | SLAB | LARGE),
-                "segment {base:p}: span at {page} has kind {kind}"
+                matches!(kind, SpanKind::Free | SpanKind::Slab | SpanKind::Large),
+                "segment {base:p}: span at {page} has kind {kind:?}"
             );
             assert_eq!(
                 self.map_get(page),
@@ -864,7 +886,7 @@ impl SegmentRef {
                 page,
                 "segment {base:p}: page map at the end of {page}"
             );
-            let is_free = kind == FREE;
+            let is_free = kind == SpanKind::Free;
             assert!(
                 !(is_free && prev_free),
                 "segment {base:p}: free spans not merged at {page}"
@@ -872,7 +894,7 @@ impl SegmentRef {
             if is_free {
                 free += pages;
             }
-            if kind == LARGE {
+            if kind == SpanKind::Large {
                 let mut dirty = 0;
                 self.dirty_runs(page, pages, |_, n| dirty += n);
                 assert_eq!(
@@ -947,13 +969,13 @@ mod tests {
         assert_eq!(seg.base() as usize % SEGMENT_SIZE, 0);
         assert_eq!(span.first_page(), FIRST_PAGE);
         assert_eq!(span.segment(), seg);
-        assert_eq!(span.kind(), FREE);
+        assert_eq!(span.kind(), SpanKind::Free);
         assert_eq!(span.pages(), USABLE_PAGES);
         assert_eq!(seg.free_pages(), USABLE_PAGES);
         // Carve a 5-page slab at page 100 and check every interior pointer
         // masks to the segment and maps to the slab.
         let slab = seg.span(100);
-        slab.set_kind(SLAB);
+        slab.set_kind(SpanKind::Slab);
         slab.set_pages(5);
         seg.map_all(slab);
         assert_eq!(slab.start(), seg.base().wrapping_add(100 * PAGE));

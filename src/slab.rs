@@ -27,7 +27,7 @@ use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
 use crate::os::{PAGE, PAGE_SHIFT};
 use crate::poison;
-use crate::segment::{MAX_CARVED, SLAB, SegmentRef, SpanRef, SpanState};
+use crate::segment::{MAX_CARVED, SegmentRef, SpanKind, SpanRef, SpanState};
 use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
 use core::ptr;
 
@@ -78,7 +78,7 @@ impl Slab {
         // SAFETY: by contract `b` lies in a slab, whose pages are all in the
         // page map of its segment.
         let span = unsafe { SegmentRef::of(b).span_of(b) };
-        debug_assert_eq!(span.kind(), SLAB);
+        debug_assert_eq!(span.kind(), SpanKind::Slab);
         Slab(span)
     }
 
@@ -418,7 +418,7 @@ impl Slab {
         let size = info.size as usize;
         let span = self.0;
         let start = span.start();
-        assert_eq!(span.kind(), SLAB, "slab {start:p}: kind");
+        assert_eq!(span.kind(), SpanKind::Slab, "slab {start:p}: kind");
         assert_eq!(span.class(), class, "slab {start:p}: class");
         assert_eq!(
             span.pages(),
@@ -473,7 +473,12 @@ mod tests {
         let class = class_of(size);
         let info = &CLASSES[class];
         let span = arena
-            .alloc_span(0, info.slab_pages as usize, info.align_pages as usize, SLAB)
+            .alloc_span(
+                0,
+                info.slab_pages as usize,
+                info.align_pages as usize,
+                SpanKind::Slab,
+            )
             .expect("span")
             .span;
         (Slab::init(span, class, info), info.size as usize)

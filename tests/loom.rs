@@ -146,7 +146,7 @@ fn assert_distinct_blocks(class: usize, blocks: &[usize]) {
     let size = CLASSES[class].size as usize;
     for &b in blocks {
         let slab = slab_of(b);
-        assert_eq!(slab.0.kind(), SLAB);
+        assert_eq!(slab.0.kind(), SpanKind::Slab);
         assert_eq!(slab.0.class(), class);
         let offset = b - slab.0.start() as usize;
         assert_eq!(offset % size, 0, "block boundary");
@@ -157,7 +157,7 @@ fn assert_distinct_blocks(class: usize, blocks: &[usize]) {
 /// Checks that `seg`'s spans tile it, that no two free spans touch (free
 /// runs always coalesce), and that its free page count is their sum.
 /// Returns the spans as (first page, pages, kind).
-fn spans_of(seg: SegmentRef) -> Vec<(usize, usize, u8)> {
+fn spans_of(seg: SegmentRef) -> Vec<(usize, usize, SpanKind)> {
     let mut spans = Vec::new();
     let mut cur = Some(seg.first_span());
     let mut next_page = FIRST_PAGE;
@@ -165,10 +165,10 @@ fn spans_of(seg: SegmentRef) -> Vec<(usize, usize, u8)> {
     while let Some(span) = cur {
         let (first, pages, kind) = (span.first_page(), span.pages(), span.kind());
         assert_eq!(first, next_page, "spans tile the segment");
-        assert!(pages >= 1 && matches!(kind, FREE | SLAB | LARGE));
-        if kind == FREE {
+        assert!(pages >= 1 && matches!(kind, SpanKind::Free | SpanKind::Slab | SpanKind::Large));
+        if kind == SpanKind::Free {
             assert!(
-                spans.last().is_none_or(|&(_, _, k)| k != FREE),
+                spans.last().is_none_or(|&(_, _, k)| k != SpanKind::Free),
                 "adjacent free spans left unmerged"
             );
             free += pages;
@@ -465,7 +465,7 @@ fn last_frees() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     let c = pool.counts();
     assert_eq!((c.slabs, c.live_blocks), (0, 0), "the empty slab went back");
-    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, SpanKind::Free)]);
     assert_eq!(pool.arena().counts().segments, 1, "kept, empty");
     pool.finish(&[]);
 }
@@ -514,7 +514,7 @@ fn empty_vs_refill() {
     assert_eq!((live, parked), (1, 0));
     assert_eq!(live + on_free, bumped);
     let spans = spans_of(seg);
-    assert_eq!(spans.iter().filter(|s| s.2 == SLAB).count(), 1);
+    assert_eq!(spans.iter().filter(|s| s.2 == SpanKind::Slab).count(), 1);
     assert_eq!(seg.free_pages(), USABLE_PAGES - 1, "one page in use");
     // A released slab's page is decommitted at once (a cold arena).
     match pool.arena().counts().decommits {
@@ -544,7 +544,11 @@ fn empty_slab_vs_segment_free() {
     let pool = Arc::new(Pool::new(1024));
     let all = pool.refill(4);
     let seg = slab_of(all[0]).0.segment();
-    let large = pool.arena().alloc_span(0, 1, 1, LARGE).expect("span").span;
+    let large = pool
+        .arena()
+        .alloc_span(0, 1, 1, SpanKind::Large)
+        .expect("span")
+        .span;
     assert_eq!(large.segment(), seg);
     all[1..].iter().for_each(|&b| pool.free(b));
     let last = all[0];
@@ -562,12 +566,12 @@ fn empty_slab_vs_segment_free() {
     let spans = spans_of(seg);
     match c.slabs {
         0 => {
-            assert_eq!(spans, [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+            assert_eq!(spans, [(FIRST_PAGE, USABLE_PAGES, SpanKind::Free)]);
             outcome("released");
         }
         1 => {
             assert_eq!(c.empty_slabs, 1);
-            assert_eq!(spans.iter().filter(|s| s.2 != FREE).count(), 1);
+            assert_eq!(spans.iter().filter(|s| s.2 != SpanKind::Free).count(), 1);
             outcome("kept as the empty slab");
         }
         n => panic!("{n} slabs"),
@@ -577,7 +581,7 @@ fn empty_slab_vs_segment_free() {
     pool.trim();
     pool.trim();
     assert_eq!(pool.counts().slabs, 0);
-    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, SpanKind::Free)]);
     pool.finish(&[]);
 }
 
@@ -604,7 +608,12 @@ fn empty_slab_races_segment_free() {
 fn adjacent_frees() {
     let arena = Arc::new(Arena::new());
     let spans: Vec<SpanRef> = (0..3)
-        .map(|_| arena.alloc_span(0, 1, 1, LARGE).expect("span").span)
+        .map(|_| {
+            arena
+                .alloc_span(0, 1, 1, SpanKind::Large)
+                .expect("span")
+                .span
+        })
         .collect();
     let seg = spans[0].segment();
     let pages: Vec<_> = spans.iter().map(|s| s.first_page()).collect();
@@ -623,8 +632,8 @@ fn adjacent_frees() {
     assert_eq!(
         spans_of(seg),
         [
-            (FIRST_PAGE, 1, LARGE),
-            (FIRST_PAGE + 1, USABLE_PAGES - 1, FREE)
+            (FIRST_PAGE, 1, SpanKind::Large),
+            (FIRST_PAGE + 1, USABLE_PAGES - 1, SpanKind::Free)
         ]
     );
     outcome(if events()[0] == "left" {
@@ -633,7 +642,7 @@ fn adjacent_frees() {
         "right first"
     });
     let merged = arena
-        .alloc_span(0, USABLE_PAGES - 1, 1, LARGE)
+        .alloc_span(0, USABLE_PAGES - 1, 1, SpanKind::Large)
         .expect("the merged run")
         .span;
     assert_eq!(
@@ -643,7 +652,7 @@ fn adjacent_frees() {
     assert_eq!(arena.counts().segments, 1);
     arena.free_span(merged);
     arena.free_span(spans[0]);
-    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, SpanKind::Free)]);
     finish_arena(&arena);
 }
 
@@ -668,7 +677,12 @@ fn adjacent_runs_freed_at_once_coalesce() {
 fn purge_vs_alloc() {
     let arena = Arc::new(Arena::new());
     let spans: Vec<SpanRef> = (0..2)
-        .map(|_| arena.alloc_span(0, 1, 1, LARGE).expect("span").span)
+        .map(|_| {
+            arena
+                .alloc_span(0, 1, 1, SpanKind::Large)
+                .expect("span")
+                .span
+        })
         .collect();
     let seg = spans[0].segment();
     let freed = spans[0];
@@ -679,7 +693,10 @@ fn purge_vs_alloc() {
     let taker = {
         let arena = arena.clone();
         spawn(move || {
-            let span = arena.alloc_span(0, 1, 1, LARGE).expect("span").span;
+            let span = arena
+                .alloc_span(0, 1, 1, SpanKind::Large)
+                .expect("span")
+                .span;
             // SAFETY: the span is ours, a page of a live segment.
             unsafe { span.start().cast::<u64>().write(0xA110C) };
             span
@@ -698,7 +715,7 @@ fn purge_vs_alloc() {
     assert!(seg.is_clean(FIRST_PAGE, 1) || got.first_page() == FIRST_PAGE);
     arena.free_span(got);
     arena.free_span(spans[1]);
-    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, FREE)]);
+    assert_eq!(spans_of(seg), [(FIRST_PAGE, USABLE_PAGES, SpanKind::Free)]);
     finish_arena(&arena);
 }
 
@@ -728,7 +745,11 @@ fn dirty_bits() {
     let slab = slab_of(keep);
     let seg = slab.0.segment();
     let first = slab.0.first_page();
-    let large = pool.arena().alloc_span(0, 1, 1, LARGE).expect("span").span;
+    let large = pool
+        .arena()
+        .alloc_span(0, 1, 1, SpanKind::Large)
+        .expect("span")
+        .span;
     assert_eq!((large.segment(), large.first_page()), (seg, first + 2));
     pool.free(idle);
     let purger = {
@@ -739,7 +760,10 @@ fn dirty_bits() {
         let pool = pool.clone();
         spawn(move || {
             pool.arena().free_span(large);
-            pool.arena().alloc_span(0, 2, 1, LARGE).expect("span").span
+            pool.arena()
+                .alloc_span(0, 2, 1, SpanKind::Large)
+                .expect("span")
+                .span
         })
     };
     assert_eq!(purger.join().unwrap(), 1, "the slab's idle page");
