@@ -33,7 +33,8 @@
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
-    FIRST_PAGE, PAGES, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef, USABLE_PAGES,
+    FIRST_PAGE, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef,
+    USABLE_PAGES,
 };
 use crate::sync::{AtomicUsize, Lock, Ordering::Relaxed, const_fn};
 
@@ -112,6 +113,9 @@ struct ArenaState {
     empty_segments: usize,
     /// Segments with dirty free pages, by deadline.
     purge_queue: SegmentQueue,
+    /// The witness that this state's holder may use the segments' list
+    /// links and purge times.
+    links: SegmentLinks,
     /// Whether frees decommit at once or defer (see `purge`).
     policy: PurgePolicy,
 }
@@ -127,6 +131,9 @@ impl Arena {
                     segment_count: 0,
                     empty_segments: 0,
                     purge_queue: SegmentQueue::new(),
+                    // SAFETY: the one witness of this arena, in its locked
+                    // state.
+                    links: unsafe { SegmentLinks::new() },
                     policy: PurgePolicy::new(),
                 }),
                 counters: ArenaCounters {
@@ -232,7 +239,7 @@ impl Arena {
                     break;
                 }
                 st.purge_queue.remove(seg);
-                purge_free_spans(seg, now, &self.counters);
+                purge_free_spans(seg, now, &self.counters, &mut st.links);
             }
         });
     }
@@ -261,19 +268,22 @@ impl Arena {
             }
             let mut cur = st.segments;
             while let Some(seg) = cur {
-                cur = seg.next();
+                cur = seg.next(&st.links);
                 if is_empty(seg) {
                     st.empty_segments -= 1;
                     st.unlink_empty(seg, &self.counters);
-                    seg.link_before(doomed);
+                    seg.link_before(doomed, &mut st.links);
                     doomed = Some(seg);
                 } else if let Some(now) = purge_at {
-                    purge_free_spans(seg, now, &self.counters);
+                    purge_free_spans(seg, now, &self.counters, &mut st.links);
                 }
             }
         });
+        // SAFETY: the doomed segments are unlinked from the arena, and
+        // only this thread knows them.
+        let doomed_links = unsafe { SegmentLinks::new() };
         while let Some(seg) = doomed {
-            doomed = seg.next();
+            doomed = seg.next(&doomed_links);
             // SAFETY: unlinked above; none of its spans is used.
             unsafe { seg.destroy() };
         }
@@ -348,7 +358,7 @@ impl Arena {
                 empty += usize::from(seg.free_pages() == USABLE_PAGES);
                 queued += usize::from(seg.queued());
                 committed += seg.dirty_pages() + FIRST_PAGE;
-                cur = seg.next();
+                cur = seg.next(&st.links);
             }
             assert_eq!(segments, st.segment_count, "arena {index}: segment count");
             assert_eq!(
@@ -420,8 +430,8 @@ enum Freed {
 }
 
 /// Decommits the dirty pages of every free span of `seg` (arena lock).
-fn purge_free_spans(seg: SegmentRef, now: u32, counters: &ArenaCounters) {
-    seg.set_purged_at(now);
+fn purge_free_spans(seg: SegmentRef, now: u32, counters: &ArenaCounters, links: &mut SegmentLinks) {
+    seg.set_purged_at(now, links);
     let mut cur = Some(seg.first_span());
     while let Some(span) = cur {
         if span.kind() == SpanKind::Free {
@@ -479,8 +489,8 @@ impl ArenaState {
     fn add_segment(&mut self, index: usize, counters: &ArenaCounters) -> Option<SpanRef> {
         let (seg, span) = SegmentRef::create(index as u32)?;
         // Its pages were never decommitted: reusing them is no waste.
-        seg.set_purged_at(purge::long_ago(os::now_ms()));
-        seg.link_before(self.segments);
+        seg.set_purged_at(purge::long_ago(os::now_ms()), &mut self.links);
+        seg.link_before(self.segments, &mut self.links);
         self.segments = Some(seg);
         self.segment_count += 1;
         self.empty_segments += 1;
@@ -534,7 +544,7 @@ impl ArenaState {
         let newly = seg.mark_dirty(start, pages);
         counters.committed_pages.fetch_add(newly, Relaxed);
         self.policy
-            .note_reuse(newly, pages - newly, seg.purged_at(), now);
+            .note_reuse(newly, pages - newly, seg.purged_at(&self.links), now);
         NewSpan { span: used, zero }
     }
 
@@ -553,7 +563,7 @@ impl ArenaState {
                 return Freed::Unmap(seg);
             }
             merged.set_kind(SpanKind::Purging);
-            seg.set_purged_at(now);
+            seg.set_purged_at(now, &mut self.links);
             return Freed::Purge(merged);
         }
         if !seg.queued() {
@@ -570,7 +580,7 @@ impl ArenaState {
         let merged = self.merge(span);
         // Neighbours freed meanwhile by a hot arena may be dirty: they are
         // in the purge queue already.
-        span.segment().set_purged_at(now);
+        span.segment().set_purged_at(now, &mut self.links);
         self.settle(merged, counters)
     }
 
@@ -628,7 +638,7 @@ impl ArenaState {
         if seg.queued() {
             self.purge_queue.remove(seg);
         }
-        let next = seg.unlink();
+        let next = seg.unlink(&mut self.links);
         if self.segments == Some(seg) {
             self.segments = next;
         }

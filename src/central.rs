@@ -50,7 +50,7 @@ use crate::inbox::Inbox;
 use crate::segment::SpanList;
 use crate::segment::{SpanKind, USABLE_PAGES};
 use crate::size_class::{CLASSES, ClassInfo};
-use crate::slab::Slab;
+use crate::slab::{Slab, SlabLock};
 use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
@@ -139,6 +139,8 @@ struct CentralState {
     /// The slab last carved for the class, until released: where a
     /// thread's first refill takes fresh blocks.
     open: Option<Slab>,
+    /// The witness that this state's holder may use the pool's slabs.
+    owned: SlabLock,
     /// The lock's acquisitions and waits.
     locks: LockCounts,
     /// Batches taken from the transfer stack by a thread other than the
@@ -195,6 +197,9 @@ impl Central {
                     purged_pages: 0,
                     active: false,
                     open: None,
+                    // SAFETY: the one witness of this pool, in its locked
+                    // state.
+                    owned: unsafe { SlabLock::new() },
                     locks: LockCounts { acquisitions: 0, waits: 0, sleeps: 0 },
                     cross_thread_batches: 0,
                 }),
@@ -214,7 +219,7 @@ impl Central {
                 .iter()
                 .any(|chain| chain.contains(p));
             self.inbox.for_each(|chain| found |= chain.contains(p));
-            found || slab.lists(p)
+            found || slab.lists(p, &mut st.owned)
         })
     }
 
@@ -271,7 +276,9 @@ impl Central {
         else {
             return Chain::new();
         };
-        let slab = Slab::init(new.span, class, info);
+        // SAFETY: the new slab is not published yet: no other thread can
+        // reach it until `adopt` lists it under the lock.
+        let slab = Slab::init(new.span, class, info, &mut unsafe { SlabLock::new() });
         self.locked(|st| {
             st.adopt(slab);
             st.open = Some(slab);
@@ -466,12 +473,16 @@ impl Central {
                         "class {class}: slab of another arena listed in arena {index}"
                     );
                     assert!(
-                        slab.live() < slab.capacity(),
+                        slab.live(&mut st.owned) < slab.capacity(&mut st.owned),
                         "class {class}: full slab listed"
                     );
-                    assert_eq!(slab.bucket(), b, "class {class}: slab bucket field");
                     assert_eq!(
-                        bucket(slab.live(), slab.capacity()),
+                        slab.bucket(&mut st.owned),
+                        b,
+                        "class {class}: slab bucket field"
+                    );
+                    assert_eq!(
+                        bucket(slab.live(&mut st.owned), slab.capacity(&mut st.owned)),
                         b,
                         "class {class}: slab in the wrong bucket"
                     );
@@ -523,7 +534,10 @@ fn check_block(class: usize, b: *const u8, what: &str) {
         "{what}: {b:p} is in a slab of class {}",
         span.class()
     );
-    Slab(span).check_block(b, what);
+    // SAFETY: checks run on a quiescent heap (or under the pool's lock, by
+    // its own check): no other thread uses the slab.
+    let mut lock = unsafe { SlabLock::new() };
+    Slab(span).check_block(b, what, &mut lock);
 }
 
 /// Batches the transfer stack of a class may hold.
@@ -560,14 +574,14 @@ impl CentralState {
     }
 
     fn list(&mut self, slab: Slab) {
-        let b = bucket(slab.live(), slab.capacity());
-        slab.set_bucket(b);
+        let b = bucket(slab.live(&mut self.owned), slab.capacity(&mut self.owned));
+        slab.set_bucket(b, &mut self.owned);
         self.partial[b].push(slab.0);
         self.nonempty |= 1 << b;
     }
 
     fn unlist(&mut self, slab: Slab) {
-        let b = slab.bucket();
+        let b = slab.bucket(&mut self.owned);
         self.partial[b].remove(slab.0);
         if self.partial[b].is_empty() {
             self.nonempty &= !(1 << b);
@@ -590,7 +604,7 @@ impl CentralState {
             };
             let slab = Slab(span);
             out.append(self.take_from(slab, info, want - out.len(), home, false));
-            if slab.live() < slab.capacity() {
+            if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {
                 // The slab stopped its carve early (at 4 KiB or a cache
                 // line): a second carve for the rest would touch more pages
                 // or leave the bump pointer inside a line. The refill is
@@ -605,7 +619,9 @@ impl CentralState {
     fn take_open(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
         match self.open {
             // A slab with fresh blocks has `live < capacity`: it is listed.
-            Some(slab) if slab.fresh_left() > 0 => self.take_from(slab, info, want, home, true),
+            Some(slab) if slab.fresh_left(&mut self.owned) > 0 => {
+                self.take_from(slab, info, want, home, true)
+            }
             _ => BlockList::new(),
         }
     }
@@ -621,12 +637,12 @@ impl CentralState {
         fresh_only: bool,
     ) -> BlockList {
         self.unlist(slab);
-        self.purged_pages -= slab.purged_pages();
+        self.purged_pages -= slab.purged_pages(&mut self.owned);
         let size = info.size as usize;
-        let got = slab.take(want, size, home.arena, fresh_only);
-        self.purged_pages += slab.purged_pages();
+        let got = slab.take(want, size, home.arena, fresh_only, &mut self.owned);
+        self.purged_pages += slab.purged_pages(&mut self.owned);
         self.live_blocks += got.len() as usize;
-        if slab.live() < slab.capacity() {
+        if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {
             self.list(slab);
         }
         got
@@ -660,12 +676,15 @@ impl CentralState {
                     if let Some((done, was_listed)) = run {
                         self.settle(done, was_listed, home);
                     }
-                    run = Some((slab, slab.live() < slab.capacity()));
+                    run = Some((
+                        slab,
+                        slab.live(&mut self.owned) < slab.capacity(&mut self.owned),
+                    ));
                 }
             }
-            debug_assert_eq!(slab.capacity(), info.capacity);
+            debug_assert_eq!(slab.capacity(&mut self.owned), info.capacity);
             // SAFETY: `b` is a live block of `slab` that the caller gave up.
-            unsafe { slab.put(b) };
+            unsafe { slab.put(b, &mut self.owned) };
             self.live_blocks -= 1;
         }
         if let Some((done, was_listed)) = run {
@@ -676,9 +695,9 @@ impl CentralState {
     /// Puts `slab`, which just took blocks back (it was on a list iff
     /// `was_listed`), on the list its occupancy calls for, or releases it.
     fn settle(&mut self, slab: Slab, was_listed: bool, home: Home) {
-        let live = slab.live();
+        let live = slab.live(&mut self.owned);
         if was_listed {
-            if bucket(live, slab.capacity()) == slab.bucket() {
+            if bucket(live, slab.capacity(&mut self.owned)) == slab.bucket(&mut self.owned) {
                 return;
             }
             self.unlist(slab);
@@ -730,7 +749,7 @@ impl CentralState {
             self.open = None;
         }
         self.slabs -= 1;
-        self.purged_pages -= slab.purged_pages();
+        self.purged_pages -= slab.purged_pages(&mut self.owned);
         home.arena.free_span(slab.0);
     }
 
@@ -750,9 +769,9 @@ impl CentralState {
             let mut cur = list.first();
             while let Some(span) = cur {
                 let slab = Slab(span);
-                let before = slab.purged_pages();
-                pages += slab.purge(info.size as usize, home.arena);
-                self.purged_pages += slab.purged_pages() - before;
+                let before = slab.purged_pages(&mut self.owned);
+                pages += slab.purge(info.size as usize, home.arena, &mut self.owned);
+                self.purged_pages += slab.purged_pages(&mut self.owned) - before;
                 cur = list.next(span);
             }
         }
@@ -763,6 +782,13 @@ impl CentralState {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// A witness: the tests inspect a slab when no other thread runs.
+    #[cfg_attr(feature = "hardened", allow(dead_code))]
+    fn lock() -> SlabLock {
+        // SAFETY: no other thread reaches a test's pools.
+        unsafe { SlabLock::new() }
+    }
     use crate::size_class::class_of;
 
     /// A pool on its own arena (index 0), as one thread's tests use it.
@@ -850,20 +876,24 @@ mod tests {
         let slab = slab_of(first);
         assert_eq!(slab.0.class(), pool.class);
         assert_eq!(first.cast::<u8>(), slab.0.start());
-        assert_eq!(slab.accounting(), (10, 10, 0, 0));
+        assert_eq!(slab.accounting(&mut lock()), (10, 10, 0, 0));
         // Return four blocks straight to the slab.
         pool.free(first);
         for _ in 0..3 {
             pool.free(got.pop().expect("block"));
         }
-        assert_eq!(slab.accounting(), (6, 10, 4, 0));
+        assert_eq!(slab.accounting(&mut lock()), (6, 10, 4, 0));
         let again = pool.refill(6);
-        assert_eq!(slab.accounting(), (12, 12, 0, 0), "freed blocks first");
+        assert_eq!(
+            slab.accounting(&mut lock()),
+            (12, 12, 0, 0),
+            "freed blocks first"
+        );
         // Through the transfer stack: blocks stay live for their slab.
         pool.flush(again);
         let counts = pool.counts();
         assert_eq!((counts.transfer_blocks, counts.live_blocks), (6, 12));
-        assert_eq!(slab.accounting(), (12, 12, 0, 0));
+        assert_eq!(slab.accounting(&mut lock()), (12, 12, 0, 0));
         pool.flush(got);
         pool.collect();
         let counts = pool.counts();

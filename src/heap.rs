@@ -884,12 +884,14 @@ impl Heap {
                     return;
                 }
                 let (class, slab) = (span.class(), crate::slab::Slab(span));
-                let live = slab.check(class);
+                // SAFETY: the heap is quiescent (this method's contract).
+                let lock = &mut unsafe { crate::slab::SlabLock::new() };
+                let live = slab.check(class, lock);
                 let s = &mut slabs[class];
                 s[0] += 1;
                 s[1] += live as usize;
-                s[2] += slab.purged_pages();
-                s[3] += usize::from(live == slab.capacity());
+                s[2] += slab.purged_pages(lock);
+                s[3] += usize::from(live == slab.capacity(lock));
             });
             for (class, central) in shard.central.iter().enumerate() {
                 let c = central.check(class, i);

@@ -294,15 +294,16 @@ impl SegmentRef {
         }
     }
 
-    /// The next segment in the arena's list (arena lock).
-    pub fn next(self) -> Option<SegmentRef> {
-        // SAFETY: links are protected by the arena lock the caller holds.
+    /// The next segment in the arena's list.
+    pub fn next(self, _links: &SegmentLinks) -> Option<SegmentRef> {
+        // SAFETY: the list links are the arena lock's, which `_links`
+        // proves the caller holds (`SegmentLinks`).
         NonNull::new(unsafe { (*self.hdr()).next }).map(SegmentRef)
     }
 
-    /// Links `self` in front of `head` (arena lock).
-    pub fn link_before(self, head: Option<SegmentRef>) {
-        // SAFETY: links are protected by the arena lock the caller holds.
+    /// Links `self` in front of `head`.
+    pub fn link_before(self, head: Option<SegmentRef>, _links: &mut SegmentLinks) {
+        // SAFETY: as in `next`; `&mut` makes this the only writer.
         unsafe {
             (*self.hdr()).prev = ptr::null_mut();
             (*self.hdr()).next = head.map_or(ptr::null_mut(), |h| h.hdr());
@@ -313,8 +314,8 @@ impl SegmentRef {
     }
 
     /// Unlinks `self`; returns its successor (the new head if it was first).
-    pub fn unlink(self) -> Option<SegmentRef> {
-        // SAFETY: links are protected by the arena lock the caller holds.
+    pub fn unlink(self, _links: &mut SegmentLinks) -> Option<SegmentRef> {
+        // SAFETY: as in `link_before`.
         unsafe {
             let (prev, next) = ((*self.hdr()).prev, (*self.hdr()).next);
             if !prev.is_null() {
@@ -506,13 +507,14 @@ impl SegmentRef {
     }
 
     /// When the free pages were last decommitted (0 if never).
-    pub fn purged_at(self) -> u32 {
-        // SAFETY: as above.
+    pub fn purged_at(self, _links: &SegmentLinks) -> u32 {
+        // SAFETY: an arena-lock field, as in `next`.
         unsafe { (*self.hdr()).purged_at }
     }
 
-    pub fn set_purged_at(self, now: u32) {
-        // SAFETY: as above.
+    /// Records that the free pages were decommitted at `now`.
+    pub fn set_purged_at(self, now: u32, _links: &mut SegmentLinks) {
+        // SAFETY: as in `link_before`.
         unsafe { (*self.hdr()).purged_at = now }
     }
 
@@ -525,6 +527,25 @@ impl SegmentRef {
     /// The first span of the segment.
     pub fn first_span(self) -> SpanRef {
         self.span(FIRST_PAGE)
+    }
+}
+
+/// The right to the arena-lock fields of segment headers (the segment list
+/// links and the purge time): a witness. Each arena keeps its one
+/// `SegmentLinks` in its locked state, so only the holder of its lock can
+/// lend it, and the methods that read or write those fields take it as an
+/// argument (`&mut` to write). The segments must be the arena's own.
+pub struct SegmentLinks(());
+
+impl SegmentLinks {
+    /// A witness.
+    ///
+    /// # Safety
+    /// At most one exists per arena, kept where only the holder of the
+    /// arena's lock reaches it; or the segments it is used on are unlinked
+    /// from every arena and private to the caller.
+    pub const unsafe fn new() -> Self {
+        SegmentLinks(())
     }
 }
 
@@ -746,14 +767,14 @@ impl SpanRef {
         unsafe { (*self.rec()).pages.store(pages as u16, Ordering::Relaxed) }
     }
 
-    /// The owner-only fields.
+    /// The owner-only fields, for as long as the caller chooses.
     ///
     /// # Safety
-    /// The caller must own the span under the module protocol and hold no
-    /// other reference to this span's state.
+    /// The caller must own the span under the module protocol (its list's
+    /// or pool's lock, or a witness of it) and hold no other reference to
+    /// this span's state while the result lives.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn state(&self) -> &mut SpanState {
+    pub unsafe fn state<'a>(self) -> &'a mut SpanState {
         // SAFETY: by contract the caller has exclusive access to `state`,
         // which no atomic shares.
         unsafe { &mut (*self.rec()).state }

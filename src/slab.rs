@@ -64,9 +64,29 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 }
 
 /// A slab, by its span record. Its owner's lock must be held for every
-/// method.
+/// method: each takes the owner's [`SlabLock`] as the witness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slab(pub SpanRef);
+
+/// The right to the slabs of one central pool: a witness. Each pool keeps
+/// its one `SlabLock` in its locked state, so only the holder of its lock
+/// can lend it, and every method of [`Slab`] that reads or writes the
+/// owner-only state takes it (`&mut` to write); the slabs must be that
+/// pool's own.
+pub struct SlabLock(());
+
+impl SlabLock {
+    /// A witness.
+    ///
+    /// # Safety
+    /// At most one exists per central pool, kept where only the holder of
+    /// the pool's lock reaches it; or the slabs it is used on are reached
+    /// by no other thread (a new slab not yet published, a quiescent heap
+    /// being checked).
+    pub const unsafe fn new() -> Self {
+        SlabLock(())
+    }
+}
 
 impl Slab {
     /// The slab holding block `b`.
@@ -83,10 +103,10 @@ impl Slab {
     }
 
     /// Makes the freshly carved `span` an empty slab of `class`.
-    pub fn init(span: SpanRef, class: usize, info: &ClassInfo) -> Slab {
+    pub fn init(span: SpanRef, class: usize, info: &ClassInfo, lock: &mut SlabLock) -> Slab {
         span.set_class(class, info.reciprocal);
         let slab = Slab(span);
-        let st = slab.st();
+        let st = slab.st(lock);
         st.free = ptr::null_mut();
         st.live = 0;
         span.set_bumped(0);
@@ -98,60 +118,68 @@ impl Slab {
         slab
     }
 
+    /// The owner-only state, for as long as the witness is lent.
     #[inline]
-    #[allow(clippy::mut_from_ref)]
-    fn st(&self) -> &mut SpanState {
-        // SAFETY: the owner's lock is held (module contract), so this is the
-        // only reference to the state; callers drop it before the next call.
+    fn st<'a>(&self, _lock: &'a mut SlabLock) -> &'a mut SpanState {
+        // SAFETY: `_lock` proves the owner's lock is held, and while the
+        // result lives the witness is borrowed, so no other reference to
+        // the state is made through this module.
         unsafe { self.0.state() }
     }
 
-    pub fn live(&self) -> u32 {
-        self.st().live
+    pub fn live(&self, lock: &mut SlabLock) -> u32 {
+        self.st(lock).live
     }
 
-    pub fn capacity(&self) -> u32 {
-        self.st().capacity
+    pub fn capacity(&self, lock: &mut SlabLock) -> u32 {
+        self.st(lock).capacity
     }
 
     /// Pages of the slab currently decommitted by [`Slab::purge`].
-    pub fn purged_pages(&self) -> usize {
-        self.st().purged.count_ones() as usize
+    pub fn purged_pages(&self, lock: &mut SlabLock) -> usize {
+        self.st(lock).purged.count_ones() as usize
     }
 
-    pub fn bucket(&self) -> usize {
-        self.st().bucket as usize
+    pub fn bucket(&self, lock: &mut SlabLock) -> usize {
+        self.st(lock).bucket as usize
     }
 
-    pub fn set_bucket(&self, bucket: usize) {
-        self.st().bucket = bucket as u8;
+    pub fn set_bucket(&self, bucket: usize, lock: &mut SlabLock) {
+        self.st(lock).bucket = bucket as u8;
     }
 
     /// Takes up to `want` free blocks: from the free list, then fresh ones
     /// past the bump pointer; only fresh ones if `fresh_only` (a thread's
     /// first blocks of a class: see `Central::refill`). `arena` is the arena
     /// of the slab's segment.
-    pub fn take(&self, want: u32, size: usize, arena: &Arena, fresh_only: bool) -> BlockList {
-        if self.st().purged != 0 {
-            self.unpark(size, arena);
+    pub fn take(
+        &self,
+        want: u32,
+        size: usize,
+        arena: &Arena,
+        fresh_only: bool,
+        lock: &mut SlabLock,
+    ) -> BlockList {
+        if self.st(lock).purged != 0 {
+            self.unpark(size, arena, lock);
         }
         let mut out = BlockList::new();
         if !fresh_only {
-            out.append(self.take_freed(want));
+            out.append(self.take_freed(want, lock));
         }
-        out.append(self.take_fresh(want - out.len(), size));
+        out.append(self.take_fresh(want - out.len(), size, lock));
         out
     }
 
     /// Blocks never handed out, past the bump pointer.
-    pub fn fresh_left(&self) -> u32 {
-        let st = self.st();
+    pub fn fresh_left(&self, lock: &mut SlabLock) -> u32 {
+        let st = self.st(lock);
         st.capacity - self.0.bumped()
     }
 
     /// Up to `want` blocks from the free list.
-    fn take_freed(&self, want: u32) -> BlockList {
-        let st = self.st();
+    fn take_freed(&self, want: u32, lock: &mut SlabLock) -> BlockList {
+        let st = self.st(lock);
         let n = want.min(self.0.bumped() - st.live - st.parked);
         if n == 0 {
             return BlockList::new();
@@ -160,10 +188,10 @@ impl Slab {
         // a link overwritten with another valid address is caught here.
         // A block start is a multiple of the size: with `c = ceil(2^64 /
         // size)` the low 64 bits of `offset * c` are below `c` exactly then
-        // (one multiplication a block, as in `raw::block_index`).
+        // (one multiplication a block, as in `lookup::block_index`).
         let start = self.0.start() as usize;
         let size = CLASSES[self.0.class()].size as u64;
-        let reciprocal = u64::MAX / size + 1;
+        let reciprocal = self.0.reciprocal();
         let carved = u64::from(self.0.bumped()) * size;
         let belongs = |b: *mut Block| {
             let offset = (b as usize).wrapping_sub(start) as u64;
@@ -181,8 +209,8 @@ impl Slab {
     /// when `want` allows it, so the bump pointer stays line-aligned and two
     /// carves never share a cache line: blocks fresh to one thread are never
     /// next to another thread's.
-    fn take_fresh(&self, want: u32, size: usize) -> BlockList {
-        let st = self.st();
+    fn take_fresh(&self, want: u32, size: usize, lock: &mut SlabLock) -> BlockList {
+        let st = self.st(lock);
         let bumped = self.0.bumped();
         let mut n = want
             .min(st.capacity - bumped)
@@ -219,8 +247,8 @@ impl Slab {
     ///
     /// # Safety
     /// `b` must be a live block of this slab, given up by the caller.
-    pub unsafe fn put(&self, b: *mut Block) -> u32 {
-        let st = self.st();
+    pub unsafe fn put(&self, b: *mut Block, lock: &mut SlabLock) -> u32 {
+        let st = self.st(lock);
         debug_assert!(st.live > 0);
         // SAFETY: `b` is free and ours; it joins the slab's free list.
         unsafe { block::set_next(b, st.free) };
@@ -232,8 +260,8 @@ impl Slab {
 
     /// Whether `b` is on the slab's free list (a walk: double-free
     /// confirmation only).
-    pub fn lists(&self, b: *const u8) -> bool {
-        let st = self.st();
+    pub fn lists(&self, b: *const u8, lock: &mut SlabLock) -> bool {
+        let st = self.st(lock);
         block::contains(st.free, self.0.bumped() - st.live - st.parked, b)
     }
 
@@ -268,8 +296,8 @@ impl Slab {
 
     /// Decommits the pages of the slab that hold no live block, parking the
     /// free blocks on them. Returns the number of pages newly decommitted.
-    pub fn purge(&self, size: usize, arena: &Arena) -> usize {
-        let st = self.st();
+    pub fn purge(&self, size: usize, arena: &Arena, lock: &mut SlabLock) -> usize {
+        let st = self.st(lock);
         let pages = self.0.pages();
         debug_assert!(pages <= 64);
         // Count, per page, the free blocks overlapping it: those on the free
@@ -346,8 +374,8 @@ impl Slab {
 
     /// Recommits the purged pages and returns the parked blocks to the free
     /// list.
-    fn unpark(&self, size: usize, arena: &Arena) {
-        let st = self.st();
+    fn unpark(&self, size: usize, arena: &Arena, lock: &mut SlabLock) {
+        let st = self.st(lock);
         let purged = st.purged;
         let first = self.0.first_page();
         let seg = self.0.segment();
@@ -371,8 +399,8 @@ impl Slab {
 
     /// (live, bumped, free-list length, parked), for tests and checks.
     #[cfg(any(test, loom))]
-    pub fn accounting(&self) -> (u32, u32, u32, u32) {
-        let st = self.st();
+    pub fn accounting(&self, lock: &mut SlabLock) -> (u32, u32, u32, u32) {
+        let st = self.st(lock);
         let mut on_free = 0;
         let mut b = st.free;
         while !b.is_null() {
@@ -390,9 +418,9 @@ impl Slab {
 impl Slab {
     /// Panics unless `b` is a block this slab has carved and that lies on
     /// no purged page (so it may be live, cached, or on a free list).
-    pub fn check_block(&self, b: *const u8, what: &str) {
+    pub fn check_block(&self, b: *const u8, what: &str, lock: &mut SlabLock) {
         let (bumped, capacity, purged) = {
-            let st = self.st();
+            let st = self.st(lock);
             (self.0.bumped(), st.capacity, st.purged)
         };
         let size = CLASSES[self.0.class()].size as usize;
@@ -413,7 +441,7 @@ impl Slab {
     /// Checks the invariants at the top of this file and the slab's span:
     /// geometry of `class`, page map, free list, parked blocks, dirty bits
     /// of the pages in use. Returns the live count.
-    pub fn check(&self, class: usize) -> u32 {
+    pub fn check(&self, class: usize, lock: &mut SlabLock) -> u32 {
         let info = &CLASSES[class];
         let size = info.size as usize;
         let span = self.0;
@@ -427,7 +455,7 @@ impl Slab {
         );
         let align = info.align_pages as usize * PAGE;
         assert!(start as usize % align == 0, "slab {start:p}: alignment");
-        let st = self.st();
+        let st = self.st(lock);
         let (free, live, bumped, parked, purged) =
             (st.free, st.live, self.0.bumped(), st.parked, st.purged);
         assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
@@ -449,7 +477,7 @@ impl Slab {
         assert_eq!(parked as usize, parked_blocks, "slab {start:p}: parked");
         let what = "slab free list";
         block::check_chain(what, free, bumped - live - parked, |b| {
-            self.check_block(b.cast(), what)
+            self.check_block(b.cast(), what, lock)
         });
         let seg = span.segment();
         let first = span.first_page();
@@ -467,6 +495,12 @@ impl Slab {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// A witness: each test's slabs are its own.
+    fn lock() -> SlabLock {
+        // SAFETY: no other thread reaches a test's slabs.
+        unsafe { SlabLock::new() }
+    }
     use crate::size_class::{CLASSES, class_of};
 
     fn new_slab(arena: &Arena, size: usize) -> (Slab, usize) {
@@ -481,7 +515,10 @@ mod tests {
             )
             .expect("span")
             .span;
-        (Slab::init(span, class, info), info.size as usize)
+        (
+            Slab::init(span, class, info, &mut lock()),
+            info.size as usize,
+        )
     }
 
     /// `want` blocks, over as many takes as it needs (a carve links at most
@@ -495,7 +532,7 @@ mod tests {
     ) -> Vec<*mut Block> {
         let mut v = Vec::new();
         while (v.len() as u32) < want {
-            let got = drain(slab.take(want - v.len() as u32, size, arena, fresh_only));
+            let got = drain(slab.take(want - v.len() as u32, size, arena, fresh_only, &mut lock()));
             assert!(!got.is_empty(), "the slab ran out");
             v.extend(got);
         }
@@ -524,43 +561,43 @@ mod tests {
             "the test needs a size that is no multiple of a line"
         );
         let n = 4 * unit;
-        let got = drain(slab.take(n + 1, size, &arena, false));
+        let got = drain(slab.take(n + 1, size, &arena, false, &mut lock()));
         assert_eq!(got.len() as u32, n, "the carve stops at a line boundary");
         assert_eq!((start as usize + n as usize * size) % CACHE_LINE, 0);
         assert_eq!(got[0].cast::<u8>(), start);
         for w in got.windows(2) {
             assert_eq!(w[1] as usize - w[0] as usize, size, "address order");
         }
-        assert_eq!(slab.accounting(), (n, n, 0, 0));
+        assert_eq!(slab.accounting(&mut lock()), (n, n, 0, 0));
         for &b in &got[..4] {
             // SAFETY: each block is live and of this slab.
-            unsafe { slab.put(b) };
+            unsafe { slab.put(b, &mut lock()) };
         }
-        assert_eq!(slab.accounting(), (n - 4, n, 4, 0));
+        assert_eq!(slab.accounting(&mut lock()), (n - 4, n, 4, 0));
         // The free list first (LIFO), then the bump pointer.
-        let again = drain(slab.take(4 + unit, size, &arena, false));
+        let again = drain(slab.take(4 + unit, size, &arena, false, &mut lock()));
         assert_eq!(again[0], got[3]);
         assert_eq!(again[4].cast::<u8>(), start.wrapping_add(n as usize * size));
-        assert_eq!(slab.accounting(), (n + unit, n + unit, 0, 0));
+        assert_eq!(slab.accounting(&mut lock()), (n + unit, n + unit, 0, 0));
         // Only fresh blocks when asked.
         // SAFETY: `again[0]` is live and of this slab.
-        unsafe { slab.put(again[0]) };
-        let fresh = drain(slab.take(unit, size, &arena, true));
+        unsafe { slab.put(again[0], &mut lock()) };
+        let fresh = drain(slab.take(unit, size, &arena, true, &mut lock()));
         assert_eq!(fresh.len() as u32, unit);
         assert_eq!(
             fresh[0].cast::<u8>(),
             start.wrapping_add((n + unit) as usize * size)
         );
-        let cap = slab.capacity();
+        let cap = slab.capacity(&mut lock());
         assert!(
             cap - n - 2 * unit > (MAX_CARVE_BYTES / size) as u32,
             "several carves"
         );
         let rest = take_all(&slab, cap - n - 2 * unit, size, &arena, true);
-        assert_eq!(slab.fresh_left(), 0, "the rest of the slab");
+        assert_eq!(slab.fresh_left(&mut lock()), 0, "the rest of the slab");
         assert!(!rest.contains(&again[0]), "no free-list block");
-        assert_eq!(slab.accounting(), (cap - 1, cap, 1, 0));
-        assert!(slab.take(1, size, &arena, true).is_empty());
+        assert_eq!(slab.accounting(&mut lock()), (cap - 1, cap, 1, 0));
+        assert!(slab.take(1, size, &arena, true, &mut lock()).is_empty());
     }
 
     #[cfg(not(feature = "hardened"))] // address order (see `carve_order`)
@@ -574,17 +611,17 @@ mod tests {
             // Odd requests: each carve still ends on a line, except the
             // slab's last.
             for want in [5u32, 9, 13, 7].iter().cycle() {
-                let got = drain(slab.take(*want, size, &arena, false));
+                let got = drain(slab.take(*want, size, &arena, false, &mut lock()));
                 if got.is_empty() {
                     break;
                 }
                 assert_eq!(got[0] as usize, end, "carves are contiguous");
                 end += got.len() * size;
-                if slab.fresh_left() > 0 && *want >= unit {
+                if slab.fresh_left(&mut lock()) > 0 && *want >= unit {
                     assert_eq!(end % CACHE_LINE, 0, "size {size}, want {want}");
                 }
             }
-            assert_eq!(slab.fresh_left(), 0);
+            assert_eq!(slab.fresh_left(&mut lock()), 0);
         }
     }
 
@@ -602,7 +639,7 @@ mod tests {
     fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
         let arena = Arena::new();
         let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
-        let cap = slab.capacity() as usize;
+        let cap = slab.capacity(&mut lock()) as usize;
         let blocks = take_all(&slab, cap as u32, size, &arena, false);
         // Keep one block on page 0 and one on page 2; free the rest.
         let keep = [blocks[1], blocks[9]];
@@ -611,15 +648,15 @@ mod tests {
                 // SAFETY: a distinct live block of this slab.
                 unsafe {
                     b.cast::<u8>().write_bytes(0x77, size);
-                    slab.put(b);
+                    slab.put(b, &mut lock());
                 }
             }
         }
         let pages = slab.0.pages();
-        let purged = slab.purge(size, &arena);
+        let purged = slab.purge(size, &arena, &mut lock());
         assert_eq!(purged, pages - 2, "all pages but the two with a live block");
-        assert_eq!(slab.check(slab.0.class()), 2);
-        let (live, bumped, on_free, parked) = slab.accounting();
+        assert_eq!(slab.check(slab.0.class(), &mut lock()), 2);
+        let (live, bumped, on_free, parked) = slab.accounting(&mut lock());
         assert_eq!((live, bumped), (2, cap as u32));
         assert_eq!(on_free, 6, "the free blocks sharing a page with a live one");
         assert_eq!(parked as usize, cap - 2 - 6);
@@ -630,14 +667,22 @@ mod tests {
         // Taking blocks recommits the pages and brings the parked ones back.
         // A second purge after more frees decommits the newly idle pages.
         // SAFETY: `keep[1]` is live and of this slab.
-        unsafe { slab.put(keep[1]) };
-        assert_eq!(slab.purge(size, &arena), 1, "page 2 is idle now");
-        let (_, _, on_free, parked) = slab.accounting();
+        unsafe { slab.put(keep[1], &mut lock()) };
+        assert_eq!(
+            slab.purge(size, &arena, &mut lock()),
+            1,
+            "page 2 is idle now"
+        );
+        let (_, _, on_free, parked) = slab.accounting(&mut lock());
         assert_eq!((on_free, parked as usize), (3, cap - 1 - 3));
-        assert_eq!(slab.purge(size, &arena), 0, "nothing more to purge");
+        assert_eq!(
+            slab.purge(size, &arena, &mut lock()),
+            0,
+            "nothing more to purge"
+        );
         let all = take_all(&slab, cap as u32 - 1, size, &arena, false);
-        assert!(slab.take(1, size, &arena, false).is_empty());
-        assert_eq!(slab.accounting(), (cap as u32, cap as u32, 0, 0));
+        assert!(slab.take(1, size, &arena, false, &mut lock()).is_empty());
+        assert_eq!(slab.accounting(&mut lock()), (cap as u32, cap as u32, 0, 0));
         assert!(!seg.is_clean(slab.0.first_page() + 3, 1));
         let mut sorted: Vec<_> = all.iter().chain(&keep[..1]).map(|&b| b as usize).collect();
         sorted.sort();

@@ -28,6 +28,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
+/// A slab witness for a model's checks, made once its threads are joined.
+fn quiescent() -> SlabLock {
+    // SAFETY: the models inspect slabs only after joining every thread.
+    unsafe { SlabLock::new() }
+}
+
 // ---------------------------------------------------------------------------
 // Harness
 
@@ -414,7 +420,7 @@ fn remote_free_vs_refill() {
     let mut held = vec![mine[1], mine[2]];
     held.extend(&got);
     assert_distinct_blocks(pool.class, &held);
-    let (live, bumped, on_free, parked) = slab.accounting();
+    let (live, bumped, on_free, parked) = slab.accounting(&mut quiescent());
     assert_eq!((live as usize, bumped, parked), (held.len(), 4, 0));
     if got.contains(&freed) {
         assert_eq!(
@@ -510,7 +516,7 @@ fn empty_vs_refill() {
     assert_eq!((c.slabs, c.live_blocks, c.empty_slabs), (1, 1, 0));
     let slab = slab_of(got[0]);
     assert_eq!(slab.0.segment(), seg, "the segment is reused");
-    let (live, bumped, on_free, parked) = slab.accounting();
+    let (live, bumped, on_free, parked) = slab.accounting(&mut quiescent());
     assert_eq!((live, parked), (1, 0));
     assert_eq!(live + on_free, bumped);
     let spans = spans_of(seg);
@@ -778,7 +784,11 @@ fn dirty_bits() {
     assert_eq!(seg.dirty_pages(), 3);
     let committed = pool.arena().counts().committed_bytes;
     assert_eq!(committed, (seg.dirty_pages() + FIRST_PAGE) * PAGE);
-    assert_eq!(slab.accounting(), (1, 2, 0, 1), "the idle block parked");
+    assert_eq!(
+        slab.accounting(&mut quiescent()),
+        (1, 2, 0, 1),
+        "the idle block parked"
+    );
     assert_eq!(pool.counts().purged_pages, 1);
     pool.arena().free_span(new);
     pool.finish(&[keep]);
@@ -1134,7 +1144,7 @@ fn mixed_batch() {
     held.extend(&got);
     assert_distinct_blocks(class, &held);
     assert_eq!(
-        slab_of(x3).accounting(),
+        slab_of(x3).accounting(&mut quiescent()),
         (3, 4, 1, 0),
         "x3 back on its slab"
     );
@@ -1150,7 +1160,7 @@ fn mixed_batch() {
         }
     } else {
         assert_eq!(slab_of(got[0]).0.segment().arena(), other);
-        assert_eq!(slab_of(y1).accounting(), (3, 4, 1, 0));
+        assert_eq!(slab_of(y1).accounting(&mut quiescent()), (3, 4, 1, 0));
         assert_eq!(s.slabs, 3);
         outcome("refill carved a new slab");
     }
