@@ -62,13 +62,4 @@ fn mix(mut x: u64) -> u64 {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_differ() {
-        let (a, b) = (random_word(), random_word());
-        assert_ne!(a, b);
-        assert_ne!(fallback(), 0);
-    }
-}
+mod tests;

@@ -1,0 +1,232 @@
+//! Unit tests of `arena`.
+
+use super::*;
+use crate::purge::HOT_WASTE_PAGES;
+use crate::segment::SpanKind;
+
+fn segments(arena: &Arena) -> usize {
+    arena.state.with(|st| st.segment_count)
+}
+
+/// Makes `arena` defer its purges for a long while.
+fn make_hot(arena: &Arena) {
+    arena
+        .state
+        .with(|st| st.policy.force_hot(os::now_ms().wrapping_add(1 << 30)));
+}
+
+fn is_hot(arena: &Arena) -> bool {
+    arena.state.with(|st| !st.policy.eager(os::now_ms()))
+}
+
+#[test]
+fn bins_cover_lengths_in_order() {
+    let mut prev = 0;
+    for pages in 1..=PAGES {
+        let bin = bin_floor(pages);
+        assert!(bin >= prev && bin < SPAN_BINS, "{pages}");
+        prev = bin;
+        // Every span in a bin at or above bin_ceil(n) has >= n pages.
+        let ceil = bin_ceil(pages);
+        assert!(ceil >= bin);
+        for shorter in 1..pages {
+            assert!(
+                bin_floor(shorter) < ceil,
+                "{shorter} in bin >= ceil({pages})"
+            );
+        }
+    }
+}
+
+#[test]
+fn carve_free_and_coalesce() {
+    let arena = Arena::new();
+    let a = arena.alloc_span(0, 10, 1, SpanKind::Large).expect("a");
+    let b = arena.alloc_span(0, 20, 1, SpanKind::Slab).expect("b");
+    let c = arena.alloc_span(0, 30, 1, SpanKind::Large).expect("c");
+    assert!(a.zero && b.zero && c.zero);
+    let seg = a.span.segment();
+    assert_eq!(seg, b.span.segment());
+    assert_eq!(b.span.first_page(), a.span.first_page() + 10);
+    assert_eq!(c.span.first_page(), b.span.first_page() + 20);
+    assert_eq!(seg.free_pages(), USABLE_PAGES - 60);
+    assert_eq!(arena.counts().committed_bytes, (FIRST_PAGE + 60) * PAGE);
+    // Free a and c, then b: all three and the tail merge into one span.
+    arena.free_span(a.span);
+    arena.free_span(c.span);
+    assert_eq!(seg.free_pages(), USABLE_PAGES - 20);
+    arena.free_span(b.span);
+    assert_eq!(seg.free_pages(), USABLE_PAGES);
+    let whole = seg.span(FIRST_PAGE);
+    assert_eq!(whole.kind(), SpanKind::Free);
+    assert_eq!(whole.pages(), USABLE_PAGES);
+    // A cold arena decommits freed pages at once.
+    assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
+    assert_eq!(arena.counts().committed_bytes, FIRST_PAGE * PAGE);
+    // The segment is retained, and reused clean.
+    assert_eq!(segments(&arena), 1);
+    let again = arena
+        .alloc_span(0, USABLE_PAGES, 1, SpanKind::Large)
+        .expect("whole");
+    assert_eq!(again.span.first_page(), FIRST_PAGE);
+    assert!(again.zero);
+    // A hot one leaves them dirty for the delayed purge.
+    make_hot(&arena);
+    arena.free_span(again.span);
+    assert!(
+        !seg.is_clean(FIRST_PAGE, USABLE_PAGES),
+        "used pages are dirty"
+    );
+    assert!(seg.queued());
+    let dirty = arena.alloc_span(0, 10, 1, SpanKind::Large).expect("dirty");
+    assert!(!dirty.zero);
+    arena.free_span(dirty.span);
+}
+
+#[test]
+fn reusing_just_purged_pages_turns_the_arena_hot() {
+    let arena = Arena::new();
+    let keep = arena
+        .alloc_span(0, 1, 1, SpanKind::Large)
+        .expect("keep")
+        .span;
+    // One reuse of 200 pages is not enough waste to turn hot...
+    let a = arena
+        .alloc_span(0, 200, 1, SpanKind::Large)
+        .expect("a")
+        .span;
+    arena.free_span(a);
+    assert!(!is_hot(&arena));
+    let mut decommits = arena.counts().decommits;
+    assert_eq!(decommits, 1, "purged at once");
+    // ... but a loop of alloc/free pairs is.
+    for _ in 0..HOT_WASTE_PAGES / 200 + 1 {
+        let b = arena
+            .alloc_span(0, 200, 1, SpanKind::Large)
+            .expect("b")
+            .span;
+        arena.free_span(b);
+    }
+    assert!(is_hot(&arena));
+    decommits = arena.counts().decommits - decommits;
+    assert!(decommits as u32 <= HOT_WASTE_PAGES / 200 + 1);
+    // From then on a pair costs no system call.
+    let before = arena.counts().decommits;
+    for _ in 0..100 {
+        let b = arena
+            .alloc_span(0, 200, 1, SpanKind::Large)
+            .expect("b")
+            .span;
+        arena.free_span(b);
+    }
+    assert_eq!(arena.counts().decommits, before);
+    arena.free_span(keep);
+}
+
+#[test]
+fn aligned_spans() {
+    let arena = Arena::new();
+    let mut spans = Vec::new();
+    for align in [1, 2, 8, 64, 256, 512] {
+        let s = arena
+            .alloc_span(0, 3, align, SpanKind::Large)
+            .expect("aligned");
+        assert_eq!(s.span.first_page() % align, 0);
+        assert_eq!(s.span.start() as usize % (align * crate::os::PAGE), 0);
+        spans.push(s.span);
+    }
+    for s in spans {
+        arena.free_span(s);
+    }
+    let seg = arena.state.with(|st| st.segments).expect("segment");
+    assert_eq!(seg.free_pages(), USABLE_PAGES);
+    assert!(
+        arena
+            .alloc_span(0, USABLE_PAGES + 1, 1, SpanKind::Large)
+            .is_none()
+    );
+}
+
+#[test]
+fn grow_and_shrink_in_place() {
+    let arena = Arena::new();
+    make_hot(&arena);
+    let a = arena.alloc_span(0, 4, 1, SpanKind::Large).expect("a").span;
+    assert!(arena.grow_span(a, 40));
+    assert_eq!(a.pages(), 40);
+    let b = arena.alloc_span(0, 1, 1, SpanKind::Large).expect("b").span;
+    assert_eq!(b.first_page(), a.first_page() + 40);
+    assert!(!arena.grow_span(a, 41), "blocked by b");
+    arena.shrink_span(a, 8);
+    assert_eq!(a.pages(), 8);
+    let c = arena.alloc_span(0, 32, 1, SpanKind::Large).expect("c");
+    assert_eq!(c.span.first_page(), a.first_page() + 8, "tail reused");
+    assert!(!c.zero, "the tail was used by a");
+    for s in [a, b, c.span] {
+        arena.free_span(s);
+    }
+    assert_eq!(a.segment().free_pages(), USABLE_PAGES);
+}
+
+#[test]
+fn empty_segments_beyond_the_retained_bound_are_unmapped() {
+    let arena = Arena::new();
+    let spans: Vec<_> = (0..5)
+        .map(|_| {
+            arena
+                .alloc_span(0, USABLE_PAGES, 1, SpanKind::Large)
+                .expect("seg")
+                .span
+        })
+        .collect();
+    assert_eq!(segments(&arena), 5);
+    assert_eq!(arena.counts().segments, 5);
+    for s in spans {
+        arena.free_span(s);
+    }
+    assert_eq!(segments(&arena), RETAIN_EMPTY_SEGMENTS);
+    assert_eq!(arena.counts().segments, RETAIN_EMPTY_SEGMENTS);
+    arena.purge_all();
+    assert_eq!(arena.counts().segments, 0);
+    assert_eq!(arena.counts().committed_bytes, 0);
+}
+
+#[test]
+fn free_pages_are_purged_after_the_deadline_only() {
+    let arena = Arena::new();
+    make_hot(&arena);
+    let keep = arena
+        .alloc_span(0, 1, 1, SpanKind::Large)
+        .expect("keep")
+        .span;
+    let big = arena
+        .alloc_span(0, 100, 1, SpanKind::Large)
+        .expect("big")
+        .span;
+    let seg = big.segment();
+    // SAFETY: `big` is ours; touch every page.
+    unsafe { big.start().write_bytes(0xEE, 100 * PAGE) };
+    let before = arena.counts();
+    assert_eq!(before.committed_bytes, (FIRST_PAGE + 101) * PAGE);
+    arena.free_span(big);
+    let deadline = seg.purge_at();
+    assert!(seg.queued());
+    // Not yet due: nothing is decommitted.
+    arena.purge_expired(deadline.wrapping_sub(1));
+    assert_eq!(arena.counts().decommits, 0);
+    assert!(!seg.is_clean(big.first_page(), 100));
+    arena.purge_expired(deadline);
+    let after = arena.counts();
+    assert_eq!(after.decommits, 1, "one madvise for the one dirty run");
+    assert_eq!(after.committed_bytes, (FIRST_PAGE + 1) * PAGE);
+    assert_eq!(after.released_bytes, 100 * PAGE);
+    assert!(!seg.queued());
+    // The span reads zero again and is known to: alloc_zeroed needs no memset.
+    let again = arena.alloc_span(0, 100, 1, SpanKind::Large).expect("again");
+    assert_eq!(again.span, big);
+    assert!(again.zero);
+    // SAFETY: the span is ours.
+    assert_eq!(unsafe { again.span.start().add(5 * PAGE).read() }, 0);
+    arena.free_span(again.span);
+    arena.free_span(keep);
+}

@@ -1,0 +1,228 @@
+//! Unit tests of `heap`.
+
+use super::*;
+use crate::size_class::size_of;
+
+#[test]
+fn routes() {
+    assert_eq!(route(1, 1), Route::Small(0));
+    assert_eq!(route(24, 16), Route::Small(class_of(32)));
+    assert_eq!(route(SMALL_LIMIT, 8), Route::Small(NUM_CLASSES - 1));
+    assert_eq!(route(SMALL_LIMIT + 1, 8), Route::Large);
+    assert_eq!(route(8, 64 * 1024), Route::Large);
+    assert_eq!(route(LARGE_LIMIT, 8), Route::Large);
+    assert_eq!(route(LARGE_LIMIT + 1, 8), Route::Huge);
+    assert_eq!(route(8, 4 << 20), Route::Huge);
+}
+
+#[test]
+fn blocks_cycle_through_central_and_slabs() {
+    let heap = Box::new(Heap::new());
+    let class = class_of(48);
+    let mut blocks = Vec::new();
+    for _ in 0..10_000 {
+        let p = heap.alloc_block(class, 0);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % 16, 0);
+        blocks.push(p as usize);
+    }
+    let mut sorted = blocks.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), blocks.len(), "no block handed out twice");
+    assert!(sorted.windows(2).all(|w| w[1] - w[0] >= size_of(class)));
+    let slabs = heap.stats().classes[class].slabs;
+    assert!(slabs >= 10_000 * 48 / (64 * 1024), "{slabs} slabs");
+    for &p in &blocks {
+        // SAFETY: each block is live and of `class`.
+        unsafe { heap.free_block(class, p as *mut u8) };
+    }
+    let counts = heap.stats().classes[class];
+    assert_eq!(counts.slabs, 1, "empty slabs went back, one kept");
+    assert_eq!(counts.empty_slabs, 1);
+    assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
+}
+
+#[test]
+fn batches_round_trip_through_transfer() {
+    let heap = Box::new(Heap::new());
+    // 64 blocks are one carve (a page).
+    let class = class_of(64);
+    let list = heap.refill(class, Refill::new(64), 0);
+    assert_eq!(list.len(), 64);
+    let addrs: Vec<_> = {
+        let mut l = heap.refill(class, Refill::new(64), 0);
+        let mut v = Vec::new();
+        while let Some(b) = l.pop() {
+            v.push(b as usize);
+        }
+        // SAFETY: the blocks were just popped and are ours.
+        unsafe {
+            for &b in v.iter().rev() {
+                l.push(b as *mut _);
+            }
+        }
+        heap.flush(class, l, Owners::One, Sender { thread: 0, home: 0 });
+        v
+    };
+    assert_eq!(heap.stats().classes[class].transfer_blocks, 64);
+    assert_eq!(heap.check(Some(&[])).held[class], 64, "`list` is held");
+    let mut back = heap.refill(class, Refill::new(64), 0);
+    assert_eq!(back.len(), 64);
+    let first = back.pop().expect("block");
+    assert_eq!(first as usize, addrs[0], "LIFO batch reuse");
+    // SAFETY: `first` was just popped from `back`.
+    unsafe { back.push(first) };
+    heap.flush(class, back, Owners::One, Sender { thread: 0, home: 0 });
+    heap.flush(class, list, Owners::One, Sender { thread: 0, home: 0 });
+    heap.collect();
+    let counts = heap.stats().classes[class];
+    assert_eq!(counts.transfer_blocks, 0);
+    assert_eq!(counts.slabs, 0);
+}
+
+#[test]
+fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
+    let heap = Box::new(Heap::new());
+    let shards = heap.arenas_in_use();
+    let homes: Vec<_> = (0..shards).map(|_| heap.assign_arena()).collect();
+    assert_eq!(homes, (0..shards).collect::<Vec<_>>(), "one per shard");
+    if shards < 3 {
+        return;
+    }
+    heap.thread_exited(2);
+    heap.thread_exited(1);
+    assert_eq!(heap.assign_arena(), 2, "the oldest exit first");
+    assert_eq!(heap.assign_arena(), 1);
+    // No exit left: the shard with the fewest threads.
+    heap.thread_exited(0);
+    heap.thread_exited(2);
+    assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 2));
+    assert_eq!(heap.assign_arena(), 0, "all equal: the lowest index");
+}
+
+#[test]
+fn mixed_batches_are_sorted_by_arena() {
+    let heap = Box::new(Heap::new());
+    // Two homes (as the first two threads get).
+    assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 1));
+    let class = class_of(64);
+    let mut blocks = Vec::new();
+    for home in [0, 1, 0, 1] {
+        let mut got = heap.refill(class, Refill::new(8), home);
+        blocks.extend(std::iter::from_fn(|| got.pop()));
+    }
+    // One batch alternating between the arenas, flushed sorted.
+    let mut mixed = Chain::new();
+    for &b in &blocks {
+        // SAFETY: each block is live and given up here.
+        unsafe { mixed.push(b) };
+    }
+    heap.flush(class, mixed, Owners::Mixed, Sender { thread: 7, home: 0 });
+    for home in [0, 1] {
+        let mut got = heap.refill(class, Refill::new(64), home);
+        let mut n = 0;
+        while let Some(b) = got.pop() {
+            // SAFETY: `b` is a live block of this heap.
+            assert_eq!(unsafe { Heap::owner_of(b.cast()) }, home, "a foreign block");
+            // SAFETY: as above; it goes back to the heap.
+            unsafe { heap.free_block(class, b.cast()) };
+            n += 1;
+        }
+        assert_eq!(
+            n, 16,
+            "arena {home} got back its own 16 blocks in one batch"
+        );
+    }
+    assert_eq!(heap.stats().cross_thread_batches, 2);
+    assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
+}
+
+#[test]
+fn release_for_retry_unmaps_everything_the_heap_holds_unused() {
+    let heap = Box::new(Heap::new());
+    let class = class_of(48);
+    let small: Vec<_> = (0..100_000).map(|_| heap.alloc_block(class, 0)).collect();
+    let large: Vec<_> = (0..40)
+        .map(|_| heap.alloc_big(1 << 20, 8, false, 0))
+        .collect();
+    let huge: Vec<_> = (0..4)
+        .map(|_| heap.alloc_big(6 << 20, 8, false, 0))
+        .collect();
+    assert!(
+        small
+            .iter()
+            .chain(&large)
+            .chain(&huge)
+            .all(|p| !p.is_null())
+    );
+    // SAFETY: every block is live, freed once, with its own size.
+    unsafe {
+        for &p in &small {
+            heap.free_block(class, p);
+        }
+        for &p in &large {
+            heap.free_big(p, 1 << 20, 8);
+        }
+        for &p in &huge {
+            heap.free_big(p, 6 << 20, 8);
+        }
+    }
+    let before = heap.stats();
+    assert_eq!(before.allocated, 0);
+    assert!(
+        before.segments > 0 && before.mapped > before.segments * SEGMENT_SIZE,
+        "empty slabs, retained segments and cached huge runs stay mapped: {before:?}"
+    );
+    heap.release_for_retry();
+    let after = heap.stats();
+    assert_eq!((after.segments, after.mapped), (0, 0), "{after:?}");
+    assert_eq!(heap.check(Some(&[])).held, [0; NUM_CLASSES]);
+    // The heap still serves every route afterwards.
+    let p = heap.alloc_block(class, 0);
+    let q = heap.alloc_big(6 << 20, 8, false, 0);
+    assert!(!p.is_null() && !q.is_null());
+    // SAFETY: live blocks, freed once.
+    unsafe {
+        heap.free_block(class, p);
+        heap.free_big(q, 6 << 20, 8);
+    }
+    heap.collect();
+}
+
+#[test]
+fn large_alloc_zero_resize_free() {
+    let heap = Box::new(Heap::new());
+    let p = heap.alloc_big(100_000, 8, true, 0);
+    assert!(!p.is_null());
+    // SAFETY: `p` is a live large block of 100_000 bytes (25 pages).
+    unsafe {
+        assert!(
+            core::slice::from_raw_parts(p, 100_000)
+                .iter()
+                .all(|&b| b == 0)
+        );
+        p.write_bytes(0xCD, 100_000);
+        assert_eq!(heap.check(Some(&[])).large_bytes, 25 * PAGE);
+        assert_eq!(heap.resize_big(p, 200_000, 8), p, "grows into free pages");
+        assert_eq!(*p.add(99_999), 0xCD);
+        assert_eq!(heap.resize_big(p, 50_000, 8), p, "shrinks in place");
+        heap.free_big(p, 50_000, 8);
+        let q = heap.alloc_big(100_000, 8, true, 0);
+        assert_eq!(q, p, "freed span reused");
+        assert!(
+            core::slice::from_raw_parts(q, 100_000)
+                .iter()
+                .all(|&b| b == 0),
+            "dirty span cleared"
+        );
+        heap.free_big(q, 100_000, 8);
+        let h = heap.alloc_big(8 << 20, 8, true, 0);
+        assert_eq!(heap.stats().huge_blocks, 1);
+        let check = heap.check(Some(&[]));
+        assert_eq!((check.large_bytes, check.huge_blocks), (0, 1));
+        heap.free_big(h, 8 << 20, 8);
+        let st = heap.stats();
+        assert_eq!((st.huge_blocks, st.allocated, st.active), (0, 0, 0));
+    }
+}

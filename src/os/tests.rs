@@ -1,0 +1,114 @@
+//! Unit tests of `os`.
+
+use super::*;
+
+#[test]
+fn reserve_is_aligned_zeroed_and_releasable() {
+    for align in [PAGE, 64 * 1024, 4 << 20, 32 << 20] {
+        let size = 3 * PAGE;
+        let p = reserve(size, align).expect("reserve");
+        assert_eq!(p.as_ptr() as usize % align, 0);
+        // SAFETY: the reservation is ours and `size` bytes long.
+        unsafe {
+            assert!(
+                core::slice::from_raw_parts(p.as_ptr(), size)
+                    .iter()
+                    .all(|&b| b == 0)
+            );
+            p.as_ptr().write_bytes(0xAB, size);
+            assert!(decommit(p.as_ptr(), size));
+            assert_eq!(*p.as_ptr(), 0, "decommitted pages read as zero");
+            release(p.as_ptr(), size);
+        }
+    }
+}
+
+/// Mapped bytes of the mapping holding `p`, and whether it is writable
+/// (from /proc/self/maps).
+fn mapping_of(p: usize) -> Option<(usize, bool)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    maps.lines().find_map(|line| {
+        let (range, rest) = line.split_once(' ')?;
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        );
+        (a <= p && p < b).then(|| (b - a, rest.as_bytes()[1] == b'w'))
+    })
+}
+
+#[test]
+fn placed_reservations_map_only_what_is_asked() {
+    // Alignments far beyond the size: the padding is address space for
+    // a moment, then trimmed; only `size` bytes stay, read-write.
+    for (align, offset) in [(1 << 34, 0), (1 << 34, 4 << 20), (1 << 36, PAGE)] {
+        let size = 8 * PAGE;
+        let p = reserve_placed(size, align, offset).expect("reserve");
+        let a = p.as_ptr() as usize;
+        assert_eq!((a + offset) % align, 0, "placement");
+        // Neighbouring mappings may merge with ours in the kernel's
+        // view; at least nothing larger than the padding stays.
+        let (len, writable) = mapping_of(a).expect("mapped");
+        assert!(writable);
+        assert!(len < align, "{len:#x} bytes mapped around the block");
+        // SAFETY: the reservation is ours and `size` bytes long.
+        unsafe {
+            p.as_ptr().add(size - 1).write(1);
+            release(p.as_ptr(), size);
+        }
+    }
+}
+
+#[test]
+fn address_reservations_are_inaccessible_until_replaced() {
+    let to = reserve_address(64 * PAGE, 64 * PAGE).expect("address");
+    assert_eq!(to.as_ptr() as usize % (64 * PAGE), 0);
+    assert_eq!(mapping_of(to.as_ptr() as usize).map(|m| m.1), Some(false));
+    let p = reserve(PAGE, PAGE).expect("reserve");
+    // SAFETY: each pointer is a live mapping of the stated size.
+    unsafe {
+        *p.as_ptr() = 5;
+        let q = remap(p.as_ptr(), PAGE, 64 * PAGE, Some(to.as_ptr())).expect("remap");
+        assert_eq!((q, *q.as_ptr()), (to, 5));
+        *q.as_ptr().add(63 * PAGE) = 6;
+        release(q.as_ptr(), 64 * PAGE);
+    }
+}
+
+#[test]
+fn remap_keeps_contents() {
+    let p = reserve(PAGE, PAGE).expect("reserve");
+    let to = reserve(64 * PAGE, 64 * PAGE).expect("target");
+    // SAFETY: each pointer is a live mapping of the stated size.
+    unsafe {
+        *p.as_ptr() = 7;
+        let q = remap(p.as_ptr(), PAGE, 64 * PAGE, Some(to.as_ptr())).expect("remap");
+        assert_eq!(q, to);
+        assert_eq!(*q.as_ptr(), 7);
+        assert_eq!(*q.as_ptr().add(63 * PAGE), 0);
+        release(q.as_ptr(), 64 * PAGE);
+    }
+}
+
+#[test]
+fn clock_moves_forward() {
+    let a = now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let b = now_ms();
+    assert!(reached(b, a) && b.wrapping_sub(a) >= 20, "{a} -> {b}");
+    assert!(!reached(a, b));
+    assert!(reached(5, u32::MAX - 5), "wrap-around");
+    assert!(!reached(u32::MAX - 5, 5), "5 ms ahead across the wrap");
+    assert!(!reached(a, a.wrapping_add(1 << 30)), "12 days ahead");
+    for now in [1, 1 << 31, 3 << 30, u32::MAX] {
+        assert!(reached(now, 0), "a deadline never set, at {now}");
+        assert!(reached(now, now.wrapping_add((1 << 30) + 1)), "stale");
+    }
+}
+
+#[test]
+fn page_fits() {
+    assert!(os_page_fits());
+    assert_eq!(align_up(4097, PAGE), 2 * PAGE);
+}

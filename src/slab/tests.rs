@@ -1,0 +1,197 @@
+//! Unit tests of `slab`.
+
+use super::*;
+
+/// A witness: each test's slabs are its own.
+fn lock() -> SlabLock {
+    // SAFETY: no other thread reaches a test's slabs.
+    unsafe { SlabLock::new() }
+}
+use crate::size_class::{CLASSES, class_of};
+
+fn new_slab(arena: &Arena, size: usize) -> (Slab, usize) {
+    let class = class_of(size);
+    let info = &CLASSES[class];
+    let span = arena
+        .alloc_span(
+            0,
+            info.slab_pages as usize,
+            info.align_pages as usize,
+            SpanKind::Slab,
+        )
+        .expect("span")
+        .span;
+    (
+        Slab::init(span, class, info, &mut lock()),
+        info.size as usize,
+    )
+}
+
+/// `want` blocks, over as many takes as it needs (a carve links at most
+/// `MAX_CARVE_BYTES`).
+fn take_all(
+    slab: &Slab,
+    want: u32,
+    size: usize,
+    arena: &Arena,
+    fresh_only: bool,
+) -> Vec<*mut Block> {
+    let mut v = Vec::new();
+    while (v.len() as u32) < want {
+        let got = drain(slab.take(want - v.len() as u32, size, arena, fresh_only, &mut lock()));
+        assert!(!got.is_empty(), "the slab ran out");
+        v.extend(got);
+    }
+    v
+}
+
+fn drain(list: BlockList) -> Vec<*mut Block> {
+    let mut chain = list.into_chain();
+    let mut v = Vec::new();
+    while let Some(b) = chain.pop() {
+        v.push(b);
+    }
+    v
+}
+
+#[cfg(not(feature = "hardened"))] // address order (see `carve_order`)
+#[test]
+fn bump_then_free_list() {
+    let arena = Arena::new();
+    let (slab, size) = new_slab(&arena, 100);
+    let start = slab.0.start();
+    // Blocks per carve that ends on a cache line.
+    let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
+    assert!(
+        unit > 1,
+        "the test needs a size that is no multiple of a line"
+    );
+    let n = 4 * unit;
+    let got = drain(slab.take(n + 1, size, &arena, false, &mut lock()));
+    assert_eq!(got.len() as u32, n, "the carve stops at a line boundary");
+    assert_eq!((start as usize + n as usize * size) % CACHE_LINE, 0);
+    assert_eq!(got[0].cast::<u8>(), start);
+    for w in got.windows(2) {
+        assert_eq!(w[1] as usize - w[0] as usize, size, "address order");
+    }
+    assert_eq!(slab.accounting(&mut lock()), (n, n, 0, 0));
+    for &b in &got[..4] {
+        // SAFETY: each block is live and of this slab.
+        unsafe { slab.put(b, &mut lock()) };
+    }
+    assert_eq!(slab.accounting(&mut lock()), (n - 4, n, 4, 0));
+    // The free list first (LIFO), then the bump pointer.
+    let again = drain(slab.take(4 + unit, size, &arena, false, &mut lock()));
+    assert_eq!(again[0], got[3]);
+    assert_eq!(again[4].cast::<u8>(), start.wrapping_add(n as usize * size));
+    assert_eq!(slab.accounting(&mut lock()), (n + unit, n + unit, 0, 0));
+    // Only fresh blocks when asked.
+    // SAFETY: `again[0]` is live and of this slab.
+    unsafe { slab.put(again[0], &mut lock()) };
+    let fresh = drain(slab.take(unit, size, &arena, true, &mut lock()));
+    assert_eq!(fresh.len() as u32, unit);
+    assert_eq!(
+        fresh[0].cast::<u8>(),
+        start.wrapping_add((n + unit) as usize * size)
+    );
+    let cap = slab.capacity(&mut lock());
+    assert!(
+        cap - n - 2 * unit > (MAX_CARVE_BYTES / size) as u32,
+        "several carves"
+    );
+    let rest = take_all(&slab, cap - n - 2 * unit, size, &arena, true);
+    assert_eq!(slab.fresh_left(&mut lock()), 0, "the rest of the slab");
+    assert!(!rest.contains(&again[0]), "no free-list block");
+    assert_eq!(slab.accounting(&mut lock()), (cap - 1, cap, 1, 0));
+    assert!(slab.take(1, size, &arena, true, &mut lock()).is_empty());
+}
+
+#[cfg(not(feature = "hardened"))] // address order (see `carve_order`)
+#[test]
+fn carves_end_on_cache_lines() {
+    let arena = Arena::new();
+    for request in [8, 24, 48, 80, 160, 224, 640] {
+        let (slab, size) = new_slab(&arena, request);
+        let unit = (CACHE_LINE / gcd(size, CACHE_LINE)) as u32;
+        let mut end = slab.0.start() as usize;
+        // Odd requests: each carve still ends on a line, except the
+        // slab's last.
+        for want in [5u32, 9, 13, 7].iter().cycle() {
+            let got = drain(slab.take(*want, size, &arena, false, &mut lock()));
+            if got.is_empty() {
+                break;
+            }
+            assert_eq!(got[0] as usize, end, "carves are contiguous");
+            end += got.len() * size;
+            if slab.fresh_left(&mut lock()) > 0 && *want >= unit {
+                assert_eq!(end % CACHE_LINE, 0, "size {size}, want {want}");
+            }
+        }
+        assert_eq!(slab.fresh_left(&mut lock()), 0);
+    }
+}
+
+#[test]
+fn page_masks() {
+    assert_eq!(Slab::pages_of(0, 4096), 1);
+    assert_eq!(Slab::pages_of(1, 4096), 2);
+    assert_eq!(Slab::pages_of(0, 8192), 3);
+    assert_eq!(Slab::pages_of(1, 3072), 0b11, "bytes 3072..6144");
+    assert_eq!(Slab::pages_of(63, 64), 1);
+    assert_eq!(Slab::pages_of(64, 64), 2);
+}
+
+#[test]
+fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
+    let arena = Arena::new();
+    let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
+    let cap = slab.capacity(&mut lock()) as usize;
+    let blocks = take_all(&slab, cap as u32, size, &arena, false);
+    // Keep one block on page 0 and one on page 2; free the rest.
+    let keep = [blocks[1], blocks[9]];
+    for &b in &blocks {
+        if !keep.contains(&b) {
+            // SAFETY: a distinct live block of this slab.
+            unsafe {
+                b.cast::<u8>().write_bytes(0x77, size);
+                slab.put(b, &mut lock());
+            }
+        }
+    }
+    let pages = slab.0.pages();
+    let purged = slab.purge(size, &arena, &mut lock());
+    assert_eq!(purged, pages - 2, "all pages but the two with a live block");
+    assert_eq!(slab.check(slab.0.class(), &mut lock()), 2);
+    let (live, bumped, on_free, parked) = slab.accounting(&mut lock());
+    assert_eq!((live, bumped), (2, cap as u32));
+    assert_eq!(on_free, 6, "the free blocks sharing a page with a live one");
+    assert_eq!(parked as usize, cap - 2 - 6);
+    let seg = slab.0.segment();
+    assert!(seg.is_clean(slab.0.first_page() + 3, pages - 3));
+    // SAFETY: the kept blocks are live and untouched by the purge.
+    unsafe { keep[0].cast::<u8>().write_bytes(1, size) };
+    // Taking blocks recommits the pages and brings the parked ones back.
+    // A second purge after more frees decommits the newly idle pages.
+    // SAFETY: `keep[1]` is live and of this slab.
+    unsafe { slab.put(keep[1], &mut lock()) };
+    assert_eq!(
+        slab.purge(size, &arena, &mut lock()),
+        1,
+        "page 2 is idle now"
+    );
+    let (_, _, on_free, parked) = slab.accounting(&mut lock());
+    assert_eq!((on_free, parked as usize), (3, cap - 1 - 3));
+    assert_eq!(
+        slab.purge(size, &arena, &mut lock()),
+        0,
+        "nothing more to purge"
+    );
+    let all = take_all(&slab, cap as u32 - 1, size, &arena, false);
+    assert!(slab.take(1, size, &arena, false, &mut lock()).is_empty());
+    assert_eq!(slab.accounting(&mut lock()), (cap as u32, cap as u32, 0, 0));
+    assert!(!seg.is_clean(slab.0.first_page() + 3, 1));
+    let mut sorted: Vec<_> = all.iter().chain(&keep[..1]).map(|&b| b as usize).collect();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), cap, "no block lost or duplicated");
+}
