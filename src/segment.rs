@@ -8,6 +8,10 @@
 //! are tiled by spans: runs of pages that are free, a slab of one size class,
 //! or one large block. A span's record is the one at its first page.
 //!
+//! This file holds the header, the page map and the dirty bitmap; the span
+//! records, their handle and lists are in `segment/span.rs`, the arena's
+//! purge queue and lock witness in `segment/queue.rs`.
+//!
 //! 4 MiB segments: large enough that a large block up to 2 MiB at any
 //! alignment fits in one, small enough that a process with little memory
 //! touches little (the header is 68 KiB of address space, of which only the
@@ -39,12 +43,11 @@
 //!   thread decommits it outside the arena lock; no other thread carves,
 //!   merges or purges it, and it is never seen once the heap is quiescent.
 
-use crate::block::Block;
 use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
 use crate::registry::{self, ChunkKind};
-use crate::sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
 
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
@@ -68,88 +71,10 @@ const DIRTY_WORDS: usize = PAGES.div_ceil(64);
 
 const MAGIC: usize = 0x736c_6162_706f_6f6c; // "slabpool"
 
-/// What a span is (the `kind` byte of its record).
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpanKind {
-    /// Not a span start (a record inside a span, or merged away).
-    Invalid = 0,
-    /// Free pages, in one of the arena's bins.
-    Free = 1,
-    /// A slab of one size class.
-    Slab = 2,
-    /// A large block.
-    Large = 3,
-    /// A free span out of its arena's bins while its pages are decommitted
-    /// outside the arena lock: not carved, merged or purged by anyone else.
-    Purging = 4,
-}
-
-impl SpanKind {
-    /// The kind a record's byte holds (any other byte: `Invalid`).
-    #[inline(always)]
-    fn from_byte(b: u8) -> SpanKind {
-        match b {
-            1 => SpanKind::Free,
-            2 => SpanKind::Slab,
-            3 => SpanKind::Large,
-            4 => SpanKind::Purging,
-            _ => SpanKind::Invalid,
-        }
-    }
-}
-
-/// The class byte of every span record that is not a slab's (beyond every
-/// size class).
-pub const NO_CLASS: u8 = u8::MAX;
-
-/// Most blocks a slab may carve (the bits above the class in
-/// `Span::carved`).
-pub const MAX_CARVED: u32 = u32::MAX >> 8;
-
-/// The record describing one span.
-#[repr(C, align(64))]
-pub struct Span {
-    /// One of the kinds above. The atomics may be read by a lookup of a
-    /// stray pointer racing with the owner, so their reads are defined.
-    kind: AtomicU8,
-    /// Length in pages.
-    pages: AtomicU16,
-    /// A slab's class (low byte) and blocks carved so far by the bump
-    /// pointer (the bits above), in one word so that one load gives both
-    /// consistently: the C door's `free` rejects a block past the bump
-    /// pointer, and a carved count above 0 implies a class in range. Any
-    /// other span: [`NO_CLASS`] and 0 carved. Written by the owner.
-    carved: AtomicU32,
-    /// A slab's `ceil(2^64 / block size)` (the block-start test of the C
-    /// door's `free`, `raw::block_index`); 0 for any other span, which no
-    /// offset passes.
-    reciprocal: AtomicU64,
-    /// Everything else, owned by the span's owner.
-    state: SpanState,
-}
-
-/// The owner-only part of a span record.
-#[repr(C)]
-pub struct SpanState {
-    /// Links in one list: an arena's free bin or a central partial list.
-    pub next: *mut Span,
-    pub prev: *mut Span,
-    /// Slab: free blocks returned to this slab.
-    pub free: *mut Block,
-    /// Slab: bit `i` set when page `i` of the slab was decommitted with the
-    /// free blocks overlapping it parked.
-    pub purged: u64,
-    /// Slab: blocks handed out of the slab and not returned.
-    pub live: u32,
-    /// Slab: blocks in the slab.
-    pub capacity: u32,
-    /// Slab: free blocks parked because they overlap a decommitted page of
-    /// the slab (they are on no list; see `purged`).
-    pub parked: u32,
-    /// Central occupancy bucket of a listed slab.
-    pub bucket: u8,
-}
+mod queue;
+mod span;
+pub use queue::{SegmentLinks, SegmentQueue};
+pub use span::{MAX_CARVED, Span, SpanKind, SpanList, SpanRef, SpanState};
 
 #[repr(C)]
 struct SegmentHeader {
@@ -185,10 +110,6 @@ const _: () = {
 /// A segment, by the address of its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentRef(NonNull<SegmentHeader>);
-
-/// A span, by the address of its record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SpanRef(NonNull<Span>);
 
 // SAFETY: both are addresses into segment headers, which live until the
 // segment is released; the locking protocol above governs access.
@@ -530,97 +451,6 @@ impl SegmentRef {
     }
 }
 
-/// The right to the arena-lock fields of segment headers (the segment list
-/// links and the purge time): a witness. Each arena keeps its one
-/// `SegmentLinks` in its locked state, so only the holder of its lock can
-/// lend it, and the methods that read or write those fields take it as an
-/// argument (`&mut` to write). The segments must be the arena's own.
-pub struct SegmentLinks(());
-
-impl SegmentLinks {
-    /// A witness.
-    ///
-    /// # Safety
-    /// At most one exists per arena, kept where only the holder of the
-    /// arena's lock reaches it; or the segments it is used on are unlinked
-    /// from every arena and private to the caller.
-    pub const unsafe fn new() -> Self {
-        SegmentLinks(())
-    }
-}
-
-/// A FIFO of segments through their purge links, ordered by deadline (each
-/// segment enters with `now + delay`, and the delay is fixed).
-pub struct SegmentQueue {
-    head: *mut SegmentHeader,
-    tail: *mut SegmentHeader,
-}
-
-// SAFETY: the queue is only touched under its arena's lock.
-unsafe impl Send for SegmentQueue {}
-
-impl SegmentQueue {
-    pub const fn new() -> Self {
-        Self {
-            head: ptr::null_mut(),
-            tail: ptr::null_mut(),
-        }
-    }
-
-    pub fn front(&self) -> Option<SegmentRef> {
-        NonNull::new(self.head).map(SegmentRef)
-    }
-
-    /// Appends `seg` (not queued) with deadline `at`.
-    pub fn push_back(&mut self, seg: SegmentRef, at: u32) {
-        // SAFETY: the arena lock is held; `seg` and the tail are live
-        // segments of this arena.
-        unsafe {
-            let h = seg.hdr();
-            debug_assert!(!(*h).queued);
-            (*h).purge_at = at;
-            (*h).queued = true;
-            (*h).purge_next = ptr::null_mut();
-            (*h).purge_prev = self.tail;
-            if self.tail.is_null() {
-                self.head = h;
-            } else {
-                (*self.tail).purge_next = h;
-            }
-            self.tail = h;
-        }
-    }
-
-    /// Removes `seg`, which must be queued here.
-    pub fn remove(&mut self, seg: SegmentRef) {
-        // SAFETY: as in `push_back`; `seg` is on this queue.
-        unsafe {
-            let h = seg.hdr();
-            debug_assert!((*h).queued);
-            let (prev, next) = ((*h).purge_prev, (*h).purge_next);
-            if prev.is_null() {
-                self.head = next;
-            } else {
-                (*prev).purge_next = next;
-            }
-            if next.is_null() {
-                self.tail = prev;
-            } else {
-                (*next).purge_prev = prev;
-            }
-            (*h).queued = false;
-            (*h).purge_next = ptr::null_mut();
-            (*h).purge_prev = ptr::null_mut();
-        }
-    }
-}
-
-impl Default for SegmentQueue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(loom)]
 /// Builds every atomic of a fresh header in place.
 ///
@@ -637,227 +467,8 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
         // SAFETY: `i < PAGES`, inside the header; the bytes are zero.
         unsafe {
             ptr::addr_of_mut!((*header).page_map[i]).write(AtomicU16::new(0));
-            let span = ptr::addr_of_mut!((*header).spans[i]);
-            ptr::addr_of_mut!((*span).kind).write(AtomicU8::new(SpanKind::Invalid as u8));
-            ptr::addr_of_mut!((*span).pages).write(AtomicU16::new(0));
-            ptr::addr_of_mut!((*span).carved).write(AtomicU32::new(u32::from(NO_CLASS)));
-            ptr::addr_of_mut!((*span).reciprocal).write(AtomicU64::new(0));
+            Span::init_atomics(ptr::addr_of_mut!((*header).spans[i]));
         }
-    }
-}
-
-impl SpanRef {
-    /// The span record at `p`.
-    ///
-    /// # Safety
-    /// `p` must be the address of a span record in a live segment.
-    pub unsafe fn from_ptr(p: *mut Span) -> SpanRef {
-        // SAFETY: by contract `p` is a record address, never null.
-        SpanRef(unsafe { NonNull::new_unchecked(p) })
-    }
-
-    #[inline(always)]
-    fn rec(self) -> *mut Span {
-        self.0.as_ptr()
-    }
-
-    /// The segment holding this record.
-    #[inline(always)]
-    pub fn segment(self) -> SegmentRef {
-        // SAFETY: the record lies in a segment header.
-        unsafe { SegmentRef::of(self.rec().cast()) }
-    }
-
-    /// Index of the span's first page (the record's index in the header).
-    #[inline(always)]
-    pub fn first_page(self) -> usize {
-        let spans = self.segment().span(0).rec() as usize;
-        (self.rec() as usize - spans) / size_of::<Span>()
-    }
-
-    /// First byte of the span's memory.
-    #[inline(always)]
-    pub fn start(self) -> *mut u8 {
-        // SAFETY: the span lies inside its segment.
-        unsafe { self.segment().base().add(self.first_page() << PAGE_SHIFT) }
-    }
-
-    /// Size of the span in bytes.
-    #[inline(always)]
-    pub fn bytes(self) -> usize {
-        self.pages() << PAGE_SHIFT
-    }
-
-    #[inline(always)]
-    pub fn kind(self) -> SpanKind {
-        // SAFETY: the record is in a mapped header; the field is atomic.
-        SpanKind::from_byte(unsafe { (*self.rec()).kind.load(Ordering::Relaxed) })
-    }
-
-    /// Sets the kind; a span that is not a slab has class [`NO_CLASS`],
-    /// nothing carved and reciprocal 0, so the C door's `free` rejects it.
-    #[inline(always)]
-    pub fn set_kind(self, kind: SpanKind) {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).kind.store(kind as u8, Ordering::Relaxed) }
-        if kind != SpanKind::Slab {
-            self.set_class(NO_CLASS as usize, 0);
-        }
-    }
-
-    #[inline(always)]
-    pub fn class(self) -> usize {
-        (self.carved_word() & 0xff) as usize
-    }
-
-    /// Makes the span a slab of `class` whose block size has the given
-    /// `ceil(2^64 / size)`, with nothing carved.
-    #[inline(always)]
-    pub fn set_class(self, class: usize, reciprocal: u64) {
-        debug_assert!(class <= NO_CLASS as usize);
-        // SAFETY: as in `kind`.
-        unsafe {
-            (*self.rec()).carved.store(class as u32, Ordering::Relaxed);
-            (*self.rec())
-                .reciprocal
-                .store(reciprocal, Ordering::Relaxed);
-        }
-    }
-
-    /// The class and carved count in one word (see `Span::carved`): the
-    /// class is `word & 0xff`, the count `word >> 8`.
-    #[inline(always)]
-    pub fn carved_word(self) -> u32 {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).carved.load(Ordering::Relaxed) }
-    }
-
-    /// `ceil(2^64 / block size)` of a slab, 0 for any other span.
-    #[inline(always)]
-    pub fn reciprocal(self) -> u64 {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).reciprocal.load(Ordering::Relaxed) }
-    }
-
-    /// Blocks a slab has carved (see `Span::carved`).
-    #[inline(always)]
-    pub fn bumped(self) -> u32 {
-        self.carved_word() >> 8
-    }
-
-    /// Sets the carved count (the slab's owner only).
-    #[inline(always)]
-    pub fn set_bumped(self, bumped: u32) {
-        debug_assert!(bumped <= MAX_CARVED);
-        let word = bumped << 8 | self.class() as u32;
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).carved.store(word, Ordering::Relaxed) }
-    }
-
-    #[inline(always)]
-    pub fn pages(self) -> usize {
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).pages.load(Ordering::Relaxed) as usize }
-    }
-
-    #[inline(always)]
-    pub fn set_pages(self, pages: usize) {
-        debug_assert!(pages <= PAGES);
-        // SAFETY: as in `kind`.
-        unsafe { (*self.rec()).pages.store(pages as u16, Ordering::Relaxed) }
-    }
-
-    /// The owner-only fields, for as long as the caller chooses.
-    ///
-    /// # Safety
-    /// The caller must own the span under the module protocol (its list's
-    /// or pool's lock, or a witness of it) and hold no other reference to
-    /// this span's state while the result lives.
-    #[inline(always)]
-    pub unsafe fn state<'a>(self) -> &'a mut SpanState {
-        // SAFETY: by contract the caller has exclusive access to `state`,
-        // which no atomic shares.
-        unsafe { &mut (*self.rec()).state }
-    }
-}
-
-/// An intrusive doubly linked list of spans through `next` / `prev`, used
-/// for an arena's free bins and a central class's partial slabs. The list's
-/// owner (its lock holder) owns the links of every span on it.
-pub struct SpanList {
-    head: *mut Span,
-    len: usize,
-}
-
-// SAFETY: the list is only touched under its owner's lock.
-unsafe impl Send for SpanList {}
-
-impl SpanList {
-    pub const fn new() -> Self {
-        Self {
-            head: ptr::null_mut(),
-            len: 0,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn first(&self) -> Option<SpanRef> {
-        NonNull::new(self.head).map(SpanRef)
-    }
-
-    /// The span after `span` on this list.
-    pub fn next(&self, span: SpanRef) -> Option<SpanRef> {
-        // SAFETY: `span` is on this list, whose links we own.
-        NonNull::new(unsafe { span.state().next }).map(SpanRef)
-    }
-
-    /// Adds `span` at the front.
-    pub fn push(&mut self, span: SpanRef) {
-        // SAFETY: the list owner owns the links of `span` (being added) and
-        // of the current head; each state reference is dropped at once.
-        unsafe {
-            let st = span.state();
-            st.prev = ptr::null_mut();
-            st.next = self.head;
-            if let Some(head) = self.first() {
-                head.state().prev = span.rec();
-            }
-        }
-        self.head = span.rec();
-        self.len += 1;
-    }
-
-    /// Removes `span`, which must be on this list.
-    pub fn remove(&mut self, span: SpanRef) {
-        // SAFETY: `span` and its neighbours are on this list.
-        unsafe {
-            let (prev, next) = (span.state().prev, span.state().next);
-            if prev.is_null() {
-                self.head = next;
-            } else {
-                SpanRef::from_ptr(prev).state().next = next;
-            }
-            if !next.is_null() {
-                SpanRef::from_ptr(next).state().prev = prev;
-            }
-            let st = span.state();
-            st.next = ptr::null_mut();
-            st.prev = ptr::null_mut();
-        }
-        self.len -= 1;
-    }
-}
-
-impl Default for SpanList {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -928,46 +539,6 @@ impl SegmentRef {
             page += pages;
         }
         assert_eq!(self.free_pages(), free, "segment {base:p}: free page count");
-    }
-}
-
-#[cfg(any(test, fuzzing, feature = "invariants"))]
-impl SpanList {
-    /// Checks the links and the length, calling `f` on each span.
-    pub fn check(&self, what: &str, mut f: impl FnMut(SpanRef)) {
-        let (mut prev, mut n) = (ptr::null_mut(), 0);
-        let mut cur = self.first();
-        while let Some(span) = cur {
-            assert!(n < self.len, "{what}: longer than its length {}", self.len);
-            // SAFETY: `span` is on this list, whose owner's lock is held.
-            assert_eq!(unsafe { span.state().prev }, prev, "{what}: prev link");
-            f(span);
-            prev = span.rec();
-            n += 1;
-            cur = self.next(span);
-        }
-        assert_eq!(n, self.len, "{what}: length");
-    }
-}
-
-#[cfg(any(test, fuzzing, feature = "invariants"))]
-impl SegmentQueue {
-    /// Checks the links and the `queued` flags; returns the length.
-    pub fn check(&self) -> usize {
-        let (mut prev, mut n) = (ptr::null_mut(), 0);
-        let mut cur = self.head;
-        while !cur.is_null() {
-            // SAFETY: queued segments are live; the arena lock is held.
-            unsafe {
-                assert!((*cur).queued, "purge queue: segment not marked queued");
-                assert_eq!((*cur).purge_prev, prev, "purge queue: prev link");
-                prev = cur;
-                cur = (*cur).purge_next;
-            }
-            n += 1;
-        }
-        assert_eq!(prev, self.tail, "purge queue: tail");
-        n
     }
 }
 
