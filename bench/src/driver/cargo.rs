@@ -121,9 +121,13 @@ struct Target {
 }
 
 /// Builds the given workload binaries in release (with the `peers` feature
-/// if `peers`) and returns their paths by binary name. Cargo's progress and
-/// diagnostics go to our stderr.
-pub fn build_bins(bins: &[&str], peers: bool) -> Result<HashMap<String, PathBuf>, String> {
+/// if `peers`, for `target` if given, else the host) and returns their
+/// paths by binary name. Cargo's progress and diagnostics go to our stderr.
+pub fn build_bins(
+    bins: &[&str],
+    peers: bool,
+    target: Option<&str>,
+) -> Result<HashMap<String, PathBuf>, String> {
     let mut cmd = cargo();
     cmd.args(["build", "--release", "-p", "slabpool-bench"])
         .args([
@@ -135,6 +139,9 @@ pub fn build_bins(bins: &[&str], peers: bool) -> Result<HashMap<String, PathBuf>
         .env("CXXFLAGS", cxxflags())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
     if peers {
         cmd.args(["--features", "peers"]);
         for p in NO_DEBUG_FOR {
