@@ -120,12 +120,13 @@ struct Target {
     name: String,
 }
 
-/// Builds the given workload binaries in release (with the `peers` feature
-/// if `peers`, for `target` if given, else the host) and returns their
-/// paths by binary name. Cargo's progress and diagnostics go to our stderr.
+/// Builds the given workload binaries in release (with the given features:
+/// the peers' `peer-*`; for `target` if given, else the host) and returns
+/// their paths by binary name. Cargo's progress and diagnostics go to our
+/// stderr.
 pub fn build_bins(
     bins: &[&str],
-    peers: bool,
+    features: &[&str],
     target: Option<&str>,
 ) -> Result<HashMap<String, PathBuf>, String> {
     let mut cmd = cargo();
@@ -142,8 +143,8 @@ pub fn build_bins(
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
-    if peers {
-        cmd.args(["--features", "peers"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
         for p in NO_DEBUG_FOR {
             cmd.arg("--config")
                 .arg(format!("profile.release.package.{p}.debug=0"));

@@ -133,14 +133,14 @@ fn build(
     if bins.is_empty() {
         return Ok((HashMap::new(), Vec::new()));
     }
-    let peers = allocators.iter().any(|a| a.peer);
+    let features: Vec<&str> = allocators.iter().filter_map(|a| a.feature).collect();
     let on = target.unwrap_or("the host");
     eprintln!(
         "slabpool-bench: building {} (release, for {on})",
         bins.join(", ")
     );
-    let all = cargo::build_bins(&bins, peers, target);
-    if all.is_ok() || target.is_none() || !peers {
+    let all = cargo::build_bins(&bins, &features, target);
+    if all.is_ok() || target.is_none() || features.is_empty() {
         return all.map(|b| (b, Vec::new()));
     }
     // One at a time, to learn which peers do not build for the target.
@@ -152,11 +152,12 @@ fn build(
     let mut built = if own.is_empty() {
         HashMap::new()
     } else {
-        cargo::build_bins(&own, false, target)?
+        cargo::build_bins(&own, &[], target)?
     };
     let mut left_out = Vec::new();
     for a in allocators.iter().filter(|a| a.peer) {
-        match cargo::build_bins(&[a.bin], true, target) {
+        let features: Vec<&str> = a.feature.into_iter().collect();
+        match cargo::build_bins(&[a.bin], &features, target) {
             Ok(b) => built.extend(b),
             Err(e) => {
                 eprintln!(
