@@ -47,7 +47,7 @@
 //! frame; everything else is out of line.
 
 use crate::block;
-use crate::global::{self, alloc_big, alloc_small_sampled, dealloc_small};
+use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
 use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
@@ -393,7 +393,7 @@ fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => handed_out(alloc_small_sampled(class, size, align)),
-            _ => alloc_big(l, false),
+            _ => alloc_big(l, false, &DEFAULTS),
         },
         None => ptr::null_mut(),
     }
@@ -411,7 +411,7 @@ pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
                 }
                 p
             }
-            _ => alloc_big(l, true),
+            _ => alloc_big(l, true, &DEFAULTS),
         },
         None => ptr::null_mut(),
     }
