@@ -131,11 +131,15 @@ pub fn render(r: &Report) -> String {
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
     let h = &r.header;
+    let (dir, args) = match &h.target {
+        Some(t) => (format!("{t}/"), format!(" -- --target {t}")),
+        None => (String::new(), String::new()),
+    };
     let _ = writeln!(
         s,
         "Quick suite ({} runs per pair, {} threads), {} · {} cores · {} · {}. \
-         Versions, medians and every run: `target/slabpool-bench/report.{{md,json}}` \
-         after `cargo run --release -p slabpool-bench`.",
+         Versions, medians and every run: `target/slabpool-bench/{dir}report.{{md,json}}` \
+         after `cargo run --release -p slabpool-bench{args}`.",
         h.runs, h.threads, h.cpu, h.cores, h.kernel, h.date
     );
     if let Some(line) = target_line(h) {
@@ -558,5 +562,8 @@ mod tests {
                     Left out, since they do not build for it: snmalloc.";
         assert!(render(&r).contains(line));
         assert!(summary(&r).contains(line));
+        let run = "`target/slabpool-bench/x86_64-unknown-linux-musl/report.{md,json}` after \
+                   `cargo run --release -p slabpool-bench -- --target x86_64-unknown-linux-musl`";
+        assert!(summary(&r).contains(run), "{}", summary(&r));
     }
 }
