@@ -18,7 +18,9 @@
 //! comes later (another destructor running late) goes straight to the
 //! central pools.
 //!
-//! The same one-time setup reads the environment (`config`), registers
+//! The same one-time setup applies the configuration (`config`: the one in
+//! the `SlabPool` value whose allocation came first, then the environment
+//! over it), registers
 //! `pthread_atfork` handlers that hold every heap lock across `fork`, and,
 //! with `SLABPOOL_SHOW_STATS=1`, an `atexit` handler printing statistics.
 //!
@@ -35,11 +37,13 @@
 //! doors; `dealloc` of a large block asks the registry whether it is a
 //! guarded one once the guard pool is in use.
 
-use crate::config;
+use crate::config::{self, Config};
 use crate::guard;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use crate::heap::{Heap, LARGE_LIMIT, Route, copy_small, route};
 use crate::os;
+#[cfg(not(feature = "hardened"))]
+use crate::pool::SlabPool;
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::tcache::{ACTIVE, DEAD, REGISTERING, ThreadCache, UNINIT};
@@ -57,14 +61,11 @@ use core::ptr;
 // Zero bytes must read as a fresh cache (see `initial_exec`).
 const _: () = assert!(UNINIT == 0);
 
-/// slabpool as a global allocator:
-///
-/// ```
-/// #[global_allocator]
-/// static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SlabPool;
+/// The configuration of the doors that carry none: the pointer API (`raw`,
+/// the C library's) and the paths that free, which never come first (a
+/// process allocates before it frees, and its first allocation applied its
+/// configuration).
+pub(crate) const DEFAULTS: Config = Config::new();
 
 static HEAP: Heap = Heap::new();
 
@@ -176,6 +177,19 @@ mod initial_exec {
 /// central pools' transfer stacks, empty slabs, the free pages of sparse
 /// slabs and of segments, and empty segments. Other threads flush their
 /// caches at their next slow path.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+///
+/// fn main() {
+///     let blocks: Vec<Vec<u8>> = (0..10_000).map(|_| vec![1; 1000]).collect();
+///     drop(blocks);
+///     slabpool::collect();
+///     let s = slabpool::stats();
+///     assert!(s.committed <= s.mapped);
+/// }
+/// ```
 pub fn collect() {
     let tc = tcache();
     if tc.state() == ACTIVE {
@@ -191,6 +205,19 @@ pub(crate) fn check_thread_cache() -> crate::heap::CacheCounts {
 }
 
 /// A snapshot of the allocator's counters (no allocation).
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+///
+/// fn main() {
+///     let v = vec![0u64; 100_000];
+///     let s = slabpool::stats();
+///     assert!(s.allocated >= 800_000 && s.allocated <= s.active);
+///     println!("{} bytes mapped, {} committed", s.mapped, s.committed);
+///     drop(v);
+/// }
+/// ```
 pub fn stats() -> Stats {
     HEAP.stats()
 }
@@ -224,8 +251,9 @@ extern "C" fn check_quarantine_at_exit() {
 static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
 const KEY_CREATING: usize = usize::MAX;
 
-/// Returns the exit key plus one (0 when it cannot be created).
-fn exit_key() -> usize {
+/// Returns the exit key plus one (0 when it cannot be created). The first
+/// call sets the process up, with `config`.
+fn exit_key(config: &Config) -> usize {
     loop {
         match EXIT_KEY.load(Ordering::Acquire) {
             0 => {
@@ -233,7 +261,7 @@ fn exit_key() -> usize {
                     .compare_exchange(0, KEY_CREATING, Ordering::Acquire, Ordering::Acquire)
                     .is_ok()
                 {
-                    config::init_from_env();
+                    config::init(config);
                     os::check_page_size();
                     if config::show_stats() {
                         // SAFETY: an `extern "C"` fn without arguments.
@@ -341,11 +369,12 @@ fn pin_library() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "c-malloc"))))]
 fn pin_library() {}
 
-/// Registers the calling thread for the exit flush and activates its cache.
-/// Returns false when the cache must be bypassed (re-entered while
-/// registering, or the thread is exiting).
+/// Registers the calling thread for the exit flush and activates its cache
+/// (the process's first call sets it up with `config`). Returns false when
+/// the cache must be bypassed (re-entered while registering, or the thread
+/// is exiting).
 #[cold]
-fn activate(tc: &mut ThreadCache) -> bool {
+fn activate(tc: &mut ThreadCache, config: &Config) -> bool {
     if tc.state() != UNINIT {
         return tc.state() == ACTIVE;
     }
@@ -353,7 +382,7 @@ fn activate(tc: &mut ThreadCache) -> bool {
     // initial value (a no-op for the `thread_local!` one).
     *tc = ThreadCache::new();
     tc.set_state(REGISTERING);
-    let key = exit_key();
+    let key = exit_key(config);
     if key == 0 {
         // No way to learn of this thread's exit: do not cache at all.
         tc.set_state(DEAD);
@@ -417,9 +446,9 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
 
 #[cold]
 #[inline(never)]
-fn alloc_small_slow(class: usize) -> *mut u8 {
+fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
     let tc = tcache();
-    if tc.state() == ACTIVE || activate(tc) {
+    if tc.state() == ACTIVE || activate(tc, config) {
         return tc.refill(&HEAP, class);
     }
     HEAP.alloc_block(class, 0)
@@ -429,7 +458,7 @@ fn alloc_small_slow(class: usize) -> *mut u8 {
 #[inline(never)]
 fn dealloc_small_slow(p: *mut u8, class: usize) {
     let tc = tcache();
-    if tc.state() == ACTIVE || activate(tc) {
+    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         unsafe { tc.overflow(&HEAP, class, p) };
         return;
@@ -439,9 +468,9 @@ fn dealloc_small_slow(p: *mut u8, class: usize) {
 }
 
 /// The arena for a large request from this thread.
-fn home_arena() -> usize {
+fn home_arena(config: &Config) -> usize {
     let tc = tcache();
-    if tc.state() == ACTIVE || activate(tc) {
+    if tc.state() == ACTIVE || activate(tc, config) {
         tc.arena()
     } else {
         0
@@ -455,7 +484,7 @@ fn home_arena() -> usize {
 #[inline(never)]
 fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 {
     let tc = tcache();
-    if tc.state() == ACTIVE || activate(tc) {
+    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         if tc.sample_due() {
             // Counted even if the pool has no room: a full pool is not
             // asked again at every slow path.
@@ -473,9 +502,11 @@ fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 
 // Every large request within the guard pool's reach may be sampled.
 const _: () = assert!(guard::MAX_BLOCK == LARGE_LIMIT);
 
+/// A large or huge block for `layout` (zeroed if `zero`); `config` is
+/// applied if this is the process's first allocation.
 #[inline(never)]
-pub(crate) fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
-    let home = home_arena();
+pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 {
+    let home = home_arena(config);
     let (size, align) = (layout.size(), layout.align());
     let tc = tcache();
     if tc.state() == ACTIVE && guard::eligible(size, align) {
@@ -511,14 +542,15 @@ unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
     unsafe { HEAP.free_big(p, layout.size(), layout.align()) }
 }
 
-/// A block of `class`: the fast path, then the slow one.
+/// A block of `class`: the fast path, then the slow one (which applies
+/// `config` if this is the process's first allocation).
 #[inline(always)]
-pub(crate) fn alloc_small(class: usize) -> *mut u8 {
+pub(crate) fn alloc_small(class: usize, config: &Config) -> *mut u8 {
     let p = tcache().pop(class);
     if !p.is_null() {
         return p;
     }
-    alloc_small_slow(class)
+    alloc_small_slow(class, config)
 }
 
 /// A block of `class` for `size` bytes at `align` (which route to it), for
@@ -576,7 +608,7 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 #[inline]
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
     let tc = tcache();
-    if tc.state() == ACTIVE || activate(tc) {
+    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
         if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
             // SAFETY: a block leaving the quarantine is a live block of its
@@ -599,8 +631,8 @@ unsafe impl GlobalAlloc for SlabPool {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match route(layout.size(), layout.align()) {
-            Route::Small(class) => alloc_small(class),
-            _ => alloc_big(layout, false),
+            Route::Small(class) => alloc_small(class, self.config()),
+            _ => alloc_big(layout, false, self.config()),
         }
     }
 
@@ -618,7 +650,7 @@ unsafe impl GlobalAlloc for SlabPool {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match route(layout.size(), layout.align()) {
             Route::Small(class) => {
-                let p = alloc_small(class);
+                let p = alloc_small(class, self.config());
                 if !p.is_null() {
                     // SAFETY: `p` is a fresh block of at least `size` bytes.
                     unsafe { p.write_bytes(0, layout.size()) };
@@ -626,7 +658,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 p
             }
             // Large and huge memory fresh from the OS is not cleared again.
-            _ => alloc_big(layout, true),
+            _ => alloc_big(layout, true, self.config()),
         }
     }
 
@@ -642,7 +674,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 if a == b {
                     return p;
                 }
-                let q = alloc_small(b);
+                let q = alloc_small(b, self.config());
                 if !q.is_null() {
                     // SAFETY: both blocks hold at least the bytes copied (the
                     // smaller class size, or the smaller request) and are

@@ -79,6 +79,7 @@ use crate::config;
 use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, align_up};
 use crate::registry::{self, ChunkKind};
+use crate::stats::GuardStats;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Lock, UnsafeCell};
 use core::ffi::{c_int, c_void};
@@ -338,22 +339,6 @@ static CHUNKS: AtomicUsize = AtomicUsize::new(0);
 static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 static FREED_SLOTS: AtomicUsize = AtomicUsize::new(0);
 static GUARDED: AtomicU64 = AtomicU64::new(0);
-
-/// What the guard pool holds (no allocation, a few relaxed loads).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GuardStats {
-    /// The sampling period in effect (`SLABPOOL_GUARD_SAMPLE`; 0: off).
-    pub sample: u32,
-    /// Chunks of the pool mapped ([`MAX_CHUNKS_PER_KIND`] per kind at
-    /// most, 4 MiB of address space each).
-    pub chunks: usize,
-    /// Guarded blocks live now.
-    pub live: usize,
-    /// Freed slots waiting for reuse, their pages inaccessible.
-    pub freed: usize,
-    /// Guarded blocks handed out since the start.
-    pub guarded: u64,
-}
 
 /// A snapshot of the guard pool's counters.
 pub fn guard_stats() -> GuardStats {

@@ -21,7 +21,8 @@
 
 use crate::block;
 use crate::canary::{self, TAG};
-use crate::global::{self, SlabPool, alloc_big, alloc_small};
+use crate::global::{self, alloc_big, alloc_small};
+use crate::pool::SlabPool;
 use crate::guard;
 use crate::heap::{LARGE_LIMIT, Route, route};
 use crate::huge;
@@ -307,7 +308,7 @@ unsafe impl GlobalAlloc for SlabPool {
         let size = layout.size() + TAG;
         match route(size, layout.align()) {
             Route::Small(class) => {
-                let p = alloc_small(class);
+                let p = alloc_small(class, self.config());
                 if !p.is_null() {
                     // SAFETY: a fresh block of at least 8 bytes: its link
                     // word cleared, so it does not read as free.
@@ -319,7 +320,7 @@ unsafe impl GlobalAlloc for SlabPool {
             }
             _ => match padded(layout) {
                 // SAFETY: null or a fresh block of at least `l.size()` bytes.
-                Some(l) => unsafe { armed(alloc_big(l, false), layout.size()) },
+                Some(l) => unsafe { armed(alloc_big(l, false, self.config()), layout.size()) },
                 None => ptr::null_mut(),
             },
         }
@@ -331,7 +332,7 @@ unsafe impl GlobalAlloc for SlabPool {
         };
         match route(l.size(), l.align()) {
             Route::Small(class) => {
-                let p = alloc_small(class);
+                let p = alloc_small(class, self.config());
                 if !p.is_null() {
                     // SAFETY: a fresh block of at least `l.size()` bytes.
                     unsafe { p.write_bytes(0, l.size()) };
@@ -340,7 +341,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
             }
             // SAFETY: as in `alloc`.
-            _ => unsafe { armed(alloc_big(l, true), layout.size()) },
+            _ => unsafe { armed(alloc_big(l, true, self.config()), layout.size()) },
         }
     }
 

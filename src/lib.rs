@@ -1,11 +1,40 @@
-//! slabpool: a general-purpose memory allocator.
+//! slabpool: a general-purpose memory allocator, in Rust, for Rust
+//! programs (`#[global_allocator]`) and, as `libslabpool.so`, for C ones.
+//!
+//! It has a native port to Linux on x86_64 and aarch64 (glibc or musl). On
+//! any other target [`SlabPool`](struct@SlabPool) still compiles and forwards every call to
+//! the system allocator ([`std::alloc::System`]), and [`stats`],
+//! [`collect`] and [`guard_stats`] return zero figures, so a
+//! cross-platform program needs no `cfg` around its global allocator.
 //!
 //! ```
 //! #[global_allocator]
 //! static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
+//!
+//! fn main() {
+//!     let v: Vec<u64> = (0..1000).collect();
+//!     assert_eq!(v.iter().sum::<u64>(), 499_500);
+//! }
 //! ```
 //!
-//! ## Layers
+//! Settings can be given in code, with a `const` [`Config`]; the
+//! environment (`SLABPOOL_*` variables) still overrides them, unless
+//! [`Config::ignore_environment`] says not to (see [`Config`] for the
+//! table):
+//!
+//! ```
+//! use slabpool::{Config, SlabPool};
+//!
+//! #[global_allocator]
+//! static GLOBAL: SlabPool = SlabPool::with(Config::new().purge_delay_ms(50).show_stats(false));
+//!
+//! fn main() {
+//!     let s = String::from("configured");
+//!     assert_eq!(s.len(), 10);
+//! }
+//! ```
+//!
+//! ## Layers of the native port
 //!
 //! The modules, from the bottom up. A module uses only modules listed
 //! before it (`tests/layers.rs` reads this list and every module's
@@ -17,7 +46,7 @@
 //! 2. `poison`: AddressSanitizer hooks (the `asan` feature);
 //! 3. `entropy`: random words from the OS;
 //! 4. `layout`: the segment size every layer agrees on;
-//! 5. `config`: settings from the environment;
+//! 5. `config`: settings, from code ([`Config`]) and the environment;
 //! 6. `os`: reserve, commit, decommit and release address space (mmap),
 //!    the clock, stderr without allocating;
 //! 7. `registry`: which chunks of the address space are slabpool's;
@@ -30,7 +59,7 @@
 //! 13. `quarantine`: the hardened build's delayed reuse;
 //! 14. `inbox`: batches other shards' threads hand a central pool without
 //!     its lock;
-//! 15. `stats`: the [`Stats`] types;
+//! 15. `stats`: the [`Stats`] types and their table;
 //! 16. `segment`: 4 MiB aligned segments whose headers describe their spans;
 //! 17. `arena`: page-run allocation over segments, with coalescing;
 //! 18. `slab`: slabs (bump pointer, free list, purge of idle pages);
@@ -41,13 +70,17 @@
 //! 23. `lookup`: which block a bare pointer starts;
 //! 24. `heap`: the shared state below the thread caches (shards, routes);
 //! 25. `tcache`: per-thread, per-class caches (no lock, no atomic);
-//! 26. `global`: the [`SlabPool`] `GlobalAlloc`, the thread lifecycle,
-//!     [`collect`] and [`stats`];
-//! 27. `pointer`: the pointer-only API as every build has it;
-//! 28. `hardened`: the hardened build's doors (canaries, zero on free,
+//! 26. `pool`: the [`SlabPool`](struct@SlabPool) type and its
+//!     configuration;
+//! 27. `global`: the [`SlabPool`](struct@SlabPool) `GlobalAlloc`, the
+//!     thread lifecycle, [`collect`] and [`stats`];
+//! 28. `pointer`: the pointer-only API as every build has it;
+//! 29. `hardened`: the hardened build's doors (canaries, zero on free,
 //!     delayed reuse around `pointer`);
-//! 29. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
-//! 30. `fuzzing`, `model`: what the fuzz targets and the loom models see
+//! 30. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
+//! 31. `fallback`: the stand-in for all of this on other targets
+//!     (forwards to the system allocator);
+//! 32. `fuzzing`, `model`: what the fuzz targets and the loom models see
 //!     (test support, hidden).
 //!
 //! With `cfg(fuzzing)` or the `invariants` feature each structure has a `check`
@@ -55,54 +88,77 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// The public API is documented; the hidden `fuzzing` module (the `invariants`
+// feature's) re-exports internals that are not an API.
+#![cfg_attr(not(any(fuzzing, feature = "invariants")), warn(missing_docs))]
 
-mod arena;
-mod block;
-#[cfg(feature = "hardened")]
-mod canary;
-#[cfg(feature = "hardened")]
-mod carve_order;
-mod central;
+/// Items of the native port: `build.rs` sets `cfg(native)` on Linux for
+/// x86_64 and aarch64; elsewhere `fallback` stands in for them.
+macro_rules! native {
+    ($($item:item)*) => { $(#[cfg(native)] $item)* };
+}
+
+native! {
+    mod arena;
+    mod block;
+    #[cfg(feature = "hardened")]
+    mod canary;
+    #[cfg(feature = "hardened")]
+    mod carve_order;
+    mod central;
+    mod entropy;
+    #[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
+    #[doc(hidden)]
+    pub mod fuzzing;
+    #[cfg(not(loom))]
+    mod global;
+    #[cfg(not(loom))]
+    mod guard;
+    #[cfg(all(feature = "hardened", not(loom)))]
+    mod hardened;
+    mod heap;
+    mod huge;
+    mod huge_cache;
+    mod inbox;
+    mod layout;
+    #[cfg(not(loom))]
+    mod lookup;
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub mod model;
+    mod os;
+    #[cfg(not(loom))]
+    mod pointer;
+    mod poison;
+    mod purge;
+    #[cfg(feature = "hardened")]
+    mod quarantine;
+    #[cfg(not(loom))]
+    pub mod raw;
+    mod registry;
+    mod segment;
+    mod size_class;
+    mod slab;
+    mod sync;
+    mod tcache;
+
+    #[cfg(not(loom))]
+    pub use global::{collect, stats};
+    #[cfg(not(loom))]
+    pub use guard::guard_stats;
+    pub use size_class::NUM_CLASSES;
+}
+
+// Compiled in the native port's tests too, which check it.
+#[cfg(any(not(native), test))]
+mod fallback;
+#[cfg(not(native))]
+pub use fallback::{NUM_CLASSES, collect, guard_stats, stats};
+
 mod config;
-mod entropy;
-#[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
-#[doc(hidden)]
-pub mod fuzzing;
-#[cfg(not(loom))]
-mod global;
-#[cfg(not(loom))]
-mod guard;
-#[cfg(all(feature = "hardened", not(loom)))]
-mod hardened;
-mod heap;
-mod huge;
-mod huge_cache;
-mod inbox;
-mod layout;
-#[cfg(not(loom))]
-mod lookup;
-#[cfg(loom)]
-pub mod model;
-mod os;
-#[cfg(not(loom))]
-mod pointer;
-mod poison;
-mod purge;
-#[cfg(feature = "hardened")]
-mod quarantine;
-#[cfg(not(loom))]
-pub mod raw;
-mod registry;
-mod segment;
-mod size_class;
-mod slab;
+mod pool;
 mod stats;
-mod sync;
-mod tcache;
 
-#[cfg(not(loom))]
-pub use global::{SlabPool, collect, stats};
-#[cfg(not(loom))]
-pub use guard::{GuardStats, guard_stats};
-pub use size_class::NUM_CLASSES;
-pub use stats::{ClassStats, Stats};
+pub use config::Config;
+pub use pool::SlabPool;
+pub use stats::{ClassStats, GuardStats, Stats};

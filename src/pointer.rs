@@ -35,7 +35,7 @@
 #![cfg_attr(feature = "hardened", allow(dead_code))]
 
 use crate::block;
-use crate::global::{self, alloc_big, alloc_small_sampled, dealloc_small};
+use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
 use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
@@ -165,7 +165,7 @@ fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => handed_out(alloc_small_sampled(class, size, align)),
-            _ => alloc_big(l, false),
+            _ => alloc_big(l, false, &DEFAULTS),
         },
         None => ptr::null_mut(),
     }
@@ -183,7 +183,7 @@ pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
                 }
                 p
             }
-            _ => alloc_big(l, true),
+            _ => alloc_big(l, true, &DEFAULTS),
         },
         None => ptr::null_mut(),
     }

@@ -1,6 +1,6 @@
 //! The pointer-only API: allocation without a `Layout`, for the C ABI
 //! (`malloc`, `free`, `realloc`, `malloc_usable_size`) and other foreign
-//! function interfaces. Rust code should use [`crate::SlabPool`] through
+//! function interfaces. Rust code should use [`SlabPool`](struct@crate::SlabPool) through
 //! `GlobalAlloc`, which never needs to look a block up.
 //!
 //! A pointer that slabpool did not hand out is reported on stderr (written

@@ -3,7 +3,7 @@
 //!
 //! The byte figures nest: `allocated <= active <= committed <= mapped`.
 
-use crate::size_class::NUM_CLASSES;
+use crate::NUM_CLASSES;
 use core::fmt::{self, Write};
 
 /// A snapshot of the allocator's memory, from [`crate::stats`].
@@ -33,10 +33,14 @@ pub struct Stats {
     pub purges: usize,
     /// Threads with an active cache.
     pub threads: usize,
-    /// Contention, summed over the classes (see [`ClassStats`]).
+    /// Contention, summed over the classes (see [`ClassStats`]): lock
+    /// acquisitions of the central pools.
     pub lock_acquisitions: u64,
+    /// Of those, the ones that found the lock taken.
     pub lock_waits: u64,
+    /// Futex sleeps in those waits.
     pub lock_sleeps: u64,
+    /// Batches taken from a transfer stack that another thread had flushed.
     pub cross_thread_batches: u64,
     /// One row per size class.
     pub classes: [ClassStats; NUM_CLASSES],
@@ -93,6 +97,23 @@ impl Default for Stats {
             classes: [ClassStats::default(); NUM_CLASSES],
         }
     }
+}
+
+/// What the guard pool holds, from [`crate::guard_stats`] (no
+/// allocation, a few relaxed loads).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuardStats {
+    /// The sampling period in effect (`SLABPOOL_GUARD_SAMPLE`; 0: off).
+    pub sample: u32,
+    /// Chunks of the pool mapped (4 per kind of block at most, 4 MiB of
+    /// address space each).
+    pub chunks: usize,
+    /// Guarded blocks live now.
+    pub live: usize,
+    /// Freed slots waiting for reuse, their pages inaccessible.
+    pub freed: usize,
+    /// Guarded blocks handed out since the start.
+    pub guarded: u64,
 }
 
 /// `n` bytes in a short human unit, e.g. `12.3 MiB`.

@@ -17,7 +17,7 @@ fn stated_order(lib: &str) -> Vec<Vec<String>> {
             continue;
         };
         let doc = doc.trim();
-        if doc == "## Layers" {
+        if doc.starts_with("## Layers") {
             in_list = true;
             continue;
         }

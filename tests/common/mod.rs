@@ -113,3 +113,55 @@ pub fn status_kib(field: &str) -> usize {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
+
+/// The settings in force in a child run of this test binary (the
+/// configuration tests, `tests/config*.rs`): runs its test `child_test`
+/// alone with `env` set (and slabpool's other variables removed), which
+/// prints `guard sample N`; returns N and whether the statistics table
+/// was printed to stderr at exit (`show_stats`).
+pub fn settings_in_child(child_test: &str, env: &[(&str, &str)]) -> (u32, bool) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(CONFIG_CHILD, "1");
+    for var in [
+        "SLABPOOL_PURGE_DELAY_MS",
+        "SLABPOOL_SHOW_STATS",
+        "SLABPOOL_VERBOSE",
+        "SLABPOOL_GUARD_SAMPLE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    // The harness prints `test child ... ` on the same line.
+    let sample = stdout
+        .lines()
+        .find_map(|l| l.split_once("guard sample ").map(|(_, n)| n))
+        .unwrap_or_else(|| panic!("child printed no guard sample:\n{stdout}"))
+        .trim()
+        .parse()
+        .expect("a number");
+    (sample, stderr.contains("slabpool statistics"))
+}
+
+/// Set in a configuration test's child run.
+pub const CONFIG_CHILD: &str = "SLABPOOL_CONFIG_TEST_CHILD";
+
+/// The child side of [`settings_in_child`]: allocates, then prints the
+/// guard sampling period in force (nothing outside a child run).
+pub fn print_settings_if_child() {
+    if std::env::var_os(CONFIG_CHILD).is_none() {
+        return;
+    }
+    let v = std::hint::black_box(Box::new([1u8; 100]));
+    assert_eq!(v[99], 1);
+    println!("guard sample {}", slabpool::guard_stats().sample);
+}

@@ -7,8 +7,10 @@ pub struct Allocator {
     pub name: &'static str,
     /// Its workload binary (`[[bin]]` in bench/Cargo.toml).
     pub bin: &'static str,
-    /// Whether it is a peer (built only with the `peers` feature).
+    /// Whether it is a peer (built only with its `peer-*` feature).
     pub peer: bool,
+    /// The bench crate's feature that builds its workload binary (peers).
+    pub feature: Option<&'static str>,
     /// Crates whose versions identify it (first: the one a user depends on).
     pub crates: &'static [&'static str],
 }
@@ -22,36 +24,42 @@ pub const ALL: &[Allocator] = &[
         name: SYSTEM,
         bin: "wl-system",
         peer: false,
+        feature: None,
         crates: &[],
     },
     Allocator {
         name: "slabpool",
         bin: "wl-slabpool",
         peer: false,
+        feature: None,
         crates: &["slabpool"],
     },
     Allocator {
         name: MIMALLOC,
         bin: "wl-mimalloc",
         peer: true,
+        feature: Some("peer-mimalloc"),
         crates: &["mimalloc", "libmimalloc-sys"],
     },
     Allocator {
         name: "jemalloc",
         bin: "wl-jemalloc",
         peer: true,
+        feature: Some("peer-jemalloc"),
         crates: &["tikv-jemallocator", "tikv-jemalloc-sys"],
     },
     Allocator {
         name: "snmalloc",
         bin: "wl-snmalloc",
         peer: true,
+        feature: Some("peer-snmalloc"),
         crates: &["snmalloc-rs", "snmalloc-sys"],
     },
     Allocator {
         name: "rpmalloc",
         bin: "wl-rpmalloc",
         peer: true,
+        feature: Some("peer-rpmalloc"),
         crates: &["rpmalloc", "rpmalloc-sys"],
     },
 ];

@@ -120,10 +120,15 @@ struct Target {
     name: String,
 }
 
-/// Builds the given workload binaries in release (with the `peers` feature
-/// if `peers`) and returns their paths by binary name. Cargo's progress and
-/// diagnostics go to our stderr.
-pub fn build_bins(bins: &[&str], peers: bool) -> Result<HashMap<String, PathBuf>, String> {
+/// Builds the given workload binaries in release (with the given features:
+/// the peers' `peer-*`; for `target` if given, else the host) and returns
+/// their paths by binary name. Cargo's progress and diagnostics go to our
+/// stderr.
+pub fn build_bins(
+    bins: &[&str],
+    features: &[&str],
+    target: Option<&str>,
+) -> Result<HashMap<String, PathBuf>, String> {
     let mut cmd = cargo();
     cmd.args(["build", "--release", "-p", "slabpool-bench"])
         .args([
@@ -135,8 +140,11 @@ pub fn build_bins(bins: &[&str], peers: bool) -> Result<HashMap<String, PathBuf>
         .env("CXXFLAGS", cxxflags())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    if peers {
-        cmd.args(["--features", "peers"]);
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
         for p in NO_DEBUG_FOR {
             cmd.arg("--config")
                 .arg(format!("profile.release.package.{p}.debug=0"));

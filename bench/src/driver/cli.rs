@@ -52,6 +52,9 @@ pub struct Options {
     pub pinned: bool,
     /// `--scaling`: the thread counts (ascending, distinct) of scaling mode.
     pub scaling: Option<Vec<usize>>,
+    /// `--target T`: build the workload binaries for this target triple
+    /// (e.g. `x86_64-unknown-linux-musl`, where System is musl's malloc).
+    pub target: Option<String>,
 }
 
 pub const HELP: &str = "\
@@ -80,6 +83,10 @@ usage: cargo run --release -p slabpool-bench -- [options]
                      snmalloc)
   --pinned           in scaling mode, also run every point pinned to one CPU
   --timeout SECS     kill a run after this long (default: 300)
+  --target TRIPLE    build the workload binaries for this target (e.g.
+                     x86_64-unknown-linux-musl: System is musl's malloc);
+                     peers that do not build for it are left out, and said
+                     so; reports go to target/slabpool-bench/TRIPLE/
   --publish          also put the summary tables into README.md (between
                      its bench markers) and the chart into docs/bench.svg;
                      with --scaling, the report and chart into
@@ -130,6 +137,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut extras: Vec<Extra> = Vec::new();
     let (mut pinned, mut scaling) = (None::<bool>, None);
     let mut publish = false;
+    let mut target = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -165,6 +173,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--scaling" => scaling = Some(thread_counts(value(arg, &mut it)?)?),
             "--publish" => publish = true,
+            "--target" => target = Some(value(arg, &mut it)?.to_string()),
             "--list" => return Ok(Command::List),
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown option {other:?} (try --help)")),
@@ -216,6 +225,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         publish,
         pinned: pinned.unwrap_or(scaling.is_none()),
         scaling,
+        target,
     }))
 }
 
@@ -320,6 +330,15 @@ mod tests {
         assert!(bad(&["--scaling", "2000"]));
         assert!(bad(&["--scaling", "2", "--threads", "2"]));
         assert!(bad(&["--scaling", "2", "--only", "large"]));
+    }
+
+    #[test]
+    fn target_is_passed_through() {
+        assert_eq!(run(&[]).target, None);
+        let o = run(&["--target", "x86_64-unknown-linux-musl"]);
+        assert_eq!(o.target.as_deref(), Some("x86_64-unknown-linux-musl"));
+        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
+        assert!(bad(&["--target"]));
     }
 
     #[test]

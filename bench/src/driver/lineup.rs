@@ -30,18 +30,19 @@ pub fn infos(contenders: &[Contender]) -> Vec<AllocatorInfo> {
         .collect()
 }
 
-/// The allocators (their binaries from `built`, by binary name) and the
-/// extras, in that order.
+/// The allocators (their binaries from `built`, by binary name, for
+/// `target`) and the extras, in that order.
 pub fn resolve(
     allocators: &[&Allocator],
     extras: &[Extra],
     built: &HashMap<String, PathBuf>,
     ws: &Workspace,
+    target: Option<&str>,
 ) -> Vec<Contender> {
     let built_ones = allocators.iter().map(|a| Contender {
         name: a.name.to_string(),
         exe: built[a.bin].clone(),
-        version: versions::describe(a, ws),
+        version: versions::describe(a, ws, target),
     });
     let extra_ones = extras.iter().map(|e| Contender {
         name: e.name.clone(),

@@ -28,9 +28,10 @@ mod sysinfo;
 mod targets;
 mod versions;
 
+use allocators::Allocator;
 use cli::{Command, Options};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -77,17 +78,20 @@ fn list() {
 fn run(o: &Options) -> Result<bool, String> {
     extra::check(&o.extras)?;
     let ws = cargo::workspace()?;
-    let bins: Vec<&str> = o.allocators.iter().map(|a| a.bin).collect();
-    let peers = o.allocators.iter().any(|a| a.peer);
-    let built = if bins.is_empty() {
-        HashMap::new()
-    } else {
-        eprintln!("slabpool-bench: building {} (release)", bins.join(", "));
-        cargo::build_bins(&bins, peers)?
-    };
-    let contenders = lineup::resolve(&o.allocators, &o.extras, &built, &ws);
+    let target = o.target.as_deref();
+    let (built, left_out) = build(&o.allocators, target)?;
+    let allocators: Vec<&Allocator> = o
+        .allocators
+        .iter()
+        .copied()
+        .filter(|a| built.contains_key(a.bin))
+        .collect();
+    let contenders = lineup::resolve(&allocators, &o.extras, &built, &ws, target);
     let pin = if o.pinned { pinned_cpu() } else { None };
-    let dir = ws.target_dir.join("slabpool-bench");
+    let mut dir = ws.target_dir.join("slabpool-bench");
+    if let Some(t) = target {
+        dir.push(t);
+    }
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if let Some(counts) = &o.scaling {
         let report = scaling::run(o, counts, &contenders, pin);
@@ -102,16 +106,69 @@ fn run(o: &Options) -> Result<bool, String> {
         }
         return Ok(!report.any_failed());
     }
-    let report = suite::run(o, &contenders, pin);
+    let mut report = suite::run(o, &contenders, pin);
+    report.header.left_out = left_out;
     let md = report_md::render(&report);
     let json = serde_json::to_string_pretty(&report).map_err(|e| format!("report.json: {e}"))?;
     let svg = chart::render(&report)?;
     write(&dir, "report", &md, &json, &svg)?;
     if o.publish {
-        publish::readme(&ws.root, &report_md::summary(&report), &svg)?;
-        eprintln!("slabpool-bench: updated README.md and docs/bench.svg");
+        let name = publish::block_name(target);
+        publish::readme(&ws.root, &report_md::summary(&report), &svg, &name)?;
+        eprintln!("slabpool-bench: updated README.md and docs/{name}.svg");
     }
     Ok(!report.any_failed())
+}
+
+/// Builds the allocators' workload binaries (for `target`, else the
+/// host): the built ones by binary name, and the names of the peers left
+/// out. For another target a peer that fails to build (its C or C++ code
+/// may not build there) is left out with a notice; on the host every
+/// failure is an error.
+fn build(
+    allocators: &[&'static Allocator],
+    target: Option<&str>,
+) -> Result<(HashMap<String, PathBuf>, Vec<String>), String> {
+    let bins: Vec<&str> = allocators.iter().map(|a| a.bin).collect();
+    if bins.is_empty() {
+        return Ok((HashMap::new(), Vec::new()));
+    }
+    let features: Vec<&str> = allocators.iter().filter_map(|a| a.feature).collect();
+    let on = target.unwrap_or("the host");
+    eprintln!(
+        "slabpool-bench: building {} (release, for {on})",
+        bins.join(", ")
+    );
+    let all = cargo::build_bins(&bins, &features, target);
+    if all.is_ok() || target.is_none() || features.is_empty() {
+        return all.map(|b| (b, Vec::new()));
+    }
+    // One at a time, to learn which peers do not build for the target.
+    let own: Vec<&str> = allocators
+        .iter()
+        .filter(|a| !a.peer)
+        .map(|a| a.bin)
+        .collect();
+    let mut built = if own.is_empty() {
+        HashMap::new()
+    } else {
+        cargo::build_bins(&own, &[], target)?
+    };
+    let mut left_out = Vec::new();
+    for a in allocators.iter().filter(|a| a.peer) {
+        let features: Vec<&str> = a.feature.into_iter().collect();
+        match cargo::build_bins(&[a.bin], &features, target) {
+            Ok(b) => built.extend(b),
+            Err(e) => {
+                eprintln!(
+                    "slabpool-bench: NOTICE: {} does not build for {on} ({e}): left out",
+                    a.name
+                );
+                left_out.push(a.name.to_string());
+            }
+        }
+    }
+    Ok((built, left_out))
 }
 
 /// The CPU pinned runs use, or `None` (with a warning) if the driver's

@@ -153,6 +153,11 @@ pub struct Header {
     pub threads: usize,
     /// The CPU the pinned runs used, if there were any.
     pub pinned_cpu: Option<usize>,
+    /// The target triple the workload binaries were built for (`None`: the
+    /// host's).
+    pub target: Option<String>,
+    /// Allocators asked for but left out: they did not build for `target`.
+    pub left_out: Vec<String>,
 }
 
 /// One of issue 6's targets for slabpool, checked on this run.

@@ -5,7 +5,7 @@
 //! failures, and what each workload does.
 
 use crate::allocators::{MIMALLOC, SYSTEM};
-use crate::model::{AllocatorInfo, Cell, Geomean, Report};
+use crate::model::{AllocatorInfo, Cell, Geomean, Header, Report};
 use std::fmt::Write;
 
 /// A time cell whose slowest run is this much slower than its fastest is
@@ -48,6 +48,9 @@ pub fn render(r: &Report) -> String {
          what to read.",
         h.runs, h.threads
     );
+    if let Some(line) = target_line(h) {
+        let _ = writeln!(s, "\n{line}");
+    }
     if let Some(cpu) = h.pinned_cpu {
         let _ = writeln!(
             s,
@@ -128,13 +131,20 @@ pub fn render(r: &Report) -> String {
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
     let h = &r.header;
+    let (dir, args) = match &h.target {
+        Some(t) => (format!("{t}/"), format!(" -- --target {t}")),
+        None => (String::new(), String::new()),
+    };
     let _ = writeln!(
         s,
         "Quick suite ({} runs per pair, {} threads), {} · {} cores · {} · {}. \
-         Versions, medians and every run: `target/slabpool-bench/report.{{md,json}}` \
-         after `cargo run --release -p slabpool-bench`.",
+         Versions, medians and every run: `target/slabpool-bench/{dir}report.{{md,json}}` \
+         after `cargo run --release -p slabpool-bench{args}`.",
         h.runs, h.threads, h.cpu, h.cores, h.kernel, h.date
     );
+    if let Some(line) = target_line(h) {
+        let _ = writeln!(s, "\n{line}");
+    }
     if has(r, SYSTEM) {
         ratio_table(
             &mut s,
@@ -163,6 +173,25 @@ pub fn summary(r: &Report) -> String {
     speedup_table(&mut s, r, "###");
     targets(&mut s, r);
     s
+}
+
+/// For a run built for another target: which, what System is there, and
+/// the peers that did not build for it.
+fn target_line(h: &Header) -> Option<String> {
+    let t = h.target.as_deref()?;
+    let system = if t.contains("musl") {
+        "musl's malloc"
+    } else {
+        "that target's C library malloc"
+    };
+    let mut line = format!("Built for `{t}`: System is {system}.");
+    if !h.left_out.is_empty() {
+        line.push_str(&format!(
+            " Left out, since they do not build for it: {}.",
+            h.left_out.join(", ")
+        ));
+    }
+    Some(line)
 }
 
 fn has(r: &Report, allocator: &str) -> bool {
@@ -462,6 +491,8 @@ mod tests {
                 runs: 1,
                 threads: 2,
                 pinned_cpu: Some(0),
+                target: None,
+                left_out: Vec::new(),
             },
             allocators: names
                 .iter()
@@ -519,5 +550,20 @@ mod tests {
         let md = render(&r);
         assert!(!md.contains("Speedup from 1 CPU"));
         assert!(!md.contains("pinned to CPU"));
+    }
+
+    #[test]
+    fn names_the_target_and_the_peers_left_out() {
+        let mut r = report();
+        assert!(!render(&r).contains("Built for"));
+        r.header.target = Some("x86_64-unknown-linux-musl".into());
+        r.header.left_out = vec!["snmalloc".into()];
+        let line = "Built for `x86_64-unknown-linux-musl`: System is musl's malloc. \
+                    Left out, since they do not build for it: snmalloc.";
+        assert!(render(&r).contains(line));
+        assert!(summary(&r).contains(line));
+        let run = "`target/slabpool-bench/x86_64-unknown-linux-musl/report.{md,json}` after \
+                   `cargo run --release -p slabpool-bench -- --target x86_64-unknown-linux-musl`";
+        assert!(summary(&r).contains(run), "{}", summary(&r));
     }
 }

@@ -79,6 +79,8 @@ pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report 
             runs: o.runs,
             threads: o.threads,
             pinned_cpu: pin.filter(|_| !pinned.is_empty()),
+            target: o.target.clone(),
+            left_out: Vec::new(),
         },
         allocators: lineup::infos(contenders),
         workloads: o

@@ -120,6 +120,8 @@ mod tests {
                 runs: 1,
                 threads: 1,
                 pinned_cpu: None,
+                target: None,
+                left_out: Vec::new(),
             },
             allocators: vec![alloc(SYSTEM), alloc(SUBJECT)],
             workloads: Vec::new(),

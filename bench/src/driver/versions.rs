@@ -8,10 +8,16 @@ use crate::sysinfo;
 use std::path::Path;
 use std::process::Command;
 
-/// A one-line identification of `a`.
-pub fn describe(a: &Allocator, ws: &Workspace) -> String {
+/// A one-line identification of `a` as built for `target` (`None`: the
+/// host).
+pub fn describe(a: &Allocator, ws: &Workspace, target: Option<&str>) -> String {
     let Some((first, rest)) = a.crates.split_first() else {
-        return sysinfo::glibc();
+        return match target {
+            // Rust's musl targets link the musl they ship, statically.
+            Some(t) if t.contains("musl") => format!("musl's malloc ({t}, static)"),
+            Some(t) => format!("the C library's malloc ({t})"),
+            None => sysinfo::glibc(),
+        };
     };
     let mut s = match ws.crates.get(*first) {
         Some((v, _)) => format!("{first} {v}"),
