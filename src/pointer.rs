@@ -171,7 +171,7 @@ fn alloc_other(size: usize, align: usize) -> *mut u8 {
     }
 }
 
-/// As [`alloc`], with the memory zeroed.
+/// As [`alloc_bare`], with the memory zeroed.
 pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {

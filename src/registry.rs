@@ -16,14 +16,14 @@
 //! counts against `RLIMIT_AS` (`ulimit -v`) although only a few of its
 //! pages are ever touched; the window costs 1 MiB and a leaf a page.
 //!
-//! Every chunk is one of:
-//! - [`NONE`]: not slabpool's;
-//! - [`SEGMENT`]: a segment, whose header sits at the chunk's base;
-//! - [`HUGE`]: part of a huge block's mapping, which covers the whole chunk
+//! Every chunk is one of (`ChunkKind`):
+//! - `None`: not slabpool's;
+//! - `Segment`: a segment, whose header sits at the chunk's base;
+//! - `Huge`: part of a huge block's mapping, which covers the whole chunk
 //!   (huge mappings are chunk-aligned and chunk-rounded), so any address in
 //!   it can be read;
-//! - [`HUGE_FREE`]: part of a freed huge mapping kept in the cache;
-//! - [`GUARD`]: a chunk of the guard pool (sampled guarded blocks), whose
+//! - `HugeFree`: part of a freed huge mapping kept in the cache;
+//! - `Guard`: a chunk of the guard pool (sampled guarded blocks), whose
 //!   header sits at the chunk's base (see `guard`).
 //!
 //! Entries are written when slabpool maps or unmaps a chunk, before the

@@ -30,7 +30,7 @@ pub mod unmodeled {
 /// The clock seam: a time that replaces the OS clock (`os::now_ms`) where
 /// time must not move on its own. Under loom, the model's clock: loom
 /// replays every execution from the start, so a model sets the time
-/// ([`clock::set_model_ms`]). In the fuzz targets' builds (`cfg(fuzzing)`
+/// (`clock::set_model_ms`). In the fuzz targets' builds (`cfg(fuzzing)`
 /// or the `invariants` feature), a clock they drive once they advance it, so
 /// time-driven behaviour (maintenance, purge deadlines, cache decay)
 /// replays exactly. Otherwise nothing: `os::now_ms` reads the OS.
