@@ -71,7 +71,7 @@ mod tests {
     fn figures_are_zero_and_shaped_as_the_native_ones() {
         assert_eq!(NUM_CLASSES, crate::size_class::NUM_CLASSES);
         assert_eq!(stats(), Stats::default());
-        assert_eq!(stats().classes.len(), NUM_CLASSES);
+        assert_eq!(stats().classes().len(), NUM_CLASSES);
         assert_eq!(guard_stats(), GuardStats::default());
         collect();
     }

@@ -6,8 +6,12 @@
 use crate::NUM_CLASSES;
 use core::fmt::{self, Write};
 
-/// A snapshot of the allocator's memory, from [`crate::stats`].
+/// A snapshot of the allocator's memory, from [`crate::stats`]. Fields may
+/// be added in later versions (`#[non_exhaustive]`); the per-class rows
+/// are a slice ([`Stats::classes`]), so the size-class table is not part
+/// of the type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Bytes in blocks the program holds: small blocks at their class size,
     /// large blocks at their page-rounded size, huge blocks at their mapping
@@ -43,11 +47,12 @@ pub struct Stats {
     /// Batches taken from a transfer stack that another thread had flushed.
     pub cross_thread_batches: u64,
     /// One row per size class.
-    pub classes: [ClassStats; NUM_CLASSES],
+    pub(crate) classes: [ClassStats; NUM_CLASSES],
 }
 
-/// The figures of one size class.
+/// The figures of one size class (fields may be added in later versions).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClassStats {
     /// Block size in bytes.
     pub size: usize,
@@ -161,6 +166,11 @@ impl Write for SliceWriter<'_> {
 }
 
 impl Stats {
+    /// One row per size class, smallest first.
+    pub fn classes(&self) -> &[ClassStats] {
+        &self.classes
+    }
+
     /// Writes the summary and the per-class table (classes with any slab or
     /// cached block), for humans. Formatting never allocates.
     pub fn write_table(&self, out: &mut impl Write) -> fmt::Result {

@@ -917,7 +917,7 @@ fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
     );
     heap.collect();
     let s = heap.stats();
-    assert_eq!(s.classes[class].slabs, 0);
+    assert_eq!(s.classes()[class].slabs, 0);
     assert_eq!((s.allocated, s.segments, s.committed), (0, 0, 0));
 }
 
@@ -958,7 +958,7 @@ fn exit_flush_vs_refill() {
     let mut flushed = exiting.join().unwrap();
     let mut held = refiller.join().unwrap();
     assert_distinct_blocks(class, &held);
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     assert_eq!(
         s.allocated_blocks + s.cached_blocks,
         held.len() + program.len()
@@ -1041,7 +1041,7 @@ fn free_through_caches() {
     let mut everywhere = got.clone();
     everywhere.extend(&cached);
     assert_distinct_blocks(class, &everywhere);
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     let live = s.slabs * CLASSES[class].capacity as usize - s.free_blocks;
     assert_eq!(live, got.len() + cached.len() + s.transfer_blocks);
     assert_eq!(heap.stats().segments, 1, "arena 1 mapped nothing");
@@ -1120,7 +1120,7 @@ fn mixed_batch() {
         Owners::Unknown,
         Sender { thread: 0, home: 0 },
     );
-    assert_eq!(heap.stats().classes[class].transfer_blocks, 4);
+    assert_eq!(heap.stats().classes()[class].transfer_blocks, 4);
     let (x3, y1) = (x[3], y[1]);
     let flusher = {
         let heap = heap.clone();
@@ -1148,7 +1148,7 @@ fn mixed_batch() {
         (3, 4, 1, 0),
         "x3 back on its slab"
     );
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     assert_eq!(s.transfer_blocks, 4, "the full stack kept its two batches");
     if got == [y1] {
         // The block came back before the refill looked, or while it carved
@@ -1234,7 +1234,7 @@ fn sorted_flush() {
         4 => "both got their own blocks back",
         _ => "one got its own blocks back",
     });
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     assert_eq!(s.transfer_blocks, 4 - reused, "the rest waits in its pool");
     finish_heap(&heap, class, &held);
 }
@@ -1286,7 +1286,7 @@ fn inbox_vs_refill() {
     heap.flush(class, list_of(&[x[3]]), Owners::One, remote);
     let reused: Vec<_> = got.iter().filter(|b| x.contains(b)).collect();
     assert_distinct_blocks(class, &got);
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     let live = s.slabs * CLASSES[class].capacity as usize - s.free_blocks;
     assert_eq!(
         live,
@@ -1391,7 +1391,7 @@ fn maintenance() {
         })
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
-    let s = heap.stats().classes[class];
+    let s = heap.stats().classes()[class];
     assert_eq!(s.transfer_blocks, 2, "maintenance ran twice in one period");
     finish_heap(&heap, class, &[]);
 }
@@ -1441,7 +1441,7 @@ fn collect_vs_cache() {
     } else {
         "slow path saw the new epoch"
     });
-    let sx = heap.stats().classes[x];
+    let sx = heap.stats().classes()[x];
     assert_eq!(
         (sx.allocated_blocks, sx.cached_blocks),
         (1, usize::from(x_cached))
@@ -1455,7 +1455,7 @@ fn collect_vs_cache() {
         "a slow path after collect flushes the cache"
     );
     assert_distinct_blocks(y, &[q, r, s]);
-    let sy = heap.stats().classes[y];
+    let sy = heap.stats().classes()[y];
     assert_eq!(sy.allocated_blocks + sy.cached_blocks, 4);
     tc.flush_all(&heap);
     heap.flush(

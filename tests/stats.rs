@@ -130,7 +130,7 @@ fn allocated_counts_live_blocks_and_collect_returns_to_start() {
     );
     assert!(end.released > start.released, "memory went back to the OS");
     let class_total: usize = end
-        .classes
+        .classes()
         .iter()
         .map(|c| c.transfer_blocks + c.cached_blocks)
         .sum();
@@ -163,11 +163,11 @@ fn contention_counters_count_locks_and_cross_thread_batches() {
     assert_eq!(consumer.join().unwrap(), BLOCKS);
     let after = slabpool::stats();
     let class = after
-        .classes
+        .classes()
         .iter()
         .position(|c| c.size == 64)
         .expect("a 64-byte class");
-    let (b, a) = (&before.classes[class], &after.classes[class]);
+    let (b, a) = (&before.classes()[class], &after.classes()[class]);
     let refills = BLOCKS as u64 / 64;
     assert!(
         a.lock_acquisitions - b.lock_acquisitions >= refills,
@@ -179,13 +179,13 @@ fn contention_counters_count_locks_and_cross_thread_batches() {
         "{} batches went from the consumer back to the producer",
         a.cross_thread_batches - b.cross_thread_batches
     );
-    for c in after.classes {
+    for c in after.classes() {
         assert!(c.lock_waits <= c.lock_acquisitions);
     }
     assert_eq!(
         after.lock_acquisitions,
         after
-            .classes
+            .classes()
             .iter()
             .map(|c| c.lock_acquisitions)
             .sum::<u64>()
@@ -193,7 +193,7 @@ fn contention_counters_count_locks_and_cross_thread_batches() {
     assert_eq!(
         after.cross_thread_batches,
         after
-            .classes
+            .classes()
             .iter()
             .map(|c| c.cross_thread_batches)
             .sum::<u64>()
