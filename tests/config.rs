@@ -1,4 +1,4 @@
-//! Configuration in code (issue 16, item 1), precedence as jemalloc's:
+//! Configuration in code, precedence as jemalloc's:
 //! built-in defaults < the `Config` given to `SlabPool::with` < the
 //! environment. This binary's global allocator carries a configuration;
 //! each test runs the binary again as a child with the environment it

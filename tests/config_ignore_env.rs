@@ -1,4 +1,4 @@
-//! Configuration in code that ignores the environment (issue 16, item 1):
+//! Configuration in code that ignores the environment:
 //! with `Config::ignore_environment(true)` the `SLABPOOL_*` variables do
 //! not override it. Runs itself as a child as `tests/config.rs` does.
 

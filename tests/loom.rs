@@ -1,4 +1,4 @@
-//! Loom models of every structure slabpool's threads share (issue 4).
+//! Loom models of every structure slabpool's threads share.
 //!
 //! Run (see `LOOM.md`):
 //! `RUSTFLAGS="--cfg loom" cargo test --test loom --target-dir target/loom`

@@ -1,4 +1,4 @@
-//! Address space given back under `ulimit -v` (issue 12, item 5), through
+//! Address space given back under `ulimit -v`, through
 //! `GlobalAlloc`: this binary, whose global allocator is slabpool, runs
 //! itself as a child process under an `RLIMIT_AS` limit (set before
 //! `exec`), which allocates blocks of one size with `std::alloc::alloc`

@@ -1,6 +1,5 @@
-//! A Rust `cdylib` whose global allocator is slabpool, in a plugin host
-//! (issue 12, item 5): `tests/c/dlclose.c` dlopens the plugin
-//! (`tests/plugin`), calls it from four threads that stay alive, dlcloses
+//! A Rust `cdylib` whose global allocator is slabpool, in a plugin host:
+//! `tests/c/dlclose.c` dlopens the plugin (`tests/plugin`), calls it from four threads that stay alive, dlcloses
 //! it, forks, lets the threads exit (each runs slabpool's thread-exit
 //! destructor), forks again, and opens and closes the plugin once more.
 //! Without the pin (`pin_library` in src/global.rs) the threads' exit runs

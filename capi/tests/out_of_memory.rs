@@ -1,4 +1,4 @@
-//! Failure semantics of the OS, under `LD_PRELOAD` (issue 12, item 5):
+//! Failure semantics of the OS, under `LD_PRELOAD`:
 //! requests the machine cannot back fail at once with NULL and ENOMEM (as
 //! glibc's do), and memory freed under a `ulimit -v` limit is given back,
 //! so allocating again reaches what the first round did, without
@@ -125,7 +125,7 @@ fn freed_memory_is_reused_under_ulimit_3_mib() {
     reuse(3 << 20, 300_000);
 }
 
-/// The reproducer of issue 12: 3 MiB blocks to exhaustion, all freed, then
+/// The address-space reproducer: 3 MiB blocks to exhaustion, all freed, then
 /// 48-byte blocks, which must reach 90% of what they reach in a fresh
 /// process under the same limit.
 #[test]

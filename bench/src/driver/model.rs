@@ -160,7 +160,7 @@ pub struct Header {
     pub left_out: Vec<String>,
 }
 
-/// One of issue 6's targets for slabpool, checked on this run.
+/// One of slabpool's performance targets (time, RSS against System), checked on this run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
     pub target: String,

@@ -348,7 +348,7 @@ fn targets(s: &mut String, r: &Report) {
     if r.targets.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\n## Issue 6 targets for slabpool, on this run\n");
+    let _ = writeln!(s, "\n## Targets for slabpool, on this run\n");
     let _ = writeln!(s, "| target | measured | met |\n|---|---|---|");
     for t in &r.targets {
         let met = if t.met { "yes" } else { "**no**" };

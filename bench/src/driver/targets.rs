@@ -1,4 +1,4 @@
-//! The performance targets issue 6 sets for slabpool, checked against this
+//! slabpool's performance targets (time and peak RSS against System), checked against this
 //! run: geometric-mean time ≤ 0.70× System's and ≤ 0.95× mimalloc's, no
 //! workload slower than System, geometric-mean peak RSS ≤ mimalloc's, and
 //! peak RSS ≤ System's on every workload but at most two.

@@ -1,4 +1,4 @@
-/* Hardening probes (issue 12): heap misuse an attacker or an unlucky C
+/* Hardening probes: heap misuse an attacker or an unlucky C
  * programmer commits, one case per process, classified as the allocator
  * under test reacted. Works under any malloc (glibc, slabpool, peers).
  *
