@@ -245,7 +245,7 @@ impl Arena {
     }
 
     /// Decommits every dirty free page now and unmaps every empty segment.
-    pub fn purge_all(&self) {
+    pub fn trim(&self) {
         self.unmap_empty_segments(Some(os::now_ms()));
     }
 

@@ -372,9 +372,9 @@ impl Heap {
     pub fn collect(&self) {
         self.return_cached_blocks();
         for (_, shard) in self.used_shards() {
-            shard.arena.purge_all();
+            shard.arena.trim();
         }
-        self.huge.cache.purge_all();
+        self.huge.cache.release_all();
     }
 
     /// Asks every thread cache to flush at its next slow path, and moves
@@ -413,7 +413,7 @@ impl Heap {
         for (_, shard) in self.used_shards() {
             shard.arena.release_empty();
         }
-        self.huge.cache.purge_all();
+        self.huge.cache.release_all();
     }
 
     /// `attempt()`, and if it `failed`, once more after

@@ -150,7 +150,7 @@ impl HugeCache {
     }
 
     /// Unmaps every run.
-    pub fn purge_all(&self) {
+    pub fn release_all(&self) {
         self.state.with(|st| {
             while st.len > 0 {
                 let r = st.remove(st.len - 1);

@@ -83,14 +83,23 @@
 //! 32. `fuzzing`, `model`: what the fuzz targets and the loom models see
 //!     (test support, hidden).
 //!
+//! Words used with one meaning throughout: to **purge** is to decommit the
+//! resident pages of free memory (`MADV_DONTNEED`; the address space
+//! stays), on a delay (`purge`) or at once; to **release** is to unmap
+//! address space; to **flush** is to move blocks from a thread cache to the
+//! central pools; to **trim** is to give what a layer holds idle back to
+//! the layer below (a central pool's batches and empty slabs to its slabs
+//! and arena, an arena's free pages and empty segments to the OS); to
+//! **collect** ([`collect`]) is all of these at once, on request.
+//!
 //! With `cfg(fuzzing)` or the `invariants` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file (FUZZ.md).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-// The public API is documented; the hidden `fuzzing` module (the `invariants`
-// feature's) re-exports internals that are not an API.
-#![cfg_attr(not(any(fuzzing, feature = "invariants")), warn(missing_docs))]
+// The public API is documented; the hidden `fuzzing` and `model` modules (of
+// the `invariants` feature and of loom) re-export internals, not an API.
+#![cfg_attr(not(any(fuzzing, loom, feature = "invariants")), warn(missing_docs))]
 
 /// Items of the native port: `build.rs` sets `cfg(native)` on Linux for
 /// x86_64 and aarch64; elsewhere `fallback` stands in for them.

@@ -190,7 +190,7 @@ fn spans_of(seg: SegmentRef) -> Vec<(usize, usize, SpanKind)> {
 
 /// Unmaps the arena's empty segments and checks that nothing is left.
 fn finish_arena(arena: &Arena) {
-    arena.purge_all();
+    arena.trim();
     let counts = arena.counts();
     assert_eq!(counts.segments, 0, "a segment still in use");
     assert_eq!(counts.committed_bytes, 0, "committed pages left");
@@ -849,7 +849,7 @@ fn huge_cache_merge() {
     let whole = cache.take(4 * SEGMENT_SIZE, true).expect("one run of four");
     assert_eq!(whole.base as usize, base);
     cache.put(whole.base, 4 * SEGMENT_SIZE);
-    cache.purge_all();
+    cache.release_all();
     assert_eq!(cache.bytes(), (0, 0));
 }
 

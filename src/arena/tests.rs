@@ -186,7 +186,7 @@ fn empty_segments_beyond_the_retained_bound_are_unmapped() {
     }
     assert_eq!(segments(&arena), RETAIN_EMPTY_SEGMENTS);
     assert_eq!(arena.counts().segments, RETAIN_EMPTY_SEGMENTS);
-    arena.purge_all();
+    arena.trim();
     assert_eq!(arena.counts().segments, 0);
     assert_eq!(arena.counts().committed_bytes, 0);
 }

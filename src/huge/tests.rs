@@ -33,7 +33,7 @@ fn alloc_aligned_resize_free() {
     let c = huge.counts();
     assert_eq!((c.blocks, c.bytes), (0, 0));
     assert!(c.mapped > 0, "freed mappings are cached");
-    huge.cache.purge_all();
+    huge.cache.release_all();
     assert_eq!(huge.counts(), HugeCounts::default());
 }
 
@@ -54,7 +54,7 @@ fn large_alignments_map_only_the_block() {
             check_block(p, 100, align);
             free(p, &huge);
         }
-        huge.cache.purge_all();
+        huge.cache.release_all();
     }
 }
 
@@ -91,7 +91,7 @@ fn freed_mappings_are_reused_and_zeroed_when_asked() {
         }
         free(a, &huge);
     }
-    huge.cache.purge_all();
+    huge.cache.release_all();
     assert_eq!(huge.counts(), HugeCounts::default());
 }
 
@@ -122,5 +122,5 @@ fn growth_moves_pages_when_blocked() {
         assert!(is_block(q));
         free(q, &huge);
     }
-    huge.cache.purge_all();
+    huge.cache.release_all();
 }

@@ -34,7 +34,7 @@ fn runs_split_merge_and_serve_any_size() {
     assert_eq!(cache.bytes(), (0, 0));
     assert!(cache.take(SEGMENT_SIZE, false).is_none());
     cache.put(p, 6 * SEGMENT_SIZE);
-    cache.purge_all();
+    cache.release_all();
     assert_eq!(cache.bytes(), (0, 0));
     assert_eq!(registry::kind_of(p), ChunkKind::None);
 }
@@ -55,7 +55,7 @@ fn decommitted_runs_merge_with_clean_neighbours() {
     let all = cache.take(4 * SEGMENT_SIZE, true).expect("one clean run");
     assert_eq!(all.base, p);
     cache.put(p, 4 * SEGMENT_SIZE);
-    cache.purge_all();
+    cache.release_all();
 }
 
 #[test]
@@ -79,5 +79,5 @@ fn hot_cache_keeps_runs_resident_until_the_delay() {
     assert_eq!(unsafe { c.base.read() }, 0);
     cache.put(t.base, SEGMENT_SIZE);
     cache.put(c.base, SEGMENT_SIZE);
-    cache.purge_all();
+    cache.release_all();
 }
