@@ -1,4 +1,5 @@
-//! The central pool of one size class in one arena.
+//! The central pool of one size class in one arena (its locked state and
+//! the operations under the lock are in `central/state.rs`).
 //!
 //! Every arena has one central pool per class (its shard of the class):
 //! threads whose home is the arena refill from it, and its slabs are carved
@@ -48,8 +49,8 @@ use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
 use crate::inbox::Inbox;
 use crate::segment::SpanList;
-use crate::segment::{SpanKind, USABLE_PAGES};
-use crate::size_class::{CLASSES, ClassInfo};
+use crate::segment::SpanKind;
+use crate::size_class::CLASSES;
 use crate::slab::{Slab, SlabLock};
 use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
 
@@ -118,35 +119,6 @@ pub struct Central {
     inbox: Inbox,
 }
 
-/// `flushed_by` of a batch that came through the inbox (another shard's).
-const REMOTE: u32 = u32::MAX;
-
-struct CentralState {
-    transfer: [Chain; TRANSFER_SLOTS],
-    /// Serial of the thread that flushed each batch.
-    flushed_by: [u32; TRANSFER_SLOTS],
-    transfer_len: usize,
-    transfer_blocks: usize,
-    partial: [SpanList; BUCKETS],
-    /// Bit `b` set iff `partial[b]` is non-empty.
-    nonempty: u32,
-    slabs: usize,
-    live_blocks: usize,
-    /// Pages of the class's slabs decommitted by a slab purge.
-    purged_pages: usize,
-    /// A refill or flush happened since the last trim.
-    active: bool,
-    /// The slab last carved for the class, until released: where a
-    /// thread's first refill takes fresh blocks.
-    open: Option<Slab>,
-    /// The witness that this state's holder may use the pool's slabs.
-    owned: SlabLock,
-    /// The lock's acquisitions and waits.
-    locks: LockCounts,
-    /// Batches taken from the transfer stack by a thread other than the
-    /// one that flushed them.
-    cross_thread_batches: u64,
-}
 
 /// Counters of one pool, for statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -540,244 +512,10 @@ fn check_block(class: usize, b: *const u8, what: &str) {
     Slab(span).check_block(b, what, &mut lock);
 }
 
-/// Batches the transfer stack of a class may hold.
-fn transfer_cap(info: &ClassInfo) -> usize {
-    let batch_bytes = info.batch as usize * info.size as usize;
-    (TRANSFER_BYTES / batch_bytes).clamp(2, TRANSFER_SLOTS)
-}
-
-/// List of a slab with `live` of `capacity` blocks out (`live < capacity`):
-/// 0 when empty, then by occupancy.
-fn bucket(live: u32, capacity: u32) -> usize {
-    if live == 0 {
-        0
-    } else {
-        1 + (live as usize * (BUCKETS - 1)) / capacity as usize
-    }
-}
-
-impl CentralState {
-    fn pop_transfer(&mut self, ask: Refill) -> Option<Chain> {
-        if self.transfer_len == 0 {
-            return None;
-        }
-        let top = self.transfer_len - 1;
-        let list = self.transfer[top].take_front(ask.want);
-        if self.flushed_by[top] != ask.thread {
-            self.cross_thread_batches += 1;
-        }
-        if self.transfer[top].is_empty() {
-            self.transfer_len = top;
-        }
-        self.transfer_blocks -= list.len() as usize;
-        Some(list)
-    }
-
-    fn list(&mut self, slab: Slab) {
-        let b = bucket(slab.live(&mut self.owned), slab.capacity(&mut self.owned));
-        slab.set_bucket(b, &mut self.owned);
-        self.partial[b].push(slab.0);
-        self.nonempty |= 1 << b;
-    }
-
-    fn unlist(&mut self, slab: Slab) {
-        let b = slab.bucket(&mut self.owned);
-        self.partial[b].remove(slab.0);
-        if self.partial[b].is_empty() {
-            self.nonempty &= !(1 << b);
-        }
-    }
-
-    fn adopt(&mut self, slab: Slab) {
-        self.slabs += 1;
-        self.list(slab);
-    }
-
-    /// Up to `want` blocks from the fullest listed slabs; fewer when a slab
-    /// stops a carve early (see `Slab::take`).
-    fn take_from_slabs(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
-        let mut out = BlockList::new();
-        while out.len() < want && self.nonempty != 0 {
-            let fullest = 31 - self.nonempty.leading_zeros() as usize;
-            let Some(span) = self.partial[fullest].first() else {
-                break;
-            };
-            let slab = Slab(span);
-            out.append(self.take_from(slab, info, want - out.len(), home, false));
-            if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {
-                // The slab stopped its carve early (at 4 KiB or a cache
-                // line): a second carve for the rest would touch more pages
-                // or leave the bump pointer inside a line. The refill is
-                // short instead.
-                break;
-            }
-        }
-        out
-    }
-
-    /// Up to `want` fresh blocks of the open slab (none if it has none).
-    fn take_open(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
-        match self.open {
-            // A slab with fresh blocks has `live < capacity`: it is listed.
-            Some(slab) if slab.fresh_left(&mut self.owned) > 0 => {
-                self.take_from(slab, info, want, home, true)
-            }
-            _ => BlockList::new(),
-        }
-    }
-
-    /// Up to `want` blocks of `slab`, a listed slab (fresh ones only if
-    /// `fresh_only`); relists it by its new occupancy.
-    fn take_from(
-        &mut self,
-        slab: Slab,
-        info: &ClassInfo,
-        want: u32,
-        home: Home,
-        fresh_only: bool,
-    ) -> BlockList {
-        self.unlist(slab);
-        self.purged_pages -= slab.purged_pages(&mut self.owned);
-        let size = info.size as usize;
-        let got = slab.take(want, size, home.arena, fresh_only, &mut self.owned);
-        self.purged_pages += slab.purged_pages(&mut self.owned);
-        self.live_blocks += got.len() as usize;
-        if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {
-            self.list(slab);
-        }
-        got
-    }
-
-    /// Puts every block of `list` that belongs to this pool back on its
-    /// slab; adds the others to `foreign`, in their order.
-    fn return_blocks(
-        &mut self,
-        info: &ClassInfo,
-        mut list: Chain,
-        home: Home,
-        foreign: &mut BlockList,
-    ) {
-        // Consecutive blocks of one slab (common: a batch freed in the order
-        // it was allocated) go on its free list together; the slab moves
-        // between occupancy lists once per run, not once per block.
-        let mut run: Option<(Slab, bool)> = None;
-        while let Some(b) = list.pop() {
-            // SAFETY: `b` is a block of this class, so it lies in a slab of
-            // a live segment.
-            let slab = unsafe { Slab::of_block(b.cast()) };
-            match run {
-                Some((current, _)) if current == slab => {}
-                _ if !home.owns(slab) => {
-                    // SAFETY: `b` was on `list`, whose blocks we own.
-                    unsafe { foreign.push_back(b) };
-                    continue;
-                }
-                _ => {
-                    if let Some((done, was_listed)) = run {
-                        self.settle(done, was_listed, home);
-                    }
-                    run = Some((
-                        slab,
-                        slab.live(&mut self.owned) < slab.capacity(&mut self.owned),
-                    ));
-                }
-            }
-            debug_assert_eq!(slab.capacity(&mut self.owned), info.capacity);
-            // SAFETY: `b` is a live block of `slab` that the caller gave up.
-            unsafe { slab.put(b, &mut self.owned) };
-            self.live_blocks -= 1;
-        }
-        if let Some((done, was_listed)) = run {
-            self.settle(done, was_listed, home);
-        }
-    }
-
-    /// Puts `slab`, which just took blocks back (it was on a list iff
-    /// `was_listed`), on the list its occupancy calls for, or releases it.
-    fn settle(&mut self, slab: Slab, was_listed: bool, home: Home) {
-        let live = slab.live(&mut self.owned);
-        if was_listed {
-            if bucket(live, slab.capacity(&mut self.owned)) == slab.bucket(&mut self.owned) {
-                return;
-            }
-            self.unlist(slab);
-        }
-        // An empty slab is kept for reuse (one per class), unless it is the
-        // last span in use of its segment: keeping it would pin 4 MiB.
-        let seg = slab.0.segment();
-        let pins_segment = seg.free_pages() + slab.0.pages() == USABLE_PAGES;
-        if live == 0 && (self.partial[0].len() >= KEEP_EMPTY_SLABS || pins_segment) {
-            self.release(slab, home);
-            return;
-        }
-        self.list(slab);
-    }
-
-    /// Moves the inbox's batches onto the transfer stack while it has
-    /// room.
-    fn take_inbox(&mut self, inbox: &Inbox, info: &ClassInfo) {
-        while self.transfer_len < transfer_cap(info) {
-            let Some(chain) = inbox.take() else {
-                break;
-            };
-            self.transfer_blocks += chain.len() as usize;
-            self.transfer[self.transfer_len] = chain;
-            self.flushed_by[self.transfer_len] = REMOTE;
-            self.transfer_len += 1;
-        }
-    }
-
-    /// Returns the inbox's and the transfer stack's blocks that belong to
-    /// this pool to their slabs; returns the others.
-    fn drain_all(&mut self, inbox: &Inbox, info: &ClassInfo, home: Home) -> Chain {
-        let mut foreign = BlockList::new();
-        while self.transfer_len > 0 {
-            self.transfer_len -= 1;
-            let list = core::mem::take(&mut self.transfer[self.transfer_len]);
-            self.transfer_blocks -= list.len() as usize;
-            self.return_blocks(info, list, home, &mut foreign);
-        }
-        while let Some(chain) = inbox.take() {
-            self.return_blocks(info, chain, home, &mut foreign);
-        }
-        foreign.into_chain()
-    }
-
-    /// Returns empty, unlisted `slab` to the arena.
-    fn release(&mut self, slab: Slab, home: Home) {
-        if self.open == Some(slab) {
-            self.open = None;
-        }
-        self.slabs -= 1;
-        self.purged_pages -= slab.purged_pages(&mut self.owned);
-        home.arena.free_span(slab.0);
-    }
-
-    /// Returns every empty slab to the arena.
-    fn release_empty_slabs(&mut self, home: Home) {
-        while let Some(span) = self.partial[0].first() {
-            let slab = Slab(span);
-            self.unlist(slab);
-            self.release(slab, home);
-        }
-    }
-
-    /// Decommits the pages of listed slabs that hold no live block.
-    fn purge_slabs(&mut self, info: &ClassInfo, home: Home) -> usize {
-        let mut pages = 0;
-        for list in &self.partial {
-            let mut cur = list.first();
-            while let Some(span) = cur {
-                let slab = Slab(span);
-                let before = slab.purged_pages(&mut self.owned);
-                pages += slab.purge(info.size as usize, home.arena, &mut self.owned);
-                self.purged_pages += slab.purged_pages(&mut self.owned) - before;
-                cur = list.next(span);
-            }
-        }
-        pages
-    }
-}
+mod state;
+use state::{CentralState, transfer_cap};
+#[cfg(any(test, fuzzing, feature = "invariants"))]
+use state::bucket;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
