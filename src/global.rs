@@ -86,35 +86,41 @@ thread_local! {
 
 /// The calling thread's cache.
 ///
-/// The reference must not outlive the allocator call that took it, and the
-/// allocator never re-enters itself, so no two references to one thread's
-/// cache are alive at once.
+/// # Safety
+/// The result must not outlive the allocator call that took it, and no
+/// other reference to the thread's cache may be alive while it lives (the
+/// allocator never re-enters itself, so a call takes it once and passes it
+/// down).
 #[cfg(not(all(
     feature = "initial-exec-tls",
     target_arch = "x86_64",
     target_os = "linux"
 )))]
 #[inline(always)]
-pub(crate) fn tcache() -> &'static mut ThreadCache {
-    // SAFETY: the cache is this thread's own; see the note above on
-    // exclusivity. A const-initialised thread local without destructor is
-    // valid for the thread's whole life, including its TLS destructors.
+pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
+    // SAFETY: the cache is this thread's own; exclusive by the contract. A
+    // const-initialised thread local without destructor is valid for the
+    // thread's whole life, including its TLS destructors.
     TCACHE.with(|tc| unsafe { &mut *tc.get() })
 }
 
 /// The calling thread's cache, in initial-exec TLS (as [`tcache`] above).
+///
+/// # Safety
+/// As for the `thread_local!` version: the result must not outlive the
+/// allocator call, and no other reference to the cache may be alive.
 #[cfg(all(
     feature = "initial-exec-tls",
     target_arch = "x86_64",
     target_os = "linux"
 ))]
 #[inline(always)]
-pub(crate) fn tcache() -> &'static mut ThreadCache {
+pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
     // SAFETY: the address is this thread's zero-filled cache (see
     // `initial_exec`), valid for the thread's whole life; all-zero bytes are
     // a valid `ThreadCache` (integers and raw pointers only) that reads as
     // `UNINIT` with empty lists and zero limits, and `activate` makes it
-    // `ThreadCache::new()` before its first use. Exclusive as noted above.
+    // `ThreadCache::new()` before its first use. Exclusive by the contract.
     unsafe { &mut *initial_exec::cache() }
 }
 
@@ -191,7 +197,8 @@ mod initial_exec {
 /// }
 /// ```
 pub fn collect() {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE {
         tc.flush_all(&HEAP);
     }
@@ -201,7 +208,8 @@ pub fn collect() {
 /// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
 #[cfg(any(fuzzing, feature = "invariants"))]
 pub(crate) fn check_thread_cache() -> crate::heap::CacheCounts {
-    tcache().check(&HEAP)
+    // SAFETY: the only reference to the thread's cache in this call.
+    unsafe { tcache() }.check(&HEAP)
 }
 
 /// A snapshot of the allocator's counters (no allocation).
@@ -241,7 +249,8 @@ extern "C" fn print_stats_at_exit() {
 /// is checked for writes after free (other threads' are at their exit).
 #[cfg(feature = "hardened")]
 extern "C" fn check_quarantine_at_exit() {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE {
         tc.check_quarantine();
     }
@@ -432,13 +441,15 @@ extern "C" fn fork_child() {
         guard::fork_unlock();
         HEAP.unlock_all();
     }
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     HEAP.after_fork_in_child((tc.state() == ACTIVE).then(|| tc.arena()));
 }
 
 /// pthread key destructor: flushes the exiting thread's cache.
 extern "C" fn thread_exit(_value: *mut libc::c_void) {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     tc.flush_all(&HEAP);
     tc.set_state(DEAD);
     HEAP.thread_exited(tc.arena());
@@ -447,7 +458,8 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
 #[cold]
 #[inline(never)]
 fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE || activate(tc, config) {
         return tc.refill(&HEAP, class);
     }
@@ -457,7 +469,8 @@ fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn dealloc_small_slow(p: *mut u8, class: usize) {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         unsafe { tc.overflow(&HEAP, class, p) };
@@ -469,7 +482,8 @@ fn dealloc_small_slow(p: *mut u8, class: usize) {
 
 /// The arena for a large request from this thread.
 fn home_arena(config: &Config) -> usize {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE || activate(tc, config) {
         tc.arena()
     } else {
@@ -483,7 +497,8 @@ fn home_arena(config: &Config) -> usize {
 #[cold]
 #[inline(never)]
 fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         if tc.sample_due() {
             // Counted even if the pool has no room: a full pool is not
@@ -508,7 +523,8 @@ const _: () = assert!(guard::MAX_BLOCK == LARGE_LIMIT);
 pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 {
     let home = home_arena(config);
     let (size, align) = (layout.size(), layout.align());
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE && guard::eligible(size, align) {
         tc.count_unguarded(1);
         if tc.sample_due() {
@@ -546,7 +562,8 @@ unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
 /// `config` if this is the process's first allocation).
 #[inline(always)]
 pub(crate) fn alloc_small(class: usize, config: &Config) -> *mut u8 {
-    let p = tcache().pop(class);
+    // SAFETY: the only reference to the thread's cache in this call.
+    let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
         return p;
     }
@@ -559,7 +576,8 @@ pub(crate) fn alloc_small(class: usize, config: &Config) -> *mut u8 {
 /// finds it in the pool).
 #[inline(always)]
 pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *mut u8 {
-    let p = tcache().pop(class);
+    // SAFETY: the only reference to the thread's cache in this call.
+    let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
         return p;
     }
@@ -572,7 +590,8 @@ pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *m
 /// `p` must be a live block of `class`, given up by the caller.
 #[inline(always)]
 pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
-    // SAFETY: forwarded contract.
+    // SAFETY: forwarded contract; the only reference to the thread's cache
+    // in this call.
     if unsafe { tcache().push(class, p) } {
         return;
     }
@@ -589,12 +608,14 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
     // A quarantined block: marked (whichever thread holds it), or in this
     // thread's ring.
     #[cfg(feature = "hardened")]
-    // SAFETY: a block of a live segment holds at least 8 bytes.
-    if unsafe { crate::quarantine::is_marked(p) } || tcache().quarantine_holds(p) {
+    // SAFETY: a block of a live segment holds at least 8 bytes; the only
+    // reference to the thread's cache in this call.
+    if unsafe { crate::quarantine::is_marked(p) || tcache().quarantine_holds(p) } {
         return true;
     }
-    // SAFETY: forwarded contract.
-    tcache().holds(class, p) || unsafe { HEAP.holds_free(class, p) }
+    // SAFETY: the only reference to the thread's cache in this call; the
+    // pool's walk by the forwarded contract.
+    unsafe { tcache().holds(class, p) || HEAP.holds_free(class, p) }
 }
 
 /// Frees `p`, a live block of `class`, after a delay: it goes to the
@@ -607,7 +628,8 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 #[cfg(feature = "hardened")]
 #[inline]
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
-    let tc = tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
     if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
         if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {

@@ -103,7 +103,8 @@ pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub fn malloc_bare(size: usize) -> *mut u8 {
     if let Some(class) = c_class_of(size) {
-        let tc = global::tcache();
+        // SAFETY: the only reference to the thread's cache in this call.
+        let tc = unsafe { global::tcache() };
         let p = tc.pop(class);
         if !p.is_null() {
             // The C door checks the link it just followed more strictly
@@ -214,7 +215,8 @@ pub unsafe fn free_bare(p: *mut u8) {
         // SAFETY: forwarded contract.
         return unsafe { free_other(p) };
     };
-    let tc = global::tcache();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { global::tcache() };
     // SAFETY: `p` starts a block of `class`, at least 8 bytes.
     if unsafe { tc.looks_free(p) } {
         // SAFETY: forwarded contract.
