@@ -13,7 +13,7 @@ pub use crate::heap::{Heap, HeapCheck, LARGE_LIMIT, Route, route};
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::PAGE;
 pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
-pub use crate::tcache::{ACTIVE, DEAD, ThreadCache, UNINIT};
+pub use crate::tcache::{CacheState, ThreadCache};
 
 /// Whether this build carries the injected bug (`--cfg
 /// slabpool_inject_bug` in a fuzzing build; see FUZZ.md).

@@ -46,7 +46,7 @@ use crate::os;
 use crate::pool::SlabPool;
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::tcache::{ACTIVE, DEAD, REGISTERING, ThreadCache, UNINIT};
+use crate::tcache::{CacheState, ThreadCache};
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use core::alloc::{GlobalAlloc, Layout};
 #[cfg(not(all(
@@ -59,7 +59,7 @@ use core::fmt::Write;
 use core::ptr;
 
 // Zero bytes must read as a fresh cache (see `initial_exec`).
-const _: () = assert!(UNINIT == 0);
+const _: () = assert!(CacheState::Uninit as u8 == 0);
 
 /// The configuration of the doors that carry none: the pointer API (`raw`,
 /// the C library's) and the paths that free, which never come first (a
@@ -118,8 +118,9 @@ pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
 pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
     // SAFETY: the address is this thread's zero-filled cache (see
     // `initial_exec`), valid for the thread's whole life; all-zero bytes are
-    // a valid `ThreadCache` (integers and raw pointers only) that reads as
-    // `UNINIT` with empty lists and zero limits, and `activate` makes it
+    // a valid `ThreadCache` (integers, raw pointers and a `CacheState`, whose
+    // 0 is `Uninit`) that reads as `Uninit` with empty lists and zero
+    // limits, and `activate` makes it
     // `ThreadCache::new()` before its first use. Exclusive by the contract.
     unsafe { &mut *initial_exec::cache() }
 }
@@ -199,7 +200,7 @@ mod initial_exec {
 pub fn collect() {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE {
+    if tc.state() == CacheState::Active {
         tc.flush_all(&HEAP);
     }
     HEAP.collect();
@@ -251,7 +252,7 @@ extern "C" fn print_stats_at_exit() {
 extern "C" fn check_quarantine_at_exit() {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE {
+    if tc.state() == CacheState::Active {
         tc.check_quarantine();
     }
 }
@@ -384,17 +385,17 @@ fn pin_library() {}
 /// is exiting).
 #[cold]
 fn activate(tc: &mut ThreadCache, config: &Config) -> bool {
-    if tc.state() != UNINIT {
-        return tc.state() == ACTIVE;
+    if tc.state() != CacheState::Uninit {
+        return tc.state() == CacheState::Active;
     }
     // A cache in initial-exec TLS starts as zero bytes: make it the real
     // initial value (a no-op for the `thread_local!` one).
     *tc = ThreadCache::new();
-    tc.set_state(REGISTERING);
+    tc.set_state(CacheState::Registering);
     let key = exit_key(config);
     if key == 0 {
         // No way to learn of this thread's exit: do not cache at all.
-        tc.set_state(DEAD);
+        tc.set_state(CacheState::Dead);
         return false;
     }
     // SAFETY: `key` is a live pthread key; the value only needs to be
@@ -406,7 +407,7 @@ fn activate(tc: &mut ThreadCache, config: &Config) -> bool {
         )
     } == 0;
     if !ok {
-        tc.set_state(DEAD);
+        tc.set_state(CacheState::Dead);
         return false;
     }
     tc.activate(&HEAP, HEAP.assign_arena());
@@ -443,7 +444,7 @@ extern "C" fn fork_child() {
     }
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    HEAP.after_fork_in_child((tc.state() == ACTIVE).then(|| tc.arena()));
+    HEAP.after_fork_in_child((tc.state() == CacheState::Active).then(|| tc.arena()));
 }
 
 /// pthread key destructor: flushes the exiting thread's cache.
@@ -451,7 +452,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     tc.flush_all(&HEAP);
-    tc.set_state(DEAD);
+    tc.set_state(CacheState::Dead);
     HEAP.thread_exited(tc.arena());
 }
 
@@ -460,7 +461,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
 fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE || activate(tc, config) {
+    if tc.state() == CacheState::Active || activate(tc, config) {
         return tc.refill(&HEAP, class);
     }
     HEAP.alloc_block(class, 0)
@@ -471,7 +472,7 @@ fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
 fn dealloc_small_slow(p: *mut u8, class: usize) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
+    if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         unsafe { tc.overflow(&HEAP, class, p) };
         return;
@@ -484,7 +485,7 @@ fn dealloc_small_slow(p: *mut u8, class: usize) {
 fn home_arena(config: &Config) -> usize {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE || activate(tc, config) {
+    if tc.state() == CacheState::Active || activate(tc, config) {
         tc.arena()
     } else {
         0
@@ -499,7 +500,7 @@ fn home_arena(config: &Config) -> usize {
 fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
+    if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
         if tc.sample_due() {
             // Counted even if the pool has no room: a full pool is not
             // asked again at every slow path.
@@ -525,7 +526,7 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
     let (size, align) = (layout.size(), layout.align());
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE && guard::eligible(size, align) {
+    if tc.state() == CacheState::Active && guard::eligible(size, align) {
         tc.count_unguarded(1);
         if tc.sample_due() {
             tc.sampled();
@@ -630,7 +631,7 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == ACTIVE || activate(tc, &DEFAULTS) {
+    if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
         if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
             // SAFETY: a block leaving the quarantine is a live block of its

@@ -22,7 +22,7 @@
 //! Invariants: `bins[c]` is a null-terminated list of `count` blocks of
 //! class `c`, `count <= limit`; `limit_bytes` is the sum of `limit * size`
 //! over the classes, at most `BUDGET_BYTES` plus one batch. A cache that is
-//! not `ACTIVE` has every limit 0 and every list empty, so both fast paths
+//! not `Active` has every limit 0 and every list empty, so both fast paths
 //! fall through to the caller's slow path.
 
 use crate::block::{self, Block, Chain};
@@ -41,15 +41,22 @@ const FIRST_REFILL_BYTES: usize = 4096;
 /// Overflows tolerated before a class's limit shrinks by a batch.
 const MAX_OVERAGES: u8 = 3;
 
-/// Lifecycle of a thread's cache.
-pub const UNINIT: u8 = 0;
-/// Being registered (a re-entrant call bypasses the cache).
-#[cfg(not(loom))]
-pub const REGISTERING: u8 = 1;
-pub const ACTIVE: u8 = 2;
-/// Flushed at thread exit; later calls go straight to the central pool.
-#[cfg(not(loom))]
-pub const DEAD: u8 = 3;
+/// Lifecycle of a thread's cache. `Uninit` is 0, so a zero-filled cache
+/// (the initial-exec TLS block) reads as not yet set up.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheState {
+    /// Never used: the first slow path registers it.
+    Uninit = 0,
+    /// Being registered (a re-entrant call bypasses the cache).
+    #[cfg(not(loom))]
+    Registering = 1,
+    /// In use: the fast paths take and give blocks.
+    Active = 2,
+    /// Flushed at thread exit; later calls go straight to the central pool.
+    #[cfg(not(loom))]
+    Dead = 3,
+}
 
 /// A class's cached blocks: a null-terminated chain of `count` blocks.
 #[repr(C)]
@@ -99,7 +106,7 @@ pub struct ThreadCache {
     /// paths encode and decode links without another load; set when the
     /// cache is activated, before any bin can hold a block.
     key: usize,
-    state: u8,
+    state: CacheState,
     arena: u16,
     /// This cache's serial number (statistics: see `Heap::thread_serial`).
     serial: u32,
@@ -143,7 +150,7 @@ impl ThreadCache {
                 }
             }; NUM_CLASSES],
             key: 0,
-            state: UNINIT,
+            state: CacheState::Uninit,
             arena: 0,
             serial: 0,
             overages: [0; NUM_CLASSES],
@@ -260,11 +267,11 @@ impl ThreadCache {
         self.quarantine.check_all();
     }
 
-    pub fn state(&self) -> u8 {
+    pub fn state(&self) -> CacheState {
         self.state
     }
 
-    pub fn set_state(&mut self, state: u8) {
+    pub fn set_state(&mut self, state: CacheState) {
         self.state = state;
     }
 
@@ -286,7 +293,7 @@ impl ThreadCache {
         self.key = block::key();
         self.arena = arena as u16;
         self.serial = heap.thread_serial();
-        self.state = ACTIVE;
+        self.state = CacheState::Active;
         self.epoch = heap.epoch();
         self.next_decay = os::now_ms().wrapping_add(config::purge_delay_ms());
         self.sample_countdown = first_countdown(self.serial, config::guard_sample());
@@ -374,7 +381,7 @@ impl ThreadCache {
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
-        debug_assert!(self.state == ACTIVE && self.bins[class].count == 0);
+        debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         // A class this thread has not used yet (or gave back) starts with
@@ -420,7 +427,7 @@ impl ThreadCache {
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
     pub unsafe fn overflow(&mut self, heap: &Heap, class: usize, p: *mut u8) {
-        debug_assert!(self.state == ACTIVE);
+        debug_assert!(self.state == CacheState::Active);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         let limit = self.bins[class].limit;
@@ -516,7 +523,7 @@ impl ThreadCache {
                 bin.limit
             );
             assert!(
-                self.state == ACTIVE || bin.limit == 0,
+                self.state == CacheState::Active || bin.limit == 0,
                 "class {class}: inactive cache with a limit"
             );
             block::check_chain(what, bin.head, bin.count, |b| {

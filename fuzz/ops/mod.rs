@@ -658,10 +658,10 @@ impl HeapBackend {
     /// Whether thread `t` has an active cache (activated on first use).
     fn active(&mut self, t: usize) -> bool {
         let tc = &mut self.caches[t];
-        if tc.state() == sp::UNINIT {
+        if tc.state() == sp::CacheState::Uninit {
             tc.activate(&self.heap, self.heap.assign_arena());
         }
-        tc.state() == sp::ACTIVE
+        tc.state() == sp::CacheState::Active
     }
 
     fn home(&mut self, t: usize) -> usize {
@@ -753,9 +753,9 @@ impl Backend for HeapBackend {
 
     fn thread_exit(&mut self, t: usize, respawn: bool) {
         let tc = &mut self.caches[t];
-        if tc.state() == sp::ACTIVE {
+        if tc.state() == sp::CacheState::Active {
             tc.flush_all(&self.heap);
-            tc.set_state(sp::DEAD);
+            tc.set_state(sp::CacheState::Dead);
             self.heap.thread_exited(tc.arena());
         }
         if respawn {
@@ -764,7 +764,7 @@ impl Backend for HeapBackend {
     }
 
     fn collect(&mut self, t: usize) {
-        if self.caches[t].state() == sp::ACTIVE {
+        if self.caches[t].state() == sp::CacheState::Active {
             self.caches[t].flush_all(&self.heap);
         }
         self.heap.collect();
