@@ -6,6 +6,9 @@
 //! | `SLABPOOL_PURGE_DELAY_MS` | how long free pages stay resident before they are decommitted (default 20) |
 //! | `SLABPOOL_SHOW_STATS=1` | print the statistics table to stderr at exit |
 //! | `SLABPOOL_VERBOSE=1` | report OS failures and warnings on stderr |
+//! | `SLABPOOL_PROF=1` | start the heap profiler (`prof` feature) at start-up |
+//! | `SLABPOOL_PROF_SAMPLE` | the heap profiler's mean sampling interval in bytes (default 524288) |
+//! | `SLABPOOL_PROF_DUMP` | write the heap profile (pprof) there at exit, and the peak profile to that path plus `.peak` |
 //! | `SLABPOOL_GUARD_SAMPLE` | guard about one allocation in N (see `guard`); 0 turns it off (default off, [`HARDENED_GUARD_SAMPLE`] with the `hardened` feature) |
 //!
 //! Every setting is a relaxed atomic: a stale read only shifts a purge by
@@ -50,6 +53,25 @@ pub fn init_from_env() {
     if let Some(n) = env_u32(c"SLABPOOL_GUARD_SAMPLE") {
         GUARD_SAMPLE.store(n, Relaxed);
     }
+    #[cfg(feature = "prof")]
+    crate::prof::configure(
+        env_u32(c"SLABPOOL_PROF").is_some_and(|v| v != 0),
+        env_u32(c"SLABPOOL_PROF_SAMPLE"),
+        env_bytes(c"SLABPOOL_PROF_DUMP"),
+    );
+}
+
+/// The bytes of environment variable `name`, if set; valid while the
+/// environment is not modified (read at once).
+#[cfg(all(feature = "prof", not(loom)))]
+fn env_bytes(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: as in `env_u32`.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null getenv result is a NUL-terminated string.
+    Some(unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes())
 }
 
 /// One guarded allocation in about this many (0: none).

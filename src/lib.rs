@@ -23,6 +23,8 @@
 //!   `poison`: AddressSanitizer hooks (the `asan` feature);
 //! - `guard`: the guard pool of sampled guarded allocations, beside the
 //!   heap (it maps its own chunks), and its fault handler; [`guard_stats`];
+//! - `prof` (the `prof` feature): the sampling heap profiler, beside the
+//!   heap (sampled blocks live in its own pool), and its pprof output;
 //! - the `hardened` feature's mitigations (README, "Hardened build"):
 //!   `canary`, `quarantine` (in each thread cache), `carve_order` (in
 //!   `block::carve`), a guard page after each segment header (`segment`),
@@ -37,6 +39,9 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(all(feature = "prof", feature = "hardened"))]
+compile_error!("the `prof` and `hardened` features do not combine yet");
 
 mod arena;
 mod block;
@@ -64,6 +69,8 @@ mod inbox;
 pub mod model;
 mod os;
 mod poison;
+#[cfg(all(feature = "prof", not(loom)))]
+pub mod prof;
 mod purge;
 #[cfg(feature = "hardened")]
 mod quarantine;

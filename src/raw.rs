@@ -98,6 +98,16 @@ impl From<guard::Misuse> for Invalid {
     }
 }
 
+#[cfg(feature = "prof")]
+impl From<crate::prof::Misuse> for Invalid {
+    fn from(m: crate::prof::Misuse) -> Self {
+        match m {
+            crate::prof::Misuse::Freed => Invalid::DoubleFree,
+            crate::prof::Misuse::NotBlock => Invalid::Interior,
+        }
+    }
+}
+
 impl Invalid {
     fn describe(self) -> &'static str {
         match self {
@@ -490,6 +500,11 @@ unsafe fn free_small_slow(p: *mut u8, class: usize) {
 #[inline(never)]
 unsafe fn free_other(p: *mut u8) {
     let _errno = SavedErrno::new();
+    if global::sampled(p) {
+        // SAFETY: forwarded contract; `p` is in the profiler's pool.
+        #[cfg(feature = "prof")]
+        return unsafe { global::free_sampled("free", p) };
+    }
     match find(p) {
         // SAFETY: `p` is a live small block given up by the caller.
         Ok(Block::Small(class)) => unsafe { dealloc_small(p, class) },
@@ -530,6 +545,11 @@ pub fn usable_size_bare(p: *const u8) -> usize {
     if p.is_null() {
         return 0;
     }
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        return crate::prof::usable_size(p)
+            .unwrap_or_else(|why| invalid("malloc_usable_size", p, why.into()));
+    }
     match find(p) {
         Ok(Block::Small(class)) => CLASSES[class].size as usize,
         Ok(Block::Large(bytes)) => bytes,
@@ -552,6 +572,22 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         return alloc_bare(size, align);
     }
     let size = size.max(1);
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        // A sampled block always moves (to a block sampled anew or not).
+        let old_size =
+            crate::prof::usable_size(p).unwrap_or_else(|why| invalid("realloc", p, why.into()));
+        let q = alloc_bare(size, align);
+        if !q.is_null() {
+            // SAFETY: both blocks hold at least the bytes copied; they
+            // differ; `p` is live, given up.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, old_size.min(size));
+                free_bare(p);
+            }
+        }
+        return q;
+    }
     let old = match find(p) {
         Ok(b) => b,
         Err(why) => invalid("realloc", p, why),

@@ -115,6 +115,9 @@ pub struct ThreadCache {
     /// Guard sampling (see `guard`): blocks this thread may still receive
     /// before its next guarded allocation is due (due at zero or below).
     sample_countdown: i64,
+    /// The heap profiler's byte countdown (see `prof`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    prof: crate::prof::ThreadState,
     /// The hardened build's delayed reuse (see `quarantine`).
     #[cfg(feature = "hardened")]
     quarantine: crate::quarantine::Ring,
@@ -149,6 +152,8 @@ impl ThreadCache {
             next_decay: 0,
             epoch: 0,
             sample_countdown: 0,
+            #[cfg(all(feature = "prof", not(loom)))]
+            prof: crate::prof::ThreadState::new(),
             #[cfg(feature = "hardened")]
             quarantine: crate::quarantine::Ring::new(),
         }
@@ -348,6 +353,24 @@ impl ThreadCache {
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+        self.refill_capped(heap, class, u32::MAX)
+    }
+
+    /// The heap profiler's countdown (see `prof`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn prof_state(&mut self) -> &mut crate::prof::ThreadState {
+        &mut self.prof
+    }
+
+    /// Blocks of `class` cached.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn cached_in(&self, class: usize) -> u32 {
+        self.bins[class].count
+    }
+
+    /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
+    /// blocks in all (the heap profiler's sampling: see `prof`).
+    pub fn refill_capped(&mut self, heap: &Heap, class: usize, cap: u32) -> *mut u8 {
         debug_assert!(self.state == ACTIVE && self.bins[class].count == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
@@ -362,7 +385,8 @@ impl ThreadCache {
             info.batch.min(page).max(2)
         } else {
             info.batch
-        };
+        }
+        .min(cap.max(1));
         let ask = Refill {
             want,
             fresh: first,
