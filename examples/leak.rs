@@ -69,10 +69,10 @@ fn main() {
     }
     slabpool::prof::dump(&path).expect("write the profile");
     let st = slabpool::prof::stats();
+    let leaked = SESSIONS.lock().unwrap().len();
     println!(
-        "served {served} bytes; leaked {} sessions ({} KiB); profile: {} samples, {:.0} KiB estimated live; written to {path}",
-        SESSIONS.lock().unwrap().len(),
-        SESSIONS.lock().unwrap().len() * 4,
+        "served {served} bytes; leaked {leaked} sessions ({} KiB); profile: {} samples, {:.0} KiB estimated live; written to {path}",
+        leaked * 4,
         st.samples,
         st.live_bytes / 1024.0
     );

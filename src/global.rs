@@ -425,7 +425,15 @@ fn alloc_small_slow(class: usize) -> *mut u8 {
             let size = crate::size_class::CLASSES[class].size as usize;
             // A class's blocks are aligned to its size's power-of-two factor.
             let align = 1 << size.trailing_zeros().min(os::PAGE_SHIFT);
-            return crate::prof::alloc_small(tc, &HEAP, class, size, align, false);
+            return crate::prof::alloc_small(
+                tc,
+                &HEAP,
+                class,
+                size,
+                align,
+                false,
+                crate::prof::here(),
+            );
         }
         return tc.refill(&HEAP, class);
     }
@@ -474,7 +482,15 @@ fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 
         }
         #[cfg(feature = "prof")]
         if crate::prof::is_active() {
-            return crate::prof::alloc_small(tc, &HEAP, class, size, align, true);
+            return crate::prof::alloc_small(
+                tc,
+                &HEAP,
+                class,
+                size,
+                align,
+                true,
+                crate::prof::here(),
+            );
         }
         return tc.refill_counted(&HEAP, class);
     }
@@ -502,7 +518,7 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool) -> *mut u8 {
     }
     #[cfg(feature = "prof")]
     if tc.state() == ACTIVE && crate::prof::is_active() {
-        let p = crate::prof::alloc_big(tc, size, align, zero);
+        let p = crate::prof::alloc_big(tc, size, align, zero, crate::prof::here());
         if !p.is_null() {
             return p;
         }

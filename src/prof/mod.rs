@@ -40,6 +40,7 @@ use std::path::Path;
 pub(crate) use sampler::ThreadState;
 pub(crate) use sampler::{alloc_big, alloc_small};
 pub use stack::MAX_DEPTH;
+pub(crate) use stack::stack_pointer as here;
 
 /// Default mean sampling interval, in bytes.
 pub const DEFAULT_SAMPLE: u64 = 512 * 1024;
@@ -83,6 +84,9 @@ pub struct ProfStats {
     pub stacks: usize,
     /// Samples not taken: the stack table or the pool was full.
     pub dropped: u64,
+    /// Bytes usable in the sampled blocks live now (they live in the
+    /// profiler's pool, outside [`crate::stats`]).
+    pub pool_bytes: usize,
 }
 
 /// Starts sampling new allocations. False if the profiler's memory could
@@ -127,10 +131,12 @@ pub fn reset_peak() {
 
 /// The profiler's figures.
 pub fn stats() -> ProfStats {
-    let (mut st, pool_dropped) = STATE.with(|s| (s.table.stats(), s.pool.dropped));
+    let (mut st, pool_dropped, pool_bytes) =
+        STATE.with(|s| (s.table.stats(), s.pool.dropped, s.pool.live_bytes));
     st.active = is_active();
     st.sample_interval = sample_interval();
     st.dropped += pool_dropped;
+    st.pool_bytes = pool_bytes;
     st
 }
 
@@ -270,13 +276,13 @@ pub(crate) unsafe fn fork_unlock(child: bool) {
 }
 
 /// Records a sampled allocation: `usable` bytes at `align` from the pool,
-/// charged `bytes` on the countdown, with the stack above `marker` (an
-/// address in the caller's frame). Null when the pool or the table is full.
+/// charged `bytes` on the countdown, with the stack above `above` (the
+/// stack pointer of the allocator's outermost function). Null when the pool
+/// or the table is full.
 #[inline(never)]
-fn record(bytes: usize, usable: usize, align: usize, zero: bool) -> *mut u8 {
-    let marker = 0u8;
+fn record(bytes: usize, usable: usize, align: usize, zero: bool, above: usize) -> *mut u8 {
     let mut frames = [0usize; MAX_DEPTH];
-    let depth = stack::capture(&mut frames, core::ptr::addr_of!(marker) as usize);
+    let depth = stack::capture(&mut frames, above);
     let (objects, space) = sampler::weights(bytes, sample_interval());
     STATE.with(|s| {
         let Some(entry) = s.table.intern(&frames[..depth]) else {

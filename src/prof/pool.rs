@@ -86,6 +86,8 @@ pub struct Pool {
     free: [usize; KINDS],
     /// Samples the pool could not hold.
     pub dropped: u64,
+    /// Bytes usable in the live blocks.
+    pub live_bytes: usize,
 }
 
 /// The slot size of a block of `usable` bytes at `align`, if any kind
@@ -104,6 +106,7 @@ impl Pool {
             bump: [0; KINDS],
             free: [0; KINDS],
             dropped: 0,
+            live_bytes: 0,
         }
     }
 
@@ -193,6 +196,7 @@ impl Pool {
                 _reserved: 0,
             });
         }
+        self.live_bytes += usable;
         slot as *mut u8
     }
 
@@ -228,8 +232,11 @@ impl Pool {
     pub unsafe fn free(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
         let (slot_size, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
-        let (entry, objects, space) =
-            unsafe { ((*header).entry, (*header).objects, (*header).space) };
+        let (entry, objects, space, usable) = unsafe {
+            let h = &*header;
+            (h.entry, h.objects, h.space, h.usable)
+        };
+        self.live_bytes -= usable;
         if slot_size > PAGE {
             // SAFETY: the pages before the header page belong to this block,
             // which the caller gives up.

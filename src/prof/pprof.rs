@@ -105,7 +105,7 @@ fn mappings() -> Vec<Mapping> {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return Vec::new();
     };
-    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut ids: HashMap<String, (String, Vec<u64>)> = HashMap::new();
     let mut out = Vec::new();
     for line in maps.lines() {
         let mut parts = line.split_ascii_whitespace();
@@ -127,23 +127,37 @@ fn mappings() -> Vec<Mapping> {
         ) else {
             continue;
         };
-        let build_id = ids
+        let info = ids
             .entry(file.to_owned())
-            .or_insert_with(|| build_id(file).unwrap_or_default())
-            .clone();
+            .or_insert_with(|| elf_info(file).unwrap_or_default());
+        // The kernel maps from the page holding a segment's first byte;
+        // readers (pprof among them) expect the mapping to start at the
+        // segment's own offset, as the linker wrote it.
+        let (mut start, mut offset) = (start, offset);
+        if let Some(&seg) = info.1.iter().find(|&&o| o > offset && o & !0xfff == offset) {
+            start += seg - offset;
+            offset = seg;
+        }
         out.push(Mapping {
             start,
             limit,
             offset,
             file: file.to_owned(),
-            build_id,
+            build_id: info.0.clone(),
         });
     }
     out
 }
 
 /// The GNU build ID of the ELF file at `path`, in hex.
+#[cfg(test)]
 pub fn build_id(path: &str) -> Option<String> {
+    elf_info(path).map(|i| i.0).filter(|id| !id.is_empty())
+}
+
+/// The GNU build ID (hex, or empty) of the ELF file at `path`, and the
+/// file offsets of its loaded executable segments.
+fn elf_info(path: &str) -> Option<(String, Vec<u64>)> {
     let mut f = std::fs::File::open(path).ok()?;
     let mut eh = [0u8; 64];
     f.read_exact(&mut eh).ok()?;
@@ -163,9 +177,15 @@ pub fn build_id(path: &str) -> Option<String> {
     let mut ph = vec![0u8; phentsize * phnum];
     f.seek(SeekFrom::Start(phoff)).ok()?;
     f.read_exact(&mut ph).ok()?;
+    let mut segments = Vec::new();
+    let mut id = String::new();
     for i in 0..phnum {
         let h = &ph[i * phentsize..];
-        if u32_at(h, 0) != 4 {
+        // PT_LOAD, executable.
+        if u32_at(h, 0) == 1 && u32_at(h, 4) & 1 != 0 {
+            segments.push(u64_at(h, 8));
+        }
+        if u32_at(h, 0) != 4 || !id.is_empty() {
             continue; // PT_NOTE
         }
         let (off, size) = (u64_at(h, 8), u64_at(h, 32) as usize);
@@ -190,16 +210,16 @@ pub fn build_id(path: &str) -> Option<String> {
             }
             // NT_GNU_BUILD_ID, name "GNU\0".
             if kind == 3 && &notes[name..name + namesz] == b"GNU\0" {
-                let hex: String = notes[desc..desc + descsz]
+                id = notes[desc..desc + descsz]
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();
-                return Some(hex);
+                break;
             }
             at = end;
         }
     }
-    None
+    Some((id, segments))
 }
 
 /// Seconds since the epoch, in nanoseconds.

@@ -105,7 +105,7 @@ pub fn weights(bytes: usize, interval: u64) -> (f64, f64) {
 /// blocks before the crossing. `size` and `align` are the request (the
 /// class size and its natural alignment through `GlobalAlloc`);
 /// `guard_counted` charges the refill on the guard countdown too (the
-/// pointer API).
+/// pointer API); `above` is the caller's stack pointer (see `stack`).
 #[inline(never)]
 pub fn alloc_small(
     tc: &mut ThreadCache,
@@ -114,13 +114,14 @@ pub fn alloc_small(
     size: usize,
     align: usize,
     guard_counted: bool,
+    above: usize,
 ) -> *mut u8 {
     let block = CLASSES[class].size as usize;
     let countdown = tc.prof_state().countdown();
     if countdown <= block as i64 {
         let st = tc.prof_state();
         st.countdown = st.draw();
-        let p = record(block, size.max(block), align, false);
+        let p = record(block, size.max(block), align, false, above);
         if !p.is_null() {
             return p;
         }
@@ -142,9 +143,16 @@ pub fn alloc_small(
 }
 
 /// A large or huge allocation while profiling is on: a sampled block if it
-/// crosses the countdown (null otherwise, or if the pool cannot take it).
+/// crosses the countdown (null otherwise, or if the pool cannot take it);
+/// `above` is the caller's stack pointer (see `stack`).
 #[inline(never)]
-pub fn alloc_big(tc: &mut ThreadCache, size: usize, align: usize, zero: bool) -> *mut u8 {
+pub fn alloc_big(
+    tc: &mut ThreadCache,
+    size: usize,
+    align: usize,
+    zero: bool,
+    above: usize,
+) -> *mut u8 {
     let st = tc.prof_state();
     let left = st.countdown().saturating_sub(size as i64);
     if left > 0 {
@@ -152,7 +160,7 @@ pub fn alloc_big(tc: &mut ThreadCache, size: usize, align: usize, zero: bool) ->
         return core::ptr::null_mut();
     }
     st.countdown = st.draw();
-    record(size, size, align, zero)
+    record(size, size, align, zero, above)
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! With frame pointers (x86_64's `rbp`, aarch64's `x29`), each frame
 //! starts with the caller's frame pointer and the return address. The walk
 //! follows that chain from its own frame and keeps the return addresses of
-//! the frames above `above` (the caller's marker: the profiler's own frames
-//! are left out), at most [`MAX_DEPTH`].
+//! the frames above `above` (the stack pointer of the allocator's function
+//! that called the profiler: the allocator's own frames are left out, and
+//! the first frame kept is the program's call into the allocator), at most
+//! [`MAX_DEPTH`].
 //!
 //! Safety of the walk, without knowing the thread's stack bounds (glibc's
 //! `pthread_getattr_np` allocates and reads `/proc` for the main thread):
@@ -67,6 +69,28 @@ fn frame_pointer() -> usize {
         fp = 0;
     }
     fp
+}
+
+/// The calling function's stack pointer: a sample's stack keeps only the
+/// frames above it (the allocator's own frames are left out).
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; nothing else.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register; nothing else.
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        sp = 0;
+    }
+    sp
 }
 
 /// Reads the two words at `addr` (8-aligned) without faulting: `None` if
