@@ -610,6 +610,7 @@ pub(crate) unsafe fn free_sampled(call: &str, p: *mut u8) {
 
 /// Whether `p` is a sampled block of the heap profiler (never, without it).
 #[inline(always)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
 pub(crate) fn sampled(p: *const u8) -> bool {
     #[cfg(feature = "prof")]
     return crate::prof::owns(p);

@@ -500,9 +500,9 @@ unsafe fn free_small_slow(p: *mut u8, class: usize) {
 #[inline(never)]
 unsafe fn free_other(p: *mut u8) {
     let _errno = SavedErrno::new();
+    #[cfg(feature = "prof")]
     if global::sampled(p) {
         // SAFETY: forwarded contract; `p` is in the profiler's pool.
-        #[cfg(feature = "prof")]
         return unsafe { global::free_sampled("free", p) };
     }
     match find(p) {

@@ -1,9 +1,9 @@
 //! The pool of sampled blocks: a region of address space of their own, so
 //! that a free recognises one by its address alone.
 //!
-//! Layout: the region is [`REGION`] bytes aligned to its size, reserved
-//! `PROT_NONE` at the first activation, and cut into [`KINDS`] subregions
-//! of [`SUBREGION`] bytes; subregion `k` holds slots of `PAGE << k` bytes,
+//! Layout: the region is [`REGION`] bytes aligned to a subregion, reserved
+//! `PROT_NONE` at the first activation (38 GiB of address space, no
+//! memory), and cut into [`KINDS`] subregions of [`SUBREGION`] bytes; subregion `k` holds slots of `PAGE << k` bytes,
 //! each aligned to its size. A block starts at its slot's start (so it has
 //! the slot's alignment) and its record, a [`Header`], fills the last
 //! [`HEADER`] bytes of the slot. A block takes the smallest slot that holds
@@ -30,13 +30,11 @@ use core::sync::atomic::AtomicUsize;
 
 /// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 1 GiB).
 const KINDS: usize = 19;
-const SUBREGION_SHIFT: u32 = 32;
+const SUBREGION_SHIFT: u32 = 31;
 /// Bytes of a kind's subregion.
 const SUBREGION: usize = 1 << SUBREGION_SHIFT;
-const REGION_SHIFT: u32 = 37;
-/// Bytes of the region (32 subregions' worth of address space).
-const REGION: usize = 1 << REGION_SHIFT;
-const _: () = assert!(KINDS <= 1 << (REGION_SHIFT - SUBREGION_SHIFT));
+/// Bytes of the region.
+const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
@@ -62,7 +60,7 @@ struct Header {
 }
 const _: () = assert!(HEADER == 64);
 
-/// Set once the region is reserved; its base (aligned to `REGION`).
+/// Set once the region is reserved; its base (aligned to `SUBREGION`).
 static IN_USE: AtomicBool = AtomicBool::new(false);
 static BASE: AtomicUsize = AtomicUsize::new(0);
 
@@ -115,7 +113,7 @@ impl Pool {
         if self.base != 0 {
             return true;
         }
-        let Some(base) = os::reserve_address(REGION, REGION) else {
+        let Some(base) = os::reserve_address(REGION, SUBREGION) else {
             return false;
         };
         self.base = base.as_ptr() as usize;
