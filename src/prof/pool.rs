@@ -12,9 +12,13 @@
 //!
 //! Memory: a slot's last page (the header's) becomes readable and writable
 //! at the slot's first use and stays so; the pages before it are made so
-//! for a block's bytes when it is handed out, and made inaccessible again
-//! (which gives them back to the OS) when it is freed. A slot of one page
-//! keeps its page. Freed slots go on their kind's free list (LIFO).
+//! for a block's bytes when it is handed out. A freed slot of up to
+//! [`KEEP_SLOT`] bytes keeps them (the next block of its kind reuses them
+//! warm: sampling large blocks costs no system call in a steady state); a
+//! larger one makes them inaccessible again, which gives them back to the
+//! OS. Freed slots go on their kind's free list (LIFO); the header says how
+//! far a free slot is accessible and how far it may hold old bytes (zeroed
+//! for a zeroed request).
 //!
 //! Invariants: every change is under the profiler's lock (the caller's);
 //! a header reads `LIVE` exactly while its block is handed out, with the
@@ -36,6 +40,10 @@ const SUBREGION: usize = 1 << SUBREGION_SHIFT;
 /// Bytes of the region.
 const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
+/// Slots up to this size keep their pages when freed (the next sampled
+/// block of the kind reuses them warm, without a system call); larger
+/// ones give them back to the OS.
+const KEEP_SLOT: usize = 4 << 20;
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
 
@@ -46,7 +54,8 @@ const FREE: u64 = 0x5350_5052_4f46_4652; // "SPPROFFR"
 #[repr(C)]
 struct Header {
     state: u64,
-    block: usize,
+    /// Bytes from the slot's start that may hold old data (not zero).
+    dirty: usize,
     /// Bytes usable at the block.
     usable: usize,
     /// Its stack's entry in the table.
@@ -56,7 +65,9 @@ struct Header {
     space: f64,
     /// The next free slot of the kind (free slots).
     next: usize,
-    _reserved: usize,
+    /// Bytes from the slot's start made readable and writable (the
+    /// header page aside).
+    accessible: usize,
 }
 const _: () = assert!(HEADER == 64);
 
@@ -142,11 +153,14 @@ impl Pool {
         }
         let slot_size = PAGE << kind;
         let header_page = slot_size - PAGE;
-        let (slot, fresh) = if self.free[kind] != 0 {
+        // A free slot keeps its accessible pages and says how far they
+        // may hold old bytes; a fresh one has neither.
+        let (slot, accessible, dirty) = if self.free[kind] != 0 {
             let slot = self.free[kind];
-            // SAFETY: a free slot's header page stays readable and writable.
-            self.free[kind] = unsafe { (*header_of(slot, slot_size)).next };
-            (slot, false)
+            // SAFETY: a used slot's header page stays readable and writable.
+            let h = unsafe { &*header_of(slot, slot_size) };
+            self.free[kind] = h.next;
+            (slot, h.accessible, h.dirty)
         } else {
             if self.bump[kind] >= SUBREGION / slot_size {
                 self.dropped += 1;
@@ -159,39 +173,37 @@ impl Pool {
                 return ptr::null_mut();
             }
             self.bump[kind] += 1;
-            (slot, true)
+            (slot, 0, 0)
         };
         // The block's pages before the header page.
         let data = os::align_up(usable, PAGE).min(header_page);
-        // SAFETY: `[slot, slot + data)` lies in this slot, inaccessible and
-        // unused since the slot was freed or reserved.
-        if data > 0 && !unsafe { os::protect(slot as *mut u8, data, true) } {
-            // SAFETY: as above; the header page is readable.
-            unsafe { self.push_free(slot, slot_size) };
-            return ptr::null_mut();
-        }
-        if zero && !fresh {
-            // Pages made accessible again read as zero; the header page may
-            // hold a previous block's bytes.
-            let from = slot + header_page;
-            let to = slot + usable;
-            if to > from {
-                // SAFETY: `[from, to)` lies in the slot's header page, before
-                // the header (a block and its header fit in the slot).
-                unsafe { ptr::write_bytes(from as *mut u8, 0, to - from) };
+        if data > accessible {
+            // SAFETY: `[slot + accessible, slot + data)` lies in this slot,
+            // inaccessible and unused.
+            let ok =
+                unsafe { os::protect((slot + accessible) as *mut u8, data - accessible, true) };
+            if !ok {
+                // SAFETY: the slot is used; nobody holds it.
+                unsafe { self.push_free(slot, slot_size, accessible, dirty) };
+                return ptr::null_mut();
             }
+        }
+        if zero && dirty > 0 {
+            // SAFETY: `[slot, slot + min(usable, dirty))` is accessible (kept
+            // pages, or the header page) and holds no live block.
+            unsafe { ptr::write_bytes(slot as *mut u8, 0, usable.min(dirty)) };
         }
         // SAFETY: the header page is readable and writable (above).
         unsafe {
             header_of(slot, slot_size).write(Header {
                 state: LIVE,
-                block: slot,
+                dirty: dirty.max(usable),
                 usable,
                 entry,
                 objects,
                 space,
                 next: 0,
-                _reserved: 0,
+                accessible: accessible.max(data),
             });
         }
         self.live_bytes += usable;
@@ -216,8 +228,7 @@ impl Pool {
         }
         let header = header_of(slot, slot_size);
         // SAFETY: the header page of a slot below the bump count is readable.
-        let (state, block) = unsafe { ((*header).state, (*header).block) };
-        if state != LIVE || block != slot {
+        if unsafe { (*header).state } != LIVE {
             return Err(super::Misuse::Freed);
         }
         Ok((slot_size, header))
@@ -230,32 +241,40 @@ impl Pool {
     pub unsafe fn free(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
         let (slot_size, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
-        let (entry, objects, space, usable) = unsafe {
+        let (entry, objects, space, usable, mut accessible, mut dirty) = unsafe {
             let h = &*header;
-            (h.entry, h.objects, h.space, h.usable)
+            (h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
         };
         self.live_bytes -= usable;
-        if slot_size > PAGE {
+        if slot_size > KEEP_SLOT && accessible > 0 {
             // SAFETY: the pages before the header page belong to this block,
             // which the caller gives up.
-            unsafe { os::protect(p, slot_size - PAGE, false) };
+            if unsafe { os::protect(p, accessible, false) } {
+                accessible = 0;
+                if dirty <= slot_size - PAGE {
+                    dirty = 0;
+                }
+            }
         }
         // SAFETY: as above.
-        unsafe { self.push_free(p as usize, slot_size) };
+        unsafe { self.push_free(p as usize, slot_size, accessible, dirty) };
         Ok((entry, objects, space))
     }
 
-    /// Puts `slot` on its kind's free list.
+    /// Puts `slot` on its kind's free list, its first `accessible` bytes
+    /// readable and writable and its first `dirty` bytes maybe not zero.
     ///
     /// # Safety
     /// `slot` is a used slot of `slot_size` bytes that nobody holds.
-    unsafe fn push_free(&mut self, slot: usize, slot_size: usize) {
+    unsafe fn push_free(&mut self, slot: usize, slot_size: usize, accessible: usize, dirty: usize) {
         let kind = (slot_size / PAGE).trailing_zeros() as usize;
         let header = header_of(slot, slot_size);
         // SAFETY: a used slot's header page is readable and writable.
         unsafe {
             (*header).state = FREE;
             (*header).next = self.free[kind];
+            (*header).accessible = accessible;
+            (*header).dirty = dirty;
         }
         self.free[kind] = slot;
     }
