@@ -730,6 +730,12 @@ unsafe impl GlobalAlloc for SlabPool {
                 return q;
             }
             // A guarded block moves (below): it has no span to resize.
+            #[cfg(feature = "prof")]
+            (Route::Large | Route::Huge, Route::Large | Route::Huge)
+                if sampled(p) && crate::prof::resize(p, new_size) =>
+            {
+                return p;
+            }
             (Route::Large, Route::Large) | (Route::Huge, Route::Huge)
                 if !guard::owns(p) && !sampled(p) =>
             {

@@ -574,7 +574,11 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let size = size.max(1);
     #[cfg(feature = "prof")]
     if global::sampled(p) {
-        // A sampled block always moves (to a block sampled anew or not).
+        // A sampled block stays in its slot if it has room, else moves (to
+        // a block sampled anew or not).
+        if size > SMALL_LIMIT && crate::prof::resize(p, size) {
+            return p;
+        }
         let old_size =
             crate::prof::usable_size(p).unwrap_or_else(|why| invalid("realloc", p, why.into()));
         let q = alloc_bare(size, align);

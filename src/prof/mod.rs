@@ -215,6 +215,12 @@ pub(crate) unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
     })
 }
 
+/// Resizes `p`, a sampled block, to `size` bytes where it lies if its slot
+/// has room (it keeps its sample); false otherwise (the caller moves it).
+pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
+    STATE.with(|s| s.pool.resize(p, size))
+}
+
 /// Bytes usable at `p`, a live sampled block.
 pub(crate) fn usable_size(p: *const u8) -> Result<usize, Misuse> {
     STATE.with(|s| s.pool.usable_size(p))

@@ -12,11 +12,12 @@
 //!
 //! Memory: a slot's last page (the header's) becomes readable and writable
 //! at the slot's first use and stays so; the pages before it are made so
-//! for a block's bytes when it is handed out. A freed slot of up to
-//! [`KEEP_SLOT`] bytes keeps them (the next block of its kind reuses them
-//! warm: sampling large blocks costs no system call in a steady state); a
-//! larger one makes them inaccessible again, which gives them back to the
-//! OS. Freed slots go on their kind's free list (LIFO); the header says how
+//! for a block's bytes when it is handed out. A freed slot keeps them while
+//! the free slots keep at most [`RETAIN`] bytes so (the next block of its
+//! kind reuses them warm: sampling large blocks costs no system call in a
+//! steady state); past that it makes them inaccessible again, which gives
+//! them back to the OS. A `realloc` within a slot's room (down to a quarter
+//! of it) stays in place. Freed slots go on their kind's free list (LIFO); the header says how
 //! far a free slot is accessible and how far it may hold old bytes (zeroed
 //! for a zeroed request).
 //!
@@ -40,10 +41,10 @@ const SUBREGION: usize = 1 << SUBREGION_SHIFT;
 /// Bytes of the region.
 const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
-/// Slots up to this size keep their pages when freed (the next sampled
-/// block of the kind reuses them warm, without a system call); larger
-/// ones give them back to the OS.
-const KEEP_SLOT: usize = 4 << 20;
+/// Bytes of pages free slots keep accessible at most (the next sampled
+/// block of their kind reuses them warm, without a system call); a slot
+/// freed past it gives its pages back to the OS.
+const RETAIN: usize = 64 << 20;
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
 
@@ -97,6 +98,8 @@ pub struct Pool {
     pub dropped: u64,
     /// Bytes usable in the live blocks.
     pub live_bytes: usize,
+    /// Bytes of pages free slots keep accessible.
+    retained: usize,
 }
 
 /// The slot size of a block of `usable` bytes at `align`, if any kind
@@ -116,6 +119,7 @@ impl Pool {
             free: [0; KINDS],
             dropped: 0,
             live_bytes: 0,
+            retained: 0,
         }
     }
 
@@ -160,6 +164,7 @@ impl Pool {
             // SAFETY: a used slot's header page stays readable and writable.
             let h = unsafe { &*header_of(slot, slot_size) };
             self.free[kind] = h.next;
+            self.retained -= h.accessible;
             (slot, h.accessible, h.dirty)
         } else {
             if self.bump[kind] >= SUBREGION / slot_size {
@@ -246,7 +251,7 @@ impl Pool {
             (h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
         };
         self.live_bytes -= usable;
-        if slot_size > KEEP_SLOT && accessible > 0 {
+        if accessible > 0 && self.retained + accessible > RETAIN {
             // SAFETY: the pages before the header page belong to this block,
             // which the caller gives up.
             if unsafe { os::protect(p, accessible, false) } {
@@ -259,6 +264,34 @@ impl Pool {
         // SAFETY: as above.
         unsafe { self.push_free(p as usize, slot_size, accessible, dirty) };
         Ok((entry, objects, space))
+    }
+
+    /// Resizes the live block `p` to `usable` bytes in place if its slot
+    /// holds them and they fill more than a quarter of it; returns whether
+    /// it did, and the change of the live bytes.
+    pub fn resize(&mut self, p: *mut u8, usable: usize) -> bool {
+        let Ok((slot_size, header)) = self.live(p) else {
+            return false;
+        };
+        let need = usable.saturating_add(HEADER);
+        if need > slot_size || need <= slot_size / 4 || usable == 0 {
+            return false;
+        }
+        let data = os::align_up(usable, PAGE).min(slot_size - PAGE);
+        // SAFETY: `live` checked the header, on a readable page.
+        let h = unsafe { &mut *header };
+        if data > h.accessible {
+            // SAFETY: `[p + accessible, p + data)` lies in this live block's
+            // slot, inaccessible and unused.
+            if !unsafe { os::protect(p.add(h.accessible), data - h.accessible, true) } {
+                return false;
+            }
+            h.accessible = data;
+        }
+        self.live_bytes = self.live_bytes - h.usable + usable;
+        h.usable = usable;
+        h.dirty = h.dirty.max(usable);
+        true
     }
 
     /// Puts `slot` on its kind's free list, its first `accessible` bytes
@@ -276,6 +309,7 @@ impl Pool {
             (*header).accessible = accessible;
             (*header).dirty = dirty;
         }
+        self.retained += accessible;
         self.free[kind] = slot;
     }
 
