@@ -731,10 +731,14 @@ unsafe impl GlobalAlloc for SlabPool {
             }
             // A guarded block moves (below): it has no span to resize.
             #[cfg(feature = "prof")]
-            (Route::Large | Route::Huge, Route::Large | Route::Huge)
-                if sampled(p) && crate::prof::resize(p, new_size) =>
-            {
-                return p;
+            (Route::Large | Route::Huge, Route::Large | Route::Huge) if sampled(p) => {
+                if crate::prof::resize(p, new_size) {
+                    return p;
+                }
+                let q = crate::prof::grow(p, new_size);
+                if !q.is_null() {
+                    return q;
+                }
             }
             (Route::Large, Route::Large) | (Route::Huge, Route::Huge)
                 if !guard::owns(p) && !sampled(p) =>

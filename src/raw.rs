@@ -576,8 +576,14 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     if global::sampled(p) {
         // A sampled block stays in its slot if it has room, else moves (to
         // a block sampled anew or not).
-        if size > SMALL_LIMIT && crate::prof::resize(p, size) {
-            return p;
+        if size > SMALL_LIMIT {
+            if crate::prof::resize(p, size) {
+                return p;
+            }
+            let q = crate::prof::grow(p, size);
+            if !q.is_null() {
+                return q;
+            }
         }
         let old_size =
             crate::prof::usable_size(p).unwrap_or_else(|why| invalid("realloc", p, why.into()));

@@ -221,6 +221,13 @@ pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
     STATE.with(|s| s.pool.resize(p, size))
 }
 
+/// Moves `p`, a sampled block, to a larger slot for `size` bytes without
+/// copying its pages (it keeps its sample); null if it cannot (the caller
+/// copies it).
+pub(crate) fn grow(p: *mut u8, size: usize) -> *mut u8 {
+    STATE.with(|s| s.pool.grow(p, size))
+}
+
 /// Bytes usable at `p`, a live sampled block.
 pub(crate) fn usable_size(p: *const u8) -> Result<usize, Misuse> {
     STATE.with(|s| s.pool.usable_size(p))

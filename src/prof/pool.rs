@@ -52,6 +52,7 @@ const LIVE: u64 = 0x5350_5052_4f46_4c56; // "SPPROFLV"
 const FREE: u64 = 0x5350_5052_4f46_4652; // "SPPROFFR"
 
 /// The record of a sampled block, at the end of its slot.
+#[derive(Clone, Copy)]
 #[repr(C)]
 struct Header {
     state: u64,
@@ -159,26 +160,8 @@ impl Pool {
         let header_page = slot_size - PAGE;
         // A free slot keeps its accessible pages and says how far they
         // may hold old bytes; a fresh one has neither.
-        let (slot, accessible, dirty) = if self.free[kind] != 0 {
-            let slot = self.free[kind];
-            // SAFETY: a used slot's header page stays readable and writable.
-            let h = unsafe { &*header_of(slot, slot_size) };
-            self.free[kind] = h.next;
-            self.retained -= h.accessible;
-            (slot, h.accessible, h.dirty)
-        } else {
-            if self.bump[kind] >= SUBREGION / slot_size {
-                self.dropped += 1;
-                return ptr::null_mut();
-            }
-            let slot = self.base + kind * SUBREGION + self.bump[kind] * slot_size;
-            // SAFETY: the slot's last page lies in the reserved region and
-            // holds nothing yet.
-            if !unsafe { os::protect((slot + header_page) as *mut u8, PAGE, true) } {
-                return ptr::null_mut();
-            }
-            self.bump[kind] += 1;
-            (slot, 0, 0)
+        let Some((slot, accessible, dirty)) = self.take_slot(kind) else {
+            return ptr::null_mut();
         };
         // The block's pages before the header page.
         let data = os::align_up(usable, PAGE).min(header_page);
@@ -213,6 +196,128 @@ impl Pool {
         }
         self.live_bytes += usable;
         slot as *mut u8
+    }
+
+    /// A slot of `kind` with the bytes from its start that are accessible
+    /// and that may be dirty: a free one, else a fresh one (its header page
+    /// made accessible); `None` if the kind is full.
+    fn take_slot(&mut self, kind: usize) -> Option<(usize, usize, usize)> {
+        let slot_size = PAGE << kind;
+        if self.free[kind] != 0 {
+            let slot = self.free[kind];
+            // SAFETY: a used slot's header page stays readable and writable.
+            let h = unsafe { &*header_of(slot, slot_size) };
+            self.free[kind] = h.next;
+            self.retained -= h.accessible;
+            return Some((slot, h.accessible, h.dirty));
+        }
+        if self.bump[kind] >= SUBREGION / slot_size {
+            self.dropped += 1;
+            return None;
+        }
+        let slot = self.base + kind * SUBREGION + self.bump[kind] * slot_size;
+        // SAFETY: the slot's last page lies in the reserved region and
+        // holds nothing yet.
+        if !unsafe { os::protect((slot + slot_size - PAGE) as *mut u8, PAGE, true) } {
+            return None;
+        }
+        self.bump[kind] += 1;
+        Some((slot, 0, 0))
+    }
+
+    /// Moves the live block `p` to a larger slot for `usable` bytes
+    /// without copying its pages (they are remapped); the block keeps its
+    /// sample. Null if no slot or the OS refuses (then `p` is unchanged).
+    pub fn grow(&mut self, p: *mut u8, usable: usize) -> *mut u8 {
+        let Ok((old_size, header)) = self.live(p) else {
+            return ptr::null_mut();
+        };
+        let Some(kind) = kind_for(usable, old_size) else {
+            return ptr::null_mut();
+        };
+        let new_size = PAGE << kind;
+        // SAFETY: `live` checked the header, on a readable page.
+        let old = unsafe { header.read() };
+        if new_size <= old_size || old.accessible == 0 {
+            return ptr::null_mut();
+        }
+        let Some((slot, accessible, dirty)) = self.take_slot(kind) else {
+            return ptr::null_mut();
+        };
+        let q = slot as *mut u8;
+        // SAFETY: `[p, p + accessible)` is a page-aligned, readable and
+        // writable part of the region holding the block (which moves), and
+        // `[q, q + old.accessible)` lies in the free slot taken above, below
+        // its header page (the new slot is larger): the kernel moves the
+        // pages there, replacing what was there, and leaves a hole at `p`.
+        let moved = unsafe { os::remap(p, old.accessible, old.accessible, Some(q)) };
+        if moved.is_none() {
+            // SAFETY: the slot is used; nobody holds it.
+            unsafe { self.push_free(slot, new_size, accessible, dirty) };
+            return ptr::null_mut();
+        }
+        // The hole becomes reserved address space again.
+        // SAFETY: `[p, p + old.accessible)` is the hole left by the move.
+        unsafe { os::protect(p, old.accessible, false) };
+        let data = os::align_up(usable, PAGE).min(new_size - PAGE);
+        let mut now_accessible = accessible.max(old.accessible);
+        if data > now_accessible {
+            // SAFETY: `[q + now_accessible, q + data)` lies in the new slot,
+            // below its header page, inaccessible and unused.
+            if unsafe { os::protect(q.add(now_accessible), data - now_accessible, true) } {
+                now_accessible = data;
+            }
+        }
+        if now_accessible < data {
+            // Out of memory for the growth: move the pages back.
+            // SAFETY: `p`'s range is reserved again, `q`'s holds the pages.
+            let back = unsafe { os::remap(q, old.accessible, old.accessible, Some(p)) };
+            if back.is_some() {
+                // SAFETY: the hole left at `q` by the move back.
+                unsafe {
+                    os::protect(q, old.accessible, false);
+                    self.push_free(slot, new_size, 0, 0);
+                }
+                return ptr::null_mut();
+            }
+            // Cannot happen short of a broken kernel: keep the block where
+            // it is now (its bytes are there), at the size it had.
+        }
+        // The old slot's tail bytes in its header page, if any.
+        let old_header_page = old_size - PAGE;
+        if old.usable > old_header_page {
+            // SAFETY: the tail lies before the old header, readable; the
+            // destination lies in the new slot below its header page
+            // (the new slot is at least twice the old one).
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    p.add(old_header_page),
+                    q.add(old_header_page),
+                    old.usable - old_header_page,
+                );
+            }
+        }
+        let grown = if now_accessible >= data {
+            usable
+        } else {
+            old.usable
+        };
+        // SAFETY: the new slot's header page is readable and writable.
+        unsafe {
+            header_of(slot, new_size).write(Header {
+                state: LIVE,
+                dirty: dirty.max(grown).max(old.dirty),
+                usable: grown,
+                next: 0,
+                accessible: now_accessible,
+                ..old
+            });
+            // The old slot is free, its data pages inaccessible; its header
+            // page may hold the tail copied out.
+            self.push_free(p as usize, old_size, 0, old.dirty.min(old_size));
+        }
+        self.live_bytes = self.live_bytes - old.usable + grown;
+        q
     }
 
     /// The slot size and header of the live block `p`, or why not.
