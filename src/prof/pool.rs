@@ -42,9 +42,12 @@ const SUBREGION: usize = 1 << SUBREGION_SHIFT;
 const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
 /// Bytes of pages free slots keep accessible at most (the next sampled
-/// block of their kind reuses them warm, without a system call); a slot
-/// freed past it gives its pages back to the OS.
-const RETAIN: usize = 64 << 20;
+/// block of their kind reuses them warm, without a system call or page
+/// faults); a slot freed past it gives its pages back to the OS. As much as
+/// the huge cache keeps resident (`huge_cache::CACHE_DIRTY_BYTES`): at the
+/// default interval nearly every huge block is sampled, so for them the
+/// pool stands in for that cache.
+const RETAIN: usize = 256 << 20;
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
 
