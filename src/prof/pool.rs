@@ -10,14 +10,16 @@
 //! its size plus the header and its alignment; blocks larger than the
 //! largest slot (1 GiB) are not sampled.
 //!
-//! Memory: a slot's last page (the header's) becomes readable and writable
-//! at the slot's first use and stays so; the pages before it are made so
-//! for a block's bytes when it is handed out. A freed slot keeps them while
-//! the free slots keep at most [`RETAIN`] bytes so (the next block of its
-//! kind reuses them warm: sampling large blocks costs no system call in a
-//! steady state); past that it makes them inaccessible again, which gives
-//! them back to the OS. A `realloc` within a slot's room (down to a quarter
-//! of it) stays in place. Freed slots go on their kind's free list (LIFO); the header says how
+//! Memory: a slot becomes readable and writable at its first use and stays
+//! so (the used slots of a kind are one mapping for the kernel, whatever
+//! their number: sampled blocks never use up the process's mappings);
+//! pages are touched as blocks use them. A freed slot keeps its pages
+//! while the free slots keep at most [`RETAIN`] bytes resident (the next
+//! block of its kind reuses them warm: sampling large blocks costs no
+//! system call in a steady state); past that they are given back to the OS
+//! (`MADV_DONTNEED`, the mapping stays). A `realloc` within a slot's room
+//! (down to a quarter of it) stays in place; one into a slot of at least
+//! [`MOVE_SLOT`] bytes moves the pages there without a copy. Freed slots go on their kind's free list (LIFO); the header says how
 //! far a free slot is accessible and how far it may hold old bytes (zeroed
 //! for a zeroed request).
 //!
@@ -41,13 +43,15 @@ const SUBREGION: usize = 1 << SUBREGION_SHIFT;
 /// Bytes of the region.
 const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
-/// Bytes of pages free slots keep accessible at most (the next sampled
+/// Bytes of pages free slots keep resident at most (the next sampled
 /// block of their kind reuses them warm, without a system call or page
 /// faults); a slot freed past it gives its pages back to the OS. As much as
 /// the huge cache keeps resident (`huge_cache::CACHE_DIRTY_BYTES`): at the
 /// default interval nearly every huge block is sampled, so for them the
 /// pool stands in for that cache.
 const RETAIN: usize = 256 << 20;
+/// A block grows into a slot of at least this size by moving its pages.
+const MOVE_SLOT: usize = 8 << 20;
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
 
@@ -102,7 +106,7 @@ pub struct Pool {
     pub dropped: u64,
     /// Bytes usable in the live blocks.
     pub live_bytes: usize,
-    /// Bytes of pages free slots keep accessible.
+    /// Bytes free slots may keep resident (their `dirty` bytes).
     retained: usize,
 }
 
@@ -211,7 +215,7 @@ impl Pool {
             // SAFETY: a used slot's header page stays readable and writable.
             let h = unsafe { &*header_of(slot, slot_size) };
             self.free[kind] = h.next;
-            self.retained -= h.accessible;
+            self.retained -= h.dirty;
             return Some((slot, h.accessible, h.dirty));
         }
         if self.bump[kind] >= SUBREGION / slot_size {
@@ -219,13 +223,15 @@ impl Pool {
             return None;
         }
         let slot = self.base + kind * SUBREGION + self.bump[kind] * slot_size;
-        // SAFETY: the slot's last page lies in the reserved region and
-        // holds nothing yet.
-        if !unsafe { os::protect((slot + slot_size - PAGE) as *mut u8, PAGE, true) } {
+        // The whole slot at once: the used slots of a kind are then one
+        // readable and writable mapping for the kernel (one VMA), however
+        // many there are; pages are still only touched as blocks use them.
+        // SAFETY: the slot lies in the reserved region and holds nothing.
+        if !unsafe { os::protect(slot as *mut u8, slot_size, true) } {
             return None;
         }
         self.bump[kind] += 1;
-        Some((slot, 0, 0))
+        Some((slot, slot_size - PAGE, 0))
     }
 
     /// Moves the live block `p` to a larger slot for `usable` bytes
@@ -241,7 +247,9 @@ impl Pool {
         let new_size = PAGE << kind;
         // SAFETY: `live` checked the header, on a readable page.
         let old = unsafe { header.read() };
-        if new_size <= old_size || old.accessible == 0 {
+        // Moved pages keep a kernel mapping (VMA) of their own: only for
+        // the few slots of the largest kinds.
+        if new_size <= old_size || new_size < MOVE_SLOT || old.accessible == 0 {
             return ptr::null_mut();
         }
         let Some((slot, accessible, dirty)) = self.take_slot(kind) else {
@@ -259,9 +267,9 @@ impl Pool {
             unsafe { self.push_free(slot, new_size, accessible, dirty) };
             return ptr::null_mut();
         }
-        // The hole becomes reserved address space again.
+        // The hole becomes readable and writable again (fresh zero pages).
         // SAFETY: `[p, p + old.accessible)` is the hole left by the move.
-        unsafe { os::protect(p, old.accessible, false) };
+        unsafe { refill_hole(p, old.accessible) };
         let data = os::align_up(usable, PAGE).min(new_size - PAGE);
         let mut now_accessible = accessible.max(old.accessible);
         if data > now_accessible {
@@ -278,8 +286,8 @@ impl Pool {
             if back.is_some() {
                 // SAFETY: the hole left at `q` by the move back.
                 unsafe {
-                    os::protect(q, old.accessible, false);
-                    self.push_free(slot, new_size, 0, 0);
+                    refill_hole(q, old.accessible);
+                    self.push_free(slot, new_size, accessible, dirty);
                 }
                 return ptr::null_mut();
             }
@@ -315,9 +323,14 @@ impl Pool {
                 accessible: now_accessible,
                 ..old
             });
-            // The old slot is free, its data pages inaccessible; its header
-            // page may hold the tail copied out.
-            self.push_free(p as usize, old_size, 0, old.dirty.min(old_size));
+            // The old slot is free, its data pages fresh; its header page
+            // may hold the tail copied out.
+            let tail = if old.dirty > old_header_page {
+                old.dirty
+            } else {
+                0
+            };
+            self.push_free(p as usize, old_size, old.accessible, tail);
         }
         self.live_bytes = self.live_bytes - old.usable + grown;
         q
@@ -354,19 +367,17 @@ impl Pool {
     pub unsafe fn free(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
         let (slot_size, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
-        let (entry, objects, space, usable, mut accessible, mut dirty) = unsafe {
+        let (entry, objects, space, usable, accessible, mut dirty) = unsafe {
             let h = &*header;
             (h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
         };
         self.live_bytes -= usable;
-        if accessible > 0 && self.retained + accessible > RETAIN {
+        let resident = os::align_up(dirty, PAGE).min(accessible);
+        if resident > 0 && self.retained + dirty > RETAIN {
             // SAFETY: the pages before the header page belong to this block,
-            // which the caller gives up.
-            if unsafe { os::protect(p, accessible, false) } {
-                accessible = 0;
-                if dirty <= slot_size - PAGE {
-                    dirty = 0;
-                }
+            // which the caller gives up; they stay mapped, reading as zero.
+            if unsafe { os::decommit(p, resident) } && dirty <= slot_size - PAGE {
+                dirty = 0;
             }
         }
         // SAFETY: as above.
@@ -417,7 +428,7 @@ impl Pool {
             (*header).accessible = accessible;
             (*header).dirty = dirty;
         }
-        self.retained += accessible;
+        self.retained += dirty;
         self.free[kind] = slot;
     }
 
@@ -426,6 +437,19 @@ impl Pool {
         let (_, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
         Ok(unsafe { (*header).usable })
+    }
+}
+
+/// Maps `[p, p + len)`, a hole in the region left by a move, readable and
+/// writable again (zero pages).
+///
+/// # Safety
+/// The range must be page-aligned, in the region, and hold nothing.
+unsafe fn refill_hole(p: *mut u8, len: usize) {
+    // SAFETY: by contract; a fixed mapping replaces only the hole.
+    unsafe {
+        os::protect(p, len, false);
+        os::protect(p, len, true);
     }
 }
 
