@@ -14,6 +14,9 @@
 //! | print the statistics table to stderr at exit | [`show_stats`](Config::show_stats) | `SLABPOOL_SHOW_STATS=1` (0: off) | off |
 //! | report OS failures and warnings on stderr | [`verbose`](Config::verbose) | `SLABPOOL_VERBOSE=1` (0: off) | off |
 //! | guard about one allocation in N (sampled guarded allocations; 0: none) | [`guard_sample`](Config::guard_sample) | `SLABPOOL_GUARD_SAMPLE=N` | 0; 10,000 with the `hardened` feature |
+//! | start the heap profiler at start-up (`prof` feature) | [`prof::activate`](crate::prof::activate) at run time | `SLABPOOL_PROF=1` | off |
+//! | the heap profiler's mean sampling interval, in bytes | [`prof::set_sample_interval`](crate::prof::set_sample_interval) | `SLABPOOL_PROF_SAMPLE=N` | 524,288 |
+//! | write the heap profile (pprof) there at exit, the peak profile to that path plus `.peak` | [`prof::dump`](crate::prof::dump) at run time | `SLABPOOL_PROF_DUMP=path` | none |
 //! | let the environment override the settings above | [`ignore_environment`](Config::ignore_environment) | — | the environment applies |
 //!
 //! A variable that is set but not a decimal number is ignored. Every
@@ -195,9 +198,30 @@ mod applied {
         VERBOSE.load(Relaxed)
     }
 
+    /// Whether the environment applies over `config` (it does unless
+    /// [`Config::ignore_environment`] is set): for settings read elsewhere
+    /// (the heap profiler's).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn environment_applies(config: &Config) -> bool {
+        !config.ignore_environment
+    }
+
+    /// The bytes of environment variable `name`, if set; valid while the
+    /// environment is not modified (read at once).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn env_bytes(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+        // SAFETY: as in `env_u32`.
+        let value = unsafe { libc::getenv(name.as_ptr()) };
+        if value.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null getenv result is a NUL-terminated string.
+        Some(unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes())
+    }
+
     /// The decimal value of environment variable `name`, if set and numeric.
     #[cfg(not(loom))]
-    fn env_u32(name: &core::ffi::CStr) -> Option<u32> {
+    pub fn env_u32(name: &core::ffi::CStr) -> Option<u32> {
         // SAFETY: `name` is NUL-terminated; getenv returns null or a pointer
         // to a NUL-terminated string that stays valid while the environment
         // is not modified (we read it at once).

@@ -272,6 +272,14 @@ fn exit_key(config: &Config) -> usize {
                     .is_ok()
                 {
                     config::init(config);
+                    #[cfg(feature = "prof")]
+                    if config::environment_applies(config) {
+                        crate::prof::configure(
+                            config::env_u32(c"SLABPOOL_PROF").is_some_and(|v| v != 0),
+                            config::env_u32(c"SLABPOOL_PROF_SAMPLE"),
+                            config::env_bytes(c"SLABPOOL_PROF_DUMP"),
+                        );
+                    }
                     os::check_page_size();
                     if config::show_stats() {
                         // SAFETY: an `extern "C"` fn without arguments.
@@ -422,6 +430,8 @@ extern "C" fn fork_prepare() {
     unsafe {
         HEAP.lock_all();
         guard::fork_lock();
+        #[cfg(feature = "prof")]
+        crate::prof::fork_lock();
     }
 }
 
@@ -429,6 +439,8 @@ extern "C" fn fork_prepare() {
 extern "C" fn fork_parent() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork.
     unsafe {
+        #[cfg(feature = "prof")]
+        crate::prof::fork_unlock(false);
         guard::fork_unlock();
         HEAP.unlock_all();
     }
@@ -439,6 +451,8 @@ extern "C" fn fork_child() {
     // SAFETY: `fork_prepare` took the locks on this thread before the fork;
     // the child's copy of them is held by this, its only, thread.
     unsafe {
+        #[cfg(feature = "prof")]
+        crate::prof::fork_unlock(true);
         guard::fork_unlock();
         HEAP.unlock_all();
     }
@@ -462,6 +476,21 @@ fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active || activate(tc, config) {
+        #[cfg(feature = "prof")]
+        if crate::prof::is_active() {
+            let size = crate::size_class::CLASSES[class].size as usize;
+            // A class's blocks are aligned to its size's power-of-two factor.
+            let align = 1 << size.trailing_zeros().min(os::PAGE_SHIFT);
+            return crate::prof::alloc_small(
+                tc,
+                &HEAP,
+                class,
+                size,
+                align,
+                false,
+                crate::prof::here(),
+            );
+        }
         return tc.refill(&HEAP, class);
     }
     HEAP.alloc_block(class, 0)
@@ -510,6 +539,18 @@ fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 
                 return p;
             }
         }
+        #[cfg(feature = "prof")]
+        if crate::prof::is_active() {
+            return crate::prof::alloc_small(
+                tc,
+                &HEAP,
+                class,
+                size,
+                align,
+                true,
+                crate::prof::here(),
+            );
+        }
         return tc.refill_counted(&HEAP, class);
     }
     HEAP.alloc_block(class, 0)
@@ -537,6 +578,13 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
             }
         }
     }
+    #[cfg(feature = "prof")]
+    if tc.state() == CacheState::Active && crate::prof::is_active() {
+        let p = crate::prof::alloc_big(tc, size, align, zero, crate::prof::here());
+        if !p.is_null() {
+            return p;
+        }
+    }
     HEAP.alloc_big(size, align, zero, home)
 }
 
@@ -548,6 +596,11 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
 #[inline(never)]
 #[cfg_attr(feature = "hardened", allow(dead_code))]
 unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
+    #[cfg(feature = "prof")]
+    if crate::prof::owns(p) {
+        // SAFETY: the caller gives up `p`, in the profiler's pool.
+        return unsafe { free_sampled("dealloc", p) };
+    }
     if guard::owns(p) {
         // SAFETY: the caller gives up `p`.
         if let Err(why) = unsafe { guard::free(p) } {
@@ -591,12 +644,47 @@ pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *m
 /// `p` must be a live block of `class`, given up by the caller.
 #[inline(always)]
 pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
+    // A sampled block (the heap profiler's pool): one flag load while the
+    // pool was never used.
+    #[cfg(feature = "prof")]
+    if crate::prof::owns(p) {
+        // SAFETY: the caller gives up `p`, in the profiler's pool.
+        return unsafe { free_sampled("dealloc", p) };
+    }
     // SAFETY: forwarded contract; the only reference to the thread's cache
     // in this call.
     if unsafe { tcache().push(class, p) } {
         return;
     }
     dealloc_small_slow(p, class);
+}
+
+/// Frees `p`, a sampled block of the heap profiler; aborts with a message
+/// if it is not a live one (`call` names the caller).
+///
+/// # Safety
+/// `p` lies in the profiler's pool; if it is live, the caller gives it up.
+#[cfg(feature = "prof")]
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_sampled(call: &str, p: *mut u8) {
+    // SAFETY: forwarded contract.
+    if let Err(why) = unsafe { crate::prof::free(p) } {
+        crate::lookup::invalid(call, p, why.into());
+    }
+}
+
+/// Whether `p` is a sampled block of the heap profiler (never, without it).
+#[inline(always)]
+#[cfg_attr(feature = "hardened", allow(dead_code))]
+pub(crate) fn sampled(p: *const u8) -> bool {
+    #[cfg(feature = "prof")]
+    return crate::prof::owns(p);
+    #[cfg(not(feature = "prof"))]
+    {
+        let _ = p;
+        false
+    }
 }
 
 /// Whether `p`, a block of `class`, is free: in the calling thread's cache
@@ -711,7 +799,19 @@ unsafe impl GlobalAlloc for SlabPool {
                 return q;
             }
             // A guarded block moves (below): it has no span to resize.
-            (Route::Large, Route::Large) | (Route::Huge, Route::Huge) if !guard::owns(p) => {
+            #[cfg(feature = "prof")]
+            (Route::Large | Route::Huge, Route::Large | Route::Huge) if sampled(p) => {
+                if crate::prof::resize(p, new_size) {
+                    return p;
+                }
+                let q = crate::prof::grow(p, new_size);
+                if !q.is_null() {
+                    return q;
+                }
+            }
+            (Route::Large, Route::Large) | (Route::Huge, Route::Huge)
+                if !guard::owns(p) && !sampled(p) =>
+            {
                 // SAFETY: `p` is a live block of this kind and alignment.
                 let q = unsafe { HEAP.resize_big(p, new_size, align) };
                 if !q.is_null() {

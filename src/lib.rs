@@ -70,17 +70,19 @@
 //! 23. `lookup`: which block a bare pointer starts;
 //! 24. `heap`: the shared state below the thread caches (shards, routes);
 //! 25. `tcache`: per-thread, per-class caches (no lock, no atomic);
-//! 26. `pool`: the [`SlabPool`](struct@SlabPool) type and its
+//! 26. `prof` (the `prof` feature): the sampling heap profiler (sampled
+//!     blocks in a pool of its own, stacks, pprof output);
+//! 27. `pool`: the [`SlabPool`](struct@SlabPool) type and its
 //!     configuration;
-//! 27. `global`: the [`SlabPool`](struct@SlabPool) `GlobalAlloc`, the
+//! 28. `global`: the [`SlabPool`](struct@SlabPool) `GlobalAlloc`, the
 //!     thread lifecycle, [`collect`] and [`stats`];
-//! 28. `pointer`: the pointer-only API as every build has it;
-//! 29. `hardened`: the hardened build's doors (canaries, zero on free,
+//! 29. `pointer`: the pointer-only API as every build has it;
+//! 30. `hardened`: the hardened build's doors (canaries, zero on free,
 //!     delayed reuse around `pointer`);
-//! 30. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
-//! 31. `fallback`: the stand-in for all of this on other targets
+//! 31. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
+//! 32. `fallback`: the stand-in for all of this on other targets
 //!     (forwards to the system allocator);
-//! 32. `fuzzing`, `model`: what the fuzz targets and the loom models see
+//! 33. `fuzzing`, `model`: what the fuzz targets and the loom models see
 //!     (test support, hidden).
 //!
 //! Words used with one meaning throughout: to **purge** is to decommit the
@@ -106,6 +108,9 @@
 macro_rules! native {
     ($($item:item)*) => { $(#[cfg(native)] $item)* };
 }
+
+#[cfg(all(feature = "prof", feature = "hardened"))]
+compile_error!("the `prof` and `hardened` features do not combine yet");
 
 native! {
     mod arena;
@@ -139,6 +144,8 @@ native! {
     #[cfg(not(loom))]
     mod pointer;
     mod poison;
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub mod prof;
     mod purge;
     #[cfg(feature = "hardened")]
     mod quarantine;

@@ -271,6 +271,11 @@ unsafe fn free_small_slow(p: *mut u8, class: usize) {
 #[inline(never)]
 unsafe fn free_other(p: *mut u8) {
     let _errno = SavedErrno::new();
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        // SAFETY: forwarded contract; `p` is in the profiler's pool.
+        return unsafe { global::free_sampled("free", p) };
+    }
     match find(p) {
         // SAFETY: `p` is a live small block given up by the caller.
         Ok(Found::Small(class)) => unsafe { dealloc_small(p, class) },
@@ -311,6 +316,11 @@ pub fn usable_size_bare(p: *const u8) -> usize {
     if p.is_null() {
         return 0;
     }
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        return crate::prof::usable_size(p)
+            .unwrap_or_else(|why| invalid("malloc_usable_size", p, why.into()));
+    }
     match find(p) {
         Ok(Found::Small(class)) => CLASSES[class].size as usize,
         Ok(Found::Large(bytes)) => bytes,
@@ -333,6 +343,32 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         return alloc_bare(size, align);
     }
     let size = size.max(1);
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        // A sampled block stays in its slot if it has room, else moves (to
+        // a block sampled anew or not).
+        if size > SMALL_LIMIT {
+            if crate::prof::resize(p, size) {
+                return p;
+            }
+            let q = crate::prof::grow(p, size);
+            if !q.is_null() {
+                return q;
+            }
+        }
+        let old_size =
+            crate::prof::usable_size(p).unwrap_or_else(|why| invalid("realloc", p, why.into()));
+        let q = alloc_bare(size, align);
+        if !q.is_null() {
+            // SAFETY: both blocks hold at least the bytes copied; they
+            // differ; `p` is live, given up.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, old_size.min(size));
+                free_bare(p);
+            }
+        }
+        return q;
+    }
     let old = match find(p) {
         Ok(b) => b,
         Err(why) => invalid("realloc", p, why),

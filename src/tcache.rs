@@ -58,6 +58,29 @@ pub enum CacheState {
     Dead = 3,
 }
 
+/// The heap profiler's per-thread state (its byte countdown and random
+/// state), kept here so a thread's cache holds it; `prof` gives it its
+/// behaviour. All zero: not started.
+#[cfg(all(feature = "prof", not(loom)))]
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct ProfState {
+    /// Bytes before the next sample; 0 until the first draw.
+    pub(crate) countdown: i64,
+    /// xorshift64* state; 0 until seeded.
+    pub(crate) rng: u64,
+}
+
+#[cfg(all(feature = "prof", not(loom)))]
+impl ProfState {
+    pub const fn new() -> Self {
+        Self {
+            countdown: 0,
+            rng: 0,
+        }
+    }
+}
+
 /// A class's cached blocks: a null-terminated chain of `count` blocks.
 #[repr(C)]
 struct Bin {
@@ -126,6 +149,9 @@ pub struct ThreadCache {
     /// Guard sampling (see `guard`): blocks this thread may still receive
     /// before its next guarded allocation is due (due at zero or below).
     sample_countdown: i64,
+    /// The heap profiler's byte countdown (see `prof`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    prof: ProfState,
     /// The hardened build's delayed reuse (see `quarantine`).
     #[cfg(feature = "hardened")]
     quarantine: crate::quarantine::Ring,
@@ -161,6 +187,8 @@ impl ThreadCache {
             next_decay: 0,
             epoch: 0,
             sample_countdown: 0,
+            #[cfg(all(feature = "prof", not(loom)))]
+            prof: ProfState::new(),
             #[cfg(feature = "hardened")]
             quarantine: crate::quarantine::Ring::new(),
         }
@@ -381,6 +409,24 @@ impl ThreadCache {
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+        self.refill_capped(heap, class, u32::MAX)
+    }
+
+    /// The heap profiler's countdown (see `prof`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn prof_state(&mut self) -> &mut ProfState {
+        &mut self.prof
+    }
+
+    /// Blocks of `class` cached.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn cached_in(&self, class: usize) -> u32 {
+        self.bins[class].count
+    }
+
+    /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
+    /// blocks in all (the heap profiler's sampling: see `prof`).
+    pub fn refill_capped(&mut self, heap: &Heap, class: usize, cap: u32) -> *mut u8 {
         debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
@@ -395,7 +441,8 @@ impl ThreadCache {
             info.batch.min(page).max(2)
         } else {
             info.batch
-        };
+        }
+        .min(cap.max(1));
         let ask = Refill {
             want,
             fresh: first,

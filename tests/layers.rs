@@ -1,6 +1,7 @@
 //! The layering rule of `src/lib.rs`: a module uses only modules listed
 //! before it in the crate documentation's "Layers" list. Reads that list
-//! and every module's `crate::` paths (outside its unit tests and
+//! and the `crate::` paths of every file of every module (`src/m.rs` or
+//! `src/m/mod.rs` and the files under `src/m/`, outside unit tests and
 //! comments) and fails on an edge to a module listed later, on a module
 //! missing from the list, and on a listed module that does not exist.
 
@@ -45,6 +46,30 @@ fn stated_order(lib: &str) -> Vec<Vec<String>> {
         levels.push(names);
     }
     levels
+}
+
+/// The files of module `name`: `src/name.rs` or `src/name/mod.rs`, and
+/// every file under `src/name/` but unit tests (`tests.rs`).
+fn files_of(src: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut files = vec![src.join(format!("{name}.rs"))];
+    let mut dirs = vec![src.join(name)];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|f| f != "tests.rs")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.retain(|f| f.exists());
+    files
 }
 
 /// The modules `path`'s code names as `crate::x` (its `mod tests` and
@@ -93,7 +118,9 @@ fn every_module_uses_only_modules_listed_before_it() {
     for entry in fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        if path.extension().is_some_and(|e| e == "rs") && name != "lib" {
+        let is_module = path.extension().is_some_and(|e| e == "rs") && name != "lib"
+            || path.is_dir() && path.join("mod.rs").exists();
+        if is_module {
             modules.insert(name);
         }
     }
@@ -112,7 +139,8 @@ fn every_module_uses_only_modules_listed_before_it() {
     let mut edges = 0;
     for m in &modules {
         let own = level_of(m).unwrap();
-        for used in uses(&src.join(format!("{m}.rs"))) {
+        let used_by_m: BTreeSet<String> = files_of(&src, m).iter().flat_map(|f| uses(f)).collect();
+        for used in used_by_m {
             if used == *m || !modules.contains(&used) {
                 continue;
             }

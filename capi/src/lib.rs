@@ -10,7 +10,8 @@
 //! - `alloc`: `malloc`, `calloc`, `realloc`, `reallocarray`, `free`, `cfree`;
 //! - `aligned`: `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`,
 //!   `pvalloc`;
-//! - `query`: `malloc_usable_size`, `malloc_trim`.
+//! - `query`: `malloc_usable_size`, `malloc_trim`;
+//! - `prof` (the `prof` feature): the heap profiler's `slabpool_prof_*`.
 //!
 //! Only this crate exports C symbols; the `slabpool` library never does.
 //! Nothing here unwinds: the release profile aborts on panic, and a panic
@@ -31,6 +32,8 @@
 mod aligned;
 mod alloc;
 mod errno;
+#[cfg(feature = "prof")]
+mod prof;
 mod query;
 
 /// The alignment C's `malloc(size)` guarantees: that of any object that fits

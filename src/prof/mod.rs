@@ -1,0 +1,319 @@
+//! The sampling heap profiler (`prof` feature): where the memory goes, in
+//! pprof's format, at no cost to the fast paths.
+//!
+//! - `sampler`: which allocations are sampled. Each thread counts down an
+//!   exponentially distributed number of bytes (mean [`sample_interval`],
+//!   `SLABPOOL_PROF_SAMPLE`, default 512 KiB). The countdown is charged on
+//!   slow paths only: a thread cache refill charges the blocks it hands
+//!   over (and hands over no more than those before the crossing, so the
+//!   allocation that crosses zero reaches the slow path and is sampled);
+//!   a large or huge allocation charges its size.
+//! - `stack`: the caller's stack, by frame-pointer walking, into a fixed
+//!   array of [`MAX_DEPTH`] frames: no allocation, no lock, no unwinder.
+//! - `pool`: where sampled blocks live: a reserved region of the address
+//!   space of their own, so a free finds them by address in O(1)
+//!   ([`owns`]: one flag load while nothing was ever sampled).
+//! - `table`: the stacks seen and their counters (cumulative, live, and
+//!   the live counters at the last peak), in memory the profiler maps.
+//! - `pprof`: the gzip-compressed pprof protobuf of a snapshot (outside the
+//!   allocation path; it allocates, through slabpool itself).
+//!
+//! Invariants: the pool and the table change under `STATE`'s lock only,
+//! which no path holds while it allocates or frees through the heap, or
+//! while it takes a heap lock (the heap never takes it either), so there is
+//! no lock order to break; the stack walk runs before the lock is taken.
+//! Nothing reachable from an allocation or a free allocates or panics.
+
+mod pool;
+mod pprof;
+mod sampler;
+mod stack;
+mod table;
+
+use crate::sync::Lock;
+use crate::sync::Ordering::Relaxed;
+use crate::sync::unmodeled::AtomicBool;
+use crate::sync::unmodeled::AtomicU64;
+use std::io;
+use std::path::Path;
+
+pub(crate) use sampler::{alloc_big, alloc_small};
+pub use stack::MAX_DEPTH;
+pub(crate) use stack::stack_pointer as here;
+
+/// Default mean sampling interval, in bytes.
+pub const DEFAULT_SAMPLE: u64 = 512 * 1024;
+
+/// Whether new allocations are sampled.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Mean bytes between samples (at least 1).
+static INTERVAL: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE);
+/// Where `SLABPOOL_PROF_DUMP` asked for a profile at exit (NUL-terminated).
+static DUMP_PATH: Lock<[u8; 1024]> = Lock::new([0; 1024]);
+
+/// The sampled blocks and the stacks, under one lock.
+struct State {
+    pool: pool::Pool,
+    table: table::Table,
+}
+
+static STATE: Lock<State> = Lock::new(State {
+    pool: pool::Pool::new(),
+    table: table::Table::new(),
+});
+
+/// Figures of the profiler (no allocation).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProfStats {
+    /// Whether new allocations are sampled.
+    pub active: bool,
+    /// Mean bytes between samples.
+    pub sample_interval: u64,
+    /// Sampled blocks not yet freed.
+    pub live_samples: u64,
+    /// Estimated bytes of the live heap (sampled blocks, scaled).
+    pub live_bytes: f64,
+    /// Estimated live bytes at the last peak since start or `reset_peak`.
+    pub peak_bytes: f64,
+    /// Estimated bytes allocated since profiling started.
+    pub alloc_bytes: f64,
+    /// Samples taken since profiling started.
+    pub samples: u64,
+    /// Distinct stacks recorded.
+    pub stacks: usize,
+    /// Samples not taken: the stack table or the pool was full.
+    pub dropped: u64,
+    /// Bytes usable in the sampled blocks live now (they live in the
+    /// profiler's pool, outside [`crate::stats`]).
+    pub pool_bytes: usize,
+}
+
+/// Starts sampling new allocations. False if the profiler's memory could
+/// not be mapped (then nothing is sampled).
+pub fn activate() -> bool {
+    let ok = STATE.with(|s| s.pool.init() && s.table.init());
+    if ok {
+        stack::refresh_pid();
+        ACTIVE.store(true, Relaxed);
+    }
+    ok
+}
+
+/// Stops sampling new allocations; the blocks sampled so far are still
+/// followed until they are freed.
+pub fn deactivate() {
+    ACTIVE.store(false, Relaxed);
+}
+
+/// Whether new allocations are sampled.
+#[inline(always)]
+pub fn is_active() -> bool {
+    ACTIVE.load(Relaxed)
+}
+
+/// Mean bytes between samples.
+pub fn sample_interval() -> u64 {
+    INTERVAL.load(Relaxed)
+}
+
+/// Sets the mean bytes between samples (at least 1); threads pick it up at
+/// their next sample.
+pub fn set_sample_interval(bytes: u64) {
+    INTERVAL.store(bytes.max(1), Relaxed);
+}
+
+/// Makes the current live heap the peak (the peak profile then follows the
+/// highest point from now on).
+pub fn reset_peak() {
+    STATE.with(|s| s.table.reset_peak());
+}
+
+/// The profiler's figures.
+pub fn stats() -> ProfStats {
+    let (mut st, pool_dropped, pool_bytes) =
+        STATE.with(|s| (s.table.stats(), s.pool.dropped, s.pool.live_bytes));
+    st.active = is_active();
+    st.sample_interval = sample_interval();
+    st.dropped += pool_dropped;
+    st.pool_bytes = pool_bytes;
+    st
+}
+
+/// Which snapshot a profile shows as in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The sampled blocks live now.
+    Live,
+    /// The live blocks at the heap's highest point since start or the last
+    /// [`reset_peak`].
+    Peak,
+}
+
+/// The profile as gzip-compressed pprof protobuf: sample types
+/// `alloc_objects`, `alloc_space` (since profiling started), `inuse_objects`
+/// and `inuse_space` (live now, or at the peak), the process's mappings
+/// with their GNU build IDs, unsymbolized addresses.
+pub fn profile(which: Which) -> io::Result<Vec<u8>> {
+    let entries = snapshot();
+    pprof::encode(&entries, which, sample_interval())
+}
+
+/// Writes the live profile to `path` (see [`profile`]).
+pub fn dump(path: impl AsRef<Path>) -> io::Result<()> {
+    std::fs::write(path, profile(Which::Live)?)
+}
+
+/// Writes the peak profile to `path` (see [`profile`]).
+pub fn dump_peak(path: impl AsRef<Path>) -> io::Result<()> {
+    std::fs::write(path, profile(Which::Peak)?)
+}
+
+/// A copy of the table's entries, taken under the lock into a vector
+/// allocated outside it (an allocation may be sampled, which takes it).
+fn snapshot() -> Vec<table::Entry> {
+    let mut want = STATE.with(|s| s.table.len()) + 64;
+    loop {
+        let mut v: Vec<table::Entry> = Vec::with_capacity(want);
+        let copied = STATE.with(|s| s.table.copy_into(&mut v));
+        if copied {
+            return v;
+        }
+        want *= 2;
+    }
+}
+
+/// Whether `p` is a sampled block's address (or inside the pool): a flag
+/// load while the pool was never used.
+#[inline(always)]
+pub(crate) fn owns(p: *const u8) -> bool {
+    pool::in_use() && pool::in_region(p)
+}
+
+/// Misuse of a sampled block's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Misuse {
+    /// Not a live sampled block (freed already, or never handed out).
+    Freed,
+    /// Inside a sampled block, not at its start.
+    NotBlock,
+}
+
+impl From<Misuse> for crate::lookup::Invalid {
+    fn from(m: Misuse) -> Self {
+        match m {
+            Misuse::Freed => crate::lookup::Invalid::DoubleFree,
+            Misuse::NotBlock => crate::lookup::Invalid::Interior,
+        }
+    }
+}
+
+/// Frees `p`, a live sampled block.
+///
+/// # Safety
+/// `p` must be in the pool ([`owns`]); if it is a live block, the caller
+/// gives it up.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
+    STATE.with(|s| {
+        // SAFETY: `p` is in the pool (contract); `free` checks the rest.
+        let (entry, objects, space) = unsafe { s.pool.free(p) }?;
+        s.table.remove(entry, objects, space);
+        Ok(())
+    })
+}
+
+/// Resizes `p`, a sampled block, to `size` bytes where it lies if its slot
+/// has room (it keeps its sample); false otherwise (the caller moves it).
+pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
+    STATE.with(|s| s.pool.resize(p, size))
+}
+
+/// Moves `p`, a sampled block, to a larger slot for `size` bytes without
+/// copying its pages (it keeps its sample); null if it cannot (the caller
+/// copies it).
+pub(crate) fn grow(p: *mut u8, size: usize) -> *mut u8 {
+    STATE.with(|s| s.pool.grow(p, size))
+}
+
+/// Bytes usable at `p`, a live sampled block.
+pub(crate) fn usable_size(p: *const u8) -> Result<usize, Misuse> {
+    STATE.with(|s| s.pool.usable_size(p))
+}
+
+/// Settings from the environment (`config`), at the one-time setup.
+pub(crate) fn configure(start: bool, sample: Option<u32>, dump_path: Option<&[u8]>) {
+    if let Some(n) = sample {
+        set_sample_interval(u64::from(n));
+    }
+    if let Some(path) = dump_path
+        && !path.is_empty()
+        && path.len() < 1024
+    {
+        DUMP_PATH.with(|buf| {
+            buf[..path.len()].copy_from_slice(path);
+            buf[path.len()] = 0;
+        });
+        // SAFETY: an `extern "C"` fn without arguments.
+        unsafe { libc::atexit(dump_at_exit) };
+    }
+    if start {
+        activate();
+    }
+}
+
+/// `atexit` handler for `SLABPOOL_PROF_DUMP=path`: the live profile to
+/// `path`, the peak profile to `path.peak`.
+extern "C" fn dump_at_exit() {
+    let buf = DUMP_PATH.with(|b| *b);
+    let len = buf.iter().position(|&c| c == 0).unwrap_or(0);
+    let Ok(path) = core::str::from_utf8(&buf[..len]) else {
+        return;
+    };
+    if dump(path).is_err() || dump_peak(format!("{path}.peak")).is_err() {
+        crate::os::warn(b"could not write the heap profile (SLABPOOL_PROF_DUMP)");
+    }
+}
+
+/// Takes the profiler's lock across `fork` (see `global::fork_prepare`).
+///
+/// # Safety
+/// As `Lock::force_lock`: [`fork_unlock`] must follow once.
+pub(crate) unsafe fn fork_lock() {
+    // SAFETY: forwarded contract.
+    unsafe { STATE.force_lock() }
+}
+
+/// Releases the lock taken by [`fork_lock`]; in the child, learns its pid.
+///
+/// # Safety
+/// The lock must be held through [`fork_lock`].
+pub(crate) unsafe fn fork_unlock(child: bool) {
+    // SAFETY: forwarded contract.
+    unsafe { STATE.force_unlock() };
+    if child {
+        stack::refresh_pid();
+    }
+}
+
+/// Records a sampled allocation: `usable` bytes at `align` from the pool,
+/// charged `bytes` on the countdown, with the stack above `above` (the
+/// stack pointer of the allocator's outermost function). Null when the pool
+/// or the table is full.
+#[inline(never)]
+fn record(bytes: usize, usable: usize, align: usize, zero: bool, above: usize) -> *mut u8 {
+    let mut frames = [0usize; MAX_DEPTH];
+    let depth = stack::capture(&mut frames, above);
+    let (objects, space) = sampler::weights(bytes, sample_interval());
+    STATE.with(|s| {
+        let Some(entry) = s.table.intern(&frames[..depth]) else {
+            s.pool.dropped += 1;
+            return core::ptr::null_mut();
+        };
+        let p = s.pool.alloc(usable, align, zero, entry, objects, space);
+        if !p.is_null() {
+            s.table.add(entry, objects, space);
+        }
+        p
+    })
+}
