@@ -21,7 +21,7 @@
 //!   span's segment enters the arena's purge queue (once) with a deadline of
 //!   now + the purge delay, and its dirty free pages are decommitted in one
 //!   pass when the deadline has passed (driven by allocator activity,
-//!   `Heap::tick`). A span freed and reused within the delay costs no
+//!   `Backend::tick`). A span freed and reused within the delay costs no
 //!   system call;
 //! - a segment whose pages are all free is kept mapped (purged as above) up
 //!   to [`RETAIN_EMPTY_SEGMENTS`] per arena; beyond that bound it is
@@ -235,7 +235,7 @@ impl Arena {
     }
 
     /// Unmaps every empty segment, the retained ones included (memory or
-    /// address space ran out: `Heap::release_for_retry`).
+    /// address space ran out: `Backend::release_for_retry`).
     pub fn release_empty(&self) {
         self.unmap_empty_segments(None);
     }

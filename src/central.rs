@@ -12,7 +12,7 @@
 //! A pool holds two kinds of free blocks, behind one short lock:
 //! - a transfer stack of whole batches (block chains) flushed by thread
 //!   caches, handed out again in O(1) to the next thread of the arena that
-//!   refills: a batch goes to the pool that owns its blocks (`Heap::flush`
+//!   refills: a batch goes to the pool that owns its blocks (`Backend::flush`
 //!   sorts a mixed one), so a thread's own overflow comes back to its own
 //!   arena, and blocks freed by another thread (the program passed them
 //!   over) go back to the arena that allocated them, to be reused there.
@@ -30,7 +30,7 @@
 //! to the slabs and its empty slabs to their arena. A transfer batch may
 //! hold blocks of other arenas (a thread freed blocks of several): giving
 //! blocks back to slabs returns those to the caller, which hands them to
-//! their own pools (`Heap`), so a pool only ever touches its own slabs and
+//! their own pools (`Backend`), so a pool only ever touches its own slabs and
 //! no thread holds two pool locks at once.
 //!
 //! The pool also counts its lock's acquisitions and waits, and the batches

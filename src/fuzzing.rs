@@ -2,14 +2,14 @@
 //! slabpool's internals: built under `cfg(fuzzing)` or the `invariants` feature
 //! only, and hidden from the documentation. Not an API.
 //!
-//! A target drives its own [`Heap`] with several [`ThreadCache`]s (one real
-//! thread simulating several) and calls [`Heap::check`] after every
+//! A target drives its own [`Backend`] with several [`ThreadCache`]s (one real
+//! thread simulating several) and calls [`Backend::check`] after every
 //! operation; the global-allocator target checks the process heap with
 //! [`check_global`] between operations, and each worker thread its own
 //! cache with [`check_thread_cache`]. Time is the fake clock of
 //! [`advance_clock`] once a target has called it.
 
-pub use crate::heap::{Heap, HeapCheck, LARGE_LIMIT, Route, route};
+pub use crate::backend::{Backend, BackendCheck, LARGE_LIMIT, Route, route};
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::PAGE;
 pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
@@ -44,11 +44,11 @@ pub unsafe fn free_error(p: *mut u8) -> Option<crate::lookup::Invalid> {
     unsafe { crate::pointer::free_error(p) }
 }
 
-/// Checks the process heap ([`Heap::check`], without the thread caches).
+/// Checks the process heap ([`Backend::check`], without the thread caches).
 ///
 /// # Safety
 /// No other thread may be inside the allocator meanwhile.
-pub unsafe fn check_global() -> HeapCheck {
+pub unsafe fn check_global() -> BackendCheck {
     crate::global::heap().check(None)
 }
 

@@ -40,7 +40,7 @@
 use crate::config::{self, Config};
 use crate::guard;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
-use crate::heap::{Heap, LARGE_LIMIT, Route, copy_small, route};
+use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
 use crate::os;
 #[cfg(not(feature = "hardened"))]
 use crate::pool::SlabPool;
@@ -67,11 +67,11 @@ const _: () = assert!(CacheState::Uninit as u8 == 0);
 /// configuration).
 pub(crate) const DEFAULTS: Config = Config::new();
 
-static HEAP: Heap = Heap::new();
+static HEAP: Backend = Backend::new();
 
 /// The process heap (for the pointer-only API in `raw`).
 #[inline(always)]
-pub(crate) fn heap() -> &'static Heap {
+pub(crate) fn heap() -> &'static Backend {
     &HEAP
 }
 
@@ -208,7 +208,7 @@ pub fn collect() {
 
 /// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
 #[cfg(any(fuzzing, feature = "invariants"))]
-pub(crate) fn check_thread_cache() -> crate::heap::CacheCounts {
+pub(crate) fn check_thread_cache() -> crate::backend::CacheCounts {
     // SAFETY: the only reference to the thread's cache in this call.
     unsafe { tcache() }.check(&HEAP)
 }

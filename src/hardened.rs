@@ -24,7 +24,7 @@ use crate::canary::{self, TAG};
 use crate::global::{self, alloc_big, alloc_small};
 use crate::pool::SlabPool;
 use crate::guard;
-use crate::heap::{LARGE_LIMIT, Route, route};
+use crate::backend::{LARGE_LIMIT, Route, route};
 use crate::huge;
 use crate::lookup::{self, Found, find};
 use crate::os;

@@ -68,7 +68,9 @@
 //! 21. `huge`: direct mappings;
 //! 22. `guard`: sampled guarded allocations and their fault handler;
 //! 23. `lookup`: which block a bare pointer starts;
-//! 24. `heap`: the shared state below the thread caches (shards, routes);
+//! 24. `backend`: the state every thread shares below the thread caches
+//!     (shards, routes, the huge mappings; called the heap elsewhere, but
+//!     mimalloc's heap is per thread);
 //! 25. `tcache`: per-thread, per-class caches (no lock, no atomic);
 //! 26. `prof` (the `prof` feature): the sampling heap profiler (sampled
 //!     blocks in a pool of its own, stacks, pprof output);
@@ -130,7 +132,7 @@ native! {
     mod guard;
     #[cfg(all(feature = "hardened", not(loom)))]
     mod hardened;
-    mod heap;
+    mod backend;
     mod huge;
     mod huge_cache;
     mod inbox;

@@ -3,7 +3,7 @@
 //!
 //! A model builds its own tiny instances of the concurrent structures (a
 //! central pool with its arena, arenas alone, the huge-mapping cache, a
-//! whole [`Heap`] with thread caches) over memory mapped by `os` (never the
+//! whole [`Backend`] with thread caches) over memory mapped by `os` (never the
 //! global allocator, which loom itself allocates through), runs two threads
 //! on them, and checks the counts afterwards. Under loom the geometry is small (64 KiB segments of
 //! 16 pages, slabs of a few blocks, batches of two, transfer stacks of two
@@ -20,7 +20,7 @@
 pub use crate::arena::Arena;
 pub use crate::block::{Block, BlockList, Chain};
 pub use crate::central::{Central, CentralCounts, Home, Refill};
-pub use crate::heap::{Heap, Owners, Route, Sender, route};
+pub use crate::backend::{Backend, Owners, Route, Sender, route};
 pub use crate::huge_cache::HugeCache;
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::{PAGE, reserve};

@@ -26,7 +26,7 @@
 //!
 //! Nothing here allocates or prints through std; failures return `None` or
 //! `false` and the caller turns them into a null pointer (after releasing
-//! what the heap holds and retrying once: `Heap::release_for_retry`).
+//! what the heap holds and retrying once: `Backend::release_for_retry`).
 
 use crate::sync::Ordering::Relaxed;
 use crate::sync::unmodeled::AtomicBool;

@@ -37,7 +37,7 @@
 use crate::block;
 use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
-use crate::heap::{LARGE_LIMIT, Route, copy_small, route};
+use crate::backend::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};

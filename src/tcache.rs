@@ -28,7 +28,7 @@
 use crate::block::{self, Block, Chain};
 use crate::central::Refill;
 use crate::config;
-use crate::heap::{Heap, Owners, Sender};
+use crate::backend::{Backend, Owners, Sender};
 use crate::os;
 use crate::poison;
 use crate::size_class::{CLASSES, NUM_CLASSES};
@@ -102,7 +102,7 @@ impl Bin {
 
     /// Takes the first `n` cached blocks as a batch to flush, noting
     /// whether they belong to more than one arena (the flush then sorts
-    /// them: see `Heap::flush`). The walk that finds the batch's end reads
+    /// them: see `Backend::flush`). The walk that finds the batch's end reads
     /// each block's arena on the way.
     fn take_batch(&mut self, n: u32) -> (Chain, Owners) {
         let mut first = None;
@@ -112,7 +112,7 @@ impl Bin {
         let mut chain = unsafe { Chain::from_raw(self.head, self.count) };
         let batch = chain.take_front_with(n, |b| {
             // SAFETY: a cached block is a live block of the heap.
-            let owner = unsafe { Heap::owner_of(b.cast()) };
+            let owner = unsafe { Backend::owner_of(b.cast()) };
             match first {
                 None => first = Some(owner),
                 Some(o) => mixed |= o != owner,
@@ -131,7 +131,7 @@ pub struct ThreadCache {
     key: usize,
     state: CacheState,
     arena: u16,
-    /// This cache's serial number (statistics: see `Heap::thread_serial`).
+    /// This cache's serial number (statistics: see `Backend::thread_serial`).
     serial: u32,
     overages: [u8; NUM_CLASSES],
     limit_bytes: usize,
@@ -317,7 +317,7 @@ impl ThreadCache {
     }
 
     /// Starts caching, with new memory from arena `arena` of `heap`.
-    pub fn activate(&mut self, heap: &Heap, arena: usize) {
+    pub fn activate(&mut self, heap: &Backend, arena: usize) {
         self.key = block::key();
         self.arena = arena as u16;
         self.serial = heap.thread_serial();
@@ -356,7 +356,7 @@ impl ThreadCache {
     /// [`ThreadCache::refill`] counting the blocks handed to this thread on
     /// the guard sampling countdown (the pointer API's refills).
     #[cfg(not(loom))]
-    pub fn refill_counted(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+    pub fn refill_counted(&mut self, heap: &Backend, class: usize) -> *mut u8 {
         let p = self.refill(heap, class);
         self.count_unguarded(self.bins[class].count + u32::from(!p.is_null()));
         p
@@ -364,7 +364,7 @@ impl ThreadCache {
 
     /// Work every slow path does first: heap maintenance when due, a flush
     /// when `collect` asked for one, and the decay of idle classes.
-    fn slow_path_chores(&mut self, heap: &Heap, class: usize) {
+    fn slow_path_chores(&mut self, heap: &Backend, class: usize) {
         let now = heap.tick();
         self.touched |= 1 << class;
         let epoch = heap.epoch();
@@ -379,7 +379,7 @@ impl ThreadCache {
 
     /// Classes untouched by a slow path since the last decay give back half
     /// of their blocks, and their limits halve.
-    fn decay(&mut self, heap: &Heap) {
+    fn decay(&mut self, heap: &Backend) {
         let idle = !self.touched;
         self.touched = 0;
         for (class, info) in CLASSES.iter().enumerate() {
@@ -397,7 +397,7 @@ impl ThreadCache {
     }
 
     /// Publishes the count of `class` to its central pool (statistics).
-    fn publish(&mut self, heap: &Heap, class: usize) {
+    fn publish(&mut self, heap: &Backend, class: usize) {
         let count = self.bins[class].count;
         let delta = count as isize - self.published[class] as isize;
         if delta != 0 {
@@ -408,7 +408,7 @@ impl ThreadCache {
 
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
-    pub fn refill(&mut self, heap: &Heap, class: usize) -> *mut u8 {
+    pub fn refill(&mut self, heap: &Backend, class: usize) -> *mut u8 {
         self.refill_capped(heap, class, u32::MAX)
     }
 
@@ -426,7 +426,7 @@ impl ThreadCache {
 
     /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
     /// blocks in all (the heap profiler's sampling: see `prof`).
-    pub fn refill_capped(&mut self, heap: &Heap, class: usize, cap: u32) -> *mut u8 {
+    pub fn refill_capped(&mut self, heap: &Backend, class: usize, cap: u32) -> *mut u8 {
         debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
@@ -473,7 +473,7 @@ impl ThreadCache {
     ///
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
-    pub unsafe fn overflow(&mut self, heap: &Heap, class: usize, p: *mut u8) {
+    pub unsafe fn overflow(&mut self, heap: &Backend, class: usize, p: *mut u8) {
         debug_assert!(self.state == CacheState::Active);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
@@ -530,7 +530,7 @@ impl ThreadCache {
 
     /// Sends every cached block back to the central pool (thread exit or an
     /// explicit collect) and resets the limits; the cache stays usable.
-    pub fn flush_all(&mut self, heap: &Heap) {
+    pub fn flush_all(&mut self, heap: &Backend) {
         // The quarantine first: its blocks are freed for real.
         #[cfg(feature = "hardened")]
         self.quarantine.drain(|b, class| {
@@ -556,9 +556,9 @@ impl ThreadCache {
     /// null-terminated list of `count <= limit` blocks of its class (checked
     /// against their slabs, under `heap`'s locks), the limits summed in
     /// `limit_bytes`, an inactive cache empty. Returns the blocks cached and
-    /// the counts last published, per class, for `Heap::check`.
+    /// the counts last published, per class, for `Backend::check`.
     #[cfg(any(test, fuzzing, feature = "invariants"))]
-    pub fn check(&self, heap: &Heap) -> crate::heap::CacheCounts {
+    pub fn check(&self, heap: &Backend) -> crate::backend::CacheCounts {
         let mut counts = [0; NUM_CLASSES];
         let mut limit_bytes = 0;
         for (class, bin) in self.bins.iter().enumerate() {
@@ -588,7 +588,7 @@ impl ThreadCache {
             limit_bytes <= BUDGET_BYTES + batch_max.unwrap_or(0),
             "thread cache: over budget"
         );
-        crate::heap::CacheCounts {
+        crate::backend::CacheCounts {
             cached: counts,
             published: self.published,
         }
@@ -633,7 +633,7 @@ mod tests {
         v
     }
 
-    fn active_cache(heap: &Heap) -> Box<ThreadCache> {
+    fn active_cache(heap: &Backend) -> Box<ThreadCache> {
         let mut tc = Box::new(ThreadCache::new());
         tc.activate(heap, 0);
         tc
@@ -650,7 +650,7 @@ mod tests {
 
     #[test]
     fn refill_then_pop_then_push_round_trip() {
-        let heap = Box::new(Heap::new());
+        let heap = Box::new(Backend::new());
         let mut tc = active_cache(&heap);
         let class = class_of(32);
         let batch = CLASSES[class].batch as usize;
@@ -688,7 +688,7 @@ mod tests {
 
     #[test]
     fn consumer_limit_shrinks_to_one_batch() {
-        let heap = Box::new(Heap::new());
+        let heap = Box::new(Backend::new());
         let mut producer = active_cache(&heap);
         let mut consumer = active_cache(&heap);
         let class = class_of(64);
@@ -724,7 +724,7 @@ mod tests {
 
     #[test]
     fn limits_stay_within_budget() {
-        let heap = Box::new(Heap::new());
+        let heap = Box::new(Backend::new());
         let mut tc = active_cache(&heap);
         for _ in 0..8 {
             for class in 0..NUM_CLASSES {

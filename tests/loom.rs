@@ -879,12 +879,12 @@ unsafe impl Send for Cache {}
 impl Cache {
     /// A cache whose home is arena 0 (the models' threads share it, as
     /// threads do when there are more of them than arenas).
-    fn new(heap: &Heap) -> Self {
+    fn new(heap: &Backend) -> Self {
         Self::at(heap, 0)
     }
 
-    /// A cache whose home is arena `home` (one `Heap::assign_arena` gave).
-    fn at(heap: &Heap, home: usize) -> Self {
+    /// A cache whose home is arena `home` (one `Backend::assign_arena` gave).
+    fn at(heap: &Backend, home: usize) -> Self {
         let mut tc = Box::new(ThreadCache::new());
         tc.activate(heap, home);
         Cache(tc)
@@ -892,7 +892,7 @@ impl Cache {
 }
 
 /// A home other than arena 0, as `assign_arena` gives the second thread.
-fn second_home(heap: &Heap) -> usize {
+fn second_home(heap: &Backend) -> usize {
     let homes = [heap.assign_arena(), heap.assign_arena()];
     assert_eq!(homes, [0, 1]);
     homes[1]
@@ -900,15 +900,15 @@ fn second_home(heap: &Heap) -> usize {
 
 /// A heap with its first maintenance pass done, so that under the model's
 /// frozen clock no slow path runs another.
-fn quiet_heap() -> Arc<Heap> {
-    let heap = Arc::new(Heap::new());
+fn quiet_heap() -> Arc<Backend> {
+    let heap = Arc::new(Backend::new());
     heap.tick();
     heap
 }
 
 /// Gives back `held` blocks of `class`, collects, and checks that the heap
 /// ends empty.
-fn finish_heap(heap: &Heap, class: usize, held: &[usize]) {
+fn finish_heap(heap: &Backend, class: usize, held: &[usize]) {
     heap.flush(
         class,
         list_of(held),
@@ -1315,7 +1315,7 @@ fn inbox_puts_race_the_owner_refill() {
     );
 }
 
-/// The C door's double-free search (`Heap::holds_free`, under the pool's
+/// The C door's double-free search (`Backend::holds_free`, under the pool's
 /// lock) runs while a thread of another shard frees the block into the
 /// pool's inbox and the owner refills. The search must not race with
 /// either (loom checks the accesses), and after the joins it must find the
@@ -1374,7 +1374,7 @@ fn double_free_search_races_a_remote_free_and_the_owner_refill() {
 /// that the class was active (its batch stays on the transfer stack), a
 /// second pass would find it idle and drain the stack.
 fn maintenance() {
-    let heap = Arc::new(Heap::new());
+    let heap = Arc::new(Backend::new());
     let class = class_for(1024);
     heap.flush(
         class,

@@ -17,7 +17,7 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use slabpool::fuzzing::{
-    self as sp, CLASSES, Heap, LARGE_LIMIT, NUM_CLASSES, PAGE, Route, SEGMENT_SIZE, SMALL_LIMIT,
+    self as sp, CLASSES, LARGE_LIMIT, NUM_CLASSES, PAGE, Route, SEGMENT_SIZE, SMALL_LIMIT,
     ThreadCache, route,
 };
 use std::alloc::Layout;
@@ -637,7 +637,7 @@ pub fn run(ops: &[Op], be: &mut impl Backend) {
 /// A fresh heap with `THREADS` thread caches, driven as the global front end
 /// (`global.rs`) drives the process heap.
 pub struct HeapBackend {
-    heap: Box<Heap>,
+    heap: Box<sp::Backend>,
     caches: Vec<ThreadCache>,
 }
 
@@ -650,7 +650,7 @@ impl Default for HeapBackend {
 impl HeapBackend {
     pub fn new() -> Self {
         Self {
-            heap: Box::new(Heap::new()),
+            heap: Box::new(sp::Backend::new()),
             caches: (0..THREADS).map(|_| ThreadCache::new()).collect(),
         }
     }

@@ -21,7 +21,7 @@
 //! all zero bytes is its initial value ("no countdown drawn yet").
 
 use super::{INTERVAL, record};
-use crate::heap::Heap;
+use crate::backend::Backend;
 use crate::size_class::CLASSES;
 use crate::sync::Ordering::Relaxed;
 use crate::tcache::ThreadCache;
@@ -98,7 +98,7 @@ pub fn weights(bytes: usize, interval: u64) -> (f64, f64) {
 #[inline(never)]
 pub fn alloc_small(
     tc: &mut ThreadCache,
-    heap: &Heap,
+    heap: &Backend,
     class: usize,
     size: usize,
     align: usize,

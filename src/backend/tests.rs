@@ -17,7 +17,7 @@ fn routes() {
 
 #[test]
 fn blocks_cycle_through_central_and_slabs() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     let class = class_of(48);
     let mut blocks = Vec::new();
     for _ in 0..10_000 {
@@ -45,7 +45,7 @@ fn blocks_cycle_through_central_and_slabs() {
 
 #[test]
 fn batches_round_trip_through_transfer() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     // 64 blocks are one carve (a page).
     let class = class_of(64);
     let list = heap.refill(class, Refill::new(64), 0);
@@ -83,7 +83,7 @@ fn batches_round_trip_through_transfer() {
 
 #[test]
 fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     let shards = heap.arenas_in_use();
     let homes: Vec<_> = (0..shards).map(|_| heap.assign_arena()).collect();
     assert_eq!(homes, (0..shards).collect::<Vec<_>>(), "one per shard");
@@ -103,7 +103,7 @@ fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
 
 #[test]
 fn mixed_batches_are_sorted_by_arena() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     // Two homes (as the first two threads get).
     assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 1));
     let class = class_of(64);
@@ -124,7 +124,7 @@ fn mixed_batches_are_sorted_by_arena() {
         let mut n = 0;
         while let Some(b) = got.pop() {
             // SAFETY: `b` is a live block of this heap.
-            assert_eq!(unsafe { Heap::owner_of(b.cast()) }, home, "a foreign block");
+            assert_eq!(unsafe { Backend::owner_of(b.cast()) }, home, "a foreign block");
             // SAFETY: as above; it goes back to the heap.
             unsafe { heap.free_block(class, b.cast()) };
             n += 1;
@@ -140,7 +140,7 @@ fn mixed_batches_are_sorted_by_arena() {
 
 #[test]
 fn release_for_retry_unmaps_everything_the_heap_holds_unused() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     let class = class_of(48);
     let small: Vec<_> = (0..100_000).map(|_| heap.alloc_block(class, 0)).collect();
     let large: Vec<_> = (0..40)
@@ -192,7 +192,7 @@ fn release_for_retry_unmaps_everything_the_heap_holds_unused() {
 
 #[test]
 fn large_alloc_zero_resize_free() {
-    let heap = Box::new(Heap::new());
+    let heap = Box::new(Backend::new());
     let p = heap.alloc_big(100_000, 8, true, 0);
     assert!(!p.is_null());
     // SAFETY: `p` is a live large block of 100_000 bytes (25 pages).

@@ -1,8 +1,8 @@
 //! The heap: every structure shared by threads, below the thread caches.
 //!
-//! A [`Heap`] owns the shards and the counters of large and huge blocks.
+//! A [`Backend`] owns the shards and the counters of large and huge blocks.
 //! A shard is an arena and its central pool of every size class: each
-//! thread has a home shard (spread by [`Heap::assign_arena`]) whose pools it
+//! thread has a home shard (spread by [`Backend::assign_arena`]) whose pools it
 //! refills from and whose arena it carves slabs and large spans from, so
 //! threads with different homes share no slab, no cache line of a block and
 //! no lock, unless the program passes blocks between them. A batch a thread
@@ -15,7 +15,7 @@
 //! The heap routes a request by size and alignment ([`route`]): small
 //! requests are blocks of a size class (the thread cache asks the central
 //! pools for batches), large ones are page spans carved from an arena, huge
-//! ones are direct mappings. `Heap` is an ordinary value: the global
+//! ones are direct mappings. `Backend` is an ordinary value: the global
 //! allocator keeps one in a static (all zero bytes, so it costs no
 //! initialised data and only the pages of the shards in use are ever
 //! touched), tests build their own.
@@ -24,14 +24,14 @@
 //! space under `ulimit -v`, or the kernel's overcommit limit), the heap
 //! releases everything it holds that can be unmapped (the central pools'
 //! cached batches and empty slabs, the arenas' empty segments, the huge
-//! cache) and retries the request once ([`Heap::release_for_retry`], the
+//! cache) and retries the request once ([`Backend::release_for_retry`], the
 //! one place that does so, used by `refill` and `alloc_big`); only then
 //! does it return null.
 //!
 //! Maintenance runs without a thread of its own: every slow path calls
-//! [`Heap::tick`], which reads a coarse clock and, at most once per half
+//! [`Backend::tick`], which reads a coarse clock and, at most once per half
 //! purge delay, trims idle classes and decommits the free pages whose delay
-//! has passed. [`Heap::collect`] does all of it at once.
+//! has passed. [`Backend::collect`] does all of it at once.
 //!
 //! Lock order: the assignment lock, then central pools (one at a time, or
 //! all of them in shard and class order for `fork`), then arenas, then the
@@ -198,7 +198,7 @@ impl Exits {
     }
 }
 
-pub struct Heap {
+pub struct Backend {
     shards: [Shard; MAX_ARENAS],
     /// Shards threads are spread over (0 until the first thread picks one).
     arena_count: AtomicUsize,
@@ -226,13 +226,13 @@ pub struct Heap {
     threads: AtomicUsize,
 }
 
-impl Default for Heap {
+impl Default for Backend {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Heap {
+impl Backend {
     const_fn! {
         pub fn new() -> Self {
             Self {
@@ -417,7 +417,7 @@ impl Heap {
     }
 
     /// `attempt()`, and if it `failed`, once more after
-    /// [`Heap::release_for_retry`].
+    /// [`Backend::release_for_retry`].
     #[inline]
     fn retry_after_release<T>(&self, attempt: impl Fn() -> T, failed: impl Fn(&T) -> bool) -> T {
         let got = attempt();
@@ -639,7 +639,7 @@ impl Heap {
     /// lock, and none becomes used meanwhile (the assignment lock is held).
     ///
     /// # Safety
-    /// Must be followed by [`Heap::unlock_all`] in the parent and the child.
+    /// Must be followed by [`Backend::unlock_all`] in the parent and the child.
     #[cfg(not(loom))]
     pub unsafe fn lock_all(&self) {
         // SAFETY: every lock taken here is released by `unlock_all`, which
@@ -657,7 +657,7 @@ impl Heap {
         }
     }
 
-    /// Releases the locks taken by [`Heap::lock_all`].
+    /// Releases the locks taken by [`Backend::lock_all`].
     ///
     /// # Safety
     /// The locks must be held through `lock_all`.
@@ -784,7 +784,7 @@ impl Heap {
         }
     }
 
-    /// Resizes huge block `p` (see [`Heap::resize_big`]).
+    /// Resizes huge block `p` (see [`Backend::resize_big`]).
     ///
     /// # Safety
     /// `p` must be a live huge block of this heap.
@@ -822,10 +822,10 @@ impl Heap {
     }
 }
 
-/// What [`Heap::check`] counted of the blocks the program holds.
+/// What [`Backend::check`] counted of the blocks the program holds.
 #[cfg(any(test, fuzzing, feature = "invariants"))]
 #[derive(Clone, Copy, Debug)]
-pub struct HeapCheck {
+pub struct BackendCheck {
     /// Small blocks per class out of the heap and out of the thread caches
     /// passed to `check` (so exact when those are all the caches).
     pub held: [usize; NUM_CLASSES],
@@ -852,7 +852,7 @@ fn owner_checked(b: *const u8, what: &str) -> usize {
     owner
 }
 
-/// What a thread cache's `check` found, for [`Heap::check`]: blocks cached
+/// What a thread cache's `check` found, for [`Backend::check`]: blocks cached
 /// and the counts last published to the central pools, per class.
 #[cfg(any(test, fuzzing, feature = "invariants"))]
 pub struct CacheCounts {
@@ -862,7 +862,7 @@ pub struct CacheCounts {
 
 /// Consistency checks (tests, fuzzing).
 #[cfg(any(test, fuzzing, feature = "invariants"))]
-impl Heap {
+impl Backend {
     /// Checks every structure of the heap (each by its own `check`) and the
     /// counters that tie them: per class, the central pool's slab, live and
     /// purged-page counts against the slabs the arenas hold, its partial
@@ -873,7 +873,7 @@ impl Heap {
     /// violation.
     ///
     /// The heap must be quiescent: no other thread may be inside it.
-    pub fn check(&self, caches: Option<&[CacheCounts]>) -> HeapCheck {
+    pub fn check(&self, caches: Option<&[CacheCounts]>) -> BackendCheck {
         let mut large = 0;
         let mut in_pools = [[0usize; 3]; NUM_CLASSES]; // live, transfer, published
         for (i, shard) in self.shards.iter().enumerate() {
@@ -939,7 +939,7 @@ impl Heap {
             });
         }
         self.huge.cache.check();
-        HeapCheck {
+        BackendCheck {
             held,
             large_bytes,
             huge_blocks: self.huge.counts().blocks,
