@@ -1,4 +1,5 @@
-//! The heap: every structure shared by threads, below the thread caches.
+//! The heap: every structure shared by threads, below the thread caches. (large and huge blocks, statistics and
+//! checks are in `backend/big.rs`, `backend/stats.rs`, `backend/check.rs`)
 //!
 //! A [`Backend`] owns the shards and the counters of large and huge blocks.
 //! A shard is an arena and its central pool of every size class: each
@@ -39,16 +40,15 @@
 
 use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
-use crate::central::{Central, CentralCounts, Home, Refill};
+use crate::central::{Central, Home, Refill};
 use crate::config;
-use crate::huge::{self, Huge};
+use crate::huge::Huge;
 use crate::layout::SEGMENT_SIZE;
-use crate::os::{self, PAGE, align_up};
+use crate::os::{self, align_up};
 use crate::poison;
-use crate::segment::{SegmentRef, SpanKind};
+use crate::segment::SegmentRef;
 use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
 use crate::slab::Slab;
-use crate::stats::{ClassStats, Stats};
 use crate::sync::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, CachePadded, Lock, Ordering, array_of, const_fn,
 };
@@ -570,69 +570,6 @@ impl Backend {
         self.give_back(class, list);
     }
 
-    /// A snapshot of the heap's counters (see [`Stats`]). Takes each lock
-    /// briefly, one at a time, so under concurrent use the figures are
-    /// approximate; they are exact when the heap is quiescent.
-    pub fn stats(&self) -> Stats {
-        let mut s = Stats::default();
-        let mut small_allocated = 0;
-        let mut slab_bytes = 0;
-        for (class, info) in CLASSES.iter().enumerate() {
-            let mut c = CentralCounts::default();
-            for (_, shard) in self.used_shards() {
-                c.add(&shard.central[class].counts());
-            }
-            let size = info.size as usize;
-            let held = c
-                .live_blocks
-                .saturating_sub(c.transfer_blocks + c.cached_blocks);
-            s.classes[class] = ClassStats {
-                size,
-                slabs: c.slabs,
-                empty_slabs: c.empty_slabs,
-                allocated_blocks: held,
-                cached_blocks: c.cached_blocks,
-                transfer_blocks: c.transfer_blocks,
-                free_blocks: c.slabs * info.capacity as usize - c.live_blocks,
-                purged_pages: c.purged_pages,
-                lock_acquisitions: c.locks.acquisitions,
-                lock_waits: c.locks.waits,
-                lock_sleeps: c.locks.sleeps,
-                cross_thread_batches: c.cross_thread_batches,
-            };
-            s.lock_acquisitions += c.locks.acquisitions;
-            s.lock_waits += c.locks.waits;
-            s.lock_sleeps += c.locks.sleeps;
-            s.cross_thread_batches += c.cross_thread_batches;
-            small_allocated += held * size;
-            slab_bytes += (c.slabs * info.slab_pages as usize - c.purged_pages) * PAGE;
-        }
-        let huge = self.huge.counts();
-        let (huge_blocks, huge_bytes) = (huge.blocks, huge.bytes);
-        let large = self.large_bytes.load(Ordering::Relaxed);
-        for (_, shard) in self.used_shards() {
-            let a = shard.arena.counts();
-            s.committed += a.committed_bytes;
-            s.segments += a.segments;
-            s.released += a.released_bytes;
-            s.purges += a.decommits;
-        }
-        s.allocated = small_allocated + large + huge_bytes;
-        s.active = slab_bytes + large + huge_bytes;
-        // A huge block's header page is resident too.
-        s.committed += huge_bytes + huge_blocks * PAGE + huge.cached_dirty;
-        s.mapped = s.segments * SEGMENT_SIZE + huge.mapped;
-        s.huge_blocks = huge_blocks;
-        s.threads = self.threads.load(Ordering::Relaxed);
-        // Each counter is read on its own: a block mapped or unmapped
-        // meanwhile can be in one figure and not in the next. Clamp so the
-        // figures nest as documented (they are exact when quiescent).
-        s.committed = s.committed.min(s.mapped);
-        s.active = s.active.min(s.committed);
-        s.allocated = s.allocated.min(s.active);
-        s
-    }
-
     /// Takes every lock of the heap, in the global lock order (the
     /// assignment lock, central pools, then arenas), so that a `fork`
     /// happens with none held midway. Shards never used have nothing to
@@ -690,268 +627,16 @@ impl Backend {
         }
     }
 
-    /// Allocates a request that is not small (large or huge). Null when out
-    /// of memory.
-    pub fn alloc_big(&self, size: usize, align: usize, zero: bool, home: usize) -> *mut u8 {
-        self.tick();
-        if !is_large(size, align) {
-            return self.retry_after_release(
-                || huge::alloc(size, align, zero, &self.huge),
-                |p| p.is_null(),
-            );
-        }
-        let pages = size.div_ceil(PAGE);
-        let align_pages = (align / PAGE).max(1);
-        let arena = &self.shards[home].arena;
-        let Some(new) = self.retry_after_release(
-            || arena.alloc_span(home, pages, align_pages, SpanKind::Large),
-            Option::is_none,
-        ) else {
-            return ptr::null_mut();
-        };
-        let span = new.span;
-        self.large_bytes.fetch_add(span.bytes(), Ordering::Relaxed);
-        let p = span.start();
-        poison::unpoison(p, || span.bytes());
-        if zero && !new.zero {
-            // Only the pages that may hold old data need clearing.
-            let seg = span.segment();
-            let first = span.first_page();
-            seg.dirty_runs(first, pages, |start, len| {
-                let from = (start - first) * PAGE;
-                let to = ((start - first + len) * PAGE).min(size);
-                // SAFETY: [from, to) lies inside the span, which is ours.
-                unsafe { p.add(from).write_bytes(0, to - from) };
-            });
-        }
-        p
-    }
-
-    /// Frees a block returned by `alloc_big` for this size and alignment.
-    ///
-    /// # Safety
-    /// `p` must be live and have been allocated with a `(size, align)` that
-    /// routes the same way as this one.
-    #[cfg_attr(feature = "hardened", allow(dead_code))] // `GlobalAlloc`'s only
-    pub unsafe fn free_big(&self, p: *mut u8, size: usize, align: usize) {
-        if is_large(size, align) {
-            // SAFETY: by contract `p` is a live large block.
-            unsafe { self.free_large(p) }
-        } else {
-            // SAFETY: by contract `p` is a live huge block.
-            unsafe { self.free_huge(p) }
-        }
-    }
-
-    /// Frees large block `p`.
-    ///
-    /// # Safety
-    /// `p` must be a live large block of this heap.
-    pub unsafe fn free_large(&self, p: *mut u8) {
-        self.tick();
-        // SAFETY: `p` starts a live large span of a live segment.
-        let span = unsafe { SegmentRef::of(p).span_of(p) };
-        self.large_bytes.fetch_sub(span.bytes(), Ordering::Relaxed);
-        poison::poison(p, || span.bytes());
-        self.shards[span.segment().arena()].arena.free_span(span);
-    }
-
-    /// Frees huge block `p`.
-    ///
-    /// # Safety
-    /// `p` must be a live huge block of this heap.
-    pub unsafe fn free_huge(&self, p: *mut u8) {
-        self.tick();
-        // SAFETY: by contract `p` is a live huge block.
-        unsafe { huge::free(p, &self.huge) };
-    }
-
-    /// Resizes a large or huge block to `new_size` without copying when
-    /// possible. Returns the block (maybe moved, for huge ones) or null when
-    /// the caller must copy. Both the old and new `(size, align)` must route
-    /// to the same kind, not small.
-    ///
-    /// # Safety
-    /// `p` must be a live large or huge block allocated with this alignment.
-    #[cfg_attr(feature = "hardened", allow(dead_code))] // `GlobalAlloc`'s only
-    pub unsafe fn resize_big(&self, p: *mut u8, new_size: usize, align: usize) -> *mut u8 {
-        if is_large(new_size, align) {
-            // SAFETY: forwarded contract.
-            unsafe { self.resize_large(p, new_size) }
-        } else {
-            // SAFETY: by contract `p` is a live huge block.
-            unsafe { huge::resize(p, new_size, &self.huge) }
-        }
-    }
-
-    /// Resizes huge block `p` (see [`Backend::resize_big`]).
-    ///
-    /// # Safety
-    /// `p` must be a live huge block of this heap.
-    pub unsafe fn resize_huge(&self, p: *mut u8, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        unsafe { huge::resize(p, new_size, &self.huge) }
-    }
-
-    /// Resizes large block `p` in place to `new_size` (at most the large
-    /// limit): shrinks, or grows into free pages after it. Null when it
-    /// cannot grow in place.
-    ///
-    /// # Safety
-    /// `p` must be a live large block of this heap.
-    pub unsafe fn resize_large(&self, p: *mut u8, new_size: usize) -> *mut u8 {
-        debug_assert!(new_size <= LARGE_LIMIT);
-        // SAFETY: `p` starts a live large span.
-        let span = unsafe { SegmentRef::of(p).span_of(p) };
-        let arena = &self.shards[span.segment().arena()].arena;
-        let pages = new_size.div_ceil(PAGE);
-        let current = span.pages();
-        let (old, new) = (current * PAGE, pages * PAGE);
-        if pages < current {
-            poison::poison(p.wrapping_add(new), || old - new);
-            arena.shrink_span(span, pages);
-        } else if pages > current {
-            if !arena.grow_span(span, pages) {
-                return ptr::null_mut();
-            }
-            poison::unpoison(p.wrapping_add(old), || new - old);
-        }
-        self.large_bytes
-            .fetch_add(new.wrapping_sub(old), Ordering::Relaxed);
-        p
-    }
 }
 
-/// What [`Backend::check`] counted of the blocks the program holds.
+mod big;
 #[cfg(any(test, fuzzing, feature = "invariants"))]
-#[derive(Clone, Copy, Debug)]
-pub struct BackendCheck {
-    /// Small blocks per class out of the heap and out of the thread caches
-    /// passed to `check` (so exact when those are all the caches).
-    pub held: [usize; NUM_CLASSES],
-    /// Bytes of live large spans.
-    pub large_bytes: usize,
-    /// Live huge blocks.
-    pub huge_blocks: usize,
-}
-
-/// The arena of the segment holding `b`; panics unless `b` lies in a
-/// segment of one of the heap's arenas.
+mod check;
+#[cfg(any(fuzzing, feature = "invariants"))]
+pub use check::BackendCheck;
 #[cfg(any(test, fuzzing, feature = "invariants"))]
-fn owner_checked(b: *const u8, what: &str) -> usize {
-    #[cfg(not(loom))]
-    assert_eq!(
-        crate::registry::kind_of(b),
-        crate::registry::ChunkKind::Segment,
-        "{what}: {b:p} is not in a segment"
-    );
-    // SAFETY: `b` lies in a segment (checked above; under loom the models
-    // pass blocks only), whose header is readable.
-    let owner = unsafe { SegmentRef::of(b) }.arena();
-    assert!(owner < MAX_ARENAS, "{what}: {b:p} in a segment of no arena");
-    owner
-}
-
-/// What a thread cache's `check` found, for [`Backend::check`]: blocks cached
-/// and the counts last published to the central pools, per class.
-#[cfg(any(test, fuzzing, feature = "invariants"))]
-pub struct CacheCounts {
-    pub cached: [u32; NUM_CLASSES],
-    pub published: [u32; NUM_CLASSES],
-}
-
-/// Consistency checks (tests, fuzzing).
-#[cfg(any(test, fuzzing, feature = "invariants"))]
-impl Backend {
-    /// Checks every structure of the heap (each by its own `check`) and the
-    /// counters that tie them: per class, the central pool's slab, live and
-    /// purged-page counts against the slabs the arenas hold, its partial
-    /// lists against the slabs with a free block; the large-byte counter
-    /// against the large spans. `caches`, when given, are the counts of all
-    /// the thread caches of this heap (each from its own `check`): their
-    /// published counts are compared. Panics with a message on the first
-    /// violation.
-    ///
-    /// The heap must be quiescent: no other thread may be inside it.
-    pub fn check(&self, caches: Option<&[CacheCounts]>) -> BackendCheck {
-        let mut large = 0;
-        let mut in_pools = [[0usize; 3]; NUM_CLASSES]; // live, transfer, published
-        for (i, shard) in self.shards.iter().enumerate() {
-            let mut slabs = [[0usize; 4]; NUM_CLASSES]; // slabs, live, purged, full
-            shard.arena.check(i, |span| {
-                if span.kind() == SpanKind::Large {
-                    large += span.bytes();
-                    return;
-                }
-                let (class, slab) = (span.class(), crate::slab::Slab(span));
-                // SAFETY: the heap is quiescent (this method's contract).
-                let lock = &mut unsafe { crate::slab::SlabLock::new() };
-                let live = slab.check(class, lock);
-                let s = &mut slabs[class];
-                s[0] += 1;
-                s[1] += live as usize;
-                s[2] += slab.purged_pages(lock);
-                s[3] += usize::from(live == slab.capacity(lock));
-            });
-            for (class, central) in shard.central.iter().enumerate() {
-                let c = central.check(class, i);
-                let [n, live, purged, full] = slabs[class];
-                assert_eq!(
-                    (c.slabs, c.live_blocks, c.purged_pages, c.listed),
-                    (n, live, purged, n - full),
-                    "class {class}, arena {i}: central (slabs, live, purged pages, listed) vs the slabs of its arena"
-                );
-                let p = &mut in_pools[class];
-                p[0] += c.live_blocks;
-                p[1] += c.transfer_blocks;
-                p[2] = p[2].wrapping_add(c.cached_blocks);
-            }
-            let used = self.used.load(Ordering::Relaxed) | 1;
-            assert!(
-                used & (1 << i) != 0 || shard.arena.counts().segments == 0,
-                "arena {i} holds segments but was never a home"
-            );
-        }
-        let large_bytes = self.large_bytes.load(Ordering::Relaxed);
-        assert_eq!(
-            large, large_bytes,
-            "heap: large bytes counter vs large spans"
-        );
-        let mut cached = [[0usize; 2]; NUM_CLASSES]; // cached, published
-        for tc in caches.unwrap_or(&[]) {
-            for (class, sums) in cached.iter_mut().enumerate() {
-                sums[0] += tc.cached[class] as usize;
-                sums[1] += tc.published[class] as usize;
-            }
-        }
-        let mut held = [0; NUM_CLASSES];
-        for class in 0..NUM_CLASSES {
-            let [live, transfer, published_in_pools] = in_pools[class];
-            let [in_caches, published] = cached[class];
-            if caches.is_some() {
-                assert_eq!(
-                    published_in_pools, published,
-                    "class {class}: published cache counts"
-                );
-            }
-            held[class] = (live.checked_sub(transfer + in_caches)).unwrap_or_else(|| {
-                panic!("class {class}: more blocks in transfer and caches than live")
-            });
-        }
-        self.huge.cache.check();
-        BackendCheck {
-            held,
-            large_bytes,
-            huge_blocks: self.huge.counts().blocks,
-        }
-    }
-
-    /// Panics unless `b` is a carved block of a slab of `class`.
-    pub fn check_block(&self, class: usize, b: *const u8, what: &str) {
-        let owner = owner_checked(b, what);
-        self.shards[owner].central[class].check_block(class, b, what);
-    }
-}
+pub use check::CacheCounts;
+mod stats;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

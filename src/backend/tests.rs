@@ -1,6 +1,7 @@
 //! Unit tests of `heap`.
 
 use super::*;
+use crate::os::PAGE;
 use crate::size_class::size_of;
 
 #[test]
