@@ -1,5 +1,7 @@
-//! The heap: every structure shared by threads, below the thread caches. (large and huge blocks, statistics and
-//! checks are in `backend/big.rs`, `backend/stats.rs`, `backend/check.rs`)
+//! The backend: every structure threads share, below the thread caches
+//! (what other allocators call the heap). Large and huge blocks,
+//! statistics and checks are in `backend/big.rs`, `backend/stats.rs` and
+//! `backend/check.rs`.
 //!
 //! A [`Backend`] owns the shards and the counters of large and huge blocks.
 //! A shard is an arena and its central pool of every size class: each
