@@ -1,4 +1,6 @@
-//! The global allocator: the process's heap and the thread caches.
+//! The global allocator: the process's heap and the thread caches (where a
+//! thread's cache lives is in `global/tls.rs`; the process's and threads'
+//! lifecycle, set-up, thread exit and `fork`, in `global/lifecycle.rs`).
 //!
 //! This module holds the allocator's state: `HEAP`, the process's heap,
 //! and `TCACHE`, each thread's cache. Other process-wide statics are each
@@ -37,25 +39,19 @@
 //! doors; `dealloc` of a large block asks the registry whether it is a
 //! guarded one once the guard pool is in use.
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::guard;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
+#[cfg(feature = "prof")]
 use crate::os;
 #[cfg(not(feature = "hardened"))]
 use crate::pool::SlabPool;
 use crate::stats::Stats;
-use crate::sync::{AtomicUsize, Ordering};
-use crate::tcache::{CacheState, ThreadCache};
+use crate::tcache::CacheState;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use core::alloc::{GlobalAlloc, Layout};
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-)))]
-use core::cell::UnsafeCell;
-use core::fmt::Write;
+#[cfg(not(feature = "hardened"))]
 use core::ptr;
 
 // Zero bytes must read as a fresh cache (see `initial_exec`).
@@ -69,116 +65,17 @@ pub(crate) const DEFAULTS: Config = Config::new();
 
 static HEAP: Backend = Backend::new();
 
+mod lifecycle;
+mod tls;
+use lifecycle::activate;
+pub(crate) use tls::tcache;
+
 /// The process heap (for the pointer-only API in `raw`).
 #[inline(always)]
 pub(crate) fn heap() -> &'static Backend {
     &HEAP
 }
 
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-)))]
-thread_local! {
-    static TCACHE: UnsafeCell<ThreadCache> = const { UnsafeCell::new(ThreadCache::new()) };
-}
-
-/// The calling thread's cache.
-///
-/// # Safety
-/// The result must not outlive the allocator call that took it, and no
-/// other reference to the thread's cache may be alive while it lives (the
-/// allocator never re-enters itself, so a call takes it once and passes it
-/// down).
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-)))]
-#[inline(always)]
-pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
-    // SAFETY: the cache is this thread's own; exclusive by the contract. A
-    // const-initialised thread local without destructor is valid for the
-    // thread's whole life, including its TLS destructors.
-    TCACHE.with(|tc| unsafe { &mut *tc.get() })
-}
-
-/// The calling thread's cache, in initial-exec TLS (as [`tcache`] above).
-///
-/// # Safety
-/// As for the `thread_local!` version: the result must not outlive the
-/// allocator call, and no other reference to the cache may be alive.
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
-#[inline(always)]
-pub(crate) unsafe fn tcache<'a>() -> &'a mut ThreadCache {
-    // SAFETY: the address is this thread's zero-filled cache (see
-    // `initial_exec`), valid for the thread's whole life; all-zero bytes are
-    // a valid `ThreadCache` (integers, raw pointers and a `CacheState`, whose
-    // 0 is `Uninit`) that reads as `Uninit` with empty lists and zero
-    // limits, and `activate` makes it
-    // `ThreadCache::new()` before its first use. Exclusive by the contract.
-    unsafe { &mut *initial_exec::cache() }
-}
-
-/// The thread cache of a shared library (the C ABI's `libslabpool.so`).
-///
-/// A `thread_local!` in a shared library uses the general-dynamic TLS
-/// model: every access calls `__tls_get_addr`, which costs a third of a
-/// malloc+free pair and may itself call `malloc` (to grow the thread's TLS
-/// vector after a `dlopen`). The initial-exec model instead reads the
-/// variable's offset from the thread pointer out of the GOT: two
-/// instructions, no call. Its price is a place in the static TLS block, so
-/// a library using it must be loaded at start-up (`LD_PRELOAD` or linked),
-/// not `dlopen`ed. Stable Rust has no `#[thread_local]` with a TLS model,
-/// so the variable is a zero-filled `.tbss` object defined in assembly, and
-/// its address is computed in assembly; elsewhere `thread_local!` is used.
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
-mod initial_exec {
-    use crate::tcache::ThreadCache;
-
-    core::arch::global_asm!(
-        ".pushsection .tbss.slabpool_tcache,\"awT\",@nobits",
-        ".globl slabpool_tcache",
-        ".hidden slabpool_tcache",
-        ".type slabpool_tcache,@object",
-        ".p2align {align_log2}",
-        "slabpool_tcache:",
-        ".zero {size}",
-        ".size slabpool_tcache, {size}",
-        ".popsection",
-        size = const size_of::<ThreadCache>(),
-        align_log2 = const align_of::<ThreadCache>().trailing_zeros(),
-    );
-
-    /// This thread's cache: the thread pointer plus the variable's offset.
-    #[inline(always)]
-    pub fn cache() -> *mut ThreadCache {
-        let p: *mut ThreadCache;
-        // SAFETY: reads the GOT slot the dynamic linker filled with the
-        // variable's offset from the thread pointer (an R_X86_64_TPOFF64
-        // relocation), and adds the thread pointer, which `fs:0` holds on
-        // x86_64 Linux (the TLS ABI). Nothing is written; the result only
-        // depends on the calling thread, so it may be reused (pure, nomem).
-        unsafe {
-            core::arch::asm!(
-                "mov {p}, qword ptr [rip + slabpool_tcache@GOTTPOFF]",
-                "add {p}, qword ptr fs:[0]",
-                p = out(reg) p,
-                options(pure, nomem, nostack),
-            );
-        }
-        p
-    }
-}
 
 /// Returns free memory to the OS now: the calling thread's cache, the
 /// central pools' transfer stacks, empty slabs, the free pages of sparse
@@ -231,244 +128,6 @@ pub fn stats() -> Stats {
     HEAP.stats()
 }
 
-/// `atexit` handler for `SLABPOOL_SHOW_STATS=1`.
-extern "C" fn print_stats_at_exit() {
-    let mut out = os::StderrWriter::new();
-    // Formatting into a stack buffer cannot fail but for a full pipe.
-    let _ = stats().write_table(&mut out);
-    let g = guard::guard_stats();
-    if g.sample != 0 {
-        let _ = writeln!(
-            out,
-            "  guard pool: 1 in {} sampled, {} guarded blocks handed out, {} live, {} freed slots protected, {} chunks",
-            g.sample, g.guarded, g.live, g.freed, g.chunks
-        );
-    }
-}
-
-/// `atexit` handler of the hardened build: the exiting thread's quarantine
-/// is checked for writes after free (other threads' are at their exit).
-#[cfg(feature = "hardened")]
-extern "C" fn check_quarantine_at_exit() {
-    // SAFETY: the only reference to the thread's cache in this call.
-    let tc = unsafe { tcache() };
-    if tc.state() == CacheState::Active {
-        tc.check_quarantine();
-    }
-}
-
-/// Key whose destructor flushes a thread's cache; 0 until created.
-static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
-const KEY_CREATING: usize = usize::MAX;
-
-/// Returns the exit key plus one (0 when it cannot be created). The first
-/// call sets the process up, with `config`.
-fn exit_key(config: &Config) -> usize {
-    loop {
-        match EXIT_KEY.load(Ordering::Acquire) {
-            0 => {
-                if EXIT_KEY
-                    .compare_exchange(0, KEY_CREATING, Ordering::Acquire, Ordering::Acquire)
-                    .is_ok()
-                {
-                    config::init(config);
-                    #[cfg(feature = "prof")]
-                    if config::environment_applies(config) {
-                        crate::prof::configure(
-                            config::env_u32(c"SLABPOOL_PROF").is_some_and(|v| v != 0),
-                            config::env_u32(c"SLABPOOL_PROF_SAMPLE"),
-                            config::env_bytes(c"SLABPOOL_PROF_DUMP"),
-                        );
-                    }
-                    os::check_page_size();
-                    if config::show_stats() {
-                        // SAFETY: an `extern "C"` fn without arguments.
-                        unsafe { libc::atexit(print_stats_at_exit) };
-                    }
-                    #[cfg(feature = "hardened")]
-                    // SAFETY: as above.
-                    unsafe {
-                        libc::atexit(check_quarantine_at_exit)
-                    };
-                    let mut key: libc::pthread_key_t = 0;
-                    // SAFETY: `key` is a valid out-pointer; the destructor
-                    // and fork handlers are `extern "C"` fns with the
-                    // expected signatures.
-                    let ok = unsafe {
-                        libc::pthread_atfork(
-                            Some(fork_prepare),
-                            Some(fork_parent),
-                            Some(fork_child),
-                        );
-                        libc::pthread_key_create(&mut key, Some(thread_exit))
-                    } == 0;
-                    let value = if ok { key as usize + 1 } else { usize::MAX - 1 };
-                    EXIT_KEY.store(value, Ordering::Release);
-                    // After the key is published: `dlopen` may wait for the
-                    // loader's lock, and nobody may wait for us meanwhile.
-                    pin_library();
-                }
-            }
-            KEY_CREATING => crate::sync::spin_loop(),
-            v if v == usize::MAX - 1 => return 0,
-            v => return v,
-        }
-    }
-}
-
-/// Keeps the shared object holding this code loaded until the process
-/// exits, by opening it again with `RTLD_NODELETE` (a no-op for the main
-/// program). Called once, at the one-time setup.
-///
-/// Why pin rather than clean up at unload: a `dlclose`d library must leave
-/// nothing behind that points into it, and slabpool leaves the
-/// `pthread_key_create` destructor (run by every thread that used the
-/// allocator when it exits, perhaps long after the `dlclose`), the
-/// `pthread_atfork` handlers, and the thread caches, which hold blocks of
-/// its heap. Deleting the key in a destructor of the library would still
-/// race with a thread that has begun to exit (glibc reads the destructor's
-/// address before calling it, and the unmap may fall in between), and
-/// every load and unload would leak the heap (its segments, the caches of
-/// live threads, the huge cache). Pinned, the library stays with its heap,
-/// which a later `dlopen` of the same file finds again; the price is that
-/// a plugin using slabpool is never unmapped (a host cannot reload a new
-/// build of it under the same path), as with other libraries that own
-/// thread-exit hooks (glibc's own libpthread was `-z nodelete`).
-///
-/// `dladdr` and `dlopen` allocate with the C `malloc`, which is not this
-/// allocator in a Rust library (so nothing re-enters slabpool). The C ABI
-/// library (`c-malloc` feature) is the C `malloc`, is loaded at start-up
-/// and never unloaded, and may first be called from inside the dynamic
-/// loader, where calling `dlopen` is not safe: it does not pin itself.
-#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "c-malloc")))]
-fn pin_library() {
-    // SAFETY: `Dl_info` is plain old data; all zero bytes is a valid value.
-    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
-    let here = thread_exit as extern "C" fn(*mut libc::c_void);
-    // SAFETY: `info` is a valid out-pointer; the address is a function of
-    // this object.
-    if unsafe { libc::dladdr(here as *const libc::c_void, &mut info) } == 0
-        || info.dli_fname.is_null()
-    {
-        return;
-    }
-    // The main program (whose program headers the kernel reports) is
-    // never unloaded.
-    // SAFETY: `Dl_info` is plain old data; all zero bytes is a valid value.
-    let mut main: libc::Dl_info = unsafe { core::mem::zeroed() };
-    // SAFETY: getauxval has no preconditions; dladdr only reads the
-    // loader's tables for the address, and `main` is a valid out-pointer.
-    let found = unsafe {
-        let phdr = libc::getauxval(libc::AT_PHDR) as *const libc::c_void;
-        libc::dladdr(phdr, &mut main)
-    };
-    if found != 0 && main.dli_fbase == info.dli_fbase {
-        return;
-    }
-    // SAFETY: `dli_fname` is the NUL-terminated name of the object loaded
-    // at `dli_fbase`; RTLD_NOLOAD only finds it, it loads nothing new.
-    let handle = unsafe {
-        libc::dlopen(
-            info.dli_fname,
-            libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-        )
-    };
-    if handle.is_null() {
-        os::warn(b"could not pin the shared object holding slabpool: do not dlclose it");
-        return;
-    }
-    // The count that `dlopen` took is not needed: RTLD_NODELETE stays.
-    // SAFETY: `handle` came from the `dlopen` above.
-    unsafe { libc::dlclose(handle) };
-}
-
-/// Elsewhere (musl never unloads a library; the C ABI library is never
-/// unloaded) nothing needs pinning.
-#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "c-malloc"))))]
-fn pin_library() {}
-
-/// Registers the calling thread for the exit flush and activates its cache
-/// (the process's first call sets it up with `config`). Returns false when
-/// the cache must be bypassed (re-entered while registering, or the thread
-/// is exiting).
-#[cold]
-fn activate(tc: &mut ThreadCache, config: &Config) -> bool {
-    if tc.state() != CacheState::Uninit {
-        return tc.state() == CacheState::Active;
-    }
-    // A cache in initial-exec TLS starts as zero bytes: make it the real
-    // initial value (a no-op for the `thread_local!` one).
-    *tc = ThreadCache::new();
-    tc.set_state(CacheState::Registering);
-    let key = exit_key(config);
-    if key == 0 {
-        // No way to learn of this thread's exit: do not cache at all.
-        tc.set_state(CacheState::Dead);
-        return false;
-    }
-    // SAFETY: `key` is a live pthread key; the value only needs to be
-    // non-null for the destructor to run.
-    let ok = unsafe {
-        libc::pthread_setspecific(
-            (key - 1) as libc::pthread_key_t,
-            ptr::dangling::<u8>().cast(),
-        )
-    } == 0;
-    if !ok {
-        tc.set_state(CacheState::Dead);
-        return false;
-    }
-    tc.activate(&HEAP, HEAP.assign_arena());
-    true
-}
-
-/// `fork` prepare handler: holds every heap lock across the fork, so the
-/// child never inherits a lock taken by a thread that does not exist there.
-extern "C" fn fork_prepare() {
-    // SAFETY: released by `fork_parent` and `fork_child`. No path holds the
-    // guard pool's lock while it takes a heap lock, or the reverse.
-    unsafe {
-        HEAP.lock_all();
-        guard::fork_lock();
-        #[cfg(feature = "prof")]
-        crate::prof::fork_lock();
-    }
-}
-
-/// `fork` handler in the parent.
-extern "C" fn fork_parent() {
-    // SAFETY: `fork_prepare` took the locks on this thread before the fork.
-    unsafe {
-        #[cfg(feature = "prof")]
-        crate::prof::fork_unlock(false);
-        guard::fork_unlock();
-        HEAP.unlock_all();
-    }
-}
-
-/// `fork` handler in the child.
-extern "C" fn fork_child() {
-    // SAFETY: `fork_prepare` took the locks on this thread before the fork;
-    // the child's copy of them is held by this, its only, thread.
-    unsafe {
-        #[cfg(feature = "prof")]
-        crate::prof::fork_unlock(true);
-        guard::fork_unlock();
-        HEAP.unlock_all();
-    }
-    // SAFETY: the only reference to the thread's cache in this call.
-    let tc = unsafe { tcache() };
-    HEAP.after_fork_in_child((tc.state() == CacheState::Active).then(|| tc.arena()));
-}
-
-/// pthread key destructor: flushes the exiting thread's cache.
-extern "C" fn thread_exit(_value: *mut libc::c_void) {
-    // SAFETY: the only reference to the thread's cache in this call.
-    let tc = unsafe { tcache() };
-    tc.flush_all(&HEAP);
-    tc.set_state(CacheState::Dead);
-    HEAP.thread_exited(tc.arena());
-}
 
 #[cold]
 #[inline(never)]
