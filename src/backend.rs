@@ -49,7 +49,7 @@ use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, align_up};
 use crate::poison;
 use crate::segment::SegmentRef;
-use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, SizeClass, size_class};
 use crate::slab::Slab;
 use crate::sync::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, CachePadded, Lock, Ordering, array_of, const_fn,
@@ -95,7 +95,7 @@ pub const LARGE_LIMIT: usize = SEGMENT_SIZE / 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// A block of this size class.
-    Small(usize),
+    Small(SizeClass),
     /// A span of pages in an arena.
     Large,
     /// A direct mapping.
@@ -108,7 +108,7 @@ pub enum Route {
 pub fn route(size: usize, align: usize) -> Route {
     let rounded = align_up(size, align);
     if rounded <= SMALL_LIMIT {
-        Route::Small(class_of(rounded))
+        Route::Small(size_class(rounded))
     } else if rounded <= LARGE_LIMIT {
         Route::Large
     } else {

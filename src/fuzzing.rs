@@ -12,7 +12,7 @@
 pub use crate::backend::{Backend, BackendCheck, LARGE_LIMIT, Route, route};
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::PAGE;
-pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, class_of};
+pub use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT, SizeClass, class_of};
 pub use crate::tcache::{CacheState, ThreadCache};
 
 /// Whether this build carries the injected bug (`--cfg

@@ -47,6 +47,7 @@ use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
 use crate::os;
 #[cfg(not(feature = "hardened"))]
 use crate::pool::SlabPool;
+use crate::size_class::SizeClass;
 use crate::stats::Stats;
 use crate::tcache::CacheState;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
@@ -157,7 +158,7 @@ fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
 
 #[cold]
 #[inline(never)]
-fn dealloc_small_slow(p: *mut u8, class: usize) {
+fn dealloc_small_slow(p: *mut u8, class: SizeClass) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
@@ -166,7 +167,7 @@ fn dealloc_small_slow(p: *mut u8, class: usize) {
         return;
     }
     // SAFETY: as above.
-    unsafe { HEAP.free_block(class, p) };
+    unsafe { HEAP.free_block(class.index(), p) };
 }
 
 /// The arena for a large request from this thread.
@@ -274,13 +275,13 @@ unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
 /// A block of `class`: the fast path, then the slow one (which applies
 /// `config` if this is the process's first allocation).
 #[inline(always)]
-pub(crate) fn alloc_small(class: usize, config: &Config) -> *mut u8 {
+pub(crate) fn alloc_small(class: SizeClass, config: &Config) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
         return p;
     }
-    alloc_small_slow(class, config)
+    alloc_small_slow(class.index(), config)
 }
 
 /// A block of `class` for `size` bytes at `align` (which route to it), for
@@ -288,13 +289,13 @@ pub(crate) fn alloc_small(class: usize, config: &Config) -> *mut u8 {
 /// slow path (a block a program frees by address alone, so that `free`
 /// finds it in the pool).
 #[inline(always)]
-pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc_small_sampled(class: SizeClass, size: usize, align: usize) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
         return p;
     }
-    alloc_small_sampled_slow(class, size, align)
+    alloc_small_sampled_slow(class.index(), size, align)
 }
 
 /// Frees `p`, a live block of `class`: the fast path, then the slow one.
@@ -302,7 +303,7 @@ pub(crate) fn alloc_small_sampled(class: usize, size: usize, align: usize) -> *m
 /// # Safety
 /// `p` must be a live block of `class`, given up by the caller.
 #[inline(always)]
-pub(crate) unsafe fn dealloc_small(p: *mut u8, class: usize) {
+pub(crate) unsafe fn dealloc_small(p: *mut u8, class: SizeClass) {
     // A sampled block (the heap profiler's pool): one flag load while the
     // pool was never used.
     #[cfg(feature = "prof")]
@@ -375,15 +376,16 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 /// `p` must be a live block of `class`, given up by the caller.
 #[cfg(feature = "hardened")]
 #[inline]
-pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: usize) {
+pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
-        if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
+        if let Some((old, old_class)) = unsafe { tc.quarantine(p, class.index()) } {
             // SAFETY: a block leaving the quarantine is a live block of its
-            // class that the program gave up.
-            unsafe { dealloc_small(old, old_class) };
+            // class that the program gave up; the quarantine keeps the class
+            // it was given, an index below NUM_CLASSES.
+            unsafe { dealloc_small(old, SizeClass::new_unchecked(old_class)) };
         }
         return;
     }
@@ -451,7 +453,7 @@ unsafe impl GlobalAlloc for SlabPool {
                     // distinct; `p` is a live block of class `a` that the
                     // caller gives up.
                     unsafe {
-                        copy_small(q, p, a.min(b), layout.size().min(new_size));
+                        copy_small(q, p, a.min(b).index(), layout.size().min(new_size));
                         dealloc_small(p, a);
                     }
                 }

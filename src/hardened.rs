@@ -30,7 +30,7 @@ use crate::lookup::{self, Found, find};
 use crate::os;
 use crate::pointer::{self, SavedErrno};
 use crate::size_class::SMALL_LIMIT;
-use crate::size_class::{CLASSES, c_class_of};
+use crate::size_class::{c_class_of, SizeClass};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -97,7 +97,7 @@ fn padded_size(size: usize) -> Option<usize> {
 #[inline]
 unsafe fn usable(p: *const u8, b: Found) -> usize {
     match b {
-        Found::Small(class) => CLASSES[class].size as usize,
+        Found::Small(class) => class.info().size as usize,
         Found::Large(bytes) => bytes,
         // SAFETY: `p` is a live huge block.
         Found::Huge => unsafe { huge::usable_size(p.cast_mut()) },
@@ -130,7 +130,7 @@ pub fn malloc(size: usize) -> *mut u8 {
         // The class `malloc_bare` took (no lookup of the block).
         // SAFETY: `p` is null or a fresh block of `class`, its first word
         // cleared.
-        Some(class) => unsafe { canary::arm(p, size, CLASSES[class].size as usize) },
+        Some(class) => unsafe { canary::arm(p, size, class.info().size as usize) },
         // SAFETY: as in `alloc`.
         None => unsafe { armed(p, size) },
     }
@@ -278,16 +278,16 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 /// as the damage. Aborts.
 #[cold]
 #[inline(never)]
-fn damaged_small(p: *mut u8, class: usize, size: usize, damage: canary::Damage) -> ! {
+fn damaged_small(p: *mut u8, class: SizeClass, size: usize, damage: canary::Damage) -> ! {
     if let Ok(Found::Small(real)) = find(p)
         && real != class
     {
         // SAFETY: `p` is a live block of `real`.
-        if let Ok(requested) = unsafe { canary::inspect(p, CLASSES[real].size as usize) } {
+        if let Ok(requested) = unsafe { canary::inspect(p, real.info().size as usize) } {
             canary::wrong_size("dealloc", p, requested, size);
         }
     }
-    canary::damaged("dealloc", p, CLASSES[class].size as usize, damage)
+    canary::damaged("dealloc", p, class.info().size as usize, damage)
 }
 
 /// `layout` grown by the tag, if that is a layout.
@@ -316,7 +316,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 }
                 // SAFETY: `p` is null or a fresh block of its class, at
                 // least `layout.size() + TAG` bytes.
-                unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
+                unsafe { canary::arm(p, layout.size(), class.info().size as usize) }
             }
             _ => match padded(layout) {
                 // SAFETY: null or a fresh block of at least `l.size()` bytes.
@@ -338,7 +338,7 @@ unsafe impl GlobalAlloc for SlabPool {
                     unsafe { p.write_bytes(0, l.size()) };
                 }
                 // SAFETY: as in `alloc`.
-                unsafe { canary::arm(p, layout.size(), CLASSES[class].size as usize) }
+                unsafe { canary::arm(p, layout.size(), class.info().size as usize) }
             }
             // SAFETY: as in `alloc`.
             _ => unsafe { armed(alloc_big(l, true, self.config()), layout.size()) },
@@ -355,7 +355,7 @@ unsafe impl GlobalAlloc for SlabPool {
                 if unsafe { block::looks_free(p) } {
                     pointer::confirm_not_free("dealloc", p, class);
                 }
-                let usable = CLASSES[class].size as usize;
+                let usable = class.info().size as usize;
                 // SAFETY: `p` is a live block of `usable` bytes.
                 let requested = match unsafe { canary::inspect(p, usable) } {
                     Ok(requested) => requested,

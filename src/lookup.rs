@@ -29,14 +29,14 @@ use crate::layout::SEGMENT_SHIFT;
 use crate::os::{self, PAGE_SHIFT};
 use crate::registry::{self, ChunkKind};
 use crate::segment::{FIRST_PAGE, SegmentRef, SpanKind, SpanRef};
-use crate::size_class::{CLASSES, NUM_CLASSES, SMALL_LIMIT};
+use crate::size_class::{CLASSES, SMALL_LIMIT, SizeClass};
 use core::fmt::Write;
 
 /// What a valid block pointer refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Found {
     /// A block of this size class.
-    Small(usize),
+    Small(SizeClass),
     /// A large span of this many bytes.
     Large(usize),
     /// A huge mapping.
@@ -112,7 +112,7 @@ pub fn find(p: *const u8) -> Result<Found, Invalid> {
 /// The class of the small block `p` starts; `None` if `p` is anything
 /// else (a large or huge block, or not a block): the fast path of `find`.
 #[inline(always)]
-fn small_class(p: *const u8) -> Option<usize> {
+fn small_class(p: *const u8) -> Option<SizeClass> {
     if registry::kind_of(p) != ChunkKind::Segment {
         return None;
     }
@@ -125,7 +125,7 @@ fn small_class(p: *const u8) -> Option<usize> {
 /// # Safety
 /// The registry must say `p` lies in a segment.
 #[inline(always)]
-pub(crate) unsafe fn slab_class(p: *const u8) -> Option<usize> {
+pub(crate) unsafe fn slab_class(p: *const u8) -> Option<SizeClass> {
     // SAFETY: by contract.
     let seg = unsafe { SegmentRef::of(p) };
     // No range checks on the page map entry: the page map entries of the
@@ -152,11 +152,9 @@ pub(crate) unsafe fn slab_class(p: *const u8) -> Option<usize> {
         Some(index) if index < u64::from(word >> 8) => {}
         _ => return None,
     }
-    let class = (word & 0xff) as usize;
     // SAFETY: a carved count above 0 comes with a slab's class, in range
     // (`Span::carved`: one word holds both); the check above needs one.
-    unsafe { core::hint::assert_unchecked(class < NUM_CLASSES) };
-    Some(class)
+    Some(unsafe { SizeClass::new_unchecked((word & 0xff) as usize) })
 }
 
 /// The first page and the span holding `p` in `seg`, if `p` lies past the

@@ -25,7 +25,7 @@ pub use crate::huge_cache::HugeCache;
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::{PAGE, reserve};
 pub use crate::segment::{FIRST_PAGE, PAGES, SegmentRef, SpanKind, SpanRef, USABLE_PAGES};
-pub use crate::size_class::{CLASSES, ClassInfo};
+pub use crate::size_class::{CLASSES, ClassInfo, SizeClass};
 pub use crate::slab::{Slab, SlabLock};
 pub use crate::sync::clock::set_model_ms as set_clock_ms;
 pub use crate::sync::{CachePadded, Lock, LockCounts, Wait, break_locks};

@@ -42,7 +42,7 @@ use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
 use crate::registry;
-use crate::size_class::{CLASSES, SMALL_LIMIT, c_class_of, class_of};
+use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, size_class};
 use core::alloc::Layout;
 use core::ptr;
 
@@ -59,7 +59,9 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
         Err(why) => Some(why),
         // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
         // live segment.
-        Ok(Found::Small(class)) => unsafe { block::looks_free(p) && global::is_free(p, class) }
+        Ok(Found::Small(class)) => unsafe {
+            block::looks_free(p) && global::is_free(p, class.index())
+        }
             .then_some(Invalid::DoubleFree),
         Ok(_) => None,
     }
@@ -69,10 +71,10 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
 /// word reads as a free block's link: aborts if the block is free.
 #[cold]
 #[inline(never)]
-pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: usize) {
+pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: SizeClass) {
     // SAFETY: `small_class` found `p` to be a block start of a slab of
     // `class` in a live segment.
-    if unsafe { global::is_free(p, class) } {
+    if unsafe { global::is_free(p, class.index()) } {
         invalid(call, p, Invalid::DoubleFree);
     }
 }
@@ -90,7 +92,7 @@ pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
     // check (the sum cannot overflow). Size 0 counts as 1, so that it
     // rounds up to a block of the alignment asked for.
     if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
-        let class = class_of((size.max(1) + align - 1) & !(align - 1));
+        let class = size_class((size.max(1) + align - 1) & !(align - 1));
         return handed_out(alloc_small_sampled(class, size, align));
     }
     alloc_other(size, align)
@@ -237,7 +239,7 @@ pub unsafe fn free_bare(p: *mut u8) {
 /// `p` starts a block of `class`; if it is live, the caller gives it up.
 #[cold]
 #[inline(never)]
-unsafe fn free_suspect(p: *mut u8, class: usize) {
+unsafe fn free_suspect(p: *mut u8, class: SizeClass) {
     let _errno = SavedErrno::new();
     confirm_not_free("free", p, class);
     // SAFETY: `p` is live (not free), given up by the caller.
@@ -250,7 +252,7 @@ unsafe fn free_suspect(p: *mut u8, class: usize) {
 /// `p` starts a block of `class`; if it is live, the caller gives it up.
 #[cold]
 #[inline(never)]
-unsafe fn free_small_slow(p: *mut u8, class: usize) {
+unsafe fn free_small_slow(p: *mut u8, class: SizeClass) {
     let _errno = SavedErrno::new();
     // The cache's check used its key, which an inactive cache lacks:
     // check again with the secret.
@@ -322,7 +324,7 @@ pub fn usable_size_bare(p: *const u8) -> usize {
             .unwrap_or_else(|why| invalid("malloc_usable_size", p, why.into()));
     }
     match find(p) {
-        Ok(Found::Small(class)) => CLASSES[class].size as usize,
+        Ok(Found::Small(class)) => class.info().size as usize,
         Ok(Found::Large(bytes)) => bytes,
         // SAFETY: `p` is a live huge block.
         Ok(Found::Huge) => unsafe { huge::usable_size(p.cast_mut()) },
@@ -382,12 +384,12 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let heap = global::heap();
     let old_size = match old {
         Found::Small(class) => {
-            let block = CLASSES[class].size as usize;
+            let block = class.info().size as usize;
             if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
                 // A block stays where it is only within its class, so that
                 // it is always of the class `alloc` gives for its size (and
                 // may be freed through `GlobalAlloc` with that layout).
-                let new_class = class_of(size.next_multiple_of(align));
+                let new_class = size_class(size.next_multiple_of(align));
                 if new_class == class {
                     return p;
                 }
@@ -396,7 +398,7 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
                     // SAFETY: both blocks hold at least the smaller class's
                     // size and differ; `p` is a live block of `class`.
                     unsafe {
-                        copy_small(q, p, class.min(new_class), block.min(size));
+                        copy_small(q, p, class.min(new_class).index(), block.min(size));
                         dealloc_small(p, class);
                     }
                 }

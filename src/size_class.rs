@@ -167,8 +167,60 @@ const _: () = {
     assert!(NUM_CLASSES <= u8::MAX as usize);
 };
 
+/// A size class: an index below [`NUM_CLASSES`], by construction. It is
+/// made only by the size lookups ([`size_class`], [`c_class_of`], whose
+/// tables are checked at compile time), by a checked [`SizeClass::new`],
+/// or by `new_unchecked` under its contract, so the thread cache indexes
+/// its bins with it without a bounds check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct SizeClass(usize);
+
+impl SizeClass {
+    /// Class `index`, if there is one.
+    #[inline(always)]
+    pub const fn new(index: usize) -> Option<SizeClass> {
+        if index < NUM_CLASSES {
+            Some(SizeClass(index))
+        } else {
+            None
+        }
+    }
+
+    /// Class `index`.
+    ///
+    /// # Safety
+    /// `index < NUM_CLASSES`.
+    #[inline(always)]
+    pub const unsafe fn new_unchecked(index: usize) -> SizeClass {
+        debug_assert!(index < NUM_CLASSES);
+        SizeClass(index)
+    }
+
+    /// The class's index, below [`NUM_CLASSES`].
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        self.0
+    }
+
+    /// Everything fixed about the class.
+    #[inline(always)]
+    pub fn info(self) -> &'static ClassInfo {
+        // SAFETY: the index is below NUM_CLASSES by construction.
+        unsafe { CLASSES.get_unchecked(self.index()) }
+    }
+}
+
 /// The class serving `size` bytes, for `size <= SMALL_LIMIT` (0 maps to the
 /// smallest class).
+#[inline(always)]
+pub fn size_class(size: usize) -> SizeClass {
+    // SAFETY: `class_of` returns an index below NUM_CLASSES (its table and
+    // formula are checked at compile time, above).
+    unsafe { SizeClass::new_unchecked(class_of(size)) }
+}
+
+/// The index of the class serving `size` bytes (see [`size_class`]).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= SMALL_LIMIT);
@@ -203,13 +255,26 @@ static C_LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
 /// case: one table load); `None` above.
 #[cfg(not(loom))]
 #[inline(always)]
-pub fn c_class_of(size: usize) -> Option<usize> {
+pub fn c_class_of(size: usize) -> Option<SizeClass> {
     if size <= LOOKUP_LIMIT {
-        Some(C_LOOKUP[(size + 7) >> 3] as usize)
+        // SAFETY: every entry of C_LOOKUP is a class index (`class_of_slow`
+        // of a size within the classes, checked below).
+        Some(unsafe { SizeClass::new_unchecked(C_LOOKUP[(size + 7) >> 3] as usize) })
     } else {
         None
     }
 }
+
+// Every entry of the lookup tables is a class.
+#[cfg(not(loom))]
+const _: () = {
+    let mut i = 0;
+    while i < C_LOOKUP.len() {
+        assert!((C_LOOKUP[i] as usize) < NUM_CLASSES);
+        assert!((LOOKUP[i] as usize) < NUM_CLASSES);
+        i += 1;
+    }
+};
 
 /// Block size of `class`.
 #[cfg(all(test, not(loom)))]

@@ -31,7 +31,7 @@ use crate::config;
 use crate::backend::{Backend, Owners, Sender};
 use crate::os;
 use crate::poison;
-use crate::size_class::{CLASSES, NUM_CLASSES};
+use crate::size_class::{CLASSES, NUM_CLASSES, SizeClass};
 use core::ptr;
 
 /// Bytes a thread cache may hold across all classes (the sum of limits).
@@ -194,25 +194,32 @@ impl ThreadCache {
         }
     }
 
+    /// The bin of `class` (slow paths: checked).
     #[inline(always)]
     fn bin(&mut self, class: usize) -> &mut Bin {
-        debug_assert!(class < NUM_CLASSES);
-        // SAFETY: classes come from `class_of`, always below NUM_CLASSES.
-        unsafe { self.bins.get_unchecked_mut(class) }
+        &mut self.bins[class]
+    }
+
+    /// The bin of `class` (fast paths: no bounds check, the type says the
+    /// index is in range).
+    #[inline(always)]
+    fn bin_of(&mut self, class: SizeClass) -> &mut Bin {
+        // SAFETY: a `SizeClass` is below NUM_CLASSES, the bins' length.
+        unsafe { self.bins.get_unchecked_mut(class.index()) }
     }
 
     /// Fast path: a cached block of `class`, or null.
     #[inline(always)]
-    pub fn pop(&mut self, class: usize) -> *mut u8 {
+    pub fn pop(&mut self, class: SizeClass) -> *mut u8 {
         let key = self.key;
-        let bin = self.bin(class);
+        let bin = self.bin_of(class);
         let b = bin.head;
         if !b.is_null() {
             // SAFETY: `b` heads this bin's list, a free block we own; a bin
             // holds blocks only after `activate` set the key.
             bin.head = unsafe { block::next_keyed(b, key) };
             bin.count -= 1;
-            poison::unpoison(b.cast(), || CLASSES[class].size as usize);
+            poison::unpoison(b.cast(), || class.info().size as usize);
         }
         b.cast()
     }
@@ -222,13 +229,13 @@ impl ThreadCache {
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
     #[inline(always)]
-    pub unsafe fn push(&mut self, class: usize, p: *mut u8) -> bool {
+    pub unsafe fn push(&mut self, class: SizeClass, p: *mut u8) -> bool {
         let key = self.key;
-        let bin = self.bin(class);
+        let bin = self.bin_of(class);
         if bin.count >= bin.limit {
             return false;
         }
-        poison::poison(p, || CLASSES[class].size as usize);
+        poison::poison(p, || class.info().size as usize);
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
         // A bin has room only after `activate` set the key.
         unsafe { block::set_next_keyed(p.cast(), bin.head, key) };
@@ -255,10 +262,9 @@ impl ThreadCache {
 
     /// The block a `pop` of `class` would return (null if none).
     #[inline(always)]
-    pub fn head(&self, class: usize) -> *mut u8 {
-        debug_assert!(class < NUM_CLASSES);
-        // SAFETY: classes come from `class_of`, always below NUM_CLASSES.
-        unsafe { self.bins.get_unchecked(class) }.head.cast()
+    pub fn head(&self, class: SizeClass) -> *mut u8 {
+        // SAFETY: a `SizeClass` is below NUM_CLASSES, the bins' length.
+        unsafe { self.bins.get_unchecked(class.index()) }.head.cast()
     }
 
     /// Whether `p` is among the cached blocks of `class` (a walk: double
@@ -473,7 +479,8 @@ impl ThreadCache {
     ///
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
-    pub unsafe fn overflow(&mut self, heap: &Backend, class: usize, p: *mut u8) {
+    pub unsafe fn overflow(&mut self, heap: &Backend, size_class: SizeClass, p: *mut u8) {
+        let class = size_class.index();
         debug_assert!(self.state == CacheState::Active);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
@@ -505,7 +512,7 @@ impl ThreadCache {
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
         // `p` is handed over by the caller.
-        let pushed = unsafe { self.push(class, p) };
+        let pushed = unsafe { self.push(size_class, p) };
         debug_assert!(pushed);
         self.publish(heap, class);
     }

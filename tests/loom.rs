@@ -28,6 +28,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
+/// Class `i` as the thread cache's fast paths take it.
+fn sc(i: usize) -> SizeClass {
+    SizeClass::new(i).expect("a class")
+}
+
 /// A slab witness for a model's checks, made once its threads are joined.
 fn quiescent() -> SlabLock {
     // SAFETY: the models inspect slabs only after joining every thread.
@@ -115,7 +120,7 @@ fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::J
 /// The class a request of `size` bytes is served from.
 fn class_for(size: usize) -> usize {
     match route(size, 8) {
-        Route::Small(class) => class,
+        Route::Small(class) => class.index(),
         other => panic!("{size} bytes route to {other:?}"),
     }
 }
@@ -937,11 +942,11 @@ fn exit_flush_vs_refill() {
             let mut tc = Cache::new(&heap).0;
             let p = tc.refill(&heap, class);
             assert!(!p.is_null());
-            let flushed = [p as usize, tc.head(class) as usize];
+            let flushed = [p as usize, tc.head(sc(class)) as usize];
             // SAFETY: `p` is a live block of `class`, freed here.
-            assert!(unsafe { tc.push(class, p) });
+            assert!(unsafe { tc.push(sc(class), p) });
             tc.flush_all(&heap);
-            assert!(tc.head(class).is_null());
+            assert!(tc.head(sc(class)).is_null());
             flushed
         })
     };
@@ -950,8 +955,8 @@ fn exit_flush_vs_refill() {
         spawn(move || {
             let mut tc = Cache::new(&heap).0;
             let p = tc.refill(&heap, class);
-            let q = tc.pop(class);
-            assert!(!p.is_null() && !q.is_null() && tc.pop(class).is_null());
+            let q = tc.pop(sc(class));
+            assert!(!p.is_null() && !q.is_null() && tc.pop(sc(class)).is_null());
             [p as usize, q as usize]
         })
     };
@@ -1014,8 +1019,8 @@ fn free_through_caches() {
             for &b in &given {
                 // SAFETY: each block is live, of `class`, and freed here.
                 unsafe {
-                    if !tc.0.push(class, b as *mut u8) {
-                        tc.0.overflow(&heap, class, b as *mut u8);
+                    if !tc.0.push(sc(class), b as *mut u8) {
+                        tc.0.overflow(&heap, sc(class), b as *mut u8);
                     }
                 }
             }
@@ -1028,14 +1033,14 @@ fn free_through_caches() {
             let mut tc = Cache::new(&heap);
             let mut got = vec![tc.0.refill(&heap, class) as usize];
             got.extend(std::iter::from_fn(|| {
-                Some(tc.0.pop(class) as usize).filter(|&b| b != 0)
+                Some(tc.0.pop(sc(class)) as usize).filter(|&b| b != 0)
             }));
             got
         })
     };
     let Cache(mut freer_tc) = freer.join().unwrap();
     let got = owner.join().unwrap();
-    let cached = std::iter::from_fn(|| Some(freer_tc.pop(class) as usize).filter(|&b| b != 0))
+    let cached = std::iter::from_fn(|| Some(freer_tc.pop(sc(class)) as usize).filter(|&b| b != 0))
         .collect::<Vec<_>>();
     assert_eq!(cached, [given[3]], "the freeing cache keeps the last block");
     let mut everywhere = got.clone();
@@ -1418,7 +1423,7 @@ fn collect_vs_cache() {
     let mut tc = Cache::new(&heap);
     let p = tc.0.refill(&heap, x) as usize;
     assert!(
-        p != 0 && !tc.0.head(x).is_null(),
+        p != 0 && !tc.0.head(sc(x)).is_null(),
         "one more block of x cached"
     );
     let worker = {
@@ -1435,7 +1440,7 @@ fn collect_vs_cache() {
     };
     collector.join().unwrap();
     let (Cache(mut tc), q) = worker.join().unwrap();
-    let x_cached = !tc.head(x).is_null();
+    let x_cached = !tc.head(sc(x)).is_null();
     outcome(if x_cached {
         "slow path missed the new epoch"
     } else {
@@ -1447,11 +1452,11 @@ fn collect_vs_cache() {
         (1, usize::from(x_cached))
     );
     // The next slow path sees the epoch and flushes every class.
-    let r = tc.pop(y) as usize;
-    assert!(r != 0 && tc.pop(y).is_null());
+    let r = tc.pop(sc(y)) as usize;
+    assert!(r != 0 && tc.pop(sc(y)).is_null());
     let s = tc.refill(&heap, y) as usize;
     assert!(
-        tc.head(x).is_null(),
+        tc.head(sc(x)).is_null(),
         "a slow path after collect flushes the cache"
     );
     assert_distinct_blocks(y, &[q, r, s]);

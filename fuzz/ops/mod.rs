@@ -306,7 +306,7 @@ impl Block {
     /// Bytes the block owns: its class size, pages, or request.
     pub fn extent(&self) -> usize {
         match self.route() {
-            Route::Small(class) => CLASSES[class].size as usize,
+            Route::Small(class) => CLASSES[class.index()].size as usize,
             Route::Large => self.size.next_multiple_of(PAGE),
             Route::Huge => self.size,
         }
@@ -386,7 +386,7 @@ impl Model {
         let (mut small, mut large, mut huge) = ([0; NUM_CLASSES], 0, 0);
         for b in self.blocks() {
             match b.route() {
-                Route::Small(class) => small[class] += 1,
+                Route::Small(class) => small[class.index()] += 1,
                 Route::Large => large += b.extent(),
                 Route::Huge => huge += 1,
             }
@@ -673,7 +673,7 @@ impl HeapBackend {
     }
 
     fn alloc_small(&mut self, t: usize, class: usize) -> *mut u8 {
-        let p = self.caches[t].pop(class);
+        let p = self.caches[t].pop(sp::SizeClass::new(class).unwrap());
         if !p.is_null() {
             p
         } else if self.active(t) {
@@ -688,7 +688,7 @@ impl Backend for HeapBackend {
     fn alloc(&mut self, t: usize, size: usize, align: usize, zeroed: bool, _raw: bool) -> *mut u8 {
         match route(size, align) {
             Route::Small(class) => {
-                let p = self.alloc_small(t, class);
+                let p = self.alloc_small(t, class.index());
                 if zeroed && !p.is_null() {
                     // SAFETY: a fresh block of at least `size` bytes (as
                     // `GlobalAlloc::alloc_zeroed` does it).
@@ -712,7 +712,7 @@ impl Backend for HeapBackend {
                         if self.active(t) {
                             self.caches[t].overflow(&self.heap, class, b.p);
                         } else {
-                            self.heap.free_block(class, b.p);
+                            self.heap.free_block(class.index(), b.p);
                         }
                     }
                 }
@@ -744,7 +744,7 @@ impl Backend for HeapBackend {
 
     fn query(&mut self, _t: usize, b: &Block) {
         match b.route() {
-            Route::Small(class) => self.heap.check_block(class, b.p, "live block"),
+            Route::Small(class) => self.heap.check_block(class.index(), b.p, "live block"),
             Route::Large => {}
             // SAFETY: `b` is a live huge block.
             Route::Huge => unsafe { sp::check_huge_block(b.p, b.size, b.align) },

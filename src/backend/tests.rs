@@ -1,14 +1,20 @@
-//! Unit tests of `heap`.
+//! Unit tests of `backend`.
 
 use super::*;
 use crate::os::PAGE;
-use crate::size_class::size_of;
+use crate::size_class::{class_of, size_of};
+
+/// Class `i` (a test's literal).
+fn sc(i: usize) -> crate::size_class::SizeClass {
+    crate::size_class::SizeClass::new(i).expect("a class")
+}
+
 
 #[test]
 fn routes() {
-    assert_eq!(route(1, 1), Route::Small(0));
-    assert_eq!(route(24, 16), Route::Small(class_of(32)));
-    assert_eq!(route(SMALL_LIMIT, 8), Route::Small(NUM_CLASSES - 1));
+    assert_eq!(route(1, 1), Route::Small(sc(0)));
+    assert_eq!(route(24, 16), Route::Small(size_class(32)));
+    assert_eq!(route(SMALL_LIMIT, 8), Route::Small(sc(NUM_CLASSES - 1)));
     assert_eq!(route(SMALL_LIMIT + 1, 8), Route::Large);
     assert_eq!(route(8, 64 * 1024), Route::Large);
     assert_eq!(route(LARGE_LIMIT, 8), Route::Large);

@@ -2,14 +2,13 @@
 
 use super::*;
 use crate::pointer::{alloc_bare as alloc, free_bare as free, usable_size_bare as usable_size};
-use crate::size_class::class_of;
 
 #[test]
 fn finds_blocks_of_every_kind_from_their_address() {
     let small = alloc(100, 16);
     let large = alloc(100_000, 16);
     let huge = alloc(5 << 20, 16);
-    assert_eq!(find(small), Ok(Found::Small(class_of(112))));
+    assert_eq!(find(small), Ok(Found::Small(crate::size_class::size_class(112))));
     assert_eq!(find(large), Ok(Found::Large(25 * os::PAGE)));
     assert_eq!(find(huge), Ok(Found::Huge));
     assert_eq!(usable_size(small), 112);
@@ -64,10 +63,10 @@ fn header_addresses_are_not_blocks() {
 
 #[test]
 fn every_block_of_a_slab_is_found_and_no_interior_byte() {
-    for class in [0, 2, 4, 9, 20, NUM_CLASSES - 1] {
+    for class in [0, 2, 4, 9, 20, crate::size_class::NUM_CLASSES - 1] {
         let size = CLASSES[class].size as usize;
         let p = alloc(size, 8);
-        assert_eq!(find(p), Ok(Found::Small(class)));
+        assert_eq!(find(p), Ok(Found::Small(SizeClass::new(class).unwrap())));
         for delta in [1, 8, size / 2, size - 1] {
             if delta > 0 && delta < size {
                 assert_eq!(find(p.wrapping_add(delta)), Err(Invalid::Interior));

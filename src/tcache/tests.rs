@@ -1,6 +1,12 @@
 //! Unit tests of `tcache`.
 
 use super::*;
+
+/// Class `i` (a test's literal).
+fn sc(i: usize) -> crate::size_class::SizeClass {
+    crate::size_class::SizeClass::new(i).expect("a class")
+}
+
 use crate::size_class::class_of;
 
 fn drain_list(mut list: Chain) -> Vec<usize> {
@@ -20,10 +26,10 @@ fn active_cache(heap: &Backend) -> Box<ThreadCache> {
 #[test]
 fn inactive_cache_takes_the_slow_paths() {
     let mut tc = ThreadCache::new();
-    assert!(tc.pop(0).is_null());
+    assert!(tc.pop(sc(0)).is_null());
     let mut block = [0usize; 2];
     // SAFETY: `block` is a valid 16-byte block; the push must refuse it.
-    assert!(!unsafe { tc.push(0, block.as_mut_ptr().cast()) });
+    assert!(!unsafe { tc.push(sc(0), block.as_mut_ptr().cast()) });
 }
 
 #[test]
@@ -35,7 +41,7 @@ fn refill_then_pop_then_push_round_trip() {
     let first = tc.refill(&heap, class);
     assert!(!first.is_null());
     let mut got = vec![first as usize];
-    while let p = tc.pop(class)
+    while let p = tc.pop(sc(class))
         && !p.is_null()
     {
         got.push(p as usize);
@@ -43,9 +49,9 @@ fn refill_then_pop_then_push_round_trip() {
     assert_eq!(got.len(), batch);
     for &p in &got {
         // SAFETY: each block is live and of `class`.
-        if !unsafe { tc.push(class, p as *mut u8) } {
+        if !unsafe { tc.push(sc(class), p as *mut u8) } {
             // SAFETY: as above.
-            unsafe { tc.overflow(&heap, class, p as *mut u8) };
+            unsafe { tc.overflow(&heap, sc(class), p as *mut u8) };
         }
     }
     assert_eq!(tc.cached().0, batch);
@@ -75,7 +81,7 @@ fn consumer_limit_shrinks_to_one_batch() {
         // The producer allocates a few batches; the consumer frees them.
         let mut blocks = Vec::new();
         for _ in 0..3 * info.batch {
-            let mut p = producer.pop(class);
+            let mut p = producer.pop(sc(class));
             if p.is_null() {
                 p = producer.refill(&heap, class);
             }
@@ -85,8 +91,8 @@ fn consumer_limit_shrinks_to_one_batch() {
         for p in blocks {
             // SAFETY: each block is live and of `class`.
             unsafe {
-                if !consumer.push(class, p) {
-                    consumer.overflow(&heap, class, p);
+                if !consumer.push(sc(class), p) {
+                    consumer.overflow(&heap, sc(class), p);
                 }
             }
         }
@@ -110,12 +116,12 @@ fn limits_stay_within_budget() {
             assert!(!p.is_null());
             // SAFETY: `p` is a live block of `class`.
             unsafe {
-                if !tc.push(class, p) {
-                    tc.overflow(&heap, class, p);
+                if !tc.push(sc(class), p) {
+                    tc.overflow(&heap, sc(class), p);
                 }
             }
             // Empty the bin so the next round refills again.
-            while !tc.pop(class).is_null() {}
+            while !tc.pop(sc(class)).is_null() {}
         }
     }
     let batch_max = CLASSES
