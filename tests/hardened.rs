@@ -207,7 +207,12 @@ fn child() {
         if mode == "size" {
             GLOBAL.dealloc(p, Layout::from_size_align(40, 8).unwrap());
         } else {
-            std::ptr::write_volatile(p.add(size), 1);
+            // The small block's tag is random: flip the byte rather than
+            // write a value it may already hold (1 in 256 runs did). The
+            // huge block's canary is zero, so its byte becomes 0x01.
+            let byte = std::ptr::read_volatile(p.add(size));
+            let flipped = if mode == "huge" { 1 } else { !byte };
+            std::ptr::write_volatile(p.add(size), flipped);
             GLOBAL.dealloc(p, layout);
         }
     }
