@@ -1,6 +1,6 @@
 //! Micro benchmarks: slabpool, the system allocator and mimalloc, each called
 //! as a `GlobalAlloc` instance in the same binary and the same run (the
-//! benchmarks themselves are in `shared/micro_suite.rs`; `bench/benches/micro.rs`
+//! benchmarks themselves are in `shared/micro_suite.rs`; `compare/benches/micro.rs`
 //! runs them with every peer).
 //!
 //! `cargo bench --bench micro`: after criterion's own output, a table of

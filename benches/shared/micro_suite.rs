@@ -1,5 +1,5 @@
 // The micro benchmarks, shared by `benches/micro.rs` (slabpool, System,
-// mimalloc) and `bench/benches/micro.rs` (every peer): the including file
+// mimalloc) and `compare/benches/micro.rs` (every peer): the including file
 // defines `with_allocators!`, which calls back a macro with `[name alloc]`
 // pairs, slabpool first. Each allocator is a `GlobalAlloc` instance called
 // directly (monomorphic calls, as for a `#[global_allocator]`), in one

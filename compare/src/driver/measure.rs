@@ -242,7 +242,7 @@ mod tests {
     /// with "text file busy").
     fn script(name: &str, body: &str) -> String {
         let dir =
-            std::env::temp_dir().join(format!("slabpool-bench-measure-{}", std::process::id()));
+            std::env::temp_dir().join(format!("slabpool-compare-measure-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, body).unwrap();

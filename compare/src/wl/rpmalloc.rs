@@ -5,5 +5,5 @@
 static GLOBAL: rpmalloc::RpMalloc = rpmalloc::RpMalloc;
 
 fn main() -> std::process::ExitCode {
-    slabpool_bench::child_main()
+    slabpool_compare::child_main()
 }

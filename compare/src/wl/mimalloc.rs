@@ -5,5 +5,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    slabpool_bench::child_main()
+    slabpool_compare::child_main()
 }

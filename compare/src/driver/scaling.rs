@@ -20,7 +20,7 @@ use crate::scaling_model::{
 };
 use crate::schedule::{self, Job};
 use crate::{stats, sysinfo};
-use slabpool_bench::workload::Workload;
+use slabpool_compare::workload::Workload;
 
 /// The thread count whose work every count shares out.
 pub const REFERENCE_THREADS: usize = 2;
@@ -253,7 +253,7 @@ fn summary(r: &ScalingReport) -> Vec<Summary> {
 pub mod tests {
     use super::*;
     use crate::model::Sample;
-    use slabpool_bench::workload;
+    use slabpool_compare::workload;
 
     #[test]
     fn total_work_is_fixed_across_thread_counts() {

@@ -1,4 +1,4 @@
-//! slabpool-bench's library: the workloads every allocator runs, and the
+//! slabpool-compare's library: the workloads every allocator runs, and the
 //! entry point of the workload binaries (`wl-<allocator>`).
 //!
 //! Each `wl-*` binary only sets its `#[global_allocator]` and calls

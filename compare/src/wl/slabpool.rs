@@ -5,5 +5,5 @@
 static GLOBAL: slabpool::SlabPool = slabpool::SlabPool;
 
 fn main() -> std::process::ExitCode {
-    slabpool_bench::child_main()
+    slabpool_compare::child_main()
 }

@@ -5,5 +5,5 @@
 static GLOBAL: std::alloc::System = std::alloc::System;
 
 fn main() -> std::process::ExitCode {
-    slabpool_bench::child_main()
+    slabpool_compare::child_main()
 }

@@ -99,7 +99,7 @@ mod tests {
         assert!(ok("/").is_err());
         use std::os::unix::fs::PermissionsExt;
         let plain =
-            std::env::temp_dir().join(format!("slabpool-bench-extra-{}", std::process::id()));
+            std::env::temp_dir().join(format!("slabpool-compare-extra-{}", std::process::id()));
         std::fs::write(&plain, "not a program").unwrap();
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(ok(plain.to_str().unwrap()).is_err());

@@ -5,5 +5,5 @@
 static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
 
 fn main() -> std::process::ExitCode {
-    slabpool_bench::child_main()
+    slabpool_compare::child_main()
 }

@@ -6,7 +6,7 @@
 //! thread start-up and channel buffers, and for rust-idioms the B-tree's
 //! nodes and reallocations inside `format!` — and the test bounds that.
 
-use slabpool_bench::workload::{ALL, Params};
+use slabpool_compare::workload::{ALL, Params};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -1,6 +1,6 @@
 //! Talking to cargo: where the workspace and its target directory are,
 //! which crate versions are in use, and building the workload binaries
-//! (release profile) so `cargo run -p slabpool-bench` needs no manual step.
+//! (release profile) so `cargo run -p slabpool-compare` needs no manual step.
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// The workspace root: bench/ is one of its members.
+/// The workspace root: compare/ is one of its members.
 pub fn workspace_manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -130,7 +130,7 @@ pub fn build_bins(
     target: Option<&str>,
 ) -> Result<HashMap<String, PathBuf>, String> {
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", "slabpool-bench"])
+    cmd.args(["build", "--release", "-p", "slabpool-compare"])
         .args([
             "--message-format",
             "json-render-diagnostics",

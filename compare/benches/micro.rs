@@ -3,7 +3,7 @@
 //! instance in one binary and one run (the benchmarks are the root crate's
 //! `benches/shared/micro_suite.rs`).
 //!
-//! `cargo bench -p slabpool-bench --features peers --bench micro`
+//! `cargo bench -p slabpool-compare --features peers --bench micro`
 
 /// The allocators, slabpool first: calls `$callback!((args) [name alloc]..)`.
 macro_rules! with_allocators {

@@ -2,7 +2,7 @@
 
 use crate::allocators::{self, Allocator};
 use crate::extra::{self, Extra};
-use slabpool_bench::workload::{self, Workload};
+use slabpool_compare::workload::{self, Workload};
 use std::time::Duration;
 
 /// The most threads `--scaling` accepts per run.
@@ -58,11 +58,11 @@ pub struct Options {
 }
 
 pub const HELP: &str = "\
-slabpool-bench: runs the same workloads under System, slabpool, mimalloc,
+slabpool-compare: runs the same workloads under System, slabpool, mimalloc,
 jemalloc, snmalloc and rpmalloc, each in its own process, interleaved, and
-writes target/slabpool-bench/report.{md,json,svg}.
+writes target/slabpool-compare/report.{md,json,svg}.
 
-usage: cargo run --release -p slabpool-bench -- [options]
+usage: cargo run --release -p slabpool-compare -- [options]
 
   --full             4x longer sizes, 7 runs (default: the quick suite, 5 runs)
   --smoke            every workload once at a tiny size, System and slabpool
@@ -78,7 +78,7 @@ usage: cargo run --release -p slabpool-bench -- [options]
                      (and the speedup-from-1-CPU table)
   --scaling T,T,..   scaling mode: the threaded workloads at each of these
                      thread counts, total work fixed per workload; writes
-                     target/slabpool-bench/scaling.{md,json,svg} (default
+                     target/slabpool-compare/scaling.{md,json,svg} (default
                      allocators: System, slabpool, mimalloc, jemalloc,
                      snmalloc)
   --pinned           in scaling mode, also run every point pinned to one CPU
@@ -86,7 +86,7 @@ usage: cargo run --release -p slabpool-bench -- [options]
   --target TRIPLE    build the workload binaries for this target (e.g.
                      x86_64-unknown-linux-musl: System is musl's malloc);
                      peers that do not build for it are left out, and said
-                     so; reports go to target/slabpool-bench/TRIPLE/
+                     so; reports go to target/slabpool-compare/TRIPLE/
   --publish          also put the summary tables into README.md (between
                      its bench markers) and the chart into docs/bench.svg;
                      with --scaling, the report and chart into

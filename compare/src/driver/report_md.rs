@@ -138,8 +138,8 @@ pub fn summary(r: &Report) -> String {
     let _ = writeln!(
         s,
         "Quick suite ({} runs per pair, {} threads), {} · {} cores · {} · {}. \
-         Versions, medians and every run: `target/slabpool-bench/{dir}report.{{md,json}}` \
-         after `cargo run --release -p slabpool-bench{args}`.",
+         Versions, medians and every run: `target/slabpool-compare/{dir}report.{{md,json}}` \
+         after `cargo run --release -p slabpool-compare{args}`.",
         h.runs, h.threads, h.cpu, h.cores, h.kernel, h.date
     );
     if let Some(line) = target_line(h) {
@@ -562,8 +562,8 @@ mod tests {
                     Left out, since they do not build for it: snmalloc.";
         assert!(render(&r).contains(line));
         assert!(summary(&r).contains(line));
-        let run = "`target/slabpool-bench/x86_64-unknown-linux-musl/report.{md,json}` after \
-                   `cargo run --release -p slabpool-bench -- --target x86_64-unknown-linux-musl`";
+        let run = "`target/slabpool-compare/x86_64-unknown-linux-musl/report.{md,json}` after \
+                   `cargo run --release -p slabpool-compare -- --target x86_64-unknown-linux-musl`";
         assert!(summary(&r).contains(run), "{}", summary(&r));
     }
 }

@@ -54,7 +54,7 @@ pub fn pin_this_thread(cpu: usize) -> io::Result<Pinned> {
 impl Drop for Pinned {
     fn drop(&mut self) {
         if let Err(e) = set(&self.saved) {
-            eprintln!("slabpool-bench: cannot restore the driver's CPU mask: {e}");
+            eprintln!("slabpool-compare: cannot restore the driver's CPU mask: {e}");
         }
     }
 }

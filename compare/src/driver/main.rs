@@ -1,7 +1,7 @@
-//! slabpool-bench, the comparison suite's driver (`cargo run --release -p
-//! slabpool-bench`): builds the workload binaries, runs every workload
+//! slabpool-compare, the comparison suite's driver (`cargo run --release -p
+//! slabpool-compare`): builds the workload binaries, runs every workload
 //! under every allocator as separate processes, and writes
-//! report.md, report.json and report.svg under `target/slabpool-bench/`;
+//! report.md, report.json and report.svg under `target/slabpool-compare/`;
 //! with `--scaling`, runs the threaded workloads at several thread counts
 //! and writes scaling.md, scaling.json and scaling.svg instead.
 //! Exits 1 if any run failed, 2 on a usage or build error.
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("slabpool-bench: {e}");
+            eprintln!("slabpool-compare: {e}");
             ExitCode::from(2)
         }
     }
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 
 fn list() {
     println!("workloads ([pinned]: also run pinned to one CPU; [scaling]: in --scaling too):");
-    for w in slabpool_bench::workload::ALL {
+    for w in slabpool_compare::workload::ALL {
         let tag = match (w.threaded(), w.scaling.is_some()) {
             (true, true) => "[pinned, scaling]",
             (true, false) => "[pinned]",
@@ -88,7 +88,7 @@ fn run(o: &Options) -> Result<bool, String> {
         .collect();
     let contenders = lineup::resolve(&allocators, &o.extras, &built, &ws, target);
     let pin = if o.pinned { pinned_cpu() } else { None };
-    let mut dir = ws.target_dir.join("slabpool-bench");
+    let mut dir = ws.target_dir.join("slabpool-compare");
     if let Some(t) = target {
         dir.push(t);
     }
@@ -102,7 +102,7 @@ fn run(o: &Options) -> Result<bool, String> {
         write(&dir, "scaling", &md, &json, &svg)?;
         if o.publish {
             publish::scaling(&ws.root, &md, &svg)?;
-            eprintln!("slabpool-bench: updated docs/scaling.md and docs/scaling.svg");
+            eprintln!("slabpool-compare: updated docs/scaling.md and docs/scaling.svg");
         }
         return Ok(!report.any_failed());
     }
@@ -115,7 +115,7 @@ fn run(o: &Options) -> Result<bool, String> {
     if o.publish {
         let name = publish::block_name(target);
         publish::readme(&ws.root, &report_md::summary(&report), &svg, &name)?;
-        eprintln!("slabpool-bench: updated README.md and docs/{name}.svg");
+        eprintln!("slabpool-compare: updated README.md and docs/{name}.svg");
     }
     Ok(!report.any_failed())
 }
@@ -136,7 +136,7 @@ fn build(
     let features: Vec<&str> = allocators.iter().filter_map(|a| a.feature).collect();
     let on = target.unwrap_or("the host");
     eprintln!(
-        "slabpool-bench: building {} (release, for {on})",
+        "slabpool-compare: building {} (release, for {on})",
         bins.join(", ")
     );
     let all = cargo::build_bins(&bins, &features, target);
@@ -161,7 +161,7 @@ fn build(
             Ok(b) => built.extend(b),
             Err(e) => {
                 eprintln!(
-                    "slabpool-bench: NOTICE: {} does not build for {on} ({e}): left out",
+                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
                     a.name
                 );
                 left_out.push(a.name.to_string());
@@ -176,7 +176,7 @@ fn build(
 fn pinned_cpu() -> Option<usize> {
     let cpu = affinity::first_cpu();
     if cpu.is_none() {
-        eprintln!("slabpool-bench: cannot read the CPU mask; no pinned runs");
+        eprintln!("slabpool-compare: cannot read the CPU mask; no pinned runs");
     }
     cpu
 }
@@ -189,7 +189,7 @@ fn write(dir: &Path, stem: &str, md: &str, json: &str, svg: &str) -> Result<(), 
     }
     println!("{md}");
     eprintln!(
-        "slabpool-bench: wrote {}/{stem}.{{md,json,svg}}",
+        "slabpool-compare: wrote {}/{stem}.{{md,json,svg}}",
         dir.display()
     );
     Ok(())

@@ -5,7 +5,7 @@
 pub struct Allocator {
     /// Name in reports and on the command line.
     pub name: &'static str,
-    /// Its workload binary (`[[bin]]` in bench/Cargo.toml).
+    /// Its workload binary (`[[bin]]` in compare/Cargo.toml).
     pub bin: &'static str,
     /// Whether it is a peer (built only with its `peer-*` feature).
     pub peer: bool,

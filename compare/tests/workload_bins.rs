@@ -3,7 +3,7 @@
 //! operation count and a VmHWM, and agree on the checksum and the count;
 //! an unknown workload or bad arguments exit 2.
 
-use slabpool_bench::workload::ALL;
+use slabpool_compare::workload::ALL;
 use std::process::Command;
 
 fn run(exe: &str, args: &[&str]) -> (i32, String) {
