@@ -26,12 +26,13 @@
 //! fall through to the caller's slow path.
 
 use crate::block::{self, Block, Chain};
-use crate::central::Refill;
 use crate::config;
 use crate::backend::{Backend, Owners, Sender};
 use crate::os;
 use crate::poison;
-use crate::size_class::{CLASSES, NUM_CLASSES, SizeClass};
+#[cfg(any(test, fuzzing, feature = "invariants"))]
+use crate::size_class::CLASSES;
+use crate::size_class::{NUM_CLASSES, SizeClass};
 use core::ptr;
 
 /// Bytes a thread cache may hold across all classes (the sum of limits).
@@ -56,29 +57,6 @@ pub enum CacheState {
     /// Flushed at thread exit; later calls go straight to the central pool.
     #[cfg(not(loom))]
     Dead = 3,
-}
-
-/// The heap profiler's per-thread state (its byte countdown and random
-/// state), kept here so a thread's cache holds it; `prof` gives it its
-/// behaviour. All zero: not started.
-#[cfg(all(feature = "prof", not(loom)))]
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
-pub struct ProfState {
-    /// Bytes before the next sample; 0 until the first draw.
-    pub(crate) countdown: i64,
-    /// xorshift64* state; 0 until seeded.
-    pub(crate) rng: u64,
-}
-
-#[cfg(all(feature = "prof", not(loom)))]
-impl ProfState {
-    pub const fn new() -> Self {
-        Self {
-            countdown: 0,
-            rng: 0,
-        }
-    }
 }
 
 /// A class's cached blocks: a null-terminated chain of `count` blocks.
@@ -333,232 +311,6 @@ impl ThreadCache {
         self.sample_countdown = first_countdown(self.serial, config::guard_sample());
     }
 
-    /// Whether this thread's next allocation on a slow path is due to be
-    /// guarded (sampling is on and the countdown reached zero).
-    #[cfg(not(loom))]
-    #[inline]
-    pub fn sample_due(&self) -> bool {
-        self.sample_countdown <= 0 && config::guard_sample() != 0
-    }
-
-    /// A sample was taken (a guarded block handed out, or none because the
-    /// pool had no room): the next is due after about a period's blocks
-    /// (at once with a period of 1: every allocation).
-    #[cfg(not(loom))]
-    pub fn sampled(&mut self) {
-        let period = config::guard_sample();
-        if period > 1 {
-            self.sample_countdown += i64::from(period);
-        }
-    }
-
-    /// `blocks` blocks were handed to this thread unguarded.
-    #[cfg(not(loom))]
-    #[inline]
-    pub fn count_unguarded(&mut self, blocks: u32) {
-        self.sample_countdown -= i64::from(blocks);
-    }
-
-    /// [`ThreadCache::refill`] counting the blocks handed to this thread on
-    /// the guard sampling countdown (the pointer API's refills).
-    #[cfg(not(loom))]
-    pub fn refill_counted(&mut self, heap: &Backend, class: usize) -> *mut u8 {
-        let p = self.refill(heap, class);
-        self.count_unguarded(self.bins[class].count + u32::from(!p.is_null()));
-        p
-    }
-
-    /// Work every slow path does first: heap maintenance when due, a flush
-    /// when `collect` asked for one, and the decay of idle classes.
-    fn slow_path_chores(&mut self, heap: &Backend, class: usize) {
-        let now = heap.tick();
-        self.touched |= 1 << class;
-        let epoch = heap.epoch();
-        if epoch != self.epoch {
-            self.epoch = epoch;
-            self.flush_all(heap);
-        } else if os::reached(now, self.next_decay) {
-            self.decay(heap);
-            self.next_decay = now.wrapping_add(config::purge_delay_ms());
-        }
-    }
-
-    /// Classes untouched by a slow path since the last decay give back half
-    /// of their blocks, and their limits halve.
-    fn decay(&mut self, heap: &Backend) {
-        let idle = !self.touched;
-        self.touched = 0;
-        for (class, info) in CLASSES.iter().enumerate() {
-            if idle & (1 << class) == 0 || self.bins[class].count == 0 {
-                continue;
-            }
-            let bin = self.bin(class);
-            let n = bin.count.div_ceil(2);
-            let (batch, owners) = bin.take_batch(n);
-            let halved = (bin.limit / 2).max(info.batch);
-            heap.flush(class, batch, owners, self.sender());
-            self.set_limit(class, halved.max(self.bins[class].count));
-            self.publish(heap, class);
-        }
-    }
-
-    /// Publishes the count of `class` to its central pool (statistics).
-    fn publish(&mut self, heap: &Backend, class: usize) {
-        let count = self.bins[class].count;
-        let delta = count as isize - self.published[class] as isize;
-        if delta != 0 {
-            heap.publish_cached(class, delta, self.arena());
-            self.published[class] = count;
-        }
-    }
-
-    /// Slow path of `pop` on an active cache: refills `class` from the
-    /// central pool and returns one block (null when out of memory).
-    pub fn refill(&mut self, heap: &Backend, class: usize) -> *mut u8 {
-        self.refill_capped(heap, class, u32::MAX)
-    }
-
-    /// The heap profiler's countdown (see `prof`).
-    #[cfg(all(feature = "prof", not(loom)))]
-    pub fn prof_state(&mut self) -> &mut ProfState {
-        &mut self.prof
-    }
-
-    /// Blocks of `class` cached.
-    #[cfg(all(feature = "prof", not(loom)))]
-    pub fn cached_in(&self, class: usize) -> u32 {
-        self.bins[class].count
-    }
-
-    /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
-    /// blocks in all (the heap profiler's sampling: see `prof`).
-    pub fn refill_capped(&mut self, heap: &Backend, class: usize, cap: u32) -> *mut u8 {
-        debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
-        self.slow_path_chores(heap, class);
-        let info = &CLASSES[class];
-        // A class this thread has not used yet (or gave back) starts with
-        // about a page of blocks never handed out before: a program that
-        // allocates a few blocks of many classes touches little memory, and
-        // the thread does not start on cache lines another thread writes.
-        let first = self.refilled & (1 << class) == 0;
-        self.refilled |= 1 << class;
-        let want = if first {
-            let page = FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32;
-            info.batch.min(page).max(2)
-        } else {
-            info.batch
-        }
-        .min(cap.max(1));
-        let ask = Refill {
-            want,
-            fresh: first,
-            thread: self.serial,
-        };
-        // A chain ends at a null link, where the fast path stops: it becomes
-        // the bin as it is.
-        let mut chain = heap.refill(class, ask, self.arena());
-        let Some(b) = chain.pop() else {
-            return ptr::null_mut();
-        };
-        let (head, len) = chain.into_raw();
-        let bin = self.bin(class);
-        bin.head = head;
-        bin.count = len;
-        // A refill means the thread allocates from this class: let it keep
-        // more of what it frees.
-        let current = bin.limit;
-        let grown = (current + info.batch).min(info.max_cached).max(len);
-        self.set_limit(class, grown);
-        self.publish(heap, class);
-        poison::unpoison(b.cast(), || info.size as usize);
-        b.cast()
-    }
-
-    /// Slow path of `push` on an active cache: the bin is full (or was never
-    /// used). Sends a batch to the central pool and caches `p`.
-    ///
-    /// # Safety
-    /// `p` must be a live block of `class` that the caller gives up.
-    pub unsafe fn overflow(&mut self, heap: &Backend, size_class: SizeClass, p: *mut u8) {
-        let class = size_class.index();
-        debug_assert!(self.state == CacheState::Active);
-        self.slow_path_chores(heap, class);
-        let info = &CLASSES[class];
-        let limit = self.bins[class].limit;
-        if limit == 0 {
-            // The first block of a class this thread has not allocated was
-            // allocated by another thread: it goes back to its slab rather
-            // than being handed out here next, where it would share cache
-            // lines with the other thread's blocks (passive false sharing).
-            // Later frees of the class are cached as usual.
-            self.set_limit(class, info.batch);
-            // SAFETY: `p` is a live block of `class` given up by the caller.
-            unsafe { heap.free_block(class, p) };
-            return;
-        } else {
-            // Frequent overflows: this thread frees more than it allocates.
-            self.overages[class] += 1;
-            if self.overages[class] > MAX_OVERAGES {
-                self.overages[class] = 0;
-                if limit > info.batch {
-                    self.set_limit(class, limit - info.batch);
-                }
-            }
-            let bin = self.bin(class);
-            // At least a batch, and enough to make room under the limit.
-            let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
-            let (batch, owners) = bin.take_batch(n);
-            heap.flush(class, batch, owners, self.sender());
-        }
-        // SAFETY: the bin has room (a flush above, or a chore emptied it);
-        // `p` is handed over by the caller.
-        let pushed = unsafe { self.push(size_class, p) };
-        debug_assert!(pushed);
-        self.publish(heap, class);
-    }
-
-    /// Sets the limit of `class` within the byte budget; trims the list if
-    /// the new limit is below its length.
-    fn set_limit(&mut self, class: usize, limit: u32) {
-        let size = CLASSES[class].size as usize;
-        let old = self.bins[class].limit as usize * size;
-        let mut new = limit as usize * size;
-        let others = self.limit_bytes - old;
-        if new > old && others + new > BUDGET_BYTES {
-            // Over budget: grow no further than the budget allows, but keep
-            // at least the current limit and one batch.
-            let floor = old.max(CLASSES[class].batch as usize * size);
-            new = BUDGET_BYTES.saturating_sub(others).max(floor);
-        }
-        let limit = (new / size) as u32;
-        self.limit_bytes = others + limit as usize * size;
-        self.bin(class).limit = limit;
-    }
-
-    /// Sends every cached block back to the central pool (thread exit or an
-    /// explicit collect) and resets the limits; the cache stays usable.
-    pub fn flush_all(&mut self, heap: &Backend) {
-        // The quarantine first: its blocks are freed for real.
-        #[cfg(feature = "hardened")]
-        self.quarantine.drain(|b, class| {
-            // SAFETY: a quarantined block is a live block of `class` that
-            // the program gave up.
-            unsafe { heap.free_block(class, b) }
-        });
-        for class in 0..NUM_CLASSES {
-            let bin = self.bin(class);
-            // The whole bin, without walking it: blocks of other arenas in it
-            // are sorted out when they go back to their slabs.
-            let all = bin.take(bin.count);
-            bin.limit = 0;
-            heap.flush(class, all, Owners::Unknown, self.sender());
-            self.publish(heap, class);
-        }
-        self.overages = [0; NUM_CLASSES];
-        self.refilled = 0;
-        self.limit_bytes = 0;
-    }
-
     /// Checks the invariants at the top of this file: every bin a
     /// null-terminated list of `count <= limit` blocks of its class (checked
     /// against their slabs, under `heap`'s locks), the limits summed in
@@ -616,16 +368,11 @@ impl ThreadCache {
     }
 }
 
-/// A thread's first countdown: somewhere in `1..=period`, spread by its
-/// serial, so threads do not all guard their first allocations; 0 (due at
-/// once) with a period of 1 (or 0: off).
-fn first_countdown(serial: u32, period: u32) -> i64 {
-    if period <= 1 {
-        return 0;
-    }
-    let spread = u64::from(serial).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (spread % u64::from(period)) as i64 + 1
-}
+mod sampling;
+mod slow;
+#[cfg(all(feature = "prof", not(loom)))]
+pub use sampling::ProfState;
+use sampling::first_countdown;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

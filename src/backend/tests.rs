@@ -1,8 +1,9 @@
 //! Unit tests of `backend`.
 
 use super::*;
+use crate::layout::SEGMENT_SIZE;
 use crate::os::PAGE;
-use crate::size_class::{class_of, size_of};
+use crate::size_class::{NUM_CLASSES, SMALL_LIMIT, class_of, size_class, size_of};
 
 /// Class `i` (a test's literal).
 fn sc(i: usize) -> crate::size_class::SizeClass {

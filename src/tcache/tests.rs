@@ -1,6 +1,7 @@
 //! Unit tests of `tcache`.
 
 use super::*;
+use crate::central::Refill;
 
 /// Class `i` (a test's literal).
 fn sc(i: usize) -> crate::size_class::SizeClass {

@@ -1,0 +1,199 @@
+//! The thread cache's slow paths: refilling a class from its central pool
+//! (`refill`, with a first refill of about a page for a class the thread
+//! has not used), sending a batch back when a class overflows its limit
+//! (`overflow`), the adaptive limits within the byte budget (`set_limit`),
+//! the chores every slow path does first (maintenance, the collect epoch,
+//! the decay of idle classes) and the flush of everything (`flush_all`).
+//!
+//! Invariant (with `tcache`'s): `limit_bytes` is the sum of the limits in
+//! bytes, and only `set_limit` changes a limit.
+
+use super::{BUDGET_BYTES, CacheState, FIRST_REFILL_BYTES, MAX_OVERAGES, ThreadCache};
+use crate::backend::{Backend, Owners};
+use crate::central::Refill;
+use crate::config;
+use crate::os;
+use crate::poison;
+use crate::size_class::{CLASSES, NUM_CLASSES, SizeClass};
+use core::ptr;
+
+impl ThreadCache {
+    /// Work every slow path does first: heap maintenance when due, a flush
+    /// when `collect` asked for one, and the decay of idle classes.
+    fn slow_path_chores(&mut self, heap: &Backend, class: usize) {
+        let now = heap.tick();
+        self.touched |= 1 << class;
+        let epoch = heap.epoch();
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.flush_all(heap);
+        } else if os::reached(now, self.next_decay) {
+            self.decay(heap);
+            self.next_decay = now.wrapping_add(config::purge_delay_ms());
+        }
+    }
+
+    /// Classes untouched by a slow path since the last decay give back half
+    /// of their blocks, and their limits halve.
+    fn decay(&mut self, heap: &Backend) {
+        let idle = !self.touched;
+        self.touched = 0;
+        for (class, info) in CLASSES.iter().enumerate() {
+            if idle & (1 << class) == 0 || self.bins[class].count == 0 {
+                continue;
+            }
+            let bin = self.bin(class);
+            let n = bin.count.div_ceil(2);
+            let (batch, owners) = bin.take_batch(n);
+            let halved = (bin.limit / 2).max(info.batch);
+            heap.flush(class, batch, owners, self.sender());
+            self.set_limit(class, halved.max(self.bins[class].count));
+            self.publish(heap, class);
+        }
+    }
+
+    /// Publishes the count of `class` to its central pool (statistics).
+    fn publish(&mut self, heap: &Backend, class: usize) {
+        let count = self.bins[class].count;
+        let delta = count as isize - self.published[class] as isize;
+        if delta != 0 {
+            heap.publish_cached(class, delta, self.arena());
+            self.published[class] = count;
+        }
+    }
+
+    /// Slow path of `pop` on an active cache: refills `class` from the
+    /// central pool and returns one block (null when out of memory).
+    pub fn refill(&mut self, heap: &Backend, class: usize) -> *mut u8 {
+        self.refill_capped(heap, class, u32::MAX)
+    }
+
+    /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
+    /// blocks in all (the heap profiler's sampling: see `prof`).
+    pub fn refill_capped(&mut self, heap: &Backend, class: usize, cap: u32) -> *mut u8 {
+        debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
+        self.slow_path_chores(heap, class);
+        let info = &CLASSES[class];
+        // A class this thread has not used yet (or gave back) starts with
+        // about a page of blocks never handed out before: a program that
+        // allocates a few blocks of many classes touches little memory, and
+        // the thread does not start on cache lines another thread writes.
+        let first = self.refilled & (1 << class) == 0;
+        self.refilled |= 1 << class;
+        let want = if first {
+            let page = FIRST_REFILL_BYTES.div_ceil(info.size as usize) as u32;
+            info.batch.min(page).max(2)
+        } else {
+            info.batch
+        }
+        .min(cap.max(1));
+        let ask = Refill {
+            want,
+            fresh: first,
+            thread: self.serial,
+        };
+        // A chain ends at a null link, where the fast path stops: it becomes
+        // the bin as it is.
+        let mut chain = heap.refill(class, ask, self.arena());
+        let Some(b) = chain.pop() else {
+            return ptr::null_mut();
+        };
+        let (head, len) = chain.into_raw();
+        let bin = self.bin(class);
+        bin.head = head;
+        bin.count = len;
+        // A refill means the thread allocates from this class: let it keep
+        // more of what it frees.
+        let current = bin.limit;
+        let grown = (current + info.batch).min(info.max_cached).max(len);
+        self.set_limit(class, grown);
+        self.publish(heap, class);
+        poison::unpoison(b.cast(), || info.size as usize);
+        b.cast()
+    }
+
+    /// Slow path of `push` on an active cache: the bin is full (or was never
+    /// used). Sends a batch to the central pool and caches `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live block of `class` that the caller gives up.
+    pub unsafe fn overflow(&mut self, heap: &Backend, size_class: SizeClass, p: *mut u8) {
+        let class = size_class.index();
+        debug_assert!(self.state == CacheState::Active);
+        self.slow_path_chores(heap, class);
+        let info = &CLASSES[class];
+        let limit = self.bins[class].limit;
+        if limit == 0 {
+            // The first block of a class this thread has not allocated was
+            // allocated by another thread: it goes back to its slab rather
+            // than being handed out here next, where it would share cache
+            // lines with the other thread's blocks (passive false sharing).
+            // Later frees of the class are cached as usual.
+            self.set_limit(class, info.batch);
+            // SAFETY: `p` is a live block of `class` given up by the caller.
+            unsafe { heap.free_block(class, p) };
+            return;
+        } else {
+            // Frequent overflows: this thread frees more than it allocates.
+            self.overages[class] += 1;
+            if self.overages[class] > MAX_OVERAGES {
+                self.overages[class] = 0;
+                if limit > info.batch {
+                    self.set_limit(class, limit - info.batch);
+                }
+            }
+            let bin = self.bin(class);
+            // At least a batch, and enough to make room under the limit.
+            let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
+            let (batch, owners) = bin.take_batch(n);
+            heap.flush(class, batch, owners, self.sender());
+        }
+        // SAFETY: the bin has room (a flush above, or a chore emptied it);
+        // `p` is handed over by the caller.
+        let pushed = unsafe { self.push(size_class, p) };
+        debug_assert!(pushed);
+        self.publish(heap, class);
+    }
+
+    /// Sets the limit of `class` within the byte budget; trims the list if
+    /// the new limit is below its length.
+    fn set_limit(&mut self, class: usize, limit: u32) {
+        let size = CLASSES[class].size as usize;
+        let old = self.bins[class].limit as usize * size;
+        let mut new = limit as usize * size;
+        let others = self.limit_bytes - old;
+        if new > old && others + new > BUDGET_BYTES {
+            // Over budget: grow no further than the budget allows, but keep
+            // at least the current limit and one batch.
+            let floor = old.max(CLASSES[class].batch as usize * size);
+            new = BUDGET_BYTES.saturating_sub(others).max(floor);
+        }
+        let limit = (new / size) as u32;
+        self.limit_bytes = others + limit as usize * size;
+        self.bin(class).limit = limit;
+    }
+
+    /// Sends every cached block back to the central pool (thread exit or an
+    /// explicit collect) and resets the limits; the cache stays usable.
+    pub fn flush_all(&mut self, heap: &Backend) {
+        // The quarantine first: its blocks are freed for real.
+        #[cfg(feature = "hardened")]
+        self.quarantine.drain(|b, class| {
+            // SAFETY: a quarantined block is a live block of `class` that
+            // the program gave up.
+            unsafe { heap.free_block(class, b) }
+        });
+        for class in 0..NUM_CLASSES {
+            let bin = self.bin(class);
+            // The whole bin, without walking it: blocks of other arenas in it
+            // are sorted out when they go back to their slabs.
+            let all = bin.take(bin.count);
+            bin.limit = 0;
+            heap.flush(class, all, Owners::Unknown, self.sender());
+            self.publish(heap, class);
+        }
+        self.overages = [0; NUM_CLASSES];
+        self.refilled = 0;
+        self.limit_bytes = 0;
+    }
+}
