@@ -100,8 +100,27 @@ pub fn collect() {
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active {
         tc.flush_all(&HEAP);
+        release_outcasts(tc);
     }
     HEAP.collect();
+}
+
+/// Hands the sampled blocks a flush found in `tc`'s bins back to the
+/// profiler (`GlobalAlloc`'s free pushed them there; see `tcache::bin`).
+#[inline]
+pub(crate) fn release_outcasts(tc: &mut crate::tcache::ThreadCache) {
+    #[cfg(feature = "prof")]
+    if tc.has_outcasts() {
+        let mut blocks = tc.take_outcasts();
+        while let Some(b) = blocks.pop() {
+            // SAFETY: a block of a bin that is not in a segment is one the
+            // program freed there: a sampled block, or an invalid pointer
+            // that `free_sampled` reports.
+            unsafe { free_sampled("dealloc", b.cast()) };
+        }
+    }
+    #[cfg(not(feature = "prof"))]
+    let _ = tc;
 }
 
 /// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
@@ -136,22 +155,19 @@ fn alloc_small_slow(class: usize, config: &Config) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active || activate(tc, config) {
+        // The profiler's budget of the class (see `prof::sampler`).
         #[cfg(feature = "prof")]
-        if crate::prof::is_active() {
+        let p = {
             let size = crate::size_class::CLASSES[class].size as usize;
             // A class's blocks are aligned to its size's power-of-two factor.
             let align = 1 << size.trailing_zeros().min(os::PAGE_SHIFT);
-            return crate::prof::alloc_small(
-                tc,
-                &HEAP,
-                class,
-                size,
-                align,
-                false,
-                crate::prof::here(),
-            );
-        }
-        return tc.refill(&HEAP, class);
+            let above = crate::prof::here();
+            crate::prof::alloc_small(tc, &HEAP, class, size, align, false, above)
+        };
+        #[cfg(not(feature = "prof"))]
+        let p = tc.refill(&HEAP, class);
+        release_outcasts(tc);
+        return p;
     }
     HEAP.alloc_block(class, 0)
 }
@@ -162,8 +178,15 @@ fn dealloc_small_slow(p: *mut u8, class: SizeClass) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
+        // A sampled block the fast path found no room for.
+        #[cfg(feature = "prof")]
+        if sampled(p) {
+            // SAFETY: the caller gives up `p`, in the profiler's pool.
+            return unsafe { free_sampled("dealloc", p) };
+        }
         // SAFETY: `p` is a live block of `class` given up by the caller.
         unsafe { tc.overflow(&HEAP, class, p) };
+        release_outcasts(tc);
         return;
     }
     // SAFETY: as above.
@@ -200,18 +223,14 @@ fn alloc_small_sampled_slow(class: usize, size: usize, align: usize) -> *mut u8 
             }
         }
         #[cfg(feature = "prof")]
-        if crate::prof::is_active() {
-            return crate::prof::alloc_small(
-                tc,
-                &HEAP,
-                class,
-                size,
-                align,
-                true,
-                crate::prof::here(),
-            );
-        }
-        return tc.refill_counted(&HEAP, class);
+        let p = {
+            let above = crate::prof::here();
+            crate::prof::alloc_small(tc, &HEAP, class, size, align, true, above)
+        };
+        #[cfg(not(feature = "prof"))]
+        let p = tc.refill_counted(&HEAP, class);
+        release_outcasts(tc);
+        return p;
     }
     HEAP.alloc_block(class, 0)
 }
@@ -239,7 +258,7 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
         }
     }
     #[cfg(feature = "prof")]
-    if tc.state() == CacheState::Active && crate::prof::is_active() {
+    if tc.state() == CacheState::Active {
         let p = crate::prof::alloc_big(tc, size, align, zero, crate::prof::here());
         if !p.is_null() {
             return p;
@@ -304,13 +323,9 @@ pub(crate) fn alloc_small_sampled(class: SizeClass, size: usize, align: usize) -
 /// `p` must be a live block of `class`, given up by the caller.
 #[inline(always)]
 pub(crate) unsafe fn dealloc_small(p: *mut u8, class: SizeClass) {
-    // A sampled block (the heap profiler's pool): one flag load while the
-    // pool was never used.
-    #[cfg(feature = "prof")]
-    if crate::prof::owns(p) {
-        // SAFETY: the caller gives up `p`, in the profiler's pool.
-        return unsafe { free_sampled("dealloc", p) };
-    }
+    // A sampled block of the heap profiler goes to the bin like any other:
+    // its address, below the thread caches' floor, makes the next `pop` of
+    // the bin or its flush hand it back (see `tcache::bin`).
     // SAFETY: forwarded contract; the only reference to the thread's cache
     // in this call.
     if unsafe { tcache().push(class, p) } {
@@ -332,6 +347,21 @@ pub(crate) unsafe fn free_sampled(call: &str, p: *mut u8) {
     if let Err(why) = unsafe { crate::prof::free(p) } {
         crate::lookup::invalid(call, p, why.into());
     }
+}
+
+/// A sampled block for an unsampled large or huge block of `old` bytes
+/// that grows to `new` bytes where it lies, if the profiler samples that
+/// growth (see `prof::growth_sampled`): the caller moves the block there.
+/// Null otherwise (the block grows where it lies).
+#[cfg(feature = "prof")]
+#[inline(never)]
+pub(crate) fn sampled_growth(old: usize, new: usize, align: usize) -> *mut u8 {
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
+    if tc.state() != CacheState::Active || !crate::prof::growth_sampled(tc, old, new) {
+        return ptr::null_mut();
+    }
+    crate::prof::sample_big(new, align, crate::prof::here())
 }
 
 /// Whether `p` is a sampled block of the heap profiler (never, without it).
@@ -473,6 +503,20 @@ unsafe impl GlobalAlloc for SlabPool {
             (Route::Large, Route::Large) | (Route::Huge, Route::Huge)
                 if !guard::owns(p) && !sampled(p) =>
             {
+                // A growth the profiler samples moves the block to its pool.
+                #[cfg(feature = "prof")]
+                {
+                    let q = sampled_growth(layout.size(), new_size, align);
+                    if !q.is_null() {
+                        // SAFETY: `q` holds `new_size` bytes, more than `p`'s
+                        // `layout.size()`; they differ; `p` is live, given up.
+                        unsafe {
+                            ptr::copy_nonoverlapping(p, q, layout.size());
+                            dealloc_big(p, layout);
+                        }
+                        return q;
+                    }
+                }
                 // SAFETY: `p` is a live block of this kind and alignment.
                 let q = unsafe { HEAP.resize_big(p, new_size, align) };
                 if !q.is_null() {

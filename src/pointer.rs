@@ -132,7 +132,9 @@ pub fn malloc_bare(size: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn next_in_another_segment(p: *mut u8, next: *mut u8) -> *mut u8 {
-    if !next.is_null() && !registry::in_segment(next) {
+    // A sampled block of the profiler freed into the bin by `GlobalAlloc`
+    // (see `tcache::bin`) is not in a segment either.
+    if !next.is_null() && !registry::in_segment(next) && !global::sampled(next) {
         // SAFETY: `p` is a block of at least 8 bytes.
         unsafe { block::corrupt_link_in(p) }
     }
@@ -408,6 +410,11 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
         Found::Large(bytes) => {
             if size > SMALL_LIMIT && size <= LARGE_LIMIT {
+                // SAFETY: `p` is a live large block of `bytes` bytes.
+                #[cfg(feature = "prof")]
+                if let Some(q) = unsafe { move_if_sampled(p, bytes, size, align) } {
+                    return q;
+                }
                 // SAFETY: `p` is a live large block.
                 let q = unsafe { heap.resize_large(p, size) };
                 if !q.is_null() {
@@ -418,6 +425,11 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
         Found::Huge => {
             if size > LARGE_LIMIT {
+                // SAFETY: `p` is a live huge block, of that many bytes.
+                #[cfg(feature = "prof")]
+                if let Some(q) = unsafe { move_if_sampled(p, huge::usable_size(p), size, align) } {
+                    return q;
+                }
                 // SAFETY: `p` is a live huge block.
                 let q = unsafe { heap.resize_huge(p, size) };
                 if !q.is_null() {
@@ -440,6 +452,29 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
     }
     q
+}
+
+/// `realloc` of `p`, an unsampled large or huge block of `old` bytes, to
+/// `size` bytes: if the profiler samples the growth (see
+/// `global::sampled_growth`), the block moves to the sampled one, which is
+/// returned; else `None` (it is resized as usual).
+///
+/// # Safety
+/// `p` must be a live large or huge block of `old` bytes; if the result is
+/// not `None`, `p` is dead.
+#[cfg(feature = "prof")]
+unsafe fn move_if_sampled(p: *mut u8, old: usize, size: usize, align: usize) -> Option<*mut u8> {
+    let q = global::sampled_growth(old, size, align);
+    if q.is_null() {
+        return None;
+    }
+    // SAFETY: `q` holds `size` bytes, more than `old`; they differ; `p` is
+    // live, given up.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old.min(size));
+        free_bare(p);
+    }
+    Some(q)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -25,15 +25,16 @@
 //! not `Active` has every limit 0 and every list empty, so both fast paths
 //! fall through to the caller's slow path.
 
-use crate::block::{self, Block, Chain};
+use crate::block;
+#[cfg(all(feature = "prof", not(loom)))]
+use crate::block::Chain;
 use crate::config;
-use crate::backend::{Backend, Owners, Sender};
+use crate::backend::{Backend, Sender};
 use crate::os;
 use crate::poison;
 #[cfg(any(test, fuzzing, feature = "invariants"))]
 use crate::size_class::CLASSES;
 use crate::size_class::{NUM_CLASSES, SizeClass};
-use core::ptr;
 
 /// Bytes a thread cache may hold across all classes (the sum of limits).
 const BUDGET_BYTES: usize = 2 << 20;
@@ -59,54 +60,17 @@ pub enum CacheState {
     Dead = 3,
 }
 
-/// A class's cached blocks: a null-terminated chain of `count` blocks.
-#[repr(C)]
-struct Bin {
-    head: *mut Block,
-    count: u32,
-    limit: u32,
-}
-
-impl Bin {
-    /// Takes the first `n` (at most `count`) cached blocks as a chain.
-    fn take(&mut self, n: u32) -> Chain {
-        // SAFETY: the bin is a null-terminated chain of `count` blocks that
-        // the cache owns.
-        let mut chain = unsafe { Chain::from_raw(self.head, self.count) };
-        let front = chain.take_front(n);
-        (self.head, self.count) = chain.into_raw();
-        front
-    }
-
-    /// Takes the first `n` cached blocks as a batch to flush, noting
-    /// whether they belong to more than one arena (the flush then sorts
-    /// them: see `Backend::flush`). The walk that finds the batch's end reads
-    /// each block's arena on the way.
-    fn take_batch(&mut self, n: u32) -> (Chain, Owners) {
-        let mut first = None;
-        let mut mixed = false;
-        // SAFETY: the bin is a null-terminated chain of `count` blocks that
-        // the cache owns.
-        let mut chain = unsafe { Chain::from_raw(self.head, self.count) };
-        let batch = chain.take_front_with(n, |b| {
-            // SAFETY: a cached block is a live block of the heap.
-            let owner = unsafe { Backend::owner_of(b.cast()) };
-            match first {
-                None => first = Some(owner),
-                Some(o) => mixed |= o != owner,
-            }
-        });
-        (self.head, self.count) = chain.into_raw();
-        (batch, if mixed { Owners::Mixed } else { Owners::One })
-    }
-}
-
 pub struct ThreadCache {
     bins: [Bin; NUM_CLASSES],
     /// The free-list secret (`block::key`), beside the bins so the fast
     /// paths encode and decode links without another load; set when the
     /// cache is activated, before any bin can hold a block.
     key: usize,
+    /// (`prof`) The lowest address the fast `pop` hands out: the
+    /// profiler's sampled blocks lie below it (see `bin`); 0 in a
+    /// zero-filled cache, set when the cache is activated.
+    #[cfg(all(feature = "prof", not(loom)))]
+    floor: usize,
     state: CacheState,
     arena: u16,
     /// This cache's serial number (statistics: see `Backend::thread_serial`).
@@ -130,6 +94,10 @@ pub struct ThreadCache {
     /// The heap profiler's byte countdown (see `prof`).
     #[cfg(all(feature = "prof", not(loom)))]
     prof: ProfState,
+    /// Blocks below the split a flush took out of the bins (see
+    /// `sampling`), for the caller to free.
+    #[cfg(all(feature = "prof", not(loom)))]
+    outcasts: Chain,
     /// The hardened build's delayed reuse (see `quarantine`).
     #[cfg(feature = "hardened")]
     quarantine: crate::quarantine::Ring,
@@ -146,14 +114,10 @@ impl Default for ThreadCache {
 impl ThreadCache {
     pub const fn new() -> Self {
         Self {
-            bins: [const {
-                Bin {
-                    head: ptr::null_mut(),
-                    count: 0,
-                    limit: 0,
-                }
-            }; NUM_CLASSES],
+            bins: [const { Bin::new() }; NUM_CLASSES],
             key: 0,
+            #[cfg(all(feature = "prof", not(loom)))]
+            floor: 1,
             state: CacheState::Uninit,
             arena: 0,
             serial: 0,
@@ -167,6 +131,8 @@ impl ThreadCache {
             sample_countdown: 0,
             #[cfg(all(feature = "prof", not(loom)))]
             prof: ProfState::new(),
+            #[cfg(all(feature = "prof", not(loom)))]
+            outcasts: Chain::new(),
             #[cfg(feature = "hardened")]
             quarantine: crate::quarantine::Ring::new(),
         }
@@ -186,17 +152,18 @@ impl ThreadCache {
         unsafe { self.bins.get_unchecked_mut(class.index()) }
     }
 
-    /// Fast path: a cached block of `class`, or null.
+    /// Fast path: a cached block of `class`, or null (see `Bin::pop`).
     #[inline(always)]
     pub fn pop(&mut self, class: SizeClass) -> *mut u8 {
         let key = self.key;
-        let bin = self.bin_of(class);
-        let b = bin.head;
+        #[cfg(all(feature = "prof", not(loom)))]
+        let b = {
+            let floor = self.floor;
+            self.bin_of(class).pop(key, floor)
+        };
+        #[cfg(not(all(feature = "prof", not(loom))))]
+        let b = self.bin_of(class).pop(key);
         if !b.is_null() {
-            // SAFETY: `b` heads this bin's list, a free block we own; a bin
-            // holds blocks only after `activate` set the key.
-            bin.head = unsafe { block::next_keyed(b, key) };
-            bin.count -= 1;
             poison::unpoison(b.cast(), || class.info().size as usize);
         }
         b.cast()
@@ -210,16 +177,14 @@ impl ThreadCache {
     pub unsafe fn push(&mut self, class: SizeClass, p: *mut u8) -> bool {
         let key = self.key;
         let bin = self.bin_of(class);
-        if bin.count >= bin.limit {
-            return false;
-        }
         poison::poison(p, || class.info().size as usize);
-        // SAFETY: `p` is handed over by the caller; it becomes a free block.
-        // A bin has room only after `activate` set the key.
-        unsafe { block::set_next_keyed(p.cast(), bin.head, key) };
-        bin.head = p.cast();
-        bin.count += 1;
-        true
+        // SAFETY: forwarded contract. A bin has room only after `activate`
+        // set the key.
+        let pushed = unsafe { bin.push(p, key) };
+        if !pushed {
+            poison::unpoison(p, || class.info().size as usize);
+        }
+        pushed
     }
 
     /// Whether `p`, a block of at least 8 bytes, reads as a free block
@@ -248,8 +213,7 @@ impl ThreadCache {
     /// Whether `p` is among the cached blocks of `class` (a walk: double
     /// free confirmation only).
     pub fn holds(&self, class: usize, p: *const u8) -> bool {
-        let bin = &self.bins[class];
-        block::contains(bin.head, bin.count, p)
+        self.bins[class].holds(p)
     }
 
     /// Quarantines `p` (a live small block of `class` given up by the
@@ -295,6 +259,13 @@ impl ThreadCache {
         }
     }
 
+    /// The lowest address the fast `pop` hands out (see `bin`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    #[inline(always)]
+    pub fn floor(&self) -> usize {
+        self.floor
+    }
+
     /// The arena this thread carves new slabs and large spans from.
     pub fn arena(&self) -> usize {
         self.arena as usize
@@ -303,6 +274,10 @@ impl ThreadCache {
     /// Starts caching, with new memory from arena `arena` of `heap`.
     pub fn activate(&mut self, heap: &Backend, arena: usize) {
         self.key = block::key();
+        #[cfg(all(feature = "prof", not(loom)))]
+        {
+            self.floor = bin::floor();
+        }
         self.arena = arena as u16;
         self.serial = heap.thread_serial();
         self.state = CacheState::Active;
@@ -323,20 +298,26 @@ impl ThreadCache {
         for (class, bin) in self.bins.iter().enumerate() {
             let what = "thread cache bin";
             assert!(
-                bin.count <= bin.limit,
+                bin.count() <= bin.limit(),
                 "class {class}: {} cached over the limit {}",
-                bin.count,
-                bin.limit
+                bin.count(),
+                bin.limit()
             );
             assert!(
-                self.state == CacheState::Active || bin.limit == 0,
+                self.state == CacheState::Active || bin.limit() == 0,
                 "class {class}: inactive cache with a limit"
             );
-            block::check_chain(what, bin.head, bin.count, |b| {
+            block::check_chain(what, bin.head, bin.count(), |b| {
+                // The profiler's sampled blocks freed into the bin are not
+                // the heap's (see `bin::scrub`).
+                #[cfg(all(feature = "prof", not(loom)))]
+                if !fast_block(b, self.floor) && !crate::registry::in_segment(b.cast()) {
+                    return;
+                }
                 heap.check_block(class, b.cast(), what)
             });
-            counts[class] = bin.count;
-            limit_bytes += bin.limit as usize * CLASSES[class].size as usize;
+            counts[class] = bin.count();
+            limit_bytes += bin.limit() as usize * CLASSES[class].size as usize;
         }
         assert_eq!(limit_bytes, self.limit_bytes, "thread cache: limit bytes");
         let batch_max = CLASSES
@@ -361,17 +342,23 @@ impl ThreadCache {
             .zip(CLASSES.iter())
             .fold((0, 0), |(n, bytes), (bin, info)| {
                 (
-                    n + bin.count as usize,
-                    bytes + bin.count as usize * info.size as usize,
+                    n + bin.count() as usize,
+                    bytes + bin.count() as usize * info.size as usize,
                 )
             })
     }
 }
 
+mod bin;
 mod sampling;
 mod slow;
+use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
-pub use sampling::ProfState;
+pub use bin::{SPLIT, fast_block, floor, set_floor};
+#[cfg(all(feature = "prof", not(loom)))]
+pub use bin::MAX_BUDGET;
+#[cfg(all(feature = "prof", not(loom)))]
+pub use sampling::{ProfState, admit_foreign};
 use sampling::first_countdown;
 
 #[cfg(all(test, not(loom)))]

@@ -53,6 +53,10 @@ pub(super) fn exit_key(config: &Config) -> usize {
                     .is_ok()
                 {
                     config::init(config);
+                    // Where the profiler's sampled blocks can live (before
+                    // any thread cache is activated).
+                    #[cfg(feature = "prof")]
+                    crate::tcache::set_floor();
                     #[cfg(feature = "prof")]
                     if config::environment_applies(config) {
                         crate::prof::configure(
@@ -200,6 +204,8 @@ pub(super) fn activate(tc: &mut ThreadCache, config: &Config) -> bool {
         return false;
     }
     tc.activate(&HEAP, HEAP.assign_arena());
+    #[cfg(feature = "prof")]
+    crate::prof::thread_started(tc);
     true
 }
 
@@ -247,6 +253,7 @@ extern "C" fn thread_exit(_value: *mut libc::c_void) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     tc.flush_all(&HEAP);
+    super::release_outcasts(tc);
     tc.set_state(CacheState::Dead);
     HEAP.thread_exited(tc.arena());
 }

@@ -1,18 +1,22 @@
 //! The sampling heap profiler (`prof` feature): where the memory goes, in
 //! pprof's format, at no cost to the fast paths.
 //!
-//! - `sampler`: which allocations are sampled. Each thread counts down an
-//!   exponentially distributed number of bytes (mean [`sample_interval`],
-//!   `SLABPOOL_PROF_SAMPLE`, default 512 KiB). The countdown is charged on
-//!   slow paths only: a thread cache refill charges the blocks it hands
-//!   over (and hands over no more than those before the crossing, so the
-//!   allocation that crosses zero reaches the slow path and is sampled);
-//!   a large or huge allocation charges its size.
+//! - `sampler`: which allocations are sampled. An allocation of `s` bytes
+//!   is sampled with probability `1 - exp(-s/T)` (T the mean interval,
+//!   [`sample_interval`], `SLABPOOL_PROF_SAMPLE`, default 512 KiB), every
+//!   allocation alike, blocks reused from a thread cache too. Small
+//!   allocations count down a per-class budget that the thread cache's fast
+//!   `pop` decrements in the instruction that counts its blocks (see
+//!   `tcache::bin`); large and huge ones a byte countdown on their slow
+//!   path; a large block grown where it lies is charged its growth.
 //! - `stack`: the caller's stack, by frame-pointer walking, into a fixed
 //!   array of [`MAX_DEPTH`] frames: no allocation, no lock, no unwinder.
 //! - `pool`: where sampled blocks live: a reserved region of the address
-//!   space of their own, so a free finds them by address in O(1)
-//!   ([`owns`]: one flag load while nothing was ever sampled).
+//!   space of their own, below the thread caches' floor, so a free finds
+//!   them by address in O(1) ([`owns`]), and a thread cache's fast `pop`
+//!   refuses one that `GlobalAlloc`'s small free (which never looks at a
+//!   block) pushed into its bin: the next `pop` of the class, or the bin's
+//!   flush, hands it back here (`release`).
 //! - `table`: the stacks seen and their counters (cumulative, live, and
 //!   the live counters at the last peak), in memory the profiler maps.
 //! - `pprof`: the gzip-compressed pprof protobuf of a snapshot (outside the
@@ -37,7 +41,7 @@ use crate::sync::unmodeled::AtomicU64;
 use std::io;
 use std::path::Path;
 
-pub(crate) use sampler::{alloc_big, alloc_small};
+pub(crate) use sampler::{alloc_big, alloc_small, draw_budgets as thread_started};
 pub use stack::MAX_DEPTH;
 pub(crate) use stack::stack_pointer as here;
 
@@ -95,6 +99,7 @@ pub fn activate() -> bool {
     if ok {
         stack::refresh_pid();
         ACTIVE.store(true, Relaxed);
+        sampler::GENERATION.fetch_add(1, Relaxed);
     }
     ok
 }
@@ -103,6 +108,7 @@ pub fn activate() -> bool {
 /// followed until they are freed.
 pub fn deactivate() {
     ACTIVE.store(false, Relaxed);
+    sampler::GENERATION.fetch_add(1, Relaxed);
 }
 
 /// Whether new allocations are sampled.
@@ -223,17 +229,69 @@ pub(crate) unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
     })
 }
 
+/// Frees `p`, a sampled block a thread cache held (`GlobalAlloc`'s free
+/// pushed it there); aborts with a message if it is not a live one.
+pub(crate) fn release(p: *mut u8) {
+    // SAFETY: `p` is in the pool (the caller checked `owns`), given up by
+    // the program when it was freed into the cache.
+    if let Err(why) = unsafe { free(p) } {
+        crate::lookup::invalid("dealloc", p, why.into());
+    }
+}
+
 /// Resizes `p`, a sampled block, to `size` bytes where it lies if its slot
-/// has room (it keeps its sample); false otherwise (the caller moves it).
+/// has room (it keeps its sample, reweighed: see `sampler::reweigh`); false
+/// otherwise (the caller moves it).
 pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
-    STATE.with(|s| s.pool.resize(p, size))
+    STATE.with(|s| {
+        let Ok(before) = s.pool.record_of(p) else {
+            return false;
+        };
+        if !s.pool.resize(p, size) {
+            return false;
+        }
+        reweigh(s, p, before, size);
+        true
+    })
 }
 
 /// Moves `p`, a sampled block, to a larger slot for `size` bytes without
-/// copying its pages (it keeps its sample); null if it cannot (the caller
-/// copies it).
+/// copying its pages (it keeps its sample, reweighed); null if it cannot
+/// (the caller copies it).
 pub(crate) fn grow(p: *mut u8, size: usize) -> *mut u8 {
-    STATE.with(|s| s.pool.grow(p, size))
+    STATE.with(|s| {
+        let Ok(before) = s.pool.record_of(p) else {
+            return core::ptr::null_mut();
+        };
+        let q = s.pool.grow(p, size);
+        if !q.is_null() {
+            reweigh(s, q, before, size);
+        }
+        q
+    })
+}
+
+/// The weights of a sampled block resized from `before` to `size` bytes,
+/// in the pool and the table.
+fn reweigh(s: &mut State, p: *mut u8, before: pool::Record, size: usize) {
+    let old = (before.objects, before.space);
+    let new = sampler::reweigh(before.usable, size, before.objects, sample_interval());
+    s.pool.set_weights(p, new.0, new.1);
+    s.table.reweigh(before.entry, old, new);
+}
+
+/// Whether an unsampled large or huge block that grows where it lies from
+/// `old` to `new` bytes is sampled now (see `sampler::grown`); the caller
+/// then moves it to [`sample_big`]'s block.
+pub(crate) fn growth_sampled(tc: &mut crate::tcache::ThreadCache, old: usize, new: usize) -> bool {
+    new > old && sampler::grown(tc, new - old)
+}
+
+/// A sampled block for a large or huge `size` at `align`, with the stack
+/// above `above` (the growth [`growth_sampled`] chose); null if the pool or
+/// the table is full.
+pub(crate) fn sample_big(size: usize, align: usize, above: usize) -> *mut u8 {
+    record(size, size, align, false, above)
 }
 
 /// Bytes usable at `p`, a live sampled block.

@@ -3,7 +3,10 @@
 //!
 //! Layout: the region is [`REGION`] bytes aligned to a subregion, reserved
 //! `PROT_NONE` at the first activation (38 GiB of address space, no
-//! memory), and cut into [`KINDS`] subregions of [`SUBREGION`] bytes; subregion `k` holds slots of `PAGE << k` bytes,
+//! memory; on x86_64 below the thread caches' split, 2^45, where the
+//! heap's own mappings never are, so that a thread cache's fast `pop`
+//! refuses a sampled block freed into it with the bit test it makes
+//! anyway: see `tcache::bin`), and cut into [`KINDS`] subregions of [`SUBREGION`] bytes; subregion `k` holds slots of `PAGE << k` bytes,
 //! each aligned to its size. A block starts at its slot's start (so it has
 //! the slot's alignment) and its record, a [`Header`], fills the last
 //! [`HEADER`] bytes of the slot. A block takes the smallest slot that holds
@@ -136,12 +139,15 @@ impl Pool {
         if self.base != 0 {
             return true;
         }
-        let Some(base) = os::reserve_address(REGION, SUBREGION) else {
+        let Some(base) = reserve_region() else {
             return false;
         };
-        self.base = base.as_ptr() as usize;
+        self.base = base;
         BASE.store(self.base, crate::sync::Ordering::Relaxed);
         IN_USE.store(true, Release);
+        // Thread caches may hold sampled blocks from now on (freed into
+        // them by `GlobalAlloc`'s small free, which never looks).
+        crate::tcache::admit_foreign();
         true
     }
 
@@ -438,6 +444,82 @@ impl Pool {
         // SAFETY: `live` checked the header, on a readable page.
         Ok(unsafe { (*header).usable })
     }
+
+    /// The record of the live block `p`: its table entry, its usable bytes
+    /// and its weights.
+    pub fn record_of(&self, p: *const u8) -> Result<Record, super::Misuse> {
+        let (_, header) = self.live(p)?;
+        // SAFETY: `live` checked the header, on a readable page.
+        let h = unsafe { &*header };
+        Ok(Record {
+            entry: h.entry,
+            usable: h.usable,
+            objects: h.objects,
+            space: h.space,
+        })
+    }
+
+    /// Sets the weights of the live block `p` (resized: see
+    /// `sampler::reweigh`).
+    pub fn set_weights(&mut self, p: *const u8, objects: f64, space: f64) {
+        if let Ok((_, header)) = self.live(p) {
+            // SAFETY: `live` checked the header, on a readable page.
+            unsafe {
+                (*header).objects = objects;
+                (*header).space = space;
+            }
+        }
+    }
+}
+
+/// What the pool records of a live sampled block.
+#[derive(Clone, Copy, Debug)]
+pub struct Record {
+    pub entry: usize,
+    pub usable: usize,
+    pub objects: f64,
+    pub space: f64,
+}
+
+/// Reserves the region below the thread caches' split, where their fast
+/// `pop` refuses its blocks (see `tcache::bin`): at one of a few places
+/// from just under the split down to 16 TiB, where AddressSanitizer's
+/// shadow memory ends (`MAP_FIXED_NOREPLACE` never replaces a mapping;
+/// a kernel older than 4.17 that takes the address as a hint is checked).
+/// `None` if the thread caches have no floor there (the heap lies low, as
+/// under valgrind or with a 39-bit address space) or no place is free.
+fn reserve_region() -> Option<usize> {
+    use crate::tcache::SPLIT;
+    if crate::tcache::floor() != SPLIT {
+        os::warn(b"heap profiler: the heap lies below 2^46, no room for the pool under it");
+        return None;
+    }
+    const LOWEST: usize = 16 << 40;
+    let mut hint = (SPLIT - REGION) & !(SUBREGION - 1);
+    while hint >= LOWEST {
+        // SAFETY: an anonymous private reservation at `hint` that replaces
+        // nothing (the kernel fails rather than replace).
+        let p = unsafe {
+            libc::mmap(
+                hint as *mut libc::c_void,
+                REGION,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            if p as usize == hint {
+                return Some(hint);
+            }
+            // SAFETY: the mapping made just above, elsewhere, unused.
+            unsafe { os::release(p.cast(), REGION) };
+        }
+        hint -= 4 * REGION.next_multiple_of(SUBREGION);
+    }
+    os::warn(b"heap profiler: no room for its pool below 2^45");
+    None
 }
 
 /// Maps `[p, p + len)`, a hole in the region left by a move, readable and

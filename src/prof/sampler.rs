@@ -1,21 +1,27 @@
-//! Which allocations are sampled: each thread's byte countdown.
+//! Which allocations are sampled: each thread's countdowns.
 //!
-//! A thread counts down an exponentially distributed number of bytes (mean
-//! the sample interval T); the allocation during which the count crosses
-//! zero is sampled, so an allocation of `s` bytes is sampled with
-//! probability `1 - exp(-s/T)` whatever came before, and a sample stands
-//! for `s / (1 - exp(-s/T))` bytes and `1 / (1 - exp(-s/T))` objects (the
-//! weights tcmalloc and jemalloc's pprof use).
+//! An allocation of `s` bytes is sampled with probability `1 - exp(-s/T)`
+//! (T the mean sample interval), independently of every other one, and a
+//! sample stands for `s / (1 - exp(-s/T))` bytes and `1 / (1 - exp(-s/T))`
+//! objects (the weights tcmalloc and jemalloc's pprof use): the live,
+//! peak and cumulative profiles are unbiased estimates whatever the
+//! program does, however often it reuses the blocks it freed.
 //!
-//! The countdown is charged on slow paths only, so the fast paths pay
-//! nothing: a thread cache refill charges the blocks it hands to the cache,
-//! and hands over at most the blocks before the crossing, so the crossing
-//! allocation finds the cache empty and is sampled here; a large or huge
-//! allocation charges its size. A block freed to a thread cache and handed
-//! out again from it is not charged a second time: the live and peak
-//! profiles stay unbiased for a heap that grows from fresh blocks, and the
-//! cumulative (`alloc_*`) profile counts the blocks that came from the
-//! central pools rather than every allocation.
+//! Small allocations: each thread cache bin has a *budget*, the number of
+//! allocations of its class the fast path hands out before the one that is
+//! sampled, drawn from the geometric distribution of parameter
+//! `1 - exp(-s/T)` (the same law as counting down an exponentially
+//! distributed number of bytes, per class). The fast `pop` counts it down
+//! in the instruction that counts the bin's blocks (see `tcache::bin`), and
+//! the allocation that finds it at 0 takes the slow path, here, which
+//! samples it and draws the next budget. While profiling is off, budgets
+//! are [`OFF_BUDGET`]: a slow path every 65,536 allocations of a class,
+//! where a thread notices that profiling was turned on (it also notices at
+//! any slow path, through [`GENERATION`]).
+//!
+//! Large and huge allocations (slow paths already) count down an
+//! exponentially distributed number of bytes per thread; the allocation
+//! during which it crosses zero is sampled.
 //!
 //! Invariants: `ThreadState` is the calling thread's (in its thread cache);
 //! all zero bytes is its initial value ("no countdown drawn yet").
@@ -24,7 +30,15 @@ use super::{INTERVAL, record};
 use crate::backend::Backend;
 use crate::size_class::CLASSES;
 use crate::sync::Ordering::Relaxed;
-use crate::tcache::ThreadCache;
+use crate::sync::unmodeled::AtomicU32;
+use crate::tcache::{MAX_BUDGET, ThreadCache, fast_block};
+
+/// A bin's budget while profiling is off.
+pub const OFF_BUDGET: u64 = 1 << 16;
+
+/// Raised by every activation and deactivation: a thread whose state
+/// holds another value draws its budgets again at its next slow path.
+pub static GENERATION: AtomicU32 = AtomicU32::new(0);
 
 /// A thread's countdown and random state, kept in its thread cache (the
 /// type is `tcache`'s, so the cache needs nothing of this module; its
@@ -53,6 +67,16 @@ impl ThreadState {
         let u = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
         let bytes = -u.ln() * mean;
         (bytes as i64).clamp(1, i64::MAX / 2)
+    }
+
+    /// Allocations of `size` bytes before the one that is sampled:
+    /// geometric of parameter `1 - exp(-size/T)` (an exponential number of
+    /// bytes, rounded down to whole allocations).
+    fn draw_budget(&mut self, size: usize) -> u64 {
+        let mean = INTERVAL.load(Relaxed).max(1) as f64;
+        let u = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let n = -u.ln() * mean / size.max(1) as f64;
+        (n as u64).min(MAX_BUDGET)
     }
 
     /// The countdown, drawn at the first use.
@@ -88,13 +112,32 @@ pub fn weights(bytes: usize, interval: u64) -> (f64, f64) {
     (1.0 / p, s / p)
 }
 
-/// The slow path of a small allocation of `class` while profiling is on
-/// (the thread cache is active and empty for `class`): a sampled block when
-/// this allocation crosses the countdown, else a refill of at most the
-/// blocks before the crossing. `size` and `align` are the request (the
-/// class size and its natural alignment through `GlobalAlloc`);
-/// `guard_counted` charges the refill on the guard countdown too (the
-/// pointer API); `above` is the caller's stack pointer (see `stack`).
+/// Gives every bin of `tc` a budget: drawn if profiling is on, else
+/// [`OFF_BUDGET`] (a thread cache's start, or a change of state).
+pub fn draw_budgets(tc: &mut ThreadCache) {
+    let generation = GENERATION.load(Relaxed);
+    let active = super::is_active();
+    tc.prof_state().generation = generation;
+    for (class, info) in CLASSES.iter().enumerate() {
+        let budget = if active {
+            tc.prof_state().draw_budget(info.size as usize)
+        } else {
+            OFF_BUDGET
+        };
+        tc.set_budget(class, budget);
+    }
+}
+
+/// The slow path of a small allocation of `class` (the thread cache is
+/// active): first the sampled blocks freed into the bin (`GlobalAlloc`'s
+/// free pushes them; the fast `pop` refuses them) go back to the profiler;
+/// then, if the class's budget is spent, this allocation is sampled (a
+/// block of the profiler's pool) and the next budget drawn; else a block
+/// of the bin or of a refill, charged to the budget. `size` and `align`
+/// are the request (the class size and its natural alignment through
+/// `GlobalAlloc`); `guard_counted` charges a refill on the guard countdown
+/// too (the pointer API); `above` is the caller's stack pointer (see
+/// `stack`).
 #[inline(never)]
 pub fn alloc_small(
     tc: &mut ThreadCache,
@@ -105,33 +148,48 @@ pub fn alloc_small(
     guard_counted: bool,
     above: usize,
 ) -> *mut u8 {
+    if tc.prof_state().generation != GENERATION.load(Relaxed) {
+        draw_budgets(tc);
+    }
+    loop {
+        let head = tc.first(class);
+        if head.is_null() || fast_block(head.cast(), tc.floor()) || !super::owns(head) {
+            break;
+        }
+        let p = tc.take_first(class, false);
+        super::release(p);
+    }
     let block = CLASSES[class].size as usize;
-    let countdown = tc.prof_state().countdown();
-    if countdown <= block as i64 {
-        let st = tc.prof_state();
-        st.countdown = st.draw();
-        let p = record(block, size.max(block), align, false, above);
-        if !p.is_null() {
-            return p;
+    if tc.budget(class) == 0 {
+        let active = super::is_active();
+        let next = if active {
+            tc.prof_state().draw_budget(block)
+        } else {
+            OFF_BUDGET
+        };
+        tc.set_budget(class, next);
+        if active {
+            let p = record(block, size.max(block), align, false, above);
+            if !p.is_null() {
+                return p;
+            }
         }
     }
-    let countdown = tc.prof_state().countdown();
-    // The allocations before the one that crosses zero.
-    let before = ((countdown - 1) / block as i64).clamp(1, i64::from(u32::MAX)) as u32;
-    let p = tc.refill_capped(heap, class, before);
-    let handed = tc.cached_in(class) + u32::from(!p.is_null());
-    if guard_counted {
-        tc.count_unguarded(handed);
+    if !tc.first(class).is_null() {
+        // A heap block below the split (an unusual address-space layout).
+        return tc.take_first(class, true);
     }
-    tc.prof_state().countdown -= i64::from(handed) * block as i64;
-    if tc.prof_state().countdown == 0 {
-        // Zero reads as "not drawn": due at the next slow path anyway.
-        tc.prof_state().countdown = 1;
+    let p = tc.refill(heap, class);
+    if !p.is_null() {
+        tc.set_budget(class, tc.budget(class).saturating_sub(1));
+        if guard_counted {
+            tc.count_unguarded(tc.cached_in(class) + 1);
+        }
     }
     p
 }
 
-/// A large or huge allocation while profiling is on: a sampled block if it
+/// A large or huge allocation: a sampled block if profiling is on and it
 /// crosses the countdown (null otherwise, or if the pool cannot take it);
 /// `above` is the caller's stack pointer (see `stack`).
 #[inline(never)]
@@ -142,6 +200,12 @@ pub fn alloc_big(
     zero: bool,
     above: usize,
 ) -> *mut u8 {
+    if tc.prof_state().generation != GENERATION.load(Relaxed) {
+        draw_budgets(tc);
+    }
+    if !super::is_active() {
+        return core::ptr::null_mut();
+    }
     let st = tc.prof_state();
     let left = st.countdown().saturating_sub(size as i64);
     if left > 0 {
@@ -150,6 +214,41 @@ pub fn alloc_big(
     }
     st.countdown = st.draw();
     record(size, size, align, zero, above)
+}
+
+/// The weights of a sampled block resized from `old` to `new` bytes,
+/// whose weight in objects was `objects` (one over the probability that it
+/// is sampled): growing, it would have been sampled had the growth crossed
+/// the countdown, so that probability becomes `1 - (1 - p) exp(-grown/T)`;
+/// shrinking, it stays. The bytes it stands for are `new` over it.
+pub fn reweigh(old: usize, new: usize, objects: f64, interval: u64) -> (f64, f64) {
+    let p = 1.0 / objects.max(1.0);
+    let p = if new > old {
+        let stay = (-((new - old) as f64) / interval.max(1) as f64).exp();
+        1.0 - (1.0 - p) * stay
+    } else {
+        p
+    };
+    (1.0 / p, new as f64 / p)
+}
+
+/// An unsampled large or huge block grew by `bytes` where it lies: the
+/// growth is charged on the thread's byte countdown like an allocation
+/// (so a block of any history is sampled with the probability of its
+/// size); true if it crosses and profiling is on (the block is to be
+/// sampled now).
+pub fn grown(tc: &mut ThreadCache, bytes: usize) -> bool {
+    if !super::is_active() {
+        return false;
+    }
+    let st = tc.prof_state();
+    let left = st.countdown().saturating_sub(bytes as i64);
+    if left > 0 {
+        st.countdown = left;
+        return false;
+    }
+    st.countdown = st.draw();
+    true
 }
 
 #[cfg(test)]
@@ -164,6 +263,18 @@ mod tests {
         let mean = sum / f64::from(n);
         let want = INTERVAL.load(Relaxed) as f64;
         assert!((mean / want - 1.0).abs() < 0.05, "mean {mean} want {want}");
+    }
+
+    #[test]
+    fn growth_raises_the_probability_shrinking_keeps_it() {
+        let t = 512 * 1024;
+        let (o, _) = weights(1000, t);
+        // Grown to 100 KiB: as likely sampled as a 100 KiB block.
+        let (o2, s2) = reweigh(1000, 100 * 1024, o, t);
+        let (want, want_space) = weights(100 * 1024, t);
+        assert!((o2 / want - 1.0).abs() < 1e-9 && (s2 / want_space - 1.0).abs() < 1e-9);
+        let (o3, s3) = reweigh(100 * 1024, 50 * 1024, o2, t);
+        assert!((o3 - o2).abs() < 1e-12 && (s3 - 50.0 * 1024.0 * o2).abs() < 1e-6);
     }
 
     #[test]

@@ -188,6 +188,22 @@ impl Table {
         self.live_samples -= 1;
     }
 
+    /// A sampled block of entry `i` resized: its weights go from
+    /// `(objects, space)` to `(objects2, space2)`; what it gained counts as
+    /// allocated.
+    pub fn reweigh(&mut self, i: usize, (objects, space): (f64, f64), (objects2, space2): (f64, f64)) {
+        let e = self.entry(i);
+        e.inuse_objects += objects2 - objects;
+        e.inuse_space += space2 - space;
+        let gained = (space2 - space).max(0.0);
+        e.alloc_space += gained;
+        self.alloc_space += gained;
+        self.live_space += space2 - space;
+        if self.live_space > self.peak_mark {
+            self.snapshot_peak();
+        }
+    }
+
     /// The live counters become the peak.
     fn snapshot_peak(&mut self) {
         for i in 0..self.len {

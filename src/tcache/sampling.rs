@@ -1,15 +1,43 @@
 //! The thread cache's share of sampling: the guard sampler's block
 //! countdown (see `guard`: a thread's next slow-path allocation is guarded
-//! when it reaches zero) and the heap profiler's byte countdown and random
+//! when it reaches zero) and the heap profiler's countdowns and random
 //! state (see `prof`, which gives them their behaviour). Both live in the
-//! cache so that they cost the fast paths nothing: they are read and
-//! counted down on slow paths only.
+//! cache so that they cost the fast paths nothing. The guard countdown and
+//! the profiler's byte countdown of large blocks are read and counted down
+//! on slow paths only; the profiler's per-class budgets (allocations of a
+//! class before the next one its slow path must see) are in the bins'
+//! words, counted down by `pop` in the same instruction as the count
+//! (`bin`).
+//!
+//! The `prof` build also keeps here the blocks below the split that a
+//! flush found in a bin (`outcasts`: sampled blocks that `GlobalAlloc`'s
+//! free pushed), for the caller above to hand to the profiler; and the
+//! switch that says whether bins may hold such blocks at all (no walk
+//! before the profiler's pool exists).
 
 use super::ThreadCache;
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(feature = "prof")))]
 use crate::backend::Backend;
+#[cfg(all(feature = "prof", not(loom)))]
+use crate::block::Chain;
 #[cfg(not(loom))]
 use crate::config;
+#[cfg(all(feature = "prof", not(loom)))]
+use crate::sync::Ordering::{Acquire, Release};
+#[cfg(all(feature = "prof", not(loom)))]
+use crate::sync::unmodeled::AtomicBool;
+
+/// Whether a bin may hold blocks below the split (set once the profiler's
+/// pool exists; see `bin::scrub`).
+#[cfg(all(feature = "prof", not(loom)))]
+static FOREIGN: AtomicBool = AtomicBool::new(false);
+
+/// Bins may hold blocks below the split from now on (the profiler's pool
+/// was reserved there): flushes look for them.
+#[cfg(all(feature = "prof", not(loom)))]
+pub fn admit_foreign() {
+    FOREIGN.store(true, Release);
+}
 
 /// The heap profiler's per-thread state (its byte countdown and random
 /// state), kept here so a thread's cache holds it; `prof` gives it its
@@ -22,6 +50,8 @@ pub struct ProfState {
     pub(crate) countdown: i64,
     /// xorshift64* state; 0 until seeded.
     pub(crate) rng: u64,
+    /// The profiler's generation the bins' budgets were drawn for.
+    pub(crate) generation: u32,
 }
 
 #[cfg(all(feature = "prof", not(loom)))]
@@ -30,6 +60,7 @@ impl ProfState {
         Self {
             countdown: 0,
             rng: 0,
+            generation: 0,
         }
     }
 }
@@ -62,11 +93,12 @@ impl ThreadCache {
     }
 
     /// [`ThreadCache::refill`] counting the blocks handed to this thread on
-    /// the guard sampling countdown (the pointer API's refills).
-    #[cfg(not(loom))]
+    /// the guard sampling countdown (the pointer API's refills; the `prof`
+    /// build's go through the profiler, which counts them too).
+    #[cfg(all(not(loom), not(feature = "prof")))]
     pub fn refill_counted(&mut self, heap: &Backend, class: usize) -> *mut u8 {
         let p = self.refill(heap, class);
-        self.count_unguarded(self.bins[class].count + u32::from(!p.is_null()));
+        self.count_unguarded(self.bins[class].count() + u32::from(!p.is_null()));
         p
     }
 
@@ -76,10 +108,73 @@ impl ThreadCache {
         &mut self.prof
     }
 
+    /// The profiler's budget of `class`: allocations of the class the fast
+    /// path may still hand out before the slow path must see one (0: the
+    /// next allocation is the profiler's, see `prof`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn budget(&self, class: usize) -> u64 {
+        self.bins[class].budget()
+    }
+
+    /// Sets the profiler's budget of `class` (at most `bin::MAX_BUDGET`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn set_budget(&mut self, class: usize, budget: u64) {
+        self.bin(class).set_budget(budget);
+    }
+
     /// Blocks of `class` cached.
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn cached_in(&self, class: usize) -> u32 {
-        self.bins[class].count
+        self.bins[class].count()
+    }
+
+    /// The head of `class`'s bin, whatever it is (null if empty): on a
+    /// slow path, what the fast `pop` refused.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn first(&self, class: usize) -> *mut u8 {
+        self.bins[class].head.cast()
+    }
+
+    /// Takes the head of `class`'s bin (there is one), charging the budget
+    /// if `charge`, else taking it out of the cache (a sampled block found
+    /// there).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn take_first(&mut self, class: usize, charge: bool) -> *mut u8 {
+        let key = self.key;
+        // SAFETY: the cache's key is the secret (the bin holds blocks).
+        let b = unsafe { self.bin(class).take_head(key, charge) };
+        let size = crate::size_class::CLASSES[class].size as usize;
+        crate::poison::unpoison(b.cast(), || size);
+        b.cast()
+    }
+
+    /// Moves the blocks below the split among the first `n` blocks of
+    /// `class` (all with `u32::MAX`) to the outcasts, if bins may hold any.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub(super) fn scrub(&mut self, class: usize, n: u32) {
+        if !FOREIGN.load(Acquire) {
+            return;
+        }
+        let (key, floor) = (self.key, self.floor);
+        let mut out = core::mem::take(&mut self.outcasts);
+        // SAFETY: the cache's key is the secret.
+        unsafe { self.bins[class].scrub(n, &mut out, key, floor) };
+        self.outcasts = out;
+    }
+
+    /// Whether a flush set blocks aside (see [`ThreadCache::take_outcasts`]).
+    #[cfg(all(feature = "prof", not(loom)))]
+    #[inline]
+    pub fn has_outcasts(&self) -> bool {
+        !self.outcasts.is_empty()
+    }
+
+    /// The blocks below the split that flushes took out of the bins (the
+    /// profiler's sampled blocks, freed; or heap blocks below the split):
+    /// the caller frees each where it belongs.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn take_outcasts(&mut self) -> Chain {
+        core::mem::take(&mut self.outcasts)
     }
 }
 

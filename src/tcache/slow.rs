@@ -10,6 +10,7 @@
 
 use super::{BUDGET_BYTES, CacheState, FIRST_REFILL_BYTES, MAX_OVERAGES, ThreadCache};
 use crate::backend::{Backend, Owners};
+use crate::block::Chain;
 use crate::central::Refill;
 use crate::config;
 use crate::os;
@@ -39,22 +40,21 @@ impl ThreadCache {
         let idle = !self.touched;
         self.touched = 0;
         for (class, info) in CLASSES.iter().enumerate() {
-            if idle & (1 << class) == 0 || self.bins[class].count == 0 {
+            if idle & (1 << class) == 0 || self.bins[class].count() == 0 {
                 continue;
             }
-            let bin = self.bin(class);
-            let n = bin.count.div_ceil(2);
-            let (batch, owners) = bin.take_batch(n);
-            let halved = (bin.limit / 2).max(info.batch);
+            let n = self.bins[class].count().div_ceil(2);
+            let (batch, owners) = self.take_batch(class, n);
+            let halved = (self.bins[class].limit() / 2).max(info.batch);
             heap.flush(class, batch, owners, self.sender());
-            self.set_limit(class, halved.max(self.bins[class].count));
+            self.set_limit(class, halved.max(self.bins[class].count()));
             self.publish(heap, class);
         }
     }
 
     /// Publishes the count of `class` to its central pool (statistics).
     fn publish(&mut self, heap: &Backend, class: usize) {
-        let count = self.bins[class].count;
+        let count = self.bins[class].count();
         let delta = count as isize - self.published[class] as isize;
         if delta != 0 {
             heap.publish_cached(class, delta, self.arena());
@@ -65,13 +65,7 @@ impl ThreadCache {
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Backend, class: usize) -> *mut u8 {
-        self.refill_capped(heap, class, u32::MAX)
-    }
-
-    /// As [`ThreadCache::refill`], handing out at most `cap` (at least 1)
-    /// blocks in all (the heap profiler's sampling: see `prof`).
-    pub fn refill_capped(&mut self, heap: &Backend, class: usize, cap: u32) -> *mut u8 {
-        debug_assert!(self.state == CacheState::Active && self.bins[class].count == 0);
+        debug_assert!(self.state == CacheState::Active && self.bins[class].count() == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         // A class this thread has not used yet (or gave back) starts with
@@ -85,8 +79,7 @@ impl ThreadCache {
             info.batch.min(page).max(2)
         } else {
             info.batch
-        }
-        .min(cap.max(1));
+        };
         let ask = Refill {
             want,
             fresh: first,
@@ -98,15 +91,12 @@ impl ThreadCache {
         let Some(b) = chain.pop() else {
             return ptr::null_mut();
         };
-        let (head, len) = chain.into_raw();
-        let bin = self.bin(class);
-        bin.head = head;
-        bin.count = len;
         // A refill means the thread allocates from this class: let it keep
-        // more of what it frees.
-        let current = bin.limit;
-        let grown = (current + info.batch).min(info.max_cached).max(len);
+        // more of what it frees (the limit first: the bin is empty).
+        let current = self.bins[class].limit();
+        let grown = (current + info.batch).min(info.max_cached).max(chain.len());
         self.set_limit(class, grown);
+        self.bin(class).set_chain(chain);
         self.publish(heap, class);
         poison::unpoison(b.cast(), || info.size as usize);
         b.cast()
@@ -122,7 +112,7 @@ impl ThreadCache {
         debug_assert!(self.state == CacheState::Active);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
-        let limit = self.bins[class].limit;
+        let limit = self.bins[class].limit();
         if limit == 0 {
             // The first block of a class this thread has not allocated was
             // allocated by another thread: it goes back to its slab rather
@@ -136,17 +126,22 @@ impl ThreadCache {
         } else {
             // Frequent overflows: this thread frees more than it allocates.
             self.overages[class] += 1;
+            let mut limit = limit;
             if self.overages[class] > MAX_OVERAGES {
                 self.overages[class] = 0;
                 if limit > info.batch {
-                    self.set_limit(class, limit - info.batch);
+                    limit -= info.batch;
                 }
             }
-            let bin = self.bin(class);
+            let count = self.bins[class].count();
             // At least a batch, and enough to make room under the limit.
-            let n = info.batch.max(bin.count + 1 - bin.limit).min(bin.count);
-            let (batch, owners) = bin.take_batch(n);
+            let n = info.batch.max((count + 1).saturating_sub(limit)).min(count);
+            let (batch, owners) = self.take_batch(class, n);
             heap.flush(class, batch, owners, self.sender());
+            // The limit after the batch went: the count stays within it.
+            if limit != self.bins[class].limit() {
+                self.set_limit(class, limit.max(self.bins[class].count()));
+            }
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
         // `p` is handed over by the caller.
@@ -155,11 +150,29 @@ impl ThreadCache {
         self.publish(heap, class);
     }
 
+    /// The first `n` blocks of `class` as a batch to flush (see
+    /// `Bin::take_batch`); in the `prof` build, blocks below the split
+    /// among them (the profiler's sampled blocks) go aside first.
+    fn take_batch(&mut self, class: usize, n: u32) -> (Chain, Owners) {
+        #[cfg(all(feature = "prof", not(loom)))]
+        self.scrub(class, n);
+        self.bins[class].take_batch(n)
+    }
+
+    /// Every block of `class`, as a chain (as `take_batch` for the blocks
+    /// below the split).
+    fn take_all(&mut self, class: usize) -> Chain {
+        #[cfg(all(feature = "prof", not(loom)))]
+        self.scrub(class, u32::MAX);
+        let bin = self.bin(class);
+        bin.take(bin.count())
+    }
+
     /// Sets the limit of `class` within the byte budget; trims the list if
     /// the new limit is below its length.
     fn set_limit(&mut self, class: usize, limit: u32) {
         let size = CLASSES[class].size as usize;
-        let old = self.bins[class].limit as usize * size;
+        let old = self.bins[class].limit() as usize * size;
         let mut new = limit as usize * size;
         let others = self.limit_bytes - old;
         if new > old && others + new > BUDGET_BYTES {
@@ -170,7 +183,7 @@ impl ThreadCache {
         }
         let limit = (new / size) as u32;
         self.limit_bytes = others + limit as usize * size;
-        self.bin(class).limit = limit;
+        self.bin(class).set_limit(limit);
     }
 
     /// Sends every cached block back to the central pool (thread exit or an
@@ -184,11 +197,10 @@ impl ThreadCache {
             unsafe { heap.free_block(class, b) }
         });
         for class in 0..NUM_CLASSES {
-            let bin = self.bin(class);
             // The whole bin, without walking it: blocks of other arenas in it
             // are sorted out when they go back to their slabs.
-            let all = bin.take(bin.count);
-            bin.limit = 0;
+            let all = self.take_all(class);
+            self.bin(class).set_limit(0);
             heap.flush(class, all, Owners::Unknown, self.sender());
             self.publish(heap, class);
         }

@@ -1,0 +1,400 @@
+//! A thread cache's bin: the cached blocks of one class (a null-terminated
+//! chain), how many there are and how many it may hold, and the fast paths
+//! that take and give one block.
+//!
+//! Two layouts, one behaviour. The default build keeps `count` and `limit`
+//! as two words. The `prof` build packs the count into one word with the
+//! heap profiler's per-class countdown, so that counting allocations costs
+//! the fast paths nothing more (see [`Bin`] there): `word` holds, from bit
+//! 16 up, the *budget* (allocations of the class before the next one the
+//! profiler must see on a slow path) and, in bits 0..16, the *room*
+//! (`limit - count`). A `pop` adds `1 - 2^16` (room + 1, budget - 1) and
+//! goes slow when the sum turns negative (the budget was 0); a `push`
+//! needs a non-zero room and subtracts 1. All zero bytes read as an empty
+//! bin with no room and a budget of 0 in both layouts (the initial-exec
+//! thread cache is zero-filled).
+//!
+//! In the `prof` build, `pop` also refuses a head below the thread
+//! cache's *floor* (null included: the compare replaces the null test):
+//! the profiler's sampled blocks live below it, and the `GlobalAlloc` free
+//! of a small block pushes one like any other (it never looks at the
+//! block), so a sampled block freed into a bin is found at the next `pop`
+//! of its class or when the bin is flushed (`scrub`), never handed out.
+//! The floor is [`SPLIT`] where the heap's mappings lie above it, else 1
+//! (then the profiler cannot start: see `set_floor`).
+//!
+//! Invariants: `count <= limit`; the chain has `count` blocks of the class;
+//! (`prof`) the room is below 2^16 and the budget at most 2^47.
+
+use crate::backend::{Backend, Owners};
+use crate::block::{self, Block, Chain};
+use core::ptr;
+
+/// Where the heap profiler's sampled blocks live: below `1 << SPLIT_BIT`
+/// (`prof` builds, when the heap lies above: see [`set_floor`]). The
+/// heap's own mappings lie far above it in the usual address-space layouts
+/// of 64-bit Linux (top-down from below the stack, near 2^47 on x86_64 and
+/// 2^48 on aarch64, or x86_64's legacy bottom-up layout from 2^45 * 4/3); a
+/// heap block below it is only slower (its `pop` goes slow).
+#[cfg(all(feature = "prof", not(loom)))]
+pub const SPLIT_BIT: u32 = 45;
+/// `1 << SPLIT_BIT`.
+#[cfg(all(feature = "prof", not(loom)))]
+pub const SPLIT: usize = 1 << SPLIT_BIT;
+
+/// The floor thread caches take at their activation (`prof` builds): 1
+/// until the process's setup says the heap lies above [`SPLIT`].
+#[cfg(all(feature = "prof", not(loom)))]
+static FLOOR: crate::sync::unmodeled::AtomicUsize = crate::sync::unmodeled::AtomicUsize::new(1);
+
+/// Sets the floor of the thread caches activated from now on: [`SPLIT`]
+/// if a fresh mapping lands at or above twice it (the heap's mappings
+/// will too), else 1. Called once, at the process's setup, before any
+/// thread cache is activated; returns whether the floor is the split
+/// (the profiler's pool can then live below it).
+#[cfg(all(feature = "prof", not(loom)))]
+pub fn set_floor() -> bool {
+    let probe = crate::os::reserve_address(crate::os::PAGE, crate::os::PAGE);
+    let high = probe.is_some_and(|p| p.as_ptr() as usize >= 2 * SPLIT);
+    if let Some(p) = probe {
+        // SAFETY: the page reserved just above, unused.
+        unsafe { crate::os::release(p.as_ptr(), crate::os::PAGE) };
+    }
+    FLOOR.store(if high { SPLIT } else { 1 }, crate::sync::Ordering::Relaxed);
+    high
+}
+
+/// The floor of a thread cache activated now.
+#[cfg(all(feature = "prof", not(loom)))]
+pub fn floor() -> usize {
+    FLOOR.load(crate::sync::Ordering::Relaxed)
+}
+
+/// Whether `b`, a bin's head, may be handed out by the fast path: at or
+/// above the cache's floor (so not null).
+#[cfg(all(feature = "prof", not(loom)))]
+#[inline(always)]
+pub fn fast_block(b: *mut Block, floor: usize) -> bool {
+    b as usize >= floor
+}
+
+/// The default layout.
+#[cfg(not(all(feature = "prof", not(loom))))]
+#[repr(C)]
+pub struct Bin {
+    pub head: *mut Block,
+    count: u32,
+    limit: u32,
+}
+
+#[cfg(not(all(feature = "prof", not(loom))))]
+impl Bin {
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            count: 0,
+            limit: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    #[inline(always)]
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Sets the count (the chain was changed to hold `count` blocks).
+    #[inline(always)]
+    fn set_count(&mut self, count: u32) {
+        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
+        self.count = count;
+    }
+
+    /// Sets the limit; the count must not be above it.
+    #[inline(always)]
+    pub fn set_limit(&mut self, limit: u32) {
+        debug_assert!(self.count <= limit);
+        self.limit = limit;
+    }
+
+    /// Fast path: the head, or null if there is none.
+    #[inline(always)]
+    pub fn pop(&mut self, key: usize) -> *mut Block {
+        let b = self.head;
+        if b.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: `b` heads this bin's list, a free block we own; a bin
+        // holds blocks only after `activate` set the key.
+        self.head = unsafe { block::next_keyed(b, key) };
+        self.count -= 1;
+        b
+    }
+
+    /// Fast path: caches `p` unless the bin is full.
+    ///
+    /// # Safety
+    /// `p` must be a live block of the bin's class that the caller gives
+    /// up; `key` the secret.
+    #[inline(always)]
+    pub unsafe fn push(&mut self, p: *mut u8, key: usize) -> bool {
+        if self.count >= self.limit {
+            return false;
+        }
+        // SAFETY: `p` is handed over by the caller; it becomes a free block.
+        unsafe { block::set_next_keyed(p.cast(), self.head, key) };
+        self.head = p.cast();
+        self.count += 1;
+        true
+    }
+}
+
+/// The `prof` layout: the count and the profiler's budget in one word.
+#[cfg(all(feature = "prof", not(loom)))]
+#[repr(C)]
+pub struct Bin {
+    pub head: *mut Block,
+    /// `budget << 16 | (limit - count)` (see the module docs).
+    word: u64,
+    limit: u32,
+}
+
+/// Bits of the room (the low half-word: the push tests it with one
+/// compare).
+#[cfg(all(feature = "prof", not(loom)))]
+const ROOM_BITS: u32 = 16;
+#[cfg(all(feature = "prof", not(loom)))]
+const ROOM_MASK: u64 = (1 << ROOM_BITS) - 1;
+/// What a `pop` adds to the word: room + 1, budget - 1.
+#[cfg(all(feature = "prof", not(loom)))]
+const POP: u64 = 1u64.wrapping_sub(1 << ROOM_BITS);
+/// The largest budget a bin holds.
+#[cfg(all(feature = "prof", not(loom)))]
+pub const MAX_BUDGET: u64 = 1 << 47;
+
+// Every limit fits the room's bits (a limit never exceeds its class's
+// `max_cached`).
+#[cfg(all(feature = "prof", not(loom)))]
+const _: () = {
+    let mut i = 0;
+    while i < crate::size_class::NUM_CLASSES {
+        assert!(crate::size_class::CLASSES[i].max_cached < 1 << ROOM_BITS);
+        i += 1;
+    }
+};
+
+#[cfg(all(feature = "prof", not(loom)))]
+impl Bin {
+    pub const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+            word: 0,
+            limit: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn room(&self) -> u32 {
+        (self.word & ROOM_MASK) as u32
+    }
+
+    #[inline(always)]
+    pub fn count(&self) -> u32 {
+        self.limit - self.room()
+    }
+
+    #[inline(always)]
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Allocations of the class the fast path may still hand out before
+    /// the profiler's slow path must see one.
+    #[inline(always)]
+    pub fn budget(&self) -> u64 {
+        self.word >> ROOM_BITS
+    }
+
+    /// Sets the budget (at most [`MAX_BUDGET`]).
+    #[inline(always)]
+    pub fn set_budget(&mut self, budget: u64) {
+        self.word = budget.min(MAX_BUDGET) << ROOM_BITS | self.word & ROOM_MASK;
+    }
+
+    /// Sets the count (the chain was changed to hold `count` blocks).
+    #[inline(always)]
+    fn set_count(&mut self, count: u32) {
+        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
+        let room = self.limit.saturating_sub(count);
+        self.word = self.word & !ROOM_MASK | u64::from(room);
+    }
+
+    /// Sets the limit; the count must not be above it.
+    #[inline(always)]
+    pub fn set_limit(&mut self, limit: u32) {
+        let count = self.count();
+        debug_assert!(count <= limit);
+        self.limit = limit;
+        self.set_count(count);
+    }
+
+    /// Fast path: the head, or null if there is none, if it lies below
+    /// `floor`, or if the budget is spent (then the word is as it was).
+    /// (A zero-filled cache has a floor of 0 but a budget of 0.)
+    #[inline(always)]
+    pub fn pop(&mut self, key: usize, floor: usize) -> *mut Block {
+        let b = self.head;
+        if (b as usize) < floor {
+            return ptr::null_mut();
+        }
+        let word = self.word.wrapping_add(POP);
+        self.word = word;
+        if (word as i64) < 0 {
+            self.unpop();
+            return ptr::null_mut();
+        }
+        // SAFETY: `b` heads this bin's list, a free block we own; a bin
+        // holds blocks only after `activate` set the key.
+        self.head = unsafe { block::next_keyed(b, key) };
+        b
+    }
+
+    /// Undoes the count of a `pop` that found the budget spent. The word
+    /// is read again (a volatile read): the `pop` then counts with one
+    /// instruction on memory, keeping no copy of the old word for this rare
+    /// branch (nor calling out of line, which would cost the C door's
+    /// `malloc` a stack frame).
+    #[inline(always)]
+    fn unpop(&mut self) {
+        let word = &raw mut self.word;
+        // SAFETY: `word` is this bin's field, valid and exclusively ours.
+        unsafe { word.write_volatile(word.read_volatile().wrapping_sub(POP)) };
+    }
+
+    /// Fast path: caches `p` unless the bin is full.
+    ///
+    /// # Safety
+    /// `p` must be a live block of the bin's class (or a sampled block of
+    /// the profiler, below the split) that the caller gives up; `key` the
+    /// secret.
+    #[inline(always)]
+    pub unsafe fn push(&mut self, p: *mut u8, key: usize) -> bool {
+        if self.word as u16 == 0 {
+            return false;
+        }
+        // SAFETY: `p` is handed over by the caller; it becomes a free block.
+        unsafe { block::set_next_keyed(p.cast(), self.head, key) };
+        self.head = p.cast();
+        self.word -= 1;
+        true
+    }
+
+    /// Removes the head (not null), charging the budget if `charge`: the
+    /// slow path's pop.
+    ///
+    /// # Safety
+    /// `key` must be the secret.
+    pub unsafe fn take_head(&mut self, key: usize, charge: bool) -> *mut Block {
+        let b = self.head;
+        debug_assert!(!b.is_null());
+        // SAFETY: `b` heads this bin's list, a free block we own.
+        self.head = unsafe { block::next_keyed(b, key) };
+        let count = self.count() - 1;
+        if charge {
+            self.set_budget(self.budget().saturating_sub(1));
+        }
+        self.set_count(count);
+        b
+    }
+
+    /// Moves the blocks below `floor` that are not the heap's (no
+    /// segment holds them) among the first `n` blocks (or all) to `out`,
+    /// keeping the others in order: the profiler's sampled blocks that
+    /// `GlobalAlloc`'s free pushed, so that a flush never takes one to a
+    /// central pool. A walk of `n` links.
+    ///
+    /// # Safety
+    /// `key` must be the secret.
+    pub unsafe fn scrub(&mut self, n: u32, out: &mut Chain, key: usize, floor: usize) {
+        let mut count = self.count();
+        let mut prev: *mut Block = ptr::null_mut();
+        let mut b = self.head;
+        let mut seen = 0;
+        while !b.is_null() && seen < n {
+            // SAFETY: `b` is on this bin's chain, a free block we own.
+            let next = unsafe { block::next_keyed(b, key) };
+            if b as usize >= floor || crate::registry::in_segment(b.cast()) {
+                prev = b;
+                seen += 1;
+            } else {
+                if prev.is_null() {
+                    self.head = next;
+                } else {
+                    // SAFETY: `prev` is on this chain, before `b`.
+                    unsafe { block::set_next_keyed(prev, next, key) };
+                }
+                // SAFETY: `b` is off the chain now, handed to `out`.
+                unsafe { out.push(b) };
+                count -= 1;
+            }
+            b = next;
+        }
+        self.set_count(count);
+    }
+}
+
+impl Bin {
+    /// Takes the first `n` (at most `count`) cached blocks as a chain.
+    pub fn take(&mut self, n: u32) -> Chain {
+        // SAFETY: the bin is a null-terminated chain of `count` blocks that
+        // the cache owns.
+        let mut chain = unsafe { Chain::from_raw(self.head, self.count()) };
+        let front = chain.take_front(n);
+        let (head, count) = chain.into_raw();
+        self.head = head;
+        self.set_count(count);
+        front
+    }
+
+    /// Makes `chain` the bin's blocks (the bin was empty).
+    pub fn set_chain(&mut self, chain: Chain) {
+        debug_assert!(self.count() == 0);
+        let (head, count) = chain.into_raw();
+        self.head = head;
+        self.set_count(count);
+    }
+
+    /// Takes the first `n` cached blocks as a batch to flush, noting
+    /// whether they belong to more than one arena (the flush then sorts
+    /// them: see `Backend::flush`). The walk that finds the batch's end reads
+    /// each block's arena on the way.
+    pub fn take_batch(&mut self, n: u32) -> (Chain, Owners) {
+        let mut first = None;
+        let mut mixed = false;
+        // SAFETY: the bin is a null-terminated chain of `count` blocks that
+        // the cache owns.
+        let mut chain = unsafe { Chain::from_raw(self.head, self.count()) };
+        let batch = chain.take_front_with(n, |b| {
+            // SAFETY: a cached block is a live block of the heap.
+            let owner = unsafe { Backend::owner_of(b.cast()) };
+            match first {
+                None => first = Some(owner),
+                Some(o) => mixed |= o != owner,
+            }
+        });
+        let (head, count) = chain.into_raw();
+        self.head = head;
+        self.set_count(count);
+        (batch, if mixed { Owners::Mixed } else { Owners::One })
+    }
+
+    /// Whether `p` is among the cached blocks (a walk: double free
+    /// confirmation only).
+    pub fn holds(&self, p: *const u8) -> bool {
+        block::contains(self.head, self.count(), p)
+    }
+}
