@@ -257,12 +257,14 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
             }
         }
     }
+    // The profiler samples a large or huge block where the heap puts it.
     #[cfg(feature = "prof")]
-    if tc.state() == CacheState::Active {
-        let p = crate::prof::alloc_big(tc, size, align, zero, crate::prof::here());
+    if tc.state() == CacheState::Active && crate::prof::big_due(tc, size) {
+        let p = HEAP.alloc_big(size, align, zero, home);
         if !p.is_null() {
-            return p;
+            crate::prof::record_big(p, size, crate::prof::here());
         }
+        return p;
     }
     HEAP.alloc_big(size, align, zero, home)
 }
@@ -275,10 +277,10 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
 #[inline(never)]
 #[cfg_attr(feature = "hardened", allow(dead_code))]
 unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
+    // A sampled block's sample ends (one load while none is live).
     #[cfg(feature = "prof")]
-    if crate::prof::owns(p) {
-        // SAFETY: the caller gives up `p`, in the profiler's pool.
-        return unsafe { free_sampled("dealloc", p) };
+    if crate::prof::big_live() {
+        crate::prof::big_freed(p);
     }
     if guard::owns(p) {
         // SAFETY: the caller gives up `p`.
@@ -349,19 +351,16 @@ pub(crate) unsafe fn free_sampled(call: &str, p: *mut u8) {
     }
 }
 
-/// A sampled block for an unsampled large or huge block of `old` bytes
-/// that grows to `new` bytes where it lies, if the profiler samples that
-/// growth (see `prof::growth_sampled`): the caller moves the block there.
-/// Null otherwise (the block grows where it lies).
+/// Tells the profiler that the large or huge block `p` of `old` bytes now
+/// has `new` bytes at `q` (see `prof::big_resized`).
 #[cfg(feature = "prof")]
 #[inline(never)]
-pub(crate) fn sampled_growth(old: usize, new: usize, align: usize) -> *mut u8 {
+pub(crate) fn big_resized(p: (*mut u8, usize), q: (*mut u8, usize)) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() != CacheState::Active || !crate::prof::growth_sampled(tc, old, new) {
-        return ptr::null_mut();
+    if tc.state() == CacheState::Active {
+        crate::prof::big_resized(tc, p, q, crate::prof::here());
     }
-    crate::prof::sample_big(new, align, crate::prof::here())
 }
 
 /// Whether `p` is a sampled block of the heap profiler (never, without it).
@@ -490,36 +489,12 @@ unsafe impl GlobalAlloc for SlabPool {
                 return q;
             }
             // A guarded block moves (below): it has no span to resize.
-            #[cfg(feature = "prof")]
-            (Route::Large | Route::Huge, Route::Large | Route::Huge) if sampled(p) => {
-                if crate::prof::resize(p, new_size) {
-                    return p;
-                }
-                let q = crate::prof::grow(p, new_size);
-                if !q.is_null() {
-                    return q;
-                }
-            }
-            (Route::Large, Route::Large) | (Route::Huge, Route::Huge)
-                if !guard::owns(p) && !sampled(p) =>
-            {
-                // A growth the profiler samples moves the block to its pool.
-                #[cfg(feature = "prof")]
-                {
-                    let q = sampled_growth(layout.size(), new_size, align);
-                    if !q.is_null() {
-                        // SAFETY: `q` holds `new_size` bytes, more than `p`'s
-                        // `layout.size()`; they differ; `p` is live, given up.
-                        unsafe {
-                            ptr::copy_nonoverlapping(p, q, layout.size());
-                            dealloc_big(p, layout);
-                        }
-                        return q;
-                    }
-                }
+            (Route::Large, Route::Large) | (Route::Huge, Route::Huge) if !guard::owns(p) => {
                 // SAFETY: `p` is a live block of this kind and alignment.
                 let q = unsafe { HEAP.resize_big(p, new_size, align) };
                 if !q.is_null() {
+                    #[cfg(feature = "prof")]
+                    big_resized((p, layout.size()), (q, new_size));
                     return q;
                 }
             }

@@ -280,7 +280,14 @@ unsafe fn free_other(p: *mut u8) {
         // SAFETY: forwarded contract; `p` is in the profiler's pool.
         return unsafe { global::free_sampled("free", p) };
     }
-    match find(p) {
+    let found = find(p);
+    // A sampled large or huge block's sample ends (one load while none is
+    // live).
+    #[cfg(feature = "prof")]
+    if matches!(found, Ok(Found::Large(_) | Found::Huge)) && crate::prof::big_live() {
+        crate::prof::big_freed(p);
+    }
+    match found {
         // SAFETY: `p` is a live small block given up by the caller.
         Ok(Found::Small(class)) => unsafe { dealloc_small(p, class) },
         // SAFETY: `p` is a live large block.
@@ -349,16 +356,11 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let size = size.max(1);
     #[cfg(feature = "prof")]
     if global::sampled(p) {
-        // A sampled block stays in its slot if it has room, else moves (to
-        // a block sampled anew or not).
-        if size > SMALL_LIMIT {
-            if crate::prof::resize(p, size) {
-                return p;
-            }
-            let q = crate::prof::grow(p, size);
-            if !q.is_null() {
-                return q;
-            }
+        // A sampled small block stays in its slot if it has room for a
+        // size past the small ones, else moves (to a block sampled anew or
+        // not).
+        if size > SMALL_LIMIT && crate::prof::resize(p, size) {
+            return p;
         }
         let old_size =
             crate::prof::usable_size(p).unwrap_or_else(|why| invalid("realloc", p, why.into()));
@@ -410,14 +412,11 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
         Found::Large(bytes) => {
             if size > SMALL_LIMIT && size <= LARGE_LIMIT {
-                // SAFETY: `p` is a live large block of `bytes` bytes.
-                #[cfg(feature = "prof")]
-                if let Some(q) = unsafe { move_if_sampled(p, bytes, size, align) } {
-                    return q;
-                }
                 // SAFETY: `p` is a live large block.
                 let q = unsafe { heap.resize_large(p, size) };
                 if !q.is_null() {
+                    #[cfg(feature = "prof")]
+                    global::big_resized((p, bytes), (q, size));
                     return q;
                 }
             }
@@ -425,14 +424,14 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
         Found::Huge => {
             if size > LARGE_LIMIT {
-                // SAFETY: `p` is a live huge block, of that many bytes.
+                // SAFETY: `p` is a live huge block.
                 #[cfg(feature = "prof")]
-                if let Some(q) = unsafe { move_if_sampled(p, huge::usable_size(p), size, align) } {
-                    return q;
-                }
+                let old = unsafe { huge::usable_size(p) };
                 // SAFETY: `p` is a live huge block.
                 let q = unsafe { heap.resize_huge(p, size) };
                 if !q.is_null() {
+                    #[cfg(feature = "prof")]
+                    global::big_resized((p, old), (q, size));
                     return q;
                 }
             }
@@ -452,29 +451,6 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
         }
     }
     q
-}
-
-/// `realloc` of `p`, an unsampled large or huge block of `old` bytes, to
-/// `size` bytes: if the profiler samples the growth (see
-/// `global::sampled_growth`), the block moves to the sampled one, which is
-/// returned; else `None` (it is resized as usual).
-///
-/// # Safety
-/// `p` must be a live large or huge block of `old` bytes; if the result is
-/// not `None`, `p` is dead.
-#[cfg(feature = "prof")]
-unsafe fn move_if_sampled(p: *mut u8, old: usize, size: usize, align: usize) -> Option<*mut u8> {
-    let q = global::sampled_growth(old, size, align);
-    if q.is_null() {
-        return None;
-    }
-    // SAFETY: `q` holds `size` bytes, more than `old`; they differ; `p` is
-    // live, given up.
-    unsafe {
-        ptr::copy_nonoverlapping(p, q, old.min(size));
-        free_bare(p);
-    }
-    Some(q)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -11,12 +11,16 @@
 //!   path; a large block grown where it lies is charged its growth.
 //! - `stack`: the caller's stack, by frame-pointer walking, into a fixed
 //!   array of [`MAX_DEPTH`] frames: no allocation, no lock, no unwinder.
-//! - `pool`: where sampled blocks live: a reserved region of the address
-//!   space of their own, below the thread caches' floor, so a free finds
-//!   them by address in O(1) ([`owns`]), and a thread cache's fast `pop`
-//!   refuses one that `GlobalAlloc`'s small free (which never looks at a
-//!   block) pushed into its bin: the next `pop` of the class, or the bin's
-//!   flush, hands it back here (`release`).
+//! - `pool`: where sampled small blocks live: a reserved region of the
+//!   address space of their own, below the thread caches' floor, so a free
+//!   finds them by address in O(1) ([`owns`]), and a thread cache's fast
+//!   `pop` refuses one that `GlobalAlloc`'s small free (which never looks
+//!   at a block) pushed into its bin: the next `pop` of the class, or the
+//!   bin's flush, hands it back here (`release`).
+//! - `big`: the records of sampled large and huge blocks, by address: they
+//!   stay where the heap puts them (resized in place, cached when freed,
+//!   as unsampled ones), and their frees, slow paths already, look them up
+//!   while any is live ([`big_live`]: one load otherwise).
 //! - `table`: the stacks seen and their counters (cumulative, live, and
 //!   the live counters at the last peak), in memory the profiler maps.
 //! - `pprof`: the gzip-compressed pprof protobuf of a snapshot (outside the
@@ -28,6 +32,7 @@
 //! no lock order to break; the stack walk runs before the lock is taken.
 //! Nothing reachable from an allocation or a free allocates or panics.
 
+mod big;
 mod pool;
 mod pprof;
 mod sampler;
@@ -38,10 +43,11 @@ use crate::sync::Lock;
 use crate::sync::Ordering::Relaxed;
 use crate::sync::unmodeled::AtomicBool;
 use crate::sync::unmodeled::AtomicU64;
+use crate::sync::unmodeled::AtomicUsize;
 use std::io;
 use std::path::Path;
 
-pub(crate) use sampler::{alloc_big, alloc_small, draw_budgets as thread_started};
+pub(crate) use sampler::{alloc_small, big_due, draw_budgets as thread_started};
 pub use stack::MAX_DEPTH;
 pub(crate) use stack::stack_pointer as here;
 
@@ -58,13 +64,19 @@ static DUMP_PATH: Lock<[u8; 1024]> = Lock::new([0; 1024]);
 /// The sampled blocks and the stacks, under one lock.
 struct State {
     pool: pool::Pool,
+    big: big::BigSamples,
     table: table::Table,
 }
 
 static STATE: Lock<State> = Lock::new(State {
     pool: pool::Pool::new(),
+    big: big::BigSamples::new(),
     table: table::Table::new(),
 });
+
+/// Sampled large and huge blocks live now (`STATE.big`'s count, published
+/// under the lock): their frees skip the lock while it is 0.
+static BIG_LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Figures of the profiler (no allocation).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -77,6 +89,10 @@ pub struct ProfStats {
     pub live_samples: u64,
     /// Estimated bytes of the live heap (sampled blocks, scaled).
     pub live_bytes: f64,
+    /// The standard deviation of that estimate (from the live samples'
+    /// weights: about `live_bytes / sqrt(live_samples)` for small blocks,
+    /// little for blocks much larger than the interval).
+    pub live_bytes_sd: f64,
     /// Estimated live bytes at the last peak since start or `reset_peak`.
     pub peak_bytes: f64,
     /// Estimated bytes allocated since profiling started.
@@ -87,15 +103,16 @@ pub struct ProfStats {
     pub stacks: usize,
     /// Samples not taken: the stack table or the pool was full.
     pub dropped: u64,
-    /// Bytes usable in the sampled blocks live now (they live in the
-    /// profiler's pool, outside [`crate::stats`]).
+    /// Bytes usable in the sampled small blocks live now (they live in the
+    /// profiler's pool, outside [`crate::stats`]; sampled large and huge
+    /// blocks are the heap's).
     pub pool_bytes: usize,
 }
 
 /// Starts sampling new allocations. False if the profiler's memory could
 /// not be mapped (then nothing is sampled).
 pub fn activate() -> bool {
-    let ok = STATE.with(|s| s.pool.init() && s.table.init());
+    let ok = STATE.with(|s| s.pool.init() && s.big.init() && s.table.init());
     if ok {
         stack::refresh_pid();
         ACTIVE.store(true, Relaxed);
@@ -136,11 +153,13 @@ pub fn reset_peak() {
 
 /// The profiler's figures.
 pub fn stats() -> ProfStats {
-    let (mut st, pool_dropped, pool_bytes) =
-        STATE.with(|s| (s.table.stats(), s.pool.dropped, s.pool.live_bytes));
+    let (mut st, pool_dropped, big_dropped, pool_bytes) = STATE.with(|s| {
+        let dropped = (s.pool.dropped, s.big.dropped);
+        (s.table.stats(), dropped.0, dropped.1, s.pool.live_bytes)
+    });
     st.active = is_active();
     st.sample_interval = sample_interval();
-    st.dropped += pool_dropped;
+    st.dropped += pool_dropped + big_dropped;
     st.pool_bytes = pool_bytes;
     st
 }
@@ -239,9 +258,9 @@ pub(crate) fn release(p: *mut u8) {
     }
 }
 
-/// Resizes `p`, a sampled block, to `size` bytes where it lies if its slot
-/// has room (it keeps its sample, reweighed: see `sampler::reweigh`); false
-/// otherwise (the caller moves it).
+/// Resizes `p`, a sampled small block, to `size` bytes where it lies if
+/// its slot has room (it keeps its sample, reweighed: see
+/// `sampler::reweigh`); false otherwise (the caller moves it).
 pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
     STATE.with(|s| {
         let Ok(before) = s.pool.record_of(p) else {
@@ -250,48 +269,82 @@ pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
         if !s.pool.resize(p, size) {
             return false;
         }
-        reweigh(s, p, before, size);
+        let old = (before.objects, before.space);
+        let new = sampler::reweigh(before.usable, size, before.objects, sample_interval());
+        s.pool.set_weights(p, new.0, new.1);
+        s.table.reweigh(before.entry, old, new);
         true
     })
 }
 
-/// Moves `p`, a sampled block, to a larger slot for `size` bytes without
-/// copying its pages (it keeps its sample, reweighed); null if it cannot
-/// (the caller copies it).
-pub(crate) fn grow(p: *mut u8, size: usize) -> *mut u8 {
+/// Whether a sampled large or huge block is live: their frees and resizes
+/// call [`big_freed`] and [`big_resized`] only then.
+#[inline(always)]
+pub(crate) fn big_live() -> bool {
+    BIG_LIVE.load(Relaxed) != 0
+}
+
+/// Records `p`, a large or huge block of `size` bytes just allocated, as
+/// sampled, with the stack above `above` (the stack pointer of the
+/// allocator's outermost function); nothing if the table is full.
+#[inline(never)]
+pub(crate) fn record_big(p: *mut u8, size: usize, above: usize) {
+    let mut frames = [0usize; MAX_DEPTH];
+    let depth = stack::capture(&mut frames, above);
+    let (objects, space) = sampler::weights(size, sample_interval());
     STATE.with(|s| {
-        let Ok(before) = s.pool.record_of(p) else {
-            return core::ptr::null_mut();
+        let Some(entry) = s.table.intern(&frames[..depth]) else {
+            s.big.dropped += 1;
+            return;
         };
-        let q = s.pool.grow(p, size);
-        if !q.is_null() {
-            reweigh(s, q, before, size);
+        if s.big.insert(p as usize, entry, size, (objects, space)) {
+            s.table.add(entry, objects, space);
+            BIG_LIVE.store(s.big.len(), Relaxed);
         }
-        q
     })
 }
 
-/// The weights of a sampled block resized from `before` to `size` bytes,
-/// in the pool and the table.
-fn reweigh(s: &mut State, p: *mut u8, before: pool::Record, size: usize) {
-    let old = (before.objects, before.space);
-    let new = sampler::reweigh(before.usable, size, before.objects, sample_interval());
-    s.pool.set_weights(p, new.0, new.1);
-    s.table.reweigh(before.entry, old, new);
+/// `p`, a large or huge block, is freed: its sample (if it is one) ends.
+#[inline(never)]
+pub(crate) fn big_freed(p: *mut u8) {
+    STATE.with(|s| {
+        if let Some(r) = s.big.remove(p as usize) {
+            s.table.remove(r.entry, r.objects, r.space);
+            BIG_LIVE.store(s.big.len(), Relaxed);
+        }
+    })
 }
 
-/// Whether an unsampled large or huge block that grows where it lies from
-/// `old` to `new` bytes is sampled now (see `sampler::grown`); the caller
-/// then moves it to [`sample_big`]'s block.
-pub(crate) fn growth_sampled(tc: &mut crate::tcache::ThreadCache, old: usize, new: usize) -> bool {
-    new > old && sampler::grown(tc, new - old)
-}
-
-/// A sampled block for a large or huge `size` at `align`, with the stack
-/// above `above` (the growth [`growth_sampled`] chose); null if the pool or
-/// the table is full.
-pub(crate) fn sample_big(size: usize, align: usize, above: usize) -> *mut u8 {
-    record(size, size, align, false, above)
+/// `p`, a large or huge block of `old` bytes, was resized by the heap to
+/// `new` bytes at `q` (`p` itself or not): a sampled block keeps its
+/// sample, reweighed and moved to `q`; an unsampled one that grew is
+/// charged its growth on the countdown (see `sampler::grown`) and sampled
+/// if that crosses it (with the stack above `above`).
+#[inline(never)]
+pub(crate) fn big_resized(
+    tc: &mut crate::tcache::ThreadCache,
+    (p, old): (*mut u8, usize),
+    (q, new): (*mut u8, usize),
+    above: usize,
+) {
+    if big_live() {
+        let moved = STATE.with(|s| {
+            let r = s.big.remove(p as usize)?;
+            let weights = sampler::reweigh(r.size, new, r.objects, sample_interval());
+            s.table.reweigh(r.entry, (r.objects, r.space), weights);
+            if !s.big.insert(q as usize, r.entry, new, weights) {
+                s.table.remove(r.entry, weights.0, weights.1);
+            }
+            BIG_LIVE.store(s.big.len(), Relaxed);
+            Some(())
+        });
+        if moved.is_some() {
+            return;
+        }
+    }
+    if new > old && sampler::grown(tc, new - old) {
+        record_big(q, new, above);
+    }
 }
 
 /// Bytes usable at `p`, a live sampled block.

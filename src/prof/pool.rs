@@ -1,30 +1,30 @@
-//! The pool of sampled blocks: a region of address space of their own, so
-//! that a free recognises one by its address alone.
+//! The pool of sampled small blocks: a region of address space of their
+//! own, so that a free recognises one by its address alone. (Sampled large
+//! and huge blocks stay where the heap puts them: see `big`.)
 //!
 //! Layout: the region is [`REGION`] bytes aligned to a subregion, reserved
-//! `PROT_NONE` at the first activation (38 GiB of address space, no
-//! memory; on x86_64 below the thread caches' split, 2^45, where the
-//! heap's own mappings never are, so that a thread cache's fast `pop`
-//! refuses a sampled block freed into it with the bit test it makes
-//! anyway: see `tcache::bin`), and cut into [`KINDS`] subregions of [`SUBREGION`] bytes; subregion `k` holds slots of `PAGE << k` bytes,
-//! each aligned to its size. A block starts at its slot's start (so it has
-//! the slot's alignment) and its record, a [`Header`], fills the last
-//! [`HEADER`] bytes of the slot. A block takes the smallest slot that holds
-//! its size plus the header and its alignment; blocks larger than the
-//! largest slot (1 GiB) are not sampled.
+//! `PROT_NONE` at the first activation (10 GiB of address space, no
+//! memory; below the thread caches' split, 2^45, where the heap's own
+//! mappings never are, so that a thread cache's fast `pop` refuses a
+//! sampled block freed into it with the compare it makes anyway: see
+//! `tcache::bin`), and cut into [`KINDS`] subregions of [`SUBREGION`]
+//! bytes; subregion `k` holds slots of `PAGE << k` bytes (4 KiB to
+//! 64 KiB), each aligned to its size. A block starts at its slot's start
+//! (so it has the slot's alignment) and its record, a [`Header`], fills the
+//! last [`HEADER`] bytes of the slot. A block takes the smallest slot that
+//! holds its size plus the header and its alignment.
 //!
 //! Memory: a slot becomes readable and writable at its first use and stays
 //! so (the used slots of a kind are one mapping for the kernel, whatever
 //! their number: sampled blocks never use up the process's mappings);
 //! pages are touched as blocks use them. A freed slot keeps its pages
 //! while the free slots keep at most [`RETAIN`] bytes resident (the next
-//! block of its kind reuses them warm: sampling large blocks costs no
-//! system call in a steady state); past that they are given back to the OS
-//! (`MADV_DONTNEED`, the mapping stays). A `realloc` within a slot's room
-//! (down to a quarter of it) stays in place; one into a slot of at least
-//! [`MOVE_SLOT`] bytes moves the pages there without a copy. Freed slots go on their kind's free list (LIFO); the header says how
-//! far a free slot is accessible and how far it may hold old bytes (zeroed
-//! for a zeroed request).
+//! block of its kind reuses them warm); past that they are given back to
+//! the OS (`MADV_DONTNEED`, the mapping stays). A `realloc` within a
+//! slot's room (down to a quarter of it) stays in place. Freed slots go on
+//! their kind's free list (LIFO); the header says how far a free slot is
+//! accessible and how far it may hold old bytes (zeroed for a zeroed
+//! request).
 //!
 //! Invariants: every change is under the profiler's lock (the caller's);
 //! a header reads `LIVE` exactly while its block is handed out, with the
@@ -38,8 +38,13 @@ use crate::sync::unmodeled::AtomicBool;
 use core::ptr;
 use crate::sync::unmodeled::AtomicUsize;
 
-/// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 1 GiB).
-const KINDS: usize = 19;
+/// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 64 KiB:
+/// a small block, its header and its alignment).
+const KINDS: usize = 5;
+const _: () = assert!(
+    crate::size_class::SMALL_LIMIT + HEADER <= PAGE << (KINDS - 1)
+        && crate::size_class::SMALL_LIMIT.is_power_of_two()
+);
 const SUBREGION_SHIFT: u32 = 31;
 /// Bytes of a kind's subregion.
 const SUBREGION: usize = 1 << SUBREGION_SHIFT;
@@ -48,13 +53,8 @@ const REGION: usize = KINDS * SUBREGION;
 const _: () = assert!(PAGE << (KINDS - 1) <= SUBREGION);
 /// Bytes of pages free slots keep resident at most (the next sampled
 /// block of their kind reuses them warm, without a system call or page
-/// faults); a slot freed past it gives its pages back to the OS. As much as
-/// the huge cache keeps resident (`huge_cache::CACHE_DIRTY_BYTES`): at the
-/// default interval nearly every huge block is sampled, so for them the
-/// pool stands in for that cache.
-const RETAIN: usize = 256 << 20;
-/// A block grows into a slot of at least this size by moving its pages.
-const MOVE_SLOT: usize = 8 << 20;
+/// faults); a slot freed past it gives its pages back to the OS.
+const RETAIN: usize = 16 << 20;
 /// Bytes of a block's record at its slot's end.
 pub const HEADER: usize = size_of::<Header>();
 
@@ -240,108 +240,6 @@ impl Pool {
         Some((slot, slot_size - PAGE, 0))
     }
 
-    /// Moves the live block `p` to a larger slot for `usable` bytes
-    /// without copying its pages (they are remapped); the block keeps its
-    /// sample. Null if no slot or the OS refuses (then `p` is unchanged).
-    pub fn grow(&mut self, p: *mut u8, usable: usize) -> *mut u8 {
-        let Ok((old_size, header)) = self.live(p) else {
-            return ptr::null_mut();
-        };
-        let Some(kind) = kind_for(usable, old_size) else {
-            return ptr::null_mut();
-        };
-        let new_size = PAGE << kind;
-        // SAFETY: `live` checked the header, on a readable page.
-        let old = unsafe { header.read() };
-        // Moved pages keep a kernel mapping (VMA) of their own: only for
-        // the few slots of the largest kinds.
-        if new_size <= old_size || new_size < MOVE_SLOT || old.accessible == 0 {
-            return ptr::null_mut();
-        }
-        let Some((slot, accessible, dirty)) = self.take_slot(kind) else {
-            return ptr::null_mut();
-        };
-        let q = slot as *mut u8;
-        // SAFETY: `[p, p + accessible)` is a page-aligned, readable and
-        // writable part of the region holding the block (which moves), and
-        // `[q, q + old.accessible)` lies in the free slot taken above, below
-        // its header page (the new slot is larger): the kernel moves the
-        // pages there, replacing what was there, and leaves a hole at `p`.
-        let moved = unsafe { os::remap(p, old.accessible, old.accessible, Some(q)) };
-        if moved.is_none() {
-            // SAFETY: the slot is used; nobody holds it.
-            unsafe { self.push_free(slot, new_size, accessible, dirty) };
-            return ptr::null_mut();
-        }
-        // The hole becomes readable and writable again (fresh zero pages).
-        // SAFETY: `[p, p + old.accessible)` is the hole left by the move.
-        unsafe { refill_hole(p, old.accessible) };
-        let data = os::align_up(usable, PAGE).min(new_size - PAGE);
-        let mut now_accessible = accessible.max(old.accessible);
-        if data > now_accessible {
-            // SAFETY: `[q + now_accessible, q + data)` lies in the new slot,
-            // below its header page, inaccessible and unused.
-            if unsafe { os::protect(q.add(now_accessible), data - now_accessible, true) } {
-                now_accessible = data;
-            }
-        }
-        if now_accessible < data {
-            // Out of memory for the growth: move the pages back.
-            // SAFETY: `p`'s range is reserved again, `q`'s holds the pages.
-            let back = unsafe { os::remap(q, old.accessible, old.accessible, Some(p)) };
-            if back.is_some() {
-                // SAFETY: the hole left at `q` by the move back.
-                unsafe {
-                    refill_hole(q, old.accessible);
-                    self.push_free(slot, new_size, accessible, dirty);
-                }
-                return ptr::null_mut();
-            }
-            // Cannot happen short of a broken kernel: keep the block where
-            // it is now (its bytes are there), at the size it had.
-        }
-        // The old slot's tail bytes in its header page, if any.
-        let old_header_page = old_size - PAGE;
-        if old.usable > old_header_page {
-            // SAFETY: the tail lies before the old header, readable; the
-            // destination lies in the new slot below its header page
-            // (the new slot is at least twice the old one).
-            unsafe {
-                ptr::copy_nonoverlapping(
-                    p.add(old_header_page),
-                    q.add(old_header_page),
-                    old.usable - old_header_page,
-                );
-            }
-        }
-        let grown = if now_accessible >= data {
-            usable
-        } else {
-            old.usable
-        };
-        // SAFETY: the new slot's header page is readable and writable.
-        unsafe {
-            header_of(slot, new_size).write(Header {
-                state: LIVE,
-                dirty: dirty.max(grown).max(old.dirty),
-                usable: grown,
-                next: 0,
-                accessible: now_accessible,
-                ..old
-            });
-            // The old slot is free, its data pages fresh; its header page
-            // may hold the tail copied out.
-            let tail = if old.dirty > old_header_page {
-                old.dirty
-            } else {
-                0
-            };
-            self.push_free(p as usize, old_size, old.accessible, tail);
-        }
-        self.live_bytes = self.live_bytes - old.usable + grown;
-        q
-    }
-
     /// The slot size and header of the live block `p`, or why not.
     fn live(&self, p: *const u8) -> Result<(usize, *mut Header), super::Misuse> {
         let offset = (p as usize).wrapping_sub(self.base);
@@ -522,19 +420,6 @@ fn reserve_region() -> Option<usize> {
     None
 }
 
-/// Maps `[p, p + len)`, a hole in the region left by a move, readable and
-/// writable again (zero pages).
-///
-/// # Safety
-/// The range must be page-aligned, in the region, and hold nothing.
-unsafe fn refill_hole(p: *mut u8, len: usize) {
-    // SAFETY: by contract; a fixed mapping replaces only the hole.
-    unsafe {
-        os::protect(p, len, false);
-        os::protect(p, len, true);
-    }
-}
-
 /// The header of the slot at `slot` of `slot_size` bytes.
 fn header_of(slot: usize, slot_size: usize) -> *mut Header {
     (slot + slot_size - HEADER) as *mut Header
@@ -550,7 +435,7 @@ mod tests {
         assert_eq!(kind_for(PAGE - HEADER, 16), Some(0));
         assert_eq!(kind_for(PAGE - HEADER + 1, 16), Some(1));
         assert_eq!(kind_for(32, 1 << 16), Some(4));
-        assert_eq!(kind_for(1 << 29, 16), Some(18));
-        assert_eq!(kind_for(1 << 30, 16), None);
+        assert_eq!(kind_for(32 << 10, 4096), Some(4));
+        assert_eq!(kind_for(64 << 10, 16), None);
     }
 }

@@ -189,31 +189,14 @@ pub fn alloc_small(
     p
 }
 
-/// A large or huge allocation: a sampled block if profiling is on and it
-/// crosses the countdown (null otherwise, or if the pool cannot take it);
-/// `above` is the caller's stack pointer (see `stack`).
-#[inline(never)]
-pub fn alloc_big(
-    tc: &mut ThreadCache,
-    size: usize,
-    align: usize,
-    zero: bool,
-    above: usize,
-) -> *mut u8 {
+/// Whether a large or huge allocation of `size` bytes is sampled: if
+/// profiling is on and it crosses the thread's byte countdown (the caller
+/// allocates it as usual, then records it: `record_big`).
+pub fn big_due(tc: &mut ThreadCache, size: usize) -> bool {
     if tc.prof_state().generation != GENERATION.load(Relaxed) {
         draw_budgets(tc);
     }
-    if !super::is_active() {
-        return core::ptr::null_mut();
-    }
-    let st = tc.prof_state();
-    let left = st.countdown().saturating_sub(size as i64);
-    if left > 0 {
-        st.countdown = left;
-        return core::ptr::null_mut();
-    }
-    st.countdown = st.draw();
-    record(size, size, align, zero, above)
+    grown(tc, size)
 }
 
 /// The weights of a sampled block resized from `old` to `new` bytes,
@@ -232,11 +215,10 @@ pub fn reweigh(old: usize, new: usize, objects: f64, interval: u64) -> (f64, f64
     (1.0 / p, new as f64 / p)
 }
 
-/// An unsampled large or huge block grew by `bytes` where it lies: the
-/// growth is charged on the thread's byte countdown like an allocation
-/// (so a block of any history is sampled with the probability of its
-/// size); true if it crosses and profiling is on (the block is to be
-/// sampled now).
+/// `bytes` more of large or huge blocks: a new one, or an unsampled one
+/// that grew where it lies (so a block of any history is sampled with the
+/// probability of its size), charged on the thread's byte countdown; true
+/// if it crosses and profiling is on (the block is to be sampled now).
 pub fn grown(tc: &mut ThreadCache, bytes: usize) -> bool {
     if !super::is_active() {
         return false;

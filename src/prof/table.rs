@@ -44,6 +44,10 @@ pub struct Table {
     index: *mut u32,
     len: usize,
     live_space: f64,
+    /// The variance of `live_space` as an estimate: the sum over live
+    /// samples of `space^2 (1 - 1/objects)` (a sample of probability `p`
+    /// standing for `space = bytes / p`).
+    live_var: f64,
     live_samples: u64,
     peak_space: f64,
     /// Live bytes past which the next peak snapshot is taken.
@@ -66,6 +70,11 @@ fn hash(frames: &[usize]) -> u64 {
     h ^ (h >> 32)
 }
 
+/// A sample's share of the variance of the live estimate (see `live_var`).
+fn variance(objects: f64, space: f64) -> f64 {
+    space * space * (1.0 - 1.0 / objects.max(1.0))
+}
+
 /// How far live bytes pass the last peak before a new snapshot.
 fn peak_slack(peak: f64) -> f64 {
     (super::sample_interval() as f64).max(peak / 64.0)
@@ -78,6 +87,7 @@ impl Table {
             index: core::ptr::null_mut(),
             len: 0,
             live_space: 0.0,
+            live_var: 0.0,
             live_samples: 0,
             peak_space: 0.0,
             peak_mark: 0.0,
@@ -172,6 +182,7 @@ impl Table {
         e.inuse_space += space;
         self.alloc_space += space;
         self.live_space += space;
+        self.live_var += variance(objects, space);
         self.live_samples += 1;
         self.samples += 1;
         if self.live_space > self.peak_mark {
@@ -185,6 +196,7 @@ impl Table {
         e.inuse_objects -= objects;
         e.inuse_space -= space;
         self.live_space -= space;
+        self.live_var -= variance(objects, space);
         self.live_samples -= 1;
     }
 
@@ -199,6 +211,7 @@ impl Table {
         e.alloc_space += gained;
         self.alloc_space += gained;
         self.live_space += space2 - space;
+        self.live_var += variance(objects2, space2) - variance(objects, space);
         if self.live_space > self.peak_mark {
             self.snapshot_peak();
         }
@@ -236,6 +249,7 @@ impl Table {
         super::ProfStats {
             live_samples: self.live_samples,
             live_bytes: self.live_space.max(0.0),
+            live_bytes_sd: self.live_var.max(0.0).sqrt(),
             peak_bytes: self.peak_space,
             alloc_bytes: self.alloc_space,
             samples: self.samples,
