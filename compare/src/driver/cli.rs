@@ -55,6 +55,11 @@ pub struct Options {
     /// `--target T`: build the workload binaries for this target triple
     /// (e.g. `x86_64-unknown-linux-musl`, where System is musl's malloc).
     pub target: Option<String>,
+    /// `--prof-accuracy`: the heap profiler's accuracy check instead of the
+    /// suite (see `prof_accuracy.rs`).
+    pub prof_accuracy: bool,
+    /// `--prof-sample N`: the accuracy check's mean sample interval.
+    pub prof_sample: u64,
 }
 
 pub const HELP: &str = "\
@@ -65,11 +70,20 @@ writes target/slabpool-compare/report.{md,json,svg}.
 usage: cargo run --release -p slabpool-compare -- [options]
 
   --full             4x longer sizes, 7 runs (default: the quick suite, 5 runs)
-  --smoke            every workload once at a tiny size, System and slabpool
-                     only (for CI)
+  --smoke            every workload once at a tiny size, System, slabpool
+                     and slabpool-prof only (no C build; for CI)
   --runs N           rounds of every (workload, allocator) pair
   --threads N        worker threads for threaded workloads (default: CPUs)
-  --alloc A,B,..     only these allocators
+  --alloc A,B,..     only these allocators (besides the six: slabpool-prof
+                     and jemalloc-prof, each with its heap profiler on at a
+                     512 KiB mean interval)
+  --prof             add slabpool-prof and jemalloc-prof to the allocators
+  --prof-accuracy    instead of the suite: every workload under slabpool's
+                     heap profiler, its estimated live bytes against an
+                     exact count at the heap's highest point; writes
+                     target/slabpool-compare/prof-accuracy.{md,json}
+  --prof-sample N    the accuracy check's mean sample interval, bytes
+                     (default 524288)
   --only W,..        only these workloads
   --extra NAME=PATH  also run this prebuilt workload binary (e.g. wl-slabpool
                      from an older commit) as an allocator column NAME;
@@ -138,6 +152,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let (mut pinned, mut scaling) = (None::<bool>, None);
     let mut publish = false;
     let mut target = None;
+    let (mut with_prof, mut prof_accuracy) = (false, false);
+    let mut prof_sample = 512 * 1024;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -173,6 +189,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--scaling" => scaling = Some(thread_counts(value(arg, &mut it)?)?),
             "--publish" => publish = true,
+            "--prof" => with_prof = true,
+            "--prof-accuracy" => prof_accuracy = true,
+            "--prof-sample" => prof_sample = number(arg, value(arg, &mut it)?)? as u64,
             "--target" => target = Some(value(arg, &mut it)?.to_string()),
             "--list" => return Ok(Command::List),
             "-h" | "--help" => return Ok(Command::Help),
@@ -197,14 +216,27 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             ));
         }
     }
+    if prof_accuracy && scaling.is_some() {
+        return Err("--prof-accuracy and --scaling do not go together".into());
+    }
     let default_allocs: Vec<_> = match (suite, &scaling) {
         (Suite::Smoke, _) => allocators::ALL.iter().filter(|a| !a.peer).collect(),
         (_, Some(_)) => allocators::ALL
             .iter()
             .filter(|a| SCALING_ALLOCATORS.contains(&a.name))
             .collect(),
-        _ => allocators::ALL.iter().collect(),
+        _ => allocators::ALL.iter().filter(|a| a.by_default).collect(),
     };
+    let mut allocs = allocs.unwrap_or(default_allocs);
+    if with_prof {
+        for name in [allocators::SLABPOOL_PROF, allocators::JEMALLOC_PROF] {
+            if !allocs.iter().any(|a| a.name == name) {
+                allocs.extend(allocators::find(name));
+            }
+        }
+        // In the order of `ALL` (each beside its plain build).
+        allocs.sort_by_key(|a| allocators::ALL.iter().position(|b| b.name == a.name));
+    }
     let default_works: Vec<_> = match scaling {
         Some(_) => scaling_workloads().collect(),
         None => workload::ALL.iter().collect(),
@@ -218,7 +250,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         }),
         threads: threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        allocators: allocs.unwrap_or(default_allocs),
+        allocators: allocs,
         extras,
         workloads: works.unwrap_or(default_works),
         timeout: Duration::from_secs(timeout as u64),
@@ -226,6 +258,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         pinned: pinned.unwrap_or(scaling.is_none()),
         scaling,
         target,
+        prof_accuracy,
+        prof_sample,
     }))
 }
 
@@ -250,20 +284,59 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_quick_suite_with_every_allocator() {
+    fn defaults_are_the_quick_suite_with_every_allocator_without_profiler() {
         let o = run(&[]);
         assert_eq!(o.suite, Suite::Quick);
         assert_eq!(o.runs, 5);
-        assert_eq!(o.allocators.len(), allocators::ALL.len());
+        let names: Vec<_> = o.allocators.iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            [
+                "System", "slabpool", "mimalloc", "jemalloc", "snmalloc", "rpmalloc"
+            ]
+        );
         assert_eq!(o.workloads.len(), workload::ALL.len());
+        assert!(!o.prof_accuracy);
     }
 
     #[test]
-    fn smoke_is_system_and_slabpool_once() {
+    fn smoke_is_system_and_slabpool_with_and_without_profiler_once() {
         let o = run(&["--smoke"]);
         let names: Vec<_> = o.allocators.iter().map(|a| a.name).collect();
-        assert_eq!(names, ["System", "slabpool"]);
+        assert_eq!(names, ["System", "slabpool", "slabpool-prof"]);
         assert_eq!(o.runs, 1);
+    }
+
+    #[test]
+    fn prof_adds_the_profiling_builds_beside_the_plain_ones() {
+        let o = run(&["--prof"]);
+        let names: Vec<_> = o.allocators.iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            [
+                "System",
+                "slabpool",
+                "slabpool-prof",
+                "mimalloc",
+                "jemalloc",
+                "jemalloc-prof",
+                "snmalloc",
+                "rpmalloc"
+            ]
+        );
+        let o = run(&["--alloc", "jemalloc,system", "--prof"]);
+        let names: Vec<_> = o.allocators.iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            ["System", "slabpool-prof", "jemalloc", "jemalloc-prof"]
+        );
+        let o = run(&["--alloc", "slabpool-prof"]);
+        assert_eq!(o.allocators[0].env, [("SLABPOOL_PROF", "1")]);
+        assert!(run(&["--prof-accuracy"]).prof_accuracy);
+        assert_eq!(run(&[]).prof_sample, 512 * 1024);
+        assert_eq!(run(&["--prof-sample", "4096"]).prof_sample, 4096);
+        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
+        assert!(bad(&["--prof-accuracy", "--scaling", "2"]));
     }
 
     #[test]
@@ -322,7 +395,7 @@ mod tests {
         ]);
         assert_eq!((o.allocators.len(), o.workloads.len(), o.runs), (1, 1, 3));
         let o = run(&["--scaling", "2", "--smoke"]);
-        assert_eq!(o.allocators.len(), 2);
+        assert_eq!(o.allocators.len(), 3);
         let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--scaling"]));
         assert!(bad(&["--scaling", "1,0"]));

@@ -11,12 +11,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-/// One column: a name, the binary that runs its workloads, its version.
-#[derive(Clone, Debug)]
+/// One column: a name, the binary that runs its workloads, its version,
+/// the environment of its runs.
+#[derive(Clone, Debug, Default)]
 pub struct Contender {
     pub name: String,
     pub exe: PathBuf,
     pub version: String,
+    pub env: Vec<(String, String)>,
 }
 
 /// How reports name the contenders.
@@ -43,11 +45,17 @@ pub fn resolve(
         name: a.name.to_string(),
         exe: built[a.bin].clone(),
         version: versions::describe(a, ws, target),
+        env: a
+            .env
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     });
     let extra_ones = extras.iter().map(|e| Contender {
         name: e.name.clone(),
         exe: e.path.clone(),
         version: describe_extra(&e.path),
+        env: Vec::new(),
     });
     built_ones.chain(extra_ones).collect()
 }

@@ -15,6 +15,7 @@ mod extra;
 mod lineup;
 mod measure;
 mod model;
+mod prof_accuracy;
 mod publish;
 mod report_md;
 mod scaling;
@@ -79,6 +80,9 @@ fn run(o: &Options) -> Result<bool, String> {
     extra::check(&o.extras)?;
     let ws = cargo::workspace()?;
     let target = o.target.as_deref();
+    if o.prof_accuracy {
+        return prof_accuracy(o, &ws);
+    }
     let (built, left_out) = build(&o.allocators, target)?;
     let allocators: Vec<&Allocator> = o
         .allocators
@@ -122,10 +126,42 @@ fn run(o: &Options) -> Result<bool, String> {
 
 /// Builds the allocators' workload binaries (for `target`, else the
 /// host): the built ones by binary name, and the names of the peers left
-/// out. For another target a peer that fails to build (its C or C++ code
-/// may not build there) is left out with a notice; on the host every
-/// failure is an error.
+/// out. Those built `alone` get a cargo invocation each (their feature
+/// changes a dependency of the others); the others share one. For another
+/// target a peer that fails to build (its C or C++ code may not build
+/// there) is left out with a notice; on the host every failure is an
+/// error.
 fn build(
+    allocators: &[&'static Allocator],
+    target: Option<&str>,
+) -> Result<(HashMap<String, PathBuf>, Vec<String>), String> {
+    let (alone, together): (Vec<&'static Allocator>, Vec<&'static Allocator>) =
+        allocators.iter().partition(|a| a.alone);
+    let (mut built, mut left_out) = build_together(&together, target)?;
+    let on = target.unwrap_or("the host");
+    for a in alone {
+        eprintln!(
+            "slabpool-compare: building {} on its own (release, for {on})",
+            a.bin
+        );
+        let features: Vec<&str> = a.feature.into_iter().collect();
+        match cargo::build_bins(&[a.bin], &features, target) {
+            Ok(b) => built.extend(b),
+            Err(e) if a.peer && target.is_some() => {
+                eprintln!(
+                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
+                    a.name
+                );
+                left_out.push(a.name.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((built, left_out))
+}
+
+/// [`build`] for the allocators that share one cargo invocation.
+fn build_together(
     allocators: &[&'static Allocator],
     target: Option<&str>,
 ) -> Result<(HashMap<String, PathBuf>, Vec<String>), String> {
@@ -169,6 +205,23 @@ fn build(
         }
     }
     Ok((built, left_out))
+}
+
+/// `--prof-accuracy`: builds `wl-slabpool-prof-check`, runs the check,
+/// writes `prof-accuracy.{md,json}`.
+fn prof_accuracy(o: &Options, ws: &cargo::Workspace) -> Result<bool, String> {
+    let bin = "wl-slabpool-prof-check";
+    eprintln!("slabpool-compare: building {bin} (release)");
+    let built = cargo::build_bins(&[bin], &["prof-slabpool"], o.target.as_deref())?;
+    let (acc, ok) = prof_accuracy::run(o, &built[bin], o.prof_sample);
+    let mut dir = ws.target_dir.join("slabpool-compare");
+    if let Some(t) = &o.target {
+        dir.push(t);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = prof_accuracy::write(&dir, &acc)?;
+    eprintln!("slabpool-compare: wrote {}", path.display());
+    Ok(ok)
 }
 
 /// The CPU pinned runs use, or `None` (with a warning) if the driver's

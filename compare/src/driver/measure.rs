@@ -14,10 +14,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One run of `exe <workload> <size> <threads>`, pinned to CPU `pin` if
-/// given.
+/// One run of `exe <workload> <size> <threads>` with `env` added to the
+/// environment, pinned to CPU `pin` if given.
 pub fn run(
     exe: &Path,
+    env: &[(String, String)],
     workload: &str,
     size: u64,
     threads: usize,
@@ -31,6 +32,7 @@ pub fn run(
     let start = Instant::now();
     let spawned = Command::new(exe)
         .args([workload, &size.to_string(), &threads.to_string()])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -210,6 +212,7 @@ mod tests {
     fn measures_a_real_child() {
         let s = run(
             Path::new("/bin/sh"),
+            &[],
             "-c",
             0,
             1,
@@ -222,9 +225,34 @@ mod tests {
     }
 
     #[test]
+    fn passes_the_environment() {
+        let env = [("SLABPOOL_COMPARE_TEST_VAR".to_string(), "42".to_string())];
+        let sc = script(
+            "env-wl",
+            "echo checksum=$SLABPOOL_COMPARE_TEST_VAR; echo prof_true=100; echo prof_est=90; echo prof_sd=30; echo prof_live_samples=3; echo prof_stats=101; echo prof_samples=7",
+        );
+        let s = run(
+            Path::new("/bin/sh"),
+            &env,
+            &sc,
+            1,
+            2,
+            Duration::from_secs(10),
+            None,
+        );
+        assert!(s.ok, "{s:?}");
+        assert_eq!(s.checksum.as_deref(), Some("42"));
+        let p = s.prof.expect("prof_ lines parsed");
+        assert_eq!((p.true_bytes, p.est_bytes, p.live_samples), (100, 90, 3));
+        assert_eq!(p.sd_bytes, 30);
+        assert_eq!((p.stats_bytes, p.samples), (101, 7));
+    }
+
+    #[test]
     fn times_out() {
         let s = run(
             Path::new("/bin/sleep"),
+            &[],
             "5",
             0,
             1,
@@ -252,6 +280,7 @@ mod tests {
     fn sh(script: &str, pin: Option<usize>) -> Sample {
         run(
             Path::new("/bin/sh"),
+            &[],
             script,
             1,
             2,

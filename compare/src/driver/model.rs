@@ -28,6 +28,23 @@ pub struct Sample {
     /// older build): not a failure of the allocator; its cell shows n/a.
     pub missing: bool,
     pub error: Option<String>,
+    /// The heap profiler's accuracy check (`wl-slabpool-prof-check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prof: Option<ProfCheck>,
+}
+
+/// What `wl-slabpool-prof-check` prints: at the highest exact count of live
+/// bytes, that count, the profiler's estimate, its live samples and
+/// `stats()`'s figure; and the samples taken in all.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct ProfCheck {
+    pub true_bytes: u64,
+    pub est_bytes: u64,
+    /// The estimate's standard deviation, from its samples' weights.
+    pub sd_bytes: u64,
+    pub live_samples: u64,
+    pub stats_bytes: u64,
+    pub samples: u64,
 }
 
 impl Sample {
@@ -43,6 +60,7 @@ impl Sample {
             ops: None,
             missing: false,
             error: Some(error),
+            prof: None,
         }
     }
 
@@ -65,6 +83,24 @@ impl Sample {
             ops: number("ops"),
             missing: false,
             error: None,
+            prof: match (
+                number("prof_true"),
+                number("prof_est"),
+                number("prof_sd"),
+                number("prof_live_samples"),
+                number("prof_stats"),
+                number("prof_samples"),
+            ) {
+                (Some(t), Some(e), Some(sd), Some(l), Some(s), Some(n)) => Some(ProfCheck {
+                    true_bytes: t,
+                    est_bytes: e,
+                    sd_bytes: sd,
+                    live_samples: l,
+                    stats_bytes: s,
+                    samples: n,
+                }),
+                _ => None,
+            },
         }
     }
 

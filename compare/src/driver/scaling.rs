@@ -65,9 +65,9 @@ pub fn run(
 ) -> ScalingReport {
     let date = sysinfo::now_utc();
     let cols = columns(contenders, pin.is_some());
-    let exe = |c: &Column| {
+    let who = |c: &Column| {
         let who = contenders.iter().find(|x| x.name == c.allocator);
-        who.expect("every column is a contender's").exe.clone()
+        who.expect("every column is a contender's")
     };
     let workloads: Vec<ScalingWorkload> = o
         .workloads
@@ -99,11 +99,12 @@ pub fn run(
                 cols.iter()
                     .map(|c| Job {
                         label: format!("{} · {} threads · {}", w.name, row.threads, c.name),
-                        exe: exe(c),
+                        exe: who(c).exe.clone(),
                         workload: w.name,
                         size,
                         threads: row.threads,
                         pin: pin.filter(|_| c.pinned),
+                        env: who(c).env.clone(),
                     })
                     .collect(),
             );
@@ -282,6 +283,7 @@ pub mod tests {
             name: n.into(),
             exe: "/bin/true".into(),
             version: "v".into(),
+            env: Vec::new(),
         });
         let cols = columns(&contenders, true);
         let counts = [1, 2, 8];

@@ -21,6 +21,8 @@ pub struct Job {
     pub size: u64,
     pub threads: usize,
     pub pin: Option<usize>,
+    /// The environment of the run (besides the driver's own).
+    pub env: Vec<(String, String)>,
 }
 
 /// Runs every job `runs` times (see the module docs) and returns their
@@ -37,7 +39,9 @@ pub fn run(groups: &[Vec<Job>], runs: usize, timeout: Duration) -> Vec<Vec<Vec<S
             for ji in order(group.len(), round) {
                 let j = &group[ji];
                 progress.show(round + 1, runs, &j.label);
-                let sample = measure::run(&j.exe, j.workload, j.size, j.threads, timeout, j.pin);
+                let sample = measure::run(
+                    &j.exe, &j.env, j.workload, j.size, j.threads, timeout, j.pin,
+                );
                 progress.done(&sample);
                 samples[gi][ji].push(sample);
             }
@@ -140,6 +144,7 @@ mod tests {
             size: 1,
             threads: 1,
             pin: None,
+            env: Vec::new(),
         };
         let groups = vec![vec![job("a"), job("b")], vec![job("c")]];
         let s = run(&groups, 2, Duration::from_secs(10));

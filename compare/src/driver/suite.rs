@@ -35,6 +35,7 @@ pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report 
                         size: o.suite.size_of(w),
                         threads: o.threads,
                         pin: p,
+                        env: c.env.clone(),
                     })
                 })
                 .collect()

@@ -37,6 +37,9 @@ pub fn describe(a: &Allocator, ws: &Workspace, target: Option<&str>) -> String {
             .unwrap_or_default();
         s.push_str(&format!(" ({name} {v}{c})"));
     }
+    if !a.note.is_empty() {
+        s.push_str(&format!(", {}", a.note));
+    }
     s
 }
 
