@@ -381,7 +381,8 @@ pub(crate) fn sampled(p: *const u8) -> bool {
 /// confirmation).
 ///
 /// # Safety
-/// `p` must be a block of a slab of `class` in a live segment.
+/// `p` must be a block of a slab of `class` in a live segment, or (the
+/// `prof` build) a sampled small block of `class`.
 pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
     // A quarantined block: marked (whichever thread holds it), or in this
     // thread's ring.
@@ -391,9 +392,17 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
     if unsafe { crate::quarantine::is_marked(p) || tcache().quarantine_holds(p) } {
         return true;
     }
-    // SAFETY: the only reference to the thread's cache in this call; the
-    // pool's walk by the forwarded contract.
-    unsafe { tcache().holds(class, p) || HEAP.holds_free(class, p) }
+    // SAFETY: the only reference to the thread's cache in this call.
+    if unsafe { tcache() }.holds(class, p) {
+        return true;
+    }
+    // A sampled block is in no central pool: its slot says.
+    #[cfg(feature = "prof")]
+    if sampled(p) {
+        return crate::prof::usable_size(p).is_err();
+    }
+    // SAFETY: the pool's walk by the forwarded contract.
+    unsafe { HEAP.holds_free(class, p) }
 }
 
 /// Frees `p`, a live block of `class`, after a delay: it goes to the

@@ -18,6 +18,14 @@
 //! and invalid pointers are reported on one line (no allocation), then the
 //! process aborts. Guarded sampled allocations (`SLABPOOL_GUARD_SAMPLE`)
 //! are another module's; their hook would be in [`alloc`] and [`free`].
+//!
+//! With the heap profiler (`prof`), a sampled small block lives in the
+//! profiler's pool, where no segment describes it: [`find_block`] takes it
+//! for a block of the class of its size, so it gets its canary, zero on
+//! free and the quarantine like any other (it reaches the profiler when it
+//! leaves the quarantine for a thread cache: see `tcache::bin`); a
+//! sampled large or huge block is the heap's, and its free and resize tell
+//! the profiler.
 
 use crate::block;
 use crate::canary::{self, TAG};
@@ -31,8 +39,21 @@ use crate::os;
 use crate::pointer::{self, SavedErrno};
 use crate::size_class::SMALL_LIMIT;
 use crate::size_class::{c_class_of, SizeClass};
+use crate::lookup::Invalid;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
+
+/// Which block `p` starts (`lookup::find`); a sampled small block of the
+/// heap profiler is one of the class of its size.
+#[inline]
+fn find_block(p: *const u8) -> Result<Found, Invalid> {
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        let usable = crate::prof::usable_size(p)?;
+        return Ok(Found::Small(crate::size_class::size_class(usable)));
+    }
+    find(p)
+}
 
 /// Clears the `requested` bytes of `p`, the block `b` being freed (zero
 /// on free: data left in freed memory is not read back through a dangling
@@ -67,7 +88,7 @@ unsafe fn armed(p: *mut u8, requested: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    let b = match find(p) {
+    let b = match find_block(p) {
         Ok(b) => b,
         // A fresh block is always found.
         Err(why) => lookup::invalid("malloc", p, why),
@@ -150,7 +171,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 /// invalid) whose canary is intact. Returns the block and its requested
 /// size; aborts with a message otherwise.
 fn checked(call: &str, p: *mut u8) -> (Found, usize) {
-    let b = match find(p) {
+    let b = match find_block(p) {
         Ok(b) => b,
         Err(why) => lookup::invalid(call, p, why),
     };
@@ -176,15 +197,31 @@ fn checked(call: &str, p: *mut u8) -> (Found, usize) {
 /// # Safety
 /// `p` must be the live block `b`, given up by the caller.
 unsafe fn release(p: *mut u8, b: Found, requested: usize) {
+    // A sampled small block's sample ends now, not when it leaves the
+    // quarantine.
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        crate::prof::end_sample("free", p);
+    }
     // SAFETY: `p` is the live block `b` of at least `requested` bytes.
     unsafe { zero_on_free(p, b, requested) };
     match b {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
-        // SAFETY: `p` is a live large block.
-        Found::Large(_) => unsafe { global::heap().free_large(p) },
-        // SAFETY: `p` is a live huge block.
-        Found::Huge => unsafe { global::heap().free_huge(p) },
+        Found::Large(_) | Found::Huge => {
+            // A sampled block's sample ends (one load while none is live).
+            #[cfg(feature = "prof")]
+            if crate::prof::big_live() {
+                crate::prof::big_freed(p);
+            }
+            // SAFETY: `p` is a live large or huge block, given up.
+            unsafe {
+                match b {
+                    Found::Large(_) => global::heap().free_large(p),
+                    _ => global::heap().free_huge(p),
+                }
+            }
+        }
         Found::Guarded(_) => {
             // SAFETY: `p` is a live guarded block given up by the caller.
             if let Err(why) = unsafe { guard::free(p) } {
@@ -250,6 +287,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
             }
         };
         if !q.is_null() {
+            #[cfg(feature = "prof")]
+            global::big_resized((p, old_usable), (q, total));
             let stale = old_usable.min(size);
             if stale > requested {
                 // SAFETY: `q` holds at least `size` bytes, its first
@@ -279,7 +318,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn damaged_small(p: *mut u8, class: SizeClass, size: usize, damage: canary::Damage) -> ! {
-    if let Ok(Found::Small(real)) = find(p)
+    if let Ok(Found::Small(real)) = find_block(p)
         && real != class
     {
         // SAFETY: `p` is a live block of `real`.

@@ -111,9 +111,6 @@ macro_rules! native {
     ($($item:item)*) => { $(#[cfg(native)] $item)* };
 }
 
-#[cfg(all(feature = "prof", feature = "hardened"))]
-compile_error!("the `prof` and `hardened` features do not combine yet");
-
 native! {
     mod arena;
     mod block;

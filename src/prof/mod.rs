@@ -242,10 +242,27 @@ impl From<Misuse> for crate::lookup::Invalid {
 pub(crate) unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
     STATE.with(|s| {
         // SAFETY: `p` is in the pool (contract); `free` checks the rest.
-        let (entry, objects, space) = unsafe { s.pool.free(p) }?;
-        s.table.remove(entry, objects, space);
+        if let Some((entry, objects, space)) = unsafe { s.pool.free(p) }? {
+            s.table.remove(entry, objects, space);
+        }
         Ok(())
     })
+}
+
+/// The program freed `p`, a live sampled small block, which the allocator
+/// still holds a while (the hardened build's quarantine): its sample ends
+/// now; [`free`] (or `release`) gives its slot back later. Aborts with a
+/// message if it is not a live sampled block (`call` names the caller).
+#[cfg(feature = "hardened")]
+pub(crate) fn end_sample(call: &str, p: *mut u8) {
+    let ended = STATE.with(|s| {
+        let (entry, objects, space) = s.pool.end(p)?;
+        s.table.remove(entry, objects, space);
+        Ok(())
+    });
+    if let Err(why) = ended {
+        crate::lookup::invalid(call, p, Misuse::into(why));
+    }
 }
 
 /// Frees `p`, a sampled block a thread cache held (`GlobalAlloc`'s free

@@ -27,8 +27,10 @@
 //! request).
 //!
 //! Invariants: every change is under the profiler's lock (the caller's);
-//! a header reads `LIVE` exactly while its block is handed out, with the
-//! block's address, and `FREE` while the slot is on its free list; slots
+//! a header reads `LIVE` exactly while its block is handed out, `ENDED`
+//! while the program has freed it but the allocator still holds it (the
+//! hardened build's quarantine: its sample ended at the free), and `FREE`
+//! while the slot is on its free list; slots
 //! past a kind's bump count were never used. [`in_use`] and [`in_region`]
 //! read only the region's base, set once before any block is handed out.
 
@@ -59,6 +61,9 @@ const RETAIN: usize = 16 << 20;
 pub const HEADER: usize = size_of::<Header>();
 
 const LIVE: u64 = 0x5350_5052_4f46_4c56; // "SPPROFLV"
+/// Freed by the program, the slot still held (the hardened build's
+/// quarantine): the sample has ended.
+const ENDED: u64 = 0x5350_5052_4f46_454e; // "SPPROFEN"
 const FREE: u64 = 0x5350_5052_4f46_4652; // "SPPROFFR"
 
 /// The record of a sampled block, at the end of its slot.
@@ -242,6 +247,16 @@ impl Pool {
 
     /// The slot size and header of the live block `p`, or why not.
     fn live(&self, p: *const u8) -> Result<(usize, *mut Header), super::Misuse> {
+        let (slot_size, header) = self.held(p)?;
+        // SAFETY: `held` checked the header, on a readable page.
+        if unsafe { (*header).state } != LIVE {
+            return Err(super::Misuse::Freed);
+        }
+        Ok((slot_size, header))
+    }
+
+    /// As `live`, for a block live or ended (see `ENDED`).
+    fn held(&self, p: *const u8) -> Result<(usize, *mut Header), super::Misuse> {
         let offset = (p as usize).wrapping_sub(self.base);
         let kind = offset >> SUBREGION_SHIFT;
         if self.base == 0 || kind >= KINDS {
@@ -258,22 +273,37 @@ impl Pool {
         }
         let header = header_of(slot, slot_size);
         // SAFETY: the header page of a slot below the bump count is readable.
-        if unsafe { (*header).state } != LIVE {
+        let state = unsafe { (*header).state };
+        if state != LIVE && state != ENDED {
             return Err(super::Misuse::Freed);
         }
         Ok((slot_size, header))
     }
 
-    /// Frees the live block `p`; returns its table entry and weights.
+    /// Ends the sample of the live block `p` (the program freed it; the
+    /// allocator still holds it): its table entry and weights, to take out
+    /// of the table.
+    #[cfg(feature = "hardened")]
+    pub fn end(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
+        let (_, header) = self.live(p)?;
+        // SAFETY: `live` checked the header, on a readable page.
+        let h = unsafe { &mut *header };
+        h.state = ENDED;
+        Ok((h.entry, h.objects, h.space))
+    }
+
+    /// Frees the live (or ended) block `p`; returns its table entry and
+    /// weights if its sample had not ended.
     ///
     /// # Safety
     /// If `p` is a live block, the caller gives it up.
-    pub unsafe fn free(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
-        let (slot_size, header) = self.live(p)?;
-        // SAFETY: `live` checked the header, on a readable page.
-        let (entry, objects, space, usable, accessible, mut dirty) = unsafe {
+    pub unsafe fn free(&mut self, p: *mut u8) -> Result<Option<(usize, f64, f64)>, super::Misuse> {
+        let (slot_size, header) = self.held(p)?;
+        // SAFETY: `held` checked the header, on a readable page.
+        let (live, entry, objects, space, usable, accessible, mut dirty) = unsafe {
             let h = &*header;
-            (h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
+            let live = h.state == LIVE;
+            (live, h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
         };
         self.live_bytes -= usable;
         let resident = os::align_up(dirty, PAGE).min(accessible);
@@ -286,7 +316,7 @@ impl Pool {
         }
         // SAFETY: as above.
         unsafe { self.push_free(p as usize, slot_size, accessible, dirty) };
-        Ok((entry, objects, space))
+        Ok(live.then_some((entry, objects, space)))
     }
 
     /// Resizes the live block `p` to `usable` bytes in place if its slot

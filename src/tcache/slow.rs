@@ -189,13 +189,24 @@ impl ThreadCache {
     /// Sends every cached block back to the central pool (thread exit or an
     /// explicit collect) and resets the limits; the cache stays usable.
     pub fn flush_all(&mut self, heap: &Backend) {
-        // The quarantine first: its blocks are freed for real.
+        // The quarantine first: its blocks are freed for real (the
+        // profiler's sampled blocks among them go aside, as in `scrub`).
         #[cfg(feature = "hardened")]
-        self.quarantine.drain(|b, class| {
-            // SAFETY: a quarantined block is a live block of `class` that
-            // the program gave up.
-            unsafe { heap.free_block(class, b) }
-        });
+        {
+            #[cfg(all(feature = "prof", not(loom)))]
+            let (floor, outcasts) = (self.floor, &mut self.outcasts);
+            self.quarantine.drain(|b, class| {
+                #[cfg(all(feature = "prof", not(loom)))]
+                if (b as usize) < floor && !crate::registry::in_segment(b) {
+                    // SAFETY: a quarantined block is free, the cache's.
+                    unsafe { outcasts.push(b.cast()) };
+                    return;
+                }
+                // SAFETY: a quarantined block is a live block of `class` that
+                // the program gave up.
+                unsafe { heap.free_block(class, b) }
+            });
+        }
         for class in 0..NUM_CLASSES {
             // The whole bin, without walking it: blocks of other arenas in it
             // are sorted out when they go back to their slabs.
