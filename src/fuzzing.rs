@@ -44,6 +44,13 @@ pub unsafe fn free_error(p: *mut u8) -> Option<crate::lookup::Invalid> {
     unsafe { crate::pointer::free_error(p) }
 }
 
+/// Whether `p` is a sampled small block of the heap profiler (in its
+/// pool, where `raw::find` does not look).
+#[cfg(feature = "prof")]
+pub fn is_sampled(p: *const u8) -> bool {
+    crate::global::sampled(p)
+}
+
 /// Checks the process heap ([`Backend::check`], without the thread caches).
 ///
 /// # Safety

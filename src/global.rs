@@ -376,6 +376,14 @@ pub(crate) fn sampled(p: *const u8) -> bool {
     }
 }
 
+/// Whether `p` is among the blocks of `class` in the calling thread's
+/// cache (a walk).
+#[cfg(all(feature = "prof", any(fuzzing, feature = "invariants")))]
+pub(crate) fn cached(p: *const u8, class: usize) -> bool {
+    // SAFETY: the only reference to the thread's cache in this call.
+    unsafe { tcache() }.holds(class, p)
+}
+
 /// Whether `p`, a block of `class`, is free: in the calling thread's cache
 /// or in the central pool owning it (a walk, for the C door's double-free
 /// confirmation).

@@ -143,7 +143,7 @@ native! {
     #[cfg(not(loom))]
     mod pointer;
     mod poison;
-    #[cfg(all(feature = "prof", not(loom)))]
+    #[cfg(feature = "prof")]
     pub mod prof;
     mod purge;
     #[cfg(feature = "hardened")]

@@ -30,6 +30,9 @@ pub use crate::slab::{Slab, SlabLock};
 pub use crate::sync::clock::set_model_ms as set_clock_ms;
 pub use crate::sync::{CachePadded, Lock, LockCounts, Wait, break_locks};
 pub use crate::tcache::ThreadCache;
+/// The heap profiler's shared state (`prof` feature): a model's own.
+#[cfg(feature = "prof")]
+pub use crate::prof::{MAX_DEPTH as PROF_MAX_DEPTH, Misuse as ProfMisuse, ProfStats, Shared as ProfShared};
 
 // Exported here, the pools' `new` wants a `Default` beside it.
 impl Default for Arena {

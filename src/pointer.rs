@@ -55,6 +55,15 @@ use core::ptr;
 /// handed out, live or freed, is).
 #[cfg(any(fuzzing, feature = "invariants"))]
 pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
+    // A sampled small block: freed if its slot says so, or if it waits in
+    // this thread's cache (`GlobalAlloc`'s free pushed it there).
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        return match crate::prof::usable_size(p) {
+            Err(why) => Some(why.into()),
+            Ok(usable) => global::cached(p, size_class(usable).index()).then_some(Invalid::DoubleFree),
+        };
+    }
     match find(p) {
         Err(why) => Some(why),
         // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a

@@ -1571,3 +1571,149 @@ fn stats_nest_while_huge_blocks_come_and_go() {
         stats_vs_huge,
     );
 }
+
+// ---------------------------------------------------------------------------
+// The heap profiler (`prof` feature): its shared state
+
+/// A profiler's shared state of a model's own, its memory mapped.
+#[cfg(feature = "prof")]
+fn profiler() -> Arc<ProfShared> {
+    let shared = Arc::new(ProfShared::new());
+    assert!(shared.init(), "the profiler's memory");
+    shared
+}
+
+/// A sampled small block and a sampled large one (by address only: the
+/// records never touch a large block) recorded on one thread and handed
+/// to another through a mailbox (release and acquire), which frees them
+/// if it got them. The other thread must see what the free paths read
+/// without the lock: the small block in the pool's region (published once,
+/// base before flag), and a sampled large block live (the count stored
+/// under the lock); an address outside the region is never taken for
+/// one, even while the region is being published. At the end no sample is
+/// live, whoever freed them.
+#[cfg(feature = "prof")]
+fn prof_handoff() {
+    use loom::sync::atomic::{
+        AtomicUsize,
+        Ordering::{Acquire, Release},
+    };
+    const BIG: usize = 1 << 30;
+    let shared = Arc::new(ProfShared::new());
+    let mailbox = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let (shared, mailbox) = (shared.clone(), mailbox.clone());
+        spawn(move || {
+            // An address below the region's size: a torn publication (the
+            // flag seen before the base) would take it for the pool's.
+            assert!(!shared.owns(4096 as *const u8), "a wild address owned");
+            let p = mailbox.load(Acquire);
+            if p == 0 {
+                return false;
+            }
+            assert!(shared.owns(p as *const u8), "a sampled block not owned");
+            assert!(shared.big_live(), "a live sampled large block unseen");
+            // SAFETY: `p` is a live sampled block, handed over.
+            unsafe { shared.free_small(p as *mut u8) }.expect("a live block");
+            shared.big_freed(BIG as *mut u8);
+            true
+        })
+    };
+    assert!(shared.init(), "the profiler's memory");
+    let p = shared.record_small(&[1, 2, 3], (64, 64, 16, false), 4096);
+    assert!(!p.is_null());
+    shared.record_big(BIG as *mut u8, &[1, 2, 4], 1 << 20, 4096);
+    mailbox.store(p as usize, Release);
+    let freed_there = other.join().unwrap();
+    if !freed_there {
+        // SAFETY: `p` is the live sampled block recorded above.
+        unsafe { shared.free_small(p) }.expect("a live block");
+        shared.big_freed(BIG as *mut u8);
+    }
+    let s = shared.stats();
+    assert_eq!((s.samples, s.live_samples, s.pool_bytes), (2, 0, 0));
+    assert!(s.live_bytes.abs() < 1.0 && !shared.big_live());
+    assert_eq!(
+        // SAFETY: in the pool; freed: refused.
+        unsafe { shared.free_small(p) },
+        Err(ProfMisuse::Freed),
+        "a second free"
+    );
+    outcome(if freed_there {
+        "freed by the other thread"
+    } else {
+        "freed by the recording thread"
+    });
+}
+
+#[cfg(feature = "prof")]
+#[test]
+fn prof_samples_handed_to_another_thread() {
+    check(
+        "prof_samples_handed_to_another_thread",
+        SATURATED,
+        &["freed by the other thread", "freed by the recording thread"],
+        prof_handoff,
+    );
+}
+
+/// Two threads each record a sampled small block and free it, at once:
+/// the lock keeps the pool's slots distinct (a slot is reused only once
+/// freed) and the table's counters exact (every sample counted once,
+/// allocated bytes the sum of the weights, nothing live at the end), and
+/// the peak is the highest point the live counters reached: both threads'
+/// samples, or one thread's.
+#[cfg(feature = "prof")]
+fn prof_counters() {
+    const INTERVAL: u64 = 4096;
+    // The peak follows the live counters within an interval (the table
+    // reads the process's setting).
+    slabpool::prof::set_sample_interval(INTERVAL);
+    let shared = profiler();
+    let work = |shared: Arc<ProfShared>, t: usize| {
+        let p = shared.record_small(&[10, t], (64, 64, 16, false), INTERVAL);
+        assert!(!p.is_null());
+        // SAFETY: `p` is this thread's live sampled block.
+        unsafe { shared.free_small(p) }.expect("a live block");
+        p as usize
+    };
+    let other = {
+        let shared = shared.clone();
+        spawn(move || work(shared, 1))
+    };
+    let mine = work(shared.clone(), 0);
+    let theirs = other.join().unwrap();
+    let s = shared.stats();
+    assert_eq!(
+        (s.samples, s.live_samples, s.pool_bytes, s.stacks),
+        (2, 0, 0, 2)
+    );
+    assert!(s.live_bytes.abs() < 1e-6, "{s:?}");
+    // Each sample of 64 bytes stands for about the interval.
+    let one = s.alloc_bytes / 2.0;
+    assert!((one / INTERVAL as f64 - 1.0).abs() < 0.01, "{s:?}");
+    if mine == theirs {
+        // The slot of one thread's block, freed, reused by the other's.
+        outcome("a slot reused");
+    }
+    outcome(if s.peak_bytes > 1.5 * one {
+        "peak: both threads' samples"
+    } else {
+        "peak: one thread's samples"
+    });
+}
+
+#[cfg(feature = "prof")]
+#[test]
+fn prof_counters_stay_exact_under_two_threads() {
+    check(
+        "prof_counters_stay_exact_under_two_threads",
+        SATURATED,
+        &[
+            "peak: both threads' samples",
+            "peak: one thread's samples",
+            "a slot reused",
+        ],
+        prof_counters,
+    );
+}

@@ -13,6 +13,17 @@
 //! structure checked after each operation, [`GlobalBackend`] on the process
 //! allocator (`SlabPool` must be the binary's global allocator) with real
 //! threads.
+//!
+//! With the `prof` feature (slabpool's heap profiler) the global backend
+//! runs with profiling on from the start at a mean interval of 2 KiB, so a
+//! fair share of the blocks every operation touches are sampled ones
+//! (small ones in the profiler's pool, freed into thread caches by
+//! `GlobalAlloc`, large and huge ones recorded by address), and one more
+//! operation, `Profile`, turns profiling off and on at another interval,
+//! restarts the peak or reads the profile. The heap backend gives its
+//! thread caches tiny profiler budgets, so their fast `pop` goes slow
+//! every few allocations (the bins' packed count and budget, and the slow
+//! path that takes what `pop` refused).
 #![allow(dead_code)]
 
 use arbitrary::{Arbitrary, Result, Unstructured};
@@ -167,6 +178,14 @@ pub enum Op {
     Parallel {
         count: u8,
         size: Size,
+    },
+    /// (`prof` builds.) The heap profiler: `action % 4` is 0 off, 1 on at
+    /// a mean interval of `64 << (action / 4 % 10)` bytes, 2 a reset of
+    /// the peak, 3 the live profile encoded and its figures checked;
+    /// heap target: the current thread's budgets set to `action % 8`.
+    #[cfg(feature = "prof")]
+    Profile {
+        action: u8,
     },
 }
 
@@ -338,6 +357,9 @@ pub trait Backend {
     fn thread_exit(&mut self, t: usize, respawn: bool);
     fn collect(&mut self, t: usize);
     fn parallel(&mut self, _count: usize, _size: usize) {}
+    /// The `Profile` operation (`prof` builds).
+    #[cfg(feature = "prof")]
+    fn profile(&mut self, t: usize, action: u8);
     /// After every operation: the allocator's own consistency checks.
     fn check(&mut self, model: &Model);
     /// After the model freed every block.
@@ -600,6 +622,8 @@ impl Model {
                 let n = (usize::from(count) + 1).min(MAX_BURST / 4 / extent).max(1);
                 be.parallel(n, size);
             }
+            #[cfg(feature = "prof")]
+            Op::Profile { action } => be.profile(self.thread, action),
         }
     }
 
@@ -639,6 +663,10 @@ pub fn run(ops: &[Op], be: &mut impl Backend) {
 pub struct HeapBackend {
     heap: Box<sp::Backend>,
     caches: Vec<ThreadCache>,
+    /// (`prof` builds) The profiler budget a bin gets when its `pop` found
+    /// it spent: small, so that it happens often.
+    #[cfg(feature = "prof")]
+    budget: u64,
 }
 
 impl Default for HeapBackend {
@@ -652,6 +680,8 @@ impl HeapBackend {
         Self {
             heap: Box::new(sp::Backend::new()),
             caches: (0..THREADS).map(|_| ThreadCache::new()).collect(),
+            #[cfg(feature = "prof")]
+            budget: 3,
         }
     }
 
@@ -677,6 +707,18 @@ impl HeapBackend {
         if !p.is_null() {
             p
         } else if self.active(t) {
+            // A bin that holds blocks but refused them: its budget was
+            // spent (the profiler's sample would be taken here).
+            #[cfg(feature = "prof")]
+            {
+                let tc = &mut self.caches[t];
+                if tc.budget(class) == 0 {
+                    tc.set_budget(class, self.budget);
+                }
+                if !tc.first(class).is_null() {
+                    return tc.take_first(class, true);
+                }
+            }
             self.caches[t].refill(&self.heap, class)
         } else {
             self.heap.alloc_block(class, 0)
@@ -770,6 +812,17 @@ impl Backend for HeapBackend {
         self.heap.collect();
     }
 
+    #[cfg(feature = "prof")]
+    fn profile(&mut self, t: usize, action: u8) {
+        // The budget that bins get from now on, and this thread's bins now.
+        self.budget = u64::from(action % 8);
+        if self.active(t) {
+            for class in 0..NUM_CLASSES {
+                self.caches[t].set_budget(class, self.budget);
+            }
+        }
+    }
+
     fn check(&mut self, model: &Model) {
         let caches: Vec<_> = self.caches.iter().map(|tc| tc.check(&self.heap)).collect();
         let found = self.heap.check(Some(&caches));
@@ -837,6 +890,10 @@ enum Job {
     },
     Collect,
     CheckCache,
+    #[cfg(feature = "prof")]
+    Profile {
+        action: u8,
+    },
     Parallel {
         w: usize,
         n: usize,
@@ -938,6 +995,11 @@ fn exec(job: Job) -> Reply {
                 sp::check_thread_cache();
                 Reply::Done
             }
+            #[cfg(feature = "prof")]
+            Job::Profile { action } => {
+                profile_global(action);
+                Reply::Done
+            }
             Job::Parallel { w, n, size, share } => {
                 let k = share.blocks.len();
                 let mine: Vec<usize> = (0..n)
@@ -969,9 +1031,37 @@ fn exec(job: Job) -> Reply {
     }
 }
 
+/// The `Profile` operation on the process's profiler (see `Op::Profile`).
+#[cfg(feature = "prof")]
+fn profile_global(action: u8) {
+    use slabpool::prof;
+    match action % 4 {
+        0 => prof::deactivate(),
+        1 => {
+            prof::set_sample_interval(64 << (action / 4 % 10));
+            assert!(prof::activate(), "the profiler starts");
+        }
+        2 => prof::reset_peak(),
+        _ => {
+            let st = prof::stats();
+            assert!(st.live_samples <= st.samples, "{st:?}");
+            assert!(st.live_bytes >= 0.0 && st.peak_bytes >= 0.0, "{st:?}");
+            let gz = prof::profile(prof::Which::Live).expect("a profile");
+            assert!(gz.len() > 20 && gz[..2] == [0x1f, 0x8b], "gzip");
+        }
+    }
+}
+
 /// Checks what `slabpool::raw` says of live block `p`.
 fn query_global(p: *mut u8, size: usize, align: usize) {
     use slabpool::raw::{self, Found, Invalid};
+    // A sampled small block (the profiler's pool): only its size to ask.
+    #[cfg(feature = "prof")]
+    if sp::is_sampled(p) {
+        assert!(raw::usable_size(p) >= size, "usable_size of sampled {p:p}");
+        assert_eq!(raw::find(p), Err(Invalid::Foreign), "find: sampled {p:p}");
+        return;
+    }
     let found = raw::find(p);
     match (route(size, align), found) {
         (Route::Small(class), Ok(Found::Small(c))) => assert_eq!(class, c, "find: class of {p:p}"),
@@ -1074,11 +1164,22 @@ impl Default for GlobalBackend {
 }
 
 impl GlobalBackend {
-    /// Panics unless `SlabPool` is the global allocator.
+    /// Panics unless `SlabPool` is the global allocator. With `prof`,
+    /// profiling starts at a mean interval of 2 KiB.
     pub fn new() -> Self {
         let probe = Box::new(0u64);
+        #[cfg(feature = "prof")]
+        {
+            slabpool::prof::set_sample_interval(2048);
+            assert!(slabpool::prof::activate(), "the profiler starts");
+        }
+        let probe = &*probe as *const u64 as *const u8;
+        #[cfg(feature = "prof")]
+        let sampled = sp::is_sampled(probe);
+        #[cfg(not(feature = "prof"))]
+        let sampled = false;
         assert!(
-            slabpool::raw::find(&*probe as *const u64 as *const u8).is_ok(),
+            sampled || slabpool::raw::find(probe).is_ok(),
             "the global backend needs SlabPool as the #[global_allocator]"
         );
         Self {
@@ -1177,6 +1278,11 @@ impl Backend for GlobalBackend {
 
     fn collect(&mut self, t: usize) {
         self.call(t, Job::Collect);
+    }
+
+    #[cfg(feature = "prof")]
+    fn profile(&mut self, t: usize, action: u8) {
+        self.call(t, Job::Profile { action });
     }
 
     fn parallel(&mut self, n: usize, size: usize) {

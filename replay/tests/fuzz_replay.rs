@@ -140,5 +140,15 @@ fn main() {
          global allocator; {:.1?} in all",
         start.elapsed()
     );
+    // The global allocator's blocks were sampled ones too.
+    #[cfg(feature = "prof")]
+    {
+        let st = slabpool::prof::stats();
+        println!(
+            "fuzz_replay: heap profiler: {} samples taken, {} live, {} dropped",
+            st.samples, st.live_samples, st.dropped
+        );
+        assert!(st.samples > 1000, "sampled blocks exercised: {st:?}");
+    }
     println!("fuzz_replay: 1 passed, 0 failed");
 }

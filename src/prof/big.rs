@@ -69,12 +69,16 @@ impl BigSamples {
         if !self.slots.is_null() {
             return true;
         }
-        let bytes = os::align_up(SLOTS * size_of::<Record>(), PAGE);
-        let Some(p) = os::reserve(bytes, PAGE) else {
+        let Some(p) = os::reserve(Self::bytes(), PAGE) else {
             return false;
         };
         self.slots = p.as_ptr().cast();
         true
+    }
+
+    /// Bytes of the mapping.
+    fn bytes() -> usize {
+        os::align_up(SLOTS * size_of::<Record>(), PAGE)
     }
 
     /// Records held.
@@ -167,6 +171,17 @@ impl BigSamples {
         unsafe { (*self.at(hole)).addr = EMPTY };
         self.len -= 1;
         Some(out)
+    }
+}
+
+impl Drop for BigSamples {
+    /// Gives the memory back (a table of a loom model, or of a test; the
+    /// process's lives as long as the process).
+    fn drop(&mut self) {
+        if !self.slots.is_null() {
+            // SAFETY: the mapping made by `init`, which nothing uses now.
+            unsafe { os::release(self.slots.cast(), Self::bytes()) };
+        }
     }
 }
 

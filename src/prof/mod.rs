@@ -25,8 +25,12 @@
 //!   the live counters at the last peak), in memory the profiler maps.
 //! - `pprof`: the gzip-compressed pprof protobuf of a snapshot (outside the
 //!   allocation path; it allocates, through slabpool itself).
+//! - `shared`: what the threads share (the lock over the pool, the records
+//!   and the table; what the free paths read without it), `weight`: a
+//!   sample's weights. Under loom only these, `pool`, `big` and `table`
+//!   are built, for the models (`model::ProfShared`).
 //!
-//! Invariants: the pool and the table change under `STATE`'s lock only,
+//! Invariants: the pool and the table change under `SHARED`'s lock only,
 //! which no path holds while it allocates or frees through the heap, or
 //! while it takes a heap lock (the heap never takes it either), so there is
 //! no lock order to break; the stack walk runs before the lock is taken.
@@ -34,49 +38,55 @@
 
 mod big;
 mod pool;
+#[cfg(not(loom))]
 mod pprof;
+#[cfg(not(loom))]
 mod sampler;
+mod shared;
+#[cfg(not(loom))]
 mod stack;
 mod table;
+mod weight;
 
+#[cfg(not(loom))]
 use crate::sync::Lock;
 use crate::sync::Ordering::Relaxed;
+#[cfg(not(loom))]
 use crate::sync::unmodeled::AtomicBool;
 use crate::sync::unmodeled::AtomicU64;
-use crate::sync::unmodeled::AtomicUsize;
+#[cfg(not(loom))]
 use std::io;
+#[cfg(not(loom))]
 use std::path::Path;
 
+#[cfg(not(loom))]
 pub(crate) use sampler::{alloc_small, big_due, draw_budgets as thread_started};
-pub use stack::MAX_DEPTH;
+// The shared state: the process's (`SHARED`), or a loom model's.
+#[cfg(loom)]
+pub use shared::{Misuse, Shared};
+#[cfg(not(loom))]
+pub(crate) use shared::{Misuse, Shared};
+#[cfg(not(loom))]
 pub(crate) use stack::stack_pointer as here;
+
+/// Frames kept per sample.
+pub const MAX_DEPTH: usize = 64;
 
 /// Default mean sampling interval, in bytes.
 pub const DEFAULT_SAMPLE: u64 = 512 * 1024;
 
 /// Whether new allocations are sampled.
+#[cfg(not(loom))]
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Mean bytes between samples (at least 1).
 static INTERVAL: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE);
 /// Where `SLABPOOL_PROF_DUMP` asked for a profile at exit (NUL-terminated).
+#[cfg(not(loom))]
 static DUMP_PATH: Lock<[u8; 1024]> = Lock::new([0; 1024]);
 
-/// The sampled blocks and the stacks, under one lock.
-struct State {
-    pool: pool::Pool,
-    big: big::BigSamples,
-    table: table::Table,
-}
-
-static STATE: Lock<State> = Lock::new(State {
-    pool: pool::Pool::new(),
-    big: big::BigSamples::new(),
-    table: table::Table::new(),
-});
-
-/// Sampled large and huge blocks live now (`STATE.big`'s count, published
-/// under the lock): their frees skip the lock while it is 0.
-static BIG_LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The sampled blocks, the stacks, and what the free paths read of them.
+#[cfg(not(loom))]
+static SHARED: Shared = Shared::new();
 
 /// Figures of the profiler (no allocation).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -111,8 +121,9 @@ pub struct ProfStats {
 
 /// Starts sampling new allocations. False if the profiler's memory could
 /// not be mapped (then nothing is sampled).
+#[cfg(not(loom))]
 pub fn activate() -> bool {
-    let ok = STATE.with(|s| s.pool.init() && s.big.init() && s.table.init());
+    let ok = SHARED.init();
     if ok {
         stack::refresh_pid();
         ACTIVE.store(true, Relaxed);
@@ -123,12 +134,14 @@ pub fn activate() -> bool {
 
 /// Stops sampling new allocations; the blocks sampled so far are still
 /// followed until they are freed.
+#[cfg(not(loom))]
 pub fn deactivate() {
     ACTIVE.store(false, Relaxed);
     sampler::GENERATION.fetch_add(1, Relaxed);
 }
 
 /// Whether new allocations are sampled.
+#[cfg(not(loom))]
 #[inline(always)]
 pub fn is_active() -> bool {
     ACTIVE.load(Relaxed)
@@ -147,24 +160,22 @@ pub fn set_sample_interval(bytes: u64) {
 
 /// Makes the current live heap the peak (the peak profile then follows the
 /// highest point from now on).
+#[cfg(not(loom))]
 pub fn reset_peak() {
-    STATE.with(|s| s.table.reset_peak());
+    SHARED.reset_peak();
 }
 
 /// The profiler's figures.
+#[cfg(not(loom))]
 pub fn stats() -> ProfStats {
-    let (mut st, pool_dropped, big_dropped, pool_bytes) = STATE.with(|s| {
-        let dropped = (s.pool.dropped, s.big.dropped);
-        (s.table.stats(), dropped.0, dropped.1, s.pool.live_bytes)
-    });
+    let mut st = SHARED.stats();
     st.active = is_active();
     st.sample_interval = sample_interval();
-    st.dropped += pool_dropped + big_dropped;
-    st.pool_bytes = pool_bytes;
     st
 }
 
 /// Which snapshot a profile shows as in use.
+#[cfg(not(loom))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
     /// The sampled blocks live now.
@@ -174,6 +185,7 @@ pub enum Which {
     Peak,
 }
 
+#[cfg(not(loom))]
 /// The profile as gzip-compressed pprof protobuf: sample types
 /// `alloc_objects`, `alloc_space` (since profiling started), `inuse_objects`
 /// and `inuse_space` (live now, or at the peak), the process's mappings
@@ -183,23 +195,26 @@ pub fn profile(which: Which) -> io::Result<Vec<u8>> {
     pprof::encode(&entries, which, sample_interval())
 }
 
+#[cfg(not(loom))]
 /// Writes the live profile to `path` (see [`profile`]).
 pub fn dump(path: impl AsRef<Path>) -> io::Result<()> {
     std::fs::write(path, profile(Which::Live)?)
 }
 
+#[cfg(not(loom))]
 /// Writes the peak profile to `path` (see [`profile`]).
 pub fn dump_peak(path: impl AsRef<Path>) -> io::Result<()> {
     std::fs::write(path, profile(Which::Peak)?)
 }
 
+#[cfg(not(loom))]
 /// A copy of the table's entries, taken under the lock into a vector
 /// allocated outside it (an allocation may be sampled, which takes it).
 fn snapshot() -> Vec<table::Entry> {
-    let mut want = STATE.with(|s| s.table.len()) + 64;
+    let mut want = SHARED.stacks() + 64;
     loop {
         let mut v: Vec<table::Entry> = Vec::with_capacity(want);
-        let copied = STATE.with(|s| s.table.copy_into(&mut v));
+        let copied = SHARED.copy_table(&mut v);
         if copied {
             return v;
         }
@@ -207,22 +222,15 @@ fn snapshot() -> Vec<table::Entry> {
     }
 }
 
-/// Whether `p` is a sampled block's address (or inside the pool): a flag
-/// load while the pool was never used.
+/// Whether `p` is a sampled small block's address (or inside the pool): a
+/// flag load while the pool was never used.
+#[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn owns(p: *const u8) -> bool {
-    pool::in_use() && pool::in_region(p)
+    SHARED.owns(p)
 }
 
-/// Misuse of a sampled block's address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Misuse {
-    /// Not a live sampled block (freed already, or never handed out).
-    Freed,
-    /// Inside a sampled block, not at its start.
-    NotBlock,
-}
-
+#[cfg(not(loom))]
 impl From<Misuse> for crate::lookup::Invalid {
     fn from(m: Misuse) -> Self {
         match m {
@@ -237,36 +245,28 @@ impl From<Misuse> for crate::lookup::Invalid {
 /// # Safety
 /// `p` must be in the pool ([`owns`]); if it is a live block, the caller
 /// gives it up.
+#[cfg(not(loom))]
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
-    STATE.with(|s| {
-        // SAFETY: `p` is in the pool (contract); `free` checks the rest.
-        if let Some((entry, objects, space)) = unsafe { s.pool.free(p) }? {
-            s.table.remove(entry, objects, space);
-        }
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe { SHARED.free_small(p) }
 }
 
 /// The program freed `p`, a live sampled small block, which the allocator
 /// still holds a while (the hardened build's quarantine): its sample ends
 /// now; [`free`] (or `release`) gives its slot back later. Aborts with a
 /// message if it is not a live sampled block (`call` names the caller).
-#[cfg(feature = "hardened")]
+#[cfg(all(feature = "hardened", not(loom)))]
 pub(crate) fn end_sample(call: &str, p: *mut u8) {
-    let ended = STATE.with(|s| {
-        let (entry, objects, space) = s.pool.end(p)?;
-        s.table.remove(entry, objects, space);
-        Ok(())
-    });
-    if let Err(why) = ended {
-        crate::lookup::invalid(call, p, Misuse::into(why));
+    if let Err(why) = SHARED.end(p) {
+        crate::lookup::invalid(call, p, why.into());
     }
 }
 
 /// Frees `p`, a sampled block a thread cache held (`GlobalAlloc`'s free
 /// pushed it there); aborts with a message if it is not a live one.
+#[cfg(not(loom))]
 pub(crate) fn release(p: *mut u8) {
     // SAFETY: `p` is in the pool (the caller checked `owns`), given up by
     // the program when it was freed into the cache.
@@ -277,59 +277,36 @@ pub(crate) fn release(p: *mut u8) {
 
 /// Resizes `p`, a sampled small block, to `size` bytes where it lies if
 /// its slot has room (it keeps its sample, reweighed: see
-/// `sampler::reweigh`); false otherwise (the caller moves it).
+/// `weight::reweigh`); false otherwise (the caller moves it).
+#[cfg(not(loom))]
 pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
-    STATE.with(|s| {
-        let Ok(before) = s.pool.record_of(p) else {
-            return false;
-        };
-        if !s.pool.resize(p, size) {
-            return false;
-        }
-        let old = (before.objects, before.space);
-        let new = sampler::reweigh(before.usable, size, before.objects, sample_interval());
-        s.pool.set_weights(p, new.0, new.1);
-        s.table.reweigh(before.entry, old, new);
-        true
-    })
+    SHARED.resize_small(p, size, sample_interval())
 }
 
 /// Whether a sampled large or huge block is live: their frees and resizes
 /// call [`big_freed`] and [`big_resized`] only then.
+#[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn big_live() -> bool {
-    BIG_LIVE.load(Relaxed) != 0
+    SHARED.big_live()
 }
 
 /// Records `p`, a large or huge block of `size` bytes just allocated, as
 /// sampled, with the stack above `above` (the stack pointer of the
 /// allocator's outermost function); nothing if the table is full.
+#[cfg(not(loom))]
 #[inline(never)]
 pub(crate) fn record_big(p: *mut u8, size: usize, above: usize) {
     let mut frames = [0usize; MAX_DEPTH];
     let depth = stack::capture(&mut frames, above);
-    let (objects, space) = sampler::weights(size, sample_interval());
-    STATE.with(|s| {
-        let Some(entry) = s.table.intern(&frames[..depth]) else {
-            s.big.dropped += 1;
-            return;
-        };
-        if s.big.insert(p as usize, entry, size, (objects, space)) {
-            s.table.add(entry, objects, space);
-            BIG_LIVE.store(s.big.len(), Relaxed);
-        }
-    })
+    SHARED.record_big(p, &frames[..depth], size, sample_interval());
 }
 
 /// `p`, a large or huge block, is freed: its sample (if it is one) ends.
+#[cfg(not(loom))]
 #[inline(never)]
 pub(crate) fn big_freed(p: *mut u8) {
-    STATE.with(|s| {
-        if let Some(r) = s.big.remove(p as usize) {
-            s.table.remove(r.entry, r.objects, r.space);
-            BIG_LIVE.store(s.big.len(), Relaxed);
-        }
-    })
+    SHARED.big_freed(p);
 }
 
 /// `p`, a large or huge block of `old` bytes, was resized by the heap to
@@ -337,6 +314,7 @@ pub(crate) fn big_freed(p: *mut u8) {
 /// sample, reweighed and moved to `q`; an unsampled one that grew is
 /// charged its growth on the countdown (see `sampler::grown`) and sampled
 /// if that crosses it (with the stack above `above`).
+#[cfg(not(loom))]
 #[inline(never)]
 pub(crate) fn big_resized(
     tc: &mut crate::tcache::ThreadCache,
@@ -344,20 +322,8 @@ pub(crate) fn big_resized(
     (q, new): (*mut u8, usize),
     above: usize,
 ) {
-    if big_live() {
-        let moved = STATE.with(|s| {
-            let r = s.big.remove(p as usize)?;
-            let weights = sampler::reweigh(r.size, new, r.objects, sample_interval());
-            s.table.reweigh(r.entry, (r.objects, r.space), weights);
-            if !s.big.insert(q as usize, r.entry, new, weights) {
-                s.table.remove(r.entry, weights.0, weights.1);
-            }
-            BIG_LIVE.store(s.big.len(), Relaxed);
-            Some(())
-        });
-        if moved.is_some() {
-            return;
-        }
+    if big_live() && SHARED.big_moved(p, q, new, sample_interval()) {
+        return;
     }
     if new > old && sampler::grown(tc, new - old) {
         record_big(q, new, above);
@@ -365,11 +331,13 @@ pub(crate) fn big_resized(
 }
 
 /// Bytes usable at `p`, a live sampled block.
+#[cfg(not(loom))]
 pub(crate) fn usable_size(p: *const u8) -> Result<usize, Misuse> {
-    STATE.with(|s| s.pool.usable_size(p))
+    SHARED.usable_size(p)
 }
 
 /// Settings from the environment (`config`), at the one-time setup.
+#[cfg(not(loom))]
 pub(crate) fn configure(start: bool, sample: Option<u32>, dump_path: Option<&[u8]>) {
     if let Some(n) = sample {
         set_sample_interval(u64::from(n));
@@ -392,6 +360,7 @@ pub(crate) fn configure(start: bool, sample: Option<u32>, dump_path: Option<&[u8
 
 /// `atexit` handler for `SLABPOOL_PROF_DUMP=path`: the live profile to
 /// `path`, the peak profile to `path.peak`.
+#[cfg(not(loom))]
 extern "C" fn dump_at_exit() {
     let buf = DUMP_PATH.with(|b| *b);
     let len = buf.iter().position(|&c| c == 0).unwrap_or(0);
@@ -407,18 +376,20 @@ extern "C" fn dump_at_exit() {
 ///
 /// # Safety
 /// As `Lock::force_lock`: [`fork_unlock`] must follow once.
+#[cfg(not(loom))]
 pub(crate) unsafe fn fork_lock() {
     // SAFETY: forwarded contract.
-    unsafe { STATE.force_lock() }
+    unsafe { SHARED.force_lock() }
 }
 
 /// Releases the lock taken by [`fork_lock`]; in the child, learns its pid.
 ///
 /// # Safety
 /// The lock must be held through [`fork_lock`].
+#[cfg(not(loom))]
 pub(crate) unsafe fn fork_unlock(child: bool) {
     // SAFETY: forwarded contract.
-    unsafe { STATE.force_unlock() };
+    unsafe { SHARED.force_unlock() };
     if child {
         stack::refresh_pid();
     }
@@ -428,20 +399,11 @@ pub(crate) unsafe fn fork_unlock(child: bool) {
 /// charged `bytes` on the countdown, with the stack above `above` (the
 /// stack pointer of the allocator's outermost function). Null when the pool
 /// or the table is full.
+#[cfg(not(loom))]
 #[inline(never)]
 fn record(bytes: usize, usable: usize, align: usize, zero: bool, above: usize) -> *mut u8 {
     let mut frames = [0usize; MAX_DEPTH];
     let depth = stack::capture(&mut frames, above);
-    let (objects, space) = sampler::weights(bytes, sample_interval());
-    STATE.with(|s| {
-        let Some(entry) = s.table.intern(&frames[..depth]) else {
-            s.pool.dropped += 1;
-            return core::ptr::null_mut();
-        };
-        let p = s.pool.alloc(usable, align, zero, entry, objects, space);
-        if !p.is_null() {
-            s.table.add(entry, objects, space);
-        }
-        p
-    })
+    let sample = (bytes, usable, align, zero);
+    SHARED.record_small(&frames[..depth], sample, sample_interval())
 }

@@ -31,14 +31,17 @@
 //! while the program has freed it but the allocator still holds it (the
 //! hardened build's quarantine: its sample ended at the free), and `FREE`
 //! while the slot is on its free list; slots
-//! past a kind's bump count were never used. [`in_use`] and [`in_region`]
-//! read only the region's base, set once before any block is handed out.
+//! past a kind's bump count were never used. [`Region::owns`] reads only
+//! the region's base, published once (Release, with the flag it reads
+//! first with Acquire) before any block is handed out.
 
 use crate::os::{self, PAGE};
-use crate::sync::Ordering::{Acquire, Release};
-use crate::sync::unmodeled::AtomicBool;
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+#[cfg(loom)]
+use crate::sync::{AtomicBool, AtomicUsize};
+#[cfg(not(loom))]
+use crate::sync::unmodeled::{AtomicBool, AtomicUsize};
 use core::ptr;
-use crate::sync::unmodeled::AtomicUsize;
 
 /// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 64 KiB:
 /// a small block, its header and its alignment).
@@ -47,7 +50,11 @@ const _: () = assert!(
     crate::size_class::SMALL_LIMIT + HEADER <= PAGE << (KINDS - 1)
         && crate::size_class::SMALL_LIMIT.is_power_of_two()
 );
+#[cfg(not(loom))]
 const SUBREGION_SHIFT: u32 = 31;
+/// (Loom models: one slot of the largest kind.)
+#[cfg(loom)]
+const SUBREGION_SHIFT: u32 = 16;
 /// Bytes of a kind's subregion.
 const SUBREGION: usize = 1 << SUBREGION_SHIFT;
 /// Bytes of the region.
@@ -88,20 +95,34 @@ struct Header {
 }
 const _: () = assert!(HEADER == 64);
 
-/// Set once the region is reserved; its base (aligned to `SUBREGION`).
-static IN_USE: AtomicBool = AtomicBool::new(false);
-static BASE: AtomicUsize = AtomicUsize::new(0);
-
-/// Whether the region exists (then [`in_region`] tells).
-#[inline(always)]
-pub fn in_use() -> bool {
-    IN_USE.load(Acquire)
+/// Where the region is, for lookups without the lock: set once, when it
+/// is reserved (under the lock), before any block is handed out.
+pub struct Region {
+    in_use: AtomicBool,
+    /// The region's base (aligned to `SUBREGION`).
+    base: AtomicUsize,
 }
 
-/// Whether `p` lies in the region (once [`in_use`]).
-#[inline(always)]
-pub fn in_region(p: *const u8) -> bool {
-    (p as usize).wrapping_sub(BASE.load(crate::sync::Ordering::Relaxed)) < REGION
+impl Region {
+    crate::sync::const_fn! {
+        pub fn new() -> Self {
+            Self {
+                in_use: AtomicBool::new(false),
+                base: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    /// Whether `p` lies in the region: a flag load while it does not exist.
+    #[inline(always)]
+    pub fn owns(&self, p: *const u8) -> bool {
+        self.in_use.load(Acquire) && (p as usize).wrapping_sub(self.base.load(Relaxed)) < REGION
+    }
+
+    fn publish(&self, base: usize) {
+        self.base.store(base, Relaxed);
+        self.in_use.store(true, Release);
+    }
 }
 
 pub struct Pool {
@@ -139,8 +160,9 @@ impl Pool {
         }
     }
 
-    /// Reserves the region (once). False if the OS refuses.
-    pub fn init(&mut self) -> bool {
+    /// Reserves the region (once) and publishes it in `region`. False if
+    /// the OS refuses.
+    pub fn init(&mut self, region: &Region) -> bool {
         if self.base != 0 {
             return true;
         }
@@ -148,10 +170,10 @@ impl Pool {
             return false;
         };
         self.base = base;
-        BASE.store(self.base, crate::sync::Ordering::Relaxed);
-        IN_USE.store(true, Release);
+        region.publish(base);
         // Thread caches may hold sampled blocks from now on (freed into
         // them by `GlobalAlloc`'s small free, which never looks).
+        #[cfg(not(loom))]
         crate::tcache::admit_foreign();
         true
     }
@@ -187,13 +209,16 @@ impl Pool {
             // SAFETY: `[slot + accessible, slot + data)` lies in this slot,
             // inaccessible and unused.
             let ok =
-                unsafe { os::protect((slot + accessible) as *mut u8, data - accessible, true) };
+                unsafe { open((slot + accessible) as *mut u8, data - accessible) };
             if !ok {
                 // SAFETY: the slot is used; nobody holds it.
                 unsafe { self.push_free(slot, slot_size, accessible, dirty) };
                 return ptr::null_mut();
             }
         }
+        // A slot freed through a thread cache was poisoned there as a free
+        // block (the `asan` feature): it is the program's again.
+        crate::poison::unpoison(slot as *mut u8, || usable);
         if zero && dirty > 0 {
             // SAFETY: `[slot, slot + min(usable, dirty))` is accessible (kept
             // pages, or the header page) and holds no live block.
@@ -238,7 +263,7 @@ impl Pool {
         // readable and writable mapping for the kernel (one VMA), however
         // many there are; pages are still only touched as blocks use them.
         // SAFETY: the slot lies in the reserved region and holds nothing.
-        if !unsafe { os::protect(slot as *mut u8, slot_size, true) } {
+        if !unsafe { open(slot as *mut u8, slot_size) } {
             return None;
         }
         self.bump[kind] += 1;
@@ -246,36 +271,36 @@ impl Pool {
     }
 
     /// The slot size and header of the live block `p`, or why not.
-    fn live(&self, p: *const u8) -> Result<(usize, *mut Header), super::Misuse> {
+    fn live(&self, p: *const u8) -> Result<(usize, *mut Header), super::shared::Misuse> {
         let (slot_size, header) = self.held(p)?;
         // SAFETY: `held` checked the header, on a readable page.
         if unsafe { (*header).state } != LIVE {
-            return Err(super::Misuse::Freed);
+            return Err(super::shared::Misuse::Freed);
         }
         Ok((slot_size, header))
     }
 
     /// As `live`, for a block live or ended (see `ENDED`).
-    fn held(&self, p: *const u8) -> Result<(usize, *mut Header), super::Misuse> {
+    fn held(&self, p: *const u8) -> Result<(usize, *mut Header), super::shared::Misuse> {
         let offset = (p as usize).wrapping_sub(self.base);
         let kind = offset >> SUBREGION_SHIFT;
         if self.base == 0 || kind >= KINDS {
-            return Err(super::Misuse::NotBlock);
+            return Err(super::shared::Misuse::NotBlock);
         }
         let slot_size = PAGE << kind;
         let index = (offset & (SUBREGION - 1)) / slot_size;
         if index >= self.bump[kind] {
-            return Err(super::Misuse::NotBlock);
+            return Err(super::shared::Misuse::NotBlock);
         }
         let slot = self.base + kind * SUBREGION + index * slot_size;
         if p as usize != slot {
-            return Err(super::Misuse::NotBlock);
+            return Err(super::shared::Misuse::NotBlock);
         }
         let header = header_of(slot, slot_size);
         // SAFETY: the header page of a slot below the bump count is readable.
         let state = unsafe { (*header).state };
         if state != LIVE && state != ENDED {
-            return Err(super::Misuse::Freed);
+            return Err(super::shared::Misuse::Freed);
         }
         Ok((slot_size, header))
     }
@@ -284,7 +309,7 @@ impl Pool {
     /// allocator still holds it): its table entry and weights, to take out
     /// of the table.
     #[cfg(feature = "hardened")]
-    pub fn end(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::Misuse> {
+    pub fn end(&mut self, p: *mut u8) -> Result<(usize, f64, f64), super::shared::Misuse> {
         let (_, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
         let h = unsafe { &mut *header };
@@ -297,7 +322,7 @@ impl Pool {
     ///
     /// # Safety
     /// If `p` is a live block, the caller gives it up.
-    pub unsafe fn free(&mut self, p: *mut u8) -> Result<Option<(usize, f64, f64)>, super::Misuse> {
+    pub unsafe fn free(&mut self, p: *mut u8) -> Result<Option<(usize, f64, f64)>, super::shared::Misuse> {
         let (slot_size, header) = self.held(p)?;
         // SAFETY: `held` checked the header, on a readable page.
         let (live, entry, objects, space, usable, accessible, mut dirty) = unsafe {
@@ -336,7 +361,7 @@ impl Pool {
         if data > h.accessible {
             // SAFETY: `[p + accessible, p + data)` lies in this live block's
             // slot, inaccessible and unused.
-            if !unsafe { os::protect(p.add(h.accessible), data - h.accessible, true) } {
+            if !unsafe { open(p.add(h.accessible), data - h.accessible) } {
                 return false;
             }
             h.accessible = data;
@@ -367,7 +392,7 @@ impl Pool {
     }
 
     /// Bytes usable at the live block `p`.
-    pub fn usable_size(&self, p: *const u8) -> Result<usize, super::Misuse> {
+    pub fn usable_size(&self, p: *const u8) -> Result<usize, super::shared::Misuse> {
         let (_, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
         Ok(unsafe { (*header).usable })
@@ -375,7 +400,7 @@ impl Pool {
 
     /// The record of the live block `p`: its table entry, its usable bytes
     /// and its weights.
-    pub fn record_of(&self, p: *const u8) -> Result<Record, super::Misuse> {
+    pub fn record_of(&self, p: *const u8) -> Result<Record, super::shared::Misuse> {
         let (_, header) = self.live(p)?;
         // SAFETY: `live` checked the header, on a readable page.
         let h = unsafe { &*header };
@@ -416,6 +441,7 @@ pub struct Record {
 /// a kernel older than 4.17 that takes the address as a hint is checked).
 /// `None` if the thread caches have no floor there (the heap lies low, as
 /// under valgrind or with a 39-bit address space) or no place is free.
+#[cfg(not(loom))]
 fn reserve_region() -> Option<usize> {
     use crate::tcache::SPLIT;
     if crate::tcache::floor() != SPLIT {
@@ -448,6 +474,39 @@ fn reserve_region() -> Option<usize> {
     }
     os::warn(b"heap profiler: no room for its pool below 2^45");
     None
+}
+
+/// Loom models: anywhere (no thread cache takes part), readable and
+/// writable whole (`open` has nothing to do).
+#[cfg(loom)]
+fn reserve_region() -> Option<usize> {
+    os::reserve(REGION, SUBREGION).map(|p| p.as_ptr() as usize)
+}
+
+/// Makes `[p, p + len)`, a part of the region, readable and writable.
+///
+/// # Safety
+/// The range must be page-aligned, in the region, and hold nothing.
+unsafe fn open(p: *mut u8, len: usize) -> bool {
+    // SAFETY: by contract.
+    #[cfg(not(loom))]
+    return unsafe { os::protect(p, len, true) };
+    #[cfg(loom)]
+    {
+        let _ = (p, len);
+        true
+    }
+}
+
+impl Drop for Pool {
+    /// Gives the region back (a pool of a loom model; the process's lives
+    /// as long as the process).
+    fn drop(&mut self) {
+        if self.base != 0 {
+            // SAFETY: the region reserved by `init`, which nothing uses now.
+            unsafe { os::release(self.base as *mut u8, REGION) };
+        }
+    }
 }
 
 /// The header of the slot at `slot` of `slot_size` bytes.

@@ -26,7 +26,7 @@
 //! Invariants: `ThreadState` is the calling thread's (in its thread cache);
 //! all zero bytes is its initial value ("no countdown drawn yet").
 
-use super::{INTERVAL, record};
+use super::INTERVAL;
 use crate::backend::Backend;
 use crate::size_class::CLASSES;
 use crate::sync::Ordering::Relaxed;
@@ -101,17 +101,6 @@ fn seed(salt: u64) -> u64 {
     (x ^ (x >> 31)) | 1
 }
 
-/// The weights of a sample of `bytes` at interval `interval`: the objects
-/// and the bytes it stands for.
-pub fn weights(bytes: usize, interval: u64) -> (f64, f64) {
-    let s = bytes.max(1) as f64;
-    let p = -(-s / interval.max(1) as f64).exp_m1();
-    if p <= 0.0 {
-        return (1.0, s);
-    }
-    (1.0 / p, s / p)
-}
-
 /// Gives every bin of `tc` a budget: drawn if profiling is on, else
 /// [`OFF_BUDGET`] (a thread cache's start, or a change of state).
 pub fn draw_budgets(tc: &mut ThreadCache) {
@@ -169,7 +158,7 @@ pub fn alloc_small(
         };
         tc.set_budget(class, next);
         if active {
-            let p = record(block, size.max(block), align, false, above);
+            let p = super::record(block, size.max(block), align, false, above);
             if !p.is_null() {
                 return p;
             }
@@ -197,22 +186,6 @@ pub fn big_due(tc: &mut ThreadCache, size: usize) -> bool {
         draw_budgets(tc);
     }
     grown(tc, size)
-}
-
-/// The weights of a sampled block resized from `old` to `new` bytes,
-/// whose weight in objects was `objects` (one over the probability that it
-/// is sampled): growing, it would have been sampled had the growth crossed
-/// the countdown, so that probability becomes `1 - (1 - p) exp(-grown/T)`;
-/// shrinking, it stays. The bytes it stands for are `new` over it.
-pub fn reweigh(old: usize, new: usize, objects: f64, interval: u64) -> (f64, f64) {
-    let p = 1.0 / objects.max(1.0);
-    let p = if new > old {
-        let stay = (-((new - old) as f64) / interval.max(1) as f64).exp();
-        1.0 - (1.0 - p) * stay
-    } else {
-        p
-    };
-    (1.0 / p, new as f64 / p)
 }
 
 /// `bytes` more of large or huge blocks: a new one, or an unsampled one
@@ -247,24 +220,4 @@ mod tests {
         assert!((mean / want - 1.0).abs() < 0.05, "mean {mean} want {want}");
     }
 
-    #[test]
-    fn growth_raises_the_probability_shrinking_keeps_it() {
-        let t = 512 * 1024;
-        let (o, _) = weights(1000, t);
-        // Grown to 100 KiB: as likely sampled as a 100 KiB block.
-        let (o2, s2) = reweigh(1000, 100 * 1024, o, t);
-        let (want, want_space) = weights(100 * 1024, t);
-        assert!((o2 / want - 1.0).abs() < 1e-9 && (s2 / want_space - 1.0).abs() < 1e-9);
-        let (o3, s3) = reweigh(100 * 1024, 50 * 1024, o2, t);
-        assert!((o3 - o2).abs() < 1e-12 && (s3 - 50.0 * 1024.0 * o2).abs() < 1e-6);
-    }
-
-    #[test]
-    fn weights_scale_small_and_large_samples() {
-        let (objects, space) = weights(32, 512 * 1024);
-        assert!((space / (512.0 * 1024.0) - 1.0).abs() < 0.001, "{space}");
-        assert!((objects * 32.0 / space - 1.0).abs() < 1e-9);
-        let (objects, space) = weights(64 << 20, 512 * 1024);
-        assert!((objects - 1.0).abs() < 1e-9 && (space - (64 << 20) as f64).abs() < 1.0);
-    }
 }

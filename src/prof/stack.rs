@@ -35,8 +35,7 @@
 use crate::sync::Ordering::Relaxed;
 use crate::sync::unmodeled::AtomicI32;
 
-/// Frames kept per sample.
-pub const MAX_DEPTH: usize = 64;
+pub use super::MAX_DEPTH;
 /// The largest step between two frame pointers the walk follows.
 const MAX_FRAME: usize = 16 << 20;
 const PAGE: usize = crate::os::PAGE;

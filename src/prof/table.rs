@@ -17,11 +17,14 @@
 //! probe sequence, 0 in empty slots; the totals are the sums of the
 //! entries' counters.
 
-use super::stack::MAX_DEPTH;
+use super::MAX_DEPTH;
 use crate::os::{self, PAGE};
 
 /// Distinct stacks the table holds; samples of further stacks are dropped.
+#[cfg(not(loom))]
 pub const MAX_STACKS: usize = 1 << 14;
+#[cfg(loom)]
+pub const MAX_STACKS: usize = 1 << 3;
 const INDEX_SLOTS: usize = 2 * MAX_STACKS;
 
 /// A stack and its counters.
@@ -102,8 +105,7 @@ impl Table {
         if !self.entries.is_null() {
             return true;
         }
-        let entries = os::align_up(MAX_STACKS * size_of::<Entry>(), PAGE);
-        let index = os::align_up(INDEX_SLOTS * size_of::<u32>(), PAGE);
+        let (entries, index) = Self::sizes();
         let Some(e) = os::reserve(entries, PAGE) else {
             return false;
         };
@@ -115,6 +117,14 @@ impl Table {
         self.entries = e.as_ptr().cast();
         self.index = i.as_ptr().cast();
         true
+    }
+
+    /// Bytes of the entries' and the index's mappings.
+    fn sizes() -> (usize, usize) {
+        (
+            os::align_up(MAX_STACKS * size_of::<Entry>(), PAGE),
+            os::align_up(INDEX_SLOTS * size_of::<u32>(), PAGE),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -250,12 +260,27 @@ impl Table {
             live_samples: self.live_samples,
             live_bytes: self.live_space.max(0.0),
             live_bytes_sd: self.live_var.max(0.0).sqrt(),
-            peak_bytes: self.peak_space,
+            peak_bytes: self.peak_space.max(0.0),
             alloc_bytes: self.alloc_space,
             samples: self.samples,
             stacks: self.len,
             dropped: self.dropped,
             ..Default::default()
+        }
+    }
+}
+
+impl Drop for Table {
+    /// Gives the memory back (a table of a loom model; the process's lives
+    /// as long as the process).
+    fn drop(&mut self) {
+        if !self.entries.is_null() {
+            let (entries, index) = Self::sizes();
+            // SAFETY: the mappings made by `init`, which nothing uses now.
+            unsafe {
+                os::release(self.entries.cast(), entries);
+                os::release(self.index.cast(), index);
+            }
         }
     }
 }
