@@ -347,6 +347,24 @@ impl Bin {
     }
 }
 
+/// Moves the blocks of `batch` below `floor` that are not the heap's to
+/// `out` (a batch `Bin::take_batch` said holds some); the others stay, in
+/// another order.
+#[cfg(all(feature = "prof", not(loom)))]
+pub fn split_foreign(batch: &mut Chain, out: &mut Chain, floor: usize) {
+    let mut kept = Chain::new();
+    while let Some(b) = batch.pop() {
+        let to = if (b as usize) < floor && !crate::registry::in_segment(b.cast()) {
+            &mut *out
+        } else {
+            &mut kept
+        };
+        // SAFETY: `b` is off `batch`, a free block the caller owns.
+        unsafe { to.push(b) };
+    }
+    *batch = kept;
+}
+
 impl Bin {
     /// Takes the first `n` (at most `count`) cached blocks as a chain.
     pub fn take(&mut self, n: u32) -> Chain {
@@ -371,14 +389,25 @@ impl Bin {
     /// Takes the first `n` cached blocks as a batch to flush, noting
     /// whether they belong to more than one arena (the flush then sorts
     /// them: see `Backend::flush`). The walk that finds the batch's end reads
-    /// each block's arena on the way.
-    pub fn take_batch(&mut self, n: u32) -> (Chain, Owners) {
+    /// each block's arena on the way. With `prof`, a block below `floor`
+    /// that is not the heap's (a sampled block) is only noted: the third
+    /// value says whether the batch holds one (the caller sets it aside).
+    pub fn take_batch(&mut self, n: u32, floor: usize) -> (Chain, Owners, bool) {
         let mut first = None;
         let mut mixed = false;
+        #[cfg_attr(not(all(feature = "prof", not(loom))), allow(unused_mut))]
+        let mut foreign = false;
         // SAFETY: the bin is a null-terminated chain of `count` blocks that
         // the cache owns.
         let mut chain = unsafe { Chain::from_raw(self.head, self.count()) };
         let batch = chain.take_front_with(n, |b| {
+            #[cfg(all(feature = "prof", not(loom)))]
+            if (b as usize) < floor && !crate::registry::in_segment(b.cast()) {
+                foreign = true;
+                return;
+            }
+            #[cfg(not(all(feature = "prof", not(loom))))]
+            let _ = floor;
             // SAFETY: a cached block is a live block of the heap.
             let owner = unsafe { Backend::owner_of(b.cast()) };
             match first {
@@ -389,7 +418,8 @@ impl Bin {
         let (head, count) = chain.into_raw();
         self.head = head;
         self.set_count(count);
-        (batch, if mixed { Owners::Mixed } else { Owners::One })
+        let owners = if mixed { Owners::Mixed } else { Owners::One };
+        (batch, owners, foreign)
     }
 
     /// Whether `p` is among the cached blocks (a walk: double free

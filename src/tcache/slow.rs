@@ -151,12 +151,23 @@ impl ThreadCache {
     }
 
     /// The first `n` blocks of `class` as a batch to flush (see
-    /// `Bin::take_batch`); in the `prof` build, blocks below the split
-    /// among them (the profiler's sampled blocks) go aside first.
+    /// `Bin::take_batch`); in the `prof` build, the profiler's sampled
+    /// blocks among them (below the floor, in no segment) go aside, found
+    /// by the walk that takes the batch.
     fn take_batch(&mut self, class: usize, n: u32) -> (Chain, Owners) {
         #[cfg(all(feature = "prof", not(loom)))]
-        self.scrub(class, n);
-        self.bins[class].take_batch(n)
+        let floor = self.floor;
+        #[cfg(not(all(feature = "prof", not(loom))))]
+        let floor = 1;
+        #[cfg_attr(not(all(feature = "prof", not(loom))), allow(unused_mut))]
+        let (mut batch, owners, foreign) = self.bins[class].take_batch(n, floor);
+        #[cfg(all(feature = "prof", not(loom)))]
+        if foreign {
+            super::bin::split_foreign(&mut batch, &mut self.outcasts, floor);
+        }
+        #[cfg(not(all(feature = "prof", not(loom))))]
+        let _ = foreign;
+        (batch, owners)
     }
 
     /// Every block of `class`, as a chain (as `take_batch` for the blocks
