@@ -52,6 +52,9 @@ pub struct ProfState {
     pub(crate) rng: u64,
     /// The profiler's generation the bins' budgets were drawn for.
     pub(crate) generation: u32,
+    /// Samples until the next walk of the cache for sampled blocks freed
+    /// into it (see `prof::sampler`).
+    pub(crate) until_scrub: u32,
 }
 
 #[cfg(all(feature = "prof", not(loom)))]
@@ -61,6 +64,7 @@ impl ProfState {
             countdown: 0,
             rng: 0,
             generation: 0,
+            until_scrub: 0,
         }
     }
 }
@@ -160,6 +164,19 @@ impl ThreadCache {
         // SAFETY: the cache's key is the secret.
         unsafe { self.bins[class].scrub(n, &mut out, key, floor) };
         self.outcasts = out;
+    }
+
+    /// Sets aside the blocks below the floor that are not the heap's in
+    /// every bin (a walk of the whole cache): the profiler's sampled blocks
+    /// that `GlobalAlloc`'s free pushed and no `pop` or flush met yet,
+    /// whose samples would otherwise stay live (see `prof::sampler`).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn scrub_all(&mut self) {
+        for class in 0..crate::size_class::NUM_CLASSES {
+            if self.bins[class].count() != 0 {
+                self.scrub(class, u32::MAX);
+            }
+        }
     }
 
     /// Whether a flush set blocks aside (see [`ThreadCache::take_outcasts`]).
