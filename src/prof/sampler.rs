@@ -157,8 +157,9 @@ pub fn alloc_small(
             OFF_BUDGET
         };
         tc.set_budget(class, next);
+        // The allocations that budget stands for (see `note_ops`).
+        tc.note_ops(next.saturating_add(1));
         if active {
-            scrub_now_and_then(tc);
             let p = super::record(block, size.max(block), align, false, above);
             if !p.is_null() {
                 return p;
@@ -177,29 +178,6 @@ pub fn alloc_small(
         }
     }
     p
-}
-
-/// Bytes a thread allocates, about, between two walks of its cache for
-/// sampled blocks freed into it.
-const SCRUB_BYTES: u64 = 256 * 1024;
-
-/// Now and then (once per [`SCRUB_BYTES`] allocated by the thread, about:
-/// one sample in `SCRUB_BYTES / T`), walks the thread's cache for sampled
-/// blocks freed into it that no `pop` or flush of their bin met yet. A
-/// sampled block freed by `GlobalAlloc` is known freed only when its bin
-/// gives it back; until then its sample counts as live, and the bins'
-/// blocks that no `pop` reaches (a thread that frees a class it does not
-/// allocate keeps the bottom of its bin) would hold such samples for good.
-/// The walk costs at most the cache's blocks (a 2 MiB budget) per
-/// `SCRUB_BYTES` allocated.
-fn scrub_now_and_then(tc: &mut ThreadCache) {
-    let st = tc.prof_state();
-    if st.until_scrub > 0 {
-        st.until_scrub -= 1;
-        return;
-    }
-    st.until_scrub = (SCRUB_BYTES / INTERVAL.load(Relaxed).max(1)) as u32;
-    tc.scrub_all();
 }
 
 /// Whether a large or huge allocation of `size` bytes is sampled: if

@@ -52,9 +52,11 @@ pub struct ProfState {
     pub(crate) rng: u64,
     /// The profiler's generation the bins' budgets were drawn for.
     pub(crate) generation: u32,
-    /// Samples until the next walk of the cache for sampled blocks freed
-    /// into it (see `prof::sampler`).
-    pub(crate) until_scrub: u32,
+    /// Allocations and frees since the cache was last walked for sampled
+    /// blocks freed into it, and how many it takes for the next walk (see
+    /// [`ThreadCache::note_ops`]).
+    pub(crate) ops_since_scrub: u64,
+    pub(crate) scrub_due: u64,
 }
 
 #[cfg(all(feature = "prof", not(loom)))]
@@ -64,7 +66,8 @@ impl ProfState {
             countdown: 0,
             rng: 0,
             generation: 0,
-            until_scrub: 0,
+            ops_since_scrub: 0,
+            scrub_due: 0,
         }
     }
 }
@@ -166,17 +169,40 @@ impl ThreadCache {
         self.outcasts = out;
     }
 
-    /// Sets aside the blocks below the floor that are not the heap's in
-    /// every bin (a walk of the whole cache): the profiler's sampled blocks
-    /// that `GlobalAlloc`'s free pushed and no `pop` or flush met yet,
-    /// whose samples would otherwise stay live (see `prof::sampler`).
+    /// Counts `n` allocations or frees of this thread, and now and then
+    /// sets aside the profiler's sampled blocks waiting in any bin (a walk
+    /// of the whole cache, once the thread has made four times as many
+    /// allocations and frees as the cache holds blocks: a quarter of a
+    /// link per operation at most). A sampled block that `GlobalAlloc`'s
+    /// free pushed is known freed only when its bin gives it back (the
+    /// next `pop` of its class, or a flush); until then its sample counts
+    /// as live, and the bottom of a bin that no `pop` reaches (a thread
+    /// that frees a class it does not allocate) would keep such samples
+    /// for good. Called by the profiler's sample slow path (the
+    /// allocations a class's budget stands for) and by overflows (the
+    /// blocks flushed).
     #[cfg(all(feature = "prof", not(loom)))]
-    pub fn scrub_all(&mut self) {
+    pub fn note_ops(&mut self, n: u64) {
+        if !FOREIGN.load(Acquire) {
+            return;
+        }
+        let st = &mut self.prof;
+        st.ops_since_scrub = st.ops_since_scrub.saturating_add(n);
+        if st.ops_since_scrub < st.scrub_due {
+            return;
+        }
+        let cached: u64 = self.bins.iter().map(|b| u64::from(b.count())).sum();
+        if self.prof.ops_since_scrub < 4 * cached {
+            self.prof.scrub_due = 4 * cached;
+            return;
+        }
         for class in 0..crate::size_class::NUM_CLASSES {
             if self.bins[class].count() != 0 {
                 self.scrub(class, u32::MAX);
             }
         }
+        self.prof.ops_since_scrub = 0;
+        self.prof.scrub_due = 0;
     }
 
     /// Whether a flush set blocks aside (see [`ThreadCache::take_outcasts`]).

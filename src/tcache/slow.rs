@@ -138,6 +138,9 @@ impl ThreadCache {
             let n = info.batch.max((count + 1).saturating_sub(limit)).min(count);
             let (batch, owners) = self.take_batch(class, n);
             heap.flush(class, batch, owners, self.sender());
+            // The frees that overflow stands for (see `note_ops`).
+            #[cfg(all(feature = "prof", not(loom)))]
+            self.note_ops(u64::from(n));
             // The limit after the batch went: the count stays within it.
             if limit != self.bins[class].limit() {
                 self.set_limit(class, limit.max(self.bins[class].count()));
