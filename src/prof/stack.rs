@@ -18,7 +18,8 @@
 //! returns `EFAULT` for memory that is not readable, instead of a signal);
 //! once a page has been read that way, the next frames on the same page
 //! are read directly. A typical stack costs a few system calls per sample,
-//! and samples are rare (one per 512 KiB allocated by default).
+//! at most [`MAX_CHECKED_PAGES`], and samples are rare (one per 512 KiB
+//! allocated by default).
 //!
 //! Code built without frame pointers (Rust's default in release builds)
 //! uses the register for other values: the walk stops at the first value
@@ -38,6 +39,11 @@ use crate::sync::unmodeled::AtomicI32;
 pub use super::MAX_DEPTH;
 /// The largest step between two frame pointers the walk follows.
 const MAX_FRAME: usize = 16 << 20;
+/// Pages a walk reads through `process_vm_readv` at most (a system call
+/// each): 64 frames of a real chain lie on a few pages, but code built
+/// without frame pointers leaves values in the register that may lead the
+/// walk from page to page, a system call per step, for up to 256 steps.
+const MAX_CHECKED_PAGES: usize = 16;
 const PAGE: usize = crate::os::PAGE;
 
 /// The process's id for `process_vm_readv` (refreshed after `fork`).
@@ -125,6 +131,7 @@ pub fn capture(out: &mut [usize; MAX_DEPTH], above: usize) -> usize {
     let mut readable_page = here & !(PAGE - 1);
     let mut n = 0;
     let mut steps = 0;
+    let mut checked = 0;
     while n < MAX_DEPTH && steps < 4 * MAX_DEPTH && fp != 0 {
         steps += 1;
         if fp % 8 != 0 || fp < here {
@@ -137,6 +144,10 @@ pub fn capture(out: &mut [usize; MAX_DEPTH], above: usize) -> usize {
             // stays mapped: it is this thread's stack, in use below us.
             unsafe { [*(fp as *const usize), *((fp + 8) as *const usize)] }
         } else {
+            checked += 1;
+            if checked > MAX_CHECKED_PAGES {
+                break;
+            }
             match read_pair_checked(fp) {
                 Some(pair) => {
                     readable_page = fp & !(PAGE - 1);

@@ -27,6 +27,11 @@ use crate::sync::Ordering::{Acquire, Release};
 #[cfg(all(feature = "prof", not(loom)))]
 use crate::sync::unmodeled::AtomicBool;
 
+/// Allocations and frees per cached block between two walks of a thread's
+/// cache for the profiler's sampled blocks (see `ThreadCache::note_ops`).
+#[cfg(all(feature = "prof", not(loom)))]
+const SCRUB_RATIO: u64 = 4;
+
 /// Whether a bin may hold blocks below the split (set once the profiler's
 /// pool exists; see `bin::scrub`).
 #[cfg(all(feature = "prof", not(loom)))]
@@ -171,9 +176,9 @@ impl ThreadCache {
 
     /// Counts `n` allocations or frees of this thread, and now and then
     /// sets aside the profiler's sampled blocks waiting in any bin (a walk
-    /// of the whole cache, once the thread has made four times as many
-    /// allocations and frees as the cache holds blocks: a quarter of a
-    /// link per operation at most). A sampled block that `GlobalAlloc`'s
+    /// of the whole cache, once the thread has made [`SCRUB_RATIO`] times
+    /// as many allocations and frees as the cache holds blocks: a link per
+    /// `SCRUB_RATIO` operations at most, each maybe a cache miss). A sampled block that `GlobalAlloc`'s
     /// free pushed is known freed only when its bin gives it back (the
     /// next `pop` of its class, or a flush); until then its sample counts
     /// as live, and the bottom of a bin that no `pop` reaches (a thread
@@ -192,8 +197,8 @@ impl ThreadCache {
             return;
         }
         let cached: u64 = self.bins.iter().map(|b| u64::from(b.count())).sum();
-        if self.prof.ops_since_scrub < 4 * cached {
-            self.prof.scrub_due = 4 * cached;
+        if self.prof.ops_since_scrub < SCRUB_RATIO * cached {
+            self.prof.scrub_due = SCRUB_RATIO * cached;
             return;
         }
         for class in 0..crate::size_class::NUM_CLASSES {
