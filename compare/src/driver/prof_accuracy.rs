@@ -186,7 +186,11 @@ mod tests {
         ProfCheck {
             true_bytes: t,
             est_bytes: e,
-            sd_bytes: t / (n as f64).sqrt() as u64,
+            sd_bytes: if n == 0 {
+                0
+            } else {
+                (t as f64 / (n as f64).sqrt()) as u64
+            },
             live_samples: n,
             stats_bytes: t,
             samples: n,
