@@ -39,6 +39,13 @@ mod default_build {
     static A: slabpool::SlabPool = slabpool::SlabPool;
 
     const PAGE: usize = 4096;
+
+    /// The kernel's page (a guarded block's accessible pages are whole ones).
+    fn os_page() -> usize {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    }
+
     /// A large request: guarded through both doors.
     const LARGE: usize = 40_000;
 
@@ -91,7 +98,7 @@ mod default_build {
                 "underflow" => {
                     let p = guarded_large();
                     announce(p);
-                    let first_page = p as usize & !(PAGE - 1);
+                    let first_page = p as usize & !(os_page() - 1);
                     ptr::with_exposed_provenance_mut::<u8>(first_page).write_volatile(1);
                     ptr::with_exposed_provenance_mut::<u8>(first_page - 1).write_volatile(1);
                 }
