@@ -31,7 +31,7 @@ mod default_build {
     use super::common::{Rng, check, check_as, fill};
     use std::alloc::{Layout, alloc, dealloc, realloc};
     use std::os::unix::process::ExitStatusExt;
-    use std::process::{Command, Output};
+    use std::process::Output;
     use std::ptr;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -392,7 +392,7 @@ mod default_build {
     // ---- the parent ------------------------------------------------------------
 
     fn run(case: &str, sample: Option<&str>) -> Output {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let mut cmd = super::common::self_command();
         cmd.env("GUARD_CASE", case);
         match sample {
             Some(n) => cmd.env("SLABPOOL_GUARD_SAMPLE", n),

@@ -9,7 +9,8 @@ use slabpool::SlabPool;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+
+mod common;
 
 #[global_allocator]
 static GLOBAL: SlabPool = SlabPool;
@@ -68,7 +69,7 @@ fn a_freed_block_waits_for_the_quarantine() {
 
 /// Runs this test binary's `child` test with `CHILD=mode`.
 fn run_child(mode: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
+    common::self_command()
         .args(["--exact", "child", "--include-ignored", "--nocapture"])
         .env(CHILD, mode)
         .output()

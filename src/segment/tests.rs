@@ -41,7 +41,9 @@ fn the_header_guard_is_whole_os_pages_up_to_the_first_span() {
 
 #[test]
 fn decommit_gives_back_only_whole_os_pages_of_the_range() {
-    for page in OS_PAGES {
+    // Each size that is a multiple of the kernel's page (all three on a
+    // 4 KiB kernel): the calls are real `madvise` calls.
+    for page in OS_PAGES.into_iter().filter(|&p| p >= os::page_size()) {
         let k = page / PAGE;
         let (seg, _) = SegmentRef::create(0).expect("segment");
         let byte = |p: usize| seg.base().wrapping_add(p * PAGE);
