@@ -65,8 +65,9 @@ use core::ptr::{self, NonNull};
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
-/// Pages of the header.
-const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
+/// Pages of the header: what a segment commits of its own (its guard, in
+/// the hardened build, is never accessible).
+pub const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
 /// Whether a PROT_NONE guard follows the header (the hardened build): an
 /// underflow of the segment's first span faults there instead of reaching
 /// the page map and the span records.

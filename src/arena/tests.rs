@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::purge::HOT_WASTE_PAGES;
-use crate::segment::SpanKind;
+use crate::segment::{HEADER_PAGES, SpanKind};
 
 fn segments(arena: &Arena) -> usize {
     arena.state.with(|st| st.segment_count)
@@ -50,7 +50,7 @@ fn carve_free_and_coalesce() {
     assert_eq!(b.span.first_page(), a.span.first_page() + 10);
     assert_eq!(c.span.first_page(), b.span.first_page() + 20);
     assert_eq!(seg.free_pages(), USABLE_PAGES - 60);
-    assert_eq!(arena.counts().committed_bytes, (FIRST_PAGE + 60) * PAGE);
+    assert_eq!(arena.counts().committed_bytes, (HEADER_PAGES + 60) * PAGE);
     // Free a and c, then b: all three and the tail merge into one span.
     arena.free_span(a.span);
     arena.free_span(c.span);
@@ -68,7 +68,7 @@ fn carve_free_and_coalesce() {
     assert!(seg.is_clean(lo, PAGES - lo));
     assert_eq!(
         arena.counts().committed_bytes,
-        (FIRST_PAGE + kept) * PAGE
+        (HEADER_PAGES + kept) * PAGE
     );
     // The segment is retained, and reused clean (but for those).
     assert_eq!(segments(&arena), 1);
@@ -214,7 +214,7 @@ fn free_pages_are_purged_after_the_deadline_only() {
     // SAFETY: `big` is ours; touch every page.
     unsafe { big.start().write_bytes(0xEE, 100 * PAGE) };
     let before = arena.counts();
-    assert_eq!(before.committed_bytes, (FIRST_PAGE + 101) * PAGE);
+    assert_eq!(before.committed_bytes, (HEADER_PAGES + 101) * PAGE);
     arena.free_span(big);
     let deadline = seg.purge_at();
     assert!(seg.queued());
@@ -229,7 +229,7 @@ fn free_pages_are_purged_after_the_deadline_only() {
     // `keep`, and stay.
     let first = big.first_page();
     let kept = first.next_multiple_of(os::page_size() / PAGE) - first;
-    assert_eq!(after.committed_bytes, (FIRST_PAGE + 1 + kept) * PAGE);
+    assert_eq!(after.committed_bytes, (HEADER_PAGES + 1 + kept) * PAGE);
     assert_eq!(after.released_bytes, (100 - kept) * PAGE);
     assert!(!seg.queued());
     // The span reads zero again and is known to: alloc_zeroed needs no memset.
