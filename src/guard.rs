@@ -21,18 +21,25 @@
 //! Layout: the pool is made of chunks of [`CHUNK`] bytes (the registry's
 //! unit, registered as `ChunkKind::Guard`), mapped on demand, at most
 //! [`MAX_CHUNKS_PER_KIND`] per kind of slot. A chunk holds slots of one
-//! kind, `KIND_PAGES[kind]` data pages each:
+//! kind, `KIND_BYTES[kind]` data bytes each:
 //!
 //! ```text
 //! | header and slot records | guard | slot 0 data | guard | slot 1 data | guard | ...
 //! ```
 //!
-//! A block of `usable` bytes (its size rounded up to its alignment) takes
-//! the smallest kind that holds it, ends at its slot's data end, and only
-//! its own pages are made accessible; the slot's pages before them stay
-//! inaccessible. Kinds of 1, 8, 64 and 512 pages: every small class and
-//! large request up to 2 MiB at alignments up to a page; huge requests
-//! (above 2 MiB) and larger alignments are never guarded.
+//! Every part is whole OS pages, which `mprotect` works in: the header is
+//! 16 KiB rounded up to the OS page, a guard is one OS page, a slot's data
+//! its kind's bytes rounded up to the OS page ([`Geometry`], computed from
+//! the OS page read at start-up: with 4 KiB pages 509 slots of the
+//! smallest kind, with 64 KiB pages 31; an OS page above
+//! [`os::MAX_OS_PAGE`] leaves the pool unused). A block of `usable` bytes
+//! (its size rounded up to its alignment) takes the smallest kind that
+//! holds it, ends at its slot's data end, and only its own OS pages are
+//! made accessible; the slot's pages before them stay inaccessible (so an
+//! underflow faults once it leaves the block's first OS page). Kinds of 4
+//! KiB, 32 KiB, 256 KiB and 2 MiB: every small class and large request up
+//! to 2 MiB at alignments up to 4 KiB; huge requests (above 2 MiB) and
+//! larger alignments are never guarded.
 //!
 //! What is sampled (the per-thread countdown lives in the thread cache):
 //! - the pointer API (`raw`, under C's `malloc`): a small allocation that
@@ -88,28 +95,92 @@ use core::ptr;
 /// Bytes of a pool chunk: the registry's unit, so a chunk is found by
 /// masking an address.
 const CHUNK: usize = SEGMENT_SIZE;
-const CHUNK_PAGES: usize = CHUNK / PAGE;
-/// Readable pages at the start of a chunk: its header and slot records.
-const HEADER_PAGES: usize = 4;
+/// Readable bytes at the start of a chunk, before rounding to the OS page:
+/// its header and slot records.
+const HEADER_BYTES: usize = 4 * PAGE;
 /// Kinds of slot.
 const KINDS: usize = 4;
-/// Data pages per slot, by kind.
-const KIND_PAGES: [usize; KINDS] = [1, 8, 64, 512];
+/// Data bytes per slot, by kind, before rounding to the OS page.
+const KIND_BYTES: [usize; KINDS] = [PAGE, 8 * PAGE, 64 * PAGE, 512 * PAGE];
 /// Chunks the pool maps at most per kind (16 MiB of address space each).
 pub const MAX_CHUNKS_PER_KIND: usize = 4;
 /// Largest guarded block (its size rounded to its alignment): the data of
 /// the largest kind, which is the large limit.
-pub const MAX_BLOCK: usize = KIND_PAGES[KINDS - 1] * PAGE;
+pub const MAX_BLOCK: usize = KIND_BYTES[KINDS - 1];
 
-/// Slots of a chunk of `kind`: after the header, one guard page, then each
-/// slot's data pages followed by a guard page.
-const fn slots_of(kind: usize) -> usize {
-    (CHUNK_PAGES - HEADER_PAGES - 1) / (KIND_PAGES[kind] + 1)
+/// A chunk's layout for an OS page of `page` bytes (a power of two from 4
+/// KiB to [`os::MAX_OS_PAGE`]): header, then one guard page, then each
+/// slot's data followed by a guard page, all whole OS pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    page: usize,
 }
 
-const _: () =
-    assert!(size_of::<ChunkHeader>() + slots_of(0) * size_of::<Slot>() <= HEADER_PAGES * PAGE);
-const _: () = assert!(slots_of(KINDS - 1) >= 1);
+impl Geometry {
+    /// The layout for the OS page of this process.
+    fn os() -> Geometry {
+        Geometry {
+            page: os::page_size(),
+        }
+    }
+
+    /// Bytes of the header (readable).
+    const fn header(self) -> usize {
+        align_up(HEADER_BYTES, self.page)
+    }
+
+    /// Data bytes of a slot of `kind`.
+    const fn data(self, kind: usize) -> usize {
+        align_up(KIND_BYTES[kind], self.page)
+    }
+
+    /// Bytes from one slot's data to the next's: its data and a guard.
+    const fn stride(self, kind: usize) -> usize {
+        self.data(kind) + self.page
+    }
+
+    /// Slots of a chunk of `kind`.
+    const fn slots(self, kind: usize) -> usize {
+        (CHUNK - self.header() - self.page) / self.stride(kind)
+    }
+
+    /// Offset in the chunk of the first byte past slot `i`'s data (where
+    /// its guard page starts).
+    const fn data_end(self, kind: usize, i: usize) -> usize {
+        self.header() + self.page + i * self.stride(kind) + self.data(kind)
+    }
+
+    /// Where offset `at` of a chunk of `kind` falls.
+    const fn place(self, kind: usize, at: usize) -> Place {
+        if at < self.header() {
+            return Place::Header;
+        }
+        // The first page after the header is the guard before slot 0;
+        // then each slot's data and the guard before the next slot.
+        let r = at - self.header();
+        let i = r / self.stride(kind);
+        let slots = self.slots(kind);
+        if i >= slots {
+            Place::Guard(slots)
+        } else if r % self.stride(kind) < self.page {
+            Place::Guard(i)
+        } else {
+            Place::Data(i)
+        }
+    }
+}
+
+/// The records of the most slots a chunk has (the smallest kind with 4 KiB
+/// pages; larger pages give fewer) fit the header; the largest kind has a
+/// slot with the largest OS page.
+const _: () = {
+    let small = Geometry { page: PAGE };
+    assert!(size_of::<ChunkHeader>() + small.slots(0) * size_of::<Slot>() <= HEADER_BYTES);
+    let big = Geometry {
+        page: os::MAX_OS_PAGE,
+    };
+    assert!(big.slots(KINDS - 1) >= 1 && big.slots(0) <= small.slots(0));
+};
 
 /// Slot states.
 const FRESH: u8 = 0;
@@ -174,7 +245,7 @@ impl Chunk {
     }
 
     fn slots(self) -> usize {
-        slots_of(self.kind())
+        Geometry::os().slots(self.kind())
     }
 
     /// The record of slot `i` (below `slots()`).
@@ -194,36 +265,21 @@ impl Chunk {
         (chunk, i)
     }
 
-    /// First byte past slot `i`'s data pages (where its guard page starts).
+    /// First byte past slot `i`'s data (where its guard page starts).
     fn data_end(self, i: usize) -> usize {
-        let pages = KIND_PAGES[self.kind()];
-        self.0 + (HEADER_PAGES + 1 + i * (pages + 1) + pages) * PAGE
+        self.0 + Geometry::os().data_end(self.kind(), i)
     }
 
     /// Where `p` (inside this chunk) falls.
     fn place(self, p: usize) -> Place {
-        let page = (p - self.0) / PAGE;
-        if page < HEADER_PAGES {
-            return Place::Header;
-        }
-        let stride = KIND_PAGES[self.kind()] + 1;
-        // Page 0 after the header is the guard before slot 0; then each
-        // slot's data pages and the guard before the next slot.
-        let r = page - HEADER_PAGES;
-        let i = r / stride;
-        let slot = i.min(self.slots());
-        if r % stride == 0 || i >= self.slots() {
-            Place::Guard(slot)
-        } else {
-            Place::Data(slot)
-        }
+        Geometry::os().place(self.kind(), p - self.0)
     }
 
     /// Maps a chunk of `kind`: header readable, the rest inaccessible,
     /// registered. `None` when the OS refuses.
     fn map(kind: usize) -> Option<Chunk> {
         let base = os::reserve(CHUNK, CHUNK)?.as_ptr();
-        let header = HEADER_PAGES * PAGE;
+        let header = Geometry::os().header();
         // SAFETY: the reservation is ours and unused; past the header
         // nothing may be accessed until a block is placed there.
         let protected = unsafe { os::protect(base.wrapping_add(header), CHUNK - header, false) };
@@ -278,11 +334,11 @@ impl Pool {
     /// may grow, then the one freed longest ago.
     fn take(&mut self, kind: usize) -> Option<(Chunk, usize)> {
         let k = &mut self.kinds[kind];
-        if k.newest != 0 && k.used < slots_of(kind) {
+        if k.newest != 0 && k.used < Geometry::os().slots(kind) {
             k.used += 1;
             return Some((Chunk(k.newest), k.used - 1));
         }
-        if k.chunks < MAX_CHUNKS_PER_KIND && os::os_page_fits() {
+        if k.chunks < MAX_CHUNKS_PER_KIND && os::page_size() <= os::MAX_OS_PAGE {
             if !self.handler {
                 install_handler();
                 self.handler = true;
@@ -380,10 +436,12 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let usable = align_up(size.max(1), align);
-    let pages = usable.div_ceil(PAGE);
-    let Some(kind) = KIND_PAGES.iter().position(|&n| pages <= n) else {
+    let geometry = Geometry::os();
+    let Some(kind) = (0..KINDS).position(|kind| usable <= geometry.data(kind)) else {
         return ptr::null_mut();
     };
+    // The block's own OS pages, at the end of its slot's data.
+    let accessible = align_up(usable, geometry.page);
     let Some((chunk, i)) = POOL.with(|pool| {
         let (chunk, i) = pool.take(kind)?;
         let slot = chunk.slot(i);
@@ -395,10 +453,11 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     };
     let end = chunk.data_end(i);
-    let first = (end - pages * PAGE) as *mut u8;
-    // SAFETY: the pages belong to slot `i`, which is ours alone (taken
-    // under the lock); they hold no block.
-    if !unsafe { os::protect(first, pages * PAGE, true) } {
+    let first = (end - accessible) as *mut u8;
+    // SAFETY: the pages (whole OS pages: the slot's data ends on one) belong
+    // to slot `i`, which is ours alone (taken under the lock); they hold no
+    // block.
+    if !unsafe { os::protect(first, accessible, true) } {
         POOL.with(|pool| {
             chunk.slot(i).state.store(FREED, Release);
             pool.push_freed(chunk, i);
@@ -453,10 +512,11 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
         Ok(())
     })?;
     let end = chunk.data_end(i);
-    let first = (p as usize & !(PAGE - 1)) as *mut u8;
+    let first = (p as usize & !(Geometry::os().page - 1)) as *mut u8;
     let len = end - first as usize;
-    // SAFETY: the block's pages are ours (its slot is FREED and not yet on
-    // the FIFO, so nobody else takes it) and the caller gave the block up.
+    // SAFETY: the block's OS pages are ours (its slot is FREED and not yet
+    // on the FIFO, so nobody else takes it) and the caller gave the block
+    // up.
     let clean = unsafe { os::protect(first, len, false) };
     LIVE_BLOCKS.fetch_sub(1, Relaxed);
     // A slot whose pages could not be protected and cleared is never

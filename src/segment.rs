@@ -4,7 +4,8 @@
 //! own size, so the segment of any pointer inside it is found by masking the
 //! low bits. Its first [`FIRST_PAGE`] pages hold the header: the owning
 //! arena, a page map and one [`Span`] record per page (and in the hardened
-//! build a PROT_NONE guard page after them). The remaining pages
+//! build a PROT_NONE guard after them, from the first OS page boundary past
+//! the header to the first span: [`header_guard`]). The remaining pages
 //! are tiled by spans: runs of pages that are free, a slab of one size class,
 //! or one large block. A span's record is the one at its first page.
 //!
@@ -17,13 +18,24 @@
 //! touches little (the header is 68 KiB of address space, of which only the
 //! records of spans in use are ever written, so resident).
 //!
-//! The header also keeps a dirty bitmap: bit `p` is set while page `p` may be
-//! resident (it was handed out since the segment was mapped or the page was
-//! last decommitted). Free spans are decommitted by their dirty runs only,
-//! a span is known to read as zero when none of its bits is set, and the
-//! count of set bits is the segment's share of committed memory. The bits
-//! are atomic: the arena (free spans) and a central pool (pages of one of
-//! its slabs) may update different bits of one word at once.
+//! The header also keeps a dirty bitmap: bit `p` is set while page `p` may
+//! hold data (it was handed out since the segment was mapped or the page
+//! was last decommitted). Free spans are decommitted by their dirty runs
+//! only, a span is known to read as zero when none of its bits is set, and
+//! the count of set bits is the segment's share of committed memory. The
+//! bits are atomic: the arena (free spans) and a central pool (pages of one
+//! of its slabs) may update different bits of one word at once.
+//!
+//! Pages and bits are slabpool's 4 KiB pages; the kernel's page may be 16
+//! or 64 KiB (`os`'s top comment). Decommit then gives back only the whole
+//! OS pages inside the range it is given, each dirty run widened to the
+//! OS pages it touches there (its clean neighbours in the range read as
+//! zero either way), and clears only the bits of the pages given back: a
+//! dirty page sharing an OS page with a page outside the range stays
+//! dirty. A clean page still reads as zero when its OS page is touched
+//! through a neighbour (the kernel fills a fresh page with zeros), so only
+//! the committed figure becomes a lower bound (by at most the rest of each
+//! OS page touched).
 //!
 //! Invariants (each span record is protected by whoever owns the span: the
 //! arena lock while free, the central lock of its class while a slab, the
@@ -53,17 +65,24 @@ use core::ptr::{self, NonNull};
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
-/// Pages of the header.
-const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
-/// A PROT_NONE page after the header in the hardened build: an underflow
-/// of the segment's first span faults there instead of reaching the page
-/// map and the span records.
-#[cfg(all(feature = "hardened", not(loom)))]
-const GUARD_PAGES: usize = 1;
-#[cfg(not(all(feature = "hardened", not(loom))))]
-const GUARD_PAGES: usize = 0;
-/// First page after the header (and its guard page).
-pub const FIRST_PAGE: usize = HEADER_PAGES + GUARD_PAGES;
+/// Pages of the header: what a segment commits of its own (its guard, in
+/// the hardened build, is never accessible).
+pub const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
+/// Whether a PROT_NONE guard follows the header (the hardened build): an
+/// underflow of the segment's first span faults there instead of reaching
+/// the page map and the span records.
+const GUARDED: bool = cfg!(all(feature = "hardened", not(loom)));
+/// First page after the header (and its guard). With the guard, laid out
+/// for the largest OS page (a compile-time bound: `FIRST_PAGE` is read on
+/// the lookup paths): the header rounded up to [`os::MAX_OS_PAGE`], then
+/// one such page of guard, so the first span starts on an OS page of any
+/// supported size and at least one OS page is inaccessible before it
+/// (`header_guard`). 48 pages; 17 without the guard.
+pub const FIRST_PAGE: usize = if GUARDED {
+    (HEADER_PAGES * PAGE).next_multiple_of(os::MAX_OS_PAGE) / PAGE + os::MAX_OS_PAGE / PAGE
+} else {
+    HEADER_PAGES
+};
 /// Pages a segment can hand out.
 pub const USABLE_PAGES: usize = PAGES - FIRST_PAGE;
 /// Words of the dirty bitmap.
@@ -105,7 +124,24 @@ const _: () = {
     assert!(size_of::<Span>() == 64);
     assert!(HEADER_PAGES == 17);
     assert!(PAGES <= u16::MAX as usize);
+    assert!(FIRST_PAGE == if GUARDED { 48 } else { 17 });
 };
+
+/// The hardened build's guard after the header, as byte offsets in the
+/// segment, for an OS page of `os_page` bytes: from the first OS page
+/// boundary past the header to the first span ([`FIRST_PAGE`]), whole OS
+/// pages (at least one up to [`os::MAX_OS_PAGE`]); empty without the guard
+/// or with a larger OS page.
+#[cfg_attr(not(all(feature = "hardened", not(loom))), allow(dead_code))]
+pub const fn header_guard(os_page: usize) -> (usize, usize) {
+    let start = os::align_up(HEADER_PAGES * PAGE, os_page);
+    let end = FIRST_PAGE * PAGE;
+    if GUARDED && start < end && end % os_page == 0 {
+        (start, end)
+    } else {
+        (end, end)
+    }
+}
 
 /// A segment, by the address of its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,16 +175,14 @@ impl SegmentRef {
         }
         let seg = SegmentRef(header);
         #[cfg(all(feature = "hardened", not(loom)))]
-        // SAFETY: the guard page lies in the fresh mapping, past the header;
-        // nothing is ever placed there. (`os` owns the mappings; this is
-        // the hardened build's one protection change.) If it fails the
-        // page is merely unprotected.
-        unsafe {
-            libc::mprotect(
-                base.as_ptr().add(HEADER_PAGES * PAGE).cast(),
-                GUARD_PAGES * PAGE,
-                libc::PROT_NONE,
-            );
+        {
+            let (start, end) = header_guard(os::page_size());
+            if start < end {
+                // SAFETY: the guard lies in the fresh mapping, past the
+                // header, whole OS pages; nothing is ever placed there. If
+                // it fails the pages are merely unprotected.
+                unsafe { os::protect(base.as_ptr().add(start), end - start, false) };
+            }
         }
         let span = seg.span(FIRST_PAGE);
         span.set_kind(SpanKind::Free);
@@ -394,23 +428,57 @@ impl SegmentRef {
     }
 
     /// Decommits the dirty pages of `[first, first + n)`, which must hold
-    /// nothing anybody needs, and marks them clean. Returns the pages
+    /// nothing anybody needs, and marks them clean: with the OS page (see
+    /// [`decommit_in`](Self::decommit_in)). Returns the dirty pages
     /// decommitted and the number of `madvise` calls.
     pub fn decommit(self, first: usize, n: usize) -> (usize, usize) {
+        self.decommit_in(first, n, os::page_size())
+    }
+
+    /// [`decommit`](Self::decommit) for an OS page of `os_page` bytes (a
+    /// power of two, at least [`PAGE`]): only the whole OS pages inside
+    /// `[first, first + n)` are given back, each maximal run of them that
+    /// holds a dirty page in one call, and only their bits cleared. A
+    /// dirty page at either end, sharing its OS page with a page outside
+    /// the range, stays dirty.
+    pub fn decommit_in(self, first: usize, n: usize, os_page: usize) -> (usize, usize) {
+        let k = os_page / PAGE;
+        let (lo, hi) = os::whole_pages(first, first + n, k);
+        if lo >= hi {
+            return (0, 0);
+        }
         let (mut pages, mut calls) = (0, 0);
-        self.dirty_runs(first, n, |start, len| {
-            // SAFETY: the run lies in this segment's usable pages and, by
-            // the caller's contract, holds nothing in use.
-            let ok =
-                unsafe { os::decommit(self.base().add(start << PAGE_SHIFT), len << PAGE_SHIFT) };
+        let mut give_back = |(a, b): (usize, usize)| {
+            // SAFETY: `[a, b)` is whole OS pages (the segment is aligned to
+            // far more than an OS page) inside `[first, first + n)`, which
+            // lies in this segment's usable pages and, by the caller's
+            // contract, holds nothing in use.
+            let ok = unsafe { os::decommit(self.base().add(a << PAGE_SHIFT), (b - a) << PAGE_SHIFT) };
             calls += 1;
             if ok {
-                Self::for_each_word(start, len, |w, mask| {
-                    self.dirty_word(w).fetch_and(!mask, Ordering::Relaxed);
+                Self::for_each_word(a, b - a, |w, mask| {
+                    let old = self.dirty_word(w).fetch_and(!mask, Ordering::Relaxed);
+                    pages += (old & mask).count_ones() as usize;
                 });
-                pages += len;
+            }
+        };
+        // Each dirty run widened to its OS pages, which stay in `[lo, hi)`
+        // (both ends are OS page boundaries); runs that then meet are one.
+        let mut pending: Option<(usize, usize)> = None;
+        self.dirty_runs(lo, hi - lo, |start, len| {
+            let (a, b) = (start & !(k - 1), os::align_up(start + len, k));
+            match pending {
+                Some((from, to)) if a <= to => pending = Some((from, b)),
+                Some(run) => {
+                    give_back(run);
+                    pending = Some((a, b));
+                }
+                None => pending = Some((a, b)),
             }
         });
+        if let Some(run) = pending {
+            give_back(run);
+        }
         (pages, calls)
     }
 }

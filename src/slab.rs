@@ -17,7 +17,12 @@
 //! use. Free blocks overlapping such a page would lose their links, so they
 //! leave the free list and are "parked"; the slab's `purged` mask records
 //! the pages. Before a slab with purged pages hands out any block, it
-//! recommits them and puts every parked block back on its free list.
+//! recommits them and puts every parked block back on its free list. With
+//! an OS page larger than slabpool's 4 KiB, a page is purged only when its
+//! whole OS page lies in the slab and is idle ([`Slab::whole_os_pages`]):
+//! the kernel gives back no less, and a live neighbour must keep its bytes.
+//! A slab smaller than an OS page then purges nothing; its pages return
+//! once it is empty, with the arena's free runs.
 //!
 //! Invariants: `live + free-list length + parked == bumped <= capacity`;
 //! the parked blocks are exactly the blocks below the bump pointer that
@@ -25,7 +30,7 @@
 
 use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
-use crate::os::{PAGE, PAGE_SHIFT};
+use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
 use crate::segment::{MAX_CARVED, SegmentRef, SpanKind, SpanRef, SpanState};
 use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
@@ -284,6 +289,29 @@ impl Slab {
         lo..hi.max(lo)
     }
 
+    /// The pages of `mask` (bit `p`: page `first + p` of the segment, for
+    /// the `pages` pages of a slab) whose whole OS page of `os_page` bytes
+    /// lies in the slab with every one of its pages in `mask`: what may be
+    /// decommitted of the idle pages. `mask` itself for 4 KiB OS pages.
+    pub fn whole_os_pages(mask: u64, first: usize, pages: usize, os_page: usize) -> u64 {
+        let k = os_page / PAGE;
+        if k == 1 {
+            return mask;
+        }
+        let mut whole = 0;
+        // OS pages are aligned in the segment (which is aligned to more).
+        let mut at = os::align_up(first, k);
+        while at + k <= first + pages {
+            // `k <= pages <= 64` here, so the shifts are in range.
+            let bits = (u64::MAX >> (64 - k)) << (at - first);
+            if mask & bits == bits {
+                whole |= bits;
+            }
+            at += k;
+        }
+        whole
+    }
+
     /// Calls `f(pages)` with the page mask of each run of set bits of `mask`.
     fn for_each_run(mut mask: u64, mut f: impl FnMut(usize, usize)) {
         while mask != 0 {
@@ -341,7 +369,8 @@ impl Slab {
                 idle |= 1 << p;
             }
         }
-        let new = idle & !st.purged;
+        let first = self.0.first_page();
+        let new = Self::whole_os_pages(idle, first, pages, os::page_size()) & !st.purged;
         if new == 0 {
             return 0;
         }
@@ -364,7 +393,6 @@ impl Slab {
         (st.free, _) = kept.into_chain().into_raw();
         st.purged |= new;
         let seg = self.0.segment();
-        let first = self.0.first_page();
         let mut done = 0;
         Self::for_each_run(new, |start, len| {
             done += arena.decommit_slab_pages(seg, first + start, len);

@@ -9,7 +9,8 @@ use slabpool::SlabPool;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+
+mod common;
 
 #[global_allocator]
 static GLOBAL: SlabPool = SlabPool;
@@ -68,7 +69,7 @@ fn a_freed_block_waits_for_the_quarantine() {
 
 /// Runs this test binary's `child` test with `CHILD=mode`.
 fn run_child(mode: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
+    common::self_command()
         .args(["--exact", "child", "--include-ignored", "--nocapture"])
         .env(CHILD, mode)
         .output()
@@ -159,15 +160,17 @@ fn a_dealloc_with_another_size_aborts() {
 }
 
 #[test]
-fn the_page_after_a_segment_header_faults() {
-    let out = run_child("guard");
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGSEGV),
-        "{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn the_pages_after_a_segment_header_fault() {
+    for mode in ["guard", "guard_end"] {
+        let out = run_child(mode);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGSEGV),
+            "{mode}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// The child's misuse (run by `expect_abort` only).
@@ -177,13 +180,23 @@ fn child() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
     };
-    if mode == "guard" {
-        // The page after the 17 header pages of the 4 MiB segment holding
-        // a small block.
+    if mode == "guard" || mode == "guard_end" {
+        // The guard after the 17 header pages of the 4 MiB segment holding
+        // a small block: from the first OS page boundary past them to the
+        // first span, at 192 KiB (laid out for OS pages up to 64 KiB). Its
+        // first and last bytes, with the OS page the kernel has.
         let b = Box::new([7u8; 48]);
         let segment = &*b as *const [u8; 48] as usize & !((4 << 20) - 1);
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let first = (17 * 4096usize).next_multiple_of(page);
+        let at = if mode == "guard" {
+            first
+        } else {
+            (192 << 10) - 1
+        };
         // SAFETY: none: the read must fault (the misuse under test).
-        let byte = unsafe { std::ptr::read_volatile((segment + 17 * 4096) as *const u8) };
+        let byte = unsafe { std::ptr::read_volatile((segment + at) as *const u8) };
         println!("read {byte} from the guard page");
         return;
     }
