@@ -1,5 +1,6 @@
 //! Unit tests of `guard`.
 
+use super::chunk::{CHUNK, ChunkHeader, KIND_BYTES};
 use super::*;
 
 /// The OS pages the geometry is checked with: 4, 16 and 64 KiB.
