@@ -51,7 +51,7 @@ use crate::inbox::Inbox;
 use crate::segment::SpanList;
 use crate::segment::SpanKind;
 use crate::size_class::CLASSES;
-use crate::slab::{Slab, SlabLock};
+use crate::slab::{self, Slab, SlabLock};
 use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
@@ -240,7 +240,7 @@ impl Central {
         }
         // No block to give: carve a new slab outside the lock, then retry
         // (another thread may have refilled the class meanwhile).
-        let pages = info.slab_pages as usize;
+        let pages = info.slab_pages as usize + slab::guard_pages();
         let align = info.align_pages as usize;
         let Some(new) = home
             .arena

@@ -436,5 +436,27 @@ pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
     ok
 }
 
+/// Makes `[p, p + size)` inaccessible (`access` false) or readable and
+/// writable again, in place (`mprotect`): its pages, commit charge and
+/// mapping flags stay as they were, so made accessible again the range
+/// rejoins the mapping around it (no mapping is left split). The slab
+/// guard pages of the hardened build. False if the kernel refuses (its
+/// limit on mappings, to split one).
+///
+/// # Safety
+/// The range must be aligned to the OS page at both ends ([`page_size`])
+/// and inside a read-write reservation made here; made inaccessible, it
+/// must hold nothing anybody accesses until it is made accessible again.
+pub unsafe fn fence(p: *mut u8, size: usize, access: bool) -> bool {
+    debug_assert!((p as usize | size) % page_size() == 0, "fence of a partial OS page");
+    let prot = if access {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_NONE
+    };
+    // SAFETY: by the caller's contract the range is ours and idle.
+    unsafe { libc::mprotect(p.cast(), size, prot) == 0 }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests;

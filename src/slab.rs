@@ -24,6 +24,15 @@
 //! A slab smaller than an OS page then purges nothing; its pages return
 //! once it is empty, with the arena's free runs.
 //!
+//! Guard pages (the hardened build): a slab's span has one page more than
+//! its blocks need, after them, kept inaccessible while the slab lives
+//! ([`guard_pages`]), so an overflow off the end of a slab's last block
+//! faults instead of reaching the next slab's blocks or the next segment's
+//! header. The page is made accessible again before the span goes back to
+//! its arena. Not where the OS page is larger than slabpool's (a 4 KiB
+//! guard cannot be protected alone there), and a slab whose guard could
+//! not be set (the kernel's limit on mappings reached) runs without it.
+//!
 //! Invariants: `live + free-list length + parked == bumped <= capacity`;
 //! the parked blocks are exactly the blocks below the bump pointer that
 //! overlap a purged page, so no live block and no listed free block does.
@@ -34,6 +43,8 @@ use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
 use crate::segment::{MAX_CARVED, SegmentRef, SpanKind, SpanRef, SpanState};
 use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
+use crate::sync::Ordering::Relaxed;
+use crate::sync::unmodeled::AtomicUsize;
 use core::ptr;
 
 // A slab's carved count and class share one word of its span record.
@@ -44,6 +55,23 @@ const _: () = {
         i += 1;
     }
 };
+
+/// Pages a slab's span has past its blocks: the hardened build's guard
+/// between slab runs (see the top of this file); 0 otherwise.
+#[inline]
+pub fn guard_pages() -> usize {
+    usize::from(cfg!(feature = "hardened") && os::page_size() == PAGE)
+}
+
+/// Slab guard pages set at most at once: each splits its segment's mapping
+/// in up to three, and the kernel allows a process 65,530 mappings by
+/// default (`vm.max_map_count`), which the heap's own mappings also need.
+/// Slabs carved while this many guards are up (a heap of about 1 GiB in
+/// small blocks) run without one.
+const MAX_LIVE_GUARDS: usize = 16 << 10;
+
+/// Slab guard pages currently set.
+static LIVE_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 /// The harness's proof that it can fail (FUZZ.md): with `--cfg
 /// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
@@ -119,8 +147,48 @@ impl Slab {
         st.parked = 0;
         st.purged = 0;
         st.bucket = 0;
+        st.guarded = false;
         poison::poison(span.start(), || span.bytes());
+        if guard_pages() != 0 && LIVE_GUARDS.fetch_add(1, Relaxed) < MAX_LIVE_GUARDS {
+            // SAFETY: the guard is the span's last page, past every block,
+            // and the span is this fresh slab's alone.
+            let fenced = unsafe { os::fence(slab.guard(), PAGE, false) };
+            slab.st(lock).guarded = fenced;
+            if !fenced {
+                LIVE_GUARDS.fetch_sub(1, Relaxed);
+            }
+        } else if guard_pages() != 0 {
+            // Over the budget: this slab runs without a guard.
+            LIVE_GUARDS.fetch_sub(1, Relaxed);
+        }
         slab
+    }
+
+    /// The first byte of the slab's guard page (past its blocks).
+    fn guard(&self) -> *mut u8 {
+        self.0.start().wrapping_add(self.block_pages() * PAGE)
+    }
+
+    /// Pages of the span that hold blocks (all but the guard).
+    fn block_pages(&self) -> usize {
+        self.0.pages() - guard_pages()
+    }
+
+    /// Makes the guard page accessible again, before the empty slab's span
+    /// goes back to its arena. False if the kernel refused: the span must
+    /// then not be reused.
+    pub fn lift_guard(&self, lock: &mut SlabLock) -> bool {
+        if !self.st(lock).guarded {
+            return true;
+        }
+        // SAFETY: the guard page is this slab's, past every block; the
+        // slab is empty, so nothing reads or writes the span.
+        if !unsafe { os::fence(self.guard(), PAGE, true) } {
+            return false;
+        }
+        self.st(lock).guarded = false;
+        LIVE_GUARDS.fetch_sub(1, Relaxed);
+        true
     }
 
     /// The owner-only state, for as long as the witness is lent.
@@ -326,7 +394,7 @@ impl Slab {
     /// free blocks on them. Returns the number of pages newly decommitted.
     pub fn purge(&self, size: usize, arena: &Arena, lock: &mut SlabLock) -> usize {
         let st = self.st(lock);
-        let pages = self.0.pages();
+        let pages = self.block_pages();
         debug_assert!(pages <= 64);
         // Count, per page, the free blocks overlapping it: those on the free
         // list, and the parked ones (every block on a purged page).

@@ -44,7 +44,7 @@ impl Slab {
         assert_eq!(span.class(), class, "slab {start:p}: class");
         assert_eq!(
             span.pages(),
-            info.slab_pages as usize,
+            info.slab_pages as usize + super::guard_pages(),
             "slab {start:p}: pages"
         );
         let align = info.align_pages as usize * PAGE;
@@ -57,7 +57,7 @@ impl Slab {
             bumped <= info.capacity && live + parked <= bumped,
             "slab {start:p}: live {live} + parked {parked} > bumped {bumped}"
         );
-        let pages = span.pages();
+        let pages = self.block_pages();
         assert!(
             pages >= 64 || purged >> pages == 0,
             "slab {start:p}: purged mask"

@@ -15,7 +15,7 @@ fn new_slab(arena: &Arena, size: usize) -> (Slab, usize) {
     let span = arena
         .alloc_span(
             0,
-            info.slab_pages as usize,
+            info.slab_pages as usize + guard_pages(),
             info.align_pages as usize,
             SpanKind::Slab,
         )
@@ -183,7 +183,7 @@ fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
             }
         }
     }
-    let pages = slab.0.pages();
+    let pages = slab.block_pages();
     let purged = slab.purge(size, &arena, &mut lock());
     let os_page = crate::os::page_size();
     if os_page != PAGE {
