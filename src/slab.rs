@@ -43,8 +43,6 @@ use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
 use crate::segment::{MAX_CARVED, SegmentRef, SpanKind, SpanRef, SpanState};
 use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
-use crate::sync::Ordering::Relaxed;
-use crate::sync::unmodeled::AtomicUsize;
 use core::ptr;
 
 // A slab's carved count and class share one word of its span record.
@@ -56,22 +54,6 @@ const _: () = {
     }
 };
 
-/// Pages a slab's span has past its blocks: the hardened build's guard
-/// between slab runs (see the top of this file); 0 otherwise.
-#[inline]
-pub fn guard_pages() -> usize {
-    usize::from(cfg!(feature = "hardened") && os::page_size() == PAGE)
-}
-
-/// Slab guard pages set at most at once: each splits its segment's mapping
-/// in up to three, and the kernel allows a process 65,530 mappings by
-/// default (`vm.max_map_count`), which the heap's own mappings also need.
-/// Slabs carved while this many guards are up (a heap of about 1 GiB in
-/// small blocks) run without one.
-const MAX_LIVE_GUARDS: usize = 16 << 10;
-
-/// Slab guard pages currently set.
-static LIVE_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 /// The harness's proof that it can fail (FUZZ.md): with `--cfg
 /// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
@@ -149,47 +131,10 @@ impl Slab {
         st.bucket = 0;
         st.guarded = false;
         poison::poison(span.start(), || span.bytes());
-        if guard_pages() != 0 && LIVE_GUARDS.fetch_add(1, Relaxed) < MAX_LIVE_GUARDS {
-            // SAFETY: the guard is the span's last page, past every block,
-            // and the span is this fresh slab's alone.
-            let fenced = unsafe { os::fence(slab.guard(), PAGE, false) };
-            slab.st(lock).guarded = fenced;
-            if !fenced {
-                LIVE_GUARDS.fetch_sub(1, Relaxed);
-            }
-        } else if guard_pages() != 0 {
-            // Over the budget: this slab runs without a guard.
-            LIVE_GUARDS.fetch_sub(1, Relaxed);
-        }
+        slab.set_guard(lock);
         slab
     }
 
-    /// The first byte of the slab's guard page (past its blocks).
-    fn guard(&self) -> *mut u8 {
-        self.0.start().wrapping_add(self.block_pages() * PAGE)
-    }
-
-    /// Pages of the span that hold blocks (all but the guard).
-    fn block_pages(&self) -> usize {
-        self.0.pages() - guard_pages()
-    }
-
-    /// Makes the guard page accessible again, before the empty slab's span
-    /// goes back to its arena. False if the kernel refused: the span must
-    /// then not be reused.
-    pub fn lift_guard(&self, lock: &mut SlabLock) -> bool {
-        if !self.st(lock).guarded {
-            return true;
-        }
-        // SAFETY: the guard page is this slab's, past every block; the
-        // slab is empty, so nothing reads or writes the span.
-        if !unsafe { os::fence(self.guard(), PAGE, true) } {
-            return false;
-        }
-        self.st(lock).guarded = false;
-        LIVE_GUARDS.fetch_sub(1, Relaxed);
-        true
-    }
 
     /// The owner-only state, for as long as the witness is lent.
     #[inline]
@@ -510,6 +455,8 @@ impl Slab {
 
 #[cfg(any(test, fuzzing, feature = "invariants"))]
 mod check;
+mod guard;
+pub use guard::guard_pages;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -213,7 +213,12 @@ fn slab_guards_are_lifted_when_their_slabs_go_back() {
     }
     // A class no other test uses: 8 KiB blocks (the tag makes 8184 + 8).
     let layout = Layout::from_size_align(8192 - 8, 8).unwrap();
-    let count = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+    let count = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .count()
+    };
     let before = count();
     // SAFETY: valid layout; each block is freed once, with it.
     unsafe {
@@ -230,7 +235,10 @@ fn slab_guards_are_lifted_when_their_slabs_go_back() {
     let after = count();
     // The lifted guards rejoin their segments' mappings (other tests may
     // run meanwhile, so allow a few of theirs).
-    assert!(after <= before + 16, "{before} mappings before, {after} after");
+    assert!(
+        after <= before + 16,
+        "{before} mappings before, {after} after"
+    );
 }
 
 /// The one-page `PROT_NONE` mappings of this process, by start address.
