@@ -104,7 +104,7 @@ pub fn collect() {
     HEAP.collect();
 }
 
-/// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
+/// Checks the calling thread's cache (see `testing::fuzzing::check_thread_cache`).
 #[cfg(any(fuzzing, feature = "invariants"))]
 pub(crate) fn check_thread_cache() -> crate::backend::CacheCounts {
     // SAFETY: the only reference to the thread's cache in this call.
