@@ -342,7 +342,7 @@ impl Arena {
                 segments += 1;
                 empty += usize::from(seg.free_pages() == USABLE_PAGES);
                 queued += usize::from(seg.queued());
-                committed += seg.dirty_pages() + FIRST_PAGE;
+                committed += seg.dirty_pages() + crate::segment::HEADER_PAGES;
                 cur = seg.next(&st.links);
             }
             assert_eq!(segments, st.segment_count, "arena {index}: segment count");

@@ -123,7 +123,7 @@ pub(crate) fn release_outcasts(tc: &mut crate::tcache::ThreadCache) {
     let _ = tc;
 }
 
-/// Checks the calling thread's cache (see `fuzzing::check_thread_cache`).
+/// Checks the calling thread's cache (see `testing::fuzzing::check_thread_cache`).
 #[cfg(any(fuzzing, feature = "invariants"))]
 pub(crate) fn check_thread_cache() -> crate::backend::CacheCounts {
     // SAFETY: the only reference to the thread's cache in this call.

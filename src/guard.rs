@@ -21,18 +21,25 @@
 //! Layout: the pool is made of chunks of [`CHUNK`] bytes (the registry's
 //! unit, registered as `ChunkKind::Guard`), mapped on demand, at most
 //! [`MAX_CHUNKS_PER_KIND`] per kind of slot. A chunk holds slots of one
-//! kind, `KIND_PAGES[kind]` data pages each:
+//! kind, `KIND_BYTES[kind]` data bytes each:
 //!
 //! ```text
 //! | header and slot records | guard | slot 0 data | guard | slot 1 data | guard | ...
 //! ```
 //!
-//! A block of `usable` bytes (its size rounded up to its alignment) takes
-//! the smallest kind that holds it, ends at its slot's data end, and only
-//! its own pages are made accessible; the slot's pages before them stay
-//! inaccessible. Kinds of 1, 8, 64 and 512 pages: every small class and
-//! large request up to 2 MiB at alignments up to a page; huge requests
-//! (above 2 MiB) and larger alignments are never guarded.
+//! Every part is whole OS pages, which `mprotect` works in: the header is
+//! 16 KiB rounded up to the OS page, a guard is one OS page, a slot's data
+//! its kind's bytes rounded up to the OS page ([`Geometry`], computed from
+//! the OS page read at start-up: with 4 KiB pages 509 slots of the
+//! smallest kind, with 64 KiB pages 31; an OS page above
+//! [`os::MAX_OS_PAGE`] leaves the pool unused). A block of `usable` bytes
+//! (its size rounded up to its alignment) takes the smallest kind that
+//! holds it, ends at its slot's data end, and only its own OS pages are
+//! made accessible; the slot's pages before them stay inaccessible (so an
+//! underflow faults once it leaves the block's first OS page). Kinds of 4
+//! KiB, 32 KiB, 256 KiB and 2 MiB: every small class and large request up
+//! to 2 MiB at alignments up to 4 KiB; huge requests (above 2 MiB) and
+//! larger alignments are never guarded.
 //!
 //! What is sampled (the per-thread countdown lives in the thread cache):
 //! - the pointer API (`raw`, under C's `malloc`): a small allocation that
@@ -77,166 +84,12 @@
 //! only reads (atomics) and never takes the lock.
 
 use crate::config;
-use crate::layout::SEGMENT_SIZE;
 use crate::os::{self, PAGE, align_up};
 use crate::registry::{self, ChunkKind};
 use crate::stats::GuardStats;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
-use crate::sync::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Lock};
 use core::ptr;
-
-/// Bytes of a pool chunk: the registry's unit, so a chunk is found by
-/// masking an address.
-const CHUNK: usize = SEGMENT_SIZE;
-const CHUNK_PAGES: usize = CHUNK / PAGE;
-/// Readable pages at the start of a chunk: its header and slot records.
-const HEADER_PAGES: usize = 4;
-/// Kinds of slot.
-const KINDS: usize = 4;
-/// Data pages per slot, by kind.
-const KIND_PAGES: [usize; KINDS] = [1, 8, 64, 512];
-/// Chunks the pool maps at most per kind (16 MiB of address space each).
-pub const MAX_CHUNKS_PER_KIND: usize = 4;
-/// Largest guarded block (its size rounded to its alignment): the data of
-/// the largest kind, which is the large limit.
-pub const MAX_BLOCK: usize = KIND_PAGES[KINDS - 1] * PAGE;
-
-/// Slots of a chunk of `kind`: after the header, one guard page, then each
-/// slot's data pages followed by a guard page.
-const fn slots_of(kind: usize) -> usize {
-    (CHUNK_PAGES - HEADER_PAGES - 1) / (KIND_PAGES[kind] + 1)
-}
-
-const _: () =
-    assert!(size_of::<ChunkHeader>() + slots_of(0) * size_of::<Slot>() <= HEADER_PAGES * PAGE);
-const _: () = assert!(slots_of(KINDS - 1) >= 1);
-
-/// Slot states.
-const FRESH: u8 = 0;
-const LIVE: u8 = 1;
-const FREED: u8 = 2;
-
-/// The record of one slot, in its chunk's header. Atomics: the fault
-/// handler and lookups of stray pointers read them without the lock.
-#[repr(C)]
-struct Slot {
-    state: AtomicU8,
-    /// When the block was freed ([`os::now_ms`]), for a `FREED` slot.
-    freed_at: AtomicU32,
-    /// The block's address (`LIVE` and `FREED` slots).
-    block: AtomicUsize,
-    /// Bytes the program asked for.
-    size: AtomicUsize,
-    /// The record of the slot freed next after this one (the FIFO of its
-    /// kind), 0 at the end. Under the pool lock.
-    next: AtomicUsize,
-}
-
-/// The start of a chunk, followed by its slot records.
-#[repr(C)]
-struct ChunkHeader {
-    /// Kind of its slots, written before the chunk is registered.
-    kind: AtomicUsize,
-}
-
-/// A chunk of the pool, by its base address: the address arithmetic of its
-/// pages and records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Chunk(usize);
-
-/// Where an address falls in a chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Place {
-    /// In the header pages.
-    Header,
-    /// In the data pages of this slot.
-    Data(usize),
-    /// In the guard page before this slot's data (or after the last slot's
-    /// data, for the slot count).
-    Guard(usize),
-}
-
-impl Chunk {
-    /// The chunk holding `p`, which the registry says is in the pool.
-    fn of(p: usize) -> Chunk {
-        Chunk(p & !(CHUNK - 1))
-    }
-
-    fn header(self) -> &'static ChunkHeader {
-        // SAFETY: a pool chunk's header pages stay mapped and readable for
-        // the life of the process (chunks are never unmapped), and the
-        // header is all atomics.
-        unsafe { &*(self.0 as *const ChunkHeader) }
-    }
-
-    fn kind(self) -> usize {
-        self.header().kind.load(Relaxed).min(KINDS - 1)
-    }
-
-    fn slots(self) -> usize {
-        slots_of(self.kind())
-    }
-
-    /// The record of slot `i` (below `slots()`).
-    fn slot(self, i: usize) -> &'static Slot {
-        debug_assert!(i < self.slots());
-        let at = self.0 + size_of::<ChunkHeader>() + i * size_of::<Slot>();
-        // SAFETY: records lie in the header pages (checked at compile time
-        // for the kind with the most slots), mapped for the life of the
-        // process; they are all atomics, zero (`FRESH`) when fresh.
-        unsafe { &*(at as *const Slot) }
-    }
-
-    /// The slot whose record is at `record` (an address from the FIFO).
-    fn of_record(record: usize) -> (Chunk, usize) {
-        let chunk = Chunk::of(record);
-        let i = (record - chunk.0 - size_of::<ChunkHeader>()) / size_of::<Slot>();
-        (chunk, i)
-    }
-
-    /// First byte past slot `i`'s data pages (where its guard page starts).
-    fn data_end(self, i: usize) -> usize {
-        let pages = KIND_PAGES[self.kind()];
-        self.0 + (HEADER_PAGES + 1 + i * (pages + 1) + pages) * PAGE
-    }
-
-    /// Where `p` (inside this chunk) falls.
-    fn place(self, p: usize) -> Place {
-        let page = (p - self.0) / PAGE;
-        if page < HEADER_PAGES {
-            return Place::Header;
-        }
-        let stride = KIND_PAGES[self.kind()] + 1;
-        // Page 0 after the header is the guard before slot 0; then each
-        // slot's data pages and the guard before the next slot.
-        let r = page - HEADER_PAGES;
-        let i = r / stride;
-        let slot = i.min(self.slots());
-        if r % stride == 0 || i >= self.slots() {
-            Place::Guard(slot)
-        } else {
-            Place::Data(slot)
-        }
-    }
-
-    /// Maps a chunk of `kind`: header readable, the rest inaccessible,
-    /// registered. `None` when the OS refuses.
-    fn map(kind: usize) -> Option<Chunk> {
-        let base = os::reserve(CHUNK, CHUNK)?.as_ptr();
-        let header = HEADER_PAGES * PAGE;
-        // SAFETY: the reservation is ours and unused; past the header
-        // nothing may be accessed until a block is placed there.
-        let protected = unsafe { os::protect(base.wrapping_add(header), CHUNK - header, false) };
-        let chunk = Chunk(base as usize);
-        chunk.header().kind.store(kind, Relaxed);
-        if !protected || !registry::register(base, CHUNK, ChunkKind::Guard) {
-            // SAFETY: never published.
-            unsafe { os::release(base, CHUNK) };
-            return None;
-        }
-        Some(chunk)
-    }
-}
 
 /// The slots of one kind.
 #[derive(Clone, Copy)]
@@ -278,11 +131,11 @@ impl Pool {
     /// may grow, then the one freed longest ago.
     fn take(&mut self, kind: usize) -> Option<(Chunk, usize)> {
         let k = &mut self.kinds[kind];
-        if k.newest != 0 && k.used < slots_of(kind) {
+        if k.newest != 0 && k.used < Geometry::os().slots(kind) {
             k.used += 1;
             return Some((Chunk(k.newest), k.used - 1));
         }
-        if k.chunks < MAX_CHUNKS_PER_KIND && os::os_page_fits() {
+        if k.chunks < MAX_CHUNKS_PER_KIND && os::page_size() <= os::MAX_OS_PAGE {
             if !self.handler {
                 install_handler();
                 self.handler = true;
@@ -380,10 +233,12 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let usable = align_up(size.max(1), align);
-    let pages = usable.div_ceil(PAGE);
-    let Some(kind) = KIND_PAGES.iter().position(|&n| pages <= n) else {
+    let geometry = Geometry::os();
+    let Some(kind) = (0..KINDS).position(|kind| usable <= geometry.data(kind)) else {
         return ptr::null_mut();
     };
+    // The block's own OS pages, at the end of its slot's data.
+    let accessible = align_up(usable, geometry.page);
     let Some((chunk, i)) = POOL.with(|pool| {
         let (chunk, i) = pool.take(kind)?;
         let slot = chunk.slot(i);
@@ -395,10 +250,11 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     };
     let end = chunk.data_end(i);
-    let first = (end - pages * PAGE) as *mut u8;
-    // SAFETY: the pages belong to slot `i`, which is ours alone (taken
-    // under the lock); they hold no block.
-    if !unsafe { os::protect(first, pages * PAGE, true) } {
+    let first = (end - accessible) as *mut u8;
+    // SAFETY: the pages (whole OS pages: the slot's data ends on one) belong
+    // to slot `i`, which is ours alone (taken under the lock); they hold no
+    // block.
+    if !unsafe { os::protect(first, accessible, true) } {
         POOL.with(|pool| {
             chunk.slot(i).state.store(FREED, Release);
             pool.push_freed(chunk, i);
@@ -453,10 +309,11 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
         Ok(())
     })?;
     let end = chunk.data_end(i);
-    let first = (p as usize & !(PAGE - 1)) as *mut u8;
+    let first = (p as usize & !(Geometry::os().page - 1)) as *mut u8;
     let len = end - first as usize;
-    // SAFETY: the block's pages are ours (its slot is FREED and not yet on
-    // the FIFO, so nobody else takes it) and the caller gave the block up.
+    // SAFETY: the block's OS pages are ours (its slot is FREED and not yet
+    // on the FIFO, so nobody else takes it) and the caller gave the block
+    // up.
     let clean = unsafe { os::protect(first, len, false) };
     LIVE_BLOCKS.fetch_sub(1, Relaxed);
     // A slot whose pages could not be protected and cleared is never
@@ -486,7 +343,10 @@ pub unsafe fn fork_unlock() {
     unsafe { POOL.force_unlock() }
 }
 
+mod chunk;
 mod fault;
+pub use chunk::{MAX_BLOCK, MAX_CHUNKS_PER_KIND};
+use chunk::{Chunk, FREED, FRESH, Geometry, KINDS, LIVE, Place, Slot};
 use fault::install_handler;
 #[cfg(test)]
 use fault::{Fault, diagnose};

@@ -57,25 +57,32 @@ fn find_block(p: *const u8) -> Result<Found, Invalid> {
 
 /// Clears the `requested` bytes of `p`, the block `b` being freed (zero
 /// on free: data left in freed memory is not read back through a dangling
-/// pointer or by the block's next owner). A huge block's whole pages are
+/// pointer or by the block's next owner). A huge block's whole OS pages are
 /// given back to the OS instead, which reads them as zero (a huge block
-/// may be far larger than the memory it has touched).
+/// may be far larger than the memory it has touched), and the bytes before
+/// and after them cleared (the block starts on a 4 KiB page, which may be
+/// inside an OS page).
 ///
 /// # Safety
 /// `p` must be the live block `b`, of at least `requested` bytes.
 #[inline]
 unsafe fn zero_on_free(p: *mut u8, b: Found, requested: usize) {
-    let mut from = 0;
     if b == Found::Huge {
-        let pages = requested & !(os::PAGE - 1);
-        // SAFETY: a huge block starts on a page in its own mapping, and its
-        // pages up to `requested` are the program's, which gives them up.
-        if unsafe { os::decommit(p, pages) } {
-            from = pages;
+        let start = p as usize;
+        let (from, to) = os::whole_pages(start, start + requested, os::page_size());
+        // SAFETY: `[from, to)` is whole OS pages of the block's own mapping,
+        // up to `requested`: the program's, which it gives up.
+        if from < to && unsafe { os::decommit(from as *mut u8, to - from) } {
+            // SAFETY: by contract; both ranges lie in `[p, p + requested)`.
+            unsafe {
+                p.write_bytes(0, from - start);
+                p.add(to - start).write_bytes(0, start + requested - to);
+            }
+            return;
         }
     }
     // SAFETY: by contract.
-    unsafe { p.add(from).write_bytes(0, requested - from) }
+    unsafe { p.write_bytes(0, requested) }
 }
 
 /// `p`, a fresh block (or null), armed for a request of `requested` bytes

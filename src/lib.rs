@@ -84,8 +84,9 @@
 //! 31. `raw`: the pointer-only API (`pointer`'s or `hardened`'s doors);
 //! 32. `fallback`: the stand-in for all of this on other targets
 //!     (forwards to the system allocator);
-//! 33. `fuzzing`, `model`: what the fuzz targets and the loom models see
-//!     (test support, hidden).
+//! 33. `testing`: what the fuzz targets (`testing::fuzzing`) and the loom
+//!     models (`testing::model`) see of the internals (test support,
+//!     hidden).
 //!
 //! Words used with one meaning throughout: to **purge** is to decommit the
 //! resident pages of free memory (`MADV_DONTNEED`; the address space
@@ -101,8 +102,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-// The public API is documented; the hidden `fuzzing` and `model` modules (of
-// the `invariants` feature and of loom) re-export internals, not an API.
+// The public API is documented; the hidden `testing` module (of the
+// `invariants` feature and of loom) re-exports internals, not an API.
 #![cfg_attr(not(any(fuzzing, loom, feature = "invariants")), warn(missing_docs))]
 
 /// Items of the native port: `build.rs` sets `cfg(native)` on Linux for
@@ -120,9 +121,6 @@ native! {
     mod carve_order;
     mod central;
     mod entropy;
-    #[cfg(all(any(fuzzing, feature = "invariants"), not(loom)))]
-    #[doc(hidden)]
-    pub mod fuzzing;
     #[cfg(not(loom))]
     mod global;
     #[cfg(not(loom))]
@@ -136,9 +134,6 @@ native! {
     mod layout;
     #[cfg(not(loom))]
     mod lookup;
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub mod model;
     mod os;
     #[cfg(not(loom))]
     mod pointer;
@@ -156,6 +151,9 @@ native! {
     mod slab;
     mod sync;
     mod tcache;
+    #[cfg(any(loom, fuzzing, feature = "invariants"))]
+    #[doc(hidden)]
+    pub mod testing;
 
     #[cfg(not(loom))]
     pub use global::{collect, stats};

@@ -27,15 +27,55 @@
 //! Nothing here allocates or prints through std; failures return `None` or
 //! `false` and the caller turns them into a null pointer (after releasing
 //! what the heap holds and retrying once: `Backend::release_for_retry`).
+//!
+//! ## Two page sizes
+//!
+//! [`PAGE`] (4 KiB) is slabpool's own unit, and [`page_size`] the kernel's
+//! base page (4, 16 or 64 KiB on aarch64 Linux), read once at start-up
+//! (`getauxval(AT_PAGESZ)`, `sysconf` as a fallback) into a static that is
+//! read with a relaxed load, never on the thread cache's or the C door's
+//! fast paths. As mimalloc's slices, slabpool's pages are bookkeeping only;
+//! every operation the kernel applies by its own page uses the OS page:
+//!
+//! - slabpool's 4 KiB [`PAGE`]: spans, slab geometry (size classes and
+//!   their slab pages), the segment's page map, span records and dirty
+//!   bitmap (a bit per 4 KiB: a clean page still reads as zero when a
+//!   neighbour in its OS page was touched, so only the committed-memory
+//!   figure becomes a lower bound), large-block sizes, a huge block's
+//!   header page and page rounding, the registry's leaves, the profiler's
+//!   frame-pointer walk (a 4 KiB page inside a readable page is readable);
+//! - the OS page: every `madvise` range (decommit gives back only the whole
+//!   OS pages inside a range, start rounded up and end rounded down:
+//!   [`whole_pages`]; a segment widens its dirty runs to whole OS pages of
+//!   the free range, a slab parks and purges only pages whose whole OS page
+//!   is idle and inside it, the hardened build's zero on free decommits the
+//!   whole OS pages of a huge block and writes zeros over the rest), every
+//!   `mprotect` range (the guard pool's chunk layout, the hardened segment's
+//!   guard after its header, the profiler's slots), and `mmap` sizes and
+//!   alignments (rounded up to the OS page here). The C library's `valloc`
+//!   and `pvalloc` round to it too.
+//!
+//! Where geometry changes with the page it is computed from [`page_size`]
+//! at run time (the guard pool's slots, the profiler's smallest slot), or
+//! laid out for [`MAX_OS_PAGE`] where a compile-time bound is needed (the
+//! hardened segment's first span: after the header, the next 64 KiB
+//! boundary and a 64 KiB guard). Each such computation takes the page size
+//! as an argument, so its unit tests run it with 4, 16 and 64 KiB.
 
 use crate::sync::Ordering::Relaxed;
-use crate::sync::unmodeled::AtomicBool;
+use crate::sync::unmodeled::AtomicUsize;
 use core::ptr::{self, NonNull};
 
-/// slabpool's page: the unit of spans and of decommit. The OS page must not
-/// be larger (checked by [`os_page_fits`]).
+/// slabpool's page: the unit of spans, slab geometry, the page map and the
+/// dirty bitmap (bookkeeping only). The kernel's page may be larger: see
+/// [`page_size`].
 pub const PAGE: usize = 4096;
 pub const PAGE_SHIFT: u32 = PAGE.trailing_zeros();
+/// The largest OS page the compile-time geometry is laid out for (the
+/// hardened segment's header guard; the guard pool's slot records): 64 KiB,
+/// aarch64's largest base page. With a larger one slabpool still runs and
+/// returns memory, without those guard pages.
+pub const MAX_OS_PAGE: usize = 64 << 10;
 
 /// Rounds `n` up to a multiple of `align` (a power of two). Callers keep
 /// `n + align` below `usize::MAX` (a `Layout` guarantees it).
@@ -44,42 +84,66 @@ pub const fn align_up(n: usize, align: usize) -> usize {
     (n + align - 1) & !(align - 1)
 }
 
-/// Whether decommitting slabpool pages is possible: not when the kernel's
-/// page is larger than slabpool's (see [`check_page_size`]).
-static DECOMMIT: AtomicBool = AtomicBool::new(true);
+/// The OS page in bytes; 0 until [`init_page_size`] has read it.
+static OS_PAGE: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether the kernel's page is no larger than slabpool's [`PAGE`].
-#[cfg(not(loom))]
-pub fn os_page_fits() -> bool {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    page > 0 && page as usize <= PAGE
-}
-
-/// Called once at initialisation: with kernel pages larger than
-/// slabpool's, a 4 KiB decommit would discard live neighbours, so
-/// decommitting is turned off (memory still returns to the OS by `munmap`).
-#[cfg(not(loom))]
-pub fn check_page_size() {
-    if !os_page_fits() {
-        DECOMMIT.store(false, Relaxed);
-        warn(b"kernel page larger than 4 KiB: decommit disabled");
+/// The kernel's base page in bytes (a power of two, at least [`PAGE`]):
+/// read once, at start-up (`global`'s set-up calls [`init_page_size`]), or
+/// by the first caller before it.
+#[inline]
+pub fn page_size() -> usize {
+    match OS_PAGE.load(Relaxed) {
+        0 => init_page_size(),
+        page => page,
     }
 }
 
-/// Maps `size` bytes (a multiple of [`PAGE`]) aligned to `align` (a power of
-/// two, at least [`PAGE`]), read-write and commit-charged. The memory reads
-/// as zero. `None` when the kernel refuses (address space, overcommit).
+/// Reads the kernel's page size into the static [`page_size`] returns:
+/// `getauxval(AT_PAGESZ)`, else `sysconf(_SC_PAGESIZE)`, else (or if the
+/// answer is not a power of two) 4 KiB; below 4 KiB, 4 KiB (a multiple of
+/// it). Racing callers store the same value. Returns it.
+#[cold]
+pub fn init_page_size() -> usize {
+    // SAFETY: getauxval has no preconditions; 0 if the entry is missing.
+    let mut page = unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize;
+    if page == 0 {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+    }
+    let page = if page.is_power_of_two() { page.max(PAGE) } else { PAGE };
+    if page > MAX_OS_PAGE {
+        warn(b"OS page above 64 KiB: no guard pages (guard pool, hardened segment guard)");
+    }
+    OS_PAGE.store(page, Relaxed);
+    page
+}
+
+/// The whole pages of `page` bytes (a power of two) inside `[start, end)`:
+/// `start` rounded up and `end` rounded down to the page. The range is
+/// empty (`start >= end` in the result) when no whole page lies inside.
+/// What may be decommitted of a range whose OS pages at the ends may hold
+/// live data.
+#[inline]
+pub const fn whole_pages(start: usize, end: usize, page: usize) -> (usize, usize) {
+    (align_up(start, page), end & !(page - 1))
+}
+
+/// Maps `size` bytes aligned to `align` (a power of two, at least
+/// [`PAGE`]), read-write and commit-charged; `size` (a multiple of [`PAGE`])
+/// is rounded up to the OS page, as the kernel would. The memory reads as
+/// zero. `None` when the kernel refuses (address space, overcommit).
 pub fn reserve(size: usize, align: usize) -> Option<NonNull<u8>> {
     reserve_placed(size, align, 0)
 }
 
 /// As [`reserve`], placed so that `p + offset` is aligned to `align`
-/// (`offset` a multiple of [`PAGE`] below `align`): a huge block's mapping
-/// starts a chunk before its aligned block, and only that much is mapped.
+/// (`offset` a multiple of the OS page below `align`): a huge block's
+/// mapping starts a chunk before its aligned block, and only that much is
+/// mapped.
 pub fn reserve_placed(size: usize, align: usize, offset: usize) -> Option<NonNull<u8>> {
     debug_assert!(size % PAGE == 0 && align.is_power_of_two() && align >= PAGE);
-    debug_assert!(offset % PAGE == 0 && offset < align);
+    debug_assert!(offset % page_size() == 0 && offset < align);
+    let size = align_up(size, page_size());
     let placed = |p: usize| (p + offset) & (align - 1) == 0;
     // A plain mapping first: it may happen to be placed right.
     let p = map(size, libc::PROT_READ | libc::PROT_WRITE)?;
@@ -105,13 +169,17 @@ pub fn reserve_placed(size: usize, align: usize, offset: usize) -> Option<NonNul
 /// commit-charged): a target for [`remap`], which replaces it.
 pub fn reserve_address(size: usize, align: usize) -> Option<NonNull<u8>> {
     debug_assert!(size % PAGE == 0 && align.is_power_of_two() && align >= PAGE);
-    NonNull::new(reserve_range(size, align, 0)?)
+    NonNull::new(reserve_range(align_up(size, page_size()), align, 0)?)
 }
 
-/// A `PROT_NONE` range of `size` bytes with `start + offset` aligned to
-/// `align`: an over-sized reservation, trimmed.
+/// A `PROT_NONE` range of `size` bytes (a multiple of the OS page) with
+/// `start + offset` aligned to `align`: an over-sized reservation, trimmed.
+/// A mapping is aligned to the OS page already: only a larger alignment
+/// needs padding, and the trimmed ends are whole OS pages.
 fn reserve_range(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
-    let padded = size.checked_add(align - PAGE)?;
+    let page = page_size();
+    let align = align.max(page);
+    let padded = size.checked_add(align - page)?;
     let base = map(padded, libc::PROT_NONE)?.as_ptr() as usize;
     let start = align_up(base + offset, align) - offset;
     let end = start + size;
@@ -151,11 +219,13 @@ fn map_raw(size: usize, prot: libc::c_int) -> Option<NonNull<u8>> {
     NonNull::new(p.cast())
 }
 
-/// Returns `[p, p + size)` to the OS.
+/// Returns `[p, p + size)` to the OS (the kernel rounds `size` up to its
+/// page: a mapping of a size that was rounded up here is released whole).
 ///
 /// # Safety
-/// The range must be a page-aligned part of a reservation made here that
-/// nobody uses any more.
+/// The range must be a part of a reservation made here, starting on an OS
+/// page, that nobody uses any more, up to the end of an OS page or of the
+/// reservation.
 pub unsafe fn release(p: *mut u8, size: usize) {
     if size == 0 {
         return;
@@ -167,18 +237,18 @@ pub unsafe fn release(p: *mut u8, size: usize) {
 }
 
 /// Gives the physical pages of `[p, p + size)` back; the range stays
-/// reserved and reads as zero when touched again.
+/// reserved and reads as zero when touched again. The range is whole OS
+/// pages: the kernel would discard all of a partly covered page (callers
+/// round with [`whole_pages`]).
 ///
 /// # Safety
-/// The range must be page-aligned, inside a reservation made here, and hold
-/// nothing anybody still needs.
+/// The range must be aligned to the OS page at both ends ([`page_size`]),
+/// inside a reservation made here, and hold nothing anybody still needs.
 pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     if size == 0 {
         return true;
     }
-    if !DECOMMIT.load(Relaxed) {
-        return false;
-    }
+    debug_assert!((p as usize | size) % page_size() == 0, "decommit of a partial OS page");
     // SAFETY: by the caller's contract the range is ours and unused.
     let ok = unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) } == 0;
     if !ok {
@@ -338,10 +408,12 @@ impl Drop for StderrWriter {
 /// accessible again. False if the kernel refuses.
 ///
 /// # Safety
-/// The range must be page-aligned and inside a reservation made here; made
-/// inaccessible, it must hold nothing anybody still needs.
+/// The range must be aligned to the OS page at both ends ([`page_size`])
+/// and inside a reservation made here; made inaccessible, it must hold
+/// nothing anybody still needs.
 #[cfg(not(loom))]
 pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
+    debug_assert!((p as usize | size) % page_size() == 0, "protect of a partial OS page");
     // SAFETY: by the caller's contract the range is ours; a fixed mapping
     // replaces only it.
     let ok = unsafe {
@@ -362,6 +434,28 @@ pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
         warn(b"mprotect or mmap failed: guard pages not changed");
     }
     ok
+}
+
+/// Makes `[p, p + size)` inaccessible (`access` false) or readable and
+/// writable again, in place (`mprotect`): its pages, commit charge and
+/// mapping flags stay as they were, so made accessible again the range
+/// rejoins the mapping around it (no mapping is left split). The slab
+/// guard pages of the hardened build. False if the kernel refuses (its
+/// limit on mappings, to split one).
+///
+/// # Safety
+/// The range must be aligned to the OS page at both ends ([`page_size`])
+/// and inside a read-write reservation made here; made inaccessible, it
+/// must hold nothing anybody accesses until it is made accessible again.
+pub unsafe fn fence(p: *mut u8, size: usize, access: bool) -> bool {
+    debug_assert!((p as usize | size) % page_size() == 0, "fence of a partial OS page");
+    let prot = if access {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_NONE
+    };
+    // SAFETY: by the caller's contract the range is ours and idle.
+    unsafe { libc::mprotect(p.cast(), size, prot) == 0 }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -4,7 +4,8 @@
 //! own size, so the segment of any pointer inside it is found by masking the
 //! low bits. Its first [`FIRST_PAGE`] pages hold the header: the owning
 //! arena, a page map and one [`Span`] record per page (and in the hardened
-//! build a PROT_NONE guard page after them). The remaining pages
+//! build a PROT_NONE guard after them, from the first OS page boundary past
+//! the header to the first span: [`header_guard`]). The remaining pages
 //! are tiled by spans: runs of pages that are free, a slab of one size class,
 //! or one large block. A span's record is the one at its first page.
 //!
@@ -17,13 +18,24 @@
 //! touches little (the header is 68 KiB of address space, of which only the
 //! records of spans in use are ever written, so resident).
 //!
-//! The header also keeps a dirty bitmap: bit `p` is set while page `p` may be
-//! resident (it was handed out since the segment was mapped or the page was
-//! last decommitted). Free spans are decommitted by their dirty runs only,
-//! a span is known to read as zero when none of its bits is set, and the
-//! count of set bits is the segment's share of committed memory. The bits
-//! are atomic: the arena (free spans) and a central pool (pages of one of
-//! its slabs) may update different bits of one word at once.
+//! The header also keeps a dirty bitmap: bit `p` is set while page `p` may
+//! hold data (it was handed out since the segment was mapped or the page
+//! was last decommitted). Free spans are decommitted by their dirty runs
+//! only, a span is known to read as zero when none of its bits is set, and
+//! the count of set bits is the segment's share of committed memory. The
+//! bits are atomic: the arena (free spans) and a central pool (pages of one
+//! of its slabs) may update different bits of one word at once.
+//!
+//! Pages and bits are slabpool's 4 KiB pages; the kernel's page may be 16
+//! or 64 KiB (`os`'s top comment). Decommit then gives back only the whole
+//! OS pages inside the range it is given, each dirty run widened to the
+//! OS pages it touches there (its clean neighbours in the range read as
+//! zero either way), and clears only the bits of the pages given back: a
+//! dirty page sharing an OS page with a page outside the range stays
+//! dirty. A clean page still reads as zero when its OS page is touched
+//! through a neighbour (the kernel fills a fresh page with zeros), so only
+//! the committed figure becomes a lower bound (by at most the rest of each
+//! OS page touched).
 //!
 //! Invariants (each span record is protected by whoever owns the span: the
 //! arena lock while free, the central lock of its class while a slab, the
@@ -53,17 +65,24 @@ use core::ptr::{self, NonNull};
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
-/// Pages of the header.
-const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
-/// A PROT_NONE page after the header in the hardened build: an underflow
-/// of the segment's first span faults there instead of reaching the page
-/// map and the span records.
-#[cfg(all(feature = "hardened", not(loom)))]
-const GUARD_PAGES: usize = 1;
-#[cfg(not(all(feature = "hardened", not(loom))))]
-const GUARD_PAGES: usize = 0;
-/// First page after the header (and its guard page).
-pub const FIRST_PAGE: usize = HEADER_PAGES + GUARD_PAGES;
+/// Pages of the header: what a segment commits of its own (its guard, in
+/// the hardened build, is never accessible).
+pub const HEADER_PAGES: usize = size_of::<SegmentHeader>().div_ceil(PAGE);
+/// Whether a PROT_NONE guard follows the header (the hardened build): an
+/// underflow of the segment's first span faults there instead of reaching
+/// the page map and the span records.
+const GUARDED: bool = cfg!(all(feature = "hardened", not(loom)));
+/// First page after the header (and its guard). With the guard, laid out
+/// for the largest OS page (a compile-time bound: `FIRST_PAGE` is read on
+/// the lookup paths): the header rounded up to [`os::MAX_OS_PAGE`], then
+/// one such page of guard, so the first span starts on an OS page of any
+/// supported size and at least one OS page is inaccessible before it
+/// (`header_guard`). 48 pages; 17 without the guard.
+pub const FIRST_PAGE: usize = if GUARDED {
+    (HEADER_PAGES * PAGE).next_multiple_of(os::MAX_OS_PAGE) / PAGE + os::MAX_OS_PAGE / PAGE
+} else {
+    HEADER_PAGES
+};
 /// Pages a segment can hand out.
 pub const USABLE_PAGES: usize = PAGES - FIRST_PAGE;
 /// Words of the dirty bitmap.
@@ -71,6 +90,9 @@ const DIRTY_WORDS: usize = PAGES.div_ceil(64);
 
 const MAGIC: usize = 0x736c_6162_706f_6f6c; // "slabpool"
 
+#[cfg(any(test, fuzzing, feature = "invariants"))]
+mod check;
+mod dirty;
 mod queue;
 mod span;
 pub use queue::{SegmentLinks, SegmentQueue};
@@ -105,7 +127,24 @@ const _: () = {
     assert!(size_of::<Span>() == 64);
     assert!(HEADER_PAGES == 17);
     assert!(PAGES <= u16::MAX as usize);
+    assert!(FIRST_PAGE == if GUARDED { 48 } else { 17 });
 };
+
+/// The hardened build's guard after the header, as byte offsets in the
+/// segment, for an OS page of `os_page` bytes: from the first OS page
+/// boundary past the header to the first span ([`FIRST_PAGE`]), whole OS
+/// pages (at least one up to [`os::MAX_OS_PAGE`]); empty without the guard
+/// or with a larger OS page.
+#[cfg_attr(not(all(feature = "hardened", not(loom))), allow(dead_code))]
+pub const fn header_guard(os_page: usize) -> (usize, usize) {
+    let start = os::align_up(HEADER_PAGES * PAGE, os_page);
+    let end = FIRST_PAGE * PAGE;
+    if GUARDED && start < end && end % os_page == 0 {
+        (start, end)
+    } else {
+        (end, end)
+    }
+}
 
 /// A segment, by the address of its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,16 +178,14 @@ impl SegmentRef {
         }
         let seg = SegmentRef(header);
         #[cfg(all(feature = "hardened", not(loom)))]
-        // SAFETY: the guard page lies in the fresh mapping, past the header;
-        // nothing is ever placed there. (`os` owns the mappings; this is
-        // the hardened build's one protection change.) If it fails the
-        // page is merely unprotected.
-        unsafe {
-            libc::mprotect(
-                base.as_ptr().add(HEADER_PAGES * PAGE).cast(),
-                GUARD_PAGES * PAGE,
-                libc::PROT_NONE,
-            );
+        {
+            let (start, end) = header_guard(os::page_size());
+            if start < end {
+                // SAFETY: the guard lies in the fresh mapping, past the
+                // header, whole OS pages; nothing is ever placed there. If
+                // it fails the pages are merely unprotected.
+                unsafe { os::protect(base.as_ptr().add(start), end - start, false) };
+            }
         }
         let span = seg.span(FIRST_PAGE);
         span.set_kind(SpanKind::Free);
@@ -307,114 +344,6 @@ impl SegmentRef {
     }
 }
 
-/// The dirty bitmap and the decommit of free pages.
-impl SegmentRef {
-    #[inline]
-    fn dirty_word(self, w: usize) -> &'static AtomicU64 {
-        // SAFETY: callers pass `w < DIRTY_WORDS`; the header lives as long
-        // as the segment, which outlives every use of this reference.
-        unsafe { &(*self.hdr()).dirty[w] }
-    }
-
-    /// Calls `f(word, mask)` for each bitmap word meeting pages
-    /// `[first, first + n)`, with the mask of those pages in it.
-    fn for_each_word(first: usize, n: usize, mut f: impl FnMut(usize, u64)) {
-        debug_assert!(first + n <= PAGES);
-        let end = first + n;
-        let mut page = first;
-        while page < end {
-            let w = page / 64;
-            let lo = page % 64;
-            let hi = (end - w * 64).min(64);
-            let mask = (u64::MAX >> (64 - (hi - lo))) << lo;
-            f(w, mask);
-            page = w * 64 + hi;
-        }
-    }
-
-    /// Marks pages `[first, first + n)` dirty; returns how many were clean.
-    pub fn mark_dirty(self, first: usize, n: usize) -> usize {
-        let mut newly = 0;
-        Self::for_each_word(first, n, |w, mask| {
-            let old = self.dirty_word(w).fetch_or(mask, Ordering::Relaxed);
-            newly += (mask & !old).count_ones() as usize;
-        });
-        newly
-    }
-
-    /// Whether none of pages `[first, first + n)` may be resident, so they
-    /// all read as zero.
-    pub fn is_clean(self, first: usize, n: usize) -> bool {
-        let mut clean = true;
-        Self::for_each_word(first, n, |w, mask| {
-            clean &= self.dirty_word(w).load(Ordering::Relaxed) & mask == 0;
-        });
-        clean
-    }
-
-    /// Pages of the segment that may be resident.
-    pub fn dirty_pages(self) -> usize {
-        (0..DIRTY_WORDS)
-            .map(|w| self.dirty_word(w).load(Ordering::Relaxed).count_ones() as usize)
-            .sum()
-    }
-
-    /// The first page in `[from, end)` whose dirty bit equals `dirty`.
-    fn find_page(self, from: usize, end: usize, dirty: bool) -> Option<usize> {
-        let flip = if dirty { 0 } else { u64::MAX };
-        let mut w = from / 64;
-        let mut word =
-            (self.dirty_word(w).load(Ordering::Relaxed) ^ flip) & (u64::MAX << (from % 64));
-        loop {
-            if word != 0 {
-                let page = w * 64 + word.trailing_zeros() as usize;
-                return (page < end).then_some(page);
-            }
-            w += 1;
-            if w * 64 >= end {
-                return None;
-            }
-            word = self.dirty_word(w).load(Ordering::Relaxed) ^ flip;
-        }
-    }
-
-    /// Calls `f(first_page, pages)` for each maximal run of dirty pages in
-    /// `[first, first + n)`.
-    pub fn dirty_runs(self, first: usize, n: usize, mut f: impl FnMut(usize, usize)) {
-        let end = first + n;
-        let mut page = first;
-        while page < end {
-            let Some(start) = self.find_page(page, end, true) else {
-                return;
-            };
-            let stop = self.find_page(start, end, false).unwrap_or(end);
-            f(start, stop - start);
-            page = stop;
-        }
-    }
-
-    /// Decommits the dirty pages of `[first, first + n)`, which must hold
-    /// nothing anybody needs, and marks them clean. Returns the pages
-    /// decommitted and the number of `madvise` calls.
-    pub fn decommit(self, first: usize, n: usize) -> (usize, usize) {
-        let (mut pages, mut calls) = (0, 0);
-        self.dirty_runs(first, n, |start, len| {
-            // SAFETY: the run lies in this segment's usable pages and, by
-            // the caller's contract, holds nothing in use.
-            let ok =
-                unsafe { os::decommit(self.base().add(start << PAGE_SHIFT), len << PAGE_SHIFT) };
-            calls += 1;
-            if ok {
-                Self::for_each_word(start, len, |w, mask| {
-                    self.dirty_word(w).fetch_and(!mask, Ordering::Relaxed);
-                });
-                pages += len;
-            }
-        });
-        (pages, calls)
-    }
-}
-
 /// The purge queue links and the span walk (arena lock).
 impl SegmentRef {
     pub fn purge_at(self) -> u32 {
@@ -469,76 +398,6 @@ unsafe fn init_atomics(header: *mut SegmentHeader) {
             ptr::addr_of_mut!((*header).page_map[i]).write(AtomicU16::new(0));
             Span::init_atomics(ptr::addr_of_mut!((*header).spans[i]));
         }
-    }
-}
-
-/// Consistency checks (tests, fuzzing), under the arena lock with the
-/// heap quiescent.
-#[cfg(any(test, fuzzing, feature = "invariants"))]
-impl SegmentRef {
-    /// Checks the header of a segment of arena `arena`: the spans tile the
-    /// usable pages, free spans are coalesced and counted in `free_pages`,
-    /// the page map finds every span from its ends, no header page is dirty
-    /// and every page of a large span is. Calls `f` on each span.
-    pub fn check(self, arena: usize, mut f: impl FnMut(SpanRef)) {
-        let base = self.base();
-        // SAFETY: the header is mapped; `magic` is written once at creation.
-        let magic = unsafe { (*self.hdr()).magic };
-        assert_eq!(magic, MAGIC, "segment {base:p}: magic");
-        assert_eq!(self.arena(), arena, "segment {base:p}: arena");
-        #[cfg(not(loom))]
-        assert_eq!(
-            registry::kind_of(base),
-            ChunkKind::Segment,
-            "segment {base:p}: registry"
-        );
-        assert!(
-            self.is_clean(0, FIRST_PAGE),
-            "segment {base:p}: dirty header page"
-        );
-        let (mut page, mut free, mut prev_free) = (FIRST_PAGE, 0, false);
-        while page < PAGES {
-            let span = self.span(page);
-            let (kind, pages) = (span.kind(), span.pages());
-            assert!(
-                pages >= 1 && page + pages <= PAGES,
-                "segment {base:p}: span at {page} has {pages} pages"
-            );
-            assert!(
-                matches!(kind, SpanKind::Free | SpanKind::Slab | SpanKind::Large),
-                "segment {base:p}: span at {page} has kind {kind:?}"
-            );
-            assert_eq!(
-                self.map_get(page),
-                page,
-                "segment {base:p}: page map at {page}"
-            );
-            assert_eq!(
-                self.map_get(page + pages - 1),
-                page,
-                "segment {base:p}: page map at the end of {page}"
-            );
-            let is_free = kind == SpanKind::Free;
-            assert!(
-                !(is_free && prev_free),
-                "segment {base:p}: free spans not merged at {page}"
-            );
-            if is_free {
-                free += pages;
-            }
-            if kind == SpanKind::Large {
-                let mut dirty = 0;
-                self.dirty_runs(page, pages, |_, n| dirty += n);
-                assert_eq!(
-                    dirty, pages,
-                    "segment {base:p}: clean page in the large span at {page}"
-                );
-            }
-            prev_free = is_free;
-            f(span);
-            page += pages;
-        }
-        assert_eq!(self.free_pages(), free, "segment {base:p}: free page count");
     }
 }
 

@@ -17,7 +17,21 @@
 //! use. Free blocks overlapping such a page would lose their links, so they
 //! leave the free list and are "parked"; the slab's `purged` mask records
 //! the pages. Before a slab with purged pages hands out any block, it
-//! recommits them and puts every parked block back on its free list.
+//! recommits them and puts every parked block back on its free list. With
+//! an OS page larger than slabpool's 4 KiB, a page is purged only when its
+//! whole OS page lies in the slab and is idle ([`Slab::whole_os_pages`]):
+//! the kernel gives back no less, and a live neighbour must keep its bytes.
+//! A slab smaller than an OS page then purges nothing; its pages return
+//! once it is empty, with the arena's free runs.
+//!
+//! Guard pages (the hardened build): a slab's span has one page more than
+//! its blocks need, after them, kept inaccessible while the slab lives
+//! ([`guard_pages`]), so an overflow off the end of a slab's last block
+//! faults instead of reaching the next slab's blocks or the next segment's
+//! header. The page is made accessible again before the span goes back to
+//! its arena. Not where the OS page is larger than slabpool's (a 4 KiB
+//! guard cannot be protected alone there), and a slab whose guard could
+//! not be set (the kernel's limit on mappings reached) runs without it.
 //!
 //! Invariants: `live + free-list length + parked == bumped <= capacity`;
 //! the parked blocks are exactly the blocks below the bump pointer that
@@ -25,7 +39,7 @@
 
 use crate::arena::Arena;
 use crate::block::{self, Block, BlockList};
-use crate::os::{PAGE, PAGE_SHIFT};
+use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::poison;
 use crate::segment::{MAX_CARVED, SegmentRef, SpanKind, SpanRef, SpanState};
 use crate::size_class::{CLASSES, ClassInfo, NUM_CLASSES};
@@ -39,6 +53,7 @@ const _: () = {
         i += 1;
     }
 };
+
 
 /// The harness's proof that it can fail (FUZZ.md): with `--cfg
 /// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
@@ -114,9 +129,12 @@ impl Slab {
         st.parked = 0;
         st.purged = 0;
         st.bucket = 0;
+        st.guarded = false;
         poison::poison(span.start(), || span.bytes());
+        slab.set_guard(lock);
         slab
     }
+
 
     /// The owner-only state, for as long as the witness is lent.
     #[inline]
@@ -284,6 +302,29 @@ impl Slab {
         lo..hi.max(lo)
     }
 
+    /// The pages of `mask` (bit `p`: page `first + p` of the segment, for
+    /// the `pages` pages of a slab) whose whole OS page of `os_page` bytes
+    /// lies in the slab with every one of its pages in `mask`: what may be
+    /// decommitted of the idle pages. `mask` itself for 4 KiB OS pages.
+    pub fn whole_os_pages(mask: u64, first: usize, pages: usize, os_page: usize) -> u64 {
+        let k = os_page / PAGE;
+        if k == 1 {
+            return mask;
+        }
+        let mut whole = 0;
+        // OS pages are aligned in the segment (which is aligned to more).
+        let mut at = os::align_up(first, k);
+        while at + k <= first + pages {
+            // `k <= pages <= 64` here, so the shifts are in range.
+            let bits = (u64::MAX >> (64 - k)) << (at - first);
+            if mask & bits == bits {
+                whole |= bits;
+            }
+            at += k;
+        }
+        whole
+    }
+
     /// Calls `f(pages)` with the page mask of each run of set bits of `mask`.
     fn for_each_run(mut mask: u64, mut f: impl FnMut(usize, usize)) {
         while mask != 0 {
@@ -298,7 +339,7 @@ impl Slab {
     /// free blocks on them. Returns the number of pages newly decommitted.
     pub fn purge(&self, size: usize, arena: &Arena, lock: &mut SlabLock) -> usize {
         let st = self.st(lock);
-        let pages = self.0.pages();
+        let pages = self.block_pages();
         debug_assert!(pages <= 64);
         // Count, per page, the free blocks overlapping it: those on the free
         // list, and the parked ones (every block on a purged page).
@@ -341,7 +382,8 @@ impl Slab {
                 idle |= 1 << p;
             }
         }
-        let new = idle & !st.purged;
+        let first = self.0.first_page();
+        let new = Self::whole_os_pages(idle, first, pages, os::page_size()) & !st.purged;
         if new == 0 {
             return 0;
         }
@@ -364,7 +406,6 @@ impl Slab {
         (st.free, _) = kept.into_chain().into_raw();
         st.purged |= new;
         let seg = self.0.segment();
-        let first = self.0.first_page();
         let mut done = 0;
         Self::for_each_run(new, |start, len| {
             done += arena.decommit_slab_pages(seg, first + start, len);
@@ -412,85 +453,10 @@ impl Slab {
     }
 }
 
-/// Consistency checks (tests, fuzzing): the owner's lock must be held, or
-/// the heap be quiescent.
 #[cfg(any(test, fuzzing, feature = "invariants"))]
-impl Slab {
-    /// Panics unless `b` is a block this slab has carved and that lies on
-    /// no purged page (so it may be live, cached, or on a free list).
-    pub fn check_block(&self, b: *const u8, what: &str, lock: &mut SlabLock) {
-        let (bumped, capacity, purged) = {
-            let st = self.st(lock);
-            (self.0.bumped(), st.capacity, st.purged)
-        };
-        let size = CLASSES[self.0.class()].size as usize;
-        let off = (b as usize).wrapping_sub(self.0.start() as usize);
-        assert!(
-            off % size == 0 && off / size < capacity as usize,
-            "{what}: {b:p} is no block of the slab at {:p} (size {size})",
-            self.0.start()
-        );
-        let i = (off / size) as u32;
-        assert!(i < bumped, "{what}: {b:p} is past the bump pointer");
-        assert!(
-            Self::pages_of(i, size) & purged == 0,
-            "{what}: {b:p} lies on a purged page"
-        );
-    }
-
-    /// Checks the invariants at the top of this file and the slab's span:
-    /// geometry of `class`, page map, free list, parked blocks, dirty bits
-    /// of the pages in use. Returns the live count.
-    pub fn check(&self, class: usize, lock: &mut SlabLock) -> u32 {
-        let info = &CLASSES[class];
-        let size = info.size as usize;
-        let span = self.0;
-        let start = span.start();
-        assert_eq!(span.kind(), SpanKind::Slab, "slab {start:p}: kind");
-        assert_eq!(span.class(), class, "slab {start:p}: class");
-        assert_eq!(
-            span.pages(),
-            info.slab_pages as usize,
-            "slab {start:p}: pages"
-        );
-        let align = info.align_pages as usize * PAGE;
-        assert!(start as usize % align == 0, "slab {start:p}: alignment");
-        let st = self.st(lock);
-        let (free, live, bumped, parked, purged) =
-            (st.free, st.live, self.0.bumped(), st.parked, st.purged);
-        assert_eq!(st.capacity, info.capacity, "slab {start:p}: capacity");
-        assert!(
-            bumped <= info.capacity && live + parked <= bumped,
-            "slab {start:p}: live {live} + parked {parked} > bumped {bumped}"
-        );
-        let pages = span.pages();
-        assert!(
-            pages >= 64 || purged >> pages == 0,
-            "slab {start:p}: purged mask"
-        );
-        let parked_blocks = match purged {
-            0 => 0,
-            _ => (0..bumped)
-                .filter(|&i| Self::pages_of(i, size) & purged != 0)
-                .count(),
-        };
-        assert_eq!(parked as usize, parked_blocks, "slab {start:p}: parked");
-        let what = "slab free list";
-        block::check_chain(what, free, bumped - live - parked, |b| {
-            self.check_block(b.cast(), what, lock)
-        });
-        let seg = span.segment();
-        let first = span.first_page();
-        for p in 0..pages {
-            assert_eq!(seg.map_get(first + p), first, "slab {start:p}: page map");
-            assert!(
-                purged & (1 << p) != 0 || !seg.is_clean(first + p, 1),
-                "slab {start:p}: page {p} in use but clean"
-            );
-        }
-        live
-    }
-}
+mod check;
+mod guard;
+pub use guard::guard_pages;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

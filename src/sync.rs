@@ -20,15 +20,15 @@ pub use crossbeam_utils::CachePadded;
 pub use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Atomics for process-wide state that no model races on (the
-/// configuration read once at start-up, the heap profiler's, which loom
-/// does not build): their `new` is `const` on both sides, so they can sit
-/// in plain statics even under loom.
+/// configuration and the OS page size, read once at start-up; the heap
+/// profiler's, which loom does not build): their `new` is `const` on both
+/// sides, so they can sit in plain statics even under loom.
 #[cfg_attr(loom, allow(unused_imports))]
 pub mod unmodeled {
-    pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32};
+    pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize};
     /// The heap profiler's.
     #[cfg(feature = "prof")]
-    pub use core::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize};
+    pub use core::sync::atomic::{AtomicI32, AtomicU64};
 }
 
 /// The clock seam: a time that replaces the OS clock (`os::now_ms`) where

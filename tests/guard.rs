@@ -31,7 +31,7 @@ mod default_build {
     use super::common::{Rng, check, check_as, fill};
     use std::alloc::{Layout, alloc, dealloc, realloc};
     use std::os::unix::process::ExitStatusExt;
-    use std::process::{Command, Output};
+    use std::process::Output;
     use std::ptr;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,6 +39,13 @@ mod default_build {
     static A: slabpool::SlabPool = slabpool::SlabPool;
 
     const PAGE: usize = 4096;
+
+    /// The kernel's page (a guarded block's accessible pages are whole ones).
+    fn os_page() -> usize {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    }
+
     /// A large request: guarded through both doors.
     const LARGE: usize = 40_000;
 
@@ -91,7 +98,7 @@ mod default_build {
                 "underflow" => {
                     let p = guarded_large();
                     announce(p);
-                    let first_page = p as usize & !(PAGE - 1);
+                    let first_page = p as usize & !(os_page() - 1);
                     ptr::with_exposed_provenance_mut::<u8>(first_page).write_volatile(1);
                     ptr::with_exposed_provenance_mut::<u8>(first_page - 1).write_volatile(1);
                 }
@@ -385,7 +392,7 @@ mod default_build {
     // ---- the parent ------------------------------------------------------------
 
     fn run(case: &str, sample: Option<&str>) -> Output {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let mut cmd = super::common::self_command();
         cmd.env("GUARD_CASE", case);
         match sample {
             Some(n) => cmd.env("SLABPOOL_GUARD_SAMPLE", n),

@@ -9,7 +9,8 @@ use slabpool::SlabPool;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+
+mod common;
 
 #[global_allocator]
 static GLOBAL: SlabPool = SlabPool;
@@ -68,11 +69,14 @@ fn a_freed_block_waits_for_the_quarantine() {
 
 /// Runs this test binary's `child` test with `CHILD=mode`.
 fn run_child(mode: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--include-ignored", "--nocapture"])
-        .env(CHILD, mode)
-        .output()
-        .expect("run the test binary")
+    let mut cmd = common::self_command();
+    cmd.args(["--exact", "child", "--include-ignored", "--nocapture"])
+        .env(CHILD, mode);
+    if mode == "slab_guard" {
+        // No sampled guarded blocks: their slots' guard pages would count.
+        cmd.env("SLABPOOL_GUARD_SAMPLE", "0");
+    }
+    cmd.output().expect("run the test binary")
 }
 
 /// Runs the `child` test with `CHILD=mode` and checks that it aborted with
@@ -159,8 +163,39 @@ fn a_dealloc_with_another_size_aborts() {
 }
 
 #[test]
-fn the_page_after_a_segment_header_faults() {
-    let out = run_child("guard");
+fn the_pages_after_a_segment_header_fault() {
+    for mode in ["guard", "guard_end"] {
+        let out = run_child(mode);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGSEGV),
+            "{mode}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_write_past_a_slab_faults_on_its_guard_page() {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+        println!("skipped: no slab guard pages with OS pages above 4 KiB");
+        return;
+    }
+    let out = run_child("slab_guard");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let guards: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("guards "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    // 256 blocks of 4 KiB fill 16 slabs of 16 blocks: most end on a guard
+    // (the open slab and blocks still cached may not).
+    assert!(
+        guards >= 12,
+        "{guards} blocks end on a guard page\n{stdout}"
+    );
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGSEGV),
@@ -170,6 +205,59 @@ fn the_page_after_a_segment_header_faults() {
     );
 }
 
+#[test]
+fn slab_guards_are_lifted_when_their_slabs_go_back() {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+        return;
+    }
+    // A class no other test uses: 8 KiB blocks (the tag makes 8184 + 8).
+    let layout = Layout::from_size_align(8192 - 8, 8).unwrap();
+    let count = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let before = count();
+    // SAFETY: valid layout; each block is freed once, with it.
+    unsafe {
+        let blocks: Vec<*mut u8> = (0..512).map(|_| GLOBAL.alloc(layout)).collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        let during = count();
+        // 512 blocks of 8 KiB: 64 slabs, each guard splitting a mapping.
+        assert!(during >= before + 64, "{before} mappings, then {during}");
+        for &p in &blocks {
+            GLOBAL.dealloc(p, layout);
+        }
+    }
+    slabpool::collect();
+    let after = count();
+    // The lifted guards rejoin their segments' mappings (other tests may
+    // run meanwhile, so allow a few of theirs).
+    assert!(
+        after <= before + 16,
+        "{before} mappings before, {after} after"
+    );
+}
+
+/// The one-page `PROT_NONE` mappings of this process, by start address.
+fn guard_pages() -> Vec<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (range, perms) = (f.next()?, f.next()?);
+            let (a, b) = range.split_once('-')?;
+            let (a, b) = (
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            );
+            (perms == "---p" && b - a == 4096).then_some(a)
+        })
+        .collect()
+}
+
 /// The child's misuse (run by `expect_abort` only).
 #[test]
 #[ignore = "run by expect_abort in a child process"]
@@ -177,14 +265,46 @@ fn child() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
     };
-    if mode == "guard" {
-        // The page after the 17 header pages of the 4 MiB segment holding
-        // a small block.
+    if mode == "guard" || mode == "guard_end" {
+        // The guard after the 17 header pages of the 4 MiB segment holding
+        // a small block: from the first OS page boundary past them to the
+        // first span, at 192 KiB (laid out for OS pages up to 64 KiB). Its
+        // first and last bytes, with the OS page the kernel has.
         let b = Box::new([7u8; 48]);
         let segment = &*b as *const [u8; 48] as usize & !((4 << 20) - 1);
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let first = (17 * 4096usize).next_multiple_of(page);
+        let at = if mode == "guard" {
+            first
+        } else {
+            (192 << 10) - 1
+        };
         // SAFETY: none: the read must fault (the misuse under test).
-        let byte = unsafe { std::ptr::read_volatile((segment + 17 * 4096) as *const u8) };
+        let byte = unsafe { std::ptr::read_volatile((segment + at) as *const u8) };
         println!("read {byte} from the guard page");
+        return;
+    }
+    if mode == "slab_guard" {
+        // 256 blocks of the 4 KiB class (the request grows by the 8-byte
+        // tag): the page right after a block that ends its slab is the
+        // slab's guard; write one byte there.
+        let layout = Layout::from_size_align(4096 - 8, 8).unwrap();
+        // SAFETY: valid layout; the blocks stay live.
+        let blocks: Vec<usize> = (0..256)
+            .map(|_| unsafe { GLOBAL.alloc(layout) } as usize)
+            .collect();
+        let guards = guard_pages();
+        let ending: Vec<usize> = blocks
+            .iter()
+            .copied()
+            .filter(|&b| guards.binary_search(&(b + 4096)).is_ok())
+            .collect();
+        println!("guards {}", ending.len());
+        if let Some(&b) = ending.first() {
+            // SAFETY: none: the write must fault (the misuse under test).
+            unsafe { std::ptr::write_volatile((b + 4096) as *mut u8, 1) };
+        }
         return;
     }
     if mode == "realloc" {

@@ -4,7 +4,7 @@
 //! `RUSTFLAGS="--cfg loom" cargo test --test loom --target-dir target/loom`
 //!
 //! Each model builds tiny instances of slabpool's own types through
-//! `slabpool::model` (64 KiB segments of 16 pages, slabs of 2 to 8 blocks,
+//! `slabpool::testing::model` (64 KiB segments of 16 pages, slabs of 2 to 8 blocks,
 //! batches of 2, transfer stacks of 2 batches), runs two threads on them in
 //! every interleaving loom explores within the model's preemption bound, and
 //! then checks conservation: no block handed out twice, none lost, slab and
@@ -22,7 +22,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use slabpool::model::*;
+use slabpool::testing::model::*;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -203,8 +203,7 @@ fn contention_counters_count_locks_and_cross_thread_batches() {
 fn show_stats_prints_a_table_at_exit() {
     // Re-run this binary as a child with SLABPOOL_SHOW_STATS=1, doing only
     // a little allocation, and read its stderr.
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
+    let out = common::self_command()
         .arg("--child")
         .env("SLABPOOL_SHOW_STATS", "1")
         .output()

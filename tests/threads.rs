@@ -43,6 +43,13 @@ fn ten_thousand_threads_reuse_cached_memory() {
         }
     }
     let after = status_kib("VmRSS");
+    if std::env::var_os("SLABPOOL_TEST_RUNNER").is_some() {
+        // Under an emulator VmRSS is the emulator's: qemu-user 7.2 keeps
+        // about 280 KiB per exited thread (a C program of threads that
+        // only malloc and free grows the same). The blocks were checked.
+        println!("RSS not checked under SLABPOOL_TEST_RUNNER ({before} -> {after} KiB)");
+        return;
+    }
     // Without the exit flush, 10,000 x 256 KiB = 2.5 GiB would be stranded.
     assert!(
         after <= before + 16 * 1024,

@@ -27,7 +27,7 @@
 #![allow(dead_code)]
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use slabpool::fuzzing::{
+use slabpool::testing::fuzzing::{
     self as sp, CLASSES, LARGE_LIMIT, NUM_CLASSES, PAGE, Route, SEGMENT_SIZE, SMALL_LIMIT,
     ThreadCache, route,
 };

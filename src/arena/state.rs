@@ -7,7 +7,7 @@ use super::{ArenaCounters, NewSpan, RETAIN_EMPTY_SEGMENTS, SPAN_BINS, bin_ceil, 
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
-    FIRST_PAGE, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef,
+    FIRST_PAGE, HEADER_PAGES, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef,
     USABLE_PAGES,
 };
 use crate::sync::Ordering::Relaxed;
@@ -91,7 +91,7 @@ impl ArenaState {
         self.segment_count += 1;
         self.empty_segments += 1;
         counters.segments.fetch_add(1, Relaxed);
-        counters.committed_pages.fetch_add(FIRST_PAGE, Relaxed);
+        counters.committed_pages.fetch_add(HEADER_PAGES, Relaxed);
         self.insert(span);
         Some(span)
     }
@@ -239,7 +239,7 @@ impl ArenaState {
             self.segments = next;
         }
         self.segment_count -= 1;
-        let committed = seg.dirty_pages() + FIRST_PAGE;
+        let committed = seg.dirty_pages() + HEADER_PAGES;
         counters.segments.fetch_sub(1, Relaxed);
         counters.committed_pages.fetch_sub(committed, Relaxed);
         counters.released_bytes.fetch_add(committed * PAGE, Relaxed);

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::purge::HOT_WASTE_PAGES;
-use crate::segment::SpanKind;
+use crate::segment::{HEADER_PAGES, SpanKind};
 
 fn segments(arena: &Arena) -> usize {
     arena.state.with(|st| st.segment_count)
@@ -50,7 +50,7 @@ fn carve_free_and_coalesce() {
     assert_eq!(b.span.first_page(), a.span.first_page() + 10);
     assert_eq!(c.span.first_page(), b.span.first_page() + 20);
     assert_eq!(seg.free_pages(), USABLE_PAGES - 60);
-    assert_eq!(arena.counts().committed_bytes, (FIRST_PAGE + 60) * PAGE);
+    assert_eq!(arena.counts().committed_bytes, (HEADER_PAGES + 60) * PAGE);
     // Free a and c, then b: all three and the tail merge into one span.
     arena.free_span(a.span);
     arena.free_span(c.span);
@@ -60,16 +60,23 @@ fn carve_free_and_coalesce() {
     let whole = seg.span(FIRST_PAGE);
     assert_eq!(whole.kind(), SpanKind::Free);
     assert_eq!(whole.pages(), USABLE_PAGES);
-    // A cold arena decommits freed pages at once.
-    assert!(seg.is_clean(FIRST_PAGE, USABLE_PAGES));
-    assert_eq!(arena.counts().committed_bytes, FIRST_PAGE * PAGE);
-    // The segment is retained, and reused clean.
+    // A cold arena decommits freed pages at once: those in whole OS pages
+    // (with OS pages above 4 KiB, the first pages of the span share one
+    // with the header and stay dirty).
+    let lo = FIRST_PAGE.next_multiple_of(os::page_size() / PAGE);
+    let kept = lo - FIRST_PAGE;
+    assert!(seg.is_clean(lo, PAGES - lo));
+    assert_eq!(
+        arena.counts().committed_bytes,
+        (HEADER_PAGES + kept) * PAGE
+    );
+    // The segment is retained, and reused clean (but for those).
     assert_eq!(segments(&arena), 1);
     let again = arena
         .alloc_span(0, USABLE_PAGES, 1, SpanKind::Large)
         .expect("whole");
     assert_eq!(again.span.first_page(), FIRST_PAGE);
-    assert!(again.zero);
+    assert_eq!(again.zero, kept == 0);
     // A hot one leaves them dirty for the delayed purge.
     make_hot(&arena);
     arena.free_span(again.span);
@@ -207,7 +214,7 @@ fn free_pages_are_purged_after_the_deadline_only() {
     // SAFETY: `big` is ours; touch every page.
     unsafe { big.start().write_bytes(0xEE, 100 * PAGE) };
     let before = arena.counts();
-    assert_eq!(before.committed_bytes, (FIRST_PAGE + 101) * PAGE);
+    assert_eq!(before.committed_bytes, (HEADER_PAGES + 101) * PAGE);
     arena.free_span(big);
     let deadline = seg.purge_at();
     assert!(seg.queued());
@@ -218,15 +225,22 @@ fn free_pages_are_purged_after_the_deadline_only() {
     arena.purge_expired(deadline);
     let after = arena.counts();
     assert_eq!(after.decommits, 1, "one madvise for the one dirty run");
-    assert_eq!(after.committed_bytes, (FIRST_PAGE + 1) * PAGE);
-    assert_eq!(after.released_bytes, 100 * PAGE);
+    // With OS pages above 4 KiB, the span's first pages share one with
+    // `keep`, and stay.
+    let first = big.first_page();
+    let kept = first.next_multiple_of(os::page_size() / PAGE) - first;
+    assert_eq!(after.committed_bytes, (HEADER_PAGES + 1 + kept) * PAGE);
+    assert_eq!(after.released_bytes, (100 - kept) * PAGE);
     assert!(!seg.queued());
     // The span reads zero again and is known to: alloc_zeroed needs no memset.
     let again = arena.alloc_span(0, 100, 1, SpanKind::Large).expect("again");
     assert_eq!(again.span, big);
-    assert!(again.zero);
+    assert_eq!(again.zero, kept == 0);
     // SAFETY: the span is ours.
-    assert_eq!(unsafe { again.span.start().add(5 * PAGE).read() }, 0);
+    assert_eq!(unsafe { again.span.start().add(99 * PAGE).read() }, 0);
+    // SAFETY: as above.
+    let first_byte = unsafe { again.span.start().read() };
+    assert_eq!(first_byte, if kept == 0 { 0 } else { 0xEE });
     arena.free_span(again.span);
     arena.free_span(keep);
 }

@@ -256,7 +256,10 @@ impl CentralState {
         }
         self.slabs -= 1;
         self.purged_pages -= slab.purged_pages(&mut self.owned);
-        home.arena.free_span(slab.0);
+        if slab.lift_guard(&mut self.owned) {
+            home.arena.free_span(slab.0);
+        }
+        // Else the span stays out of use: reused, its guard would fault.
     }
 
     /// Returns every empty slab to the arena.

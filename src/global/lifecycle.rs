@@ -65,7 +65,7 @@ pub(super) fn exit_key(config: &Config) -> usize {
                             config::env_bytes(c"SLABPOOL_PROF_DUMP"),
                         );
                     }
-                    os::check_page_size();
+                    os::init_page_size();
                     if config::show_stats() {
                         // SAFETY: an `extern "C"` fn without arguments.
                         unsafe { libc::atexit(print_stats_at_exit) };

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn reserve_is_aligned_zeroed_and_releasable() {
     for align in [PAGE, 64 * 1024, 4 << 20, 32 << 20] {
-        let size = 3 * PAGE;
+        let size = 3 * page_size();
         let p = reserve(size, align).expect("reserve");
         assert_eq!(p.as_ptr() as usize % align, 0);
         // SAFETY: the reservation is ours and `size` bytes long.
@@ -42,7 +42,7 @@ fn mapping_of(p: usize) -> Option<(usize, bool)> {
 fn placed_reservations_map_only_what_is_asked() {
     // Alignments far beyond the size: the padding is address space for
     // a moment, then trimmed; only `size` bytes stay, read-write.
-    for (align, offset) in [(1 << 34, 0), (1 << 34, 4 << 20), (1 << 36, PAGE)] {
+    for (align, offset) in [(1 << 34, 0), (1 << 34, 4 << 20), (1 << 36, page_size())] {
         let size = 8 * PAGE;
         let p = reserve_placed(size, align, offset).expect("reserve");
         let a = p.as_ptr() as usize;
@@ -107,8 +107,60 @@ fn clock_moves_forward() {
     }
 }
 
+/// The OS pages the page arithmetic is checked with: 4, 16 and 64 KiB.
+const OS_PAGES: [usize; 3] = [4 << 10, 16 << 10, 64 << 10];
+
 #[test]
-fn page_fits() {
-    assert!(os_page_fits());
+fn the_os_page_is_read_once_and_is_a_page_multiple() {
+    let page = page_size();
+    assert!(page.is_power_of_two() && page >= PAGE);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let sysconf = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    assert_eq!(page, sysconf.max(PAGE));
+    assert_eq!(init_page_size(), page);
+    assert_eq!(page_size(), page);
+    // Under qemu-user with a page size set (the aarch64 runs of CI, which
+    // pass the variable on to the guest): the guest's page is that one.
+    if let Some(emulated) = std::env::var("QEMU_PAGESIZE").ok().and_then(|v| v.parse().ok()) {
+        assert_eq!(page, emulated, "QEMU_PAGESIZE");
+    }
+    println!("OS page: {page} bytes");
     assert_eq!(align_up(4097, PAGE), 2 * PAGE);
+}
+
+#[test]
+fn whole_pages_round_the_start_up_and_the_end_down() {
+    for page in OS_PAGES {
+        let base = 1 << 30;
+        // Aligned at both ends: unchanged.
+        assert_eq!(whole_pages(base, base + 3 * page, page), (base, base + 3 * page));
+        // A 4 KiB page inside an OS page at each end: those OS pages stay.
+        let (a, b) = whole_pages(base + PAGE, base + 3 * page - PAGE, page);
+        if page == PAGE {
+            assert_eq!((a, b), (base + PAGE, base + 3 * page - PAGE));
+        } else {
+            assert_eq!((a, b), (base + page, base + 2 * page));
+        }
+        // Less than an OS page, or one straddling a boundary: nothing.
+        let (a, b) = whole_pages(base + page - PAGE, base + page + PAGE, page);
+        assert_eq!(a >= b, page > PAGE, "{page}");
+        for (start, end) in [(base + 12345, base + 7 * page + 999), (base, base + page - 1)] {
+            let (a, b) = whole_pages(start, end, page);
+            assert!(a % page == 0 && b % page == 0 && a >= start && b <= end || a >= b);
+            assert!(a - start < page && end - b < page);
+        }
+    }
+}
+
+#[test]
+fn reservations_are_whole_os_pages() {
+    let page = page_size();
+    // A 4 KiB request maps a whole OS page, which is released whole.
+    let p = reserve(PAGE, PAGE).expect("reserve");
+    assert_eq!(p.as_ptr() as usize % page, 0);
+    // SAFETY: the reservation is ours; its last byte is in its OS page.
+    unsafe {
+        p.as_ptr().add(page - 1).write(1);
+        release(p.as_ptr(), PAGE);
+    }
 }

@@ -28,7 +28,7 @@
 //! - `shared`: what the threads share (the lock over the pool, the records
 //!   and the table; what the free paths read without it), `weight`: a
 //!   sample's weights. Under loom only these, `pool`, `big` and `table`
-//!   are built, for the models (`model::ProfShared`).
+//!   are built, for the models (`testing::model::ProfShared`).
 //!
 //! Invariants: the pool and the table change under `SHARED`'s lock only,
 //! which no path holds while it allocates or frees through the heap, or

@@ -12,7 +12,11 @@
 //! 64 KiB), each aligned to its size. A block starts at its slot's start
 //! (so it has the slot's alignment) and its record, a [`Header`], fills the
 //! last [`HEADER`] bytes of the slot. A block takes the smallest slot that
-//! holds its size plus the header and its alignment.
+//! holds its size plus the header and its alignment, and at least an OS
+//! page. A slot's last OS page is its header page: what `mprotect` makes
+//! accessible and `madvise` gives back are whole OS pages (`Pool::page`,
+//! read from `os` when the region is reserved; a kind smaller than it is
+//! unused; with 64 KiB pages a slot is its header page).
 //!
 //! Memory: a slot becomes readable and writable at its first use and stays
 //! so (the used slots of a kind are one mapping for the kernel, whatever
@@ -127,6 +131,9 @@ impl Region {
 
 pub struct Pool {
     base: usize,
+    /// The OS page (set with `base`): slots are at least one, and the
+    /// accessible part of a slot is whole ones.
+    page: usize,
     /// Slots of each kind ever handed out (the next fresh one).
     bump: [usize; KINDS],
     /// The first free slot of each kind, 0 if none.
@@ -139,10 +146,10 @@ pub struct Pool {
     retained: usize,
 }
 
-/// The slot size of a block of `usable` bytes at `align`, if any kind
-/// holds it.
-fn kind_for(usable: usize, align: usize) -> Option<usize> {
-    let need = usable.checked_add(HEADER)?.max(align).max(PAGE);
+/// The slot size of a block of `usable` bytes at `align`, with an OS page
+/// of `page` bytes, if any kind holds it.
+fn kind_for(usable: usize, align: usize, page: usize) -> Option<usize> {
+    let need = usable.checked_add(HEADER)?.max(align).max(page);
     let slot = need.checked_next_power_of_two()?;
     let kind = (slot / PAGE).trailing_zeros() as usize;
     (kind < KINDS).then_some(kind)
@@ -152,6 +159,7 @@ impl Pool {
     pub const fn new() -> Self {
         Self {
             base: 0,
+            page: PAGE,
             bump: [0; KINDS],
             free: [0; KINDS],
             dropped: 0,
@@ -170,6 +178,7 @@ impl Pool {
             return false;
         };
         self.base = base;
+        self.page = os::page_size();
         region.publish(base);
         // Thread caches may hold sampled blocks from now on (freed into
         // them by `GlobalAlloc`'s small free, which never looks).
@@ -189,7 +198,7 @@ impl Pool {
         objects: f64,
         space: f64,
     ) -> *mut u8 {
-        let Some(kind) = kind_for(usable, align) else {
+        let Some(kind) = kind_for(usable, align, self.page) else {
             self.dropped += 1;
             return ptr::null_mut();
         };
@@ -197,14 +206,14 @@ impl Pool {
             return ptr::null_mut();
         }
         let slot_size = PAGE << kind;
-        let header_page = slot_size - PAGE;
+        let header_page = slot_size - self.page;
         // A free slot keeps its accessible pages and says how far they
         // may hold old bytes; a fresh one has neither.
         let Some((slot, accessible, dirty)) = self.take_slot(kind) else {
             return ptr::null_mut();
         };
         // The block's pages before the header page.
-        let data = os::align_up(usable, PAGE).min(header_page);
+        let data = os::align_up(usable, self.page).min(header_page);
         if data > accessible {
             // SAFETY: `[slot + accessible, slot + data)` lies in this slot,
             // inaccessible and unused.
@@ -267,7 +276,7 @@ impl Pool {
             return None;
         }
         self.bump[kind] += 1;
-        Some((slot, slot_size - PAGE, 0))
+        Some((slot, slot_size - self.page, 0))
     }
 
     /// The slot size and header of the live block `p`, or why not.
@@ -331,11 +340,11 @@ impl Pool {
             (live, h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
         };
         self.live_bytes -= usable;
-        let resident = os::align_up(dirty, PAGE).min(accessible);
+        let resident = os::align_up(dirty, self.page).min(accessible);
         if resident > 0 && self.retained + dirty > RETAIN {
             // SAFETY: the pages before the header page belong to this block,
             // which the caller gives up; they stay mapped, reading as zero.
-            if unsafe { os::decommit(p, resident) } && dirty <= slot_size - PAGE {
+            if unsafe { os::decommit(p, resident) } && dirty <= slot_size - self.page {
                 dirty = 0;
             }
         }
@@ -355,7 +364,7 @@ impl Pool {
         if need > slot_size || need <= slot_size / 4 || usable == 0 {
             return false;
         }
-        let data = os::align_up(usable, PAGE).min(slot_size - PAGE);
+        let data = os::align_up(usable, self.page).min(slot_size - self.page);
         // SAFETY: `live` checked the header, on a readable page.
         let h = unsafe { &mut *header };
         if data > h.accessible {
@@ -520,11 +529,26 @@ mod tests {
 
     #[test]
     fn kinds_hold_the_block_its_header_and_its_alignment() {
-        assert_eq!(kind_for(8, 8), Some(0));
-        assert_eq!(kind_for(PAGE - HEADER, 16), Some(0));
-        assert_eq!(kind_for(PAGE - HEADER + 1, 16), Some(1));
-        assert_eq!(kind_for(32, 1 << 16), Some(4));
-        assert_eq!(kind_for(32 << 10, 4096), Some(4));
-        assert_eq!(kind_for(64 << 10, 16), None);
+        assert_eq!(kind_for(8, 8, PAGE), Some(0));
+        assert_eq!(kind_for(PAGE - HEADER, 16, PAGE), Some(0));
+        assert_eq!(kind_for(PAGE - HEADER + 1, 16, PAGE), Some(1));
+        assert_eq!(kind_for(32, 1 << 16, PAGE), Some(4));
+        assert_eq!(kind_for(32 << 10, 4096, PAGE), Some(4));
+        assert_eq!(kind_for(64 << 10, 16, PAGE), None);
     }
+
+    #[test]
+    fn slots_are_at_least_an_os_page() {
+        for (page, smallest) in [(4 << 10, 0), (16 << 10, 2), (64 << 10, 4)] {
+            assert_eq!(kind_for(8, 8, page), Some(smallest), "{page}");
+            assert_eq!(kind_for(page - HEADER, 8, page), Some(smallest));
+            // Every small block fits, whatever the page.
+            assert_eq!(kind_for(32 << 10, 4096, page), Some(4));
+            // A slot's header page and its data are whole OS pages.
+            for kind in smallest..KINDS {
+                let slot = PAGE << kind;
+                assert!(slot % page == 0 && (slot - page) % page == 0);
+            }
+        }
+}
 }

@@ -3,7 +3,7 @@
 //! paths: where the pool's region is ([`Region`]: whether a small block is
 //! a sampled one) and whether any sampled large or huge block is live (so
 //! their frees skip the lock while none is). The process has one
-//! (`prof::SHARED`); a loom model builds its own (`model::ProfShared`).
+//! (`prof::SHARED`); a loom model builds its own (`testing::model::ProfShared`).
 //!
 //! Invariants: the pool, the big-block records and the table change under
 //! the lock only, together (a sample is in the table exactly while its

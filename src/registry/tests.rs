@@ -35,7 +35,11 @@ fn chunks_outside_the_window_are_recorded_in_leaves() {
     assert!(register(near.as_ptr(), SEGMENT_SIZE, ChunkKind::Segment));
     let window = WINDOW.base.load(Acquire);
     assert_ne!(window, UNPLACED);
-    assert!((near.as_ptr() as usize >> SEGMENT_SHIFT).wrapping_sub(window) < WINDOW_CHUNKS);
+    // `near` is usually in the window (it was placed around the first
+    // chunk registered, by this test or another); not necessarily: an
+    // emulator (qemu-user) places mappings upwards, and the tests that
+    // reserve 2^36 bytes for a moment move its next mappings that far. It
+    // is found either way (checked at the end).
     // A chunk well outside the window, mapped there if that space is
     // free (it is, but for an unusual address-space layout).
     let far = if window >= 16 {

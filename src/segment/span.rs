@@ -114,6 +114,8 @@ pub struct SpanState {
     pub parked: u32,
     /// Central occupancy bucket of a listed slab.
     pub bucket: u8,
+    /// Slab: its guard page is inaccessible (the hardened build).
+    pub guarded: bool,
 }
 
 /// A span, by the address of its record.

@@ -15,7 +15,7 @@ fn new_slab(arena: &Arena, size: usize) -> (Slab, usize) {
     let span = arena
         .alloc_span(
             0,
-            info.slab_pages as usize,
+            info.slab_pages as usize + guard_pages(),
             info.align_pages as usize,
             SpanKind::Slab,
         )
@@ -142,6 +142,31 @@ fn page_masks() {
 }
 
 #[test]
+fn only_idle_pages_whose_whole_os_page_is_in_the_slab_are_purged() {
+    let all = |n: usize| u64::MAX >> (64 - n);
+    // 4 KiB OS pages: every idle page.
+    assert_eq!(Slab::whole_os_pages(0b1011_0110, 19, 8, 4 << 10), 0b1011_0110);
+    // 16 KiB (4 pages): a slab of 16 pages at page 18 (not aligned): the
+    // OS pages at 20, 24, 28 lie in it, the ones at 16 and 32 do not.
+    let (first, pages, k) = (18, 16, 4);
+    let whole = Slab::whole_os_pages(all(pages), first, pages, k * PAGE);
+    assert_eq!(whole, 0b11_1111_1111_1100, "pages 20..32");
+    // A live block on page 21 keeps the OS page 20..24 (bits 2..6).
+    let idle = all(pages) & !(1 << 3);
+    assert_eq!(Slab::whole_os_pages(idle, first, pages, k * PAGE), 0b11_1111_1100_0000);
+    // 64 KiB (16 pages): one OS page fits a 32-page slab at page 24.
+    assert_eq!(Slab::whole_os_pages(all(32), 24, 32, 64 << 10), all(16) << 8);
+    assert_eq!(Slab::whole_os_pages(all(32) & !(1 << 20), 24, 32, 64 << 10), 0);
+    // A slab within one OS page, or smaller than one, never purges.
+    assert_eq!(Slab::whole_os_pages(all(8), 17, 8, 64 << 10), 0);
+    assert_eq!(Slab::whole_os_pages(all(4), 32, 4, 64 << 10), 0);
+    // A whole 64-page slab on aligned pages: everything, at every size.
+    for os_page in [4 << 10, 16 << 10, 64 << 10] {
+        assert_eq!(Slab::whole_os_pages(u64::MAX, 64, 64, os_page), u64::MAX);
+    }
+}
+
+#[test]
 fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
     let arena = Arena::new();
     let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
@@ -158,8 +183,18 @@ fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
             }
         }
     }
-    let pages = slab.0.pages();
+    let pages = slab.block_pages();
     let purged = slab.purge(size, &arena, &mut lock());
+    let os_page = crate::os::page_size();
+    if os_page != PAGE {
+        // Only the whole OS pages of the slab with no live block: what
+        // `whole_os_pages` (tested with every page size below) gives.
+        let idle = (u64::MAX >> (64 - pages)) & !0b101;
+        let whole = Slab::whole_os_pages(idle, slab.0.first_page(), pages, os_page);
+        assert_eq!(purged, whole.count_ones() as usize);
+        assert_eq!(slab.check(slab.0.class(), &mut lock()), 2);
+        return;
+    }
     assert_eq!(purged, pages - 2, "all pages but the two with a live block");
     assert_eq!(slab.check(slab.0.class(), &mut lock()), 2);
     let (live, bumped, on_free, parked) = slab.accounting(&mut lock());

@@ -1,6 +1,24 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+/// A command that runs this test binary again, as a child process: through
+/// the runner named by `SLABPOOL_TEST_RUNNER` when it is set (an emulator,
+/// `qemu-aarch64` for the aarch64 suite: without binfmt_misc the kernel
+/// cannot exec the binary itself), else directly.
+pub fn self_command() -> std::process::Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let runner = std::env::var("SLABPOOL_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(words).arg(exe);
+            cmd
+        }
+        None => std::process::Command::new(exe),
+    }
+}
+
 /// xorshift64*: cheap, deterministic, no allocation.
 #[derive(Clone)]
 pub struct Rng(u64);
@@ -120,8 +138,7 @@ pub fn status_kib(field: &str) -> usize {
 /// prints `guard sample N`; returns N and whether the statistics table
 /// was printed to stderr at exit (`show_stats`).
 pub fn settings_in_child(child_test: &str, env: &[(&str, &str)]) -> (u32, bool) {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = std::process::Command::new(exe);
+    let mut cmd = self_command();
     cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"])
         .env(CONFIG_CHILD, "1");
     for var in [
