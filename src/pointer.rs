@@ -97,14 +97,24 @@ const MAX_FAST_ALIGN: usize = 16;
 /// memory or the request is impossible. `size` 0 gives a unique block.
 #[inline]
 pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
-    // The common case, every C `malloc` of a small size: no `Layout` to
-    // check (the sum cannot overflow). Size 0 counts as 1, so that it
-    // rounds up to a block of the alignment asked for.
-    if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
-        let class = size_class((size.max(1) + align - 1) & !(align - 1));
+    // The common case, every C `malloc` of a small size.
+    if let Some(class) = fast_class(size, align) {
         return handed_out(alloc_small_sampled(class, size, align));
     }
     alloc_other(size, align)
+}
+
+/// The class of a small request whose alignment every class honours (up
+/// to [`MAX_FAST_ALIGN`]): no `Layout` to check, the sum cannot overflow.
+/// Size 0 counts as 1, so that it rounds up to a block of the alignment
+/// asked for. `None` for anything else.
+#[inline(always)]
+fn fast_class(size: usize, align: usize) -> Option<SizeClass> {
+    if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
+        Some(size_class((size.max(1) + align - 1) & !(align - 1)))
+    } else {
+        None
+    }
 }
 
 /// C's `malloc(size)`: aligned to 8 bytes up to 8 bytes, to 16 above
@@ -356,9 +366,69 @@ pub fn usable_size_bare(p: *const u8) -> usize {
 /// null result when out of memory (then `p` is untouched). Aborts with a
 /// message if `p` is not a live block.
 ///
+/// The common case inline, as in `free`: a small block of the registry's
+/// window resized within its class stays where it is (a string grown by a
+/// few bytes at a time); everything else out of line.
+///
 /// # Safety
 /// If the result is not null and differs from `p`, `p` is dead.
+#[inline(always)]
 pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
+    if let Some(new_class) = fast_class(size, align)
+        && registry::in_window_segment(p)
+        // SAFETY: the registry says `p` lies in a segment.
+        && let Some(class) = unsafe { slab_class(p) }
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes. A block
+        // that reads as free is checked out of line.
+        && !unsafe { block::looks_free(p) }
+    {
+        if class == new_class {
+            return p;
+        }
+        // SAFETY: `p` is a live block of `class`.
+        return unsafe { realloc_small(p, class, new_class, size, align) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { realloc_other(p, size, align) }
+}
+
+/// Moves `p`, a live block of `class`, to a block of `new_class` for a
+/// request of `size` bytes at `align`: null when out of memory (then `p`
+/// is untouched). A block stays where it is only within its class, so
+/// that it is always of the class `alloc` gives for its size (and may be
+/// freed through `GlobalAlloc` with that layout).
+///
+/// # Safety
+/// `p` must be a live block of `class`; if the result is not null, `p` is
+/// dead.
+#[inline(never)]
+unsafe fn realloc_small(
+    p: *mut u8,
+    class: SizeClass,
+    new_class: SizeClass,
+    size: usize,
+    align: usize,
+) -> *mut u8 {
+    let q = alloc_small_sampled(new_class, size, align);
+    if !q.is_null() {
+        let block = class.info().size as usize;
+        // SAFETY: both blocks hold at least the smaller class's size (and
+        // the request) and differ; `p` is a live block of `class`.
+        unsafe {
+            copy_small(q, p, class.min(new_class).index(), block.min(size));
+            dealloc_small(p, class);
+        }
+    }
+    q
+}
+
+/// `realloc` past its fast path: a null `p`, a move, a block that is not
+/// small, or an invalid one.
+///
+/// # Safety
+/// As [`realloc_bare`].
+#[inline(never)]
+unsafe fn realloc_other(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     if p.is_null() {
         return alloc_bare(size, align);
     }
@@ -397,27 +467,14 @@ pub unsafe fn realloc_bare(p: *mut u8, size: usize, align: usize) -> *mut u8 {
     let heap = global::heap();
     let old_size = match old {
         Found::Small(class) => {
-            let block = class.info().size as usize;
-            if align.is_power_of_two() && align <= MAX_FAST_ALIGN && size <= SMALL_LIMIT {
-                // A block stays where it is only within its class, so that
-                // it is always of the class `alloc` gives for its size (and
-                // may be freed through `GlobalAlloc` with that layout).
-                let new_class = size_class(size.next_multiple_of(align));
+            if let Some(new_class) = fast_class(size, align) {
                 if new_class == class {
                     return p;
                 }
-                let q = alloc_small_sampled(new_class, size, align);
-                if !q.is_null() {
-                    // SAFETY: both blocks hold at least the smaller class's
-                    // size and differ; `p` is a live block of `class`.
-                    unsafe {
-                        copy_small(q, p, class.min(new_class).index(), block.min(size));
-                        dealloc_small(p, class);
-                    }
-                }
-                return q;
+                // SAFETY: `p` is a live block of `class` (checked above).
+                return unsafe { realloc_small(p, class, new_class, size, align) };
             }
-            block
+            class.info().size as usize
         }
         Found::Large(bytes) => {
             if size > SMALL_LIMIT && size <= LARGE_LIMIT {
