@@ -17,6 +17,7 @@ use crate::lineup::{self, Contender};
 use crate::model::AllocatorInfo;
 use crate::scaling_model::{
     Column, Point, Row, ScalingHeader, ScalingReport, ScalingWorkload, Summary, WorkloadRatio,
+    allocator_of,
 };
 use crate::schedule::{self, Job};
 use crate::{stats, sysinfo};
@@ -155,21 +156,13 @@ pub fn finish(
     workloads: Vec<ScalingWorkload>,
     mut points: Vec<Point>,
 ) -> ScalingReport {
-    let allocator_of = |name: &str| {
-        let c = columns.iter().find(|c| c.name == name);
-        c.map_or(name.to_string(), |c| c.allocator.clone())
-    };
     // Runs of one workload at one thread count did the same work.
     for w in &workloads {
         for row in &w.rows {
-            let mut group = points
+            let group = points
                 .iter_mut()
                 .filter(|p| p.workload == w.name && p.threads == row.threads)
-                .map(|p| (allocator_of(&p.column), &mut p.samples))
-                .collect::<Vec<_>>();
-            let group = group
-                .iter_mut()
-                .map(|(a, s)| (a.as_str(), &mut **s))
+                .map(|p| (allocator_of(&columns, &p.column), &mut p.samples))
                 .collect();
             stats::agree(group);
         }

@@ -5,7 +5,7 @@
 //! failures.
 
 use crate::report_md;
-use crate::scaling_model::{Point, ScalingReport};
+use crate::scaling_model::{Point, ScalingReport, allocator_of};
 use std::fmt::Write;
 
 use report_md::NOISY;
@@ -124,7 +124,7 @@ fn summary(s: &mut String, r: &ScalingReport) {
     }
 }
 
-fn notes<'a>(s: &mut String, r: &'a ScalingReport) {
+fn notes(s: &mut String, r: &ScalingReport) {
     let failed: Vec<&Point> = r.points.iter().filter(|p| p.failed).collect();
     if !failed.is_empty() {
         let _ = writeln!(s, "\n## Failures\n");
@@ -142,16 +142,12 @@ fn notes<'a>(s: &mut String, r: &'a ScalingReport) {
             }
         }
     }
-    let allocator = |column: &'a str| -> &'a str {
-        let c = r.columns.iter().find(|c| c.name == column);
-        c.map_or(column, |c| c.allocator.as_str())
-    };
     report_md::missing(
         s,
         r.points
             .iter()
             .filter(|p| p.missing)
-            .map(|p| (allocator(&p.column), p.workload.as_str())),
+            .map(|p| (allocator_of(&r.columns, &p.column), p.workload.as_str())),
     );
     let no_ops: Vec<&str> = r
         .columns
