@@ -144,20 +144,33 @@ fn build(
             "slabpool-compare: building {} on its own (release, for {on})",
             a.bin
         );
-        let features: Vec<&str> = a.feature.into_iter().collect();
-        match cargo::build_bins(&[a.bin], &features, target) {
-            Ok(b) => built.extend(b),
-            Err(e) if a.peer && target.is_some() => {
-                eprintln!(
-                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
-                    a.name
-                );
-                left_out.push(a.name.to_string());
-            }
-            Err(e) => return Err(e),
-        }
+        build_one(a, target, &mut built, &mut left_out)?;
     }
     Ok((built, left_out))
+}
+
+/// Builds `a`'s binary in a cargo invocation of its own, into `built`. A
+/// peer that does not build for another target is left out (its name
+/// pushed on `left_out`) with a notice; any other failure is an error.
+fn build_one(
+    a: &Allocator,
+    target: Option<&str>,
+    built: &mut HashMap<String, PathBuf>,
+    left_out: &mut Vec<String>,
+) -> Result<(), String> {
+    let features: Vec<&str> = a.feature.into_iter().collect();
+    match (cargo::build_bins(&[a.bin], &features, target), target) {
+        (Ok(b), _) => built.extend(b),
+        (Err(e), Some(on)) if a.peer => {
+            eprintln!(
+                "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
+                a.name
+            );
+            left_out.push(a.name.to_string());
+        }
+        (Err(e), _) => return Err(e),
+    }
+    Ok(())
 }
 
 /// [`build`] for the allocators that share one cargo invocation.
@@ -192,17 +205,7 @@ fn build_together(
     };
     let mut left_out = Vec::new();
     for a in allocators.iter().filter(|a| a.peer) {
-        let features: Vec<&str> = a.feature.into_iter().collect();
-        match cargo::build_bins(&[a.bin], &features, target) {
-            Ok(b) => built.extend(b),
-            Err(e) => {
-                eprintln!(
-                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
-                    a.name
-                );
-                left_out.push(a.name.to_string());
-            }
-        }
+        build_one(a, target, &mut built, &mut left_out)?;
     }
     Ok((built, left_out))
 }
