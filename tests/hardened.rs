@@ -178,8 +178,7 @@ fn the_pages_after_a_segment_header_fault() {
 
 #[test]
 fn a_write_past_a_slab_faults_on_its_guard_page() {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+    if common::os_page() != 4096 {
         println!("skipped: no slab guard pages with OS pages above 4 KiB");
         return;
     }
@@ -207,8 +206,7 @@ fn a_write_past_a_slab_faults_on_its_guard_page() {
 
 #[test]
 fn slab_guards_are_lifted_when_their_slabs_go_back() {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+    if common::os_page() != 4096 {
         return;
     }
     // A class no other test uses: 8 KiB blocks (the tag makes 8184 + 8).
@@ -272,9 +270,7 @@ fn child() {
         // first and last bytes, with the OS page the kernel has.
         let b = Box::new([7u8; 48]);
         let segment = &*b as *const [u8; 48] as usize & !((4 << 20) - 1);
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let first = (17 * 4096usize).next_multiple_of(page);
+        let first = (17 * 4096usize).next_multiple_of(common::os_page());
         let at = if mode == "guard" {
             first
         } else {
