@@ -28,7 +28,7 @@ mod common;
 
 #[cfg(not(feature = "hardened"))]
 mod default_build {
-    use super::common::{Rng, check, check_as, fill};
+    use super::common::{Rng, check, check_as, fill, os_page};
     use std::alloc::{Layout, alloc, dealloc, realloc};
     use std::os::unix::process::ExitStatusExt;
     use std::process::Output;
@@ -39,12 +39,6 @@ mod default_build {
     static A: slabpool::SlabPool = slabpool::SlabPool;
 
     const PAGE: usize = 4096;
-
-    /// The kernel's page (a guarded block's accessible pages are whole ones).
-    fn os_page() -> usize {
-        // SAFETY: sysconf has no memory-safety preconditions.
-        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-    }
 
     /// A large request: guarded through both doors.
     const LARGE: usize = 40_000;

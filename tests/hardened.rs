@@ -9,6 +9,7 @@ use slabpool::SlabPool;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
 
 mod common;
 
@@ -68,7 +69,7 @@ fn a_freed_block_waits_for_the_quarantine() {
 }
 
 /// Runs this test binary's `child` test with `CHILD=mode`.
-fn run_child(mode: &str) -> std::process::Output {
+fn run_child(mode: &str) -> Output {
     let mut cmd = common::self_command();
     cmd.args(["--exact", "child", "--include-ignored", "--nocapture"])
         .env(CHILD, mode);
@@ -79,17 +80,23 @@ fn run_child(mode: &str) -> std::process::Output {
     cmd.output().expect("run the test binary")
 }
 
+/// Checks that the child run `out` (of `mode`) was killed by `signal`.
+fn assert_signal(out: &Output, mode: &str, signal: libc::c_int) {
+    assert_eq!(
+        out.status.signal(),
+        Some(signal),
+        "{mode}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the `child` test with `CHILD=mode` and checks that it aborted with
 /// a line containing `what`.
 fn expect_abort(mode: &str, what: &str) {
     let out = run_child(mode);
+    assert_signal(&out, mode, libc::SIGABRT);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{mode}: {}\n{stderr}",
-        out.status
-    );
     assert!(
         stderr
             .lines()
@@ -165,21 +172,13 @@ fn a_dealloc_with_another_size_aborts() {
 #[test]
 fn the_pages_after_a_segment_header_fault() {
     for mode in ["guard", "guard_end"] {
-        let out = run_child(mode);
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGSEGV),
-            "{mode}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_signal(&run_child(mode), mode, libc::SIGSEGV);
     }
 }
 
 #[test]
 fn a_write_past_a_slab_faults_on_its_guard_page() {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+    if common::os_page() != 4096 {
         println!("skipped: no slab guard pages with OS pages above 4 KiB");
         return;
     }
@@ -196,19 +195,12 @@ fn a_write_past_a_slab_faults_on_its_guard_page() {
         guards >= 12,
         "{guards} blocks end on a guard page\n{stdout}"
     );
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGSEGV),
-        "{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_signal(&out, "slab_guard", libc::SIGSEGV);
 }
 
 #[test]
 fn slab_guards_are_lifted_when_their_slabs_go_back() {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+    if common::os_page() != 4096 {
         return;
     }
     // A class no other test uses: 8 KiB blocks (the tag makes 8184 + 8).
@@ -258,9 +250,9 @@ fn guard_pages() -> Vec<usize> {
         .collect()
 }
 
-/// The child's misuse (run by `expect_abort` only).
+/// The child's misuse (run by `run_child` only).
 #[test]
-#[ignore = "run by expect_abort in a child process"]
+#[ignore = "run by run_child in a child process"]
 fn child() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
@@ -272,9 +264,7 @@ fn child() {
         // first and last bytes, with the OS page the kernel has.
         let b = Box::new([7u8; 48]);
         let segment = &*b as *const [u8; 48] as usize & !((4 << 20) - 1);
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let first = (17 * 4096usize).next_multiple_of(page);
+        let first = (17 * 4096usize).next_multiple_of(common::os_page());
         let at = if mode == "guard" {
             first
         } else {

@@ -305,9 +305,6 @@ fn within(what: &str, got: f64, want: f64, tolerance: f64) {
     assert!(ok, "{what}");
 }
 
-/// 64 MiB live through A (small and large blocks), 8 MiB through B freed:
-/// the live profile attributes A within ±10% and B about 0; the estimate
-/// of live bytes matches the allocator's statistics within ±10%.
 /// The bytes the profiler counts for a block of `size` bytes: its class's
 /// size for a small block (in the hardened build a request grows by its
 /// 8-byte canary first, which may take it to the next class), the request
@@ -325,6 +322,9 @@ fn counted(size: usize) -> usize {
     panic!("no block of {size} bytes found");
 }
 
+/// 64 MiB live through A (small and large blocks), 8 MiB through B freed:
+/// the live profile attributes A within ±10% and B about 0; the estimate
+/// of live bytes matches the allocator's statistics within ±10%.
 fn sites() {
     let (a_bytes, b_bytes) = (
         32 * MIB / 1024 * counted(1024) + 32 * MIB / (256 * 1024) * counted(256 * 1024),

@@ -19,6 +19,13 @@ pub fn self_command() -> std::process::Command {
     }
 }
 
+/// The kernel's page size in bytes (4 KiB, or 16 or 64 KiB on some
+/// aarch64 kernels).
+pub fn os_page() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
 /// xorshift64*: cheap, deterministic, no allocation.
 #[derive(Clone)]
 pub struct Rng(u64);

@@ -129,6 +129,14 @@ fn number(flag: &str, v: &str) -> Result<usize, String> {
     }
 }
 
+/// A comma-separated list of names, each looked up with `find`; `what`
+/// names them in the error ("unknown allocator \"x\"").
+fn names<T>(v: &str, what: &str, find: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    v.split(',')
+        .map(|n| find(n).ok_or(format!("unknown {what} {n:?}")))
+        .collect()
+}
+
 /// `--scaling`'s list: positive thread counts, sorted, without repeats.
 fn thread_counts(v: &str) -> Result<Vec<usize>, String> {
     let mut counts = v
@@ -163,19 +171,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--threads" => threads = Some(number(arg, value(arg, &mut it)?)?),
             "--timeout" => timeout = number(arg, value(arg, &mut it)?)?,
             "--alloc" => {
-                let v = value(arg, &mut it)?;
-                let list = v
-                    .split(',')
-                    .map(|n| allocators::find(n).ok_or(format!("unknown allocator {n:?}")));
-                allocs = Some(list.collect::<Result<_, _>>()?);
+                allocs = Some(names(value(arg, &mut it)?, "allocator", allocators::find)?);
             }
-            "--only" => {
-                let v = value(arg, &mut it)?;
-                let list = v
-                    .split(',')
-                    .map(|n| workload::find(n).ok_or(format!("unknown workload {n:?}")));
-                works = Some(list.collect::<Result<_, _>>()?);
-            }
+            "--only" => works = Some(names(value(arg, &mut it)?, "workload", workload::find)?),
             "--extra" => {
                 let taken: Vec<String> = extras.iter().map(|e| e.name.clone()).collect();
                 extras.push(extra::parse(value(arg, &mut it)?, &taken)?);
@@ -275,12 +273,20 @@ fn scaling_workloads() -> impl Iterator<Item = &'static Workload> {
 mod tests {
     use super::*;
 
+    fn parse_strs(args: &[&str]) -> Result<Command, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
     fn run(args: &[&str]) -> Options {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        match parse(&args) {
+        match parse_strs(args) {
             Ok(Command::Run(o)) => o,
             _ => panic!("not a run"),
         }
+    }
+
+    /// Whether `args` are refused.
+    fn bad(args: &[&str]) -> bool {
+        parse_strs(args).is_err()
     }
 
     #[test]
@@ -335,7 +341,6 @@ mod tests {
         assert!(run(&["--prof-accuracy"]).prof_accuracy);
         assert_eq!(run(&[]).prof_sample, 512 * 1024);
         assert_eq!(run(&["--prof-sample", "4096"]).prof_sample, 4096);
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--prof-accuracy", "--scaling", "2"]));
     }
 
@@ -352,7 +357,6 @@ mod tests {
         assert_eq!(o.allocators.len(), 2);
         assert_eq!(o.workloads[0].name, "larson");
         assert_eq!(o.runs, 2);
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--alloc", "nope"]));
         assert!(bad(&["--runs", "0"]));
         assert!(bad(&["--runs"]));
@@ -365,7 +369,6 @@ mod tests {
         assert!(!run(&["--no-pinned"]).pinned);
         assert!(!run(&["--scaling", "2"]).pinned);
         assert!(run(&["--scaling", "2", "--pinned"]).pinned);
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--pinned", "--no-pinned"]));
     }
 
@@ -396,7 +399,6 @@ mod tests {
         assert_eq!((o.allocators.len(), o.workloads.len(), o.runs), (1, 1, 3));
         let o = run(&["--scaling", "2", "--smoke"]);
         assert_eq!(o.allocators.len(), 3);
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--scaling"]));
         assert!(bad(&["--scaling", "1,0"]));
         assert!(bad(&["--scaling", "1,x"]));
@@ -410,7 +412,6 @@ mod tests {
         assert_eq!(run(&[]).target, None);
         let o = run(&["--target", "x86_64-unknown-linux-musl"]);
         assert_eq!(o.target.as_deref(), Some("x86_64-unknown-linux-musl"));
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--target"]));
     }
 
@@ -427,7 +428,6 @@ mod tests {
         let names: Vec<_> = o.extras.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["base", "older"]);
         assert_eq!(o.allocators.len(), 1);
-        let bad = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).is_err();
         assert!(bad(&["--extra", "base=/a", "--extra", "base=/b"]));
         assert!(bad(&["--extra", "mimalloc=/a"]));
         assert!(bad(&["--extra", "nopath"]));

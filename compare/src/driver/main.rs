@@ -92,18 +92,14 @@ fn run(o: &Options) -> Result<bool, String> {
         .collect();
     let contenders = lineup::resolve(&allocators, &o.extras, &built, &ws, target);
     let pin = if o.pinned { pinned_cpu() } else { None };
-    let mut dir = ws.target_dir.join("slabpool-compare");
-    if let Some(t) = target {
-        dir.push(t);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let dir = report_dir(&ws, target)?;
     if let Some(counts) = &o.scaling {
         let report = scaling::run(o, counts, &contenders, pin);
         let md = scaling_md::render(&report);
         let json =
             serde_json::to_string_pretty(&report).map_err(|e| format!("scaling.json: {e}"))?;
         let svg = scaling_chart::render(&report)?;
-        write(&dir, "scaling", &md, &json, &svg)?;
+        write(&dir, "scaling", &md, &[("json", &json), ("svg", &svg)])?;
         if o.publish {
             publish::scaling(&ws.root, &md, &svg)?;
             eprintln!("slabpool-compare: updated docs/scaling.md and docs/scaling.svg");
@@ -115,7 +111,7 @@ fn run(o: &Options) -> Result<bool, String> {
     let md = report_md::render(&report);
     let json = serde_json::to_string_pretty(&report).map_err(|e| format!("report.json: {e}"))?;
     let svg = chart::render(&report)?;
-    write(&dir, "report", &md, &json, &svg)?;
+    write(&dir, "report", &md, &[("json", &json), ("svg", &svg)])?;
     if o.publish {
         let name = publish::block_name(target);
         publish::readme(&ws.root, &report_md::summary(&report), &svg, &name)?;
@@ -144,20 +140,33 @@ fn build(
             "slabpool-compare: building {} on its own (release, for {on})",
             a.bin
         );
-        let features: Vec<&str> = a.feature.into_iter().collect();
-        match cargo::build_bins(&[a.bin], &features, target) {
-            Ok(b) => built.extend(b),
-            Err(e) if a.peer && target.is_some() => {
-                eprintln!(
-                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
-                    a.name
-                );
-                left_out.push(a.name.to_string());
-            }
-            Err(e) => return Err(e),
-        }
+        build_one(a, target, &mut built, &mut left_out)?;
     }
     Ok((built, left_out))
+}
+
+/// Builds `a`'s binary in a cargo invocation of its own, into `built`. A
+/// peer that does not build for another target is left out (its name
+/// pushed on `left_out`) with a notice; any other failure is an error.
+fn build_one(
+    a: &Allocator,
+    target: Option<&str>,
+    built: &mut HashMap<String, PathBuf>,
+    left_out: &mut Vec<String>,
+) -> Result<(), String> {
+    let features: Vec<&str> = a.feature.into_iter().collect();
+    match (cargo::build_bins(&[a.bin], &features, target), target) {
+        (Ok(b), _) => built.extend(b),
+        (Err(e), Some(on)) if a.peer => {
+            eprintln!(
+                "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
+                a.name
+            );
+            left_out.push(a.name.to_string());
+        }
+        (Err(e), _) => return Err(e),
+    }
+    Ok(())
 }
 
 /// [`build`] for the allocators that share one cargo invocation.
@@ -192,17 +201,7 @@ fn build_together(
     };
     let mut left_out = Vec::new();
     for a in allocators.iter().filter(|a| a.peer) {
-        let features: Vec<&str> = a.feature.into_iter().collect();
-        match cargo::build_bins(&[a.bin], &features, target) {
-            Ok(b) => built.extend(b),
-            Err(e) => {
-                eprintln!(
-                    "slabpool-compare: NOTICE: {} does not build for {on} ({e}): left out",
-                    a.name
-                );
-                left_out.push(a.name.to_string());
-            }
-        }
+        build_one(a, target, &mut built, &mut left_out)?;
     }
     Ok((built, left_out))
 }
@@ -214,14 +213,23 @@ fn prof_accuracy(o: &Options, ws: &cargo::Workspace) -> Result<bool, String> {
     eprintln!("slabpool-compare: building {bin} (release)");
     let built = cargo::build_bins(&[bin], &["prof-slabpool"], o.target.as_deref())?;
     let (acc, ok) = prof_accuracy::run(o, &built[bin], o.prof_sample);
+    let dir = report_dir(ws, o.target.as_deref())?;
+    let md = prof_accuracy::render(&acc);
+    let json =
+        serde_json::to_string_pretty(&acc).map_err(|e| format!("prof-accuracy.json: {e}"))?;
+    write(&dir, "prof-accuracy", &md, &[("json", &json)])?;
+    Ok(ok)
+}
+
+/// Where the reports go, created: `target/slabpool-compare/`, and in it a
+/// directory per `target` built for.
+fn report_dir(ws: &cargo::Workspace, target: Option<&str>) -> Result<PathBuf, String> {
     let mut dir = ws.target_dir.join("slabpool-compare");
-    if let Some(t) = &o.target {
+    if let Some(t) = target {
         dir.push(t);
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let path = prof_accuracy::write(&dir, &acc)?;
-    eprintln!("slabpool-compare: wrote {}", path.display());
-    Ok(ok)
+    Ok(dir)
 }
 
 /// The CPU pinned runs use, or `None` (with a warning) if the driver's
@@ -234,16 +242,22 @@ fn pinned_cpu() -> Option<usize> {
     cpu
 }
 
-/// Writes `<stem>.{md,json,svg}` into `dir` and prints the Markdown.
-fn write(dir: &Path, stem: &str, md: &str, json: &str, svg: &str) -> Result<(), String> {
-    for (ext, text) in [("md", md), ("json", json), ("svg", svg)] {
+/// Writes `<stem>.md` and, for each `(ext, text)` of `others`,
+/// `<stem>.<ext>` into `dir`, and prints the Markdown.
+fn write(dir: &Path, stem: &str, md: &str, others: &[(&str, &str)]) -> Result<(), String> {
+    let files: Vec<(&str, &str)> = std::iter::once(("md", md))
+        .chain(others.iter().copied())
+        .collect();
+    for (ext, text) in &files {
         let path = dir.join(format!("{stem}.{ext}"));
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     println!("{md}");
+    let exts: Vec<&str> = files.iter().map(|(ext, _)| *ext).collect();
     eprintln!(
-        "slabpool-compare: wrote {}/{stem}.{{md,json,svg}}",
-        dir.display()
+        "slabpool-compare: wrote {}/{stem}.{{{}}}",
+        dir.display(),
+        exts.join(",")
     );
     Ok(())
 }

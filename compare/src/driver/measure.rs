@@ -231,15 +231,7 @@ mod tests {
             "env-wl",
             "echo checksum=$SLABPOOL_COMPARE_TEST_VAR; echo prof_true=100; echo prof_est=90; echo prof_sd=30; echo prof_live_samples=3; echo prof_stats=101; echo prof_samples=7",
         );
-        let s = run(
-            Path::new("/bin/sh"),
-            &env,
-            &sc,
-            1,
-            2,
-            Duration::from_secs(10),
-            None,
-        );
+        let s = sh_with(&env, &sc, None);
         assert!(s.ok, "{s:?}");
         assert_eq!(s.checksum.as_deref(), Some("42"));
         let p = s.prof.expect("prof_ lines parsed");
@@ -277,16 +269,21 @@ mod tests {
         path.to_string_lossy().into_owned()
     }
 
-    fn sh(script: &str, pin: Option<usize>) -> Sample {
+    /// `script` run as a workload binary with `env`, pinned to `pin`.
+    fn sh_with(env: &[(String, String)], script: &str, pin: Option<usize>) -> Sample {
         run(
             Path::new("/bin/sh"),
-            &[],
+            env,
             script,
             1,
             2,
             Duration::from_secs(10),
             pin,
         )
+    }
+
+    fn sh(script: &str, pin: Option<usize>) -> Sample {
+        sh_with(&[], script, pin)
     }
 
     #[test]

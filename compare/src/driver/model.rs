@@ -73,6 +73,17 @@ impl Sample {
                 .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::trim))
         };
         let number = |key: &str| field(key).and_then(|v| v.parse::<u64>().ok());
+        // All six lines, or none.
+        let prof = || {
+            Some(ProfCheck {
+                true_bytes: number("prof_true")?,
+                est_bytes: number("prof_est")?,
+                sd_bytes: number("prof_sd")?,
+                live_samples: number("prof_live_samples")?,
+                stats_bytes: number("prof_stats")?,
+                samples: number("prof_samples")?,
+            })
+        };
         Sample {
             ok: true,
             time_s,
@@ -83,24 +94,7 @@ impl Sample {
             ops: number("ops"),
             missing: false,
             error: None,
-            prof: match (
-                number("prof_true"),
-                number("prof_est"),
-                number("prof_sd"),
-                number("prof_live_samples"),
-                number("prof_stats"),
-                number("prof_samples"),
-            ) {
-                (Some(t), Some(e), Some(sd), Some(l), Some(s), Some(n)) => Some(ProfCheck {
-                    true_bytes: t,
-                    est_bytes: e,
-                    sd_bytes: sd,
-                    live_samples: l,
-                    stats_bytes: s,
-                    samples: n,
-                }),
-                _ => None,
-            },
+            prof: prof(),
         }
     }
 
@@ -268,6 +262,10 @@ mod tests {
         // An older child prints no ops count: still a good sample.
         let old = Sample::parse("checksum=00ff\nhwm_kib=12\n", 1.5, 20);
         assert!(old.ok && old.ops.is_none());
+        // The accuracy check's figures come all six or not at all.
+        assert!(old.prof.is_none());
+        let part = Sample::parse("checksum=00ff\nprof_true=100\nprof_est=90\n", 1.5, 20);
+        assert!(part.ok && part.prof.is_none());
         let mut t = Sample::parse("", 1.0, 1);
         assert_eq!(t.checksum, None);
         t.fail("a".into());

@@ -21,7 +21,7 @@ use crate::cli::Options;
 use crate::measure;
 use crate::model::{ProfCheck, Sample};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One workload's runs.
 #[derive(Serialize)]
@@ -133,7 +133,8 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1 << 20) as f64)
 }
 
-/// The Markdown table.
+/// The Markdown table (`prof-accuracy.md`; `prof-accuracy.json` is the
+/// [`Accuracy`] serialised).
 pub fn render(a: &Accuracy) -> String {
     let mut s = format!(
         "Heap profiler accuracy ({} suite, mean interval {} KiB, {}): at the highest exact count of live bytes in each run, the profiler's estimate (live profile scaled); the run of median error.\n\n",
@@ -164,18 +165,6 @@ pub fn render(a: &Accuracy) -> String {
         }
     }
     s
-}
-
-/// Writes `prof-accuracy.{md,json}` into `dir`; returns the Markdown path.
-pub fn write(dir: &Path, a: &Accuracy) -> Result<PathBuf, String> {
-    let md = render(a);
-    let json = serde_json::to_string_pretty(a).map_err(|e| format!("prof-accuracy.json: {e}"))?;
-    for (ext, text) in [("md", &md), ("json", &json)] {
-        let path = dir.join(format!("prof-accuracy.{ext}"));
-        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    }
-    println!("{md}");
-    Ok(dir.join("prof-accuracy.md"))
 }
 
 #[cfg(test)]

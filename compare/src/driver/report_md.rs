@@ -5,7 +5,7 @@
 //! failures, and what each workload does.
 
 use crate::allocators::{MIMALLOC, SYSTEM};
-use crate::model::{AllocatorInfo, Cell, Geomean, Header, Report};
+use crate::model::{AllocatorInfo, Cell, Geomean, Header, Report, Sample};
 use std::fmt::Write;
 
 /// A time cell whose slowest run is this much slower than its fastest is
@@ -208,12 +208,15 @@ fn value(c: Option<&Cell>, f: &impl Fn(&Cell) -> Option<String>) -> String {
     match c {
         None => "–".into(),
         Some(c) if c.missing => "n/a".into(),
-        Some(c) if c.failed => {
-            let bad = c.samples.iter().filter(|s| !s.ok).count();
-            format!("FAILED ({bad}/{})", c.samples.len())
-        }
+        Some(c) if c.failed => failed_cell(&c.samples),
         Some(c) => f(c).unwrap_or_else(|| "–".into()),
     }
+}
+
+/// A failed cell (here and in scaling.md): how many of its runs failed.
+pub fn failed_cell(samples: &[Sample]) -> String {
+    let bad = samples.iter().filter(|s| !s.ok).count();
+    format!("FAILED ({bad}/{})", samples.len())
 }
 
 fn table(s: &mut String, title: &str, r: &Report, f: impl Fn(&Cell) -> Option<String>) {
@@ -366,24 +369,12 @@ fn failures(s: &mut String, r: &Report) {
         .iter()
         .chain(&r.pinned)
         .filter(|c| c.failed)
+        .map(|c| {
+            let what = format!("{} under {}{}", c.workload, c.allocator, pinned(c));
+            (what, c.samples.as_slice())
+        })
         .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(s, "\n## Failures\n");
-        for c in failed {
-            for (i, smp) in c.samples.iter().enumerate().filter(|(_, smp)| !smp.ok) {
-                let why = smp.error.as_deref().unwrap_or("failed");
-                let _ = writeln!(
-                    s,
-                    "- {} under {}{}, run {}: {}",
-                    c.workload,
-                    c.allocator,
-                    pinned(c),
-                    i + 1,
-                    why
-                );
-            }
-        }
-    }
+    failures_section(s, &failed);
     missing(
         s,
         r.cells
@@ -391,6 +382,21 @@ fn failures(s: &mut String, r: &Report) {
             .filter(|c| c.missing)
             .map(|c| (c.allocator.as_str(), c.workload.as_str())),
     );
+}
+
+/// The failures section (here and in scaling.md), if any: every failed
+/// run of each failed (what, its runs), with its error.
+pub fn failures_section(s: &mut String, failed: &[(String, &[Sample])]) {
+    if failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Failures\n");
+    for (what, samples) in failed {
+        for (i, smp) in samples.iter().enumerate().filter(|(_, smp)| !smp.ok) {
+            let why = smp.error.as_deref().unwrap_or("failed");
+            let _ = writeln!(s, "- {what}, run {}: {why}", i + 1);
+        }
+    }
 }
 
 /// The n/a note: which binaries did not know which workloads.

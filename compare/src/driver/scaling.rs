@@ -17,6 +17,7 @@ use crate::lineup::{self, Contender};
 use crate::model::AllocatorInfo;
 use crate::scaling_model::{
     Column, Point, Row, ScalingHeader, ScalingReport, ScalingWorkload, Summary, WorkloadRatio,
+    allocator_of,
 };
 use crate::schedule::{self, Job};
 use crate::{stats, sysinfo};
@@ -155,21 +156,13 @@ pub fn finish(
     workloads: Vec<ScalingWorkload>,
     mut points: Vec<Point>,
 ) -> ScalingReport {
-    let allocator_of = |name: &str| {
-        let c = columns.iter().find(|c| c.name == name);
-        c.map_or(name.to_string(), |c| c.allocator.clone())
-    };
     // Runs of one workload at one thread count did the same work.
     for w in &workloads {
         for row in &w.rows {
-            let mut group = points
+            let group = points
                 .iter_mut()
                 .filter(|p| p.workload == w.name && p.threads == row.threads)
-                .map(|p| (allocator_of(&p.column), &mut p.samples))
-                .collect::<Vec<_>>();
-            let group = group
-                .iter_mut()
-                .map(|(a, s)| (a.as_str(), &mut **s))
+                .map(|p| (allocator_of(&columns, &p.column), &mut p.samples))
                 .collect();
             stats::agree(group);
         }
@@ -183,10 +176,7 @@ pub fn finish(
             .filter(|p| columns.iter().any(|c| c.name == p.column && !c.pinned))
             .filter_map(|p| p.mops)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-        points[i].vs_best = match (points[i].mops, best) {
-            (Some(x), Some(b)) if b > 0.0 => Some(x / b),
-            _ => None,
-        };
+        points[i].vs_best = stats::ratio(points[i].mops, best);
     }
     let mut report = ScalingReport {
         header,
@@ -205,16 +195,9 @@ fn summarise(p: &mut Point) {
     if p.failed || p.missing {
         return;
     }
-    let times: Vec<f64> = p.samples.iter().map(|s| s.time_s).collect();
-    p.median_time_s = stats::median(times.clone());
-    let fastest = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let slowest = times.iter().copied().fold(0.0, f64::max);
-    p.time_spread = (fastest > 0.0).then(|| slowest / fastest);
+    (p.median_time_s, p.time_spread) = stats::times(&p.samples);
     p.ops = stats::ops(&p.samples);
-    p.mops = match (p.ops, p.median_time_s) {
-        (Some(n), Some(t)) if t > 0.0 => Some(n as f64 / t / 1e6),
-        _ => None,
-    };
+    p.mops = stats::ratio(p.ops.map(|n| n as f64), p.median_time_s).map(|x| x / 1e6);
 }
 
 /// Per column: throughput at the most threads over at the base count.
@@ -233,10 +216,7 @@ fn summary(r: &ScalingReport) -> Vec<Summary> {
                     let at = |t| r.point(&w.name, t, &c.name).and_then(|p| p.mops);
                     WorkloadRatio {
                         workload: w.name.clone(),
-                        ratio: match (at(max), at(base)) {
-                            (Some(hi), Some(lo)) if lo > 0.0 => Some(hi / lo),
-                            _ => None,
-                        },
+                        ratio: stats::ratio(at(max), at(base)),
                     }
                 })
                 .collect();

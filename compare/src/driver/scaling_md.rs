@@ -5,7 +5,7 @@
 //! failures.
 
 use crate::report_md;
-use crate::scaling_model::{Point, ScalingReport};
+use crate::scaling_model::{Point, ScalingReport, allocator_of};
 use std::fmt::Write;
 
 use report_md::NOISY;
@@ -80,8 +80,7 @@ fn cell(p: Option<&Point>, pinned: bool) -> String {
         return "n/a".into();
     }
     if p.failed {
-        let bad = p.samples.iter().filter(|s| !s.ok).count();
-        return format!("FAILED ({bad}/{})", p.samples.len());
+        return report_md::failed_cell(&p.samples);
     }
     let Some(mops) = p.mops else {
         return "no ops count".into();
@@ -124,34 +123,23 @@ fn summary(s: &mut String, r: &ScalingReport) {
     }
 }
 
-fn notes<'a>(s: &mut String, r: &'a ScalingReport) {
-    let failed: Vec<&Point> = r.points.iter().filter(|p| p.failed).collect();
-    if !failed.is_empty() {
-        let _ = writeln!(s, "\n## Failures\n");
-        for p in failed {
-            for (i, smp) in p.samples.iter().enumerate().filter(|(_, x)| !x.ok) {
-                let why = smp.error.as_deref().unwrap_or("failed");
-                let _ = writeln!(
-                    s,
-                    "- {} at {} threads under {}, run {}: {why}",
-                    p.workload,
-                    p.threads,
-                    p.column,
-                    i + 1
-                );
-            }
-        }
-    }
-    let allocator = |column: &'a str| -> &'a str {
-        let c = r.columns.iter().find(|c| c.name == column);
-        c.map_or(column, |c| c.allocator.as_str())
-    };
+fn notes(s: &mut String, r: &ScalingReport) {
+    let failed: Vec<_> = r
+        .points
+        .iter()
+        .filter(|p| p.failed)
+        .map(|p| {
+            let what = format!("{} at {} threads under {}", p.workload, p.threads, p.column);
+            (what, p.samples.as_slice())
+        })
+        .collect();
+    report_md::failures_section(s, &failed);
     report_md::missing(
         s,
         r.points
             .iter()
             .filter(|p| p.missing)
-            .map(|p| (allocator(&p.column), p.workload.as_str())),
+            .map(|p| (allocator_of(&r.columns, &p.column), p.workload.as_str())),
     );
     let no_ops: Vec<&str> = r
         .columns

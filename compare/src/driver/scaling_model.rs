@@ -33,6 +33,13 @@ pub struct Column {
     pub pinned: bool,
 }
 
+/// The allocator of the column called `name` (`name` itself if no column
+/// is).
+pub fn allocator_of<'a>(columns: &'a [Column], name: &'a str) -> &'a str {
+    let c = columns.iter().find(|c| c.name == name);
+    c.map_or(name, |c| c.allocator.as_str())
+}
+
 /// One thread count of a workload.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {

@@ -116,6 +116,15 @@ pub fn ops(samples: &[Sample]) -> Option<u64> {
         .then_some(first)
 }
 
+/// The runs' median time and their spread: the slowest run's time over
+/// the fastest's (`None` if the fastest took no time).
+pub fn times(samples: &[Sample]) -> (Option<f64>, Option<f64>) {
+    let times: Vec<f64> = samples.iter().map(|s| s.time_s).collect();
+    let fastest = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let slowest = times.iter().copied().fold(0.0, f64::max);
+    (median(times), (fastest > 0.0).then(|| slowest / fastest))
+}
+
 /// Fills a cell's failure flags and medians from its samples.
 pub fn summarise(cell: &mut Cell) {
     (cell.failed, cell.missing) = status(&cell.samples);
@@ -124,10 +133,7 @@ pub fn summarise(cell: &mut Cell) {
     }
     cell.ops = ops(&cell.samples);
     let s = &cell.samples;
-    cell.median_time_s = median(s.iter().map(|s| s.time_s).collect());
-    let fastest = s.iter().map(|s| s.time_s).fold(f64::INFINITY, f64::min);
-    let slowest = s.iter().map(|s| s.time_s).fold(0.0, f64::max);
-    cell.time_spread = (fastest > 0.0).then(|| slowest / fastest);
+    (cell.median_time_s, cell.time_spread) = times(s);
     cell.median_peak_rss_kib = median(s.iter().map(|s| s.peak_rss_kib() as f64).collect());
     let idle: Vec<f64> = s
         .iter()
@@ -139,7 +145,8 @@ pub fn summarise(cell: &mut Cell) {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// `a / b`, where both exist and `b` is positive.
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
