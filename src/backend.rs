@@ -271,8 +271,6 @@ impl Backend {
         unsafe { list.push(p.cast()) };
         self.give_back(class, list);
     }
-
-
 }
 
 mod big;
@@ -282,8 +280,8 @@ mod route;
 mod shards;
 #[cfg(not(loom))]
 pub use route::copy_small;
-pub use route::{LARGE_LIMIT, Route, route};
 use route::is_large;
+pub use route::{LARGE_LIMIT, Route, route};
 use shards::{Exits, Shard};
 #[cfg(any(test, fuzzing, feature = "invariants"))]
 mod check;

@@ -48,8 +48,8 @@
 use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
 use crate::inbox::Inbox;
-use crate::segment::SpanList;
 use crate::segment::SpanKind;
+use crate::segment::SpanList;
 use crate::size_class::CLASSES;
 use crate::slab::{self, Slab, SlabLock};
 use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
@@ -118,7 +118,6 @@ pub struct Central {
     /// handed over without the lock (see `inbox`).
     inbox: Inbox,
 }
-
 
 /// Counters of one pool, for statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

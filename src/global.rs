@@ -39,10 +39,10 @@
 //! doors; `dealloc` of a large block asks the registry whether it is a
 //! guarded one once the guard pool is in use.
 
-use crate::config::Config;
-use crate::guard;
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
+use crate::config::Config;
+use crate::guard;
 #[cfg(feature = "prof")]
 use crate::os;
 #[cfg(not(feature = "hardened"))]
@@ -76,7 +76,6 @@ pub(crate) use tls::tcache;
 pub(crate) fn heap() -> &'static Backend {
     &HEAP
 }
-
 
 /// Returns free memory to the OS now: the calling thread's cache, the
 /// central pools' transfer stacks, empty slabs, the free pages of sparse
@@ -147,7 +146,6 @@ pub(crate) fn check_thread_cache() -> crate::backend::CacheCounts {
 pub fn stats() -> Stats {
     HEAP.stats()
 }
-
 
 #[cold]
 #[inline(never)]

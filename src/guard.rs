@@ -345,8 +345,8 @@ pub unsafe fn fork_unlock() {
 
 mod chunk;
 mod fault;
-pub use chunk::{MAX_BLOCK, MAX_CHUNKS_PER_KIND};
 use chunk::{Chunk, FREED, FRESH, Geometry, KINDS, LIVE, Place, Slot};
+pub use chunk::{MAX_BLOCK, MAX_CHUNKS_PER_KIND};
 use fault::install_handler;
 #[cfg(test)]
 use fault::{Fault, diagnose};

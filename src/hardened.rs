@@ -27,19 +27,19 @@
 //! sampled large or huge block is the heap's, and its free and resize tell
 //! the profiler.
 
+use crate::backend::{LARGE_LIMIT, Route, route};
 use crate::block;
 use crate::canary::{self, TAG};
 use crate::global::{self, alloc_big, alloc_small};
-use crate::pool::SlabPool;
 use crate::guard;
-use crate::backend::{LARGE_LIMIT, Route, route};
 use crate::huge;
+use crate::lookup::Invalid;
 use crate::lookup::{self, Found, find};
 use crate::os;
 use crate::pointer::{self, SavedErrno};
+use crate::pool::SlabPool;
 use crate::size_class::SMALL_LIMIT;
-use crate::size_class::{c_class_of, SizeClass};
-use crate::lookup::Invalid;
+use crate::size_class::{SizeClass, c_class_of};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 

@@ -110,7 +110,11 @@ pub fn init_page_size() -> usize {
         // SAFETY: sysconf has no memory-safety preconditions.
         page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
     }
-    let page = if page.is_power_of_two() { page.max(PAGE) } else { PAGE };
+    let page = if page.is_power_of_two() {
+        page.max(PAGE)
+    } else {
+        PAGE
+    };
     if page > MAX_OS_PAGE {
         warn(b"OS page above 64 KiB: no guard pages (guard pool, hardened segment guard)");
     }
@@ -248,7 +252,10 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     if size == 0 {
         return true;
     }
-    debug_assert!((p as usize | size) % page_size() == 0, "decommit of a partial OS page");
+    debug_assert!(
+        (p as usize | size) % page_size() == 0,
+        "decommit of a partial OS page"
+    );
     // SAFETY: by the caller's contract the range is ours and unused.
     let ok = unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) } == 0;
     if !ok {
@@ -413,7 +420,10 @@ impl Drop for StderrWriter {
 /// nothing anybody still needs.
 #[cfg(not(loom))]
 pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
-    debug_assert!((p as usize | size) % page_size() == 0, "protect of a partial OS page");
+    debug_assert!(
+        (p as usize | size) % page_size() == 0,
+        "protect of a partial OS page"
+    );
     // SAFETY: by the caller's contract the range is ours; a fixed mapping
     // replaces only it.
     let ok = unsafe {
@@ -448,7 +458,10 @@ pub unsafe fn protect(p: *mut u8, size: usize, access: bool) -> bool {
 /// and inside a read-write reservation made here; made inaccessible, it
 /// must hold nothing anybody accesses until it is made accessible again.
 pub unsafe fn fence(p: *mut u8, size: usize, access: bool) -> bool {
-    debug_assert!((p as usize | size) % page_size() == 0, "fence of a partial OS page");
+    debug_assert!(
+        (p as usize | size) % page_size() == 0,
+        "fence of a partial OS page"
+    );
     let prot = if access {
         libc::PROT_READ | libc::PROT_WRITE
     } else {

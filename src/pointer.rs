@@ -34,10 +34,10 @@
 // some of these functions (its `free` and `realloc` have their own).
 #![cfg_attr(feature = "hardened", allow(dead_code))]
 
+use crate::backend::{LARGE_LIMIT, Route, copy_small, route};
 use crate::block;
 use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
-use crate::backend::{LARGE_LIMIT, Route, copy_small, route};
 use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
@@ -61,17 +61,19 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
     if global::sampled(p) {
         return match crate::prof::usable_size(p) {
             Err(why) => Some(why.into()),
-            Ok(usable) => global::cached(p, size_class(usable).index()).then_some(Invalid::DoubleFree),
+            Ok(usable) => {
+                global::cached(p, size_class(usable).index()).then_some(Invalid::DoubleFree)
+            }
         };
     }
     match find(p) {
         Err(why) => Some(why),
-        // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
-        // live segment.
-        Ok(Found::Small(class)) => unsafe {
-            block::looks_free(p) && global::is_free(p, class.index())
+        Ok(Found::Small(class)) => {
+            // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
+            // live segment.
+            let free = unsafe { block::looks_free(p) && global::is_free(p, class.index()) };
+            free.then_some(Invalid::DoubleFree)
         }
-            .then_some(Invalid::DoubleFree),
         Ok(_) => None,
     }
 }

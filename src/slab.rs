@@ -54,7 +54,6 @@ const _: () = {
     }
 };
 
-
 /// The harness's proof that it can fail (FUZZ.md): with `--cfg
 /// slabpool_inject_bug` in a fuzzing build, slabs of this class hand out the
 /// last block of each carve again at the start of the next one.
@@ -134,7 +133,6 @@ impl Slab {
         slab.set_guard(lock);
         slab
     }
-
 
     /// The owner-only state, for as long as the witness is lent.
     #[inline]

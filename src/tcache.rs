@@ -25,11 +25,11 @@
 //! not `Active` has every limit 0 and every list empty, so both fast paths
 //! fall through to the caller's slow path.
 
+use crate::backend::{Backend, Sender};
 use crate::block;
 #[cfg(all(feature = "prof", not(loom)))]
 use crate::block::Chain;
 use crate::config;
-use crate::backend::{Backend, Sender};
 use crate::os;
 use crate::poison;
 #[cfg(any(test, fuzzing, feature = "invariants"))]
@@ -207,7 +207,9 @@ impl ThreadCache {
     #[inline(always)]
     pub fn head(&self, class: SizeClass) -> *mut u8 {
         // SAFETY: a `SizeClass` is below NUM_CLASSES, the bins' length.
-        unsafe { self.bins.get_unchecked(class.index()) }.head.cast()
+        unsafe { self.bins.get_unchecked(class.index()) }
+            .head
+            .cast()
     }
 
     /// Whether `p` is among the cached blocks of `class` (a walk: double
@@ -354,12 +356,12 @@ mod sampling;
 mod slow;
 use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
-pub use bin::{SPLIT, fast_block, floor, set_floor};
-#[cfg(all(feature = "prof", not(loom)))]
 pub use bin::MAX_BUDGET;
 #[cfg(all(feature = "prof", not(loom)))]
-pub use sampling::{ProfState, admit_foreign};
+pub use bin::{SPLIT, fast_block, floor, set_floor};
 use sampling::first_countdown;
+#[cfg(all(feature = "prof", not(loom)))]
+pub use sampling::{ProfState, admit_foreign};
 
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -7,8 +7,8 @@ use super::{ArenaCounters, NewSpan, RETAIN_EMPTY_SEGMENTS, SPAN_BINS, bin_ceil, 
 use crate::os::{self, PAGE};
 use crate::purge::{self, PurgePolicy};
 use crate::segment::{
-    FIRST_PAGE, HEADER_PAGES, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList, SpanRef,
-    USABLE_PAGES,
+    FIRST_PAGE, HEADER_PAGES, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList,
+    SpanRef, USABLE_PAGES,
 };
 use crate::sync::Ordering::Relaxed;
 
@@ -82,7 +82,11 @@ impl ArenaState {
     }
 
     /// Maps a new segment and returns its single free span (binned).
-    pub(super) fn add_segment(&mut self, index: usize, counters: &ArenaCounters) -> Option<SpanRef> {
+    pub(super) fn add_segment(
+        &mut self,
+        index: usize,
+        counters: &ArenaCounters,
+    ) -> Option<SpanRef> {
         let (seg, span) = SegmentRef::create(index as u32)?;
         // Its pages were never decommitted: reusing them is no waste.
         seg.set_purged_at(purge::long_ago(os::now_ms()), &mut self.links);

@@ -66,10 +66,7 @@ fn carve_free_and_coalesce() {
     let lo = FIRST_PAGE.next_multiple_of(os::page_size() / PAGE);
     let kept = lo - FIRST_PAGE;
     assert!(seg.is_clean(lo, PAGES - lo));
-    assert_eq!(
-        arena.counts().committed_bytes,
-        (HEADER_PAGES + kept) * PAGE
-    );
+    assert_eq!(arena.counts().committed_bytes, (HEADER_PAGES + kept) * PAGE);
     // The segment is retained, and reused clean (but for those).
     assert_eq!(segments(&arena), 1);
     let again = arena

@@ -104,7 +104,11 @@ impl Backend {
     /// `attempt()`, and if it `failed`, once more after
     /// [`Backend::release_for_retry`].
     #[inline]
-    pub(super) fn retry_after_release<T>(&self, attempt: impl Fn() -> T, failed: impl Fn(&T) -> bool) -> T {
+    pub(super) fn retry_after_release<T>(
+        &self,
+        attempt: impl Fn() -> T,
+        failed: impl Fn(&T) -> bool,
+    ) -> T {
         let got = attempt();
         if !failed(&got) {
             return got;

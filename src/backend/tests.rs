@@ -10,7 +10,6 @@ fn sc(i: usize) -> crate::size_class::SizeClass {
     crate::size_class::SizeClass::new(i).expect("a class")
 }
 
-
 #[test]
 fn routes() {
     assert_eq!(route(1, 1), Route::Small(sc(0)));
@@ -132,7 +131,8 @@ fn mixed_batches_are_sorted_by_arena() {
         let mut n = 0;
         while let Some(b) = got.pop() {
             // SAFETY: `b` is a live block of this heap.
-            assert_eq!(unsafe { Backend::owner_of(b.cast()) }, home, "a foreign block");
+            let owner = unsafe { Backend::owner_of(b.cast()) };
+            assert_eq!(owner, home, "a foreign block");
             // SAFETY: as above; it goes back to the heap.
             unsafe { heap.free_block(class, b.cast()) };
             n += 1;

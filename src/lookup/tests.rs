@@ -8,7 +8,10 @@ fn finds_blocks_of_every_kind_from_their_address() {
     let small = alloc(100, 16);
     let large = alloc(100_000, 16);
     let huge = alloc(5 << 20, 16);
-    assert_eq!(find(small), Ok(Found::Small(crate::size_class::size_class(112))));
+    assert_eq!(
+        find(small),
+        Ok(Found::Small(crate::size_class::size_class(112)))
+    );
     assert_eq!(find(large), Ok(Found::Large(25 * os::PAGE)));
     assert_eq!(find(huge), Ok(Found::Huge));
     assert_eq!(usable_size(small), 112);

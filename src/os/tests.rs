@@ -121,7 +121,10 @@ fn the_os_page_is_read_once_and_is_a_page_multiple() {
     assert_eq!(page_size(), page);
     // Under qemu-user with a page size set (the aarch64 runs of CI, which
     // pass the variable on to the guest): the guest's page is that one.
-    if let Some(emulated) = std::env::var("QEMU_PAGESIZE").ok().and_then(|v| v.parse().ok()) {
+    if let Some(emulated) = std::env::var("QEMU_PAGESIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         assert_eq!(page, emulated, "QEMU_PAGESIZE");
     }
     println!("OS page: {page} bytes");
@@ -133,7 +136,10 @@ fn whole_pages_round_the_start_up_and_the_end_down() {
     for page in OS_PAGES {
         let base = 1 << 30;
         // Aligned at both ends: unchanged.
-        assert_eq!(whole_pages(base, base + 3 * page, page), (base, base + 3 * page));
+        assert_eq!(
+            whole_pages(base, base + 3 * page, page),
+            (base, base + 3 * page)
+        );
         // A 4 KiB page inside an OS page at each end: those OS pages stay.
         let (a, b) = whole_pages(base + PAGE, base + 3 * page - PAGE, page);
         if page == PAGE {
@@ -144,7 +150,10 @@ fn whole_pages_round_the_start_up_and_the_end_down() {
         // Less than an OS page, or one straddling a boundary: nothing.
         let (a, b) = whole_pages(base + page - PAGE, base + page + PAGE, page);
         assert_eq!(a >= b, page > PAGE, "{page}");
-        for (start, end) in [(base + 12345, base + 7 * page + 999), (base, base + page - 1)] {
+        for (start, end) in [
+            (base + 12345, base + 7 * page + 999),
+            (base, base + page - 1),
+        ] {
             let (a, b) = whole_pages(start, end, page);
             assert!(a % page == 0 && b % page == 0 && a >= start && b <= end || a >= b);
             assert!(a - start < page && end - b < page);

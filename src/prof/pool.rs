@@ -41,10 +41,10 @@
 
 use crate::os::{self, PAGE};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
-#[cfg(loom)]
-use crate::sync::{AtomicBool, AtomicUsize};
 #[cfg(not(loom))]
 use crate::sync::unmodeled::{AtomicBool, AtomicUsize};
+#[cfg(loom)]
+use crate::sync::{AtomicBool, AtomicUsize};
 use core::ptr;
 
 /// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 64 KiB:
@@ -217,8 +217,7 @@ impl Pool {
         if data > accessible {
             // SAFETY: `[slot + accessible, slot + data)` lies in this slot,
             // inaccessible and unused.
-            let ok =
-                unsafe { open((slot + accessible) as *mut u8, data - accessible) };
+            let ok = unsafe { open((slot + accessible) as *mut u8, data - accessible) };
             if !ok {
                 // SAFETY: the slot is used; nobody holds it.
                 unsafe { self.push_free(slot, slot_size, accessible, dirty) };
@@ -331,13 +330,24 @@ impl Pool {
     ///
     /// # Safety
     /// If `p` is a live block, the caller gives it up.
-    pub unsafe fn free(&mut self, p: *mut u8) -> Result<Option<(usize, f64, f64)>, super::shared::Misuse> {
+    pub unsafe fn free(
+        &mut self,
+        p: *mut u8,
+    ) -> Result<Option<(usize, f64, f64)>, super::shared::Misuse> {
         let (slot_size, header) = self.held(p)?;
         // SAFETY: `held` checked the header, on a readable page.
         let (live, entry, objects, space, usable, accessible, mut dirty) = unsafe {
             let h = &*header;
             let live = h.state == LIVE;
-            (live, h.entry, h.objects, h.space, h.usable, h.accessible, h.dirty)
+            (
+                live,
+                h.entry,
+                h.objects,
+                h.space,
+                h.usable,
+                h.accessible,
+                h.dirty,
+            )
         };
         self.live_bytes -= usable;
         let resident = os::align_up(dirty, self.page).min(accessible);
@@ -550,5 +560,5 @@ mod tests {
                 assert!(slot % page == 0 && (slot - page) % page == 0);
             }
         }
-}
+    }
 }

@@ -90,8 +90,7 @@ impl ThreadState {
 
 /// A seed from the thread's address, the clock and a process counter.
 fn seed(salt: u64) -> u64 {
-    static COUNTER: crate::sync::unmodeled::AtomicU64 =
-        crate::sync::unmodeled::AtomicU64::new(0);
+    static COUNTER: crate::sync::unmodeled::AtomicU64 = crate::sync::unmodeled::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Relaxed);
     let mut x =
         salt ^ (u64::from(crate::os::now_ms()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -221,5 +220,4 @@ mod tests {
         let want = INTERVAL.load(Relaxed) as f64;
         assert!((mean / want - 1.0).abs() < 0.05, "mean {mean} want {want}");
     }
-
 }

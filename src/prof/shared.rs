@@ -17,10 +17,10 @@ use super::big::BigSamples;
 use super::pool::{Pool, Region};
 use super::table::{Entry, Table};
 use super::{ProfStats, weight};
-use crate::sync::Lock;
-use crate::sync::Ordering::Relaxed;
 #[cfg(loom)]
 use crate::sync::AtomicUsize;
+use crate::sync::Lock;
+use crate::sync::Ordering::Relaxed;
 #[cfg(not(loom))]
 use crate::sync::unmodeled::AtomicUsize;
 

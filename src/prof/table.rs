@@ -213,7 +213,12 @@ impl Table {
     /// A sampled block of entry `i` resized: its weights go from
     /// `(objects, space)` to `(objects2, space2)`; what it gained counts as
     /// allocated.
-    pub fn reweigh(&mut self, i: usize, (objects, space): (f64, f64), (objects2, space2): (f64, f64)) {
+    pub fn reweigh(
+        &mut self,
+        i: usize,
+        (objects, space): (f64, f64),
+        (objects2, space2): (f64, f64),
+    ) {
         let e = self.entry(i);
         e.inuse_objects += objects2 - objects;
         e.inuse_space += space2 - space;

@@ -122,7 +122,8 @@ impl SegmentRef {
             // far more than an OS page) inside `[first, first + n)`, which
             // lies in this segment's usable pages and, by the caller's
             // contract, holds nothing in use.
-            let ok = unsafe { os::decommit(self.base().add(a << PAGE_SHIFT), (b - a) << PAGE_SHIFT) };
+            let ok =
+                unsafe { os::decommit(self.base().add(a << PAGE_SHIFT), (b - a) << PAGE_SHIFT) };
             calls += 1;
             if ok {
                 Self::for_each_word(a, b - a, |w, mask| {

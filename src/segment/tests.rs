@@ -86,7 +86,11 @@ fn decommit_gives_back_only_whole_os_pages_of_the_range() {
             // SAFETY: as above.
             assert_eq!(unsafe { byte(p).read() } == 0x5a, k > 1);
         }
-        assert_eq!(pages, 2 + 10 + 2 - ends_kept, "{page}: dirty pages given back");
+        assert_eq!(
+            pages,
+            2 + 10 + 2 - ends_kept,
+            "{page}: dirty pages given back"
+        );
         assert_eq!(seg.dirty_pages(), dirty - pages);
         // 4 KiB: a call per run (five); larger: 300 and 302 share an OS
         // page and the end pages are not given back (two).

@@ -145,7 +145,10 @@ fn page_masks() {
 fn only_idle_pages_whose_whole_os_page_is_in_the_slab_are_purged() {
     let all = |n: usize| u64::MAX >> (64 - n);
     // 4 KiB OS pages: every idle page.
-    assert_eq!(Slab::whole_os_pages(0b1011_0110, 19, 8, 4 << 10), 0b1011_0110);
+    assert_eq!(
+        Slab::whole_os_pages(0b1011_0110, 19, 8, 4 << 10),
+        0b1011_0110
+    );
     // 16 KiB (4 pages): a slab of 16 pages at page 18 (not aligned): the
     // OS pages at 20, 24, 28 lie in it, the ones at 16 and 32 do not.
     let (first, pages, k) = (18, 16, 4);
@@ -153,10 +156,19 @@ fn only_idle_pages_whose_whole_os_page_is_in_the_slab_are_purged() {
     assert_eq!(whole, 0b11_1111_1111_1100, "pages 20..32");
     // A live block on page 21 keeps the OS page 20..24 (bits 2..6).
     let idle = all(pages) & !(1 << 3);
-    assert_eq!(Slab::whole_os_pages(idle, first, pages, k * PAGE), 0b11_1111_1100_0000);
+    assert_eq!(
+        Slab::whole_os_pages(idle, first, pages, k * PAGE),
+        0b11_1111_1100_0000
+    );
     // 64 KiB (16 pages): one OS page fits a 32-page slab at page 24.
-    assert_eq!(Slab::whole_os_pages(all(32), 24, 32, 64 << 10), all(16) << 8);
-    assert_eq!(Slab::whole_os_pages(all(32) & !(1 << 20), 24, 32, 64 << 10), 0);
+    assert_eq!(
+        Slab::whole_os_pages(all(32), 24, 32, 64 << 10),
+        all(16) << 8
+    );
+    assert_eq!(
+        Slab::whole_os_pages(all(32) & !(1 << 20), 24, 32, 64 << 10),
+        0
+    );
     // A slab within one OS page, or smaller than one, never purges.
     assert_eq!(Slab::whole_os_pages(all(8), 17, 8, 64 << 10), 0);
     assert_eq!(Slab::whole_os_pages(all(4), 32, 4, 64 << 10), 0);

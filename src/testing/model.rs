@@ -18,21 +18,23 @@
 //! inspected once the threads that own it have been joined).
 
 pub use crate::arena::Arena;
+pub use crate::backend::{Backend, Owners, Route, Sender, route};
 pub use crate::block::{Block, BlockList, Chain};
 pub use crate::central::{Central, CentralCounts, Home, Refill};
-pub use crate::backend::{Backend, Owners, Route, Sender, route};
 pub use crate::huge_cache::HugeCache;
 pub use crate::layout::SEGMENT_SIZE;
 pub use crate::os::{PAGE, reserve};
+/// The heap profiler's shared state (`prof` feature): a model's own.
+#[cfg(feature = "prof")]
+pub use crate::prof::{
+    MAX_DEPTH as PROF_MAX_DEPTH, Misuse as ProfMisuse, ProfStats, Shared as ProfShared,
+};
 pub use crate::segment::{FIRST_PAGE, PAGES, SegmentRef, SpanKind, SpanRef, USABLE_PAGES};
 pub use crate::size_class::{CLASSES, ClassInfo, SizeClass};
 pub use crate::slab::{Slab, SlabLock};
 pub use crate::sync::clock::set_model_ms as set_clock_ms;
 pub use crate::sync::{CachePadded, Lock, LockCounts, Wait, break_locks};
 pub use crate::tcache::ThreadCache;
-/// The heap profiler's shared state (`prof` feature): a model's own.
-#[cfg(feature = "prof")]
-pub use crate::prof::{MAX_DEPTH as PROF_MAX_DEPTH, Misuse as ProfMisuse, ProfStats, Shared as ProfShared};
 
 // Exported here, the pools' `new` wants a `Default` beside it.
 impl Default for Arena {
