@@ -277,9 +277,7 @@ pub(crate) fn alloc_big(layout: Layout, zero: bool, config: &Config) -> *mut u8 
 unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
     // A sampled block's sample ends (one load while none is live).
     #[cfg(feature = "prof")]
-    if crate::prof::big_live() {
-        crate::prof::big_freed(p);
-    }
+    crate::prof::big_freed(p);
     if guard::owns(p) {
         // SAFETY: the caller gives up `p`.
         if let Err(why) = unsafe { guard::free(p) } {

@@ -215,19 +215,18 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     match b {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
-        Found::Large(_) | Found::Huge => {
+        Found::Large(_) => {
             // A sampled block's sample ends (one load while none is live).
             #[cfg(feature = "prof")]
-            if crate::prof::big_live() {
-                crate::prof::big_freed(p);
-            }
-            // SAFETY: `p` is a live large or huge block, given up.
-            unsafe {
-                match b {
-                    Found::Large(_) => global::heap().free_large(p),
-                    _ => global::heap().free_huge(p),
-                }
-            }
+            crate::prof::big_freed(p);
+            // SAFETY: `p` is a live large block, given up.
+            unsafe { global::heap().free_large(p) }
+        }
+        Found::Huge => {
+            #[cfg(feature = "prof")]
+            crate::prof::big_freed(p);
+            // SAFETY: `p` is a live huge block, given up.
+            unsafe { global::heap().free_huge(p) }
         }
         Found::Guarded(_) => {
             // SAFETY: `p` is a live guarded block given up by the caller.

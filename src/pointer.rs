@@ -305,7 +305,7 @@ unsafe fn free_other(p: *mut u8) {
     // A sampled large or huge block's sample ends (one load while none is
     // live).
     #[cfg(feature = "prof")]
-    if matches!(found, Ok(Found::Large(_) | Found::Huge)) && crate::prof::big_live() {
+    if matches!(found, Ok(Found::Large(_) | Found::Huge)) {
         crate::prof::big_freed(p);
     }
     match found {

@@ -283,8 +283,8 @@ pub(crate) fn resize(p: *mut u8, size: usize) -> bool {
     SHARED.resize_small(p, size, sample_interval())
 }
 
-/// Whether a sampled large or huge block is live: their frees and resizes
-/// call [`big_freed`] and [`big_resized`] only then.
+/// Whether a sampled large or huge block is live: [`big_freed`] and
+/// [`big_resized`] look their block up only then.
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn big_live() -> bool {
@@ -303,9 +303,19 @@ pub(crate) fn record_big(p: *mut u8, size: usize, above: usize) {
 }
 
 /// `p`, a large or huge block, is freed: its sample (if it is one) ends.
+/// One load inline while no sampled large or huge block is live.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn big_freed(p: *mut u8) {
+    if big_live() {
+        sample_of_big_ends(p);
+    }
+}
+
+/// [`big_freed`] past its check: the table is looked up.
 #[cfg(not(loom))]
 #[inline(never)]
-pub(crate) fn big_freed(p: *mut u8) {
+fn sample_of_big_ends(p: *mut u8) {
     SHARED.big_freed(p);
 }
 
@@ -379,7 +389,7 @@ extern "C" fn dump_at_exit() {
 #[cfg(not(loom))]
 pub(crate) unsafe fn fork_lock() {
     // SAFETY: forwarded contract.
-    unsafe { SHARED.force_lock() }
+    unsafe { SHARED.fork_lock() }
 }
 
 /// Releases the lock taken by [`fork_lock`]; in the child, learns its pid.
@@ -389,7 +399,7 @@ pub(crate) unsafe fn fork_lock() {
 #[cfg(not(loom))]
 pub(crate) unsafe fn fork_unlock(child: bool) {
     // SAFETY: forwarded contract.
-    unsafe { SHARED.force_unlock() };
+    unsafe { SHARED.fork_unlock() };
     if child {
         stack::refresh_pid();
     }

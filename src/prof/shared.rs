@@ -236,19 +236,19 @@ impl Shared {
     /// Takes the lock across `fork` (see `global::fork_prepare`).
     ///
     /// # Safety
-    /// As `Lock::force_lock`: [`Shared::force_unlock`] must follow once.
+    /// As `Lock::force_lock`: [`Shared::fork_unlock`] must follow once.
     #[cfg(not(loom))]
-    pub unsafe fn force_lock(&self) {
+    pub unsafe fn fork_lock(&self) {
         // SAFETY: forwarded contract.
         unsafe { self.state.force_lock() }
     }
 
-    /// Releases the lock taken by [`Shared::force_lock`].
+    /// Releases the lock taken by [`Shared::fork_lock`].
     ///
     /// # Safety
-    /// The lock must be held through [`Shared::force_lock`].
+    /// The lock must be held through [`Shared::fork_lock`].
     #[cfg(not(loom))]
-    pub unsafe fn force_unlock(&self) {
+    pub unsafe fn fork_unlock(&self) {
         // SAFETY: forwarded contract.
         unsafe { self.state.force_unlock() }
     }
