@@ -98,10 +98,25 @@ pub fn collect() {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() == CacheState::Active {
-        tc.flush_all(&HEAP);
-        release_outcasts(tc);
+        flush_cache(tc);
     }
     HEAP.collect();
+}
+
+/// Sends every block of `tc` back to the central pools (thread exit,
+/// `collect`), and the profiler's sampled blocks among them back to it:
+/// only the bins of the classes the profiler's records name are walked for
+/// them (a thread's cache may hold tens of thousands of blocks, mostly
+/// not in the processor's caches any more).
+pub(crate) fn flush_cache(tc: &mut crate::tcache::ThreadCache) {
+    #[cfg(feature = "prof")]
+    {
+        tc.scrub_classes(crate::prof::cached_classes(tc.cached_blocks()));
+        tc.flush_scrubbed(&HEAP);
+    }
+    #[cfg(not(feature = "prof"))]
+    tc.flush_all(&HEAP);
+    release_outcasts(tc);
 }
 
 /// Hands the sampled blocks a flush found in `tc`'s bins back to the

@@ -252,8 +252,7 @@ extern "C" fn fork_child() {
 extern "C" fn thread_exit(_value: *mut libc::c_void) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    tc.flush_all(&HEAP);
-    super::release_outcasts(tc);
+    super::flush_cache(tc);
     tc.set_state(CacheState::Dead);
     HEAP.thread_exited(tc.arena());
 }

@@ -275,6 +275,17 @@ pub(crate) fn release(p: *mut u8) {
     }
 }
 
+/// The size classes whose thread-cache bins may hold a sampled small block
+/// that `GlobalAlloc`'s free pushed there (a bit per class): the bins a
+/// walk for such blocks must look at (`ThreadCache::scrub_classes`). A
+/// walk of the pool's records under the profiler's lock, or all classes
+/// when the pool used more than `at_most` slots (the bins' walk is then
+/// the shorter: pass the blocks the cache holds).
+#[cfg(not(loom))]
+pub(crate) fn cached_classes(at_most: usize) -> u64 {
+    SHARED.cached_classes(at_most)
+}
+
 /// Resizes `p`, a sampled small block, to `size` bytes where it lies if
 /// its slot has room (it keeps its sample, reweighed: see
 /// `weight::reweigh`); false otherwise (the caller moves it).

@@ -40,6 +40,7 @@
 //! first with Acquire) before any block is handed out.
 
 use crate::os::{self, PAGE};
+use crate::size_class::SMALL_LIMIT;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 #[cfg(not(loom))]
 use crate::sync::unmodeled::{AtomicBool, AtomicUsize};
@@ -50,10 +51,7 @@ use core::ptr;
 /// Kinds of slot: `PAGE << k` bytes for `k` below this (4 KiB to 64 KiB:
 /// a small block, its header and its alignment).
 const KINDS: usize = 5;
-const _: () = assert!(
-    crate::size_class::SMALL_LIMIT + HEADER <= PAGE << (KINDS - 1)
-        && crate::size_class::SMALL_LIMIT.is_power_of_two()
-);
+const _: () = assert!(SMALL_LIMIT + HEADER <= PAGE << (KINDS - 1) && SMALL_LIMIT.is_power_of_two());
 #[cfg(not(loom))]
 const SUBREGION_SHIFT: u32 = 31;
 /// (Loom models: one slot of the largest kind.)
@@ -121,6 +119,12 @@ impl Region {
     #[inline(always)]
     pub fn owns(&self, p: *const u8) -> bool {
         self.in_use.load(Acquire) && (p as usize).wrapping_sub(self.base.load(Relaxed)) < REGION
+    }
+
+    /// Whether the region exists (a sampled small block was ever placed).
+    #[inline(always)]
+    pub fn in_use(&self) -> bool {
+        self.in_use.load(Acquire)
     }
 
     fn publish(&self, base: usize) {
@@ -276,6 +280,47 @@ impl Pool {
         }
         self.bump[kind] += 1;
         Some((slot, slot_size - self.page, 0))
+    }
+
+    /// The size classes of the sampled blocks that may wait in a thread
+    /// cache's bin (a bit per class, the class of the block's usable size):
+    /// those live (or ended) whose first word reads as a free block's link.
+    /// `GlobalAlloc`'s small free pushes a sampled block into its bin like
+    /// any other, writing that link; a live block reads so only by chance
+    /// (`block::looks_free`). A walk of the slots' headers (each kind's
+    /// used slots), where walking the bins would touch every cached block.
+    /// All classes (`u64::MAX`) when more than `at_most` slots were ever
+    /// used: the bins' walk is then the shorter.
+    #[cfg(not(loom))]
+    pub fn cached_classes(&self, at_most: usize) -> u64 {
+        let mut classes = 0;
+        if self.base == 0 {
+            return classes;
+        }
+        if self.bump.iter().sum::<usize>() > at_most {
+            return u64::MAX;
+        }
+        for kind in 0..KINDS {
+            let slot_size = PAGE << kind;
+            for index in 0..self.bump[kind] {
+                let slot = self.base + kind * SUBREGION + index * slot_size;
+                // SAFETY: a used slot's header page stays readable.
+                let h = unsafe { &*header_of(slot, slot_size) };
+                // (A block resized past the small sizes is freed as a
+                // large one, never into a bin.)
+                if h.state != LIVE && h.state != ENDED || h.usable > SMALL_LIMIT {
+                    continue;
+                }
+                // SAFETY: a live or ended block's first word lies on the
+                // slot's accessible first page; the program may be writing
+                // it (the answer is then a guess either way, and a guess
+                // only decides whether a bin is walked).
+                if unsafe { crate::block::looks_free(slot as *const u8) } {
+                    classes |= 1 << crate::size_class::size_class(h.usable).index();
+                }
+            }
+        }
+        classes
     }
 
     /// The slot size and header of the live block `p`, or why not.

@@ -156,8 +156,13 @@ pub fn alloc_small(
             OFF_BUDGET
         };
         tc.set_budget(class, next);
-        // The allocations that budget stands for (see `note_ops`).
+        // The allocations that budget stands for; now and then, the
+        // sampled blocks freed into this cache's bins go back to the pool
+        // (only the bins of the classes the pool's records name).
         tc.note_ops(next.saturating_add(1));
+        if tc.scrub_due() {
+            tc.scrub_classes(super::cached_classes(tc.cached_blocks()));
+        }
         if active {
             let p = super::record(block, size.max(block), align, false, above);
             if !p.is_null() {

@@ -156,6 +156,17 @@ impl Shared {
         })
     }
 
+    /// The classes whose thread-cache bins may hold a sampled block (see
+    /// `Pool::cached_classes`; all of them past `at_most` slots): none
+    /// without taking the lock while the pool was never used.
+    #[cfg(not(loom))]
+    pub fn cached_classes(&self, at_most: usize) -> u64 {
+        if !self.region.in_use() {
+            return 0;
+        }
+        self.with(|s| s.pool.cached_classes(at_most))
+    }
+
     /// Bytes usable at `p`, a live sampled small block.
     pub fn usable_size(&self, p: *const u8) -> Result<usize, Misuse> {
         self.with(|s| s.pool.usable_size(p))

@@ -174,40 +174,60 @@ impl ThreadCache {
         self.outcasts = out;
     }
 
-    /// Counts `n` allocations or frees of this thread, and now and then
-    /// sets aside the profiler's sampled blocks waiting in any bin (a walk
-    /// of the whole cache, once the thread has made [`SCRUB_RATIO`] times
-    /// as many allocations and frees as the cache holds blocks: a link per
-    /// `SCRUB_RATIO` operations at most, each maybe a cache miss). A sampled block that `GlobalAlloc`'s
-    /// free pushed is known freed only when its bin gives it back (the
-    /// next `pop` of its class, or a flush); until then its sample counts
-    /// as live, and the bottom of a bin that no `pop` reaches (a thread
-    /// that frees a class it does not allocate) would keep such samples
-    /// for good. Called by the profiler's sample slow path (the
-    /// allocations a class's budget stands for) and by overflows (the
-    /// blocks flushed).
+    /// Moves the profiler's sampled blocks waiting in the bins of
+    /// `classes` (a bit per class; see `prof::cached_classes`) to the
+    /// outcasts, if bins may hold any: a walk of those bins.
     #[cfg(all(feature = "prof", not(loom)))]
-    pub fn note_ops(&mut self, n: u64) {
-        if !FOREIGN.load(Acquire) {
-            return;
-        }
-        let st = &mut self.prof;
-        st.ops_since_scrub = st.ops_since_scrub.saturating_add(n);
-        if st.ops_since_scrub < st.scrub_due {
-            return;
-        }
-        let cached: u64 = self.bins.iter().map(|b| u64::from(b.count())).sum();
-        if self.prof.ops_since_scrub < SCRUB_RATIO * cached {
-            self.prof.scrub_due = SCRUB_RATIO * cached;
-            return;
-        }
+    pub fn scrub_classes(&mut self, classes: u64) {
         for class in 0..crate::size_class::NUM_CLASSES {
-            if self.bins[class].count() != 0 {
+            if classes & (1 << class) != 0 && self.bins[class].count() != 0 {
                 self.scrub(class, u32::MAX);
             }
         }
+    }
+
+    /// Blocks this cache holds.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn cached_blocks(&self) -> usize {
+        self.bins.iter().map(|b| b.count() as usize).sum()
+    }
+
+    /// Counts `n` allocations or frees of this thread (see
+    /// [`ThreadCache::scrub_due`]). Called by the profiler's sample slow
+    /// path (the allocations a class's budget stands for) and by overflows
+    /// (the blocks flushed).
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn note_ops(&mut self, n: u64) {
+        let st = &mut self.prof;
+        st.ops_since_scrub = st.ops_since_scrub.saturating_add(n);
+    }
+
+    /// Whether it is time to set aside the profiler's sampled blocks
+    /// waiting in the bins ([`ThreadCache::scrub_classes`]): once the
+    /// thread has made [`SCRUB_RATIO`] times as many allocations and frees
+    /// as the cache holds blocks since the last time. A sampled block that
+    /// `GlobalAlloc`'s free pushed is known freed only when its bin gives
+    /// it back (the next `pop` of its class, or a flush); until then its
+    /// sample counts as live, and the bottom of a bin that no `pop`
+    /// reaches (a thread that frees a class it does not allocate) would
+    /// keep such samples for good. True restarts the count.
+    #[cfg(all(feature = "prof", not(loom)))]
+    pub fn scrub_due(&mut self) -> bool {
+        if !FOREIGN.load(Acquire) {
+            return false;
+        }
+        let st = &self.prof;
+        if st.ops_since_scrub < st.scrub_due {
+            return false;
+        }
+        let cached = self.cached_blocks() as u64;
+        if self.prof.ops_since_scrub < SCRUB_RATIO * cached {
+            self.prof.scrub_due = SCRUB_RATIO * cached;
+            return false;
+        }
         self.prof.ops_since_scrub = 0;
         self.prof.scrub_due = 0;
+        true
     }
 
     /// Whether a flush set blocks aside (see [`ThreadCache::take_outcasts`]).

@@ -173,11 +173,9 @@ impl ThreadCache {
         (batch, owners)
     }
 
-    /// Every block of `class`, as a chain (as `take_batch` for the blocks
-    /// below the split).
+    /// Every block of `class`, as a chain, without walking it (the bins
+    /// were scrubbed: see `flush_scrubbed`).
     fn take_all(&mut self, class: usize) -> Chain {
-        #[cfg(all(feature = "prof", not(loom)))]
-        self.scrub(class, u32::MAX);
         let bin = self.bin(class);
         bin.take(bin.count())
     }
@@ -202,7 +200,18 @@ impl ThreadCache {
 
     /// Sends every cached block back to the central pool (thread exit or an
     /// explicit collect) and resets the limits; the cache stays usable.
+    /// With `prof`, every bin is walked first for the profiler's sampled
+    /// blocks ([`ThreadCache::flush_scrubbed`] walks only those named).
     pub fn flush_all(&mut self, heap: &Backend) {
+        #[cfg(all(feature = "prof", not(loom)))]
+        self.scrub_classes(u64::MAX);
+        self.flush_scrubbed(heap);
+    }
+
+    /// As [`ThreadCache::flush_all`], the bins rid of the profiler's sampled
+    /// blocks by the caller (`scrub_classes` with the classes the profiler
+    /// names: `prof::cached_classes`), or without `prof`.
+    pub fn flush_scrubbed(&mut self, heap: &Backend) {
         // The quarantine first: its blocks are freed for real (the
         // profiler's sampled blocks among them go aside, as in `scrub`).
         #[cfg(feature = "hardened")]
