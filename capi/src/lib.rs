@@ -11,6 +11,7 @@
 //! - `aligned`: `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`,
 //!   `pvalloc`;
 //! - `query`: `malloc_usable_size`, `malloc_trim`;
+//! - `cpp`: C++'s `operator new` and `operator delete` (x86_64);
 //! - `prof` (the `prof` feature): the heap profiler's `slabpool_prof_*`.
 //!
 //! Only this crate exports C symbols; the `slabpool` library never does.
@@ -31,6 +32,8 @@
 
 mod aligned;
 mod alloc;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod cpp;
 mod errno;
 #[cfg(feature = "prof")]
 mod prof;

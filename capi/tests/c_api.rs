@@ -92,6 +92,32 @@ fn cpp_containers_across_threads_match_the_system_allocator() {
 }
 
 #[test]
+fn cpp_operators_are_slabpools_with_the_runtimes_failure_semantics() {
+    let exe = scratch("operators").join("operators");
+    compile(
+        "c++",
+        &["tests/cpp/operators.cpp"],
+        &["-O2", "-std=c++17", "-ldl"],
+        &exe,
+    );
+    // The checks pass on the C++ runtime's own operators ...
+    let system = run(Command::new(&exe), None, LIMIT);
+    assert_ok("operators.cpp on the system allocator", &system);
+    // ... and on slabpool's, which C++ programs then call (x86_64; elsewhere
+    // the runtime's operators call slabpool's malloc and free).
+    let ours = run(Command::new(&exe), Some(library()), LIMIT);
+    assert_ok("operators.cpp on slabpool", &ours);
+    let stdout = text(&ours.stdout);
+    assert!(stdout.contains("operators: ok"), "{stdout}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(
+            stdout.contains("operator new from") && stdout.contains("libslabpool"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
 fn fork_while_threads_allocate_does_not_deadlock() {
     let dir = scratch("fork");
     let exe = dir.join("fork");
@@ -146,10 +172,10 @@ fn show_stats_proves_the_preload_is_active() {
 }
 
 #[test]
-fn exports_exactly_the_malloc_family() {
+fn exports_exactly_the_malloc_family_and_cpp_operators() {
     if !have("nm") {
         return skip(
-            "exports_exactly_the_malloc_family",
+            "exports_exactly_the_malloc_family_and_cpp_operators",
             "nm (binutils) not found",
         );
     }
@@ -179,6 +205,31 @@ fn exports_exactly_the_malloc_family() {
         "reallocarray",
         "valloc",
     ];
+    // C++'s operator new and delete, every form (x86_64).
+    if cfg!(target_arch = "x86_64") {
+        expected.extend([
+            "_ZdaPv",
+            "_ZdaPvRKSt9nothrow_t",
+            "_ZdaPvSt11align_val_t",
+            "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+            "_ZdaPvm",
+            "_ZdaPvmSt11align_val_t",
+            "_ZdlPv",
+            "_ZdlPvRKSt9nothrow_t",
+            "_ZdlPvSt11align_val_t",
+            "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+            "_ZdlPvm",
+            "_ZdlPvmSt11align_val_t",
+            "_Znam",
+            "_ZnamRKSt9nothrow_t",
+            "_ZnamSt11align_val_t",
+            "_ZnamSt11align_val_tRKSt9nothrow_t",
+            "_Znwm",
+            "_ZnwmRKSt9nothrow_t",
+            "_ZnwmSt11align_val_t",
+            "_ZnwmSt11align_val_tRKSt9nothrow_t",
+        ]);
+    }
     expected.sort();
     assert_eq!(names, expected);
 }
