@@ -364,7 +364,10 @@ fn sites() {
         "no sample's stack passes through alloc_through_a: build with RUSTFLAGS=\"-C force-frame-pointers=yes\""
     );
     within("live through A", in_a, a_bytes as f64, 0.10);
-    within("allocated through B", alloc_b, b_bytes as f64, 0.10);
+    // B's 4 MiB of 1 KiB blocks hold about 128 samples at this interval:
+    // the estimate's standard deviation is about 4.5% of B's 8 MiB, so
+    // ±20% (4.5 sigma; ±10% failed one run in fifty).
+    within("allocated through B", alloc_b, b_bytes as f64, 0.20);
     println!("  live through B: {in_b} bytes");
     assert!(in_b < 0.01 * b_bytes as f64, "B is freed");
     // The heap: the allocator's blocks and the sampled blocks (which live
