@@ -282,23 +282,16 @@ impl Pool {
         Some((slot, slot_size - self.page, 0))
     }
 
-    /// The size classes of the sampled blocks that may wait in a thread
-    /// cache's bin (a bit per class, the class of the block's usable size):
-    /// those live (or ended) whose first word reads as a free block's link.
-    /// `GlobalAlloc`'s small free pushes a sampled block into its bin like
-    /// any other, writing that link; a live block reads so only by chance
-    /// (`block::looks_free`). A walk of the slots' headers (each kind's
-    /// used slots), where walking the bins would touch every cached block.
-    /// All classes (`u64::MAX`) when more than `at_most` slots were ever
-    /// used: the bins' walk is then the shorter.
+    /// Calls `f` with the header of each sampled block that waits in a
+    /// thread cache's bin, by the look of it: live (or ended) and whose
+    /// first word reads as a free block's link. `GlobalAlloc`'s small free
+    /// pushes a sampled block into its bin like any other, writing that
+    /// link; a live block reads so only by chance (`block::looks_free`).
+    /// A walk of the slots' headers (each kind's used slots).
     #[cfg(not(loom))]
-    pub fn cached_classes(&self, at_most: usize) -> u64 {
-        let mut classes = 0;
+    fn in_bins(&self, mut f: impl FnMut(&Header)) {
         if self.base == 0 {
-            return classes;
-        }
-        if self.bump.iter().sum::<usize>() > at_most {
-            return u64::MAX;
+            return;
         }
         for kind in 0..KINDS {
             let slot_size = PAGE << kind;
@@ -313,14 +306,42 @@ impl Pool {
                 }
                 // SAFETY: a live or ended block's first word lies on the
                 // slot's accessible first page; the program may be writing
-                // it (the answer is then a guess either way, and a guess
-                // only decides whether a bin is walked).
+                // it (the answer is then a guess either way: a bin walked
+                // for nothing, or a sample counted freed a little early).
                 if unsafe { crate::block::looks_free(slot as *const u8) } {
-                    classes |= 1 << crate::size_class::size_class(h.usable).index();
+                    f(h);
                 }
             }
         }
+    }
+
+    /// The size classes of the sampled blocks that may wait in a thread
+    /// cache's bin ([`Pool::in_bins`]; a bit per class, the class of the
+    /// block's usable size), where walking the bins would touch every
+    /// cached block. All classes (`u64::MAX`) when more than `at_most`
+    /// slots were ever used: the bins' walk is then the shorter.
+    #[cfg(not(loom))]
+    pub fn cached_classes(&self, at_most: usize) -> u64 {
+        if self.bump.iter().sum::<usize>() > at_most {
+            return u64::MAX;
+        }
+        let mut classes = 0;
+        self.in_bins(|h| classes |= 1 << crate::size_class::size_class(h.usable).index());
         classes
+    }
+
+    /// Calls `f` with the table entry and weights of each live sample whose
+    /// block the program freed into a thread cache's bin
+    /// ([`Pool::in_bins`]): freed, though the profiler learns it only when
+    /// the bin gives the block back. (An ended one was counted freed at its
+    /// free already.)
+    #[cfg(not(loom))]
+    pub fn freed_in_bins(&self, mut f: impl FnMut(usize, f64, f64)) {
+        self.in_bins(|h| {
+            if h.state == LIVE {
+                f(h.entry, h.objects, h.space);
+            }
+        });
     }
 
     /// The slot size and header of the live block `p`, or why not.

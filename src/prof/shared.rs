@@ -218,20 +218,40 @@ impl Shared {
         })
     }
 
-    /// The table's figures and the pool's.
+    /// The table's figures and the pool's; the live ones without the
+    /// samples whose blocks were freed into a thread cache's bin (see
+    /// `Pool::freed_in_bins`).
     pub fn stats(&self) -> ProfStats {
         self.with(|s| {
             let mut st = s.table.stats();
             st.dropped += s.pool.dropped + s.big.dropped;
             st.pool_bytes = s.pool.live_bytes;
+            #[cfg(not(loom))]
+            s.pool
+                .freed_in_bins(|_, objects, space| st.freed((objects, space)));
             st
         })
     }
 
     /// Copies the table's entries into `out` if its spare capacity holds
-    /// them (no allocation under the lock); false otherwise.
+    /// them (no allocation under the lock); false otherwise. The live
+    /// counters of the copy leave out the samples whose blocks were freed
+    /// into a thread cache's bin (as [`Shared::stats`]).
     pub fn copy_table(&self, out: &mut Vec<Entry>) -> bool {
-        self.with(|s| s.table.copy_into(out))
+        self.with(|s| {
+            #[cfg(not(loom))]
+            let start = out.len();
+            if !s.table.copy_into(out) {
+                return false;
+            }
+            #[cfg(not(loom))]
+            s.pool.freed_in_bins(|entry, objects, space| {
+                if let Some(e) = out.get_mut(start + entry) {
+                    e.freed((objects, space));
+                }
+            });
+            true
+        })
     }
 
     /// Entries of the table.

@@ -42,6 +42,28 @@ pub struct Entry {
     pub peak_space: f64,
 }
 
+impl Entry {
+    /// One of the entry's live samples, of weights `(objects, space)`, was
+    /// freed (on a copy of the table: see `Pool::freed_in_bins`).
+    #[cfg(not(loom))]
+    pub fn freed(&mut self, (objects, space): (f64, f64)) {
+        self.inuse_objects -= objects;
+        self.inuse_space -= space;
+    }
+}
+
+impl super::ProfStats {
+    /// A live sample of weights `(objects, space)` was freed (as
+    /// [`Entry::freed`], on the figures).
+    #[cfg(not(loom))]
+    pub(super) fn freed(&mut self, (objects, space): (f64, f64)) {
+        self.live_samples = self.live_samples.saturating_sub(1);
+        self.live_bytes = (self.live_bytes - space).max(0.0);
+        let var = self.live_bytes_sd * self.live_bytes_sd - variance(objects, space);
+        self.live_bytes_sd = var.max(0.0).sqrt();
+    }
+}
+
 pub struct Table {
     entries: *mut Entry,
     index: *mut u32,
