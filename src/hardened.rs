@@ -155,12 +155,16 @@ pub fn malloc(size: usize) -> *mut u8 {
     // `malloc(size)` must be.
     let p = pointer::malloc_bare(total);
     match c_class_of(total) {
-        // The class `malloc_bare` took (no lookup of the block).
+        // The class `malloc_bare` took (no lookup of the block), unless the
+        // block is a guarded one (`SLABPOOL_GUARD_SAMPLE`), which holds
+        // exactly `total` bytes against its guard page: its tag goes there.
         // SAFETY: `p` is null or a fresh block of `class`, its first word
         // cleared.
-        Some(class) => unsafe { canary::arm(p, size, class.info().size as usize) },
+        Some(class) if !guard::owns(p) => unsafe {
+            canary::arm(p, size, class.info().size as usize)
+        },
         // SAFETY: as in `alloc`.
-        None => unsafe { armed(p, size) },
+        _ => unsafe { armed(p, size) },
     }
 }
 

@@ -81,6 +81,20 @@ fn an_underflow_aborts_when_the_previous_block_is_freed() {
 }
 
 #[test]
+fn guarded_blocks_from_malloc_get_their_canary_within_them() {
+    // Every allocation sampled: `malloc`'s guarded blocks hold exactly the
+    // request and its canary, against their guard page; a canary placed as
+    // for a block of the size class wrote past it (a fault in `malloc`).
+    for lib in [hardened_library(), library()] {
+        let mut cmd = Command::new(program());
+        cmd.arg("sizes").env("SLABPOOL_GUARD_SAMPLE", "1");
+        let out = run(cmd, Some(lib), Duration::from_secs(60));
+        assert_ok(&format!("sizes under {}", lib.display()), &out);
+        assert!(text(&out.stdout).contains("sizes ok"));
+    }
+}
+
+#[test]
 fn freed_memory_reads_as_zero() {
     assert_eq!(stdout_of(hardened_library(), "zeroed").trim(), "zeroed");
     assert_eq!(stdout_of(library(), "zeroed").trim(), "kept 40");

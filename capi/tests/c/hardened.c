@@ -12,6 +12,11 @@
  *               until malloc returns it ("reused after N frees")
  *   carve       mallocs 16 blocks of 48 bytes in a fresh process and prints
  *               their offsets from the first ("order D1 D2 ...")
+ *   sizes       mallocs every size from 1 to 4 KiB (step 7), 64 blocks of
+ *               each live at once, fills each whole and checks it before
+ *               freeing ("sizes ok"; run with SLABPOOL_GUARD_SAMPLE=1, so
+ *               that many are guarded blocks, which hold exactly what was
+ *               asked plus the canary)
  *
  * Pointers are printed as "pointer 0x..." before the call that should
  * abort. */
@@ -107,6 +112,29 @@ static int carve(void) {
     return 0;
 }
 
+static int sizes(void) {
+    enum { N = 64 };
+    char *blocks[N];
+    for (size_t n = 1; n <= 4096; n += 7) {
+        for (int i = 0; i < N; i++) {
+            blocks[i] = opaque(malloc(n));
+            if (!blocks[i])
+                return 1;
+            memset(blocks[i], i + 1, n);
+        }
+        for (int i = 0; i < N; i++) {
+            for (size_t k = 0; k < n; k++)
+                if ((unsigned char)blocks[i][k] != i + 1) {
+                    printf("size %zu: byte %zu changed\n", n, k);
+                    return 1;
+                }
+            free(blocks[i]);
+        }
+    }
+    printf("sizes ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2)
         return 2;
@@ -121,5 +149,7 @@ int main(int argc, char **argv) {
         return quarantine();
     if (!strcmp(mode, "carve"))
         return carve();
+    if (!strcmp(mode, "sizes"))
+        return sizes();
     return 2;
 }
