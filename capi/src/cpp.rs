@@ -165,10 +165,32 @@ throwing_new!(_Znam, 1);
 throwing_new_aligned!(_ZnwmSt11align_val_t, 2);
 throwing_new_aligned!(_ZnamSt11align_val_t, 3);
 
-/// The type of a `nothrow` new of the C++ runtime.
+/// A `nothrow` new of the C++ runtime.
 type NothrowNew = unsafe extern "C" fn(usize, *const c_void) -> *mut c_void;
-/// The type of an aligned `nothrow` new of the C++ runtime.
+/// An aligned `nothrow` new of the C++ runtime.
 type NothrowNewAligned = unsafe extern "C" fn(usize, usize, *const c_void) -> *mut c_void;
+
+/// A `nothrow` new: slabpool's block, else what the runtime's operator
+/// `which` (an index into [`NAMES`]) returns: a block, or null rather than
+/// an exception.
+fn nothrow_new(size: usize, tag: *const c_void, which: usize) -> *mut c_void {
+    let p = new(size);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: `next(which)` is the runtime's operator of this type.
+    unsafe { core::mem::transmute::<usize, NothrowNew>(next(which))(size, tag) }
+}
+
+/// As [`nothrow_new`], aligned.
+fn nothrow_new_aligned(size: usize, align: usize, tag: *const c_void, which: usize) -> *mut c_void {
+    let p = new_aligned(size, align);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: `next(which)` is the runtime's operator of this type.
+    unsafe { core::mem::transmute::<usize, NothrowNewAligned>(next(which))(size, align, tag) }
+}
 
 /// `operator new(size, nothrow_t)`.
 ///
@@ -176,13 +198,7 @@ type NothrowNewAligned = unsafe extern "C" fn(usize, usize, *const c_void) -> *m
 /// Called from C++ as that operator.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void {
-    let p = new(size);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: the runtime's operator of this type; it returns null rather
-    // than let an exception out.
-    unsafe { core::mem::transmute::<usize, NothrowNew>(next(4))(size, tag) }
+    nothrow_new(size, tag, 4)
 }
 
 /// `operator new[](size, nothrow_t)`.
@@ -191,12 +207,7 @@ pub unsafe extern "C" fn _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) ->
 /// Called from C++ as that operator.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZnamRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void {
-    let p = new(size);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: as in `_ZnwmRKSt9nothrow_t`.
-    unsafe { core::mem::transmute::<usize, NothrowNew>(next(5))(size, tag) }
+    nothrow_new(size, tag, 5)
 }
 
 /// `operator new(size, align_val_t, nothrow_t)`.
@@ -209,12 +220,7 @@ pub unsafe extern "C" fn _ZnwmSt11align_val_tRKSt9nothrow_t(
     align: usize,
     tag: *const c_void,
 ) -> *mut c_void {
-    let p = new_aligned(size, align);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: as in `_ZnwmRKSt9nothrow_t`.
-    unsafe { core::mem::transmute::<usize, NothrowNewAligned>(next(6))(size, align, tag) }
+    nothrow_new_aligned(size, align, tag, 6)
 }
 
 /// `operator new[](size, align_val_t, nothrow_t)`.
@@ -227,12 +233,7 @@ pub unsafe extern "C" fn _ZnamSt11align_val_tRKSt9nothrow_t(
     align: usize,
     tag: *const c_void,
 ) -> *mut c_void {
-    let p = new_aligned(size, align);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: as in `_ZnwmRKSt9nothrow_t`.
-    unsafe { core::mem::transmute::<usize, NothrowNewAligned>(next(7))(size, align, tag) }
+    nothrow_new_aligned(size, align, tag, 7)
 }
 
 /// Every `operator delete`: `free` of the pointer (the size, alignment and
