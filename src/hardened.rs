@@ -214,24 +214,21 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     if global::sampled(p) {
         crate::prof::end_sample("free", p);
     }
+    // A sampled large or huge block's sample ends (one load while none is
+    // live).
+    #[cfg(feature = "prof")]
+    if matches!(b, Found::Large(_) | Found::Huge) {
+        crate::prof::big_freed(p);
+    }
     // SAFETY: `p` is the live block `b` of at least `requested` bytes.
     unsafe { zero_on_free(p, b, requested) };
     match b {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
-        Found::Large(_) => {
-            // A sampled block's sample ends (one load while none is live).
-            #[cfg(feature = "prof")]
-            crate::prof::big_freed(p);
-            // SAFETY: `p` is a live large block, given up.
-            unsafe { global::heap().free_large(p) }
-        }
-        Found::Huge => {
-            #[cfg(feature = "prof")]
-            crate::prof::big_freed(p);
-            // SAFETY: `p` is a live huge block, given up.
-            unsafe { global::heap().free_huge(p) }
-        }
+        // SAFETY: `p` is a live large block, given up.
+        Found::Large(_) => unsafe { global::heap().free_large(p) },
+        // SAFETY: `p` is a live huge block, given up.
+        Found::Huge => unsafe { global::heap().free_huge(p) },
         Found::Guarded(_) => {
             // SAFETY: `p` is a live guarded block given up by the caller.
             if let Err(why) = unsafe { guard::free(p) } {
