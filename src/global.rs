@@ -111,7 +111,7 @@ pub fn collect() {
 pub(crate) fn flush_cache(tc: &mut crate::tcache::ThreadCache) {
     #[cfg(feature = "prof")]
     {
-        tc.scrub_classes(crate::prof::cached_classes(tc.cached_blocks()));
+        crate::prof::scrub_cache(tc);
         tc.flush_scrubbed(&HEAP);
     }
     #[cfg(not(feature = "prof"))]

@@ -277,13 +277,21 @@ pub(crate) fn release(p: *mut u8) {
 
 /// The size classes whose thread-cache bins may hold a sampled small block
 /// that `GlobalAlloc`'s free pushed there (a bit per class): the bins a
-/// walk for such blocks must look at (`ThreadCache::scrub_classes`). A
+/// walk for such blocks must look at ([`scrub_cache`]). A
 /// walk of the pool's records under the profiler's lock, or all classes
 /// when the pool used more than `at_most` slots (the bins' walk is then
 /// the shorter: pass the blocks the cache holds).
 #[cfg(not(loom))]
-pub(crate) fn cached_classes(at_most: usize) -> u64 {
+fn cached_classes(at_most: usize) -> u64 {
     SHARED.cached_classes(at_most)
+}
+
+/// Sets aside the sampled blocks waiting in `tc`'s bins (its outcasts,
+/// for the caller to hand back): a walk of the bins of the classes the
+/// pool's records name ([`cached_classes`]), at most every bin.
+#[cfg(not(loom))]
+pub(crate) fn scrub_cache(tc: &mut crate::tcache::ThreadCache) {
+    tc.scrub_classes(cached_classes(tc.cached_blocks()));
 }
 
 /// Resizes `p`, a sampled small block, to `size` bytes where it lies if

@@ -118,7 +118,7 @@ impl Region {
     /// Whether `p` lies in the region: a flag load while it does not exist.
     #[inline(always)]
     pub fn owns(&self, p: *const u8) -> bool {
-        self.in_use.load(Acquire) && (p as usize).wrapping_sub(self.base.load(Relaxed)) < REGION
+        self.in_use() && (p as usize).wrapping_sub(self.base.load(Relaxed)) < REGION
     }
 
     /// Whether the region exists (a sampled small block was ever placed).

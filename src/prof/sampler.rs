@@ -161,7 +161,7 @@ pub fn alloc_small(
         // (only the bins of the classes the pool's records name).
         tc.note_ops(next.saturating_add(1));
         if tc.scrub_due() {
-            tc.scrub_classes(super::cached_classes(tc.cached_blocks()));
+            super::scrub_cache(tc);
         }
         if active {
             let p = super::record(block, size.max(block), align, false, above);

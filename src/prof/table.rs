@@ -44,8 +44,7 @@ pub struct Entry {
 
 impl Entry {
     /// One of the entry's live samples, of weights `(objects, space)`, was
-    /// freed (on a copy of the table: see `Pool::freed_in_bins`).
-    #[cfg(not(loom))]
+    /// freed (in the table, or on a copy of it: see `Pool::freed_in_bins`).
     pub fn freed(&mut self, (objects, space): (f64, f64)) {
         self.inuse_objects -= objects;
         self.inuse_space -= space;
@@ -224,9 +223,7 @@ impl Table {
 
     /// A sampled block of entry `i` freed.
     pub fn remove(&mut self, i: usize, objects: f64, space: f64) {
-        let e = self.entry(i);
-        e.inuse_objects -= objects;
-        e.inuse_space -= space;
+        self.entry(i).freed((objects, space));
         self.live_space -= space;
         self.live_var -= variance(objects, space);
         self.live_samples -= 1;

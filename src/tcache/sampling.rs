@@ -175,7 +175,7 @@ impl ThreadCache {
     }
 
     /// Moves the profiler's sampled blocks waiting in the bins of
-    /// `classes` (a bit per class; see `prof::cached_classes`) to the
+    /// `classes` (a bit per class; see `prof::scrub_cache`) to the
     /// outcasts, if bins may hold any: a walk of those bins.
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn scrub_classes(&mut self, classes: u64) {

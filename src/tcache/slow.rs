@@ -209,8 +209,7 @@ impl ThreadCache {
     }
 
     /// As [`ThreadCache::flush_all`], the bins rid of the profiler's sampled
-    /// blocks by the caller (`scrub_classes` with the classes the profiler
-    /// names: `prof::cached_classes`), or without `prof`.
+    /// blocks by the caller (`prof::scrub_cache`), or without `prof`.
     pub fn flush_scrubbed(&mut self, heap: &Backend) {
         // The quarantine first: its blocks are freed for real (the
         // profiler's sampled blocks among them go aside, as in `scrub`).
