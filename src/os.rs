@@ -264,6 +264,64 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     ok
 }
 
+/// OS pages [`clear`] asks the kernel about per `mincore` call (its
+/// answer, a byte per page, is a buffer on the stack).
+const CLEAR_BATCH: usize = 512;
+
+/// Zeroes `[p, p + len)` without faulting in pages that are not in RAM:
+/// the OS pages that are (`mincore`) are written, and stay resident for
+/// the memory's next owner; runs of the others are decommitted, which
+/// makes them read as zero (never touched, or swapped out: decommit drops
+/// the swap copy). The partial OS pages at the ends are written. A big
+/// block the program touched only in part is cleared at the cost of the
+/// part it touched, not of its whole size in page faults.
+///
+/// # Safety
+/// The range must lie in one read-write mapping made here and hold
+/// nothing anybody still needs.
+pub unsafe fn clear(p: *mut u8, len: usize) {
+    let page = page_size();
+    let start = p as usize;
+    let (from, to) = whole_pages(start, start + len, page);
+    if from >= to {
+        // SAFETY: by the caller's contract.
+        unsafe { p.write_bytes(0, len) };
+        return;
+    }
+    // SAFETY: the bytes before and after the whole OS pages, in the range.
+    unsafe {
+        p.write_bytes(0, from - start);
+        (to as *mut u8).write_bytes(0, start + len - to);
+    }
+    let mut resident = [0u8; CLEAR_BATCH];
+    let mut at = from;
+    while at < to {
+        let pages = ((to - at) / page).min(CLEAR_BATCH);
+        // SAFETY: `[at, at + pages * page)` is whole OS pages of the
+        // caller's mapping; `resident` holds a byte for each.
+        let known =
+            unsafe { libc::mincore(at as *mut _, pages * page, resident.as_mut_ptr()) } == 0;
+        let mut i = 0;
+        while i < pages {
+            let in_ram = !known || resident[i] & 1 != 0;
+            let mut j = i + 1;
+            while j < pages && (!known || resident[j] & 1 != 0) == in_ram {
+                j += 1;
+            }
+            let run = (at + i * page) as *mut u8;
+            let bytes = (j - i) * page;
+            // SAFETY: whole OS pages of the range, nobody's.
+            unsafe {
+                if in_ram || !decommit(run, bytes) {
+                    run.write_bytes(0, bytes);
+                }
+            }
+            i = j;
+        }
+        at += pages * page;
+    }
+}
+
 /// Resizes the mapping `[p, p + old)` to `new` bytes: in place (`to` is
 /// `None`; fails if the address space after it is taken, or the kernel
 /// will not commit the growth), or moved onto `to`, a reservation of `new`

@@ -173,3 +173,46 @@ fn reservations_are_whole_os_pages() {
         release(p.as_ptr(), PAGE);
     }
 }
+
+/// Which OS pages of `[p, p + pages * page_size())` are in RAM.
+fn resident(p: *mut u8, pages: usize) -> std::vec::Vec<bool> {
+    let mut v = std::vec![0u8; pages];
+    // SAFETY: whole OS pages of a mapping of the test's; `v` has a byte per page.
+    let rc = unsafe { libc::mincore(p.cast(), pages * page_size(), v.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    v.iter().map(|b| b & 1 != 0).collect()
+}
+
+#[test]
+fn clear_zeroes_every_byte_and_faults_in_no_untouched_page() {
+    let page = page_size();
+    // More pages than one `mincore` batch, so the batches' seams are crossed.
+    let pages = CLEAR_BATCH + 40;
+    let p = reserve(pages * page, PAGE).expect("reserve").as_ptr();
+    // Touched: the first 3 pages, a run across the batch seam, every
+    // seventh page after it; the rest never touched.
+    let touched = |i: usize| i < 3 || (CLEAR_BATCH - 2..CLEAR_BATCH + 3).contains(&i) || (i > CLEAR_BATCH + 3 && i % 7 == 0);
+    for i in (0..pages).filter(|&i| touched(i)) {
+        // SAFETY: a page of the reservation.
+        unsafe { p.add(i * page).write_bytes(0xA5, page) };
+    }
+    // Cleared from mid-page to mid-page: the partial pages are written.
+    let (from, to) = (100, pages * page - 100);
+    // SAFETY: inside the reservation, which nobody else uses.
+    unsafe { clear(p.add(from), to - from) };
+    // SAFETY: the reservation is readable; reading faults in zero pages
+    // only after `resident` looked.
+    let after = resident(p, pages);
+    for i in 0..pages {
+        // The last page is partly in the range: written.
+        let written = touched(i) || i == pages - 1;
+        assert_eq!(after[i], written, "page {i} resident after clear");
+    }
+    // SAFETY: as above.
+    let bytes = unsafe { core::slice::from_raw_parts(p, pages * page) };
+    assert!(bytes[..from].iter().all(|&b| b == 0xA5), "bytes before the range kept");
+    assert!(bytes[from..to].iter().all(|&b| b == 0), "the range reads as zero");
+    assert!(bytes[to..].iter().all(|&b| b == 0), "the last page was never touched");
+    // SAFETY: the whole reservation, no longer used.
+    unsafe { release(p, pages * page) };
+}
