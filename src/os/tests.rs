@@ -203,10 +203,10 @@ fn clear_zeroes_every_byte_and_faults_in_no_untouched_page() {
     // SAFETY: the reservation is readable; reading faults in zero pages
     // only after `resident` looked.
     let after = resident(p, pages);
-    for i in 0..pages {
+    for (i, &in_ram) in after.iter().enumerate() {
         // The last page is partly in the range: written.
         let written = touched(i) || i == pages - 1;
-        assert_eq!(after[i], written, "page {i} resident after clear");
+        assert_eq!(in_ram, written, "page {i} resident after clear");
     }
     // SAFETY: as above.
     let bytes = unsafe { core::slice::from_raw_parts(p, pages * page) };
