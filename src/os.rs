@@ -266,6 +266,7 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
 
 /// OS pages [`clear`] asks the kernel about per `mincore` call (its
 /// answer, a byte per page, is a buffer on the stack).
+#[cfg(any(feature = "hardened", test))]
 const CLEAR_BATCH: usize = 512;
 
 /// Zeroes `[p, p + len)` without faulting in pages that are not in RAM:
@@ -279,6 +280,7 @@ const CLEAR_BATCH: usize = 512;
 /// # Safety
 /// The range must lie in one read-write mapping made here and hold
 /// nothing anybody still needs.
+#[cfg(any(feature = "hardened", test))]
 pub unsafe fn clear(p: *mut u8, len: usize) {
     let page = page_size();
     let start = p as usize;
