@@ -94,10 +94,14 @@ const LEAF_CHUNKS: usize = os::PAGE;
 #[cfg(not(loom))]
 const LEAVES_LEN: usize = CHUNKS / LEAF_CHUNKS;
 
-/// The window's first chunk before it is placed: far enough that
-/// `chunk - UNPLACED` (wrapping) is past the window for every address.
+/// The window's first chunk before it is placed: 0, so that the window is
+/// all zero bytes and lies in `.bss` (a non-zero field put its 1 MiB in the
+/// binary's `.data`, where each page a lookup read was mapped from the file
+/// with its neighbours, 64 KiB at a time). Unplaced, a lookup of chunk `i`
+/// reads entry `i` of the window (or a leaf): `None`, as nothing is recorded
+/// before the window is placed; a placed window never starts at chunk 0.
 #[cfg(not(loom))]
-const UNPLACED: usize = 1 << 63;
+const UNPLACED: usize = 0;
 
 /// The window: its first chunk and its entries, in one static so that the
 /// lookup reaches both from one address.
@@ -149,7 +153,7 @@ fn place_window(near: usize) -> usize {
     }
     let wanted = near
         .saturating_sub(WINDOW_CHUNKS / 4 * 3)
-        .min(CHUNKS - WINDOW_CHUNKS);
+        .clamp(UNPLACED + 1, CHUNKS - WINDOW_CHUNKS);
     match WINDOW
         .base
         .compare_exchange(UNPLACED, wanted, AcqRel, Acquire)
