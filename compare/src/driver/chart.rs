@@ -1,5 +1,6 @@
 //! report.svg: two grouped bar charts (time ÷ System, peak RSS ÷ System),
-//! workloads on the x axis, one colour per allocator, a shared legend.
+//! workloads on the x axis, one colour per allocator, a shared legend; the
+//! main suite's workloads (the small programs only when only they ran).
 //! Drawn with plotters' SVG backend only (no system libraries, no fonts:
 //! the viewer renders the text).
 
@@ -30,9 +31,17 @@ pub const COLOURS: [RGBColor; 8] = [
 
 pub type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-/// The report's charts as an SVG document.
+/// The report's charts as an SVG document: of the main suite's
+/// workloads, or of the small programs if only they ran.
 pub fn render(r: &Report) -> Result<String, String> {
     let mut svg = String::new();
+    let small;
+    let r = if r.workloads.is_empty() {
+        small = r.small_view();
+        &small
+    } else {
+        r
+    };
     draw(r, &mut svg).map_err(|e| format!("drawing report.svg: {e}"))?;
     Ok(svg)
 }

@@ -85,6 +85,8 @@ usage: cargo run --release -p slabpool-compare -- [options]
   --prof-sample N    the accuracy check's mean sample interval, bytes
                      (default 524288)
   --only W,..        only these workloads
+  --small            only the small programs (sp-*: short programs with a
+                     heap of 1 to 10 MiB, in a table of their own)
   --extra NAME=PATH  also run this prebuilt workload binary (e.g. wl-slabpool
                      from an older commit) as an allocator column NAME;
                      repeatable
@@ -161,6 +163,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut publish = false;
     let mut target = None;
     let (mut with_prof, mut prof_accuracy) = (false, false);
+    let mut small = false;
     let mut prof_sample = 512 * 1024;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -174,6 +177,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 allocs = Some(names(value(arg, &mut it)?, "allocator", allocators::find)?);
             }
             "--only" => works = Some(names(value(arg, &mut it)?, "workload", workload::find)?),
+            "--small" => small = true,
             "--extra" => {
                 let taken: Vec<String> = extras.iter().map(|e| e.name.clone()).collect();
                 extras.push(extra::parse(value(arg, &mut it)?, &taken)?);
@@ -195,6 +199,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown option {other:?} (try --help)")),
         }
+    }
+    if small {
+        if works.is_some() {
+            return Err("--small and --only do not go together".into());
+        }
+        works = Some(workload::ALL.iter().filter(|w| w.small()).collect());
     }
     if scaling.is_some() {
         if threads.is_some() {
@@ -361,6 +371,21 @@ mod tests {
         assert!(bad(&["--runs", "0"]));
         assert!(bad(&["--runs"]));
         assert!(bad(&["--frobnicate"]));
+    }
+
+    #[test]
+    fn small_programs_run_by_default_and_alone_with_small() {
+        let small = |o: &Options| o.workloads.iter().filter(|w| w.small()).count();
+        assert_eq!(small(&run(&[])), 5);
+        assert_eq!(small(&run(&["--smoke"])), 5);
+        let o = run(&["--small"]);
+        assert_eq!((o.workloads.len(), small(&o)), (5, 5));
+        let o = run(&["--only", "sp-strings,larson"]);
+        assert_eq!((o.workloads.len(), small(&o)), (2, 1));
+        assert!(bad(&["--small", "--only", "larson"]));
+        assert!(bad(&["--small", "--scaling", "2"]));
+        // Not in scaling mode's default workloads.
+        assert_eq!(small(&run(&["--scaling", "2"])), 0);
     }
 
     #[test]

@@ -60,11 +60,15 @@ fn main() -> ExitCode {
 }
 
 fn list() {
-    println!("workloads ([pinned]: also run pinned to one CPU; [scaling]: in --scaling too):");
+    println!(
+        "workloads ([pinned]: also run pinned to one CPU; [scaling]: in --scaling too; \
+         [small]: a small program, in a table of its own):"
+    );
     for w in slabpool_compare::workload::ALL {
-        let tag = match (w.threaded(), w.scaling.is_some()) {
-            (true, true) => "[pinned, scaling]",
-            (true, false) => "[pinned]",
+        let tag = match (w.threaded(), w.scaling.is_some(), w.small()) {
+            (_, _, true) => "[small]",
+            (true, true, _) => "[pinned, scaling]",
+            (true, false, _) => "[pinned]",
             _ => "",
         };
         println!("  {:<14} {tag:<17} {}", w.name, w.about);

@@ -1,6 +1,7 @@
 //! The suite's results as data: samples (one child run), cells (one
 //! workload under one allocator, unpinned or pinned to one CPU), geometric
-//! means, and the whole report, which is also what report.json serialises.
+//! means, the small programs' group, and the whole report, which is also
+//! what report.json serialises.
 //! Scaling mode's report (`scaling_model.rs`) reuses the samples.
 
 use serde::Serialize;
@@ -208,16 +209,28 @@ impl Target {
     }
 }
 
+/// The small programs (`sp-*` workloads): kept apart from the main
+/// suite's workloads, cells and geometric means, which they leave as they
+/// were; the same kinds of numbers, with geometric means of their own.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SmallPrograms {
+    pub workloads: Vec<WorkloadInfo>,
+    pub cells: Vec<Cell>,
+    pub geomeans: Vec<Geomean>,
+}
+
 /// Everything the reports show.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub header: Header,
     pub allocators: Vec<AllocatorInfo>,
+    /// The main suite's workloads and cells (not the small programs').
     pub workloads: Vec<WorkloadInfo>,
     pub cells: Vec<Cell>,
     /// The threaded workloads' runs pinned to one CPU (same thread count).
     pub pinned: Vec<Cell>,
     pub geomeans: Vec<Geomean>,
+    pub small_programs: SmallPrograms,
     pub targets: Vec<Target>,
 }
 
@@ -232,9 +245,32 @@ impl Report {
         find(&self.pinned, workload, allocator)
     }
 
-    /// Whether any cell failed, pinned or not.
+    /// Whether any cell failed, pinned or not, small program or not.
     pub fn any_failed(&self) -> bool {
-        self.cells.iter().chain(&self.pinned).any(|c| c.failed)
+        self.cells
+            .iter()
+            .chain(&self.pinned)
+            .chain(&self.small_programs.cells)
+            .any(|c| c.failed)
+    }
+
+    /// The small programs as a report of their own (no pinned runs, no
+    /// targets), for the tables that render a report's workloads.
+    pub fn small_view(&self) -> Report {
+        let small = &self.small_programs;
+        Report {
+            header: Header {
+                pinned_cpu: None,
+                ..self.header.clone()
+            },
+            allocators: self.allocators.clone(),
+            workloads: small.workloads.clone(),
+            cells: small.cells.clone(),
+            pinned: Vec::new(),
+            geomeans: small.geomeans.clone(),
+            small_programs: SmallPrograms::default(),
+            targets: Vec::new(),
+        }
     }
 }
 

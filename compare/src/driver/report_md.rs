@@ -2,7 +2,7 @@
 //! allocator's version; then tables of median time and peak RSS, their
 //! ratios to System and to mimalloc with geometric means, burst-idle's RSS
 //! after the idle, the threaded workloads' speedup from one CPU to all,
-//! failures, and what each workload does.
+//! the small programs' own tables, failures, and what each workload does.
 
 use crate::allocators::{MIMALLOC, SYSTEM};
 use crate::model::{AllocatorInfo, Cell, Geomean, Header, Report, Sample};
@@ -58,11 +58,77 @@ pub fn render(r: &Report) -> String {
              rounds); see \"Speedup from 1 CPU to all CPUs\"."
         );
     }
-    section(&mut s, "Wall time", "Median wall time (s)", r, |c| {
-        let noisy = c.time_spread.is_some_and(|x| x > NOISY);
-        c.median_time_s
-            .map(|t| format!("{t:.3}{}", if noisy { " †" } else { "" }))
-    });
+    if !r.workloads.is_empty() {
+        main_tables(&mut s, r);
+        idle_table(&mut s, r);
+        speedup_table(&mut s, r, "##");
+    }
+    small_programs(&mut s, r);
+    targets(&mut s, r);
+    failures(&mut s, r);
+    workloads(&mut s, r);
+    s
+}
+
+/// The main suite's tables: time and peak RSS, their ratios to System
+/// and to mimalloc with geometric means.
+fn main_tables(s: &mut String, r: &Report) {
+    section(s, "Wall time", "Median wall time (s)", r, time_cell);
+    noisy_note(s, r);
+    if has(r, SYSTEM) {
+        ratio_table(
+            s,
+            "Time × System",
+            r,
+            |c| c.time_vs_system,
+            |g| g.time_vs_system,
+        );
+    }
+    if has(r, MIMALLOC) {
+        ratio_table(
+            s,
+            "Time × mimalloc",
+            r,
+            |c| c.time_vs_mimalloc,
+            |g| g.time_vs_mimalloc,
+        );
+    }
+    section(
+        s,
+        "Peak RSS",
+        "Median peak RSS (MiB, the child's VmHWM)",
+        r,
+        |c| c.median_peak_rss_kib.map(|k| format!("{:.1}", k / 1024.0)),
+    );
+    if has(r, SYSTEM) {
+        ratio_table(
+            s,
+            "Peak RSS × System",
+            r,
+            |c| c.rss_vs_system,
+            |g| g.rss_vs_system,
+        );
+    }
+    if has(r, MIMALLOC) {
+        ratio_table(
+            s,
+            "Peak RSS × mimalloc",
+            r,
+            |c| c.rss_vs_mimalloc,
+            |g| g.rss_vs_mimalloc,
+        );
+    }
+}
+
+/// A median time cell, marked † if noisy.
+fn time_cell(c: &Cell) -> Option<String> {
+    let noisy = c.time_spread.is_some_and(|x| x > NOISY);
+    c.median_time_s
+        .map(|t| format!("{t:.3}{}", if noisy { " †" } else { "" }))
+}
+
+/// The note under a time table with any noisy cell.
+fn noisy_note(s: &mut String, r: &Report) {
     if r.cells
         .iter()
         .any(|c| c.time_spread.is_some_and(|x| x > NOISY))
@@ -74,60 +140,52 @@ pub fn render(r: &Report) -> String {
             (NOISY - 1.0) * 100.0
         );
     }
+}
+
+/// The small programs' section, if any ran: median time and its ratio to
+/// System, median peak RSS in KiB and its ratio to System, each ratio
+/// with its geometric mean over the small programs only.
+fn small_programs(s: &mut String, r: &Report) {
+    if r.small_programs.workloads.is_empty() {
+        return;
+    }
+    let v = r.small_view();
+    let _ = writeln!(s, "\n## Small programs\n");
+    let _ = writeln!(
+        s,
+        "Short single-threaded programs whose live heap peaks between 1 and 10 MiB, where an \
+         allocator's fixed costs and size rounding show. They are not in the main suite's \
+         tables, geometric means, chart or targets; the geometric means here are over these \
+         programs only."
+    );
+    table(s, "Median wall time (s)", &v, time_cell);
+    noisy_note(s, &v);
     if has(r, SYSTEM) {
         ratio_table(
-            &mut s,
+            s,
             "Time × System",
-            r,
+            &v,
             |c| c.time_vs_system,
             |g| g.time_vs_system,
         );
     }
-    if has(r, MIMALLOC) {
-        ratio_table(
-            &mut s,
-            "Time × mimalloc",
-            r,
-            |c| c.time_vs_mimalloc,
-            |g| g.time_vs_mimalloc,
-        );
-    }
-    section(
-        &mut s,
-        "Peak RSS",
-        "Median peak RSS (MiB, the child's VmHWM)",
-        r,
-        |c| c.median_peak_rss_kib.map(|k| format!("{:.1}", k / 1024.0)),
-    );
+    table(s, "Median peak RSS (KiB, the child's VmHWM)", &v, |c| {
+        c.median_peak_rss_kib.map(|k| format!("{k:.0}"))
+    });
     if has(r, SYSTEM) {
         ratio_table(
-            &mut s,
+            s,
             "Peak RSS × System",
-            r,
+            &v,
             |c| c.rss_vs_system,
             |g| g.rss_vs_system,
         );
     }
-    if has(r, MIMALLOC) {
-        ratio_table(
-            &mut s,
-            "Peak RSS × mimalloc",
-            r,
-            |c| c.rss_vs_mimalloc,
-            |g| g.rss_vs_mimalloc,
-        );
-    }
-    idle_table(&mut s, r);
-    speedup_table(&mut s, r, "##");
-    targets(&mut s, r);
-    failures(&mut s, r);
-    workloads(&mut s, r);
-    s
 }
 
 /// The short form for the repository README: the machine line, the time
 /// and peak-RSS ratios to System and to mimalloc with their geometric means,
-/// and the targets check.
+/// the small programs' ratios to System, and the targets check.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
     let h = &r.header;
@@ -171,6 +229,15 @@ pub fn summary(r: &Report) -> String {
         );
     }
     speedup_table(&mut s, r, "###");
+    if has(r, SYSTEM) && !r.small_programs.workloads.is_empty() {
+        let v = r.small_view();
+        let (time, rss) = (
+            "Small programs: time × System",
+            "Small programs: peak RSS × System",
+        );
+        ratio_table(&mut s, time, &v, |c| c.time_vs_system, |g| g.time_vs_system);
+        ratio_table(&mut s, rss, &v, |c| c.rss_vs_system, |g| g.rss_vs_system);
+    }
     targets(&mut s, r);
     s
 }
@@ -368,6 +435,7 @@ fn failures(s: &mut String, r: &Report) {
         .cells
         .iter()
         .chain(&r.pinned)
+        .chain(&r.small_programs.cells)
         .filter(|c| c.failed)
         .map(|c| {
             let what = format!("{} under {}{}", c.workload, c.allocator, pinned(c));
@@ -379,6 +447,7 @@ fn failures(s: &mut String, r: &Report) {
         s,
         r.cells
             .iter()
+            .chain(&r.small_programs.cells)
             .filter(|c| c.missing)
             .map(|c| (c.allocator.as_str(), c.workload.as_str())),
     );
@@ -428,7 +497,7 @@ fn workloads(s: &mut String, r: &Report) {
         s,
         "| workload | size | threads | what it does |\n|---|---:|---:|---|"
     );
-    for w in &r.workloads {
+    for w in r.workloads.iter().chain(&r.small_programs.workloads) {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} |",
@@ -440,7 +509,7 @@ fn workloads(s: &mut String, r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AllocatorInfo, Header, Sample, WorkloadInfo};
+    use crate::model::{AllocatorInfo, Header, Sample, SmallPrograms, WorkloadInfo};
     use crate::stats;
 
     fn cell(w: &str, a: &str, time: f64) -> Cell {
@@ -511,6 +580,7 @@ mod tests {
             cells,
             pinned,
             geomeans,
+            small_programs: SmallPrograms::default(),
             targets: Vec::new(),
         }
     }
@@ -546,6 +616,83 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["pinned"].as_array().unwrap().len(), 3);
         assert_eq!(json["cells"][0]["speedup_from_1cpu"], 1.5);
+    }
+
+    /// `report()` with two small programs: sp-a (slabpool 0.5× System's
+    /// time, 1.5× its RSS) and sp-b (2× and 0.5×).
+    fn with_small() -> Report {
+        let mut r = report();
+        let small = |w: &str, a: &str, time: f64, hwm: u64| {
+            let out = format!("checksum=aa\nops=10\nhwm_kib={hwm}\n");
+            Cell {
+                workload: w.into(),
+                allocator: a.into(),
+                samples: vec![Sample::parse(&out, time, 9999)],
+                ..Cell::default()
+            }
+        };
+        let mut cells = vec![
+            small("sp-a", SYSTEM, 0.2, 2000),
+            small("sp-a", "slabpool", 0.1, 3000),
+            small("sp-b", SYSTEM, 0.1, 4000),
+            small("sp-b", "slabpool", 0.2, 2000),
+        ];
+        cells.iter_mut().for_each(stats::summarise);
+        stats::ratios(&mut cells);
+        let names = [SYSTEM, "slabpool", "base"];
+        r.small_programs = SmallPrograms {
+            workloads: ["sp-a", "sp-b"]
+                .map(|w| WorkloadInfo {
+                    name: w.into(),
+                    about: "small".into(),
+                    size: 1,
+                    threads: 1,
+                })
+                .into(),
+            geomeans: stats::geomeans(&cells, &names, 2),
+            cells,
+        };
+        r
+    }
+
+    #[test]
+    fn small_programs_have_a_section_of_their_own() {
+        let before = render(&report());
+        assert!(!before.contains("Small programs"));
+        let r = with_small();
+        let md = render(&r);
+        // The main tables are as they were.
+        let main = before.split("\n## Targets").next().unwrap();
+        assert!(md.contains(main.split("\n## Failures").next().unwrap()));
+        let small = md.split("## Small programs").nth(1).expect("the section");
+        assert!(small.contains("| sp-a | 0.200 | 0.100 | – |"), "{small}");
+        assert!(small.contains("| sp-a | 2000 | 3000 | – |"), "{small}");
+        assert!(small.contains("| sp-b | 1.00 | 0.50 | – |"), "{small}");
+        // Geometric means over the small programs only: √(0.5·2) and
+        // √(1.5·0.5).
+        assert!(small.contains("| **geometric mean** | **1.00** | **1.00** | – |"));
+        assert!(small.contains("| **geometric mean** | **1.00** | **0.87** | – |"));
+        assert!(
+            md.contains("| sp-b | 1 | 1 | small |"),
+            "the workloads list"
+        );
+        let sum = summary(&r);
+        assert!(
+            sum.contains("### Small programs: peak RSS × System"),
+            "{sum}"
+        );
+        // JSON keeps them apart from the main cells.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["small_programs"]["cells"].as_array().unwrap().len(), 4);
+        assert_eq!(json["cells"].as_array().unwrap().len(), 6);
+        // A run of only the small programs has no empty main tables.
+        let mut only = r.clone();
+        only.workloads.clear();
+        only.cells.clear();
+        only.pinned.clear();
+        let md = render(&only);
+        assert!(md.contains("## Small programs") && !md.contains("## Wall time"));
+        assert!(crate::chart::render(&only).is_ok());
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! interleaved (see `schedule.rs`), and, unless `--no-pinned`, every
 //! threaded workload a second time per allocator with the child pinned to
 //! one CPU, in the same rounds and with the same thread count; then turns
-//! the samples into the Report.
+//! the samples into the Report, the small programs apart from the main
+//! suite's workloads.
 
 use crate::cli::Options;
 use crate::lineup::{self, Contender};
-use crate::model::{Cell, Header, Report, WorkloadInfo};
+use crate::model::{Cell, Header, Report, SmallPrograms, WorkloadInfo};
 use crate::schedule::{self, Job};
 use crate::{stats, sysinfo, targets};
+use slabpool_compare::workload::{self, Workload};
 
 /// Runs everything and returns the report; `pin` is the CPU pinned runs
 /// use (`None`: no pinned runs).
@@ -68,8 +70,19 @@ pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report 
     let pinned = cells.split_off(unpinned);
     stats::ratios(&mut cells);
     stats::speedups(&mut cells, &pinned);
+    // The small programs have tables and geometric means of their own.
+    let is_small = |c: &Cell| workload::find(&c.workload).is_some_and(|w| w.small());
+    let (small_cells, cells): (Vec<Cell>, Vec<Cell>) = cells.into_iter().partition(is_small);
+    let (small, main): (Vec<&Workload>, Vec<&Workload>) =
+        o.workloads.iter().copied().partition(|w| w.small());
     let names: Vec<&str> = contenders.iter().map(|c| c.name.as_str()).collect();
-    let geomeans = stats::geomeans(&cells, &names, o.workloads.len());
+    let geomeans = stats::geomeans(&cells, &names, main.len());
+    let info = |w: &&Workload| WorkloadInfo {
+        name: w.name.into(),
+        about: w.about.into(),
+        size: o.suite.size_of(w),
+        threads: (w.threads)(o.threads),
+    };
     let mut report = Report {
         header: Header {
             cpu: sysinfo::cpu_model(),
@@ -84,19 +97,15 @@ pub fn run(o: &Options, contenders: &[Contender], pin: Option<usize>) -> Report 
             left_out: Vec::new(),
         },
         allocators: lineup::infos(contenders),
-        workloads: o
-            .workloads
-            .iter()
-            .map(|w| WorkloadInfo {
-                name: w.name.into(),
-                about: w.about.into(),
-                size: o.suite.size_of(w),
-                threads: (w.threads)(o.threads),
-            })
-            .collect(),
+        workloads: main.iter().map(info).collect(),
         cells,
         pinned,
         geomeans,
+        small_programs: SmallPrograms {
+            workloads: small.iter().map(info).collect(),
+            geomeans: stats::geomeans(&small_cells, &names, small.len()),
+            cells: small_cells,
+        },
         targets: Vec::new(),
     };
     report.targets = targets::check(&report);

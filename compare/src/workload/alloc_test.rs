@@ -23,6 +23,7 @@ pub const ONE_THREAD: Workload = Workload {
     about: "Pareto-like 8 B..1 KiB objects through a FIFO window of 10,000 live ones, 1 thread; size = allocations",
     threads: super::one,
     sizes: SIZES,
+    group: super::Group::Main,
     scaling: None,
     run: |p| run(p.size, 1),
 };
@@ -32,6 +33,7 @@ pub const N_THREADS: Workload = Workload {
     about: "as alloc-test-1t on every thread; size = allocations per thread",
     threads: super::as_asked,
     sizes: SIZES,
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run: |p: &Params| run(p.size, p.threads),
 };

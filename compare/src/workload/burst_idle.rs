@@ -24,6 +24,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 256,
         full: 1024,
     },
+    group: super::Group::Main,
     scaling: None,
     run,
 };

@@ -22,6 +22,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 100_000,
         full: 400_000,
     },
+    group: super::Group::Main,
     scaling: None,
     run,
 };

@@ -22,6 +22,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 1_000,
         full: 4_000,
     },
+    group: super::Group::Main,
     scaling: None,
     run,
 };

@@ -21,6 +21,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 10_000_000,
         full: 40_000_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run,
 };

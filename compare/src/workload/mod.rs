@@ -1,8 +1,9 @@
 //! The workload registry: each workload's name, description, sizes for the
-//! smoke, quick and full suites, how its work splits over threads in
-//! scaling mode, and the function that runs it. One file per workload; all
-//! of them use only the global allocator (no allocator-specific API), so
-//! every allocator runs the same code.
+//! smoke, quick and full suites, its group (the main suite or the small
+//! programs), how its work splits over threads in scaling mode, and the
+//! function that runs it. One file per workload; all of them use only the
+//! global allocator (no allocator-specific API), so every allocator runs
+//! the same code.
 
 pub mod block;
 pub mod ops;
@@ -18,6 +19,12 @@ mod mstress;
 mod rptest;
 mod rust_idioms;
 mod sh6bench;
+mod sp_alloc_only;
+mod sp_btree;
+mod sp_compiler;
+mod sp_parse_tree;
+mod sp_strings;
+mod text;
 mod work_stealing;
 mod xmalloc;
 
@@ -65,6 +72,19 @@ pub struct Sizes {
     pub full: u64,
 }
 
+/// Which tables a workload's results go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// The main suite: its tables, geometric means, chart and targets.
+    Main,
+    /// The small programs (`sp-*`): short single-threaded programs whose
+    /// heap peaks between 1 and 10 MiB, reported in a table of their own
+    /// with their own geometric means, so that adding them leaves the main
+    /// suite's figures comparable with earlier runs. Their size is the
+    /// same in the quick and full suites (the heap is what defines them).
+    Small,
+}
+
 /// A workload.
 pub struct Workload {
     /// Name used on the command line and in reports.
@@ -75,6 +95,8 @@ pub struct Workload {
     pub threads: fn(usize) -> usize,
     /// Sizes per suite.
     pub sizes: Sizes,
+    /// Its group.
+    pub group: Group,
     /// `Some(shares)` if scaling mode runs it: a run at `t` threads does
     /// `size` worth of work `shares(t)` times (once per thread for per-thread
     /// sizes, once per producer for xmalloc), so scaling mode divides a fixed
@@ -89,6 +111,11 @@ impl Workload {
     /// for these).
     pub fn threaded(&self) -> bool {
         (self.threads)(1) != (self.threads)(64)
+    }
+
+    /// Whether it is one of the small programs.
+    pub fn small(&self) -> bool {
+        self.group == Group::Small
     }
 }
 
@@ -106,6 +133,11 @@ pub const ALL: &[Workload] = &[
     rust_idioms::WORKLOAD,
     burst_idle::WORKLOAD,
     work_stealing::WORKLOAD,
+    sp_parse_tree::WORKLOAD,
+    sp_strings::WORKLOAD,
+    sp_alloc_only::WORKLOAD,
+    sp_compiler::WORKLOAD,
+    sp_btree::WORKLOAD,
 ];
 
 /// The workload called `name`.
@@ -199,6 +231,35 @@ mod tests {
         );
         assert!(threaded.contains(&"cache-scratch"));
         assert!(!threaded.contains(&"burst-idle") && !threaded.contains(&"large"));
+    }
+
+    #[test]
+    fn small_programs_are_single_threaded_and_apart() {
+        let small: Vec<&str> = ALL.iter().filter(|w| w.small()).map(|w| w.name).collect();
+        assert_eq!(
+            small,
+            [
+                "sp-parse-tree",
+                "sp-strings",
+                "sp-alloc-only",
+                "sp-compiler",
+                "sp-btree"
+            ]
+        );
+        for w in ALL.iter().filter(|w| w.small()) {
+            assert!(!w.threaded() && w.scaling.is_none(), "{}", w.name);
+            // Their heap defines them: the full suite runs them as the quick one.
+            assert_eq!(w.sizes.quick, w.sizes.full, "{}", w.name);
+            // Single-threaded: the thread count changes nothing.
+            let at = |threads| {
+                (w.run)(&Params {
+                    size: w.sizes.smoke,
+                    threads,
+                })
+            };
+            let (a, b) = (at(1), at(4));
+            assert_eq!((a.checksum, a.ops), (b.checksum, b.ops), "{}", w.name);
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 200_000,
         full: 800_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run,
 };

@@ -44,6 +44,19 @@ pub fn grew(capacity_before: usize, capacity_after: usize) -> u64 {
     u64::from(capacity_before != capacity_after)
 }
 
+/// The operations of a hash table's growth, seen as a change of
+/// `capacity()`: its first table is one allocation, every later growth an
+/// allocation and a free (the table moves, it is not reallocated). Only
+/// for tables nothing is removed from: a removal can leave a tombstone,
+/// which lowers `capacity()` without any allocation.
+pub fn rehashed(capacity_before: usize, capacity_after: usize) -> u64 {
+    match (capacity_before, capacity_after) {
+        (a, b) if a == b => 0,
+        (0, _) => 1,
+        _ => 2,
+    }
+}
+
 /// One operation if a container about to be dropped owns a buffer (a
 /// free), else none.
 pub fn owns(capacity: usize) -> u64 {
@@ -85,5 +98,6 @@ mod tests {
             (owns(v.capacity()), owns(Vec::<u8>::new().capacity())),
             (1, 0)
         );
+        assert_eq!((rehashed(0, 3), rehashed(3, 7), rehashed(7, 7)), (1, 2, 0));
     }
 }

@@ -21,6 +21,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 2_000_000,
         full: 8_000_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run,
 };

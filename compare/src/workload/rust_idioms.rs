@@ -28,6 +28,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 3_000,
         full: 12_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run,
 };

@@ -20,6 +20,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 6_000,
         full: 24_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run,
 };

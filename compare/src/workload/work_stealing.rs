@@ -38,6 +38,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 2_000_000,
         full: 8_000_000,
     },
+    group: super::Group::Main,
     scaling: Some(super::as_asked),
     run: |p| run_with(p.size, p.threads, INBOX).into(),
 };

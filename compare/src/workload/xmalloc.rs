@@ -20,6 +20,7 @@ pub const WORKLOAD: Workload = Workload {
         quick: 3_000_000,
         full: 12_000_000,
     },
+    group: super::Group::Main,
     scaling: Some(producers),
     run,
 };
