@@ -34,6 +34,21 @@ pub const MAX_DELAY_MS: u32 = 1000;
 /// this many delays.
 pub const WASTE_DELAYS: u32 = 4;
 
+/// A hot pool still decommits at once a freed run that is big for its
+/// heap: at least [`BIG_RUN_PAGES`] pages and a [`BIG_RUN_SHARE`]th of the
+/// pool's committed pages. The pages such a run holds through the delay
+/// are a large part of a small heap's footprint: a program whose vectors
+/// and tables grow by moving frees, at each growth, a copy as large as its
+/// live data, which later requests (all larger) do not reuse. A program
+/// that frees and reallocates a big buffer in a loop does reuse it: when a
+/// request no larger than the last big run purged so is served from
+/// decommitted pages soon after (the purge was wasted), big runs are
+/// deferred like the others for [`HOT_DELAYS`] delays. (A larger request
+/// would have faulted in fresh pages anyway.)
+pub const BIG_RUN_PAGES: usize = 64;
+/// See [`BIG_RUN_PAGES`].
+pub const BIG_RUN_SHARE: usize = 16;
+
 /// The policy state of one pool (guarded by the pool's lock).
 #[derive(Debug, Default)]
 pub struct PurgePolicy {
@@ -46,6 +61,12 @@ pub struct PurgePolicy {
     stretch: u32,
     /// When the pool last turned hot or stretched its delay.
     stretched_at: u32,
+    /// Until when a hot pool defers the purge of big runs too (see
+    /// [`BIG_RUN_PAGES`]).
+    defer_big_until: u32,
+    /// The last big run a hot pool purged at once: its pages, and when.
+    big_pages: usize,
+    big_at: u32,
 }
 
 impl PurgePolicy {
@@ -56,12 +77,33 @@ impl PurgePolicy {
             waste_since: 0,
             stretch: 0,
             stretched_at: 0,
+            defer_big_until: 0,
+            big_pages: 0,
+            big_at: 0,
         }
     }
 
     /// Whether frees at `now` should decommit at once.
     pub fn eager(&self, now: u32) -> bool {
         os::reached(now, self.hot_until)
+    }
+
+    /// Whether a run of `pages` freed at `now` into this pool, of
+    /// `committed` pages in all, should be decommitted at once: always when
+    /// the pool is cold, and when hot if the run is big for the heap (see
+    /// [`BIG_RUN_PAGES`]) unless big runs were reused soon lately.
+    pub fn purge_now(&mut self, pages: usize, committed: usize, now: u32) -> bool {
+        if self.eager(now) {
+            return true;
+        }
+        let big = pages >= BIG_RUN_PAGES
+            && pages * BIG_RUN_SHARE >= committed
+            && os::reached(now, self.defer_big_until);
+        if big {
+            self.big_pages = pages;
+            self.big_at = now;
+        }
+        big
     }
 
     /// How long freed pages wait before a deferred purge, in milliseconds.
@@ -93,6 +135,18 @@ impl PurgePolicy {
         if clean == 0 || os::reached(now, purged_at.wrapping_add(horizon)) {
             return;
         }
+        if !self.eager(now)
+            && clean >= BIG_RUN_PAGES
+            && clean + dirty <= self.big_pages
+            && !os::reached(now, self.big_at.wrapping_add(horizon))
+        {
+            // Hot, and a request no larger than the last big run purged at
+            // once came back soon for decommitted pages: defer big runs too
+            // for a while (the delay is not what was too short).
+            self.defer_big_until = now.wrapping_add(window);
+            self.big_pages = 0;
+            return;
+        }
         self.waste = self.waste.saturating_add(clean as u32);
         if self.eager(now) {
             if self.waste >= HOT_WASTE_PAGES {
@@ -108,9 +162,17 @@ impl PurgePolicy {
         }
     }
 
-    /// Makes the pool hot until `until` (tests).
+    /// Makes the pool hot until `until`, big runs deferred too (tests).
     #[cfg(all(test, not(loom)))]
     pub fn force_hot(&mut self, until: u32) {
+        self.hot_until = until;
+        self.defer_big_until = until;
+    }
+
+    /// Makes the pool hot until `until`, big runs still purged at once
+    /// (tests).
+    #[cfg(all(test, not(loom)))]
+    pub fn force_hot_but_big(&mut self, until: u32) {
         self.hot_until = until;
     }
 }

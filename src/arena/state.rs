@@ -149,13 +149,16 @@ impl ArenaState {
     }
 
     /// Frees `span`, merging it with free neighbours. A hot arena queues
-    /// the segment for a purge a delay after `now`; a cold one has the
+    /// the segment for a purge a delay after `now`, unless the span is big
+    /// for the arena's heap (`PurgePolicy::purge_now`); a cold one has the
     /// merged run decommitted at once, outside the lock (`Freed::Purge`).
     pub(super) fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
         let seg = span.segment();
         seg.add_free_pages(span.pages() as i64);
+        let committed = counters.committed_pages.load(Relaxed);
+        let now_purge = self.policy.purge_now(span.pages(), committed, now);
         let merged = self.merge(span);
-        if self.policy.eager(now) {
+        if now_purge {
             if merged.pages() == USABLE_PAGES && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
                 // Unmapped at once: no decommit needed first.
                 self.insert(merged);

@@ -1,7 +1,7 @@
 //! Unit tests of `arena`.
 
 use super::*;
-use crate::purge::HOT_WASTE_PAGES;
+use crate::purge::{BIG_RUN_PAGES, HOT_WASTE_PAGES};
 use crate::segment::{HEADER_PAGES, SpanKind};
 
 fn segments(arena: &Arena) -> usize {
@@ -240,4 +240,39 @@ fn free_pages_are_purged_after_the_deadline_only() {
     assert_eq!(first_byte, if kept == 0 { 0 } else { 0xEE });
     arena.free_span(again.span);
     arena.free_span(keep);
+}
+
+#[test]
+fn a_hot_arena_purges_big_runs_at_once_until_one_comes_back_soon() {
+    let arena = Arena::new();
+    arena
+        .state
+        .with(|st| st.policy.force_hot_but_big(os::now_ms().wrapping_add(1 << 30)));
+    // A heap of about 600 pages, and a run of 100 freed from it: big (at
+    // least BIG_RUN_PAGES, and a sixteenth of what is committed).
+    let keep = arena.alloc_span(0, 500, 1, SpanKind::Large).expect("keep");
+    let big = arena.alloc_span(0, 100, 1, SpanKind::Large).expect("big");
+    let small = arena.alloc_span(0, 20, 1, SpanKind::Large).expect("small");
+    let seg = big.span.segment();
+    let (first, pages) = (big.span.first_page(), big.span.pages());
+    assert!(pages >= BIG_RUN_PAGES);
+    let before = arena.counts().decommits;
+    arena.free_span(small.span);
+    assert_eq!(arena.counts().decommits, before, "a small run waits");
+    arena.free_span(big.span);
+    assert_eq!(arena.counts().decommits, before + 1, "a big run goes at once");
+    assert!(seg.is_clean(first, pages));
+    // A larger request (a table that grew by moving) would have faulted
+    // in fresh pages anyway: big runs still go at once.
+    let grown = arena.alloc_span(0, 150, 1, SpanKind::Large).expect("grown");
+    arena.free_span(grown.span);
+    assert_eq!(arena.counts().decommits, before + 2, "still at once");
+    // A request no larger handed out straight away (a buffer freed and
+    // allocated again in a loop): the purge was wasted, and big runs are
+    // deferred from then on.
+    let again = arena.alloc_span(0, 100, 1, SpanKind::Large).expect("again");
+    arena.free_span(again.span);
+    assert_eq!(arena.counts().decommits, before + 2, "deferred now");
+    assert!(!seg.is_clean(again.span.first_page(), 100));
+    arena.free_span(keep.span);
 }
