@@ -143,6 +143,17 @@ impl Backend {
 
     /// Blocks of `class` for a thread cache whose home is `home` (see
     /// `Central::refill`); empty when out of memory.
+    ///
+    /// Reuse before touching: blocks already written come first, from the
+    /// home pool, then from the other shards' pools of the class
+    /// (`Central::take_resident`, `Central::take_spare`), and only then blocks never handed out
+    /// (past a slab's bump pointer, or a new slab), whose pages are not
+    /// touched yet. So while the program's live bytes do not grow, its
+    /// refills touch no new page, even when threads hand their blocks to
+    /// threads of other homes (consumers, or new threads taking over the
+    /// work of exited ones). Blocks taken from another shard stay its pool's:
+    /// freed, they go back to it. A thread's first refill of a class wants
+    /// blocks never handed out instead (see `Refill::fresh`).
     pub fn refill(&self, class: usize, ask: Refill, home: usize) -> Chain {
         debug_assert!(
             (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
@@ -150,9 +161,35 @@ impl Backend {
         );
         let central = &self.shards[home].central[class];
         self.retry_after_release(
-            || central.refill(class, ask, self.home(home)),
+            || {
+                if !ask.fresh {
+                    let got = central.take_resident(class, ask, self.home(home));
+                    if !got.is_empty() {
+                        return got;
+                    }
+                    let got = self.take_spare(class, ask, home);
+                    if !got.is_empty() {
+                        return got;
+                    }
+                }
+                central.refill(class, ask, self.home(home))
+            },
             Chain::is_empty,
         )
+    }
+
+    /// Written blocks of `class` from the pool of a shard other than
+    /// `home`, if one has any (see [`Backend::refill`]).
+    fn take_spare(&self, class: usize, ask: Refill, home: usize) -> Chain {
+        for (i, shard) in self.used_shards() {
+            if i != home {
+                let got = shard.central[class].take_spare(class, ask, self.home(i));
+                if !got.is_empty() {
+                    return got;
+                }
+            }
+        }
+        Chain::new()
     }
 
     /// Takes back a batch of blocks of `class` flushed by thread `thread`.

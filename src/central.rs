@@ -5,9 +5,11 @@
 //! threads whose home is the arena refill from it, and its slabs are carved
 //! from the arena's segments, so a slab's owner pool is found from its
 //! segment header (`SegmentRef::arena`). Two threads with different homes
-//! thus never receive blocks of one slab, and so never write one cache
-//! line, unless the program hands blocks from one to the other; and no lock
-//! is shared by all threads of the process.
+//! thus receive blocks of one slab only when the program hands blocks from
+//! one to the other, or when a refill finds no written block at home and
+//! takes another pool's rather than touch new pages ([`Central::take_spare`]:
+//! freed blocks only, never the open slab's fresh ones); and no lock is
+//! shared by all threads of the process.
 //!
 //! A pool holds two kinds of free blocks, behind one short lock:
 //! - a transfer stack of whole batches (block chains) flushed by thread
@@ -52,7 +54,7 @@ use crate::segment::SpanKind;
 use crate::segment::SpanList;
 use crate::size_class::CLASSES;
 use crate::slab::{self, Slab, SlabLock};
-use crate::sync::{AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
+use crate::sync::{AtomicBool, AtomicUsize, Lock, LockCounts, Ordering::Relaxed, const_fn};
 
 /// Capacity of the transfer stack (batches), before the byte bound below.
 #[cfg(not(loom))]
@@ -117,6 +119,10 @@ pub struct Central {
     /// Batches of this pool's blocks that threads of other shards freed,
     /// handed over without the lock (see `inbox`).
     inbox: Inbox,
+    /// Whether the pool may hold freed blocks (a transfer batch, or a slab
+    /// with a free list): a hint, read without the lock by threads of other
+    /// shards ([`Central::may_have_spare`]).
+    spare: AtomicBool,
 }
 
 /// Counters of one pool, for statistics.
@@ -176,6 +182,7 @@ impl Central {
                 }),
                 cached: AtomicUsize::new(0),
                 inbox: Inbox::new(),
+                spare: AtomicBool::new(false),
             }
         }
     }
@@ -194,12 +201,17 @@ impl Central {
         })
     }
 
-    /// Runs `f` under the pool's lock, counting the acquisition.
+    /// Runs `f` under the pool's lock, counting the acquisition and
+    /// updating the spare-batches hint.
     #[inline]
     fn locked<R>(&self, f: impl FnOnce(&mut CentralState) -> R) -> R {
         self.state.with_wait(|st, wait| {
             st.locks.note(wait);
-            f(st)
+            let r = f(st);
+            #[cfg(not(loom))]
+            self.spare
+                .store(st.transfer_len > 0 || st.freed_in_slabs(), Relaxed);
+            r
         })
     }
 
@@ -217,8 +229,18 @@ impl Central {
     /// the arena holds (passive false sharing). No slab is carved for
     /// freshness alone.
     pub fn refill(&self, class: usize, ask: Refill, home: Home) -> Chain {
+        let got = self.take(class, ask, home);
+        if !got.is_empty() {
+            return got;
+        }
+        self.carve(class, ask, home)
+    }
+
+    /// [`Central::refill`] without carving a slab: empty if the pool has
+    /// no free block.
+    fn take(&self, class: usize, ask: Refill, home: Home) -> Chain {
         let info = &CLASSES[class];
-        let got = self.locked(|st| {
+        self.locked(|st| {
             st.active = true;
             if st.transfer_len == 0 {
                 st.take_inbox(&self.inbox, info);
@@ -233,10 +255,47 @@ impl Central {
                 }
             }
             st.take_from_slabs(info, ask.want, home).into_chain()
-        });
-        if !got.is_empty() {
-            return got;
+        })
+    }
+
+    /// Blocks already written, none fresh: a batch from the transfer stack
+    /// (or the inbox), else blocks on the free lists of the fullest slabs;
+    /// empty if there are none. Reuse before touching: a refill of a thread
+    /// that has used the class takes these from its home pool, then from
+    /// the other shards' ([`Central::take_spare`]), before blocks past a
+    /// slab's bump pointer or a new slab, whose pages are not touched yet.
+    pub fn take_resident(&self, class: usize, ask: Refill, home: Home) -> Chain {
+        let info = &CLASSES[class];
+        self.locked(|st| {
+            st.active = true;
+            if st.transfer_len == 0 {
+                st.take_inbox(&self.inbox, info);
+            }
+            st.pop_transfer(ask)
+                .unwrap_or_else(|| st.take_freed(info, ask.want, home).into_chain())
+        })
+    }
+
+    /// [`Central::take_resident`] for a thread of another shard, if the
+    /// pool may have blocks to give (a hint, read without the lock): the
+    /// inbox is left to the pool's own threads. Loom models always look:
+    /// the hint only saves a lock, and every relaxed value it could read
+    /// would multiply their executions.
+    pub fn take_spare(&self, class: usize, ask: Refill, home: Home) -> Chain {
+        if !cfg!(loom) && !self.spare.load(Relaxed) {
+            return Chain::new();
         }
+        let info = &CLASSES[class];
+        self.locked(|st| {
+            st.pop_transfer(ask)
+                .unwrap_or_else(|| st.take_freed(info, ask.want, home).into_chain())
+        })
+    }
+
+    /// Carves a new slab of `class` in `home`'s arena and refills from it
+    /// (empty when out of memory).
+    fn carve(&self, class: usize, ask: Refill, home: Home) -> Chain {
+        let info = &CLASSES[class];
         // No block to give: carve a new slab outside the lock, then retry
         // (another thread may have refilled the class meanwhile).
         let pages = info.slab_pages as usize + slab::guard_pages();

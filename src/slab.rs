@@ -187,6 +187,12 @@ impl Slab {
         out
     }
 
+    /// Blocks on the free list (handed out once, freed since).
+    pub fn freed_left(&self, lock: &mut SlabLock) -> u32 {
+        let st = self.st(lock);
+        self.0.bumped() - st.live - st.parked
+    }
+
     /// Blocks never handed out, past the bump pointer.
     pub fn fresh_left(&self, lock: &mut SlabLock) -> u32 {
         let st = self.st(lock);

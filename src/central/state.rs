@@ -16,6 +16,9 @@ use crate::size_class::ClassInfo;
 use crate::slab::{Slab, SlabLock};
 use crate::sync::LockCounts;
 
+/// Slabs a take for another shard looks at, at most (`take_freed`).
+const SPARE_SLABS: usize = 8;
+
 /// `flushed_by` of a batch that came through the inbox (another shard's).
 const REMOTE: u32 = u32::MAX;
 
@@ -116,6 +119,51 @@ impl CentralState {
                 // or leave the bump pointer inside a line. The refill is
                 // short instead.
                 break;
+            }
+        }
+        out
+    }
+
+    /// Whether a slab of the pool that is neither empty nor full has blocks
+    /// on its free list (a hint for `Central::take_spare`): true as soon as
+    /// one such slab is not the open one, since only the open slab can have
+    /// blocks never handed out (a slab is carved only when every listed
+    /// slab had none to give), so any other one has freed blocks.
+    #[cfg(not(loom))]
+    pub(super) fn freed_in_slabs(&mut self) -> bool {
+        let partial = self.nonempty & !1;
+        if partial == 0 {
+            return false;
+        }
+        let Some(open) = self.open else {
+            return true;
+        };
+        let b = open.bucket(&mut self.owned);
+        let only_open = partial == 1 << b
+            && self.partial[b].first() == Some(open.0)
+            && self.partial[b].next(open.0).is_none();
+        !only_open || open.freed_left(&mut self.owned) > 0
+    }
+
+    /// Up to `want` blocks from the free lists of the fullest listed slabs,
+    /// never a fresh block, looking at [`SPARE_SLABS`] slabs at most (see
+    /// `Central::take_spare`).
+    pub(super) fn take_freed(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
+        let mut out = BlockList::new();
+        let mut looked = 0;
+        for bucket in (1..BUCKETS).rev() {
+            let mut at = self.partial[bucket].first();
+            while let Some(span) = at {
+                if out.len() >= want || looked == SPARE_SLABS {
+                    return out;
+                }
+                looked += 1;
+                at = self.partial[bucket].next(span);
+                let slab = Slab(span);
+                let freed = slab.freed_left(&mut self.owned).min(want - out.len());
+                if freed > 0 {
+                    out.append(self.take_from(slab, info, freed, home, false));
+                }
             }
         }
         out
