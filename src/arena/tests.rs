@@ -245,9 +245,10 @@ fn free_pages_are_purged_after_the_deadline_only() {
 #[test]
 fn a_hot_arena_purges_big_runs_at_once_until_one_comes_back_soon() {
     let arena = Arena::new();
-    arena
-        .state
-        .with(|st| st.policy.force_hot_but_big(os::now_ms().wrapping_add(1 << 30)));
+    arena.state.with(|st| {
+        st.policy
+            .force_hot_but_big(os::now_ms().wrapping_add(1 << 30))
+    });
     // A heap of about 600 pages, and a run of 100 freed from it: big (at
     // least BIG_RUN_PAGES, and a sixteenth of what is committed).
     let keep = arena.alloc_span(0, 500, 1, SpanKind::Large).expect("keep");
@@ -260,7 +261,11 @@ fn a_hot_arena_purges_big_runs_at_once_until_one_comes_back_soon() {
     arena.free_span(small.span);
     assert_eq!(arena.counts().decommits, before, "a small run waits");
     arena.free_span(big.span);
-    assert_eq!(arena.counts().decommits, before + 1, "a big run goes at once");
+    assert_eq!(
+        arena.counts().decommits,
+        before + 1,
+        "a big run goes at once"
+    );
     assert!(seg.is_clean(first, pages));
     // A larger request (a table that grew by moving) would have faulted
     // in fresh pages anyway: big runs still go at once.

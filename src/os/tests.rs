@@ -191,7 +191,11 @@ fn clear_zeroes_every_byte_and_faults_in_no_untouched_page() {
     let p = reserve(pages * page, PAGE).expect("reserve").as_ptr();
     // Touched: the first 3 pages, a run across the batch seam, every
     // seventh page after it; the rest never touched.
-    let touched = |i: usize| i < 3 || (CLEAR_BATCH - 2..CLEAR_BATCH + 3).contains(&i) || (i > CLEAR_BATCH + 3 && i % 7 == 0);
+    let touched = |i: usize| {
+        i < 3
+            || (CLEAR_BATCH - 2..CLEAR_BATCH + 3).contains(&i)
+            || (i > CLEAR_BATCH + 3 && i % 7 == 0)
+    };
     for i in (0..pages).filter(|&i| touched(i)) {
         // SAFETY: a page of the reservation.
         unsafe { p.add(i * page).write_bytes(0xA5, page) };
@@ -210,9 +214,18 @@ fn clear_zeroes_every_byte_and_faults_in_no_untouched_page() {
     }
     // SAFETY: as above.
     let bytes = unsafe { core::slice::from_raw_parts(p, pages * page) };
-    assert!(bytes[..from].iter().all(|&b| b == 0xA5), "bytes before the range kept");
-    assert!(bytes[from..to].iter().all(|&b| b == 0), "the range reads as zero");
-    assert!(bytes[to..].iter().all(|&b| b == 0), "the last page was never touched");
+    assert!(
+        bytes[..from].iter().all(|&b| b == 0xA5),
+        "bytes before the range kept"
+    );
+    assert!(
+        bytes[from..to].iter().all(|&b| b == 0),
+        "the range reads as zero"
+    );
+    assert!(
+        bytes[to..].iter().all(|&b| b == 0),
+        "the last page was never touched"
+    );
     // SAFETY: the whole reservation, no longer used.
     unsafe { release(p, pages * page) };
 }
