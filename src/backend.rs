@@ -145,15 +145,16 @@ impl Backend {
     /// `Central::refill`); empty when out of memory.
     ///
     /// Reuse before touching: blocks already written come first, from the
-    /// home pool, then from the other shards' pools of the class
-    /// (`Central::take_resident`, `Central::take_spare`), and only then blocks never handed out
-    /// (past a slab's bump pointer, or a new slab), whose pages are not
-    /// touched yet. So while the program's live bytes do not grow, its
-    /// refills touch no new page, even when threads hand their blocks to
-    /// threads of other homes (consumers, or new threads taking over the
-    /// work of exited ones). Blocks taken from another shard stay its pool's:
-    /// freed, they go back to it. A thread's first refill of a class wants
-    /// blocks never handed out instead (see `Refill::fresh`).
+    /// home pool, then from the pools of shards that are no live thread's
+    /// home (`Central::take_resident`, `Central::take_spare`), and only then
+    /// blocks never handed out (past a slab's bump pointer, or a new slab),
+    /// whose pages are not touched yet. So a thread that takes over the work
+    /// of exited ones of other homes reuses what they freed instead of
+    /// touching new pages. A shard with a live thread is never taken from:
+    /// two live threads that exchange no block never receive one cache line
+    /// (`capi/tests/line_sharing.rs`). Blocks taken from another shard stay
+    /// its pool's: freed, they go back to it. A thread's first refill of a
+    /// class wants blocks never handed out instead (see `Refill::fresh`).
     pub fn refill(&self, class: usize, ask: Refill, home: usize) -> Chain {
         debug_assert!(
             (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
@@ -179,10 +180,11 @@ impl Backend {
     }
 
     /// Written blocks of `class` from the pool of a shard other than
-    /// `home`, if one has any (see [`Backend::refill`]).
+    /// `home` that no live thread calls home, if one has any (see
+    /// [`Backend::refill`]).
     fn take_spare(&self, class: usize, ask: Refill, home: usize) -> Chain {
         for (i, shard) in self.used_shards() {
-            if i != home {
+            if i != home && self.arena_threads[i].load(Ordering::Relaxed) == 0 {
                 let got = shard.central[class].take_spare(class, ask, self.home(i));
                 if !got.is_empty() {
                     return got;

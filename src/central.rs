@@ -6,10 +6,10 @@
 //! from the arena's segments, so a slab's owner pool is found from its
 //! segment header (`SegmentRef::arena`). Two threads with different homes
 //! thus receive blocks of one slab only when the program hands blocks from
-//! one to the other, or when a refill finds no written block at home and
-//! takes another pool's rather than touch new pages ([`Central::take_spare`]:
-//! freed blocks only, never the open slab's fresh ones); and no lock is
-//! shared by all threads of the process.
+//! one to the other (a refill that finds no written block at home takes
+//! one of a pool whose shard has no live thread before it touches new
+//! pages: [`Central::take_spare`]); and no lock is shared by all threads
+//! of the process.
 //!
 //! A pool holds two kinds of free blocks, behind one short lock:
 //! - a transfer stack of whole batches (block chains) flushed by thread

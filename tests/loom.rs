@@ -1100,10 +1100,10 @@ fn cross_thread_free_through_caches_races_refill() {
 /// 0's block to its slab under arena 0's pool lock, then the other, handed
 /// back, to arena 1's slab under arena 1's pool lock (never both locks at
 /// once). Meanwhile a thread of arena 1 refills one block there: it gets the
-/// block handed back, or, if it came first (arena 1's only slab is full),
-/// a block of arena 0's transfer stack rather than a new slab's (reuse
-/// before touching: `Backend::refill`). Each pool keeps only its own
-/// arena's slabs, and no block is lost or handed out twice.
+/// block handed back, or, if it came first, a block of a new slab (arena
+/// 1's only slab is full), or the block handed back while it carved that
+/// slab (outside the lock). Each pool keeps only its own arena's slabs, and
+/// no block is lost or handed out twice.
 fn mixed_batch() {
     let heap = quiet_heap();
     let class = class_for(1024);
@@ -1154,18 +1154,20 @@ fn mixed_batch() {
         "x3 back on its slab"
     );
     let s = heap.stats().classes()[class];
-    assert_eq!(s.slabs, 2, "no slab carved");
+    assert_eq!(s.transfer_blocks, 4, "the full stack kept its two batches");
     if got == [y1] {
-        // The block came back before the refill looked at its pool.
-        assert_eq!(s.transfer_blocks, 4, "the full stack kept its two batches");
-        assert_eq!(s.free_blocks, 1);
-        outcome("refill got the block handed back");
+        // The block came back before the refill looked, or while it carved
+        // a slab outside the lock (the new slab then stays empty).
+        match (s.slabs, s.free_blocks) {
+            (2, 1) => outcome("refill got the block handed back"),
+            (3, 5) => outcome("refill carved, then got the block handed back"),
+            other => panic!("slabs and free blocks: {other:?}"),
+        }
     } else {
-        // The top batch of arena 0's stack is headed by x[2].
-        assert_eq!(got, [x[2]], "a block of arena 0's transfer stack");
-        assert_eq!(s.transfer_blocks, 3);
+        assert_eq!(slab_of(got[0]).0.segment().arena(), other);
         assert_eq!(slab_of(y1).accounting(&mut quiescent()), (3, 4, 1, 0));
-        outcome("refill took a block of the other arena's stack");
+        assert_eq!(s.slabs, 3);
+        outcome("refill carved a new slab");
     }
     assert_eq!(slab_of(y[2]).0.segment().arena(), other);
     // The two batches still on arena 0's stack go back with the collect.
@@ -1179,7 +1181,8 @@ fn mixed_batch_goes_back_to_each_arena() {
         SATURATED,
         &[
             "refill got the block handed back",
-            "refill took a block of the other arena's stack",
+            "refill carved, then got the block handed back",
+            "refill carved a new slab",
         ],
         mixed_batch,
     );
@@ -1188,13 +1191,12 @@ fn mixed_batch_goes_back_to_each_arena() {
 /// A consumer of two producers (a thread of arena 1) flushes a batch
 /// mixing both arenas' blocks (`Owners::Mixed`): it is sorted, and each
 /// part goes to its own arena's pool (arena 0's through its inbox), while
-/// the producer of arena 0 refills. It gets its own blocks
-/// back; or, if its pool had none when it looked but arena 1's had, the
-/// other arena's flushed blocks (reuse before touching: `Backend::refill`);
-/// or, if it came first, fresh blocks of its own arena. Never fresh blocks
-/// of the other arena. (One producer: each refill now looks at two pools
-/// before it carves, and a second producer made the model's executions
-/// grow past what CI can run.)
+/// the producer of arena 0 refills. It gets its own blocks back, or, if
+/// it came first, fresh blocks of its own arena; never the other arena's
+/// (a shard with a live thread is not taken from: `Backend::refill`). (One
+/// producer: each refill now looks at its pool's written blocks before its
+/// fresh ones, one more lock, and a second producer made the model's
+/// executions grow past what CI can run.)
 fn sorted_flush() {
     let heap = quiet_heap();
     let class = class_for(1024);
@@ -1227,8 +1229,6 @@ fn sorted_flush() {
     let arena = |b: usize| slab_of(b).0.segment().arena();
     let label = if got.iter().all(|b| x.contains(b)) {
         "it got its own blocks back"
-    } else if got.iter().all(|b| y.contains(b)) {
-        "it took the other arena's flushed blocks"
     } else {
         assert!(
             got.iter().all(|&b| arena(b) == 0 && !x.contains(&b)),
@@ -1251,11 +1251,7 @@ fn mixed_flush_is_sorted_back_to_each_arena() {
     check(
         "mixed_flush_is_sorted_back_to_each_arena",
         4,
-        &[
-            "its refill came first",
-            "it got its own blocks back",
-            "it took the other arena's flushed blocks",
-        ],
+        &["its refill came first", "it got its own blocks back"],
         sorted_flush,
     );
 }

@@ -236,14 +236,17 @@ fn large_alloc_zero_resize_free() {
 }
 
 #[test]
-fn refills_reuse_written_blocks_of_other_shards_before_fresh_ones() {
+fn refills_reuse_written_blocks_of_exited_threads_shards_before_fresh_ones() {
     let heap = Box::new(Backend::new());
     // Two homes (as the first two threads get).
     assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 1));
     let class = class_of(1024);
+    let take = |home, want| {
+        let mut got = heap.refill(class, Refill::new(want), home);
+        std::iter::from_fn(move || got.pop()).collect::<Vec<_>>()
+    };
     // Home 0 takes a batch and gives it back: its pool holds written blocks.
-    let mut got = heap.refill(class, Refill::new(16), 0);
-    let written: Vec<_> = std::iter::from_fn(|| got.pop()).collect();
+    let written = take(0, 16);
     assert!(written.len() >= 2, "a carve of 4 KiB at least");
     let mut batch = Chain::new();
     for &b in &written {
@@ -251,14 +254,29 @@ fn refills_reuse_written_blocks_of_other_shards_before_fresh_ones() {
         unsafe { batch.push(b) };
     }
     heap.flush(class, batch, Owners::One, Sender { thread: 1, home: 0 });
+    // While a thread calls home 0 home, home 1 takes none of them (two live
+    // threads must not be handed one cache line): it carves its own slab.
+    let own = take(1, 16);
+    assert!(!own.is_empty() && own.iter().all(|b| !written.contains(b)));
     let slabs = heap.stats().classes()[class].slabs;
-    // A thread of home 1 that used the class before takes them, rather
-    // than carving a slab in its own arena.
-    let mut got = heap.refill(class, Refill::new(16), 1);
-    let reused: Vec<_> = std::iter::from_fn(|| got.pop()).collect();
+    // Home 0's thread exits: a refill of home 1 (a thread that used the
+    // class before) takes its blocks rather than touching new ones.
+    heap.thread_exited(0);
+    let reused = take(1, 16);
     assert_eq!(reused.len(), written.len(), "the whole batch");
     assert!(reused.iter().all(|b| written.contains(b)), "written blocks");
     assert_eq!(heap.stats().classes()[class].slabs, slabs, "no slab carved");
+    // Freed, a block goes back to its own arena's slab; from its free list
+    // too (the slab not empty: one block stays out), home 1 reuses it
+    // before its own slab's blocks never handed out.
+    let (kept, rest) = reused.split_first().expect("blocks");
+    for &b in rest {
+        // SAFETY: a live block, freed once.
+        unsafe { heap.free_block(class, b.cast()) };
+    }
+    let again = take(1, 4);
+    assert_eq!(again.len(), rest.len().min(4));
+    assert!(again.iter().all(|b| rest.contains(b)), "freed blocks first");
     // A thread's first refill of the class still gets blocks never handed
     // out, of its own arena.
     let first = Refill {
@@ -270,24 +288,13 @@ fn refills_reuse_written_blocks_of_other_shards_before_fresh_ones() {
     let fresh: Vec<_> = std::iter::from_fn(|| got.pop()).collect();
     assert!(!fresh.is_empty());
     for &b in &fresh {
-        assert!(!written.contains(&b));
+        assert!(!written.contains(&b) && !own.contains(&b));
         // SAFETY: `b` is a live block of this heap.
         assert_eq!(unsafe { Backend::owner_of(b.cast()) }, 1);
     }
-    // Freed, a block goes back to its own arena's slab; from its free list
-    // too (the slab not empty: one block stays out), a later refill of
-    // home 1 reuses it before any block of home 1's slab that was never
-    // handed out.
-    let (kept, rest) = reused.split_first().expect("blocks");
-    for &b in rest {
-        // SAFETY: a live block, freed once.
-        unsafe { heap.free_block(class, b.cast()) };
-    }
-    let mut got = heap.refill(class, Refill::new(4), 1);
-    let again: Vec<_> = std::iter::from_fn(|| got.pop()).collect();
-    assert_eq!(again.len(), rest.len().min(4));
-    assert!(again.iter().all(|b| rest.contains(b)), "freed blocks first");
-    for b in again.into_iter().chain(fresh).chain([*kept]) {
+    let rest_out = rest.iter().filter(|b| !again.contains(b)).count();
+    assert_eq!(rest_out, rest.len() - again.len());
+    for b in again.into_iter().chain(fresh).chain(own).chain([*kept]) {
         // SAFETY: live blocks, freed once.
         unsafe { heap.free_block(class, b.cast()) };
     }
