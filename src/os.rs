@@ -264,8 +264,11 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     ok
 }
 
-/// OS pages [`clear`] asks the kernel about per `mincore` call (its
-/// answer, a byte per page, is a buffer on the stack).
+/// [`PAGE`]s of a range [`clear`] asks the kernel about per `mincore`
+/// call. Its answer, a byte per page, is a buffer on the stack of this
+/// many bytes: enough for any page of at least 4 KiB (an emulator such as
+/// qemu-user answers with a byte per page of its host, 4 KiB, when the
+/// program sees 16 or 64 KiB pages).
 #[cfg(any(feature = "hardened", test))]
 const CLEAR_BATCH: usize = 512;
 
@@ -298,11 +301,12 @@ pub unsafe fn clear(p: *mut u8, len: usize) {
     let mut resident = [0u8; CLEAR_BATCH];
     let mut at = from;
     while at < to {
-        let pages = ((to - at) / page).min(CLEAR_BATCH);
-        // SAFETY: `[at, at + pages * page)` is whole OS pages of the
-        // caller's mapping; `resident` holds a byte for each.
-        let known =
-            unsafe { libc::mincore(at as *mut _, pages * page, resident.as_mut_ptr()) } == 0;
+        // Whole OS pages (both are multiples of the OS page).
+        let bytes = (to - at).min(CLEAR_BATCH * PAGE);
+        let pages = bytes / page;
+        // SAFETY: `[at, at + bytes)` is whole OS pages of the caller's
+        // mapping; `resident` holds a byte for each 4 KiB of it.
+        let known = unsafe { libc::mincore(at as *mut _, bytes, resident.as_mut_ptr()) } == 0;
         let mut i = 0;
         while i < pages {
             let in_ram = !known || resident[i] & 1 != 0;
@@ -320,7 +324,7 @@ pub unsafe fn clear(p: *mut u8, len: usize) {
             }
             i = j;
         }
-        at += pages * page;
+        at += bytes;
     }
 }
 
