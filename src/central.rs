@@ -271,8 +271,7 @@ impl Central {
             if st.transfer_len == 0 {
                 st.take_inbox(&self.inbox, info);
             }
-            st.pop_transfer(ask)
-                .unwrap_or_else(|| st.take_freed(info, ask.want, home).into_chain())
+            st.take_written(info, ask, home)
         })
     }
 
@@ -286,10 +285,7 @@ impl Central {
             return Chain::new();
         }
         let info = &CLASSES[class];
-        self.locked(|st| {
-            st.pop_transfer(ask)
-                .unwrap_or_else(|| st.take_freed(info, ask.want, home).into_chain())
-        })
+        self.locked(|st| st.take_written(info, ask, home))
     }
 
     /// Carves a new slab of `class` in `home`'s arena and refills from it

@@ -145,6 +145,15 @@ impl CentralState {
         !only_open || open.freed_left(&mut self.owned) > 0
     }
 
+    /// Blocks already written, none fresh: the top transfer batch, else up
+    /// to `ask.want` blocks from slab free lists ([`Self::take_freed`]).
+    pub(super) fn take_written(&mut self, info: &ClassInfo, ask: Refill, home: Home) -> Chain {
+        match self.pop_transfer(ask) {
+            Some(chain) => chain,
+            None => self.take_freed(info, ask.want, home).into_chain(),
+        }
+    }
+
     /// Up to `want` blocks from the free lists of the fullest listed slabs,
     /// never a fresh block, looking at [`SPARE_SLABS`] slabs at most (see
     /// `Central::take_spare`).
