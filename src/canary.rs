@@ -5,7 +5,8 @@
 //! Layout of a block of `usable` bytes holding a request of `requested`:
 //! `[0, requested)` the program's; `[requested, requested + pattern)` a
 //! pattern byte, with `pattern = min(usable - requested - TAG,
-//! PATTERN_MAX)`; the last [`TAG`] bytes a tag, `key(block) ^ slack << 24`
+//! PATTERN_MAX)` (one word at most: written and checked as one unaligned
+//! word, masked, with no loop); the last [`TAG`] bytes a tag, `key(block) ^ slack << 24`
 //! with `slack = usable - requested`. The key mixes the per-process secret
 //! (`block`'s) with the block's address, so a tag cannot be forged or
 //! moved to another block. Its low 24 bits (its first 3 bytes, where an
@@ -14,8 +15,9 @@
 //! the block: a tag overwritten by anything fails that check except with
 //! probability about 2^-24. The requested size is recovered from the tag (so
 //! `malloc_usable_size` can return it), and the pattern is checked over its
-//! first [`PATTERN_MAX`] bytes: an overflow is contiguous, so it reaches
-//! those first.
+//! [`PATTERN_MAX`] bytes: an overflow is contiguous, so it reaches those
+//! first (a longer pattern caught no overflow more and cost a loop on
+//! allocation and on free).
 //!
 //! Invariants: `requested + TAG <= usable`; [`arm`] writes the canary of a
 //! fresh block before the program sees it; [`check`] reads it before the
@@ -28,8 +30,9 @@ use core::fmt::Write;
 
 /// Bytes every request grows by: the tag.
 pub const TAG: usize = 8;
-/// Bytes of pattern written and checked after the request, at most.
-const PATTERN_MAX: usize = 64;
+/// Bytes of pattern written and checked after the request, at most: one
+/// word.
+const PATTERN_MAX: usize = 8;
 /// Low bits of the tag that are key only (the slack sits above them, up
 /// to 1 TiB).
 const CHECK_BITS: u32 = 24;
@@ -48,10 +51,33 @@ fn pattern(key: u64) -> u8 {
     (key >> 8) as u8 | 1
 }
 
+/// The pattern byte in every byte of a word.
+#[inline(always)]
+fn pattern_word(key: u64) -> u64 {
+    u64::from(pattern(key)) * 0x0101_0101_0101_0101
+}
+
 /// Pattern bytes of a block with `slack` bytes past the request.
 #[inline(always)]
 fn pattern_len(slack: usize) -> usize {
     (slack - TAG).min(PATTERN_MAX)
+}
+
+/// The bits of the first `len` (at most 8) bytes of a word read with
+/// [`read_pattern`].
+#[inline(always)]
+fn first_bytes(len: usize) -> u64 {
+    u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0)
+}
+
+/// The word at `p` (the pattern's place), its first byte lowest.
+///
+/// # Safety
+/// `[p, p + 8)` must be readable.
+#[inline(always)]
+unsafe fn read_pattern(p: *const u8) -> u64 {
+    // SAFETY: by contract.
+    u64::from_le(unsafe { p.cast::<u64>().read_unaligned() })
 }
 
 /// Writes the canary of `p`, a fresh block of `usable` bytes holding a
@@ -69,10 +95,14 @@ pub unsafe fn arm(p: *mut u8, requested: usize, usable: usize) -> *mut u8 {
     debug_assert!(requested + TAG <= usable && usable % 8 == 0);
     let slack = usable - requested;
     let key = key(p);
-    // SAFETY: the pattern lies within `[requested, usable - TAG)` and the
-    // tag is the block's last 8 bytes, 8-aligned: all the block's.
+    // SAFETY: the pattern word lies within `[requested, usable)` (`requested
+    // + TAG <= usable`); the part of it in the tag's place (with less than
+    // a word of pattern) is then overwritten by the tag, the block's last 8
+    // bytes, 8-aligned: all the block's.
     unsafe {
-        fill(p.add(requested), pattern_len(slack), pattern(key));
+        p.add(requested)
+            .cast::<u64>()
+            .write_unaligned(pattern_word(key));
         p.add(usable - TAG)
             .cast::<u64>()
             .write(key ^ (slack as u64) << CHECK_BITS);
@@ -100,18 +130,20 @@ pub unsafe fn inspect(p: *const u8, usable: usize) -> Result<usize, Damage> {
     let key = key(p);
     // SAFETY: forwarded contract.
     let requested = unsafe { requested_of(p, usable, key) }?;
-    let slack = (usable - requested) as u64;
-    let start = requested;
-    let end = requested + pattern_len(slack as usize);
-    // SAFETY: `[start, end)` lies within the block (see `arm`).
-    match unsafe { first_other(p.add(start), end - start, pattern(key)) } {
-        None => Ok(requested),
-        Some(at) => Err(Damage::Pattern {
-            offset: start + at,
-            // SAFETY: as above.
-            byte: unsafe { p.add(start + at).read() },
-        }),
+    let len = pattern_len(usable - requested);
+    // SAFETY: `requested + TAG <= usable` (the tag decoded): the word lies
+    // within the block.
+    let found = unsafe { read_pattern(p.add(requested)) };
+    let diff = (found ^ pattern_word(key)) & first_bytes(len);
+    if diff == 0 {
+        return Ok(requested);
     }
+    let offset = requested + diff.trailing_zeros() as usize / 8;
+    Err(Damage::Pattern {
+        offset,
+        // SAFETY: as above, a byte of that word.
+        byte: unsafe { p.add(offset).read() },
+    })
 }
 
 /// The requested size of `p`, a live block of `usable` bytes armed by
@@ -141,32 +173,6 @@ unsafe fn requested_of(p: *const u8, usable: usize, key: u64) -> Result<usize, D
     Ok(usable - slack as usize)
 }
 
-/// Sets the `len` bytes at `p` to `byte`, a word at a time (a pattern is
-/// at most [`PATTERN_MAX`] bytes: no call to `memset`).
-///
-/// # Safety
-/// `[p, p + len)` must be writable.
-#[inline(always)]
-unsafe fn fill(p: *mut u8, len: usize, byte: u8) {
-    let word = u64::from_ne_bytes([byte; 8]);
-    // SAFETY: every write lies within `[p, p + len)`: whole words, then
-    // the last word (overlapping the one before), or bytes below 8.
-    unsafe {
-        if len < 8 {
-            for i in 0..len {
-                p.add(i).write(byte);
-            }
-            return;
-        }
-        let mut at = 0;
-        while at + 8 < len {
-            p.add(at).cast::<u64>().write_unaligned(word);
-            at += 8;
-        }
-        p.add(len - 8).cast::<u64>().write_unaligned(word);
-    }
-}
-
 /// The offset of the first of the `len` bytes at `p` that is not `byte`,
 /// read a word at a time.
 ///
@@ -179,7 +185,8 @@ pub unsafe fn first_other(p: *const u8, len: usize, byte: u8) -> Option<usize> {
         let diff = (w ^ word).to_le_bytes();
         diff.iter().position(|&d| d != 0).map(|i| base + i)
     };
-    // SAFETY: every read lies within `[p, p + len)`, as in `fill`.
+    // SAFETY: every read lies within `[p, p + len)`: whole words, then the
+    // last word (overlapping the one before), or bytes below 8.
     unsafe {
         if len < 8 {
             return (0..len).find(|&i| p.add(i).read() != byte);

@@ -34,14 +34,11 @@ fn one_byte_past_the_request_is_caught() {
 }
 
 #[test]
-fn fill_and_first_other_agree_on_every_length_and_offset() {
+fn first_other_finds_the_first_changed_byte_at_every_length_and_offset() {
     for len in 0..40 {
         let mut buf = [0u8; 48];
+        buf[3..3 + len].fill(0xA7);
         // SAFETY: `len + 3 <= 48` bytes.
-        unsafe { fill(buf.as_mut_ptr().add(3), len, 0xA7) };
-        assert!(buf[3..3 + len].iter().all(|&b| b == 0xA7), "{len}");
-        assert!(buf[..3].iter().chain(&buf[3 + len..]).all(|&b| b == 0));
-        // SAFETY: as above.
         assert_eq!(unsafe { first_other(buf.as_ptr().add(3), len, 0xA7) }, None);
         for at in 0..len {
             let mut b = buf;
@@ -49,6 +46,42 @@ fn fill_and_first_other_agree_on_every_length_and_offset() {
             // SAFETY: as above.
             let found = unsafe { first_other(b.as_ptr().add(3), len, 0xA7) };
             assert_eq!(found, Some(at), "{len}, {at}");
+        }
+    }
+}
+
+#[test]
+fn every_pattern_byte_is_checked_and_named_and_no_byte_of_the_request_is() {
+    // Slack past the request from 8 (the tag alone) to 24 (a whole word of
+    // pattern and more), at every alignment of the request.
+    for requested in 40..=56 {
+        let usable = 64;
+        let pattern = (usable - requested - TAG).min(PATTERN_MAX);
+        let mut b = block(usable);
+        let p = b.as_mut_ptr().cast::<u8>();
+        // SAFETY: `p` holds `usable` bytes, 8-aligned; every write below
+        // stays within the block.
+        unsafe {
+            p.write_bytes(0x5A, usable);
+            arm(p, requested, usable);
+            // The request is the program's: writing all of it is fine.
+            p.write_bytes(0xFF, requested);
+            assert_eq!(inspect(p, usable), Ok(requested), "{requested}");
+            for at in 0..pattern {
+                let q = p.add(requested + at);
+                let old = q.read();
+                q.write(!old);
+                assert_eq!(
+                    inspect(p, usable),
+                    Err(Damage::Pattern {
+                        offset: requested + at,
+                        byte: !old
+                    }),
+                    "{requested}, {at}"
+                );
+                q.write(old);
+            }
+            assert_eq!(inspect(p, usable), Ok(requested), "{requested}");
         }
     }
 }
