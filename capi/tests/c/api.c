@@ -19,6 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef __GLIBC__
+/* Another C library (musl) declares neither: libslabpool.so exports both,
+ * and the preload resolves these weak references to them. */
+extern void *pvalloc(size_t) __attribute__((weak));
+extern int malloc_trim(size_t) __attribute__((weak));
+#endif
+
 static long checks;
 
 #define CHECK(cond, ...)                                                      \
