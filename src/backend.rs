@@ -67,7 +67,10 @@ pub enum Owners {
     One,
     /// They belong to several: the flush sorts them.
     Mixed,
-    /// Not looked at (a whole bin at thread exit).
+    /// Not looked at: the batch goes to its first block's pool whole (the
+    /// path of the blocks a mixed batch's sort leaves over), for the loom
+    /// models of that path.
+    #[cfg(loom)]
     Unknown,
 }
 
@@ -153,8 +156,7 @@ impl Backend {
     /// touching new pages. A shard with a live thread is never taken from:
     /// two live threads that exchange no block never receive one cache line
     /// (`capi/tests/line_sharing.rs`). Blocks taken from another shard stay
-    /// its pool's: freed, they go back to it. A thread's first refill of a
-    /// class wants blocks never handed out instead (see `Refill::fresh`).
+    /// its pool's: freed, they go back to it.
     pub fn refill(&self, class: usize, ask: Refill, home: usize) -> Chain {
         debug_assert!(
             (self.used.load(Ordering::Relaxed) | 1) & (1 << home) != 0,
@@ -163,15 +165,13 @@ impl Backend {
         let central = &self.shards[home].central[class];
         self.retry_after_release(
             || {
-                if !ask.fresh {
-                    let got = central.take_resident(class, ask, self.home(home));
-                    if !got.is_empty() {
-                        return got;
-                    }
-                    let got = self.take_spare(class, ask, home);
-                    if !got.is_empty() {
-                        return got;
-                    }
+                let got = central.take_resident(class, ask, self.home(home));
+                if !got.is_empty() {
+                    return got;
+                }
+                let got = self.take_spare(class, ask, home);
+                if !got.is_empty() {
+                    return got;
                 }
                 central.refill(class, ask, self.home(home))
             },
@@ -209,6 +209,7 @@ impl Backend {
         match owners {
             Owners::Mixed => self.flush_sorted(class, list, by),
             Owners::One => self.flush_to_first(class, list, by, true),
+            #[cfg(loom)]
             Owners::Unknown => self.flush_to_first(class, list, by, false),
         }
     }
@@ -265,7 +266,7 @@ impl Backend {
 
     /// Puts every block of `list` (of `class`) back on its slab, pool by
     /// pool, one lock at a time.
-    fn give_back(&self, class: usize, mut list: Chain) {
+    pub fn give_back(&self, class: usize, mut list: Chain) {
         while let Some(first) = list.first() {
             // SAFETY: the blocks on `list` are live blocks of this heap.
             let owner = unsafe { Self::owner_of(first.cast()) };

@@ -3,8 +3,7 @@
 //! Fresh blocks come from a bump pointer (`bumped` blocks carved so far; a
 //! new slab is never initialised up front), freed blocks go on an intrusive
 //! free list. A refill takes freed blocks first (their pages are resident
-//! already); a thread's first refill of a class asks the open slab for
-//! fresh ones only (see `Central::refill_ordered`). A carve links at most
+//! already). A carve links at most
 //! 4 KiB of blocks (linking makes pages resident) and ends on a cache-line
 //! boundary, so the bump pointer stays line-aligned: fresh blocks never
 //! share a line with blocks handed out before (passive false sharing). A
@@ -165,24 +164,12 @@ impl Slab {
     }
 
     /// Takes up to `want` free blocks: from the free list, then fresh ones
-    /// past the bump pointer; only fresh ones if `fresh_only` (a thread's
-    /// first blocks of a class: see `Central::refill`). `arena` is the arena
-    /// of the slab's segment.
-    pub fn take(
-        &self,
-        want: u32,
-        size: usize,
-        arena: &Arena,
-        fresh_only: bool,
-        lock: &mut SlabLock,
-    ) -> BlockList {
+    /// past the bump pointer. `arena` is the arena of the slab's segment.
+    pub fn take(&self, want: u32, size: usize, arena: &Arena, lock: &mut SlabLock) -> BlockList {
         if self.st(lock).purged != 0 {
             self.unpark(size, arena, lock);
         }
-        let mut out = BlockList::new();
-        if !fresh_only {
-            out.append(self.take_freed(want, lock));
-        }
+        let mut out = self.take_freed(want, lock);
         out.append(self.take_fresh(want - out.len(), size, lock));
         out
     }
@@ -193,7 +180,9 @@ impl Slab {
         self.0.bumped() - st.live - st.parked
     }
 
-    /// Blocks never handed out, past the bump pointer.
+    /// Blocks never handed out, past the bump pointer (tests of the carve
+    /// order, which the hardened build randomises).
+    #[cfg(all(test, not(feature = "hardened")))]
     pub fn fresh_left(&self, lock: &mut SlabLock) -> u32 {
         let st = self.st(lock);
         st.capacity - self.0.bumped()

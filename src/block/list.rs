@@ -44,6 +44,7 @@ impl BlockList {
         self.len
     }
 
+    #[cfg(test)]
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0

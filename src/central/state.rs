@@ -37,8 +37,9 @@ pub(super) struct CentralState {
     pub(super) purged_pages: usize,
     /// A refill or flush happened since the last trim.
     pub(super) active: bool,
-    /// The slab last carved for the class, until released: where a
-    /// thread's first refill takes fresh blocks.
+    /// The slab last carved for the class, until released: the one slab
+    /// with blocks never handed out that the spare hint looks past
+    /// (`freed_in_slabs`).
     pub(super) open: Option<Slab>,
     /// The witness that this state's holder may use the pool's slabs.
     pub(super) owned: SlabLock,
@@ -112,7 +113,7 @@ impl CentralState {
                 break;
             };
             let slab = Slab(span);
-            out.append(self.take_from(slab, info, want - out.len(), home, false));
+            out.append(self.take_from(slab, info, want - out.len(), home));
             if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {
                 // The slab stopped its carve early (at 4 KiB or a cache
                 // line): a second carve for the rest would touch more pages
@@ -171,38 +172,26 @@ impl CentralState {
                 let slab = Slab(span);
                 let freed = slab.freed_left(&mut self.owned).min(want - out.len());
                 if freed > 0 {
-                    out.append(self.take_from(slab, info, freed, home, false));
+                    out.append(self.take_from(slab, info, freed, home));
                 }
             }
         }
         out
     }
 
-    /// Up to `want` fresh blocks of the open slab (none if it has none).
-    pub(super) fn take_open(&mut self, info: &ClassInfo, want: u32, home: Home) -> BlockList {
-        match self.open {
-            // A slab with fresh blocks has `live < capacity`: it is listed.
-            Some(slab) if slab.fresh_left(&mut self.owned) > 0 => {
-                self.take_from(slab, info, want, home, true)
-            }
-            _ => BlockList::new(),
-        }
-    }
-
-    /// Up to `want` blocks of `slab`, a listed slab (fresh ones only if
-    /// `fresh_only`); relists it by its new occupancy.
+    /// Up to `want` blocks of `slab`, a listed slab (freed ones first);
+    /// relists it by its new occupancy.
     pub(super) fn take_from(
         &mut self,
         slab: Slab,
         info: &ClassInfo,
         want: u32,
         home: Home,
-        fresh_only: bool,
     ) -> BlockList {
         self.unlist(slab);
         self.purged_pages -= slab.purged_pages(&mut self.owned);
         let size = info.size as usize;
-        let got = slab.take(want, size, home.arena, fresh_only, &mut self.owned);
+        let got = slab.take(want, size, home.arena, &mut self.owned);
         self.purged_pages += slab.purged_pages(&mut self.owned);
         self.live_blocks += got.len() as usize;
         if slab.live(&mut self.owned) < slab.capacity(&mut self.owned) {

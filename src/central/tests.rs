@@ -34,15 +34,11 @@ impl Pool {
     }
 
     fn refill(&self, want: u32) -> Chain {
-        self.refill_as(want, false, 1)
+        self.refill_as(want, 1)
     }
 
-    fn refill_as(&self, want: u32, fresh: bool, thread: u32) -> Chain {
-        let ask = Refill {
-            want,
-            fresh,
-            thread,
-        };
+    fn refill_as(&self, want: u32, thread: u32) -> Chain {
+        let ask = Refill { want, thread };
         self.central.refill(self.class, ask, self.home())
     }
 
@@ -129,52 +125,6 @@ fn blocks_flow_through_transfer_and_back_to_slabs() {
     assert!(info.capacity > 12);
 }
 
-#[cfg(not(feature = "hardened"))]
-fn lines(mut list: Chain, size: usize) -> Vec<usize> {
-    let mut v = Vec::new();
-    while let Some(b) = list.pop() {
-        v.push(b as usize / 64);
-        v.push((b as usize + size - 1) / 64);
-    }
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-#[cfg(not(feature = "hardened"))] // address order (see `carve_order`)
-#[test]
-fn first_refills_share_no_cache_line_with_blocks_handed_out() {
-    let pool = Pool::new(class_of(24));
-    let size = CLASSES[pool.class].size as usize;
-    // An odd refill, then frees back to the slab: later refills take
-    // those freed blocks first, a first refill only fresh ones.
-    let mut held = pool.refill(13);
-    assert_eq!(held.len(), 8, "a carve stops at a line boundary");
-    for _ in 0..3 {
-        pool.free(held.pop().expect("block"));
-    }
-    let held_lines = lines(held, size);
-    let a = pool.refill_as(20, true, 2);
-    let b = pool.refill_as(20, true, 3);
-    assert_eq!((a.len(), b.len()), (16, 16));
-    let (a, b) = (lines(a, size), lines(b, size));
-    for l in &a {
-        assert!(
-            !held_lines.contains(l) && !b.contains(l),
-            "line {l:x} shared"
-        );
-    }
-    // A later refill reuses the freed blocks.
-    let again = pool.refill(3);
-    assert_eq!(
-        lines(again, size)
-            .iter()
-            .filter(|l| held_lines.contains(l))
-            .count(),
-        1
-    );
-}
-
 #[test]
 fn refill_prefers_the_fullest_slab() {
     let pool = Pool::new(class_of(4096));
@@ -248,13 +198,13 @@ fn live_block_counts_track_every_path() {
 #[test]
 fn counts_lock_acquisitions_and_batches_taken_from_another_thread() {
     let pool = Pool::new(class_of(64));
-    let mine = pool.refill_as(8, false, 1);
-    let theirs = pool.refill_as(8, false, 2);
+    let mine = pool.refill_as(8, 1);
+    let theirs = pool.refill_as(8, 2);
     pool.flush_as(mine, 1);
     pool.flush_as(theirs, 2);
     // Thread 1 pops thread 2's batch (the top), then its own.
-    let a = pool.refill_as(8, false, 1);
-    let b = pool.refill_as(8, false, 1);
+    let a = pool.refill_as(8, 1);
+    let b = pool.refill_as(8, 1);
     let c = pool.counts();
     assert_eq!(c.cross_thread_batches, 1);
     // One per refill and flush, and one more for the refill that
@@ -274,11 +224,7 @@ fn blocks_of_other_arenas_are_handed_back() {
         arena: &p1.arena,
         index: 1,
     };
-    let ask = Refill {
-        want: 4,
-        fresh: false,
-        thread: 1,
-    };
+    let ask = Refill { want: 4, thread: 1 };
     let ours = p0.refill(4);
     let theirs = p1.central.refill(p1.class, ask, home1);
     let (ours_addrs, theirs_addrs) = (addrs(&ours), addrs(&theirs));

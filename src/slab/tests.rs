@@ -29,16 +29,10 @@ fn new_slab(arena: &Arena, size: usize) -> (Slab, usize) {
 
 /// `want` blocks, over as many takes as it needs (a carve links at most
 /// `MAX_CARVE_BYTES`).
-fn take_all(
-    slab: &Slab,
-    want: u32,
-    size: usize,
-    arena: &Arena,
-    fresh_only: bool,
-) -> Vec<*mut Block> {
+fn take_all(slab: &Slab, want: u32, size: usize, arena: &Arena) -> Vec<*mut Block> {
     let mut v = Vec::new();
     while (v.len() as u32) < want {
-        let got = drain(slab.take(want - v.len() as u32, size, arena, fresh_only, &mut lock()));
+        let got = drain(slab.take(want - v.len() as u32, size, arena, &mut lock()));
         assert!(!got.is_empty(), "the slab ran out");
         v.extend(got);
     }
@@ -67,7 +61,7 @@ fn bump_then_free_list() {
         "the test needs a size that is no multiple of a line"
     );
     let n = 4 * unit;
-    let got = drain(slab.take(n + 1, size, &arena, false, &mut lock()));
+    let got = drain(slab.take(n + 1, size, &arena, &mut lock()));
     assert_eq!(got.len() as u32, n, "the carve stops at a line boundary");
     assert_eq!((start as usize + n as usize * size) % CACHE_LINE, 0);
     assert_eq!(got[0].cast::<u8>(), start);
@@ -81,29 +75,26 @@ fn bump_then_free_list() {
     }
     assert_eq!(slab.accounting(&mut lock()), (n - 4, n, 4, 0));
     // The free list first (LIFO), then the bump pointer.
-    let again = drain(slab.take(4 + unit, size, &arena, false, &mut lock()));
+    let again = drain(slab.take(4 + unit, size, &arena, &mut lock()));
     assert_eq!(again[0], got[3]);
     assert_eq!(again[4].cast::<u8>(), start.wrapping_add(n as usize * size));
     assert_eq!(slab.accounting(&mut lock()), (n + unit, n + unit, 0, 0));
-    // Only fresh blocks when asked.
-    // SAFETY: `again[0]` is live and of this slab.
-    unsafe { slab.put(again[0], &mut lock()) };
-    let fresh = drain(slab.take(unit, size, &arena, true, &mut lock()));
-    assert_eq!(fresh.len() as u32, unit);
-    assert_eq!(
-        fresh[0].cast::<u8>(),
-        start.wrapping_add((n + unit) as usize * size)
-    );
+    // The rest of the slab, over several carves; then nothing.
     let cap = slab.capacity(&mut lock());
     assert!(
-        cap - n - 2 * unit > (MAX_CARVE_BYTES / size) as u32,
+        cap - n - unit > (MAX_CARVE_BYTES / size) as u32,
         "several carves"
     );
-    let rest = take_all(&slab, cap - n - 2 * unit, size, &arena, true);
+    let rest = take_all(&slab, cap - n - unit, size, &arena);
     assert_eq!(slab.fresh_left(&mut lock()), 0, "the rest of the slab");
-    assert!(!rest.contains(&again[0]), "no free-list block");
-    assert_eq!(slab.accounting(&mut lock()), (cap - 1, cap, 1, 0));
-    assert!(slab.take(1, size, &arena, true, &mut lock()).is_empty());
+    assert!(
+        rest.iter()
+            .zip(rest.iter().skip(1))
+            .all(|(a, b)| *b as usize - *a as usize == size),
+        "address order"
+    );
+    assert_eq!(slab.accounting(&mut lock()), (cap, cap, 0, 0));
+    assert!(slab.take(1, size, &arena, &mut lock()).is_empty());
 }
 
 #[cfg(not(feature = "hardened"))] // address order (see `carve_order`)
@@ -117,7 +108,7 @@ fn carves_end_on_cache_lines() {
         // Odd requests: each carve still ends on a line, except the
         // slab's last.
         for want in [5u32, 9, 13, 7].iter().cycle() {
-            let got = drain(slab.take(*want, size, &arena, false, &mut lock()));
+            let got = drain(slab.take(*want, size, &arena, &mut lock()));
             if got.is_empty() {
                 break;
             }
@@ -183,7 +174,7 @@ fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
     let arena = Arena::new();
     let (slab, size) = new_slab(&arena, 1024); // 4 blocks per page
     let cap = slab.capacity(&mut lock()) as usize;
-    let blocks = take_all(&slab, cap as u32, size, &arena, false);
+    let blocks = take_all(&slab, cap as u32, size, &arena);
     // Keep one block on page 0 and one on page 2; free the rest.
     let keep = [blocks[1], blocks[9]];
     for &b in &blocks {
@@ -233,8 +224,8 @@ fn purge_parks_blocks_on_idle_pages_and_unpark_restores_them() {
         0,
         "nothing more to purge"
     );
-    let all = take_all(&slab, cap as u32 - 1, size, &arena, false);
-    assert!(slab.take(1, size, &arena, false, &mut lock()).is_empty());
+    let all = take_all(&slab, cap as u32 - 1, size, &arena);
+    assert!(slab.take(1, size, &arena, &mut lock()).is_empty());
     assert_eq!(slab.accounting(&mut lock()), (cap as u32, cap as u32, 0, 0));
     assert!(!seg.is_clean(slab.0.first_page() + 3, 1));
     let mut sorted: Vec<_> = all.iter().chain(&keep[..1]).map(|&b| b as usize).collect();
