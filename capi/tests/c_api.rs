@@ -18,14 +18,7 @@ fn run_api(lib: &std::path::Path, dir: &str) {
     let exe = dir.join("api");
     compile("cc", &["tests/c/api.c"], &["-O2", "-pthread", "-ldl"], &exe);
     let out = run(Command::new(&exe), Some(lib), LIMIT);
-    assert_ok("api.c", &out);
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains(&format!("malloc from: {}", lib.display())),
-        "malloc is not served by {}:\n{stdout}",
-        lib.display()
-    );
-    assert!(stdout.contains("checks passed"), "{stdout}");
+    assert_api_passed("api.c", &out, lib);
 }
 
 #[test]
@@ -137,21 +130,7 @@ fn exiting_threads_flush_their_caches() {
     let mut cmd = Command::new(&exe);
     cmd.env("SLABPOOL_SHOW_STATS", "1");
     let out = run(cmd, Some(library()), LIMIT);
-    assert_ok("threads.c", &out);
-    let stdout = text(&out.stdout);
-    let peak_kib: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("peak rss "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak rss line: {stdout}"));
-    // About 18 MB; 118 MB when exiting threads strand their caches.
-    assert!(
-        peak_kib < 64 * 1024,
-        "peak RSS {peak_kib} KiB: caches stranded?"
-    );
-    // Only the main thread is left registered at exit.
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("threads 1\n"), "{stderr}");
+    assert_threads_flushed("threads.c", &out);
 }
 
 #[test]

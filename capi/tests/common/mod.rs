@@ -303,3 +303,48 @@ pub fn aborted_after_pointer(mode: &str, out: &Output) -> (String, String) {
     );
     (pointer, stderr)
 }
+
+/// Checks a run of `api.c` under `lib` (`what` names it): a clean exit, the
+/// library serving malloc, and the closing line.
+pub fn assert_api_passed(what: &str, out: &Output, lib: &Path) {
+    assert_ok(what, out);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("malloc from: {}", lib.display())),
+        "malloc is not served by {}:\n{stdout}",
+        lib.display()
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
+
+/// Checks a run of `threads.c` with `SLABPOOL_SHOW_STATS=1` (`what` names
+/// it): a clean exit, a peak RSS that shows the exiting threads' caches
+/// were flushed (about 18 MB; 118 MB when they strand their caches), and
+/// only the main thread left registered at exit.
+pub fn assert_threads_flushed(what: &str, out: &Output) {
+    assert_ok(what, out);
+    let stdout = text(&out.stdout);
+    let peak_kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rss "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak rss line: {stdout}"));
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB: caches stranded?"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("threads 1\n"), "{stderr}");
+}
+
+/// Checks a run of `impossible.c` on slabpool (`what` names it): a clean
+/// exit, no 8 TiB `malloc` succeeding, and the closing line.
+pub fn assert_impossible_failed(what: &str, out: &Output) {
+    assert_ok(what, out);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("malloc(2^43): 0 of 15 succeeded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("impossible: ok"), "{stdout}");
+}
