@@ -38,18 +38,40 @@ extern "C" fn check_quarantine_at_exit() {
     }
 }
 
-/// Key whose destructor flushes a thread's cache; 0 until created.
+/// Key whose destructor flushes a thread's cache, plus one; 0 until
+/// created, [`KEY_FAILED`] if it could not be, and [`KEY_CREATING`] with
+/// the creating process's id while the process is being set up.
 static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
-const KEY_CREATING: usize = usize::MAX;
+const KEY_FAILED: usize = usize::MAX - 1;
+/// The set-up's mark (a pid is positive and below 2^31, so the mark is
+/// neither a key nor [`KEY_FAILED`]).
+const KEY_CREATING: usize = 1 << (usize::BITS - 1);
+
+/// The calling process's id.
+fn pid() -> usize {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() as usize }
+}
 
 /// Returns the exit key plus one (0 when it cannot be created). The first
 /// call sets the process up, with `config`.
+///
+/// A process forked while another of its threads was setting it up (the
+/// first allocation of a program that forks as its threads start) has the
+/// set-up's mark but not the thread that would finish it: it goes on
+/// without the key (its threads do not cache) rather than wait forever.
+/// The C library sets the process up before `main` (`SET_UP_AT_LOAD`).
 pub(super) fn exit_key(config: &Config) -> usize {
     loop {
         match EXIT_KEY.load(Ordering::Acquire) {
             0 => {
                 if EXIT_KEY
-                    .compare_exchange(0, KEY_CREATING, Ordering::Acquire, Ordering::Acquire)
+                    .compare_exchange(
+                        0,
+                        KEY_CREATING | pid(),
+                        Ordering::Acquire,
+                        Ordering::Acquire,
+                    )
                     .is_ok()
                 {
                     config::init(config);
@@ -87,19 +109,45 @@ pub(super) fn exit_key(config: &Config) -> usize {
                         );
                         libc::pthread_key_create(&mut key, Some(thread_exit))
                     } == 0;
-                    let value = if ok { key as usize + 1 } else { usize::MAX - 1 };
+                    let value = if ok { key as usize + 1 } else { KEY_FAILED };
                     EXIT_KEY.store(value, Ordering::Release);
                     // After the key is published: `dlopen` may wait for the
                     // loader's lock, and nobody may wait for us meanwhile.
                     pin_library();
                 }
             }
-            KEY_CREATING => crate::sync::spin_loop(),
-            v if v == usize::MAX - 1 => return 0,
+            KEY_FAILED => return 0,
+            v if v & KEY_CREATING != 0 => {
+                if v != KEY_CREATING | pid() {
+                    return 0;
+                }
+                crate::sync::spin_loop();
+            }
             v => return v,
         }
     }
 }
+
+/// The C library sets the process up when it is loaded, before `main` and
+/// before any thread of the program exists: a thread's first `malloc`
+/// racing a `fork` (musl's threads start without one, so the first may be
+/// theirs) then never leaves a child with a set-up begun by a thread it
+/// does not have. It does so as the first `malloc` would, by activating
+/// the loading thread's cache with the C door's configuration (the
+/// built-in one, read with the environment): the C library's own
+/// allocations during the set-up (musl's `pthread_atfork` takes one) find
+/// that cache registering and bypass it.
+#[cfg(all(feature = "c-malloc", target_os = "linux", not(loom)))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static SET_UP_AT_LOAD: extern "C" fn() = {
+    extern "C" fn set_up() {
+        // SAFETY: the only reference to the thread's cache in this call.
+        let tc = unsafe { tcache() };
+        activate(tc, &super::DEFAULTS);
+    }
+    set_up
+};
 
 /// Keeps the shared object holding this code loaded until the process
 /// exits, by opening it again with `RTLD_NODELETE` (a no-op for the main
