@@ -114,7 +114,7 @@ pub struct Central {
     inbox: Inbox,
     /// Whether the pool may hold freed blocks (a transfer batch, or a slab
     /// with a free list): a hint, read without the lock by threads of other
-    /// shards ([`Central::may_have_spare`]).
+    /// shards ([`Central::take_spare`]).
     spare: AtomicBool,
 }
 
