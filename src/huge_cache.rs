@@ -335,8 +335,10 @@ impl CacheState {
             since: now,
         });
         // Make room: unmap the runs that waited longest.
-        while self.len > 0 && (self.len == RUNS || self.bytes + run.len > CACHE_BYTES) {
-            let oldest = self.oldest(now, false).expect("the cache has runs");
+        while self.len == RUNS || self.bytes + run.len > CACHE_BYTES {
+            let Some(oldest) = self.oldest(now, false) else {
+                break; // the cache is empty
+            };
             let r = self.remove(oldest);
             unmap(r.base, r.len);
         }
@@ -345,10 +347,11 @@ impl CacheState {
             return;
         }
         self.add(run);
+        // Dirty bytes are in dirty runs, so this stops at the bound.
         while self.dirty_bytes > CACHE_DIRTY_BYTES {
-            let oldest = self
-                .oldest(now, true)
-                .expect("dirty bytes are in dirty runs");
+            let Some(oldest) = self.oldest(now, true) else {
+                break;
+            };
             self.decommit(oldest, now);
         }
     }
