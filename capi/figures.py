@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 """Wall time and peak RSS of real workloads under glibc, slabpool and the
-Debian peers (libmimalloc2.0, libjemalloc2) via LD_PRELOAD, interleaved in
-one run (each round runs every allocator once, in rotating order), medians
-over the rounds. Not part of CI: the peers are installed by hand
-(`apt-get install -y libmimalloc2.0 libjemalloc2`); a missing one is
-skipped with a notice. Needs GNU time (/usr/bin/time) for peak RSS.
+Debian peers (libmimalloc2.0, libjemalloc2, libtcmalloc-minimal4) via
+LD_PRELOAD, interleaved in one run (each round runs every allocator once,
+in rotating order), medians over the rounds. Not part of CI: the peers are
+installed by hand (`apt-get install -y libmimalloc2.0 libjemalloc2
+libtcmalloc-minimal4`); a missing one is skipped with a notice. Needs GNU
+time (/usr/bin/time) for peak RSS.
 
     python3 capi/figures.py [--rounds 5] [--only python,micro,pairs]
+    python3 capi/figures.py --only fifo,strings,alloc-only   # the C patterns
 
 Workloads:
 - python: capi/tests/py/workload.py (scale 2) with PYTHONMALLOC=malloc;
 - micro:  capi/c/micro.c, 2 threads x 50M random malloc/free, cross-thread
           frees;
 - pairs:  capi/c/pairs.c random, 50M single-thread pairs (8..519 B, 1,000
-          live).
+          live);
+- fifo:   capi/c/fifo.cc, 30M C++ `new char[]`/`delete[]` of Pareto sizes
+          through a FIFO of 10,000;
+- strings: capi/c/strings.c, 20M steps: strings grown by a `realloc` per
+          append of 1..64 B up to 4 KiB, and `calloc`'d arrays;
+- alloc-only: capi/c/alloc_only.c, 20M `malloc`s of 8..263 B, none freed.
 
 Prints a markdown table of medians: wall seconds and their ratio to
 slabpool's (above 1: slower than slabpool), the spread (slowest / fastest
@@ -35,6 +42,7 @@ ROOT = os.path.dirname(HERE)
 PEERS = {
     "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+    "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
 }
 
 
@@ -53,9 +61,9 @@ def build_library():
     sys.exit("no libslabpool.so built")
 
 
-def compile_c(name, outdir):
+def compile_c(name, outdir, compiler="cc", ext=".c"):
     exe = os.path.join(outdir, name)
-    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "c", name + ".c"), "-o", exe],
+    subprocess.run([compiler, "-O2", "-pthread", os.path.join(HERE, "c", name + ext), "-o", exe],
                    check=True)
     return exe
 
@@ -103,12 +111,20 @@ def main():
     python = subprocess.run([sys.executable, "-c", "import sys; print(sys.executable)"],
                             check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
     workloads = {
-        "python": ([python, os.path.join(HERE, "tests", "py", "workload.py"), "2"],
+        "python": (lambda: [python, os.path.join(HERE, "tests", "py", "workload.py"), "2"],
                    {"PYTHONMALLOC": "malloc"}),
-        "micro": ([compile_c("micro", outdir), "2", "50000000"], {}),
-        "pairs": ([compile_c("pairs", outdir), "random", "50000000"], {}),
+        "micro": (lambda: [compile_c("micro", outdir), "2", "50000000"], {}),
+        "pairs": (lambda: [compile_c("pairs", outdir), "random", "50000000"], {}),
+        "fifo": (lambda: [compile_c("fifo", outdir, "c++", ".cc"), "30000000"], {}),
+        "strings": (lambda: [compile_c("strings", outdir), "20000000"], {}),
+        "alloc-only": (lambda: [compile_c("alloc_only", outdir), "20000000"], {}),
     }
     chosen = [w for w in args.only.split(",") if w]
+    unknown = [w for w in chosen if w not in workloads]
+    if unknown:
+        sys.exit("unknown workload(s): %s (known: %s)" % (", ".join(unknown), ", ".join(workloads)))
+    # Build only what is asked for.
+    workloads = {w: (make(), env) for w, (make, env) in workloads.items() if w in chosen}
 
     results = {(w, a): [] for w in chosen for a in allocators}
     names = list(allocators)
