@@ -11,6 +11,8 @@
 //! - `aligned`: `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`,
 //!   `pvalloc`;
 //! - `query`: `malloc_usable_size`, `malloc_trim`;
+//! - `glibc`: glibc's `__libc_malloc` family (glibc only) and C23's
+//!   `free_sized`, `free_aligned_sized`;
 //! - `cpp`: C++'s `operator new` and `operator delete` (x86_64);
 //! - `prof` (the `prof` feature): the heap profiler's `slabpool_prof_*`.
 //!
@@ -35,6 +37,7 @@ mod alloc;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod cpp;
 mod errno;
+mod glibc;
 #[cfg(feature = "prof")]
 mod prof;
 mod query;

@@ -174,6 +174,8 @@ fn exports_exactly_the_malloc_family_and_cpp_operators() {
         "calloc",
         "cfree",
         "free",
+        "free_aligned_sized",
+        "free_sized",
         "malloc",
         "malloc_trim",
         "malloc_usable_size",
@@ -207,6 +209,18 @@ fn exports_exactly_the_malloc_family_and_cpp_operators() {
             "_ZnwmRKSt9nothrow_t",
             "_ZnwmSt11align_val_t",
             "_ZnwmSt11align_val_tRKSt9nothrow_t",
+        ]);
+    }
+    // glibc's own names for its allocator (glibc only).
+    if cfg!(target_env = "gnu") {
+        expected.extend([
+            "__libc_calloc",
+            "__libc_free",
+            "__libc_malloc",
+            "__libc_memalign",
+            "__libc_pvalloc",
+            "__libc_realloc",
+            "__libc_valloc",
         ]);
     }
     expected.sort();

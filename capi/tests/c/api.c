@@ -484,6 +484,88 @@ static void test_threads(void) {
     }
 }
 
+/* The allocator's other names: glibc's __libc_* family and C23's sized
+ * frees, found with dlsym (musl has no __libc_* names, glibc 2.36 no sized
+ * frees: a name that is not there is skipped). Each must be served by the
+ * object that serves malloc, and blocks must pass freely between the two
+ * sets of names. */
+static const char *object_of(void *f) {
+    Dl_info info;
+    return f && dladdr(f, &info) ? info.dli_fname : NULL;
+}
+
+static void test_other_names(void) {
+    const char *home = object_of(dlsym(RTLD_DEFAULT, "malloc"));
+    static const char *const names[] = {
+        "__libc_malloc", "__libc_free",    "__libc_calloc",   "__libc_realloc",
+        "__libc_memalign", "__libc_valloc", "__libc_pvalloc", "free_sized",
+        "free_aligned_sized",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *f = dlsym(RTLD_DEFAULT, names[i]);
+        const char *where = object_of(f);
+        CHECK(!f || (where && home && strcmp(where, home) == 0), "%s served by %s, malloc by %s",
+              names[i], where ? where : "?", home ? home : "?");
+    }
+    void *(*libc_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_malloc");
+    void (*libc_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "__libc_free");
+    void *(*libc_calloc)(size_t, size_t) =
+        (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "__libc_calloc");
+    void *(*libc_realloc)(void *, size_t) =
+        (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "__libc_realloc");
+    void *(*libc_memalign)(size_t, size_t) =
+        (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "__libc_memalign");
+    void *(*libc_valloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_valloc");
+    void *(*libc_pvalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_pvalloc");
+    if (libc_malloc && libc_free && libc_calloc && libc_realloc && libc_memalign &&
+        libc_valloc && libc_pvalloc) {
+        for (size_t i = 0; i < NSIZES; i++) {
+            size_t n = sizes[i];
+            /* __libc_malloc's block freed by free, and malloc's by __libc_free. */
+            char *p = libc_malloc(n);
+            CHECK(p && malloc_usable_size(p) >= n, "__libc_malloc(%zu)", n);
+            fill(p, n, 3);
+            p = libc_realloc(p, n * 2 + 1);
+            CHECK(p && filled(p, n, 3), "__libc_realloc to %zu kept the contents", n * 2 + 1);
+            free(p);
+            char *q = malloc(n);
+            CHECK(q != NULL, "malloc(%zu)", n);
+            libc_free(q);
+            q = libc_calloc(n, 1);
+            CHECK(q && zeroed(q, n), "__libc_calloc(%zu, 1)", n);
+            free(q);
+        }
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        void *a = libc_memalign(256, 100);
+        CHECK(a && (uintptr_t)a % 256 == 0, "__libc_memalign(256, 100)");
+        free(a);
+        a = libc_valloc(100);
+        CHECK(a && (uintptr_t)a % page == 0, "__libc_valloc(100)");
+        libc_free(a);
+        a = libc_pvalloc(100);
+        CHECK(a && (uintptr_t)a % page == 0 && malloc_usable_size(a) >= page, "__libc_pvalloc");
+        libc_free(a);
+    }
+    void (*sized)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+    void (*aligned_sized)(void *, size_t, size_t) =
+        (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+    if (sized && aligned_sized) {
+        for (size_t i = 0; i < NSIZES; i++) {
+            size_t n = sizes[i];
+            sized(malloc(n), n);
+            aligned_sized(aligned_alloc(64, (n + 63) & ~(size_t)63), 64, (n + 63) & ~(size_t)63);
+        }
+        sized(NULL, 0);
+        aligned_sized(NULL, 64, 0);
+        /* The blocks went back: the same sizes are served again. */
+        for (size_t i = 0; i < NSIZES; i++) {
+            void *p = malloc(sizes[i]);
+            CHECK(p != NULL, "malloc(%zu) after sized frees", sizes[i]);
+            free(p);
+        }
+    }
+}
+
 int main(void) {
     Dl_info info;
     void *m = dlsym(RTLD_DEFAULT, "malloc");
@@ -496,6 +578,7 @@ int main(void) {
     test_reallocarray();
     test_aligned();
     test_usable_trim_cfree();
+    test_other_names();
     test_errno_kept();
     test_threads();
     printf("api: %ld checks passed\n", checks);
