@@ -119,13 +119,18 @@ impl Backend {
         });
     }
 
-    /// The shards in use, with their indexes.
+    /// The shards in use, with their indexes: the set bits of the mask,
+    /// not a scan of all [`MAX_ARENAS`] (a refill that finds nothing at
+    /// home walks this, and most programs use one or two shards).
     pub(super) fn used_shards(&self) -> impl Iterator<Item = (usize, &Shard)> {
-        let used = self.used.load(Ordering::Relaxed) | 1;
-        self.shards
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| used & (1 << i) != 0)
+        let mut used = self.used.load(Ordering::Relaxed) | 1;
+        core::iter::from_fn(move || {
+            let i = used.trailing_zeros() as usize;
+            used &= used.wrapping_sub(1);
+            // A bit past the shards (none is ever set) ends the walk, as
+            // the empty mask does (`trailing_zeros` is then the width).
+            self.shards.get(i).map(|shard| (i, shard))
+        })
     }
 
     /// Shard `index` as the home of its central pools.
