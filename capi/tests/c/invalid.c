@@ -5,6 +5,7 @@
  * free (stdout's buffer is allocated first): memory freed once may be
  * handed out again, and then the second free is a valid one. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-extern void *__libc_malloc(size_t);
 
 static char static_buf[256];
 
@@ -47,8 +47,16 @@ int main(int argc, char **argv) {
                        -1, 0);
         free(announce(m));
     } else if (strcmp(mode, "glibc") == 0) {
-        /* A block of another allocator: glibc's own malloc. */
-        free(announce(__libc_malloc(64)));
+        /* A block of another allocator: glibc's own malloc, looked up in
+         * libc.so.6 itself (every global name of malloc, __libc_malloc
+         * included, is the preloaded library's). */
+        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        void *(*glibc_malloc)(size_t) = libc ? (void *(*)(size_t))dlsym(libc, "malloc") : NULL;
+        if (!glibc_malloc) {
+            fprintf(stderr, "glibc's malloc not found: %s\n", dlerror());
+            return 2;
+        }
+        free(announce(glibc_malloc(64)));
     } else if (strcmp(mode, "interior") == 0) {
         char *p = malloc(64);
         free(announce(p + 16));
