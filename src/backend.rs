@@ -165,18 +165,30 @@ impl Backend {
         let central = &self.shards[home].central[class];
         self.retry_after_release(
             || {
-                let got = central.take_resident(class, ask, self.home(home));
+                // No shard to take written blocks from after home's: home's
+                // fresh blocks come next, under the same lock.
+                let spare = self.has_spare_shard(home);
+                let got = central.take_resident(class, ask, self.home(home), !spare);
                 if !got.is_empty() {
                     return got;
                 }
-                let got = self.take_spare(class, ask, home);
-                if !got.is_empty() {
-                    return got;
+                if spare {
+                    let got = self.take_spare(class, ask, home);
+                    if !got.is_empty() {
+                        return got;
+                    }
                 }
                 central.refill(class, ask, self.home(home))
             },
             Chain::is_empty,
         )
+    }
+
+    /// Whether a shard other than `home` is in use and no live thread's
+    /// home: the shards [`Backend::take_spare`] looks at (a snapshot).
+    fn has_spare_shard(&self, home: usize) -> bool {
+        self.used_shards()
+            .any(|(i, _)| i != home && self.arena_threads[i].load(Ordering::Relaxed) == 0)
     }
 
     /// Written blocks of `class` from the pool of a shard other than

@@ -249,14 +249,25 @@ impl Central {
     /// that has used the class takes these from its home pool, then from
     /// the other shards' ([`Central::take_spare`]), before blocks past a
     /// slab's bump pointer or a new slab, whose pages are not touched yet.
-    pub fn take_resident(&self, class: usize, ask: Refill, home: Home) -> Chain {
+    ///
+    /// With `then_fresh` (no other shard can have written blocks to give:
+    /// `Backend::refill`), a refill that finds none goes on, under the same
+    /// lock, to the blocks its slabs never handed out, as
+    /// [`Central::refill`] would next (without carving a new slab): one
+    /// lock per refill instead of two for a thread that allocates more
+    /// than it frees.
+    pub fn take_resident(&self, class: usize, ask: Refill, home: Home, then_fresh: bool) -> Chain {
         let info = &CLASSES[class];
         self.locked(|st| {
             st.active = true;
             if st.transfer_len == 0 {
                 st.take_inbox(&self.inbox, info);
             }
-            st.take_written(info, ask, home)
+            let got = st.take_written(info, ask, home);
+            if got.is_empty() && then_fresh {
+                return st.take_from_slabs(info, ask.want, home).into_chain();
+            }
+            got
         })
     }
 
