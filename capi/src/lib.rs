@@ -10,7 +10,7 @@
 //! - `alloc`: `malloc`, `calloc`, `realloc`, `reallocarray`, `free`, `cfree`;
 //! - `aligned`: `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`,
 //!   `pvalloc`;
-//! - `query`: `malloc_usable_size`, `malloc_trim`;
+//! - `query`: `malloc_usable_size`, `malloc_trim`, `malloc_stats`;
 //! - `glibc`: glibc's `__libc_malloc` family (glibc only) and C23's
 //!   `free_sized`, `free_aligned_sized`;
 //! - `cpp`: C++'s `operator new` and `operator delete` (x86_64);

@@ -177,6 +177,7 @@ fn exports_exactly_the_malloc_family_and_cpp_operators() {
         "free_aligned_sized",
         "free_sized",
         "malloc",
+        "malloc_stats",
         "malloc_trim",
         "malloc_usable_size",
         "memalign",

@@ -581,6 +581,12 @@ int main(void) {
     test_other_names();
     test_errno_kept();
     test_threads();
+    /* malloc_stats prints the allocator's statistics on stderr (the test
+     * checks they are slabpool's). */
+    void (*stats)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "malloc_stats");
+    CHECK(stats != NULL, "malloc_stats");
+    if (stats)
+        stats();
     printf("api: %ld checks passed\n", checks);
     return 0;
 }

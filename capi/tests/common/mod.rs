@@ -305,7 +305,8 @@ pub fn aborted_after_pointer(mode: &str, out: &Output) -> (String, String) {
 }
 
 /// Checks a run of `api.c` under `lib` (`what` names it): a clean exit, the
-/// library serving malloc, and the closing line.
+/// library serving malloc, the closing line, and slabpool's statistics
+/// from `malloc_stats` on stderr.
 pub fn assert_api_passed(what: &str, out: &Output, lib: &Path) {
     assert_ok(what, out);
     let stdout = text(&out.stdout);
@@ -315,6 +316,11 @@ pub fn assert_api_passed(what: &str, out: &Output, lib: &Path) {
         lib.display()
     );
     assert!(stdout.contains("checks passed"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("slabpool statistics"),
+        "malloc_stats did not print slabpool's statistics:\n{stderr}"
+    );
 }
 
 /// Checks a run of `threads.c` with `SLABPOOL_SHOW_STATS=1` (`what` names
