@@ -222,6 +222,8 @@ fn exports_exactly_the_malloc_family_and_cpp_operators() {
             "__libc_pvalloc",
             "__libc_realloc",
             "__libc_valloc",
+            "mallinfo",
+            "mallinfo2",
         ]);
     }
     expected.sort();

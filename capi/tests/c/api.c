@@ -566,6 +566,39 @@ static void test_other_names(void) {
     }
 }
 
+/* mallinfo2 and mallinfo (glibc): the allocator's own figures, so an
+ * 8 MiB block shows in uordblks, inside arena, and goes when freed. */
+static void test_mallinfo(void) {
+#ifdef __GLIBC__
+    struct mallinfo2 (*info2)(void) = (struct mallinfo2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
+    struct mallinfo (*info)(void) = (struct mallinfo (*)(void))dlsym(RTLD_DEFAULT, "mallinfo");
+    const char *home = object_of(dlsym(RTLD_DEFAULT, "malloc"));
+    CHECK(info2 && info && home && strcmp(object_of((void *)info2), home) == 0 &&
+              strcmp(object_of((void *)info), home) == 0,
+          "mallinfo2 and mallinfo served by malloc's object");
+    if (!info2 || !info)
+        return;
+    size_t big = 8 << 20;
+    struct mallinfo2 before = info2();
+    char *p = malloc(big);
+    CHECK(p != NULL, "malloc(8 MiB)");
+    struct mallinfo2 during = info2();
+    struct mallinfo old = info();
+    CHECK(during.uordblks >= before.uordblks + big, "uordblks %zu -> %zu for an 8 MiB block",
+          before.uordblks, during.uordblks);
+    CHECK(during.arena >= during.uordblks && during.fordblks == during.arena - during.uordblks,
+          "arena %zu, uordblks %zu, fordblks %zu", during.arena, during.uordblks,
+          during.fordblks);
+    CHECK(during.hblks >= 1, "hblks %zu with an 8 MiB block live", during.hblks);
+    CHECK(old.uordblks > 0 && (size_t)old.uordblks >= big, "mallinfo uordblks %d",
+          old.uordblks);
+    free(p);
+    struct mallinfo2 after = info2();
+    CHECK(after.uordblks + big <= during.uordblks, "uordblks %zu -> %zu after the free",
+          during.uordblks, after.uordblks);
+#endif
+}
+
 int main(void) {
     Dl_info info;
     void *m = dlsym(RTLD_DEFAULT, "malloc");
@@ -579,6 +612,7 @@ int main(void) {
     test_aligned();
     test_usable_trim_cfree();
     test_other_names();
+    test_mallinfo();
     test_errno_kept();
     test_threads();
     /* malloc_stats prints the allocator's statistics on stderr (the test
