@@ -69,6 +69,7 @@ static HEAP: Backend = Backend::new();
 mod lifecycle;
 mod tls;
 use lifecycle::activate;
+pub use lifecycle::print_stats;
 pub(crate) use tls::tcache;
 
 /// The process heap (for the pointer-only API in `raw`).

@@ -14,6 +14,7 @@
 //! through [`free`] (or [`realloc`]), never `GlobalAlloc::dealloc`.
 //! [`free`] never changes `errno`.
 
+pub use crate::global::print_stats;
 pub use crate::lookup::{Found, Invalid, find};
 
 // ---- the doors -------------------------------------------------------------

@@ -14,6 +14,13 @@ use core::ptr;
 
 /// `atexit` handler for `SLABPOOL_SHOW_STATS=1`.
 extern "C" fn print_stats_at_exit() {
+    print_stats();
+}
+
+/// Prints the statistics table (and the guard pool's line when sampling
+/// is on) to stderr, without allocating: what `SLABPOOL_SHOW_STATS=1`
+/// prints at exit, and the C library's `malloc_stats`.
+pub fn print_stats() {
     let mut out = os::StderrWriter::new();
     // Formatting into a stack buffer cannot fail but for a full pipe.
     let _ = stats().write_table(&mut out);
