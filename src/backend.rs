@@ -167,7 +167,7 @@ impl Backend {
             || {
                 // No shard to take written blocks from after home's: home's
                 // fresh blocks come next, under the same lock.
-                let spare = self.has_spare_shard(home);
+                let spare = self.spare_shards(home).next().is_some();
                 let got = central.take_resident(class, ask, self.home(home), !spare);
                 if !got.is_empty() {
                     return got;
@@ -184,23 +184,21 @@ impl Backend {
         )
     }
 
-    /// Whether a shard other than `home` is in use and no live thread's
-    /// home: the shards [`Backend::take_spare`] looks at (a snapshot).
-    fn has_spare_shard(&self, home: usize) -> bool {
+    /// The shards other than `home` in use that are no live thread's home
+    /// (a snapshot): the ones [`Backend::take_spare`] takes from.
+    fn spare_shards(&self, home: usize) -> impl Iterator<Item = (usize, &Shard)> {
         self.used_shards()
-            .any(|(i, _)| i != home && self.arena_threads[i].load(Ordering::Relaxed) == 0)
+            .filter(move |&(i, _)| i != home && self.arena_threads[i].load(Ordering::Relaxed) == 0)
     }
 
     /// Written blocks of `class` from the pool of a shard other than
     /// `home` that no live thread calls home, if one has any (see
     /// [`Backend::refill`]).
     fn take_spare(&self, class: usize, ask: Refill, home: usize) -> Chain {
-        for (i, shard) in self.used_shards() {
-            if i != home && self.arena_threads[i].load(Ordering::Relaxed) == 0 {
-                let got = shard.central[class].take_spare(class, ask, self.home(i));
-                if !got.is_empty() {
-                    return got;
-                }
+        for (i, shard) in self.spare_shards(home) {
+            let got = shard.central[class].take_spare(class, ask, self.home(i));
+            if !got.is_empty() {
+                return got;
             }
         }
         Chain::new()
