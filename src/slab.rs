@@ -3,13 +3,13 @@
 //! Fresh blocks come from a bump pointer (`bumped` blocks carved so far; a
 //! new slab is never initialised up front), freed blocks go on an intrusive
 //! free list. A refill takes freed blocks first (their pages are resident
-//! already). A carve links at most
-//! 4 KiB of blocks (linking makes pages resident) and ends on a cache-line
-//! boundary, so the bump pointer stays line-aligned: fresh blocks never
-//! share a line with blocks handed out before (passive false sharing). A
-//! slab knows its class (in its span record), its count of live blocks,
-//! and its owner: the central pool of its class, whose lock guards
-//! every field here. All operations below require that lock.
+//! already). A carve links at most 4 KiB of blocks (linking makes pages
+//! resident) and ends on a cache-line boundary, so the bump pointer stays
+//! line-aligned: fresh blocks never share a line with blocks handed out
+//! before (passive false sharing). A slab knows its class (in its span
+//! record), its count of live blocks, and its owner: the central pool of
+//! its class, whose lock guards every field here. All operations below
+//! require that lock.
 //!
 //! Purging a sparse slab: the pages of a slab that hold only free blocks
 //! (or lie past the bump pointer) can be decommitted while the slab stays in
