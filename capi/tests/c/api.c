@@ -494,19 +494,25 @@ static const char *object_of(void *f) {
     return f && dladdr(f, &info) ? info.dli_fname : NULL;
 }
 
-static void test_other_names(void) {
+/* Checks that `name`, if the process has it, is served by the object that
+ * serves malloc; returns whether it has it. */
+static int served_with_malloc(const char *name) {
     const char *home = object_of(dlsym(RTLD_DEFAULT, "malloc"));
+    void *f = dlsym(RTLD_DEFAULT, name);
+    const char *where = object_of(f);
+    CHECK(!f || (where && home && strcmp(where, home) == 0), "%s served by %s, malloc by %s", name,
+          where ? where : "?", home ? home : "?");
+    return f != NULL;
+}
+
+static void test_other_names(void) {
     static const char *const names[] = {
         "__libc_malloc", "__libc_free",    "__libc_calloc",   "__libc_realloc",
         "__libc_memalign", "__libc_valloc", "__libc_pvalloc", "free_sized",
         "free_aligned_sized",
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        void *f = dlsym(RTLD_DEFAULT, names[i]);
-        const char *where = object_of(f);
-        CHECK(!f || (where && home && strcmp(where, home) == 0), "%s served by %s, malloc by %s",
-              names[i], where ? where : "?", home ? home : "?");
-    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        served_with_malloc(names[i]);
     void *(*libc_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_malloc");
     void (*libc_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "__libc_free");
     void *(*libc_calloc)(size_t, size_t) =
@@ -570,14 +576,10 @@ static void test_other_names(void) {
  * 8 MiB block shows in uordblks, inside arena, and goes when freed. */
 static void test_mallinfo(void) {
 #ifdef __GLIBC__
+    CHECK(served_with_malloc("mallinfo2") && served_with_malloc("mallinfo"),
+          "mallinfo2 and mallinfo");
     struct mallinfo2 (*info2)(void) = (struct mallinfo2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
     struct mallinfo (*info)(void) = (struct mallinfo (*)(void))dlsym(RTLD_DEFAULT, "mallinfo");
-    const char *home = object_of(dlsym(RTLD_DEFAULT, "malloc"));
-    CHECK(info2 && info && home && strcmp(object_of((void *)info2), home) == 0 &&
-              strcmp(object_of((void *)info), home) == 0,
-          "mallinfo2 and mallinfo served by malloc's object");
-    if (!info2 || !info)
-        return;
     size_t big = 8 << 20;
     struct mallinfo2 before = info2();
     char *p = malloc(big);
@@ -600,10 +602,9 @@ static void test_mallinfo(void) {
 }
 
 int main(void) {
-    Dl_info info;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    CHECK(m && dladdr(m, &info) && info.dli_fname, "dladdr(malloc)");
-    printf("malloc from: %s\n", info.dli_fname);
+    const char *home = object_of(dlsym(RTLD_DEFAULT, "malloc"));
+    CHECK(home != NULL, "dladdr(malloc)");
+    printf("malloc from: %s\n", home);
     test_malloc_free();
     test_failures();
     test_calloc();
