@@ -2,15 +2,17 @@
 //! chain), how many there are and how many it may hold, and the fast paths
 //! that take and give one block.
 //!
-//! Two layouts, one behaviour. The default build keeps `count` and `limit`
-//! as two words. The `prof` build packs the count into one word with the
+//! Two layouts, one behaviour. Both keep the *room* (`limit - count`)
+//! rather than the count, so that a `push` tests it against zero without
+//! loading the limit. The default build keeps the room and the limit as
+//! two words. The `prof` build packs the room into one word with the
 //! heap profiler's per-class countdown, so that counting allocations costs
 //! the fast paths nothing more (see [`Bin`] there): `word` holds, from bit
 //! 16 up, the *budget* (allocations of the class before the next one the
-//! profiler must see on a slow path) and, in bits 0..16, the *room*
-//! (`limit - count`). A `pop` adds `1 - 2^16` (room + 1, budget - 1) and
-//! goes slow when the sum turns negative (the budget was 0); a `push`
-//! needs a non-zero room and subtracts 1. All zero bytes read as an empty
+//! profiler must see on a slow path) and, in bits 0..16, the room. A
+//! `pop` adds `1 - 2^16` (room + 1, budget - 1) and goes slow when the sum
+//! turns negative (the budget was 0); a `push` needs a non-zero room and
+//! subtracts 1. All zero bytes read as an empty
 //! bin with no room and a budget of 0 in both layouts (the initial-exec
 //! thread cache is zero-filled).
 //!
@@ -78,12 +80,13 @@ pub fn fast_block(b: *mut Block, floor: usize) -> bool {
     b as usize >= floor
 }
 
-/// The default layout.
+/// The default layout: the room (`limit - count`) rather than the count,
+/// so that `push` tests it against zero without loading the limit.
 #[cfg(not(all(feature = "prof", not(loom))))]
 #[repr(C)]
 pub struct Bin {
     pub head: *mut Block,
-    count: u32,
+    room: u32,
     limit: u32,
 }
 
@@ -92,14 +95,14 @@ impl Bin {
     pub const fn new() -> Self {
         Self {
             head: ptr::null_mut(),
-            count: 0,
+            room: 0,
             limit: 0,
         }
     }
 
     #[inline(always)]
     pub fn count(&self) -> u32 {
-        self.count
+        self.limit - self.room
     }
 
     #[inline(always)]
@@ -111,14 +114,16 @@ impl Bin {
     #[inline(always)]
     fn set_count(&mut self, count: u32) {
         debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
-        self.count = count;
+        self.room = self.limit.saturating_sub(count);
     }
 
     /// Sets the limit; the count must not be above it.
     #[inline(always)]
     pub fn set_limit(&mut self, limit: u32) {
-        debug_assert!(self.count <= limit);
+        let count = self.count();
+        debug_assert!(count <= limit);
         self.limit = limit;
+        self.set_count(count);
     }
 
     /// Fast path: the head, or null if there is none.
@@ -131,7 +136,7 @@ impl Bin {
         // SAFETY: `b` heads this bin's list, a free block we own; a bin
         // holds blocks only after `activate` set the key.
         self.head = unsafe { block::next_keyed(b, key) };
-        self.count -= 1;
+        self.room += 1;
         b
     }
 
@@ -142,13 +147,13 @@ impl Bin {
     /// up; `key` the secret.
     #[inline(always)]
     pub unsafe fn push(&mut self, p: *mut u8, key: usize) -> bool {
-        if self.count >= self.limit {
+        if self.room == 0 {
             return false;
         }
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
         unsafe { block::set_next_keyed(p.cast(), self.head, key) };
         self.head = p.cast();
-        self.count += 1;
+        self.room -= 1;
         true
     }
 }
