@@ -7,11 +7,12 @@
 # Needs the Rust target (`rustup target add x86_64-unknown-linux-musl`) and
 # musl-gcc (Debian's musl-tools), which links against musl's libc.so.
 #
-# rustc links a dynamic musl library against libgcc_s, for unwinding; a
-# system without a musl build of libgcc_s (Debian) cannot link it. The
-# library never unwinds (its release profile aborts on panic), so -lgcc_s is
-# pointed at the static LLVM libunwind that Rust's musl target ships, and
-# the library needs nothing but musl's libc.so.
+# The default and hardened libraries are no_std and link only libc.so. With
+# std (the prof feature), rustc links a dynamic musl library against
+# libgcc_s, for unwinding; a system without a musl build of libgcc_s
+# (Debian) cannot link it. The library never unwinds (its release profile
+# aborts on panic), so -lgcc_s is pointed at the static LLVM libunwind that
+# Rust's musl target ships, and the library needs nothing but musl's libc.so.
 set -eu
 target=x86_64-unknown-linux-musl
 root=$(cd "$(dirname "$0")/.." && pwd)

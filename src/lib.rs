@@ -100,6 +100,23 @@
 //! With `cfg(fuzzing)` or the `invariants` feature each structure has a `check`
 //! method verifying the invariants written at the top of its file (FUZZ.md).
 
+// The C library's build needs no part of std (the allocator never
+// allocates, its OS layer is libc, and its thread cache is initial-exec
+// TLS), so `libslabpool.so` carries no Rust runtime: no unwinder, no
+// backtrace printer, no libgcc_s (see `capi`). Elsewhere std is used: the
+// thread cache of a Rust program is a `thread_local!`, and tests, loom and
+// fuzz models, the invariant checks, the heap profiler (pprof output) and
+// the forwarding port use std.
+#![cfg_attr(
+    all(
+        native,
+        feature = "initial-exec-tls",
+        target_arch = "x86_64",
+        target_os = "linux",
+        not(any(test, loom, fuzzing, feature = "invariants", feature = "prof"))
+    ),
+    no_std
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 // The public API is documented; the hidden `testing` module (of the

@@ -29,6 +29,21 @@
 //! its thread cache is initial-exec TLS (feature `initial-exec-tls`, on by
 //! default): no `__tls_get_addr`, which may itself call `malloc`.
 
+// No Rust runtime in the library built to abort on panic (the release
+// profile: see `slabpool`'s crate attributes), so no unwinder, backtrace
+// printer or libgcc_s is loaded into the program: a panic (none is
+// expected) aborts at once. A build that unwinds (the dev profile) needs
+// std's panic runtime; so does the heap profiler's pprof output.
+#![cfg_attr(
+    all(
+        feature = "initial-exec-tls",
+        target_arch = "x86_64",
+        target_os = "linux",
+        panic = "abort",
+        not(any(test, feature = "prof"))
+    ),
+    no_std
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -41,6 +56,14 @@ mod glibc;
 #[cfg(feature = "prof")]
 mod prof;
 mod query;
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux",
+    panic = "abort",
+    not(any(test, feature = "prof"))
+))]
+mod runtime;
 
 /// The alignment C's `malloc(size)` guarantees: that of any object that fits
 /// (`max_align_t` is 16 bytes on x86_64 and aarch64 Linux).

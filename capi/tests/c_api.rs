@@ -229,3 +229,49 @@ fn exports_exactly_the_malloc_family_and_cpp_operators() {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+/// The library carries no Rust runtime (`runtime.rs`): it needs only the C
+/// library (no `libgcc_s`, the unwinder std links), and none of std's
+/// panic, backtrace or symbol-demangling code is in it. Each is pages that
+/// every program under the preload would map and fault in.
+#[test]
+fn needs_only_the_c_library_and_no_rust_runtime() {
+    // The no_std build is x86_64's (initial-exec TLS); glibc names its
+    // library libc.so.6.
+    if !cfg!(all(target_arch = "x86_64", target_env = "gnu")) {
+        return skip(
+            "needs_only_the_c_library_and_no_rust_runtime",
+            "not x86_64 glibc",
+        );
+    }
+    if !have("readelf") || !have("nm") {
+        return skip(
+            "needs_only_the_c_library_and_no_rust_runtime",
+            "readelf or nm (binutils) not found",
+        );
+    }
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(library())
+        .output()
+        .expect("run readelf");
+    assert!(out.status.success());
+    let dynamic = text(&out.stdout);
+    let needed: Vec<&str> = dynamic
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .collect();
+    assert_eq!(needed, ["libc.so.6"], "{dynamic}");
+    let out = Command::new("nm").arg(library()).output().expect("run nm");
+    assert!(out.status.success());
+    let symbols = text(&out.stdout);
+    // The unwinder's entry points, and the crates of std's backtrace
+    // printer (in the mangled names of their functions).
+    for runtime in ["_Unwind_", "gimli", "addr2line", "rustc_demangle"] {
+        assert!(
+            !symbols.contains(runtime),
+            "the library holds std's runtime ({runtime})"
+        );
+    }
+}
