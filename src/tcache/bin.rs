@@ -12,9 +12,10 @@
 //! profiler must see on a slow path) and, in bits 0..16, the room. A
 //! `pop` adds `1 - 2^16` (room + 1, budget - 1) and goes slow when the sum
 //! turns negative (the budget was 0); a `push` needs a non-zero room and
-//! subtracts 1. All zero bytes read as an empty
-//! bin with no room and a budget of 0 in both layouts (the initial-exec
-//! thread cache is zero-filled).
+//! subtracts 1. The count, the limit and their setters are written once,
+//! over each layout's room. All zero bytes read as an empty bin with no
+//! room and a budget of 0 in both layouts (the initial-exec thread cache is
+//! zero-filled).
 //!
 //! In the `prof` build, `pop` also refuses a head below the thread
 //! cache's *floor* (null included: the compare replaces the null test):
@@ -101,29 +102,13 @@ impl Bin {
     }
 
     #[inline(always)]
-    pub fn count(&self) -> u32 {
-        self.limit - self.room
+    fn room(&self) -> u32 {
+        self.room
     }
 
     #[inline(always)]
-    pub fn limit(&self) -> u32 {
-        self.limit
-    }
-
-    /// Sets the count (the chain was changed to hold `count` blocks).
-    #[inline(always)]
-    fn set_count(&mut self, count: u32) {
-        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
-        self.room = self.limit.saturating_sub(count);
-    }
-
-    /// Sets the limit; the count must not be above it.
-    #[inline(always)]
-    pub fn set_limit(&mut self, limit: u32) {
-        let count = self.count();
-        debug_assert!(count <= limit);
-        self.limit = limit;
-        self.set_count(count);
+    fn set_room(&mut self, room: u32) {
+        self.room = room;
     }
 
     /// Fast path: the head, or null if there is none.
@@ -208,13 +193,8 @@ impl Bin {
     }
 
     #[inline(always)]
-    pub fn count(&self) -> u32 {
-        self.limit - self.room()
-    }
-
-    #[inline(always)]
-    pub fn limit(&self) -> u32 {
-        self.limit
+    fn set_room(&mut self, room: u32) {
+        self.word = self.word & !ROOM_MASK | u64::from(room);
     }
 
     /// Allocations of the class the fast path may still hand out before
@@ -228,23 +208,6 @@ impl Bin {
     #[inline(always)]
     pub fn set_budget(&mut self, budget: u64) {
         self.word = budget.min(MAX_BUDGET) << ROOM_BITS | self.word & ROOM_MASK;
-    }
-
-    /// Sets the count (the chain was changed to hold `count` blocks).
-    #[inline(always)]
-    fn set_count(&mut self, count: u32) {
-        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
-        let room = self.limit.saturating_sub(count);
-        self.word = self.word & !ROOM_MASK | u64::from(room);
-    }
-
-    /// Sets the limit; the count must not be above it.
-    #[inline(always)]
-    pub fn set_limit(&mut self, limit: u32) {
-        let count = self.count();
-        debug_assert!(count <= limit);
-        self.limit = limit;
-        self.set_count(count);
     }
 
     /// Fast path: the head, or null if there is none, if it lies below
@@ -368,6 +331,35 @@ pub fn split_foreign(batch: &mut Chain, out: &mut Chain, floor: usize) {
         unsafe { to.push(b) };
     }
     *batch = kept;
+}
+
+/// The count and the limit, in both layouts: each keeps the room.
+impl Bin {
+    #[inline(always)]
+    pub fn count(&self) -> u32 {
+        self.limit - self.room()
+    }
+
+    #[inline(always)]
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Sets the count (the chain was changed to hold `count` blocks).
+    #[inline(always)]
+    fn set_count(&mut self, count: u32) {
+        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
+        self.set_room(self.limit.saturating_sub(count));
+    }
+
+    /// Sets the limit; the count must not be above it.
+    #[inline(always)]
+    pub fn set_limit(&mut self, limit: u32) {
+        let count = self.count();
+        debug_assert!(count <= limit);
+        self.limit = limit;
+        self.set_count(count);
+    }
 }
 
 impl Bin {
