@@ -84,8 +84,13 @@ pub struct Sender {
 /// Arenas a mixed batch is sorted into at most (the rest stays together).
 const SORT_WAYS: usize = 8;
 
+/// The heap behind the thread caches: its shards (an arena and the central
+/// pools of its slabs), the huge blocks and the process-wide counters.
+/// `repr(C)`, the shards last: the few words every program writes come
+/// first, on the page where the first shard starts, and the pages of
+/// shards no thread uses stay untouched (not resident).
+#[repr(C)]
 pub struct Backend {
-    shards: [Shard; MAX_ARENAS],
     /// Shards threads are spread over (0 until the first thread picks one).
     arena_count: AtomicUsize,
     /// Live threads whose home is each shard.
@@ -110,6 +115,7 @@ pub struct Backend {
     epoch: AtomicU32,
     /// Thread caches in use.
     threads: AtomicUsize,
+    shards: [Shard; MAX_ARENAS],
 }
 
 impl Default for Backend {
@@ -122,7 +128,6 @@ impl Backend {
     const_fn! {
         pub fn new() -> Self {
             Self {
-                shards: array_of!(MAX_ARENAS, Shard::new()),
                 arena_count: AtomicUsize::new(0),
                 arena_threads: array_of!(MAX_ARENAS, AtomicUsize::new(0)),
                 used: AtomicU64::new(0),
@@ -134,6 +139,7 @@ impl Backend {
                 maintaining: AtomicBool::new(false),
                 epoch: AtomicU32::new(0),
                 threads: AtomicUsize::new(0),
+                shards: array_of!(MAX_ARENAS, Shard::new()),
             }
         }
     }

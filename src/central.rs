@@ -116,6 +116,11 @@ pub struct Central {
     /// with a free list): a hint, read without the lock by threads of other
     /// shards ([`Central::take_spare`]).
     spare: AtomicBool,
+    /// Whether the pool ever carved a slab. One that never did holds no
+    /// block, so maintenance passes it by without its lock: the lock's
+    /// first write would make the pool's page resident, and most of a
+    /// shard's classes are never used by a small program.
+    carved: AtomicBool,
 }
 
 /// Counters of one pool, for statistics.
@@ -176,6 +181,7 @@ impl Central {
                 cached: AtomicUsize::new(0),
                 inbox: Inbox::new(),
                 spare: AtomicBool::new(false),
+                carved: AtomicBool::new(false),
             }
         }
     }
@@ -301,6 +307,8 @@ impl Central {
         // SAFETY: the new slab is not published yet: no other thread can
         // reach it until `adopt` lists it under the lock.
         let slab = Slab::init(new.span, class, info, &mut unsafe { SlabLock::new() });
+        #[cfg(not(loom))]
+        self.carved.store(true, Relaxed);
         self.locked(|st| {
             st.adopt(slab);
             st.open = Some(slab);
@@ -355,6 +363,12 @@ impl Central {
     /// the arena. Returns the blocks of other pools found on the stack.
     #[must_use]
     pub fn trim(&self, class: usize, home: Home) -> Chain {
+        // Relaxed: a pool that carved its first slab since is active, and
+        // this pass would leave it alone anyway. Loom models always look,
+        // as for `spare`.
+        if !cfg!(loom) && !self.carved.load(Relaxed) {
+            return Chain::new();
+        }
         let info = &CLASSES[class];
         self.locked(|st| {
             if core::mem::replace(&mut st.active, false) {

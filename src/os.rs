@@ -392,8 +392,31 @@ pub fn reached(now: u32, deadline: u32) -> bool {
     deadline == 0 || deadline.wrapping_sub(now).wrapping_sub(1) >= 1 << 30
 }
 
-/// Number of online CPUs (at least 1).
+/// Number of CPUs the process may run on (at least 1): its affinity mask,
+/// so a program confined with `taskset` or a cpuset gets as many shards as
+/// it has CPUs, not as many as the machine has; the CPUs online when the
+/// mask cannot be read. The mask is read with the raw system call, which
+/// opens no file (glibc's count of online CPUs reads `/sys`).
 pub fn cpu_count() -> usize {
+    // Room for 1024 CPUs; a kernel built for more refuses it (EINVAL).
+    let mut mask = [0u64; 16];
+    // SAFETY: the kernel writes at most `size_of_val(&mask)` bytes into
+    // `mask`, a live local array.
+    let copied = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            0,
+            core::mem::size_of_val(&mask),
+            mask.as_mut_ptr(),
+        )
+    };
+    if copied > 0 {
+        let words = (copied as usize / 8).min(mask.len());
+        let n: u32 = mask[..words].iter().map(|w| w.count_ones()).sum();
+        if n > 0 {
+            return n as usize;
+        }
+    }
     // SAFETY: sysconf has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n < 1 { 1 } else { n as usize }

@@ -127,13 +127,12 @@ struct Bytes(usize);
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-        let mut value = self.0 as f64;
+        // Integer arithmetic only: formatting a float would link core's
+        // float printer (some 25 KB of code) into every program.
         let mut unit = 0;
-        while value >= 1024.0 && unit + 1 < UNITS.len() {
-            value /= 1024.0;
+        while unit + 1 < UNITS.len() && self.0 >> (10 * unit) >= 1024 {
             unit += 1;
         }
-        let text_width = f.width().unwrap_or(0);
         let mut buf = [0u8; 32];
         let mut w = SliceWriter {
             buf: &mut buf,
@@ -142,11 +141,22 @@ impl fmt::Display for Bytes {
         if unit == 0 {
             write!(w, "{} B", self.0)?;
         } else {
-            write!(w, "{value:.1} {}", UNITS[unit])?;
+            // Tenths of the unit, rounded to nearest, without a wider type:
+            // the remainder times ten fits (it is below 2^40).
+            let shift = 10 * unit;
+            let rem = self.0 & ((1 << shift) - 1);
+            let tenths = (rem * 10 + (1 << (shift - 1))) >> shift;
+            let whole = (self.0 >> shift) + tenths / 10;
+            write!(w, "{whole}.{} {}", tenths % 10, UNITS[unit])?;
         }
         let len = w.len;
+        // Right-aligned by hand (ASCII): `str` padding would link a
+        // character counter for nothing.
+        for _ in len..f.width().unwrap_or(0) {
+            f.write_char(' ')?;
+        }
         let text = core::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?;
-        write!(f, "{text:>text_width$}")
+        f.write_str(text)
     }
 }
 

@@ -235,3 +235,33 @@ fn clear_zeroes_every_byte_and_faults_in_no_untouched_page() {
     // SAFETY: the whole reservation, no longer used.
     unsafe { release(p, pages * page) };
 }
+
+#[test]
+fn cpu_count_is_the_affinity_mask() {
+    let size = core::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the call writes
+    // `size` bytes into it; CPU_COUNT reads it.
+    let (set, allowed) = unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+        (set, libc::CPU_COUNT(&set) as usize)
+    };
+    assert_eq!(cpu_count(), allowed);
+    // A thread confined to one CPU counts one (the mask is the calling
+    // thread's: the test's own thread only).
+    std::thread::spawn(move || {
+        // SAFETY: as above; CPU_ISSET reads the set, and the new mask is
+        // the spawned thread's own.
+        unsafe {
+            let cpu = (0..libc::CPU_SETSIZE as usize)
+                .find(|&c| libc::CPU_ISSET(c, &set))
+                .unwrap();
+            let mut one: libc::cpu_set_t = core::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            assert_eq!(libc::sched_setaffinity(0, size, &one), 0);
+        }
+        assert_eq!(cpu_count(), 1);
+    })
+    .join()
+    .unwrap();
+}

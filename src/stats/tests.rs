@@ -17,6 +17,23 @@ fn bytes_are_human() {
 }
 
 #[test]
+fn bytes_round_to_the_nearest_tenth() {
+    let show = |n: usize| {
+        let mut s = String::new();
+        write!(s, "{}", Bytes(n)).unwrap();
+        s
+    };
+    assert_eq!(show(1023), "1023 B");
+    assert_eq!(show(1024), "1.0 KiB");
+    assert_eq!(show(1100), "1.1 KiB");
+    assert_eq!(show(1075), "1.0 KiB");
+    assert_eq!(show(1076), "1.1 KiB");
+    assert_eq!(show((1 << 20) - 1), "1024.0 KiB");
+    assert_eq!(show(5 << 30 | 400 << 20), "5.4 GiB");
+    assert_eq!(show(usize::MAX), "16777216.0 TiB");
+}
+
+#[test]
 fn table_lists_used_classes() {
     let mut st = Stats::default();
     st.classes[3] = ClassStats {
