@@ -371,12 +371,7 @@ pub fn now_ms() -> u32 {
     if let Some(ms) = crate::sync::clock::fixed_ms() {
         return ms;
     }
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let ts = vdso::clock_gettime(libc::CLOCK_MONOTONIC_COARSE);
     (ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000) as u32
 }
 
@@ -557,6 +552,8 @@ pub unsafe fn fence(p: *mut u8, size: usize, access: bool) -> bool {
     // SAFETY: by the caller's contract the range is ours and idle.
     unsafe { libc::mprotect(p.cast(), size, prot) == 0 }
 }
+
+mod vdso;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

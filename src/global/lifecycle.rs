@@ -54,10 +54,11 @@ const KEY_FAILED: usize = usize::MAX - 1;
 /// neither a key nor [`KEY_FAILED`]).
 const KEY_CREATING: usize = 1 << (usize::BITS - 1);
 
-/// The calling process's id.
+/// The calling process's id (by the system call itself: the C library's
+/// wrapper would fault in its code around it for this one call).
 fn pid() -> usize {
     // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() as usize }
+    unsafe { libc::syscall(libc::SYS_getpid) as usize }
 }
 
 /// Returns the exit key plus one (0 when it cannot be created). The first

@@ -265,3 +265,42 @@ fn cpu_count_is_the_affinity_mask() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn the_vdso_clock_is_the_c_library_clock() {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer.
+        assert_eq!(unsafe { libc::clock_gettime(clock, &mut ts) }, 0);
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    };
+    let ns = |ts: libc::timespec| ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
+    // The process has a vDSO here (not under qemu-user): the function is
+    // found in it.
+    // SAFETY: getauxval has no preconditions.
+    if unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } != 0 {
+        assert!(
+            vdso::find().is_some(),
+            "clock_gettime not found in the vDSO"
+        );
+    }
+    for clock in [libc::CLOCK_MONOTONIC, libc::CLOCK_REALTIME] {
+        let before = read(clock);
+        let got = ns(vdso::clock_gettime(clock));
+        let after = read(clock);
+        assert!(
+            before <= got && got <= after,
+            "{before} <= {got} <= {after}"
+        );
+    }
+    // The coarse clock may lag the fine one by a tick (a few ms).
+    let coarse = ns(vdso::clock_gettime(libc::CLOCK_MONOTONIC_COARSE));
+    let fine = read(libc::CLOCK_MONOTONIC);
+    assert!(
+        coarse <= fine && fine - coarse < 100_000_000,
+        "{coarse} vs {fine}"
+    );
+}
