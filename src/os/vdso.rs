@@ -15,6 +15,7 @@
 //! the result of [`find`], which is the same in every thread.
 
 use core::ffi::CStr;
+
 use crate::sync::Ordering::Relaxed;
 // Not modeled by loom: under loom the clock is the model's (`sync::clock`).
 use crate::sync::unmodeled::AtomicUsize;
