@@ -268,6 +268,7 @@ fn cpu_count_is_the_affinity_mask() {
 
 #[test]
 fn the_vdso_clock_is_the_c_library_clock() {
+    let ns = |ts: libc::timespec| ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
     let read = |clock| {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -275,9 +276,8 @@ fn the_vdso_clock_is_the_c_library_clock() {
         };
         // SAFETY: `ts` is a valid out-pointer.
         assert_eq!(unsafe { libc::clock_gettime(clock, &mut ts) }, 0);
-        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+        ns(ts)
     };
-    let ns = |ts: libc::timespec| ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
     // The process has a vDSO here (not under qemu-user): the function is
     // found in it.
     // SAFETY: getauxval has no preconditions.

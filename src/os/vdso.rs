@@ -49,6 +49,8 @@ struct Elf64Dyn {
     tag: i64,
     value: u64,
 }
+
+/// The vDSO's function (see the invariant above).
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
 
 /// `clock_gettime(clock)`, through the vDSO when it has the function.
@@ -59,7 +61,7 @@ pub fn clock_gettime(clock: libc::clockid_t) -> libc::timespec {
     };
     let mut f = CLOCK.load(Relaxed);
     if f == 0 {
-        f = find().map_or(NONE, |f| f as usize);
+        f = find().unwrap_or(NONE);
         CLOCK.store(f, Relaxed);
     }
     if f == NONE {
@@ -76,7 +78,7 @@ pub fn clock_gettime(clock: libc::clockid_t) -> libc::timespec {
 /// The address of the vDSO's `clock_gettime`, if the process has a vDSO
 /// with a `DT_HASH` table (every x86_64 and arm64 kernel's has one) that
 /// defines it.
-pub fn find() -> Option<ClockGettime> {
+pub fn find() -> Option<usize> {
     // SAFETY: getauxval has no preconditions.
     let base = unsafe { libc::getauxval(AT_SYSINFO_EHDR) } as usize;
     if base == 0 {
@@ -85,9 +87,7 @@ pub fn find() -> Option<ClockGettime> {
     // SAFETY: the kernel maps the vDSO, a whole ELF image with its headers,
     // readable at `base` for the life of the process; its headers are the
     // kernel's own.
-    let addr = unsafe { lookup(base, NAME) }?;
-    // SAFETY: a function of the vDSO with clock_gettime's signature.
-    Some(unsafe { core::mem::transmute::<usize, ClockGettime>(addr) })
+    unsafe { lookup(base, NAME) }
 }
 
 /// Reads a `T` at `addr`.
