@@ -15,6 +15,12 @@
 //! - `cliff`: 1,000,000 alloc/free pairs of 800 KB, a byte written per page.
 //!   Time, and `madvise` + `munmap` calls (counted with `strace -f -c` when
 //!   strace is installed).
+//! - `steady`: 2 threads each keep 2,048 blocks of 16 B - 16 KiB
+//!   (log-uniform), and for 2,000,000 steps replace one or grow it by
+//!   `realloc` (rptest's churn). At the end, with every block still live:
+//!   RSS against the live bytes, and slabpool's own account of the
+//!   difference (blocks in thread caches, on transfer stacks, free in
+//!   slabs); then RSS after the allocator's collect.
 //!
 //! `cargo run --release --example memory [-- --scale F] [scenario...]`;
 //! `--scale 0.25` shrinks every size and count for a quick run.
@@ -26,7 +32,7 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 const ALLOCATORS: [&str; 3] = ["slabpool", "system", "mimalloc"];
-const SCENARIOS: [&str; 4] = ["burst", "sparse", "churn", "cliff"];
+const SCENARIOS: [&str; 5] = ["burst", "sparse", "churn", "cliff", "steady"];
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// A global allocator chosen once, by the child's `MEMBENCH_ALLOC`, before
@@ -275,12 +281,87 @@ fn cliff(scale: f64) -> Vec<(String, f64)> {
     ]
 }
 
+/// Log-uniform in `[lo, hi]`.
+fn log_uniform(rng: &mut Rng, lo: usize, hi: usize) -> usize {
+    let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let (l, h) = ((lo as f64).ln(), (hi as f64).ln());
+    ((l + u * (h - l)).exp() as usize).clamp(lo, hi)
+}
+
+fn steady(scale: f64) -> Vec<(String, f64)> {
+    const SLOTS: usize = 2048;
+    const MAX: usize = 16 * 1024;
+    let steps = (2_000_000.0 * scale) as usize;
+    let parked = std::sync::Barrier::new(3);
+    let done = std::sync::Barrier::new(3);
+    let live = std::sync::atomic::AtomicUsize::new(0);
+    let mut out = Vec::new();
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (parked, done, live) = (&parked, &done, &live);
+            s.spawn(move || {
+                let mut rng = Rng(t * 104_729 + 3);
+                let mut slots: Vec<Vec<u8>> = (0..SLOTS)
+                    .map(|_| vec![1; log_uniform(&mut rng, 16, MAX)])
+                    .collect();
+                for _ in 0..steps {
+                    let slot = &mut slots[rng.next() as usize % SLOTS];
+                    let len = slot.len();
+                    if rng.next() % 4 == 0 && len < MAX {
+                        let span = (2 * len).min(MAX) - len;
+                        let new_len = len + 1 + rng.next() as usize % span;
+                        slot.reserve_exact(new_len - len);
+                        slot.resize(new_len, 2);
+                    } else {
+                        *slot = vec![3; log_uniform(&mut rng, 16, MAX)];
+                    }
+                }
+                let bytes: usize = slots.iter().map(Vec::capacity).sum();
+                live.fetch_add(bytes, Relaxed);
+                parked.wait();
+                done.wait();
+            });
+        }
+        parked.wait();
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        out.push(("live MiB".into(), mib(live.load(Relaxed))));
+        out.push(("RSS MiB".into(), rss_mib()));
+        let mut account = [f64::NAN; 4];
+        if choice() == 2 {
+            let st = slabpool::stats();
+            let sum = |f: fn(&slabpool::ClassStats) -> usize| {
+                mib(st.classes().iter().map(|c| f(c) * c.size).sum())
+            };
+            account = [
+                sum(|c| c.allocated_blocks),
+                sum(|c| c.cached_blocks),
+                sum(|c| c.transfer_blocks),
+                sum(|c| c.free_blocks),
+            ];
+        }
+        let names = [
+            "blocks live MiB",
+            "thread caches MiB",
+            "transfer stacks MiB",
+            "free in slabs MiB",
+        ];
+        for (name, v) in names.into_iter().zip(account) {
+            out.push((name.into(), v));
+        }
+        allocator_collect();
+        out.push(("RSS after collect MiB".into(), rss_mib()));
+        done.wait();
+    });
+    out
+}
+
 fn run_child(scenario: &str, scale: f64) {
     let figures = match scenario {
         "burst" => burst(scale),
         "sparse" => sparse(scale),
         "churn" => churn(scale),
         "cliff" => cliff(scale),
+        "steady" => steady(scale),
         other => panic!("unknown scenario {other}"),
     };
     for (k, v) in figures {
@@ -379,7 +460,11 @@ fn main() {
             let v = &rows[&k];
             print!("{k:<32}");
             for x in v {
-                print!(" {x:>12.3}");
+                if x.is_nan() {
+                    print!(" {:>12}", "-");
+                } else {
+                    print!(" {x:>12.3}");
+                }
             }
             println!();
         }
