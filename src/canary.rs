@@ -147,17 +147,8 @@ pub unsafe fn inspect(p: *const u8, usable: usize) -> Result<usize, Damage> {
 }
 
 /// The requested size of `p`, a live block of `usable` bytes armed by
-/// [`arm`], from its tag alone (the pattern is not checked).
-///
-/// # Safety
-/// As for [`inspect`].
-#[inline]
-pub unsafe fn requested_size(p: *const u8, usable: usize) -> Result<usize, Damage> {
-    // SAFETY: forwarded contract.
-    unsafe { requested_of(p, usable, key(p)) }
-}
-
-/// [`requested_size`] with the block's key.
+/// [`arm`], from its tag alone (the pattern is not checked), with the
+/// block's key.
 ///
 /// # Safety
 /// As for [`inspect`]; `key` is `key(p)`.

@@ -38,6 +38,7 @@ use crate::lookup::{self, Found, find};
 use crate::os;
 use crate::pointer::{self, SavedErrno};
 use crate::pool::SlabPool;
+use crate::quarantine;
 use crate::size_class::SMALL_LIMIT;
 use crate::size_class::{SizeClass, c_class_of};
 use core::alloc::{GlobalAlloc, Layout};
@@ -80,6 +81,47 @@ unsafe fn zero_on_free(p: *mut u8, requested: usize) {
             os::clear(p, requested);
         } else {
             p.write_bytes(0, requested);
+        }
+    }
+}
+
+/// Zero on free of `p`, a small block of `usable` bytes that held
+/// `requested`: at least its first [`quarantine::zero_checked`] bytes,
+/// whatever was requested (the quarantine checks them when the block
+/// leaves it, and they hold the pattern past a short request). A request
+/// that fits in them is cleared by word stores inline, without the call to
+/// `memset`.
+///
+/// # Safety
+/// `p` must be a live block of `usable` bytes holding a request of
+/// `requested` (at most `usable - TAG`).
+#[inline(always)]
+unsafe fn clear_small(p: *mut u8, usable: usize, requested: usize) {
+    const _: () = assert!(quarantine::ZERO_CHECKED == 4 * size_of::<u64>());
+    let head = quarantine::zero_checked(usable);
+    // SAFETY: `head` bytes from `p`, a multiple of 8 short of the tag, or
+    // the requested bytes.
+    unsafe {
+        if requested > head {
+            return p.write_bytes(0, requested);
+        }
+        // Explicit stores: a loop becomes a call to `memset`.
+        let words = p.cast::<[u64; 4]>();
+        if head == quarantine::ZERO_CHECKED {
+            // Every class from 40 bytes.
+            words.write([0; 4]);
+        } else {
+            // The classes of 8 to 32 bytes: 0 to 24 bytes.
+            let words = p.cast::<u64>();
+            if head >= 8 {
+                words.write(0);
+            }
+            if head >= 16 {
+                words.add(1).write(0);
+            }
+            if head >= 24 {
+                words.add(2).write(0);
+            }
         }
     }
 }
@@ -219,8 +261,14 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     if matches!(b, Found::Large(_) | Found::Huge) {
         crate::prof::big_freed(p);
     }
-    // SAFETY: `p` is the live block `b` of at least `requested` bytes.
-    unsafe { zero_on_free(p, requested) };
+    // SAFETY: `p` is the live block `b` of at least `requested` bytes, and
+    // a small one of its class's size.
+    unsafe {
+        match b {
+            Found::Small(class) => clear_small(p, class.info().size as usize, requested),
+            _ => zero_on_free(p, requested),
+        }
+    }
     match b {
         // SAFETY: `p` is a live block of `class` given up by the caller.
         Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
