@@ -43,7 +43,7 @@
 use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
 use crate::config::Config;
 use crate::guard;
-#[cfg(feature = "prof")]
+#[cfg(any(feature = "prof", feature = "hardened"))]
 use crate::os;
 #[cfg(not(feature = "hardened"))]
 use crate::pool::SlabPool;
@@ -428,7 +428,9 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 /// Frees `p`, a live block of `class`, after a delay: it goes to the
 /// thread's quarantine, and the block that leaves it is freed for real
 /// (the hardened build's delayed reuse: see `quarantine`). A thread
-/// without a cache (exiting) frees it at once.
+/// without a cache (exiting) frees it at once. Keeps `errno`: only the
+/// cold paths may make system calls, and they restore it, so the hardened
+/// C `free` of a small block need not save it.
 ///
 /// # Safety
 /// `p` must be a live block of `class`, given up by the caller.
@@ -437,12 +439,40 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
-    if tc.state() == CacheState::Active || activate(tc, &DEFAULTS) {
+    if tc.state() != CacheState::Active {
+        // SAFETY: forwarded contract.
+        return unsafe { dealloc_delayed_slow(p, class) };
+    }
+    // SAFETY: forwarded contract.
+    if let Some((old, old_class)) = unsafe { tc.quarantine(p, class.index()) } {
+        // SAFETY: the quarantine keeps the class it was given, an index
+        // below NUM_CLASSES.
+        let old_class = unsafe { SizeClass::new_unchecked(old_class) };
+        // SAFETY: a block leaving the quarantine is a live block of its
+        // class that the program gave up.
+        if !unsafe { tc.push(old_class, old) } {
+            let _errno = os::SavedErrno::new();
+            dealloc_small_slow(old, old_class);
+        }
+    }
+}
+
+/// [`dealloc_small_delayed`] when the thread's cache is not active: it
+/// is activated first (or, for an exiting thread, `p` is freed at once).
+///
+/// # Safety
+/// As for [`dealloc_small_delayed`].
+#[cfg(feature = "hardened")]
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_delayed_slow(p: *mut u8, class: SizeClass) {
+    let _errno = os::SavedErrno::new();
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { tcache() };
+    if activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
         if let Some((old, old_class)) = unsafe { tc.quarantine(p, class.index()) } {
-            // SAFETY: a block leaving the quarantine is a live block of its
-            // class that the program gave up; the quarantine keeps the class
-            // it was given, an index below NUM_CLASSES.
+            // SAFETY: as in `dealloc_small_delayed`.
             unsafe { dealloc_small(old, SizeClass::new_unchecked(old_class)) };
         }
         return;

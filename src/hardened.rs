@@ -36,9 +36,11 @@ use crate::huge;
 use crate::lookup::Invalid;
 use crate::lookup::{self, Found, find};
 use crate::os;
-use crate::pointer::{self, SavedErrno};
+use crate::os::SavedErrno;
+use crate::pointer;
 use crate::pool::SlabPool;
 use crate::quarantine;
+use crate::registry;
 use crate::size_class::SMALL_LIMIT;
 use crate::size_class::{SizeClass, c_class_of};
 use core::alloc::{GlobalAlloc, Layout};
@@ -243,6 +245,21 @@ fn checked(call: &str, p: *mut u8) -> (Found, usize) {
     (b, unsafe { canary::check(call, p, usable) })
 }
 
+/// Frees `p`, a checked small block of `class` holding `requested` bytes:
+/// zero on free, then the quarantine.
+///
+/// # Safety
+/// `p` must be a live block of `class`, given up by the caller.
+#[inline(always)]
+unsafe fn release_small(p: *mut u8, class: SizeClass, requested: usize) {
+    // SAFETY: forwarded contract; a block of its class's size holds at
+    // least `requested` bytes and its tag.
+    unsafe {
+        clear_small(p, class.info().size as usize, requested);
+        global::dealloc_small_delayed(p, class);
+    }
+}
+
 /// Frees `p`, the checked block `b` of `requested` bytes: zero on free,
 /// then a small block to the quarantine, a large or huge one to the heap.
 ///
@@ -261,17 +278,14 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     if matches!(b, Found::Large(_) | Found::Huge) {
         crate::prof::big_freed(p);
     }
-    // SAFETY: `p` is the live block `b` of at least `requested` bytes, and
-    // a small one of its class's size.
-    unsafe {
-        match b {
-            Found::Small(class) => clear_small(p, class.info().size as usize, requested),
-            _ => zero_on_free(p, requested),
-        }
+    if let Found::Small(class) = b {
+        // SAFETY: forwarded contract.
+        return unsafe { release_small(p, class, requested) };
     }
+    // SAFETY: `p` is the live block `b` of at least `requested` bytes.
+    unsafe { zero_on_free(p, requested) };
     match b {
-        // SAFETY: `p` is a live block of `class` given up by the caller.
-        Found::Small(class) => unsafe { global::dealloc_small_delayed(p, class) },
+        Found::Small(_) => {}
         // SAFETY: `p` is a live large block, given up.
         Found::Large(_) => unsafe { global::heap().free_large(p) },
         // SAFETY: `p` is a live huge block, given up.
@@ -294,8 +308,41 @@ pub unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
-    let _errno = SavedErrno::new();
+    // The common case inline, found as the default build's `free` finds
+    // it: a small block of a segment in the registry's window. (A sampled
+    // block of the heap profiler lies in no segment.)
+    if registry::in_window_segment(p)
+        // SAFETY: the registry says `p` lies in a segment.
+        && let Some(class) = unsafe { lookup::slab_class(p) }
+    {
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+        if unsafe { block::looks_free(p) } {
+            pointer::confirm_not_free("free", p, class);
+        }
+        // SAFETY: `p` is a live block of `class` (not free), armed when
+        // handed out.
+        let requested = unsafe { canary::check("free", p, class.info().size as usize) };
+        // SAFETY: checked above, given up by the caller. No need to save
+        // `errno`: the slow paths of a small block's free restore it.
+        return unsafe { release_small(p, class, requested) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(p) }
+}
+
+/// [`free`] of anything but a small block in the registry's window: a
+/// large, huge or guarded block, one outside the window, or an invalid
+/// pointer.
+///
+/// # Safety
+/// As for [`free`]; `p` is not null.
+#[inline(never)]
+unsafe fn free_other(p: *mut u8) {
     let (b, requested) = checked("free", p);
+    // A small block's free keeps `errno` itself (its slow paths restore
+    // it: `global::dealloc_small_delayed`); a big one's may not (munmap,
+    // madvise), nor the profiler's end of a sample.
+    let _errno = (!matches!(b, Found::Small(_)) || cfg!(feature = "prof")).then(SavedErrno::new);
     // SAFETY: `p` is the live block `b`, given up by the caller.
     unsafe { release(p, b, requested) }
 }

@@ -490,6 +490,24 @@ impl Drop for StderrWriter {
     }
 }
 
+/// Saves `errno` and restores it when dropped (C's `free` never changes
+/// `errno`, and its slow paths make system calls that may).
+pub struct SavedErrno(i32);
+
+impl SavedErrno {
+    pub fn new() -> Self {
+        // SAFETY: `__errno_location` returns the calling thread's errno.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
 /// Makes `[p, p + size)` readable and writable (`access`), or inaccessible
 /// and empty: the pages of the guard pool. Made inaccessible, the range is
 /// mapped afresh (`PROT_NONE`, one system call instead of `mprotect` and

@@ -41,6 +41,7 @@ use crate::guard;
 use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
+use crate::os::SavedErrno;
 use crate::registry;
 use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, size_class};
 use core::alloc::Layout;
@@ -322,23 +323,6 @@ unsafe fn free_other(p: *mut u8) {
             }
         }
         Err(why) => invalid("free", p, why),
-    }
-}
-
-/// Saves `errno` and restores it when dropped.
-pub(crate) struct SavedErrno(i32);
-
-impl SavedErrno {
-    pub(crate) fn new() -> Self {
-        // SAFETY: `__errno_location` returns the calling thread's errno.
-        SavedErrno(unsafe { *libc::__errno_location() })
-    }
-}
-
-impl Drop for SavedErrno {
-    fn drop(&mut self) {
-        // SAFETY: as in `new`.
-        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 

@@ -143,3 +143,15 @@ fn carve_order_is_random_and_differs_between_runs() {
     let plain: Vec<i64> = (1..16).map(|i| 48 * i).collect();
     assert_eq!(carve_order(library()), plain);
 }
+
+#[test]
+fn free_keeps_errno_on_its_fast_and_slow_paths() {
+    for lib in [hardened_library(), library()] {
+        assert_eq!(
+            stdout_of(lib, "errno").trim(),
+            "errno kept",
+            "{}",
+            lib.display()
+        );
+    }
+}

@@ -17,9 +17,13 @@
  *               freeing ("sizes ok"; run with SLABPOOL_GUARD_SAMPLE=1, so
  *               that many are guarded blocks, which hold exactly what was
  *               asked plus the canary)
+ *   errno       frees blocks of 16 B to 3 MB with errno set, enough that
+ *               frees take the quarantine's and the cache's slow paths,
+ *               and checks that no free changed errno ("errno kept")
  *
  * Pointers are printed as "pointer 0x..." before the call that should
  * abort. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +139,26 @@ static int sizes(void) {
     return 0;
 }
 
+static int errno_kept(void) {
+    static void *blocks[4096];
+    size_t sizes[] = {16, 200, 5000, 100000, 3000000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i] <= 5000 ? 4096 : 64;
+        for (size_t k = 0; k < n; k++)
+            blocks[k] = opaque(malloc(sizes[i]));
+        for (size_t k = 0; k < n; k++) {
+            errno = 1234;
+            free(blocks[k]);
+            if (errno != 1234) {
+                printf("free of %zu bytes changed errno to %d\n", sizes[i], errno);
+                return 1;
+            }
+        }
+    }
+    printf("errno kept\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2)
         return 2;
@@ -151,5 +175,7 @@ int main(int argc, char **argv) {
         return carve();
     if (!strcmp(mode, "sizes"))
         return sizes();
+    if (!strcmp(mode, "errno"))
+        return errno_kept();
     return 2;
 }
