@@ -252,6 +252,12 @@ fn checked(call: &str, p: *mut u8) -> (Found, usize) {
 /// `p` must be a live block of `class`, given up by the caller.
 #[inline(always)]
 unsafe fn release_small(p: *mut u8, class: SizeClass, requested: usize) {
+    // A sampled small block's sample ends now, not when it leaves the
+    // quarantine.
+    #[cfg(feature = "prof")]
+    if global::sampled(p) {
+        crate::prof::end_sample("free", p);
+    }
     // SAFETY: forwarded contract; a block of its class's size holds at
     // least `requested` bytes and its tag.
     unsafe {
@@ -266,21 +272,15 @@ unsafe fn release_small(p: *mut u8, class: SizeClass, requested: usize) {
 /// # Safety
 /// `p` must be the live block `b`, given up by the caller.
 unsafe fn release(p: *mut u8, b: Found, requested: usize) {
-    // A sampled small block's sample ends now, not when it leaves the
-    // quarantine.
-    #[cfg(feature = "prof")]
-    if global::sampled(p) {
-        crate::prof::end_sample("free", p);
+    if let Found::Small(class) = b {
+        // SAFETY: forwarded contract.
+        return unsafe { release_small(p, class, requested) };
     }
     // A sampled large or huge block's sample ends (one load while none is
     // live).
     #[cfg(feature = "prof")]
     if matches!(b, Found::Large(_) | Found::Huge) {
         crate::prof::big_freed(p);
-    }
-    if let Found::Small(class) = b {
-        // SAFETY: forwarded contract.
-        return unsafe { release_small(p, class, requested) };
     }
     // SAFETY: `p` is the live block `b` of at least `requested` bytes.
     unsafe { zero_on_free(p, requested) };
@@ -505,7 +505,7 @@ unsafe impl GlobalAlloc for SlabPool {
                     canary::wrong_size("dealloc", p, requested, layout.size());
                 }
                 // SAFETY: `p` is a live block of `class`, given up.
-                unsafe { release(p, Found::Small(class), requested) }
+                unsafe { release_small(p, class, requested) }
             }
             _ => {
                 let (b, requested) = checked("dealloc", p);
