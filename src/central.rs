@@ -50,6 +50,7 @@
 use crate::arena::Arena;
 use crate::block::{BlockList, Chain};
 use crate::inbox::Inbox;
+use crate::os;
 use crate::segment::SpanKind;
 use crate::segment::SpanList;
 use crate::size_class::CLASSES;
@@ -177,6 +178,8 @@ impl Central {
                     owned: unsafe { SlabLock::new() },
                     locks: LockCounts { acquisitions: 0, waits: 0, sleeps: 0 },
                     cross_thread_batches: 0,
+                    last_carve_ms: 0,
+                    carve_streak: 0,
                 }),
                 cached: AtomicUsize::new(0),
                 inbox: Inbox::new(),
@@ -309,11 +312,29 @@ impl Central {
         let slab = Slab::init(new.span, class, info, &mut unsafe { SlabLock::new() });
         #[cfg(not(loom))]
         self.carved.store(true, Relaxed);
-        self.locked(|st| {
+        let now = os::now_ms();
+        let (chain, growing) = self.locked(|st| {
             st.adopt(slab);
             st.open = Some(slab);
-            st.take_from_slabs(info, ask.want, home).into_chain()
-        })
+            let growing = st.growing(now);
+            (
+                st.take_from_slabs(info, ask.want, home).into_chain(),
+                growing,
+            )
+        });
+        // A class that grows fast gets the pages of its new slab written in
+        // by one system call, outside the lock, instead of a page fault per
+        // page as its blocks are handed out: an allocate-only C program ran
+        // a third faster. Only pages that are not in RAM yet (a span whose
+        // pages all read as zero), and one slab at most ahead of the
+        // program per class and arena.
+        #[cfg(not(loom))]
+        if growing && new.zero {
+            slab.populate(info);
+        }
+        #[cfg(loom)]
+        let _ = growing;
+        chain
     }
 
     /// Takes back `list`, a batch of blocks of `class` (any length) whose

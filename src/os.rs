@@ -264,6 +264,28 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     ok
 }
 
+/// Writes in the whole OS pages of `[p, p + size)` ahead of use, as zero
+/// pages (what a write fault would map), in one system call instead of a
+/// fault per page (`MADV_POPULATE_WRITE`): for memory the program is about
+/// to fill. Best effort: a kernel without it (before Linux 5.14), or short
+/// of memory, leaves the pages to fault in when they are touched. Data
+/// already there is kept. `errno` is kept. Returns whether the kernel did
+/// it.
+///
+/// # Safety
+/// The range must lie in a read-write mapping made here.
+#[cfg(not(loom))]
+pub unsafe fn populate(p: *mut u8, size: usize) -> bool {
+    let (start, end) = whole_pages(p as usize, p as usize + size, page_size());
+    if start >= end {
+        return true;
+    }
+    let _errno = SavedErrno::new();
+    let range = start as *mut libc::c_void;
+    // SAFETY: by the caller's contract; the call changes no byte.
+    unsafe { libc::madvise(range, end - start, libc::MADV_POPULATE_WRITE) == 0 }
+}
+
 /// [`PAGE`]s of a range [`clear`] asks the kernel about per `mincore`
 /// call. Its answer, a byte per page, is a buffer on the stack of this
 /// many bytes: enough for any page of at least 4 KiB (an emulator such as
@@ -492,8 +514,10 @@ impl Drop for StderrWriter {
 
 /// Saves `errno` and restores it when dropped (C's `free` never changes
 /// `errno`, and its slow paths make system calls that may).
+#[cfg(not(loom))]
 pub struct SavedErrno(i32);
 
+#[cfg(not(loom))]
 impl SavedErrno {
     pub fn new() -> Self {
         // SAFETY: `__errno_location` returns the calling thread's errno.
@@ -501,6 +525,7 @@ impl SavedErrno {
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for SavedErrno {
     fn drop(&mut self) {
         // SAFETY: as in `new`.

@@ -115,6 +115,17 @@ impl Slab {
         Slab(span)
     }
 
+    /// Writes in the pages of this fresh slab's blocks ahead of use
+    /// (`os::populate`): for a class the program is filling fast, whose
+    /// blocks will all be handed out soon (see `Central::carve`).
+    #[cfg(not(loom))]
+    pub fn populate(&self, info: &ClassInfo) {
+        // SAFETY: the slab's pages lie in its segment's read-write mapping;
+        // its guard page, if any, lies past them.
+        // Best effort: an old kernel leaves the pages to fault in.
+        let _ = unsafe { os::populate(self.0.start(), (info.slab_pages as usize) << PAGE_SHIFT) };
+    }
+
     /// Makes the freshly carved `span` an empty slab of `class`.
     pub fn init(span: SpanRef, class: usize, info: &ClassInfo, lock: &mut SlabLock) -> Slab {
         span.set_class(class, info.reciprocal);

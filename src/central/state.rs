@@ -19,6 +19,13 @@ use crate::sync::LockCounts;
 /// Slabs a take for another shard looks at, at most (`take_freed`).
 const SPARE_SLABS: usize = 8;
 
+/// A class grows fast when its pool carves slabs less than this many
+/// milliseconds apart, [`GROWTH_STREAK`] times in a row, with no slab
+/// released between, and holds at least [`GROWTH_SLABS`] slabs.
+pub(super) const GROWTH_MS: u32 = 10;
+pub(super) const GROWTH_STREAK: u32 = 2;
+pub(super) const GROWTH_SLABS: usize = 8;
+
 /// `flushed_by` of a batch that came through the inbox (another shard's).
 const REMOTE: u32 = u32::MAX;
 
@@ -48,6 +55,11 @@ pub(super) struct CentralState {
     /// Batches taken from the transfer stack by a thread other than the
     /// one that flushed them.
     pub(super) cross_thread_batches: u64,
+    /// When the pool last carved a slab (`os::now_ms`), and how many
+    /// carves in a row came within [`GROWTH_MS`] of the one before with no
+    /// slab released between ([`CentralState::growing`]).
+    pub(super) last_carve_ms: u32,
+    pub(super) carve_streak: u32,
 }
 
 /// Batches the transfer stack of a class may hold.
@@ -295,8 +307,24 @@ impl CentralState {
         foreign.into_chain()
     }
 
+    /// Records a slab carved at `now` (milliseconds, `os::now_ms`), already
+    /// adopted; whether the class grows fast: its pool holds at least
+    /// [`GROWTH_SLABS`] slabs, and the last [`GROWTH_STREAK`] carves, this
+    /// one included, each came within [`GROWTH_MS`] of the one before, with
+    /// no slab released since. The program is then filling the class's slabs
+    /// as fast as they are carved (a heap being built, an allocate-only
+    /// phase), and the new slab's pages will all be written soon.
+    pub(super) fn growing(&mut self, now: u32) -> bool {
+        let soon = now.wrapping_sub(self.last_carve_ms) < GROWTH_MS;
+        self.carve_streak = if soon { self.carve_streak + 1 } else { 0 };
+        self.last_carve_ms = now;
+        self.carve_streak >= GROWTH_STREAK && self.slabs >= GROWTH_SLABS
+    }
+
     /// Returns empty, unlisted `slab` to the arena.
     pub(super) fn release(&mut self, slab: Slab, home: Home) {
+        // A class that gives slabs back is not growing.
+        self.carve_streak = 0;
         if self.open == Some(slab) {
             self.open = None;
         }

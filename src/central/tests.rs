@@ -260,3 +260,94 @@ fn pool_collect_all(p0: &Pool, p1: &Pool, home1: Home) {
     let (_, foreign) = p1.central.collect(p1.class, home1);
     assert!(foreign.is_empty());
 }
+
+#[test]
+fn a_class_grows_when_it_carves_in_quick_succession_and_is_big() {
+    use state::{GROWTH_MS, GROWTH_SLABS, GROWTH_STREAK};
+    assert_eq!(GROWTH_STREAK, 2, "the sequence below assumes it");
+    let central = Central::new();
+    central.locked(|st| {
+        st.slabs = GROWTH_SLABS;
+        let t = 1000;
+        assert!(!st.growing(t), "a first carve");
+        assert!(!st.growing(t + 1), "one soon after");
+        assert!(st.growing(t + 2), "two soon after");
+        assert!(st.growing(t + 2 + GROWTH_MS - 1), "and more");
+        let t = t + 2 + 3 * GROWTH_MS;
+        assert!(!st.growing(t), "after a pause");
+        assert!(!st.growing(t + 1));
+        assert!(st.growing(t + 2), "growing again");
+        st.slabs = GROWTH_SLABS - 1;
+        assert!(!st.growing(t + 3), "too few slabs");
+        st.slabs = GROWTH_SLABS;
+        assert!(st.growing(t + 4), "the streak went on");
+        // A clock read before the last carve (the counter wrapped) is no
+        // quick succession.
+        assert!(!st.growing(t.wrapping_sub(1)));
+    });
+}
+
+/// Whether every OS page of `[p, p + len)` is in RAM.
+#[cfg(not(loom))]
+fn resident(p: *const u8, len: usize) -> bool {
+    let page = os::page_size();
+    let (start, end) = os::whole_pages(p as usize, p as usize + len, page);
+    assert!(start < end, "a whole OS page to look at");
+    let mut vec = vec![0u8; (end - start) / page];
+    // SAFETY: the range lies in one of the arena's mappings; `vec` has a
+    // byte per page.
+    let ok = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
+    assert_eq!(ok, 0, "mincore");
+    vec.iter().all(|&b| b & 1 == 1)
+}
+
+#[cfg(not(loom))]
+#[test]
+fn a_fast_growing_class_gets_its_new_slabs_written_in_ahead() {
+    let pool = Pool::new(class_of(4096));
+    let info = &CLASSES[pool.class];
+    assert_eq!(info.size as usize, os::PAGE, "a block per page");
+    // The blocks' pages past the first, which one block handed out does
+    // not touch.
+    let tail = |b: *mut crate::block::Block| {
+        let slab = slab_of(b);
+        let start = slab.0.start().wrapping_add(os::PAGE);
+        (start, ((info.slab_pages as usize) - 1) * os::PAGE)
+    };
+    let mut held = Vec::new();
+    let mut first = true;
+    let mut populated = false;
+    // Each round carves a slab, takes one block of it, looks at the rest,
+    // then takes every block of the slab (so the next round carves).
+    for round in 0..4 * state::GROWTH_SLABS {
+        let mut got = pool.refill(1);
+        let b = got.pop().expect("a block");
+        held.push(b);
+        let (start, len) = tail(b);
+        if first {
+            assert!(
+                !resident(start, len),
+                "a class's first slab faults in as used"
+            );
+            first = false;
+        } else if resident(start, len) {
+            assert!(
+                round >= state::GROWTH_SLABS - 1,
+                "populated at round {round}"
+            );
+            populated = true;
+            break;
+        }
+        while held.len() % info.capacity as usize != 0 {
+            let mut got = pool.refill(info.capacity - (held.len() % info.capacity as usize) as u32);
+            held.extend(std::iter::from_fn(|| got.pop()));
+        }
+    }
+    assert!(populated, "no slab was written in ahead");
+    // A class that gives slabs back is no longer growing.
+    for b in held.drain(..) {
+        pool.free(b);
+    }
+    pool.collect();
+    assert_eq!(pool.central.locked(|st| st.carve_streak), 0);
+}

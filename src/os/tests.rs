@@ -304,3 +304,30 @@ fn the_vdso_clock_is_the_c_library_clock() {
         "{coarse} vs {fine}"
     );
 }
+
+#[test]
+fn populate_writes_the_pages_in_and_keeps_what_they_hold() {
+    let page = page_size();
+    let pages = 16;
+    let p = reserve(pages * page, PAGE).expect("reserve").as_ptr();
+    // SAFETY: inside the reservation.
+    unsafe { p.add(3 * page + 5).write(0x5a) };
+    assert_eq!(resident(p, pages).iter().filter(|&&r| r).count(), 1);
+    // SAFETY: the test's own read-write mapping.
+    if !unsafe { populate(p.add(PAGE / 2), pages * page - PAGE) } {
+        println!("no MADV_POPULATE_WRITE on this kernel");
+    } else {
+        // Whole OS pages only: the first and last partial ones are left.
+        let got = resident(p, pages);
+        let expect: Vec<bool> = (0..pages)
+            .map(|i| i == 3 || (1..pages - 1).contains(&i))
+            .collect();
+        assert_eq!(got, expect);
+    }
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(p.add(3 * page + 5).read(), 0x5a, "data kept");
+        assert!((0..pages * page).all(|i| i == 3 * page + 5 || p.add(i).read() == 0));
+        release(p, pages * page);
+    }
+}
