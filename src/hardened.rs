@@ -285,6 +285,7 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     // SAFETY: `p` is the live block `b` of at least `requested` bytes.
     unsafe { zero_on_free(p, requested) };
     match b {
+        // Released above.
         Found::Small(_) => {}
         // SAFETY: `p` is a live large block, given up.
         Found::Large(_) => unsafe { global::heap().free_large(p) },
