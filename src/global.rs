@@ -435,7 +435,7 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 /// # Safety
 /// `p` must be a live block of `class`, given up by the caller.
 #[cfg(feature = "hardened")]
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
