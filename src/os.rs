@@ -599,4 +599,4 @@ pub unsafe fn fence(p: *mut u8, size: usize, access: bool) -> bool {
 mod vdso;
 
 #[cfg(all(test, not(loom)))]
-mod tests;
+pub(crate) mod tests;

@@ -312,10 +312,17 @@ fn populate_writes_the_pages_in_and_keeps_what_they_hold() {
     let p = reserve(pages * page, PAGE).expect("reserve").as_ptr();
     // SAFETY: inside the reservation.
     unsafe { p.add(3 * page + 5).write(0x5a) };
-    assert_eq!(resident(p, pages).iter().filter(|&&r| r).count(), 1);
+    if !emulated() {
+        assert_eq!(resident(p, pages).iter().filter(|&&r| r).count(), 1);
+    }
     // SAFETY: the test's own read-write mapping.
-    if !unsafe { populate(p.add(PAGE / 2), pages * page - PAGE) } {
+    let done = unsafe { populate(p.add(PAGE / 2), pages * page - PAGE) };
+    if !done {
         println!("no MADV_POPULATE_WRITE on this kernel");
+    } else if emulated() {
+        // qemu-user (7.2) answers an madvise it does not pass through
+        // with success and does nothing.
+        println!("populate: residency not checked under an emulator");
     } else {
         // Whole OS pages only: the first and last partial ones are left.
         let got = resident(p, pages);
@@ -330,4 +337,12 @@ fn populate_writes_the_pages_in_and_keeps_what_they_hold() {
         assert!((0..pages * page).all(|i| i == 3 * page + 5 || p.add(i).read() == 0));
         release(p, pages * page);
     }
+}
+
+/// Whether the tests run under an emulator (the aarch64 runs of CI under
+/// qemu-user), where `madvise` advice other than `MADV_DONTNEED` is
+/// accepted and ignored.
+pub(crate) fn emulated() -> bool {
+    std::env::var_os("SLABPOOL_TEST_RUNNER").is_some()
+        || std::env::var_os("QEMU_PAGESIZE").is_some()
 }
