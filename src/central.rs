@@ -330,7 +330,7 @@ impl Central {
         // program per class and arena.
         #[cfg(not(loom))]
         if growing && new.zero {
-            slab.populate(info);
+            slab.populate();
         }
         #[cfg(loom)]
         let _ = growing;

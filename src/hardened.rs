@@ -230,10 +230,8 @@ fn checked(call: &str, p: *mut u8) -> (Found, usize) {
         Err(why) => lookup::invalid(call, p, why),
     };
     if let Found::Small(class) = b {
-        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
-        if unsafe { block::looks_free(p) } {
-            pointer::confirm_not_free(call, p, class);
-        }
+        // SAFETY: `p` starts a block of `class`.
+        return (b, unsafe { checked_small(call, p, class) });
     }
     if b == Found::Huge {
         // SAFETY: `p` is a live huge block, armed when handed out.
@@ -243,6 +241,24 @@ fn checked(call: &str, p: *mut u8) -> (Found, usize) {
     let usable = unsafe { usable(p, b) };
     // SAFETY: as above.
     (b, unsafe { canary::check(call, p, usable) })
+}
+
+/// [`checked`] of `p`, found to start a block of `class`: not free, its
+/// canary intact. Returns its requested size; aborts with a message
+/// otherwise.
+///
+/// # Safety
+/// `p` must start a block of `class` in a live segment (or the profiler's
+/// pool).
+#[inline(always)]
+unsafe fn checked_small(call: &str, p: *mut u8, class: SizeClass) -> usize {
+    // SAFETY: `p` starts a block of `class`, at least 8 bytes.
+    if unsafe { block::looks_free(p) } {
+        pointer::confirm_not_free(call, p, class);
+    }
+    // SAFETY: `p` is a live block of `class` (not free), armed when handed
+    // out.
+    unsafe { canary::check(call, p, class.info().size as usize) }
 }
 
 /// Frees `p`, a checked small block of `class` holding `requested` bytes:
@@ -316,13 +332,8 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: the registry says `p` lies in a segment.
         && let Some(class) = unsafe { lookup::slab_class(p) }
     {
-        // SAFETY: `p` starts a block of `class`, at least 8 bytes.
-        if unsafe { block::looks_free(p) } {
-            pointer::confirm_not_free("free", p, class);
-        }
-        // SAFETY: `p` is a live block of `class` (not free), armed when
-        // handed out.
-        let requested = unsafe { canary::check("free", p, class.info().size as usize) };
+        // SAFETY: `p` starts a block of `class` in a live segment.
+        let requested = unsafe { checked_small("free", p, class) };
         // SAFETY: checked above, given up by the caller. No need to save
         // `errno`: the slow paths of a small block's free restore it.
         return unsafe { release_small(p, class, requested) };

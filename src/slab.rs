@@ -119,11 +119,11 @@ impl Slab {
     /// (`os::populate`): for a class the program is filling fast, whose
     /// blocks will all be handed out soon (see `Central::carve`).
     #[cfg(not(loom))]
-    pub fn populate(&self, info: &ClassInfo) {
+    pub fn populate(&self) {
         // SAFETY: the slab's pages lie in its segment's read-write mapping;
         // its guard page, if any, lies past them.
         // Best effort: an old kernel leaves the pages to fault in.
-        let _ = unsafe { os::populate(self.0.start(), (info.slab_pages as usize) << PAGE_SHIFT) };
+        let _ = unsafe { os::populate(self.0.start(), self.block_pages() * PAGE) };
     }
 
     /// Makes the freshly carved `span` an empty slab of `class`.

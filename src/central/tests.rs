@@ -287,20 +287,6 @@ fn a_class_grows_when_it_carves_in_quick_succession_and_is_big() {
     });
 }
 
-/// Whether every OS page of `[p, p + len)` is in RAM.
-#[cfg(not(loom))]
-fn resident(p: *const u8, len: usize) -> bool {
-    let page = os::page_size();
-    let (start, end) = os::whole_pages(p as usize, p as usize + len, page);
-    assert!(start < end, "a whole OS page to look at");
-    let mut vec = vec![0u8; (end - start) / page];
-    // SAFETY: the range lies in one of the arena's mappings; `vec` has a
-    // byte per page.
-    let ok = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
-    assert_eq!(ok, 0, "mincore");
-    vec.iter().all(|&b| b & 1 == 1)
-}
-
 #[cfg(not(loom))]
 #[test]
 fn a_fast_growing_class_gets_its_new_slabs_written_in_ahead() {
@@ -321,8 +307,11 @@ fn a_fast_growing_class_gets_its_new_slabs_written_in_ahead() {
     let tail = |b: *mut crate::block::Block| {
         let slab = slab_of(b);
         let start = slab.0.start().wrapping_add(os::PAGE);
-        (start, ((info.slab_pages as usize) - 1) * os::PAGE)
+        (start, info.slab_pages as usize - 1)
     };
+    // Whether every one of the `pages` OS pages from `p` is in RAM (OS
+    // pages are slabpool's here).
+    let resident = |p: *mut u8, pages: usize| os::tests::resident(p, pages).iter().all(|&r| r);
     let mut held = Vec::new();
     let mut first = true;
     let mut populated = false;

@@ -177,7 +177,7 @@ fn reservations_are_whole_os_pages() {
 /// Which OS pages of `[p, p + pages * page_size())` are in RAM (the
 /// vector has room for a byte per 4 KiB, what an emulator with 4 KiB host
 /// pages writes; its bytes are per OS page only on a real kernel).
-fn resident(p: *mut u8, pages: usize) -> std::vec::Vec<bool> {
+pub(crate) fn resident(p: *mut u8, pages: usize) -> std::vec::Vec<bool> {
     let mut v = std::vec![0u8; pages * page_size() / PAGE];
     // SAFETY: whole OS pages of a mapping of the test's; `v` has a byte per page.
     let rc = unsafe { libc::mincore(p.cast(), pages * page_size(), v.as_mut_ptr()) };
