@@ -48,9 +48,15 @@ const BATCH_BYTES: usize = 2048;
 const BATCH_MAX: usize = 2;
 const BATCH_MIN: usize = 2;
 
-/// A thread cache holds at most this many bytes of one class (and at least
-/// one batch).
+/// A thread cache holds at most this many bytes of one class up to
+/// [`LOOKUP_LIMIT`] (and at least one batch)...
 const CACHE_CLASS_BYTES: usize = 256 * 1024;
+/// ... and this many of a class above it. A program spends more time on each
+/// large block than a refill costs it, so a short cache loses little; and
+/// large blocks make up most of the bytes that wait in the caches of
+/// threads that free what other threads allocated (`work-stealing`: peak
+/// RSS down by a tenth, no slower).
+const CACHE_LARGE_CLASS_BYTES: usize = 64 * 1024;
 /// ... and at most this many batches of one class.
 const CACHE_MAX_BATCHES: usize = 4;
 
@@ -116,7 +122,12 @@ const fn class_info(i: usize) -> ClassInfo {
     let natural = size & size.wrapping_neg();
     let align_pages = if natural > PAGE { natural / PAGE } else { 1 };
     let batch = clamp(BATCH_BYTES / size, BATCH_MIN, BATCH_MAX);
-    let max_cached = clamp(CACHE_CLASS_BYTES / size, batch, CACHE_MAX_BATCHES * batch);
+    let class_bytes = if size > LOOKUP_LIMIT {
+        CACHE_LARGE_CLASS_BYTES
+    } else {
+        CACHE_CLASS_BYTES
+    };
+    let max_cached = clamp(class_bytes / size, batch, CACHE_MAX_BATCHES * batch);
     ClassInfo {
         size: size as u32,
         slab_pages: best as u32,

@@ -55,6 +55,16 @@ fn slab_geometry() {
         let natural = c.size as usize & (c.size as usize).wrapping_neg();
         assert_eq!((c.align_pages as usize * PAGE) % natural.min(slab), 0);
         assert!(c.batch >= 2 && c.batch <= c.max_cached);
+        // A thread cache's share of one class: at most four batches, and
+        // at most 64 KiB (or one batch) above 1 KiB.
+        let (size, batch, cached) = (c.size as usize, c.batch as usize, c.max_cached as usize);
+        assert!(cached <= CACHE_MAX_BATCHES * batch, "class {i}");
+        if size > LOOKUP_LIMIT {
+            assert!(
+                cached * size <= CACHE_LARGE_CLASS_BYTES.max(batch * size),
+                "class {i}"
+            );
+        }
     }
 }
 
