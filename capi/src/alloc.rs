@@ -54,11 +54,9 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 /// null, `p` is dead.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    if size == 0 && !p.is_null() {
-        // glibc (REALLOC_ZERO_BYTES_FREES): free and return NULL.
-        // SAFETY: `p` is a live block given up by the caller.
-        unsafe { raw::free(p.cast()) };
-        return core::ptr::null_mut();
+    if size == 0 {
+        // SAFETY: forwarded contract.
+        return unsafe { realloc_to_zero(p) };
     }
     // SAFETY: forwarded contract; invalid pointers abort.
     let q = unsafe { raw::realloc(p.cast(), size, c_align(size)) };
@@ -66,6 +64,23 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         return errno::enomem();
     }
     q.cast()
+}
+
+/// `realloc(p, 0)`, out of line (one test of the size on the common path):
+/// as glibc (REALLOC_ZERO_BYTES_FREES), frees `p` and returns NULL; with a
+/// null `p`, `malloc(0)`.
+///
+/// # Safety
+/// As [`realloc`].
+#[cold]
+#[inline(never)]
+unsafe fn realloc_to_zero(p: *mut c_void) -> *mut c_void {
+    if p.is_null() {
+        return raw::malloc(0).cast();
+    }
+    // SAFETY: `p` is a live block given up by the caller.
+    unsafe { raw::free(p.cast()) };
+    core::ptr::null_mut()
 }
 
 /// # Safety
