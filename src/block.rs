@@ -70,13 +70,16 @@ const NOT_A_LINK: usize = !((1 << ADDRESS_BITS) - 1) | (LINK - 1);
 /// secret itself or received the block, directly or not, from a thread that
 /// had (through a lock, the inbox's atomics or the program's own
 /// synchronisation), which orders the write before its reads.
-struct Secret(core::cell::UnsafeCell<usize>);
+///
+/// A second word, drawn independently, keys the hardened build's canaries
+/// ([`tag_secret`]).
+struct Secret(core::cell::UnsafeCell<[usize; 2]>);
 
 // SAFETY: written once under `SECRET_STATE`'s protocol before any read
 // (see above); never written again.
 unsafe impl Sync for Secret {}
 
-static SECRET: Secret = Secret(core::cell::UnsafeCell::new(0));
+static SECRET: Secret = Secret(core::cell::UnsafeCell::new([0; 2]));
 
 /// `SECRET`'s state: 0 unset, 1 being set, 2 set (published with Release).
 static SECRET_STATE: AtomicU8 = AtomicU8::new(0);
@@ -90,10 +93,11 @@ pub fn init_secret() {
         match SECRET_STATE.compare_exchange(0, 1, Acquire, Acquire) {
             Ok(_) => {
                 let word = (entropy::random_word() as usize) | 1 << (usize::BITS - 2);
+                let tags = entropy::random_word() as usize;
                 // SAFETY: state 1 makes this the only writer, and no thread
                 // reads the secret before it sees state 2 (or synchronises
                 // with one that did).
-                unsafe { *SECRET.0.get() = word };
+                unsafe { *SECRET.0.get() = [word, tags] };
                 SECRET_STATE.store(2, Release);
                 return;
             }
@@ -138,12 +142,22 @@ static INIT_SECRET: extern "C" fn() = {
     init
 };
 
-/// The per-process secret (also the key of the hardened build's canaries
-/// and carve order).
+/// The per-process secret links are encoded with.
 #[inline(always)]
 pub(crate) fn secret() -> usize {
     // SAFETY: see `Secret`: the write happened before this read.
-    unsafe { *SECRET.0.get() }
+    unsafe { (*SECRET.0.get())[0] }
+}
+
+/// The per-process secret of the hardened build's canaries, drawn apart
+/// from [`secret`]: a block's tag can be read by an over-read of the block
+/// (a bug class of its own), and the key it yields must tell nothing of
+/// how free-list links are encoded. Set with [`secret`] (`ensure_secret`).
+#[cfg(feature = "hardened")]
+#[inline(always)]
+pub(crate) fn tag_secret() -> usize {
+    // SAFETY: as in `secret`.
+    unsafe { (*SECRET.0.get())[1] }
 }
 
 /// The stored form of a link to `next`, under `key` (the secret).

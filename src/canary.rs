@@ -3,12 +3,14 @@
 //! request are the allocator's.
 //!
 //! Layout of a block of `usable` bytes holding a request of `requested`:
-//! `[0, requested)` the program's; `[requested, requested + pattern)` a
-//! pattern byte, with `pattern = min(usable - requested - TAG,
+//! `[0, requested)` the program's; `[requested, requested + pattern)`
+//! pattern bytes (the key's, each made odd), with `pattern = min(usable - requested - TAG,
 //! PATTERN_MAX)` (one word at most: written and checked as one unaligned
 //! word, masked, with no loop); the last [`TAG`] bytes a tag, `key(block) ^ slack << 24`
-//! with `slack = usable - requested`. The key mixes the per-process secret
-//! (`block`'s) with the block's address, so a tag cannot be forged or
+//! with `slack = usable - requested`. The key mixes a per-process secret
+//! (`block::tag_secret`, drawn apart from the free lists' secret: a tag
+//! read past a block's end tells nothing of how links are encoded) with
+//! the block's address, so a tag cannot be forged or
 //! moved to another block. Its low 24 bits (its first 3 bytes, where an
 //! overflow lands first) must decode to 0, and its top bits (its last
 //! bytes, where an underflow of the next block lands) to a slack within
@@ -37,24 +39,33 @@ const PATTERN_MAX: usize = 8;
 /// to 1 TiB).
 const CHECK_BITS: u32 = 24;
 
-/// The block's key: the secret and the address, mixed by a multiplication
-/// (every address bit reaches the key's top bits, which the check uses).
+/// The block's key: the canary secret and the address, mixed by a
+/// multiplication (every address bit reaches the key's top bits, which
+/// the check uses).
 #[inline(always)]
 fn key(p: *const u8) -> u64 {
-    let x = (block::secret() as u64 ^ p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    key_with(block::tag_secret(), p)
+}
+
+/// [`key`] under `secret`.
+#[inline(always)]
+fn key_with(secret: usize, p: *const u8) -> u64 {
+    let x = (secret as u64 ^ p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^ (x >> 29)
 }
 
-/// The pattern byte of a block (never 0, so a stray terminating NUL shows).
+/// The byte of a huge block's front canary, before `arm_front` flips it.
 #[inline(always)]
 fn pattern(key: u64) -> u8 {
     (key >> 8) as u8 | 1
 }
 
-/// The pattern byte in every byte of a word.
+/// A block's pattern word: the key's bytes, each made odd (never 0, so a
+/// stray terminating NUL shows). One `or`: a byte repeated eight times
+/// cost a shift, a multiplication and an add on every `malloc` and `free`.
 #[inline(always)]
 fn pattern_word(key: u64) -> u64 {
-    u64::from(pattern(key)) * 0x0101_0101_0101_0101
+    key | 0x0101_0101_0101_0101
 }
 
 /// Pattern bytes of a block with `slack` bytes past the request.
@@ -64,10 +75,20 @@ fn pattern_len(slack: usize) -> usize {
 }
 
 /// The bits of the first `len` (at most 8) bytes of a word read with
-/// [`read_pattern`].
+/// [`read_pattern`]: one load (a shift by 64 - 8 * len needs a branch or a
+/// select for `len` 0).
 #[inline(always)]
 fn first_bytes(len: usize) -> u64 {
-    u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0)
+    const MASKS: [u64; PATTERN_MAX + 1] = {
+        let mut masks = [0u64; PATTERN_MAX + 1];
+        let mut len = 1;
+        while len <= PATTERN_MAX {
+            masks[len] = u64::MAX >> (64 - 8 * len);
+            len += 1;
+        }
+        masks
+    };
+    MASKS[len.min(PATTERN_MAX)]
 }
 
 /// The word at `p` (the pattern's place), its first byte lowest.

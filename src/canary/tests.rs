@@ -20,6 +20,25 @@ fn a_fresh_canary_gives_back_the_request() {
 }
 
 #[test]
+fn a_tag_tells_nothing_of_the_free_list_secret() {
+    block::ensure_secret();
+    assert_ne!(block::tag_secret(), block::secret());
+    let (requested, usable) = (40, 64);
+    let mut b = block(usable);
+    let p = b.as_mut_ptr().cast::<u8>();
+    // SAFETY: `p` holds `usable` bytes, 8-aligned.
+    let tag = unsafe {
+        arm(p, requested, usable);
+        p.add(usable - TAG).cast::<u64>().read()
+    };
+    let slack = ((usable - requested) as u64) << CHECK_BITS;
+    // The tag decodes under the canary secret's key, not under a key
+    // made the same way from the free lists' secret.
+    assert_eq!(tag ^ key(p), slack);
+    assert_ne!(tag ^ key_with(block::secret(), p), slack);
+}
+
+#[test]
 fn one_byte_past_the_request_is_caught() {
     for (requested, usable) in [(1, 16), (8, 16), (40, 48), (48, 64), (100, 4096)] {
         let mut b = block(usable);
