@@ -35,7 +35,7 @@
 use crate::block::{self, Block};
 use crate::canary::{self, TAG};
 use crate::os;
-use crate::size_class::CLASSES;
+use crate::size_class::SizeClass;
 use core::fmt::Write;
 use core::ptr;
 
@@ -175,6 +175,18 @@ unsafe fn check_untouched(p: *mut u8, class: usize) {
     }
 }
 
+/// The block size of `class`, without a bounds check (which would bring a
+/// panic into `free`).
+///
+/// # Safety
+/// `class` must be a class index (below `NUM_CLASSES`): the ring keeps
+/// only the indices of the classes its blocks were freed with.
+#[inline(always)]
+unsafe fn usable(class: usize) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { SizeClass::new_unchecked(class) }.info().size as usize
+}
+
 /// Whether `p`, a quarantined block of `class`, reads as it was freed:
 /// marked, and zero from its second word to [`zero_checked`].
 ///
@@ -182,7 +194,8 @@ unsafe fn check_untouched(p: *mut u8, class: usize) {
 /// `p` must be a quarantined block of `class`.
 #[inline(always)]
 unsafe fn untouched(p: *mut u8, class: usize) -> bool {
-    let usable = CLASSES[class].size as usize;
+    // SAFETY: forwarded contract (the class `p` was quarantined with).
+    let usable = unsafe { usable(class) };
     // SAFETY: a block of `usable` bytes, at least 8; the words read lie in
     // its first `zero_checked(usable)` bytes when it has 32 past its tag.
     unsafe {
@@ -224,7 +237,8 @@ unsafe fn written(p: *mut u8, class: usize) -> Option<usize> {
         return Some(0);
     }
     let from = size_of::<usize>();
-    let len = zero_checked(CLASSES[class].size as usize).saturating_sub(from);
+    // SAFETY: forwarded contract.
+    let len = zero_checked(unsafe { usable(class) }).saturating_sub(from);
     // SAFETY: within the block's first `zero_checked` bytes.
     unsafe { canary::first_other(p.add(from), len, 0) }.map(|at| from + at)
 }
