@@ -206,6 +206,35 @@ pub unsafe fn next_keyed(block: *mut Block, key: usize) -> *mut Block {
     next
 }
 
+/// A link that names an 8-aligned address in the same chunk
+/// (`SEGMENT_SIZE`, a segment's alignment) as the block holding it: its
+/// XOR with that block's address has none of these bits set.
+#[cfg(not(loom))]
+const NOT_NEAR: usize = !(crate::layout::SEGMENT_SIZE - 1) | (LINK - 1);
+
+/// [`next_keyed`] as a filter, for the C door's `malloc`, which takes a
+/// block on its fast path only when the link leads into the block's own
+/// segment: the next block if so, else `None` (the end of the list,
+/// another segment, or a corrupt link), and the caller then pops through
+/// [`next_keyed`] and its own checks. One test covers both of
+/// [`next_keyed`]'s: an address in the block's segment is a canonical one.
+///
+/// # Safety
+/// As for [`next_keyed`].
+#[cfg(not(loom))]
+#[inline(always)]
+pub unsafe fn next_near_keyed(block: *mut Block, key: usize) -> Option<*mut Block> {
+    poison::unpoison(block.cast(), || LINK);
+    // SAFETY: as for `next_keyed`.
+    let word = unsafe { (*block).next };
+    poison::poison(block.cast(), || LINK);
+    let next = decode(word, key);
+    if (next as usize ^ block as usize) & NOT_NEAR != 0 {
+        return None;
+    }
+    Some(next)
+}
+
 /// Sets the link of `block`.
 ///
 /// # Safety

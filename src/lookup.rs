@@ -26,7 +26,7 @@
 use crate::guard;
 use crate::huge;
 use crate::layout::SEGMENT_SHIFT;
-use crate::os::{self, PAGE_SHIFT};
+use crate::os;
 use crate::registry::{self, ChunkKind};
 use crate::segment::{FIRST_PAGE, SegmentRef, SpanKind, SpanRef};
 use crate::size_class::{CLASSES, SMALL_LIMIT, SizeClass};
@@ -135,15 +135,13 @@ pub(crate) unsafe fn slab_class(p: *const u8) -> Option<SizeClass> {
     // below would wrap to far beyond any slab.
     // Only a slab's record has a class below NO_CLASS (`set_kind`), whose
     // reciprocal is 0: the check below rejects every other span.
-    let first = seg.map_get(seg.page_of(p));
-    let span = seg.span(first);
+    let (span, offset) = seg.span_and_offset(p);
     // A stale page map entry may name a slab that does not cover `p`'s
     // page (see `span_at`); the bump check rejects such a `p` (the bump
     // pointer is at most the capacity), since a slab's blocks lie within
     // its pages. Any span but a slab has reciprocal 0, which no offset
     // passes, and nothing carved.
-    let start = seg.base() as usize + (first << PAGE_SHIFT);
-    let offset = (p as usize).wrapping_sub(start) as u64;
+    let offset = offset as u64;
     let word = span.carved_word();
     // A block past the bump pointer was never handed out: refusing it
     // keeps `free(malloc(48) + 240)` from putting a fresh block on a list

@@ -39,7 +39,6 @@ use crate::block;
 use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
 use crate::huge;
-use crate::layout::SEGMENT_SHIFT;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
 use crate::os::SavedErrno;
 use crate::registry;
@@ -128,39 +127,37 @@ fn fast_class(size: usize, align: usize) -> Option<SizeClass> {
 pub fn malloc_bare(size: usize) -> *mut u8 {
     if let Some(class) = c_class_of(size) {
         // SAFETY: the only reference to the thread's cache in this call.
+        let p = unsafe { global::tcache() }.pop_near(class);
+        if !p.is_null() {
+            return handed_out(p);
+        }
+    }
+    malloc_far(size)
+}
+
+/// `malloc` past its fast path: the head's link leads out of its segment
+/// (the end of the list, another segment), or there is no head. The C
+/// door checks that link more strictly than `block` does: the next block
+/// must lie in a segment, so a link whose flipped bit still decodes to an
+/// address fails here rather than faulting in the next `malloc`.
+#[inline(never)]
+fn malloc_far(size: usize) -> *mut u8 {
+    if let Some(class) = c_class_of(size) {
+        // SAFETY: the only reference to the thread's cache in this call.
         let tc = unsafe { global::tcache() };
         let p = tc.pop(class);
         if !p.is_null() {
-            // The C door checks the link it just followed more strictly
-            // than `block` does: the next block must lie in a segment, so
-            // a link whose flipped bit still decodes to an address fails
-            // here rather than faulting in the next `malloc`. A link into
-            // `p`'s own segment passes with one compare; any other (the
-            // end of the list, another segment) is checked out of line.
             let next = tc.head(class);
-            if (p as usize ^ next as usize) >> SEGMENT_SHIFT != 0 {
-                return next_in_another_segment(p, next);
+            // A sampled block of the profiler freed into the bin by
+            // `GlobalAlloc` (see `tcache::bin`) is not in a segment either.
+            if !next.is_null() && !registry::in_segment(next) && !global::sampled(next) {
+                // SAFETY: `p` is a block of at least 8 bytes.
+                unsafe { block::corrupt_link_in(p) }
             }
             return handed_out(p);
         }
     }
     malloc_slow(size)
-}
-
-/// `malloc` of `p`, whose link leads to `next` outside `p`'s segment:
-/// valid if `next` is null (the end of the list) or lies in a segment,
-/// else a corrupt link (reported; the process stops). Out of line,
-/// reached by a jump.
-#[cold]
-#[inline(never)]
-fn next_in_another_segment(p: *mut u8, next: *mut u8) -> *mut u8 {
-    // A sampled block of the profiler freed into the bin by `GlobalAlloc`
-    // (see `tcache::bin`) is not in a segment either.
-    if !next.is_null() && !registry::in_segment(next) && !global::sampled(next) {
-        // SAFETY: `p` is a block of at least 8 bytes.
-        unsafe { block::corrupt_link_in(p) }
-    }
-    handed_out(p)
 }
 
 /// `malloc` past its fast path.
@@ -227,11 +224,10 @@ fn layout(size: usize, align: usize) -> Option<Layout> {
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
 pub unsafe fn free_bare(p: *mut u8) {
-    if p.is_null() {
-        return;
-    }
     // The common case inline (a small block in a segment of the registry's
-    // window); everything else out of line, by a jump.
+    // window); everything else out of line, by a jump. Null is never in a
+    // segment (chunk 0 is never slabpool's): `free_other` ignores it, so
+    // the fast path needs no test of its own.
     if !registry::in_window_segment(p) {
         // SAFETY: forwarded contract.
         return unsafe { free_other(p) };
@@ -288,14 +284,17 @@ unsafe fn free_small_slow(p: *mut u8, class: SizeClass) {
     unsafe { dealloc_small(p, class) }
 }
 
-/// `free` of anything but a small block: a large or huge block, or an
-/// invalid pointer.
+/// `free` of anything but a small block: null (ignored), a large or huge
+/// block, or an invalid pointer.
 ///
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
 #[cold]
 #[inline(never)]
 unsafe fn free_other(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
     let _errno = SavedErrno::new();
     #[cfg(feature = "prof")]
     if global::sampled(p) {

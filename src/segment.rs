@@ -41,7 +41,9 @@
 //! arena lock while free, the central lock of its class while a slab, the
 //! owning thread while a large block):
 //! - spans tile `[FIRST_PAGE, PAGES)`: every page lies in exactly one span;
-//! - `page_map[p]` is the first page of the span holding `p` for every page
+//! - `page_map[p]` names the span holding `p` (by its record's byte offset
+//!   in `spans`: the first page times 64, so that `free` reaches the record
+//!   and the span's start without a shift of its own) for every page
 //!   of a slab (any block address finds its slab), and at least for the
 //!   first and last page of a large or free span (a large block is found
 //!   from its first page; a freed span finds its neighbours through the
@@ -63,6 +65,10 @@ use crate::sync::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ptr::{self, NonNull};
 
 const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
+/// A page map entry is its span's first page shifted by this much: the
+/// byte offset of the span's record among the header's records (a record
+/// is 64 bytes; under loom, larger, and found by its index instead).
+const RECORD_SHIFT: u32 = 6;
 /// Pages per segment, header included.
 pub const PAGES: usize = SEGMENT_SIZE / PAGE;
 /// Pages of the header: what a segment commits of its own (its guard, in
@@ -124,9 +130,11 @@ struct SegmentHeader {
 
 #[cfg(not(loom))]
 const _: () = {
-    assert!(size_of::<Span>() == 64);
+    assert!(size_of::<Span>() == 1 << RECORD_SHIFT);
     assert!(HEADER_PAGES == 17);
     assert!(PAGES <= u16::MAX as usize);
+    // A page map entry (a record offset) fits its u16.
+    assert!(PAGES << RECORD_SHIFT <= 1 << 16);
     assert!(FIRST_PAGE == if GUARDED { 48 } else { 17 });
 };
 
@@ -309,14 +317,46 @@ impl SegmentRef {
     /// First page of the span holding `page`, from the page map.
     #[inline(always)]
     pub fn map_get(self, page: usize) -> usize {
+        self.map_record(page) >> RECORD_SHIFT
+    }
+
+    /// The page map entry of `page`: the byte offset, in the header's
+    /// records, of the record of the span holding it.
+    #[inline(always)]
+    fn map_record(self, page: usize) -> usize {
         debug_assert!(page < PAGES);
         // SAFETY: `page < PAGES`; the entry is an atomic in the header.
         unsafe { (*self.hdr()).page_map[page].load(Ordering::Relaxed) as usize }
     }
 
     fn map_set(self, page: usize, first: usize) {
-        // SAFETY: as in `map_get`.
-        unsafe { (*self.hdr()).page_map[page].store(first as u16, Ordering::Relaxed) }
+        let record = (first << RECORD_SHIFT) as u16;
+        // SAFETY: as in `map_record`.
+        unsafe { (*self.hdr()).page_map[page].store(record, Ordering::Relaxed) }
+    }
+
+    /// The span the page map names for `p`'s page, and `p`'s offset from
+    /// that span's start (wrapped, if the entry is stale and the span starts
+    /// past `p`: then far beyond any span). `p` lies in this segment.
+    ///
+    /// The C door's `free` path: one load of the entry, which gives both
+    /// the record's address and the span's start.
+    #[inline(always)]
+    pub fn span_and_offset(self, p: *const u8) -> (SpanRef, usize) {
+        let record = self.map_record(self.page_of(p));
+        #[cfg(not(loom))]
+        // SAFETY: an entry is at most `(PAGES - 1) << RECORD_SHIFT`, a
+        // record's offset (a record is `1 << RECORD_SHIFT` bytes), so the
+        // record lies in the header; derived from a non-null address.
+        let span = unsafe {
+            let spans = ptr::addr_of_mut!((*self.hdr()).spans).cast::<u8>();
+            SpanRef(NonNull::new_unchecked(spans.add(record).cast::<Span>()))
+        };
+        #[cfg(loom)]
+        let span = self.span(record >> RECORD_SHIFT);
+        let start = record << (PAGE_SHIFT - RECORD_SHIFT);
+        let offset = (p as usize & SEGMENT_MASK).wrapping_sub(start);
+        (span, offset)
     }
 
     /// The span holding `p`.

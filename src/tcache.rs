@@ -169,6 +169,26 @@ impl ThreadCache {
         b.cast()
     }
 
+    /// The C door's fast path: a cached block of `class` whose link leads
+    /// into its own segment, or null (see `Bin::pop_near`), the bin then
+    /// untouched.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub fn pop_near(&mut self, class: SizeClass) -> *mut u8 {
+        let key = self.key;
+        #[cfg(feature = "prof")]
+        let b = {
+            let floor = self.floor;
+            self.bin_of(class).pop_near(key, floor)
+        };
+        #[cfg(not(feature = "prof"))]
+        let b = self.bin_of(class).pop_near(key);
+        if !b.is_null() {
+            poison::unpoison(b.cast(), || class.info().size as usize);
+        }
+        b.cast()
+    }
+
     /// Fast path: caches `p` (a block of `class`) unless the bin is full.
     ///
     /// # Safety

@@ -125,6 +125,25 @@ impl Bin {
         b
     }
 
+    /// The C door's fast path: as [`Bin::pop`], but only if the head's
+    /// link leads into the head's own segment (`block::next_near_keyed`);
+    /// otherwise null, with the bin as it was.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub fn pop_near(&mut self, key: usize) -> *mut Block {
+        let b = self.head;
+        if b.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: as in `pop`.
+        let Some(next) = (unsafe { block::next_near_keyed(b, key) }) else {
+            return ptr::null_mut();
+        };
+        self.head = next;
+        self.room += 1;
+        b
+    }
+
     /// Fast path: caches `p` unless the bin is full.
     ///
     /// # Safety
@@ -228,6 +247,29 @@ impl Bin {
         // SAFETY: `b` heads this bin's list, a free block we own; a bin
         // holds blocks only after `activate` set the key.
         self.head = unsafe { block::next_keyed(b, key) };
+        b
+    }
+
+    /// The C door's fast path: as [`Bin::pop`], but only if the head's
+    /// link leads into the head's own segment (`block::next_near_keyed`);
+    /// otherwise null, with the bin as it was.
+    #[inline(always)]
+    pub fn pop_near(&mut self, key: usize, floor: usize) -> *mut Block {
+        let b = self.head;
+        if (b as usize) < floor {
+            return ptr::null_mut();
+        }
+        // SAFETY: as in `pop`.
+        let Some(next) = (unsafe { block::next_near_keyed(b, key) }) else {
+            return ptr::null_mut();
+        };
+        let word = self.word.wrapping_add(POP);
+        self.word = word;
+        if (word as i64) < 0 {
+            self.unpop();
+            return ptr::null_mut();
+        }
+        self.head = next;
         b
     }
 
