@@ -223,6 +223,10 @@ fn layout(size: usize, align: usize) -> Option<Layout> {
 ///
 /// # Safety
 /// If `p` is a live block, the caller gives it up.
+///
+/// Inlined into each caller (C's `free` and the C++ deletes hold its fast
+/// path: a jump to it cost each `free` an instruction).
+#[inline(always)]
 pub unsafe fn free_bare(p: *mut u8) {
     // The common case inline (a small block in a segment of the registry's
     // window); everything else out of line, by a jump. Null is never in a
