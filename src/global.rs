@@ -444,10 +444,7 @@ pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass) {
         return unsafe { dealloc_delayed_slow(p, class) };
     }
     // SAFETY: forwarded contract.
-    if let Some((old, old_class)) = unsafe { tc.quarantine(p, class.index()) } {
-        // SAFETY: the quarantine keeps the class it was given, an index
-        // below NUM_CLASSES.
-        let old_class = unsafe { SizeClass::new_unchecked(old_class) };
+    if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
         // SAFETY: a block leaving the quarantine is a live block of its
         // class that the program gave up.
         if !unsafe { tc.push(old_class, old) } {
@@ -471,9 +468,10 @@ unsafe fn dealloc_delayed_slow(p: *mut u8, class: SizeClass) {
     let tc = unsafe { tcache() };
     if activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
-        if let Some((old, old_class)) = unsafe { tc.quarantine(p, class.index()) } {
-            // SAFETY: as in `dealloc_small_delayed`.
-            unsafe { dealloc_small(old, SizeClass::new_unchecked(old_class)) };
+        if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
+            // SAFETY: a block leaving the quarantine is a live block of its
+            // class that the program gave up.
+            unsafe { dealloc_small(old, old_class) };
         }
         return;
     }

@@ -35,7 +35,7 @@
 use crate::block::{self, Block};
 use crate::canary::{self, TAG};
 use crate::os;
-use crate::size_class::SizeClass;
+use crate::size_class::{NUM_CLASSES, SizeClass};
 use core::fmt::Write;
 use core::ptr;
 
@@ -54,11 +54,40 @@ pub fn zero_checked(usable: usize) -> usize {
     usable.saturating_sub(TAG).min(ZERO_CHECKED)
 }
 
+/// A class as the ring keeps it: its index in one byte (a [`SizeClass`]
+/// is a word). Made only from a [`SizeClass`], or zero (class 0) for an
+/// empty slot, so it is always below `NUM_CLASSES`.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct StoredClass(u8);
+
+// Every class index fits in the byte, and the ring keeps one byte a slot.
+const _: () = assert!(NUM_CLASSES <= 1 << u8::BITS && size_of::<StoredClass>() == 1);
+
+impl StoredClass {
+    /// An empty slot's: class 0 (all-zero bytes).
+    const EMPTY: Self = Self(0);
+
+    #[inline(always)]
+    fn new(class: SizeClass) -> Self {
+        // Lossless: the index is below NUM_CLASSES, which fits (above).
+        Self(class.index() as u8)
+    }
+
+    #[inline(always)]
+    fn get(self) -> SizeClass {
+        // SAFETY: a `StoredClass` is made only by `new`, from a
+        // `SizeClass`'s index (below NUM_CLASSES, kept whole in the byte:
+        // checked at compile time above), or is `EMPTY`, class 0.
+        unsafe { SizeClass::new_unchecked(self.0 as usize) }
+    }
+}
+
 /// A thread's quarantine. All-zero bytes are an empty ring (the thread
 /// cache may start as zeroed TLS).
 pub struct Ring {
     blocks: [*mut u8; SLOTS],
-    classes: [u8; SLOTS],
+    classes: [StoredClass; SLOTS],
     /// The slot the next block goes to: the oldest block's.
     next: u32,
 }
@@ -73,7 +102,7 @@ impl Ring {
     pub const fn new() -> Self {
         Self {
             blocks: [ptr::null_mut(); SLOTS],
-            classes: [0; SLOTS],
+            classes: [StoredClass::EMPTY; SLOTS],
             next: 0,
         }
     }
@@ -85,13 +114,13 @@ impl Ring {
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
     #[inline]
-    pub unsafe fn put(&mut self, p: *mut u8, class: usize) -> Option<(*mut u8, usize)> {
+    pub unsafe fn put(&mut self, p: *mut u8, class: SizeClass) -> Option<(*mut u8, SizeClass)> {
         // SAFETY: `p` is a block of at least 8 bytes given up by the caller.
         unsafe { mark(p) };
         let at = self.next as usize % SLOTS;
         self.next = (at as u32 + 1) % SLOTS as u32;
         let old = core::mem::replace(&mut self.blocks[at], p);
-        let old_class = core::mem::replace(&mut self.classes[at], class as u8) as usize;
+        let old_class = core::mem::replace(&mut self.classes[at], StoredClass::new(class)).get();
         if old.is_null() {
             return None;
         }
@@ -105,7 +134,7 @@ impl Ring {
         for (&b, &class) in self.blocks.iter().zip(&self.classes) {
             if !b.is_null() {
                 // SAFETY: a quarantined block of `class`.
-                unsafe { check_untouched(b, class as usize) };
+                unsafe { check_untouched(b, class.get()) };
             }
         }
     }
@@ -117,12 +146,12 @@ impl Ring {
 
     /// Empties the ring, oldest first, calling `free` on each block with
     /// its class.
-    pub fn drain(&mut self, mut free: impl FnMut(*mut u8, usize)) {
+    pub fn drain(&mut self, mut free: impl FnMut(*mut u8, SizeClass)) {
         for i in 0..SLOTS {
             let at = (self.next as usize + i) % SLOTS;
             let b = core::mem::replace(&mut self.blocks[at], ptr::null_mut());
             if !b.is_null() {
-                let class = self.classes[at] as usize;
+                let class = self.classes[at].get();
                 // SAFETY: a quarantined block of `class`.
                 unsafe { check_untouched(b, class) };
                 free(b, class);
@@ -165,7 +194,7 @@ pub unsafe fn is_marked(p: *const u8) -> bool {
 /// # Safety
 /// `p` must be a quarantined block of `class`.
 #[inline(always)]
-unsafe fn check_untouched(p: *mut u8, class: usize) {
+unsafe fn check_untouched(p: *mut u8, class: SizeClass) {
     // The common case, inline: marked, the tag decodes, the first requested
     // words are zero. Anything else is looked at again out of line.
     // SAFETY: forwarded contract.
@@ -175,27 +204,16 @@ unsafe fn check_untouched(p: *mut u8, class: usize) {
     }
 }
 
-/// The block size of `class`, without a bounds check (which would bring a
-/// panic into `free`).
-///
-/// # Safety
-/// `class` must be a class index (below `NUM_CLASSES`): the ring keeps
-/// only the indices of the classes its blocks were freed with.
-#[inline(always)]
-unsafe fn usable(class: usize) -> usize {
-    // SAFETY: forwarded contract.
-    unsafe { SizeClass::new_unchecked(class) }.info().size as usize
-}
-
 /// Whether `p`, a quarantined block of `class`, reads as it was freed:
 /// marked, and zero from its second word to [`zero_checked`].
 ///
 /// # Safety
 /// `p` must be a quarantined block of `class`.
 #[inline(always)]
-unsafe fn untouched(p: *mut u8, class: usize) -> bool {
-    // SAFETY: forwarded contract (the class `p` was quarantined with).
-    let usable = unsafe { usable(class) };
+unsafe fn untouched(p: *mut u8, class: SizeClass) -> bool {
+    // `SizeClass::info` reads the table without a bounds check (which
+    // would bring a panic into `free`).
+    let usable = class.info().size as usize;
     // SAFETY: a block of `usable` bytes, at least 8; the words read lie in
     // its first `zero_checked(usable)` bytes when it has 32 past its tag.
     unsafe {
@@ -219,7 +237,7 @@ unsafe fn untouched(p: *mut u8, class: usize) -> bool {
 /// `p` must be a quarantined block of `class`.
 #[cold]
 #[inline(never)]
-unsafe fn report_written(p: *mut u8, class: usize) {
+unsafe fn report_written(p: *mut u8, class: SizeClass) {
     // SAFETY: forwarded contract.
     if let Some(at) = unsafe { written(p, class) } {
         written_after_free(p, at);
@@ -231,14 +249,13 @@ unsafe fn report_written(p: *mut u8, class: usize) {
 ///
 /// # Safety
 /// `p` must be a quarantined block of `class`.
-unsafe fn written(p: *mut u8, class: usize) -> Option<usize> {
+unsafe fn written(p: *mut u8, class: SizeClass) -> Option<usize> {
     // SAFETY: a block of at least 8 bytes.
     if !unsafe { is_marked(p) } {
         return Some(0);
     }
     let from = size_of::<usize>();
-    // SAFETY: forwarded contract.
-    let len = zero_checked(unsafe { usable(class) }).saturating_sub(from);
+    let len = zero_checked(class.info().size as usize).saturating_sub(from);
     // SAFETY: within the block's first `zero_checked` bytes.
     unsafe { canary::first_other(p.add(from), len, 0) }.map(|at| from + at)
 }

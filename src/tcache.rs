@@ -246,7 +246,11 @@ impl ThreadCache {
     /// As for `quarantine::Ring::put`.
     #[cfg(feature = "hardened")]
     #[inline]
-    pub unsafe fn quarantine(&mut self, p: *mut u8, class: usize) -> Option<(*mut u8, usize)> {
+    pub unsafe fn quarantine(
+        &mut self,
+        p: *mut u8,
+        class: SizeClass,
+    ) -> Option<(*mut u8, SizeClass)> {
         // SAFETY: forwarded contract.
         unsafe { self.quarantine.put(p, class) }
     }

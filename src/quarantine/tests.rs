@@ -1,12 +1,12 @@
 //! Unit tests of `quarantine`.
 
 use super::*;
-use crate::size_class::class_of;
+use crate::size_class::size_class;
 
 /// `n` freed blocks of 32 bytes that held 20: armed, then cleared as the
 /// hardened `free` clears them (the request and the pattern after it, up
 /// to the tag).
-fn freed_blocks(n: usize) -> (Vec<[u64; 4]>, usize) {
+fn freed_blocks(n: usize) -> (Vec<[u64; 4]>, SizeClass) {
     block::ensure_secret();
     let mut storage = vec![[0u64; 4]; n];
     for b in storage.iter_mut() {
@@ -19,7 +19,7 @@ fn freed_blocks(n: usize) -> (Vec<[u64; 4]>, usize) {
         }
     }
     assert_eq!(zero_checked(32), 24, "up to the tag");
-    (storage, class_of(32))
+    (storage, size_class(32))
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn writes_after_free_are_found() {
 #[test]
 fn the_check_on_leaving_covers_the_first_32_bytes_of_bigger_blocks() {
     block::ensure_secret();
-    let class = class_of(64);
+    let class = size_class(64);
     assert_eq!(zero_checked(64), ZERO_CHECKED);
     for at in [0, 8, 17, 31, 32, 40] {
         let mut b = [0u64; 8];

@@ -229,7 +229,7 @@ impl ThreadCache {
                 }
                 // SAFETY: a quarantined block is a live block of `class` that
                 // the program gave up.
-                unsafe { heap.free_block(class, b) }
+                unsafe { heap.free_block(class.index(), b) }
             });
         }
         for class in 0..NUM_CLASSES {
