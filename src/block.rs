@@ -71,8 +71,9 @@ const NOT_A_LINK: usize = !((1 << ADDRESS_BITS) - 1) | (LINK - 1);
 /// had (through a lock, the inbox's atomics or the program's own
 /// synchronisation), which orders the write before its reads.
 ///
-/// A second word, drawn independently, keys the hardened build's canaries
-/// ([`tag_secret`]).
+/// In the hardened build a second word, drawn independently, keys the
+/// canaries ([`tag_secret`]); other builds have no canaries, and leave it 0
+/// without drawing it.
 struct Secret(core::cell::UnsafeCell<[usize; 2]>);
 
 // SAFETY: written once under `SECRET_STATE`'s protocol before any read
@@ -93,7 +94,13 @@ pub fn init_secret() {
         match SECRET_STATE.compare_exchange(0, 1, Acquire, Acquire) {
             Ok(_) => {
                 let word = (entropy::random_word() as usize) | 1 << (usize::BITS - 2);
-                let tags = entropy::random_word() as usize;
+                // The canaries' secret, only where there are canaries: no
+                // entropy spent on it elsewhere.
+                let tags = if cfg!(feature = "hardened") {
+                    entropy::random_word() as usize
+                } else {
+                    0
+                };
                 // SAFETY: state 1 makes this the only writer, and no thread
                 // reads the secret before it sees state 2 (or synchronises
                 // with one that did).

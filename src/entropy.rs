@@ -1,5 +1,6 @@
 //! Secrets from the kernel: random words for the per-process keys of the
-//! hardening (the free-list link key in `block`).
+//! hardening (the free-list link key in `block`, and the hardened build's
+//! canary key beside it).
 //!
 //! `getrandom(2)` without blocking; if it fails (a kernel older than 3.17,
 //! a seccomp filter), the 16 random bytes the kernel gives every process at
