@@ -48,17 +48,22 @@ const BATCH_BYTES: usize = 2048;
 const BATCH_MAX: usize = 2;
 const BATCH_MIN: usize = 2;
 
-/// A thread cache holds at most this many bytes of one class up to
-/// [`LOOKUP_LIMIT`] (and at least one batch)...
+/// A thread cache holds at most this many bytes of one class of blocks up
+/// to [`CACHE_LARGE_CLASS_ABOVE`] bytes (and at least one batch)...
 const CACHE_CLASS_BYTES: usize = 256 * 1024;
-/// ... and this many of a class above it. A program spends more time on each
-/// large block than a refill costs it, so a short cache loses little; and
-/// large blocks make up most of the bytes that wait in the caches of
-/// threads that free what other threads allocated (`work-stealing`: peak
-/// RSS down by a tenth, no slower).
+/// ... and this many of a class of larger blocks. A program spends more
+/// time on each large block than a refill costs it, so a short cache loses
+/// little; and large blocks make up most of the bytes that wait in the
+/// caches of threads that free what other threads allocated
+/// (`work-stealing`: peak RSS down by a tenth, no slower).
 const CACHE_LARGE_CLASS_BYTES: usize = 64 * 1024;
 /// ... and at most this many batches of one class.
 const CACHE_MAX_BATCHES: usize = 4;
+/// Classes of blocks larger than this (from 1280 bytes) are held to
+/// [`CACHE_LARGE_CLASS_BYTES`] in a thread cache, the others to
+/// [`CACHE_CLASS_BYTES`]. It is 1 KiB as [`LOOKUP_LIMIT`] is, but by a
+/// choice of its own: where the lookup table ends does not bear on it.
+const CACHE_LARGE_CLASS_ABOVE: usize = 1024;
 
 /// Everything fixed about one size class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +127,7 @@ const fn class_info(i: usize) -> ClassInfo {
     let natural = size & size.wrapping_neg();
     let align_pages = if natural > PAGE { natural / PAGE } else { 1 };
     let batch = clamp(BATCH_BYTES / size, BATCH_MIN, BATCH_MAX);
-    let class_bytes = if size > LOOKUP_LIMIT {
+    let class_bytes = if size > CACHE_LARGE_CLASS_ABOVE {
         CACHE_LARGE_CLASS_BYTES
     } else {
         CACHE_CLASS_BYTES

@@ -56,10 +56,11 @@ fn slab_geometry() {
         assert_eq!((c.align_pages as usize * PAGE) % natural.min(slab), 0);
         assert!(c.batch >= 2 && c.batch <= c.max_cached);
         // A thread cache's share of one class: at most four batches, and
-        // at most 64 KiB (or one batch) above 1 KiB.
+        // at most 64 KiB (or one batch) of a class of blocks larger than
+        // CACHE_LARGE_CLASS_ABOVE (1 KiB).
         let (size, batch, cached) = (c.size as usize, c.batch as usize, c.max_cached as usize);
         assert!(cached <= CACHE_MAX_BATCHES * batch, "class {i}");
-        if size > LOOKUP_LIMIT {
+        if size > CACHE_LARGE_CLASS_ABOVE {
             assert!(
                 cached * size <= CACHE_LARGE_CLASS_BYTES.max(batch * size),
                 "class {i}"
