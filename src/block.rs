@@ -298,6 +298,35 @@ pub unsafe fn looks_free_keyed(p: *const u8, key: usize) -> bool {
     decode(word, key) as usize & NOT_A_LINK == 0
 }
 
+/// `p`, a small block being handed out (or null), with its link word
+/// cleared. Every door hands small blocks out through this, so that a
+/// block the program has not written does not read as free to the C
+/// door's double-free check ([`looks_free`], and [`link_target`] when it
+/// confirms), nor shows the program an encoded link.
+#[cfg(not(loom))]
+#[inline(always)]
+pub fn handed_out(p: *mut u8) -> *mut u8 {
+    if !p.is_null() {
+        // SAFETY: a small block holds at least 8 bytes, 8-aligned, and is
+        // being handed out by the caller (unpoisoned).
+        unsafe { p.cast::<usize>().write(0) };
+    }
+    p
+}
+
+/// The block the link word of `p` names, decoded unchecked: the double-free
+/// check's confirmation asks whether it names a block of `p`'s class (a
+/// free block's always does: the next on its list, or null at the end).
+///
+/// # Safety
+/// `p` must point to at least 8 readable bytes, unpoisoned.
+#[cfg(not(loom))]
+#[inline(always)]
+pub unsafe fn link_target(p: *const u8) -> *mut Block {
+    // SAFETY: by contract.
+    decode(unsafe { p.cast::<usize>().read() }, secret())
+}
+
 /// Whether the first word of `p` is an encoded null link: the last block of
 /// a list, or a block in the hardened build's quarantine. A live block's
 /// first word holds that only if the program wrote the secret itself.

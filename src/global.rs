@@ -41,6 +41,7 @@
 
 #[cfg_attr(feature = "hardened", allow(unused_imports))]
 use crate::backend::{Backend, LARGE_LIMIT, Route, copy_small, route};
+use crate::block;
 use crate::config::Config;
 use crate::guard;
 #[cfg(any(feature = "prof", feature = "hardened"))]
@@ -306,15 +307,17 @@ unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
 }
 
 /// A block of `class`: the fast path, then the slow one (which applies
-/// `config` if this is the process's first allocation).
+/// `config` if this is the process's first allocation). Its link word is
+/// cleared (`block::handed_out`), as the pointer API's are: such a block
+/// may be freed through that API, whose double-free check reads it.
 #[inline(always)]
 pub(crate) fn alloc_small(class: SizeClass, config: &Config) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
-        return p;
+        return block::handed_out(p);
     }
-    alloc_small_slow(class.index(), config)
+    block::handed_out(alloc_small_slow(class.index(), config))
 }
 
 /// A block of `class` for `size` bytes at `align` (which route to it), for

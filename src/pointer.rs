@@ -5,14 +5,17 @@
 //! (`hardened`).
 //!
 //! Invalid frees: whatever `lookup` tells apart is reported (the process
-//! aborts), and a small block freed twice while it is still free in the
-//! freeing thread's cache or in the central pool that owns it (with any
-//! number of other frees in between). The double-free check on the common
+//! aborts), and a small block freed twice while it is still free, with any
+//! number of other frees in between. The double-free check on the common
 //! path is one load and a compare: a free block's first word is an encoded
 //! link (`block`), which a live block's first word matches only by chance
-//! (2^-20); only then are the cache and the pool searched. A block freed
-//! twice while it sits in another thread's cache is not found (as with
-//! glibc's tcache). `realloc` checks its pointer the same way.
+//! (2^-20). Only then is it confirmed: the block is found in the freeing
+//! thread's cache or the central pool that owns it, or its link names a
+//! block of its class or the end of a list, as a free block's does
+//! wherever it waits (in another thread's cache, where no search reaches);
+//! a live block's never does, since every door clears the link word of the
+//! blocks it hands out (`block::handed_out`). `realloc` checks its pointer
+//! the same way.
 //!
 //! Sampled guarded blocks (`SLABPOOL_GUARD_SAMPLE`, see `guard`) live in
 //! the guard pool: small blocks from `alloc_bare` may be guarded, so they
@@ -35,13 +38,13 @@
 #![cfg_attr(feature = "hardened", allow(dead_code))]
 
 use crate::backend::{LARGE_LIMIT, Route, copy_small, route};
-use crate::block;
+use crate::block::{self, handed_out};
 use crate::global::{self, DEFAULTS, alloc_big, alloc_small_sampled, dealloc_small};
 use crate::guard;
 use crate::huge;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
 use crate::os::SavedErrno;
-use crate::registry;
+use crate::registry::{self, ChunkKind};
 use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, size_class};
 use core::alloc::Layout;
 use core::ptr;
@@ -71,7 +74,10 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
         Ok(Found::Small(class)) => {
             // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
             // live segment.
-            let free = unsafe { block::looks_free(p) && global::is_free(p, class.index()) };
+            let free = unsafe {
+                block::looks_free(p)
+                    && (global::is_free(p, class.index()) || links_to_a_block(p, class))
+            };
             free.then_some(Invalid::DoubleFree)
         }
         Ok(_) => None,
@@ -85,9 +91,33 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
 pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: SizeClass) {
     // SAFETY: `small_class` found `p` to be a block start of a slab of
     // `class` in a live segment.
-    if unsafe { global::is_free(p, class.index()) } {
+    if unsafe { global::is_free(p, class.index()) || links_to_a_block(p, class) } {
         invalid(call, p, Invalid::DoubleFree);
     }
+}
+
+/// Whether the link word of `p`, a block of `class`, names what a free
+/// list could hold next: null (the end of a list) or a carved block of
+/// `class`. A free block's always does, wherever it waits: in another
+/// thread's cache too, where `global::is_free` cannot look. A live block's
+/// first word was cleared when it was handed out (`block::handed_out`), so
+/// it names one only if the program wrote the encoding of such an address,
+/// which takes the secret (or the bytes of a free block, read after free).
+///
+/// # Safety
+/// `p` must start a block of `class` in a live segment.
+unsafe fn links_to_a_block(p: *mut u8, class: SizeClass) -> bool {
+    // Under ASan a free block is poisoned whole (see `block::looks_free`).
+    if crate::poison::is_poisoned(p) {
+        return true;
+    }
+    // SAFETY: a live block of at least 8 bytes, by contract.
+    let next = unsafe { block::link_target(p) }.cast::<u8>();
+    if next.is_null() {
+        return true;
+    }
+    // SAFETY: the registry says `next` lies in a segment.
+    registry::kind_of(next) == ChunkKind::Segment && unsafe { slab_class(next) } == Some(class)
 }
 
 /// Alignments served by `alloc`'s fast path: sizes rounded up to them stay
@@ -171,18 +201,6 @@ fn malloc_slow(size: usize) -> *mut u8 {
     p
 }
 
-/// `p`, a small block just taken from a free list (or null), with its link
-/// word cleared: a block the program never writes must not read as free
-/// to `free`'s double-free check (see `block::looks_free`).
-#[inline(always)]
-fn handed_out(p: *mut u8) -> *mut u8 {
-    if !p.is_null() {
-        // SAFETY: a small block holds at least 8 bytes, 8-aligned.
-        unsafe { p.cast::<usize>().write(0) };
-    }
-    p
-}
-
 /// `alloc` past its fast path.
 #[inline(never)]
 fn alloc_other(size: usize, align: usize) -> *mut u8 {
@@ -200,7 +218,9 @@ pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
             Route::Small(class) => {
-                let p = alloc_small_sampled(class, size, align);
+                // Cleared whole below, its link word too, unless the
+                // request is shorter than the link.
+                let p = handed_out(alloc_small_sampled(class, size, align));
                 if !p.is_null() {
                     // SAFETY: a fresh block of at least `size` bytes.
                     unsafe { p.write_bytes(0, l.size()) };
@@ -398,7 +418,9 @@ unsafe fn realloc_small(
     size: usize,
     align: usize,
 ) -> *mut u8 {
-    let q = alloc_small_sampled(new_class, size, align);
+    // The copy below may be shorter than the link word (a block shrunk to
+    // less than 8 bytes).
+    let q = handed_out(alloc_small_sampled(new_class, size, align));
     if !q.is_null() {
         let block = class.info().size as usize;
         // SAFETY: both blocks hold at least the smaller class's size (and

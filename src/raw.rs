@@ -7,9 +7,9 @@
 //! without allocating) and the process aborts: a pointer outside slabpool's
 //! memory (stack, static, another allocator's heap), into a segment header,
 //! an interior or unaligned pointer of a block, a block past its slab's
-//! bump pointer (never handed out), a block freed twice while it is free in
-//! the freeing thread's cache or in the central pool that owns it, a large
-//! or huge block freed twice (`lookup` and `pointer` say how). Small blocks
+//! bump pointer (never handed out), a small block freed twice while it is
+//! free (in any thread's cache or in the central pool), a large or huge
+//! block freed twice (`lookup` and `pointer` say how). Small blocks
 //! from [`alloc`] may be guarded (`SLABPOOL_GUARD_SAMPLE`): free them
 //! through [`free`] (or [`realloc`]), never `GlobalAlloc::dealloc`.
 //! [`free`] never changes `errno`.

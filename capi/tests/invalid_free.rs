@@ -13,7 +13,7 @@ fn program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         let exe = scratch("invalid").join("invalid");
-        compile("cc", &["tests/c/invalid.c"], &["-O2"], &exe);
+        compile("cc", &["tests/c/invalid.c"], &["-O2", "-pthread"], &exe);
         exe
     })
 }
@@ -82,6 +82,14 @@ fn double_free_with_frees_in_between() {
 #[test]
 fn double_free_of_a_block_the_cache_passed_to_the_central_pool() {
     expect_abort(library(), "double-central", "free", DOUBLE);
+}
+
+/// The block waits in the cache of the thread that freed it, where the
+/// second thread's search does not reach: its link names a block of its
+/// class, which a live block's cleared first word does not.
+#[test]
+fn double_free_of_a_block_in_another_threads_cache() {
+    expect_abort(library(), "double-other-cache", "free", DOUBLE);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,38 @@ static void *announce(void *p) {
     printf("pointer %p\n", p);
     fflush(stdout);
     return opaque(p);
+}
+
+/* `double-other-cache`: a block freed into one thread's cache, then freed
+ * again by another thread whose cache is in use too. */
+static void *other_block;
+static pthread_barrier_t other_barrier;
+
+static void warm_cache(void) {
+    void *w[100];
+    for (int i = 0; i < 100; i++)
+        w[i] = opaque(malloc(48));
+    for (int i = 0; i < 100; i++)
+        free(w[i]);
+}
+
+static void *first_free(void *unused) {
+    (void)unused;
+    warm_cache();
+    other_block = announce(malloc(48));
+    free(other_block);
+    pthread_barrier_wait(&other_barrier);
+    pthread_barrier_wait(&other_barrier);
+    return NULL;
+}
+
+static void *second_free(void *unused) {
+    (void)unused;
+    warm_cache();
+    pthread_barrier_wait(&other_barrier);
+    free(opaque(other_block));
+    pthread_barrier_wait(&other_barrier);
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -97,6 +130,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N; i++)
             free(many[i]);
         free(p);
+    } else if (strcmp(mode, "double-other-cache") == 0) {
+        pthread_t a, b;
+        pthread_barrier_init(&other_barrier, NULL, 2);
+        pthread_create(&a, NULL, first_free, NULL);
+        pthread_create(&b, NULL, second_free, NULL);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
     } else if (strcmp(mode, "realloc-freed") == 0) {
         void *p = announce(malloc(32)), *q = opaque(malloc(32));
         free(p);
