@@ -78,6 +78,54 @@ static void double_threads(void) {
     check_overlaps();
 }
 
+/* Freed into one thread's cache, then again by another thread whose cache
+ * is in use too; each thread then takes a block of the size (each cache's
+ * head is the block freed, if both kept it). */
+static char *cached_block, *taken_first, *taken_second;
+static pthread_barrier_t cached_barrier;
+
+static void warm_cache(void) {
+    char *w[64];
+    for (int i = 0; i < 64; i++)
+        w[i] = xmalloc(48);
+    for (int i = 0; i < 64; i++)
+        free(w[i]);
+}
+
+static void *cached_first(void *unused) {
+    (void)unused;
+    warm_cache();
+    cached_block = xmalloc(48);
+    free(cached_block);
+    pthread_barrier_wait(&cached_barrier);
+    pthread_barrier_wait(&cached_barrier);
+    taken_first = xmalloc(48);
+    return NULL;
+}
+
+static void *cached_second(void *unused) {
+    (void)unused;
+    warm_cache();
+    pthread_barrier_wait(&cached_barrier);
+    free(cached_block);
+    taken_second = xmalloc(48);
+    pthread_barrier_wait(&cached_barrier);
+    return NULL;
+}
+
+static void double_threads_cached(void) {
+    pthread_t a, b;
+    if (pthread_barrier_init(&cached_barrier, NULL, 2) ||
+        pthread_create(&a, NULL, cached_first, NULL) ||
+        pthread_create(&b, NULL, cached_second, NULL) || pthread_join(a, NULL) ||
+        pthread_join(b, NULL))
+        harness_error("pthread_barrier_init/create/join failed");
+    track(taken_first, 48);
+    track(taken_second, 48);
+    take(48, 4096);
+    check_overlaps();
+}
+
 /* free(p); q = malloc (often p again); free(p): if q == p, q's block is
  * freed while q is live. */
 static void double_reused(void) {
@@ -502,6 +550,7 @@ const struct probe probes[] = {
     {"double free: delayed (2,000 frees and 100,000 operations later)", DOUBLE_RULE,
      double_delayed},
     {"double free: across threads", DOUBLE_RULE, double_threads},
+    {"double free: across threads, both caches in use", DOUBLE_RULE, double_threads_cached},
     {"double free: after the block was reused", DOUBLE_RULE, double_reused},
     {"double free: 64 KiB block", DOUBLE_RULE, double_medium},
     {"double free: 4 MiB block", DOUBLE_RULE, double_large},
