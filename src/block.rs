@@ -221,25 +221,33 @@ const NOT_NEAR: usize = !(crate::layout::SEGMENT_SIZE - 1) | (LINK - 1);
 
 /// [`next_keyed`] as a filter, for the C door's `malloc`, which takes a
 /// block on its fast path only when the link leads into the block's own
-/// segment: the next block if so, else `None` (the end of the list,
-/// another segment, or a corrupt link), and the caller then pops through
-/// [`next_keyed`] and its own checks. One test covers both of
+/// segment: `Ok` with the next block if so; else `Err` with what the link
+/// decodes to, unchecked (the end of the list, another segment, or a
+/// corrupt link), for the caller's own checks. One test covers both of
 /// [`next_keyed`]'s: an address in the block's segment is a canonical one.
 ///
 /// # Safety
 /// As for [`next_keyed`].
 #[cfg(not(loom))]
 #[inline(always)]
-pub unsafe fn next_near_keyed(block: *mut Block, key: usize) -> Option<*mut Block> {
+pub unsafe fn next_near_keyed(block: *mut Block, key: usize) -> Result<*mut Block, *mut Block> {
     poison::unpoison(block.cast(), || LINK);
     // SAFETY: as for `next_keyed`.
     let word = unsafe { (*block).next };
     poison::poison(block.cast(), || LINK);
     let next = decode(word, key);
     if (next as usize ^ block as usize) & NOT_NEAR != 0 {
-        return None;
+        return Err(next);
     }
-    Some(next)
+    Ok(next)
+}
+
+/// Whether `next`, what a link decodes to, is one that [`next_keyed`] would
+/// follow: an 8-aligned address of the user address space (or null).
+#[cfg(not(loom))]
+#[inline(always)]
+pub fn is_link(next: *mut Block) -> bool {
+    next as usize & NOT_A_LINK == 0
 }
 
 /// Sets the link of `block`.

@@ -45,7 +45,8 @@ use crate::huge;
 use crate::lookup::{Found, Invalid, find, invalid, slab_class};
 use crate::os::SavedErrno;
 use crate::registry::{self, ChunkKind};
-use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, size_class};
+use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, c_table_class, size_class};
+use crate::tcache::NearPop;
 use core::alloc::Layout;
 use core::ptr;
 
@@ -155,39 +156,64 @@ fn fast_class(size: usize, align: usize) -> Option<SizeClass> {
 /// call, so it needs no stack frame.
 #[inline(always)]
 pub fn malloc_bare(size: usize) -> *mut u8 {
-    if let Some(class) = c_class_of(size) {
-        // SAFETY: the only reference to the thread's cache in this call.
-        let p = unsafe { global::tcache() }.pop_near(class);
-        if !p.is_null() {
-            return handed_out(p);
-        }
+    match c_table_class(size) {
+        Some(class) => malloc_cached(size, class),
+        None => malloc_mid(size),
     }
-    malloc_far(size)
 }
 
-/// `malloc` past its fast path: the head's link leads out of its segment
-/// (the end of the list, another segment), or there is no head. The C
-/// door checks that link more strictly than `block` does: the next block
-/// must lie in a segment, so a link whose flipped bit still decodes to an
-/// address fails here rather than faulting in the next `malloc`.
+/// `malloc` of a size past the class table: its class from the formula,
+/// then the same fast path (out of line, so that the sizes up to 1 KiB
+/// jump over no code of theirs).
 #[inline(never)]
-fn malloc_far(size: usize) -> *mut u8 {
-    if let Some(class) = c_class_of(size) {
-        // SAFETY: the only reference to the thread's cache in this call.
-        let tc = unsafe { global::tcache() };
-        let p = tc.pop(class);
-        if !p.is_null() {
-            let next = tc.head(class);
-            // A sampled block of the profiler freed into the bin by
-            // `GlobalAlloc` (see `tcache::bin`) is not in a segment either.
-            if !next.is_null() && !registry::in_segment(next) && !global::sampled(next) {
-                // SAFETY: `p` is a block of at least 8 bytes.
-                unsafe { block::corrupt_link_in(p) }
-            }
-            return handed_out(p);
-        }
+fn malloc_mid(size: usize) -> *mut u8 {
+    match c_class_of(size) {
+        Some(class) => malloc_cached(size, class),
+        None => malloc_slow(size),
     }
-    malloc_slow(size)
+}
+
+/// `malloc` of `size` bytes, of `class`: the head of the class's bin if
+/// its link leads into its own segment (`ThreadCache::pop_near`).
+#[inline(always)]
+fn malloc_cached(size: usize, class: SizeClass) -> *mut u8 {
+    // SAFETY: the only reference to the thread's cache in this call.
+    match unsafe { global::tcache() }.pop_near(class) {
+        NearPop::Taken(p) => handed_out(p.cast()),
+        NearPop::Far(next) => malloc_far_link(size, next.cast()),
+        NearPop::Empty => malloc_slow(size),
+    }
+}
+
+/// [`malloc_cached`] when the head of the bin has a link that leads to
+/// `next` outside the head's segment: the end of the list (a bin down to
+/// its last block, as a `malloc`/`free` loop of a class a refill gives one
+/// block at a time keeps it), or another segment. The C door checks that
+/// link more strictly than `block` does: the next block must lie in a
+/// segment, so a link whose flipped bit still decodes to an address fails
+/// here rather than faulting in the next `malloc`. Reached by a jump; the
+/// class and the head are found again (passing them would cost the fast
+/// path register moves).
+#[inline(never)]
+fn malloc_far_link(size: usize, next: *mut u8) -> *mut u8 {
+    let Some(class) = c_class_of(size) else {
+        return malloc_slow(size);
+    };
+    // SAFETY: the only reference to the thread's cache in this call.
+    let tc = unsafe { global::tcache() };
+    let p = tc.head(class);
+    // A sampled block of the profiler freed into the bin by `GlobalAlloc`
+    // (see `tcache::bin`) is not in a segment either.
+    if !block::is_link(next.cast())
+        || !next.is_null() && !registry::in_segment(next) && !global::sampled(next)
+    {
+        // SAFETY: `p` is a block of at least 8 bytes.
+        unsafe { block::corrupt_link_in(p) }
+    }
+    if !tc.take_far_head(class, next) {
+        return malloc_slow(size);
+    }
+    handed_out(p)
 }
 
 /// `malloc` past its fast path.

@@ -271,7 +271,7 @@ static C_LOOKUP: [u8; LOOKUP_LIMIT / 8 + 1] = {
 /// case: one table load); `None` above.
 #[cfg(not(loom))]
 #[inline(always)]
-pub fn c_class_of(size: usize) -> Option<SizeClass> {
+pub fn c_table_class(size: usize) -> Option<SizeClass> {
     if size <= LOOKUP_LIMIT {
         // SAFETY: every entry of C_LOOKUP is a class index (`class_of_slow`
         // of a size within the classes, checked below).
@@ -280,6 +280,61 @@ pub fn c_class_of(size: usize) -> Option<SizeClass> {
         None
     }
 }
+
+/// Every class above [`LOOKUP_LIMIT`] is a multiple of this: the step of
+/// [`C_MID_LOOKUP`].
+#[cfg(not(loom))]
+const MID_STEP: usize = 256;
+
+/// Class of each size from [`LOOKUP_LIMIT`] to [`SMALL_LIMIT`] for C's
+/// `malloc`, indexed by `(size + 255) / 256` (the classes there are
+/// multiples of 256 bytes, so of 16: checked below).
+#[cfg(not(loom))]
+static C_MID_LOOKUP: [u8; SMALL_LIMIT / MID_STEP + 1] = {
+    let mut table = [0u8; SMALL_LIMIT / MID_STEP + 1];
+    let mut i = LOOKUP_LIMIT / MID_STEP;
+    while i < table.len() {
+        table[i] = class_of_slow(i * MID_STEP) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The class C's `malloc(size)` takes, for every small size: up to 1 KiB
+/// [`c_table_class`], above it a second table load; `None` past
+/// [`SMALL_LIMIT`].
+#[cfg(not(loom))]
+#[inline(always)]
+pub fn c_class_of(size: usize) -> Option<SizeClass> {
+    if size <= LOOKUP_LIMIT {
+        c_table_class(size)
+    } else if size <= SMALL_LIMIT {
+        // SAFETY: every entry of C_MID_LOOKUP past LOOKUP_LIMIT is a class
+        // index (checked below).
+        Some(unsafe { SizeClass::new_unchecked(C_MID_LOOKUP[size.div_ceil(MID_STEP)] as usize) })
+    } else {
+        None
+    }
+}
+
+// The classes past the first table are multiples of the mid table's step:
+// so every size of a step's range has the class of the step's top (the
+// entry), and a block of them is aligned as C's `malloc` must. Every entry
+// is a class.
+#[cfg(not(loom))]
+const _: () = {
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        let size = CLASSES[i].size as usize;
+        assert!(size <= LOOKUP_LIMIT || size % MID_STEP == 0);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < C_MID_LOOKUP.len() {
+        assert!((C_MID_LOOKUP[i] as usize) < NUM_CLASSES);
+        i += 1;
+    }
+};
 
 // Every entry of the lookup tables is a class.
 #[cfg(not(loom))]

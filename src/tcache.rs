@@ -169,24 +169,38 @@ impl ThreadCache {
         b.cast()
     }
 
-    /// The C door's fast path: a cached block of `class` whose link leads
-    /// into its own segment, or null (see `Bin::pop_near`), the bin then
-    /// untouched.
+    /// The C door's fast path: the head of `class`'s bin, taken if its link
+    /// leads into its own segment (see `Bin::pop_near`); else left for the
+    /// caller to check and take ([`ThreadCache::take_far_head`]).
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn pop_near(&mut self, class: SizeClass) -> *mut u8 {
+    pub fn pop_near(&mut self, class: SizeClass) -> NearPop {
         let key = self.key;
         #[cfg(feature = "prof")]
-        let b = {
+        let popped = {
             let floor = self.floor;
             self.bin_of(class).pop_near(key, floor)
         };
         #[cfg(not(feature = "prof"))]
-        let b = self.bin_of(class).pop_near(key);
-        if !b.is_null() {
+        let popped = self.bin_of(class).pop_near(key);
+        if let NearPop::Taken(b) = popped {
             poison::unpoison(b.cast(), || class.info().size as usize);
         }
-        b.cast()
+        popped
+    }
+
+    /// Takes the head of `class`'s bin, which [`ThreadCache::pop_near`]
+    /// left with its link decoded to `next`, now checked by the caller;
+    /// false if it cannot (see `Bin::take_far_head`).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub fn take_far_head(&mut self, class: SizeClass, next: *mut u8) -> bool {
+        let head = self.bin_of(class).head;
+        let taken = self.bin_of(class).take_far_head(next.cast());
+        if taken {
+            poison::unpoison(head.cast(), || class.info().size as usize);
+        }
+        taken
     }
 
     /// Fast path: caches `p` (a block of `class`) unless the bin is full.
@@ -381,6 +395,8 @@ mod slow;
 use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::MAX_BUDGET;
+#[cfg(not(loom))]
+pub use bin::NearPop;
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::{SPLIT, fast_block, floor, set_floor};
 use sampling::first_countdown;

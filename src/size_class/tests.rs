@@ -84,3 +84,20 @@ fn rounded_requests_land_on_aligned_classes() {
         align *= 2;
     }
 }
+
+#[test]
+fn c_malloc_classes_fit_and_align_every_size() {
+    // C's `malloc`: the smallest class holding the size rounded up to its
+    // alignment (8 bytes up to 8, then 16), for every small size; none past.
+    for size in 0..=SMALL_LIMIT {
+        let align = if size <= 8 { 8 } else { 16 };
+        let want = class_of(crate::os::align_up(size.max(1), align));
+        let class = c_class_of(size).expect("a small size has a class").index();
+        assert_eq!(class, want, "size {size}");
+        assert_eq!(size_of(class) % align, 0, "size {size}");
+        if size > LOOKUP_LIMIT {
+            assert!(c_table_class(size).is_none());
+        }
+    }
+    assert!(c_class_of(SMALL_LIMIT + 1).is_none());
+}

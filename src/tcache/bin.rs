@@ -30,6 +30,17 @@
 //! (`prof`) the room is below 2^16 and the budget at most 2^47.
 
 use crate::backend::{Backend, Owners};
+
+/// What [`Bin::pop_near`] found.
+#[cfg(not(loom))]
+pub enum NearPop {
+    /// No block to take (in the `prof` layout: none the fast path may).
+    Empty,
+    /// The head, taken: its link led into its own segment.
+    Taken(*mut Block),
+    /// The head not taken: what its link decodes to, unchecked.
+    Far(*mut Block),
+}
 use crate::block::{self, Block, Chain};
 use core::ptr;
 
@@ -125,23 +136,37 @@ impl Bin {
         b
     }
 
-    /// The C door's fast path: as [`Bin::pop`], but only if the head's
-    /// link leads into the head's own segment (`block::next_near_keyed`);
-    /// otherwise null, with the bin as it was.
+    /// The C door's fast path: as [`Bin::pop`], but the head is taken only
+    /// if its link leads into its own segment (`block::next_near_keyed`);
+    /// otherwise the bin is as it was, and the caller checks the link and
+    /// takes the head with [`Bin::take_far_head`].
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize) -> *mut Block {
+    pub fn pop_near(&mut self, key: usize) -> NearPop {
         let b = self.head;
         if b.is_null() {
-            return ptr::null_mut();
+            return NearPop::Empty;
         }
         // SAFETY: as in `pop`.
-        let Some(next) = (unsafe { block::next_near_keyed(b, key) }) else {
-            return ptr::null_mut();
-        };
+        match unsafe { block::next_near_keyed(b, key) } {
+            Ok(next) => {
+                self.head = next;
+                self.room += 1;
+                NearPop::Taken(b)
+            }
+            Err(next) => NearPop::Far(next),
+        }
+    }
+
+    /// Takes the head, whose link the caller decoded to `next` and checked
+    /// ([`NearPop::Far`]); false if it cannot now (the `prof` layout's
+    /// budget), the bin then as it was.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub fn take_far_head(&mut self, next: *mut Block) -> bool {
         self.head = next;
         self.room += 1;
-        b
+        true
     }
 
     /// Fast path: caches `p` unless the bin is full.
@@ -250,27 +275,41 @@ impl Bin {
         b
     }
 
-    /// The C door's fast path: as [`Bin::pop`], but only if the head's
-    /// link leads into the head's own segment (`block::next_near_keyed`);
-    /// otherwise null, with the bin as it was.
+    /// The C door's fast path: as [`Bin::pop`], but the head is taken only
+    /// if its link leads into its own segment (`block::next_near_keyed`);
+    /// otherwise the bin is as it was, and the caller checks the link and
+    /// takes the head with [`Bin::take_far_head`]. A spent budget reads as an
+    /// empty bin (the caller's slow path goes to the profiler).
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize, floor: usize) -> *mut Block {
+    pub fn pop_near(&mut self, key: usize, floor: usize) -> NearPop {
         let b = self.head;
         if (b as usize) < floor {
-            return ptr::null_mut();
+            return NearPop::Empty;
         }
         // SAFETY: as in `pop`.
-        let Some(next) = (unsafe { block::next_near_keyed(b, key) }) else {
-            return ptr::null_mut();
+        let next = match unsafe { block::next_near_keyed(b, key) } {
+            Ok(next) => next,
+            Err(next) => return NearPop::Far(next),
         };
+        if !self.take_far_head(next) {
+            return NearPop::Empty;
+        }
+        NearPop::Taken(b)
+    }
+
+    /// Takes the head, whose link the caller decoded to `next` and checked
+    /// ([`NearPop::Far`]); false if the budget is spent, the bin then as it
+    /// was.
+    #[inline(always)]
+    pub fn take_far_head(&mut self, next: *mut Block) -> bool {
         let word = self.word.wrapping_add(POP);
         self.word = word;
         if (word as i64) < 0 {
             self.unpop();
-            return ptr::null_mut();
+            return false;
         }
         self.head = next;
-        b
+        true
     }
 
     /// Undoes the count of a `pop` that found the budget spent. The word
