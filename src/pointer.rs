@@ -46,7 +46,7 @@ use crate::lookup::{Found, Invalid, find, invalid, slab_class};
 use crate::os::SavedErrno;
 use crate::registry::{self, ChunkKind};
 use crate::size_class::{SMALL_LIMIT, SizeClass, c_class_of, c_table_class, size_class};
-use crate::tcache::NearPop;
+use crate::tcache::{FarHead, NearPop};
 use core::alloc::Layout;
 use core::ptr;
 
@@ -179,29 +179,22 @@ fn malloc_mid(size: usize) -> *mut u8 {
 fn malloc_cached(size: usize, class: SizeClass) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     match unsafe { global::tcache() }.pop_near(class) {
-        NearPop::Taken(p) => handed_out(p.cast()),
-        NearPop::Far(next) => malloc_far_link(size, next.cast()),
+        NearPop::Taken(p) => handed_out(p),
+        NearPop::Far(head) => malloc_far_link(size, head),
         NearPop::Empty => malloc_slow(size),
     }
 }
 
-/// [`malloc_cached`] when the head of the bin has a link that leads to
-/// `next` outside the head's segment: the end of the list (a bin down to
-/// its last block, as a `malloc`/`free` loop of a class a refill gives one
-/// block at a time keeps it), or another segment. The C door checks that
-/// link more strictly than `block` does: the next block must lie in a
-/// segment, so a link whose flipped bit still decodes to an address fails
-/// here rather than faulting in the next `malloc`. Reached by a jump; the
-/// class and the head are found again (passing them would cost the fast
-/// path register moves).
+/// [`malloc_cached`] when the head of the bin has a link that leads out of
+/// its segment: the end of the list (a bin down to its last block, as a
+/// `malloc`/`free` loop of a class a refill gives one block at a time
+/// keeps it), or another segment. The C door checks that link more
+/// strictly than `block` does: the next block must lie in a segment, so a
+/// link whose flipped bit still decodes to an address fails here rather
+/// than faulting in the next `malloc`. Reached by a jump.
 #[inline(never)]
-fn malloc_far_link(size: usize, next: *mut u8) -> *mut u8 {
-    let Some(class) = c_class_of(size) else {
-        return malloc_slow(size);
-    };
-    // SAFETY: the only reference to the thread's cache in this call.
-    let tc = unsafe { global::tcache() };
-    let p = tc.head(class);
+fn malloc_far_link(size: usize, head: FarHead<'_>) -> *mut u8 {
+    let (p, next) = (head.head(), head.next());
     // A sampled block of the profiler freed into the bin by `GlobalAlloc`
     // (see `tcache::bin`) is not in a segment either.
     if !block::is_link(next.cast())
@@ -210,7 +203,8 @@ fn malloc_far_link(size: usize, next: *mut u8) -> *mut u8 {
         // SAFETY: `p` is a block of at least 8 bytes.
         unsafe { block::corrupt_link_in(p) }
     }
-    if !tc.take_far_head(class, next) {
+    let p = head.take(|| c_class_of(size).map_or(0, |c| c.info().size as usize));
+    if p.is_null() {
         return malloc_slow(size);
     }
     handed_out(p)

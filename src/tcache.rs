@@ -170,37 +170,27 @@ impl ThreadCache {
     }
 
     /// The C door's fast path: the head of `class`'s bin, taken if its link
-    /// leads into its own segment (see `Bin::pop_near`); else left for the
-    /// caller to check and take ([`ThreadCache::take_far_head`]).
+    /// leads into its own segment (see `Bin::pop_near`); else left in the
+    /// bin for the caller to check and take ([`FarHead`]).
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn pop_near(&mut self, class: SizeClass) -> NearPop {
+    pub fn pop_near(&mut self, class: SizeClass) -> NearPop<'_> {
         let key = self.key;
         #[cfg(feature = "prof")]
-        let popped = {
-            let floor = self.floor;
-            self.bin_of(class).pop_near(key, floor)
-        };
+        let floor = self.floor;
+        let bin = self.bin_of(class);
+        #[cfg(feature = "prof")]
+        let popped = bin.pop_near(key, floor);
         #[cfg(not(feature = "prof"))]
-        let popped = self.bin_of(class).pop_near(key);
-        if let NearPop::Taken(b) = popped {
-            poison::unpoison(b.cast(), || class.info().size as usize);
+        let popped = bin.pop_near(key);
+        match popped {
+            BinPop::Taken(b) => {
+                poison::unpoison(b.cast(), || class.info().size as usize);
+                NearPop::Taken(b.cast())
+            }
+            BinPop::Far(next) => NearPop::Far(FarHead { bin, next }),
+            BinPop::Empty => NearPop::Empty,
         }
-        popped
-    }
-
-    /// Takes the head of `class`'s bin, which [`ThreadCache::pop_near`]
-    /// left with its link decoded to `next`, now checked by the caller;
-    /// false if it cannot (see `Bin::take_far_head`).
-    #[cfg(not(loom))]
-    #[inline(always)]
-    pub fn take_far_head(&mut self, class: SizeClass, next: *mut u8) -> bool {
-        let head = self.bin_of(class).head;
-        let taken = self.bin_of(class).take_far_head(next.cast());
-        if taken {
-            poison::unpoison(head.cast(), || class.info().size as usize);
-        }
-        taken
     }
 
     /// Fast path: caches `p` (a block of `class`) unless the bin is full.
@@ -237,13 +227,11 @@ impl ThreadCache {
         unsafe { block::looks_free_keyed(p, self.key) }
     }
 
-    /// The block a `pop` of `class` would return (null if none).
-    #[inline(always)]
+    /// The block a `pop` of `class` would return (null if none): for the
+    /// loom models.
+    #[cfg(loom)]
     pub fn head(&self, class: SizeClass) -> *mut u8 {
-        // SAFETY: a `SizeClass` is below NUM_CLASSES, the bins' length.
-        unsafe { self.bins.get_unchecked(class.index()) }
-            .head
-            .cast()
+        self.bins[class.index()].head.cast()
     }
 
     /// Whether `p` is among the cached blocks of `class` (a walk: double
@@ -396,7 +384,57 @@ use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::MAX_BUDGET;
 #[cfg(not(loom))]
-pub use bin::NearPop;
+use bin::NearPop as BinPop;
+
+/// What [`ThreadCache::pop_near`] found.
+#[cfg(not(loom))]
+pub enum NearPop<'a> {
+    /// No block to take (in the `prof` build: none the fast path may).
+    Empty,
+    /// The head, taken: its link led into its own segment.
+    Taken(*mut u8),
+    /// The head, left in its bin: its link leads elsewhere.
+    Far(FarHead<'a>),
+}
+
+/// A bin's head that [`ThreadCache::pop_near`] left in place because its
+/// link leads out of its segment (the end of the list, or another
+/// segment): the caller checks the link, then takes the head. It holds the
+/// bin, so the caller need not find the class and the cache again.
+#[cfg(not(loom))]
+pub struct FarHead<'a> {
+    bin: &'a mut Bin,
+    next: *mut block::Block,
+}
+
+#[cfg(not(loom))]
+impl FarHead<'_> {
+    /// The head.
+    #[inline(always)]
+    pub fn head(&self) -> *mut u8 {
+        self.bin.head.cast()
+    }
+
+    /// What the head's link decodes to, unchecked.
+    #[inline(always)]
+    pub fn next(&self) -> *mut u8 {
+        self.next.cast()
+    }
+
+    /// Takes the head, its link checked by the caller, and returns it
+    /// (unpoisoned: `size` gives its class's block size); null if the bin
+    /// cannot give it now (the `prof` build's budget: see
+    /// `Bin::take_far_head`), the bin then as it was.
+    #[inline(always)]
+    pub fn take(self, size: impl FnOnce() -> usize) -> *mut u8 {
+        let head = self.head();
+        if !self.bin.take_far_head(self.next) {
+            return core::ptr::null_mut();
+        }
+        poison::unpoison(head, size);
+        head
+    }
+}
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::{SPLIT, fast_block, floor, set_floor};
 use sampling::first_countdown;
