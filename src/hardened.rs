@@ -221,6 +221,12 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     unsafe { armed(p, size) }
 }
 
+/// C's `calloc` of `size` bytes (the product, checked by the caller):
+/// aligned as `malloc`'s (`raw::calloc`).
+pub fn calloc(size: usize) -> *mut u8 {
+    alloc_zeroed(size, if size <= 8 { 8 } else { 16 })
+}
+
 /// Looks `p` up for `call` and checks it: a live block (not free, not
 /// invalid) whose canary is intact. Returns the block and its requested
 /// size; aborts with a message otherwise.

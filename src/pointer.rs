@@ -233,24 +233,50 @@ fn alloc_other(size: usize, align: usize) -> *mut u8 {
     }
 }
 
-/// As [`alloc_bare`], with the memory zeroed.
+/// C's `calloc` of `size` bytes (the product, checked by the caller):
+/// [`malloc_bare`]'s block, zeroed; null when out of memory. Past the small
+/// sizes, [`alloc_zeroed_bare`], which does not clear fresh pages again.
+#[inline(always)]
+pub fn calloc_bare(size: usize) -> *mut u8 {
+    if size <= SMALL_LIMIT {
+        let p = malloc_bare(size);
+        if !p.is_null() {
+            // SAFETY: a fresh block of at least `size` bytes.
+            unsafe { p.write_bytes(0, size) };
+        }
+        return p;
+    }
+    alloc_zeroed_bare(size, 16)
+}
+
+/// As [`alloc_bare`], with the memory zeroed: a small
+/// request whose alignment every class honours takes the thread cache
+/// directly, as [`alloc_bare`]'s does.
 pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
+    if let Some(class) = fast_class(size, align) {
+        return zeroed_small(class, size, align);
+    }
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
-            Route::Small(class) => {
-                // Cleared whole below, its link word too, unless the
-                // request is shorter than the link.
-                let p = handed_out(alloc_small_sampled(class, size, align));
-                if !p.is_null() {
-                    // SAFETY: a fresh block of at least `size` bytes.
-                    unsafe { p.write_bytes(0, l.size()) };
-                }
-                p
-            }
+            Route::Small(class) => zeroed_small(class, size, align),
             _ => alloc_big(l, true, &DEFAULTS),
         },
         None => ptr::null_mut(),
     }
+}
+
+/// A block of `class` for `size` bytes at `align`, its first `size` bytes
+/// (at least one) zeroed.
+#[inline(always)]
+fn zeroed_small(class: SizeClass, size: usize, align: usize) -> *mut u8 {
+    // Cleared whole below, its link word too, unless the request is
+    // shorter than the link.
+    let p = handed_out(alloc_small_sampled(class, size, align));
+    if !p.is_null() {
+        // SAFETY: a fresh block of at least `size` bytes (and one).
+        unsafe { p.write_bytes(0, size.max(1)) };
+    }
+    p
 }
 
 #[inline(always)]

@@ -25,9 +25,10 @@ pub use crate::lookup::{Found, Invalid, find};
 // gives the size asked for, and `realloc` always moves).
 
 #[cfg(feature = "hardened")]
-pub use crate::hardened::{alloc, alloc_zeroed, free, malloc, realloc, usable_size};
+pub use crate::hardened::{alloc, alloc_zeroed, calloc, free, malloc, realloc, usable_size};
 #[cfg(not(feature = "hardened"))]
 pub use crate::pointer::{
-    alloc_bare as alloc, alloc_zeroed_bare as alloc_zeroed, free_bare as free,
-    malloc_bare as malloc, realloc_bare as realloc, usable_size_bare as usable_size,
+    alloc_bare as alloc, alloc_zeroed_bare as alloc_zeroed, calloc_bare as calloc,
+    free_bare as free, malloc_bare as malloc, realloc_bare as realloc,
+    usable_size_bare as usable_size,
 };

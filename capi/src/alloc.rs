@@ -42,7 +42,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     let Some(bytes) = n.checked_mul(size) else {
         return errno::enomem();
     };
-    let p = raw::alloc_zeroed(bytes, c_align(bytes));
+    let p = raw::calloc(bytes);
     if p.is_null() {
         return errno::enomem();
     }
