@@ -321,17 +321,17 @@ pub(crate) fn alloc_small(class: SizeClass, config: &Config) -> *mut u8 {
 }
 
 /// A block of `class` for `size` bytes at `align` (which route to it), for
-/// the pointer API: as [`alloc_small`], sampled for the guard pool on the
-/// slow path (a block a program frees by address alone, so that `free`
-/// finds it in the pool).
+/// the pointer API: as [`alloc_small`] (its link word cleared), sampled for
+/// the guard pool on the slow path (a block a program frees by address
+/// alone, so that `free` finds it in the pool).
 #[inline(always)]
 pub(crate) fn alloc_small_sampled(class: SizeClass, size: usize, align: usize) -> *mut u8 {
     // SAFETY: the only reference to the thread's cache in this call.
     let p = unsafe { tcache() }.pop(class);
     if !p.is_null() {
-        return p;
+        return block::handed_out(p);
     }
-    alloc_small_sampled_slow(class.index(), size, align)
+    block::handed_out(alloc_small_sampled_slow(class.index(), size, align))
 }
 
 /// Frees `p`, a live block of `class`: the fast path, then the slow one.

@@ -224,7 +224,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 /// C's `calloc` of `size` bytes (the product, checked by the caller):
 /// aligned as `malloc`'s (`raw::calloc`).
 pub fn calloc(size: usize) -> *mut u8 {
-    alloc_zeroed(size, if size <= 8 { 8 } else { 16 })
+    alloc_zeroed(size, pointer::c_align(size))
 }
 
 /// Looks `p` up for `call` and checks it: a live block (not free, not

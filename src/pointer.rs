@@ -75,10 +75,7 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
         Ok(Found::Small(class)) => {
             // SAFETY: `p` starts a block of `class`, at least 8 bytes, in a
             // live segment.
-            let free = unsafe {
-                block::looks_free(p)
-                    && (global::is_free(p, class.index()) || links_to_a_block(p, class))
-            };
+            let free = unsafe { block::looks_free(p) && is_free(p, class) };
             free.then_some(Invalid::DoubleFree)
         }
         Ok(_) => None,
@@ -92,9 +89,20 @@ pub unsafe fn free_error(p: *mut u8) -> Option<Invalid> {
 pub(crate) fn confirm_not_free(call: &str, p: *mut u8, class: SizeClass) {
     // SAFETY: `small_class` found `p` to be a block start of a slab of
     // `class` in a live segment.
-    if unsafe { global::is_free(p, class.index()) || links_to_a_block(p, class) } {
+    if unsafe { is_free(p, class) } {
         invalid(call, p, Invalid::DoubleFree);
     }
+}
+
+/// Whether `p`, a block of `class` whose first word reads as a link, is
+/// free: found where this thread can search (`global::is_free`), or named
+/// free by its link ([`links_to_a_block`]).
+///
+/// # Safety
+/// `p` must start a block of `class` in a live segment.
+unsafe fn is_free(p: *mut u8, class: SizeClass) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { global::is_free(p, class.index()) || links_to_a_block(p, class) }
 }
 
 /// Whether the link word of `p`, a block of `class`, names what a free
@@ -132,7 +140,7 @@ const MAX_FAST_ALIGN: usize = 16;
 pub fn alloc_bare(size: usize, align: usize) -> *mut u8 {
     // The common case, every C `malloc` of a small size.
     if let Some(class) = fast_class(size, align) {
-        return handed_out(alloc_small_sampled(class, size, align));
+        return alloc_small_sampled(class, size, align);
     }
     alloc_other(size, align)
 }
@@ -210,10 +218,17 @@ fn malloc_far_link(size: usize, head: FarHead<'_>) -> *mut u8 {
     handed_out(p)
 }
 
+/// The alignment of C's `malloc(size)`: 8 bytes up to 8 bytes, 16 above
+/// (`max_align_t`).
+#[inline(always)]
+pub(crate) fn c_align(size: usize) -> usize {
+    if size <= 8 { 8 } else { 16 }
+}
+
 /// `malloc` past its fast path.
 #[inline(never)]
 fn malloc_slow(size: usize) -> *mut u8 {
-    let p = alloc_bare(size, if size <= 8 { 8 } else { 16 });
+    let p = alloc_bare(size, c_align(size));
     if p.is_null() {
         // SAFETY: `__errno_location` returns the calling thread's errno.
         unsafe { *libc::__errno_location() = libc::ENOMEM };
@@ -226,7 +241,7 @@ fn malloc_slow(size: usize) -> *mut u8 {
 fn alloc_other(size: usize, align: usize) -> *mut u8 {
     match layout(size, align) {
         Some(l) => match route(l.size(), l.align()) {
-            Route::Small(class) => handed_out(alloc_small_sampled(class, size, align)),
+            Route::Small(class) => alloc_small_sampled(class, size, align),
             _ => alloc_big(l, false, &DEFAULTS),
         },
         None => ptr::null_mut(),
@@ -269,9 +284,7 @@ pub fn alloc_zeroed_bare(size: usize, align: usize) -> *mut u8 {
 /// (at least one) zeroed.
 #[inline(always)]
 fn zeroed_small(class: SizeClass, size: usize, align: usize) -> *mut u8 {
-    // Cleared whole below, its link word too, unless the request is
-    // shorter than the link.
-    let p = handed_out(alloc_small_sampled(class, size, align));
+    let p = alloc_small_sampled(class, size, align);
     if !p.is_null() {
         // SAFETY: a fresh block of at least `size` bytes (and one).
         unsafe { p.write_bytes(0, size.max(1)) };
@@ -464,9 +477,7 @@ unsafe fn realloc_small(
     size: usize,
     align: usize,
 ) -> *mut u8 {
-    // The copy below may be shorter than the link word (a block shrunk to
-    // less than 8 bytes).
-    let q = handed_out(alloc_small_sampled(new_class, size, align));
+    let q = alloc_small_sampled(new_class, size, align);
     if !q.is_null() {
         let block = class.info().size as usize;
         // SAFETY: both blocks hold at least the smaller class's size (and

@@ -183,14 +183,10 @@ impl ThreadCache {
         let popped = bin.pop_near(key, floor);
         #[cfg(not(feature = "prof"))]
         let popped = bin.pop_near(key);
-        match popped {
-            BinPop::Taken(b) => {
-                poison::unpoison(b.cast(), || class.info().size as usize);
-                NearPop::Taken(b.cast())
-            }
-            BinPop::Far(next) => NearPop::Far(FarHead { bin, next }),
-            BinPop::Empty => NearPop::Empty,
+        if let NearPop::Taken(b) = popped {
+            poison::unpoison(b, || class.info().size as usize);
         }
+        popped
     }
 
     /// Fast path: caches `p` (a block of `class`) unless the bin is full.
@@ -384,57 +380,7 @@ use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::MAX_BUDGET;
 #[cfg(not(loom))]
-use bin::NearPop as BinPop;
-
-/// What [`ThreadCache::pop_near`] found.
-#[cfg(not(loom))]
-pub enum NearPop<'a> {
-    /// No block to take (in the `prof` build: none the fast path may).
-    Empty,
-    /// The head, taken: its link led into its own segment.
-    Taken(*mut u8),
-    /// The head, left in its bin: its link leads elsewhere.
-    Far(FarHead<'a>),
-}
-
-/// A bin's head that [`ThreadCache::pop_near`] left in place because its
-/// link leads out of its segment (the end of the list, or another
-/// segment): the caller checks the link, then takes the head. It holds the
-/// bin, so the caller need not find the class and the cache again.
-#[cfg(not(loom))]
-pub struct FarHead<'a> {
-    bin: &'a mut Bin,
-    next: *mut block::Block,
-}
-
-#[cfg(not(loom))]
-impl FarHead<'_> {
-    /// The head.
-    #[inline(always)]
-    pub fn head(&self) -> *mut u8 {
-        self.bin.head.cast()
-    }
-
-    /// What the head's link decodes to, unchecked.
-    #[inline(always)]
-    pub fn next(&self) -> *mut u8 {
-        self.next.cast()
-    }
-
-    /// Takes the head, its link checked by the caller, and returns it
-    /// (unpoisoned: `size` gives its class's block size); null if the bin
-    /// cannot give it now (the `prof` build's budget: see
-    /// `Bin::take_far_head`), the bin then as it was.
-    #[inline(always)]
-    pub fn take(self, size: impl FnOnce() -> usize) -> *mut u8 {
-        let head = self.head();
-        if !self.bin.take_far_head(self.next) {
-            return core::ptr::null_mut();
-        }
-        poison::unpoison(head, size);
-        head
-    }
-}
+pub use bin::{FarHead, NearPop};
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::{SPLIT, fast_block, floor, set_floor};
 use sampling::first_countdown;

@@ -30,19 +30,58 @@
 //! (`prof`) the room is below 2^16 and the budget at most 2^47.
 
 use crate::backend::{Backend, Owners};
+use crate::block::{self, Block, Chain};
+use core::ptr;
 
 /// What [`Bin::pop_near`] found.
 #[cfg(not(loom))]
-pub enum NearPop {
+pub enum NearPop<'a> {
     /// No block to take (in the `prof` layout: none the fast path may).
     Empty,
     /// The head, taken: its link led into its own segment.
-    Taken(*mut Block),
-    /// The head not taken: what its link decodes to, unchecked.
-    Far(*mut Block),
+    Taken(*mut u8),
+    /// The head, left in its bin: its link leads elsewhere.
+    Far(FarHead<'a>),
 }
-use crate::block::{self, Block, Chain};
-use core::ptr;
+
+/// A bin's head that [`Bin::pop_near`] left in place because its link
+/// leads out of its segment (the end of the list, or another segment): the
+/// caller checks the link, then takes the head. It holds the bin, so the
+/// caller need not find the class and the cache again.
+#[cfg(not(loom))]
+pub struct FarHead<'a> {
+    bin: &'a mut Bin,
+    next: *mut Block,
+}
+
+#[cfg(not(loom))]
+impl FarHead<'_> {
+    /// The head.
+    #[inline(always)]
+    pub fn head(&self) -> *mut u8 {
+        self.bin.head.cast()
+    }
+
+    /// What the head's link decodes to, unchecked.
+    #[inline(always)]
+    pub fn next(&self) -> *mut u8 {
+        self.next.cast()
+    }
+
+    /// Takes the head, its link checked by the caller, and returns it
+    /// (unpoisoned: `size` gives its class's block size); null if the bin
+    /// cannot give it now (the `prof` layout's budget: see
+    /// `Bin::advance`), the bin then as it was.
+    #[inline(always)]
+    pub fn take(self, size: impl FnOnce() -> usize) -> *mut u8 {
+        let head = self.head();
+        if !self.bin.advance(self.next) {
+            return ptr::null_mut();
+        }
+        crate::poison::unpoison(head, size);
+        head
+    }
+}
 
 /// Where the heap profiler's sampled blocks live: below `1 << SPLIT_BIT`
 /// (`prof` builds, when the heap lies above: see [`set_floor`]). The
@@ -138,11 +177,11 @@ impl Bin {
 
     /// The C door's fast path: as [`Bin::pop`], but the head is taken only
     /// if its link leads into its own segment (`block::next_near_keyed`);
-    /// otherwise the bin is as it was, and the caller checks the link and
-    /// takes the head with [`Bin::take_far_head`].
+    /// otherwise it is left for the caller to check and take
+    /// ([`FarHead`]).
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize) -> NearPop {
+    pub fn pop_near(&mut self, key: usize) -> NearPop<'_> {
         let b = self.head;
         if b.is_null() {
             return NearPop::Empty;
@@ -150,20 +189,18 @@ impl Bin {
         // SAFETY: as in `pop`.
         match unsafe { block::next_near_keyed(b, key) } {
             Ok(next) => {
-                self.head = next;
-                self.room += 1;
-                NearPop::Taken(b)
+                self.advance(next);
+                NearPop::Taken(b.cast())
             }
-            Err(next) => NearPop::Far(next),
+            Err(next) => NearPop::Far(FarHead { bin: self, next }),
         }
     }
 
-    /// Takes the head, whose link the caller decoded to `next` and checked
-    /// ([`NearPop::Far`]); false if it cannot now (the `prof` layout's
-    /// budget), the bin then as it was.
+    /// Takes the head, whose link decoded to `next`; false if it cannot
+    /// now (the `prof` layout's budget), the bin then as it was.
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn take_far_head(&mut self, next: *mut Block) -> bool {
+    fn advance(&mut self, next: *mut Block) -> bool {
         self.head = next;
         self.room += 1;
         true
@@ -277,11 +314,11 @@ impl Bin {
 
     /// The C door's fast path: as [`Bin::pop`], but the head is taken only
     /// if its link leads into its own segment (`block::next_near_keyed`);
-    /// otherwise the bin is as it was, and the caller checks the link and
-    /// takes the head with [`Bin::take_far_head`]. A spent budget reads as an
-    /// empty bin (the caller's slow path goes to the profiler).
+    /// otherwise it is left for the caller to check and take
+    /// ([`FarHead`]). A spent budget reads as an empty bin (the caller's
+    /// slow path goes to the profiler).
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize, floor: usize) -> NearPop {
+    pub fn pop_near(&mut self, key: usize, floor: usize) -> NearPop<'_> {
         let b = self.head;
         if (b as usize) < floor {
             return NearPop::Empty;
@@ -289,19 +326,18 @@ impl Bin {
         // SAFETY: as in `pop`.
         let next = match unsafe { block::next_near_keyed(b, key) } {
             Ok(next) => next,
-            Err(next) => return NearPop::Far(next),
+            Err(next) => return NearPop::Far(FarHead { bin: self, next }),
         };
-        if !self.take_far_head(next) {
+        if !self.advance(next) {
             return NearPop::Empty;
         }
-        NearPop::Taken(b)
+        NearPop::Taken(b.cast())
     }
 
-    /// Takes the head, whose link the caller decoded to `next` and checked
-    /// ([`NearPop::Far`]); false if the budget is spent, the bin then as it
-    /// was.
+    /// Takes the head, whose link decoded to `next`; false if the budget is
+    /// spent, the bin then as it was.
     #[inline(always)]
-    pub fn take_far_head(&mut self, next: *mut Block) -> bool {
+    fn advance(&mut self, next: *mut Block) -> bool {
         let word = self.word.wrapping_add(POP);
         self.word = word;
         if (word as i64) < 0 {
