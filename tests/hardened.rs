@@ -21,6 +21,8 @@ const QUARANTINE_SLOTS: usize = 64;
 
 /// Set in the child process, naming the misuse it commits.
 const CHILD: &str = "SLABPOOL_HARDENED_TEST_CHILD";
+/// How a child reports the byte it wrote into a canary.
+const OVERWRITTEN: &str = "overwritten with ";
 
 #[test]
 fn programs_run_unchanged() {
@@ -92,10 +94,14 @@ fn assert_signal(out: &Output, mode: &str, signal: libc::c_int) {
 }
 
 /// Runs the `child` test with `CHILD=mode` and checks that it aborted with
-/// a line containing `what`.
+/// a line containing `what` (`{now}` in it stands for the byte the child
+/// wrote into a canary).
 fn expect_abort(mode: &str, what: &str) {
     let out = run_child(mode);
     assert_signal(&out, mode, libc::SIGABRT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let written = stdout.lines().find_map(|l| l.strip_prefix(OVERWRITTEN));
+    let what = &what.replace("{now}", written.unwrap_or("(nothing written)"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr
@@ -116,7 +122,7 @@ fn an_overflow_of_one_byte_aborts_on_dealloc() {
         "huge",
         &format!(
             "heap overflow: the canary past the block's requested bytes is overwritten \
-             at byte {} (now 0x01)",
+             at byte {} (now {{now}})",
             5 << 20
         ),
     );
@@ -155,7 +161,7 @@ fn big_blocks_are_resized_and_keep_a_canary_at_their_new_end() {
         "realloc",
         &format!(
             "heap overflow: the canary past the block's requested bytes is overwritten \
-             at byte {} (now 0x01)",
+             at byte {} (now {{now}})",
             6 << 20
         ),
     );
@@ -250,6 +256,20 @@ fn guard_pages() -> Vec<usize> {
         .collect()
 }
 
+/// Overwrites the byte at `p`, a canary's, with its complement (the
+/// canaries are random, so a fixed value may be the one already there:
+/// 1 in 128 runs) and prints the value written for the parent to expect.
+///
+/// # Safety
+/// `p` must be readable and writable.
+unsafe fn overwrite(p: *mut u8) {
+    // SAFETY: by contract.
+    let flipped = unsafe { !std::ptr::read_volatile(p) };
+    println!("{OVERWRITTEN}{flipped:#04x}");
+    // SAFETY: by contract.
+    unsafe { std::ptr::write_volatile(p, flipped) };
+}
+
 /// The child's misuse (run by `run_child` only).
 #[test]
 #[ignore = "run by run_child in a child process"]
@@ -303,7 +323,7 @@ fn child() {
         // SAFETY: the write lands in the canary (the misuse under test).
         unsafe {
             let p = GLOBAL.realloc(GLOBAL.alloc(layout), layout, 6 << 20);
-            std::ptr::write_volatile(p.add(6 << 20), 1);
+            overwrite(p.add(6 << 20));
             GLOBAL.dealloc(p, Layout::from_size_align(6 << 20, 8).unwrap());
         }
         return;
@@ -317,12 +337,7 @@ fn child() {
         if mode == "size" {
             GLOBAL.dealloc(p, Layout::from_size_align(40, 8).unwrap());
         } else {
-            // The small block's tag is random: flip the byte rather than
-            // write a value it may already hold (1 in 256 runs did). The
-            // huge block's canary is zero, so its byte becomes 0x01.
-            let byte = std::ptr::read_volatile(p.add(size));
-            let flipped = if mode == "huge" { 1 } else { !byte };
-            std::ptr::write_volatile(p.add(size), flipped);
+            overwrite(p.add(size));
             GLOBAL.dealloc(p, layout);
         }
     }
