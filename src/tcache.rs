@@ -61,11 +61,9 @@ pub enum CacheState {
 }
 
 pub struct ThreadCache {
-    bins: [Bin; NUM_CLASSES],
-    /// The free-list secret (`block::key`), beside the bins so the fast
-    /// paths encode and decode links without another load; set when the
-    /// cache is activated, before any bin can hold a block.
-    key: usize,
+    /// The bins, and the free-list secret (`block::key`) with them (see
+    /// `bin::Bins`).
+    bins: Bins,
     /// (`prof`) The lowest address the fast `pop` hands out: the
     /// profiler's sampled blocks lie below it (see `bin`); 0 in a
     /// zero-filled cache, set when the cache is activated.
@@ -114,8 +112,7 @@ impl Default for ThreadCache {
 impl ThreadCache {
     pub const fn new() -> Self {
         Self {
-            bins: [const { Bin::new() }; NUM_CLASSES],
-            key: 0,
+            bins: Bins::new(),
             #[cfg(all(feature = "prof", not(loom)))]
             floor: 1,
             state: CacheState::Uninit,
@@ -140,29 +137,27 @@ impl ThreadCache {
 
     /// The bin of `class` (slow paths: checked).
     #[inline(always)]
-    fn bin(&mut self, class: usize) -> &mut Bin {
-        &mut self.bins[class]
+    fn bin(&mut self, class: usize) -> Bin<'_> {
+        self.bins.bin(class)
     }
 
     /// The bin of `class` (fast paths: no bounds check, the type says the
     /// index is in range).
     #[inline(always)]
-    fn bin_of(&mut self, class: SizeClass) -> &mut Bin {
-        // SAFETY: a `SizeClass` is below NUM_CLASSES, the bins' length.
-        unsafe { self.bins.get_unchecked_mut(class.index()) }
+    fn bin_of(&mut self, class: SizeClass) -> Bin<'_> {
+        self.bins.bin_of(class)
     }
 
     /// Fast path: a cached block of `class`, or null (see `Bin::pop`).
     #[inline(always)]
     pub fn pop(&mut self, class: SizeClass) -> *mut u8 {
-        let key = self.key;
         #[cfg(all(feature = "prof", not(loom)))]
         let b = {
             let floor = self.floor;
-            self.bin_of(class).pop(key, floor)
+            self.bin_of(class).pop(floor)
         };
         #[cfg(not(all(feature = "prof", not(loom))))]
-        let b = self.bin_of(class).pop(key);
+        let b = self.bin_of(class).pop();
         if !b.is_null() {
             poison::unpoison(b.cast(), || class.info().size as usize);
         }
@@ -175,14 +170,13 @@ impl ThreadCache {
     #[cfg(not(loom))]
     #[inline(always)]
     pub fn pop_near(&mut self, class: SizeClass) -> NearPop<'_> {
-        let key = self.key;
         #[cfg(feature = "prof")]
         let floor = self.floor;
         let bin = self.bin_of(class);
         #[cfg(feature = "prof")]
-        let popped = bin.pop_near(key, floor);
+        let popped = bin.pop_near(floor);
         #[cfg(not(feature = "prof"))]
-        let popped = bin.pop_near(key);
+        let popped = bin.pop_near();
         if let NearPop::Taken(b) = popped {
             poison::unpoison(b, || class.info().size as usize);
         }
@@ -195,12 +189,11 @@ impl ThreadCache {
     /// `p` must be a live block of `class` that the caller gives up.
     #[inline(always)]
     pub unsafe fn push(&mut self, class: SizeClass, p: *mut u8) -> bool {
-        let key = self.key;
-        let bin = self.bin_of(class);
+        let mut bin = self.bin_of(class);
         poison::poison(p, || class.info().size as usize);
         // SAFETY: forwarded contract. A bin has room only after `activate`
         // set the key.
-        let pushed = unsafe { bin.push(p, key) };
+        let pushed = unsafe { bin.push(p) };
         if !pushed {
             poison::unpoison(p, || class.info().size as usize);
         }
@@ -220,20 +213,20 @@ impl ThreadCache {
     #[cfg_attr(feature = "hardened", allow(dead_code))]
     pub unsafe fn looks_free(&self, p: *const u8) -> bool {
         // SAFETY: forwarded contract.
-        unsafe { block::looks_free_keyed(p, self.key) }
+        unsafe { block::looks_free_keyed(p, self.bins.key) }
     }
 
     /// The block a `pop` of `class` would return (null if none): for the
     /// loom models.
     #[cfg(loom)]
     pub fn head(&self, class: SizeClass) -> *mut u8 {
-        self.bins[class.index()].head.cast()
+        self.bins.head(class.index()).cast()
     }
 
     /// Whether `p` is among the cached blocks of `class` (a walk: double
     /// free confirmation only).
     pub fn holds(&self, class: usize, p: *const u8) -> bool {
-        self.bins[class].holds(p)
+        self.bins.holds(class, p)
     }
 
     /// Quarantines `p` (a live small block of `class` given up by the
@@ -297,7 +290,7 @@ impl ThreadCache {
 
     /// Starts caching, with new memory from arena `arena` of `heap`.
     pub fn activate(&mut self, heap: &Backend, arena: usize) {
-        self.key = block::key();
+        self.bins.key = block::key();
         #[cfg(all(feature = "prof", not(loom)))]
         {
             self.floor = bin::floor();
@@ -319,19 +312,18 @@ impl ThreadCache {
     pub fn check(&self, heap: &Backend) -> crate::backend::CacheCounts {
         let mut counts = [0; NUM_CLASSES];
         let mut limit_bytes = 0;
-        for (class, bin) in self.bins.iter().enumerate() {
+        for class in 0..NUM_CLASSES {
             let what = "thread cache bin";
+            let (count, limit) = (self.bins.count(class), self.bins.limit(class));
             assert!(
-                bin.count() <= bin.limit(),
-                "class {class}: {} cached over the limit {}",
-                bin.count(),
-                bin.limit()
+                count <= limit,
+                "class {class}: {count} cached over the limit {limit}"
             );
             assert!(
-                self.state == CacheState::Active || bin.limit() == 0,
+                self.state == CacheState::Active || limit == 0,
                 "class {class}: inactive cache with a limit"
             );
-            block::check_chain(what, bin.head, bin.count(), |b| {
+            block::check_chain(what, self.bins.head(class), count, |b| {
                 // The profiler's sampled blocks freed into the bin are not
                 // the heap's (see `bin::scrub`).
                 #[cfg(all(feature = "prof", not(loom)))]
@@ -340,8 +332,8 @@ impl ThreadCache {
                 }
                 heap.check_block(class, b.cast(), what)
             });
-            counts[class] = bin.count();
-            limit_bytes += bin.limit() as usize * CLASSES[class].size as usize;
+            counts[class] = count;
+            limit_bytes += limit as usize * CLASSES[class].size as usize;
         }
         assert_eq!(limit_bytes, self.limit_bytes, "thread cache: limit bytes");
         let batch_max = CLASSES
@@ -361,24 +353,19 @@ impl ThreadCache {
     /// Blocks and bytes currently cached (for tests).
     #[cfg(test)]
     pub fn cached(&self) -> (usize, usize) {
-        self.bins
-            .iter()
-            .zip(CLASSES.iter())
-            .fold((0, 0), |(n, bytes), (bin, info)| {
-                (
-                    n + bin.count() as usize,
-                    bytes + bin.count() as usize * info.size as usize,
-                )
-            })
+        (0..NUM_CLASSES).fold((0, 0), |(n, bytes), class| {
+            let count = self.bins.count(class) as usize;
+            (n + count, bytes + count * CLASSES[class].size as usize)
+        })
     }
 }
 
 mod bin;
 mod sampling;
 mod slow;
-use bin::Bin;
 #[cfg(all(feature = "prof", not(loom)))]
 pub use bin::MAX_BUDGET;
+use bin::{Bin, Bins};
 #[cfg(not(loom))]
 pub use bin::{FarHead, NearPop};
 #[cfg(all(feature = "prof", not(loom)))]

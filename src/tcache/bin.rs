@@ -2,6 +2,12 @@
 //! chain), how many there are and how many it may hold, and the fast paths
 //! that take and give one block.
 //!
+//! The bins of a cache are three arrays indexed by class ([`Bins`]: the
+//! heads, the rooms, the limits), not an array of records: a fast path
+//! then reaches a head or a room with one scaled-index address (a 16-byte
+//! record needs a shift and an add for it). A [`Bin`] is one class's
+//! place in them.
+//!
 //! Two layouts, one behaviour. Both keep the *room* (`limit - count`)
 //! rather than the count, so that a `push` tests it against zero without
 //! loading the limit. The default build keeps the room and the limit as
@@ -31,6 +37,7 @@
 
 use crate::backend::{Backend, Owners};
 use crate::block::{self, Block, Chain};
+use crate::size_class::{NUM_CLASSES, SizeClass};
 use core::ptr;
 
 /// What [`Bin::pop_near`] found.
@@ -50,8 +57,7 @@ pub enum NearPop<'a> {
 /// caller need not find the class and the cache again.
 #[cfg(not(loom))]
 pub struct FarHead<'a> {
-    bin: &'a mut Bin,
-    next: *mut Block,
+    bin: Bin<'a>,
 }
 
 #[cfg(not(loom))]
@@ -59,13 +65,15 @@ impl FarHead<'_> {
     /// The head.
     #[inline(always)]
     pub fn head(&self) -> *mut u8 {
-        self.bin.head.cast()
+        self.bin.head().cast()
     }
 
-    /// What the head's link decodes to, unchecked.
+    /// What the head's link decodes to, unchecked (decoded again: the
+    /// fast path passes no more than the bin, in two registers).
     #[inline(always)]
     pub fn next(&self) -> *mut u8 {
-        self.next.cast()
+        // SAFETY: the head of a bin is a free block the cache owns.
+        unsafe { block::next_keyed(self.bin.head(), self.bin.key()).cast() }
     }
 
     /// Takes the head, its link checked by the caller, and returns it
@@ -73,9 +81,9 @@ impl FarHead<'_> {
     /// cannot give it now (the `prof` layout's budget: see
     /// `Bin::advance`), the bin then as it was.
     #[inline(always)]
-    pub fn take(self, size: impl FnOnce() -> usize) -> *mut u8 {
-        let head = self.head();
-        if !self.bin.advance(self.next) {
+    pub fn take(mut self, size: impl FnOnce() -> usize) -> *mut u8 {
+        let (head, next) = (self.head(), self.next());
+        if !self.bin.advance(next.cast()) {
             return ptr::null_mut();
         }
         crate::poison::unpoison(head, size);
@@ -131,47 +139,166 @@ pub fn fast_block(b: *mut Block, floor: usize) -> bool {
     b as usize >= floor
 }
 
-/// The default layout: the room (`limit - count`) rather than the count,
-/// so that `push` tests it against zero without loading the limit.
+/// A room as a bin keeps it: in the default layout the room (`limit -
+/// count`) rather than the count, so that `push` tests it against zero
+/// without loading the limit; in the `prof` layout a word with the budget
+/// (see the module docs).
 #[cfg(not(all(feature = "prof", not(loom))))]
+type RoomWord = u32;
+#[cfg(all(feature = "prof", not(loom)))]
+type RoomWord = u64;
+
+/// The bins of one thread cache, by class (all zero: empty, no room).
 #[repr(C)]
-pub struct Bin {
-    pub head: *mut Block,
-    room: u32,
-    limit: u32,
+pub struct Bins {
+    heads: [*mut Block; NUM_CLASSES],
+    rooms: [RoomWord; NUM_CLASSES],
+    limits: [u32; NUM_CLASSES],
+    /// The free-list secret, beside the bins so the fast paths encode and
+    /// decode links without another load; set when the cache is
+    /// activated, before any bin can hold a block (0 until then).
+    pub(super) key: usize,
 }
 
-#[cfg(not(all(feature = "prof", not(loom))))]
-impl Bin {
+impl Bins {
     pub const fn new() -> Self {
         Self {
-            head: ptr::null_mut(),
-            room: 0,
-            limit: 0,
+            heads: [ptr::null_mut(); NUM_CLASSES],
+            rooms: [0; NUM_CLASSES],
+            limits: [0; NUM_CLASSES],
+            key: 0,
         }
+    }
+
+    /// The bin of `class` (slow paths: checked).
+    #[inline(always)]
+    pub fn bin(&mut self, class: usize) -> Bin<'_> {
+        assert!(class < NUM_CLASSES, "no class {class}");
+        Bin { bins: self, class }
+    }
+
+    /// The bin of `class` (fast paths: the type says the index is in range).
+    #[inline(always)]
+    pub fn bin_of(&mut self, class: SizeClass) -> Bin<'_> {
+        Bin {
+            bins: self,
+            class: class.index(),
+        }
+    }
+
+    /// The head of `class`'s chain.
+    #[cfg(any(loom, test, fuzzing, feature = "invariants", feature = "prof"))]
+    #[inline(always)]
+    pub fn head(&self, class: usize) -> *mut Block {
+        self.heads[class]
+    }
+
+    /// Blocks cached of `class`.
+    #[inline(always)]
+    pub fn count(&self, class: usize) -> u32 {
+        self.limits[class] - room_of(self.rooms[class])
+    }
+
+    /// The most blocks of `class` the bin may hold.
+    #[inline(always)]
+    pub fn limit(&self, class: usize) -> u32 {
+        self.limits[class]
+    }
+
+    /// Allocations of `class` the fast path may still hand out before the
+    /// profiler's slow path must see one.
+    #[cfg(all(feature = "prof", not(loom)))]
+    #[inline(always)]
+    pub fn budget(&self, class: usize) -> u64 {
+        self.rooms[class] >> ROOM_BITS
+    }
+
+    /// Whether `p` is among the cached blocks of `class` (a walk: double
+    /// free confirmation only).
+    pub fn holds(&self, class: usize, p: *const u8) -> bool {
+        block::contains(self.heads[class], self.count(class), p)
+    }
+}
+
+/// The room a bin's room word holds.
+#[cfg(not(all(feature = "prof", not(loom))))]
+#[inline(always)]
+fn room_of(word: RoomWord) -> u32 {
+    word
+}
+
+#[cfg(all(feature = "prof", not(loom)))]
+#[inline(always)]
+fn room_of(word: RoomWord) -> u32 {
+    (word & ROOM_MASK) as u32
+}
+
+/// One class's bin: its place in its cache's [`Bins`].
+///
+/// Invariant: `class < NUM_CLASSES` (both constructors ensure it), so the
+/// accessors below index the arrays without a check.
+pub struct Bin<'a> {
+    bins: &'a mut Bins,
+    class: usize,
+}
+
+/// The fields of the bin, without bounds checks.
+impl Bin<'_> {
+    #[inline(always)]
+    fn head(&self) -> *mut Block {
+        // SAFETY: `class < NUM_CLASSES` (the type's invariant).
+        unsafe { *self.bins.heads.get_unchecked(self.class) }
+    }
+
+    #[inline(always)]
+    fn set_head(&mut self, head: *mut Block) {
+        // SAFETY: as in `head`.
+        unsafe { *self.bins.heads.get_unchecked_mut(self.class) = head }
+    }
+
+    #[inline(always)]
+    fn word(&mut self) -> &mut RoomWord {
+        // SAFETY: as in `head`.
+        unsafe { self.bins.rooms.get_unchecked_mut(self.class) }
     }
 
     #[inline(always)]
     fn room(&self) -> u32 {
-        self.room
+        // SAFETY: as in `head`.
+        room_of(unsafe { *self.bins.rooms.get_unchecked(self.class) })
+    }
+
+    /// The free-list secret.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        self.bins.key
     }
 
     #[inline(always)]
+    fn limit_word(&mut self) -> &mut u32 {
+        // SAFETY: as in `head`.
+        unsafe { self.bins.limits.get_unchecked_mut(self.class) }
+    }
+}
+
+#[cfg(not(all(feature = "prof", not(loom))))]
+impl<'a> Bin<'a> {
+    #[inline(always)]
     fn set_room(&mut self, room: u32) {
-        self.room = room;
+        *self.word() = room;
     }
 
     /// Fast path: the head, or null if there is none.
     #[inline(always)]
-    pub fn pop(&mut self, key: usize) -> *mut Block {
-        let b = self.head;
+    pub fn pop(&mut self) -> *mut Block {
+        let b = self.head();
         if b.is_null() {
             return ptr::null_mut();
         }
         // SAFETY: `b` heads this bin's list, a free block we own; a bin
         // holds blocks only after `activate` set the key.
-        self.head = unsafe { block::next_keyed(b, key) };
-        self.room += 1;
+        self.set_head(unsafe { block::next_keyed(b, self.key()) });
+        *self.word() += 1;
         b
     }
 
@@ -181,18 +308,18 @@ impl Bin {
     /// ([`FarHead`]).
     #[cfg(not(loom))]
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize) -> NearPop<'_> {
-        let b = self.head;
+    pub fn pop_near(mut self) -> NearPop<'a> {
+        let b = self.head();
         if b.is_null() {
             return NearPop::Empty;
         }
         // SAFETY: as in `pop`.
-        match unsafe { block::next_near_keyed(b, key) } {
+        match unsafe { block::next_near_keyed(b, self.key()) } {
             Ok(next) => {
                 self.advance(next);
                 NearPop::Taken(b.cast())
             }
-            Err(next) => NearPop::Far(FarHead { bin: self, next }),
+            Err(_) => NearPop::Far(FarHead { bin: self }),
         }
     }
 
@@ -201,8 +328,8 @@ impl Bin {
     #[cfg(not(loom))]
     #[inline(always)]
     fn advance(&mut self, next: *mut Block) -> bool {
-        self.head = next;
-        self.room += 1;
+        self.set_head(next);
+        *self.word() += 1;
         true
     }
 
@@ -210,28 +337,18 @@ impl Bin {
     ///
     /// # Safety
     /// `p` must be a live block of the bin's class that the caller gives
-    /// up; `key` the secret.
+    /// up.
     #[inline(always)]
-    pub unsafe fn push(&mut self, p: *mut u8, key: usize) -> bool {
-        if self.room == 0 {
+    pub unsafe fn push(&mut self, p: *mut u8) -> bool {
+        if self.room() == 0 {
             return false;
         }
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
-        unsafe { block::set_next_keyed(p.cast(), self.head, key) };
-        self.head = p.cast();
-        self.room -= 1;
+        unsafe { block::set_next_keyed(p.cast(), self.head(), self.key()) };
+        self.set_head(p.cast());
+        *self.word() -= 1;
         true
     }
-}
-
-/// The `prof` layout: the count and the profiler's budget in one word.
-#[cfg(all(feature = "prof", not(loom)))]
-#[repr(C)]
-pub struct Bin {
-    pub head: *mut Block,
-    /// `budget << 16 | (limit - count)` (see the module docs).
-    word: u64,
-    limit: u32,
 }
 
 /// Bits of the room (the low half-word: the push tests it with one
@@ -258,57 +375,49 @@ const _: () = {
     }
 };
 
+/// The `prof` layout: the room word is `budget << 16 | (limit - count)`
+/// (see the module docs).
 #[cfg(all(feature = "prof", not(loom)))]
-impl Bin {
-    pub const fn new() -> Self {
-        Self {
-            head: ptr::null_mut(),
-            word: 0,
-            limit: 0,
-        }
-    }
-
-    #[inline(always)]
-    fn room(&self) -> u32 {
-        (self.word & ROOM_MASK) as u32
-    }
-
+impl<'a> Bin<'a> {
     #[inline(always)]
     fn set_room(&mut self, room: u32) {
-        self.word = self.word & !ROOM_MASK | u64::from(room);
+        let word = self.word();
+        *word = *word & !ROOM_MASK | u64::from(room);
     }
 
     /// Allocations of the class the fast path may still hand out before
     /// the profiler's slow path must see one.
     #[inline(always)]
-    pub fn budget(&self) -> u64 {
-        self.word >> ROOM_BITS
+    fn budget(&self) -> u64 {
+        // SAFETY: `class < NUM_CLASSES` (the type's invariant).
+        unsafe { *self.bins.rooms.get_unchecked(self.class) >> ROOM_BITS }
     }
 
     /// Sets the budget (at most [`MAX_BUDGET`]).
     #[inline(always)]
     pub fn set_budget(&mut self, budget: u64) {
-        self.word = budget.min(MAX_BUDGET) << ROOM_BITS | self.word & ROOM_MASK;
+        let word = self.word();
+        *word = budget.min(MAX_BUDGET) << ROOM_BITS | *word & ROOM_MASK;
     }
 
     /// Fast path: the head, or null if there is none, if it lies below
     /// `floor`, or if the budget is spent (then the word is as it was).
     /// (A zero-filled cache has a floor of 0 but a budget of 0.)
     #[inline(always)]
-    pub fn pop(&mut self, key: usize, floor: usize) -> *mut Block {
-        let b = self.head;
+    pub fn pop(&mut self, floor: usize) -> *mut Block {
+        let b = self.head();
         if (b as usize) < floor {
             return ptr::null_mut();
         }
-        let word = self.word.wrapping_add(POP);
-        self.word = word;
+        let word = self.word().wrapping_add(POP);
+        *self.word() = word;
         if (word as i64) < 0 {
             self.unpop();
             return ptr::null_mut();
         }
         // SAFETY: `b` heads this bin's list, a free block we own; a bin
         // holds blocks only after `activate` set the key.
-        self.head = unsafe { block::next_keyed(b, key) };
+        self.set_head(unsafe { block::next_keyed(b, self.key()) });
         b
     }
 
@@ -318,15 +427,15 @@ impl Bin {
     /// ([`FarHead`]). A spent budget reads as an empty bin (the caller's
     /// slow path goes to the profiler).
     #[inline(always)]
-    pub fn pop_near(&mut self, key: usize, floor: usize) -> NearPop<'_> {
-        let b = self.head;
+    pub fn pop_near(mut self, floor: usize) -> NearPop<'a> {
+        let b = self.head();
         if (b as usize) < floor {
             return NearPop::Empty;
         }
         // SAFETY: as in `pop`.
-        let next = match unsafe { block::next_near_keyed(b, key) } {
+        let next = match unsafe { block::next_near_keyed(b, self.key()) } {
             Ok(next) => next,
-            Err(next) => return NearPop::Far(FarHead { bin: self, next }),
+            Err(_) => return NearPop::Far(FarHead { bin: self }),
         };
         if !self.advance(next) {
             return NearPop::Empty;
@@ -338,13 +447,13 @@ impl Bin {
     /// spent, the bin then as it was.
     #[inline(always)]
     fn advance(&mut self, next: *mut Block) -> bool {
-        let word = self.word.wrapping_add(POP);
-        self.word = word;
+        let word = self.word().wrapping_add(POP);
+        *self.word() = word;
         if (word as i64) < 0 {
             self.unpop();
             return false;
         }
-        self.head = next;
+        self.set_head(next);
         true
     }
 
@@ -355,8 +464,8 @@ impl Bin {
     /// `malloc` a stack frame).
     #[inline(always)]
     fn unpop(&mut self) {
-        let word = &raw mut self.word;
-        // SAFETY: `word` is this bin's field, valid and exclusively ours.
+        let word: *mut u64 = self.word();
+        // SAFETY: `word` is this bin's room word, valid and exclusively ours.
         unsafe { word.write_volatile(word.read_volatile().wrapping_sub(POP)) };
     }
 
@@ -364,17 +473,16 @@ impl Bin {
     ///
     /// # Safety
     /// `p` must be a live block of the bin's class (or a sampled block of
-    /// the profiler, below the split) that the caller gives up; `key` the
-    /// secret.
+    /// the profiler, below the split) that the caller gives up.
     #[inline(always)]
-    pub unsafe fn push(&mut self, p: *mut u8, key: usize) -> bool {
-        if self.word as u16 == 0 {
+    pub unsafe fn push(&mut self, p: *mut u8) -> bool {
+        if *self.word() as u16 == 0 {
             return false;
         }
         // SAFETY: `p` is handed over by the caller; it becomes a free block.
-        unsafe { block::set_next_keyed(p.cast(), self.head, key) };
-        self.head = p.cast();
-        self.word -= 1;
+        unsafe { block::set_next_keyed(p.cast(), self.head(), self.key()) };
+        self.set_head(p.cast());
+        *self.word() -= 1;
         true
     }
 
@@ -382,12 +490,14 @@ impl Bin {
     /// slow path's pop.
     ///
     /// # Safety
-    /// `key` must be the secret.
-    pub unsafe fn take_head(&mut self, key: usize, charge: bool) -> *mut Block {
-        let b = self.head;
+    /// The bin must hold a block.
+    pub unsafe fn take_head(&mut self, charge: bool) -> *mut Block {
+        let b = self.head();
         debug_assert!(!b.is_null());
-        // SAFETY: `b` heads this bin's list, a free block we own.
-        self.head = unsafe { block::next_keyed(b, key) };
+        // SAFETY: `b` heads this bin's list (the caller's contract), a free
+        // block we own; a bin holds blocks only after `activate` set the
+        // key.
+        self.set_head(unsafe { block::next_keyed(b, self.key()) });
         let count = self.count() - 1;
         if charge {
             self.set_budget(self.budget().saturating_sub(1));
@@ -401,13 +511,11 @@ impl Bin {
     /// keeping the others in order: the profiler's sampled blocks that
     /// `GlobalAlloc`'s free pushed, so that a flush never takes one to a
     /// central pool. A walk of `n` links.
-    ///
-    /// # Safety
-    /// `key` must be the secret.
-    pub unsafe fn scrub(&mut self, n: u32, out: &mut Chain, key: usize, floor: usize) {
+    pub fn scrub(&mut self, n: u32, out: &mut Chain, floor: usize) {
+        let key = self.key();
         let mut count = self.count();
         let mut prev: *mut Block = ptr::null_mut();
-        let mut b = self.head;
+        let mut b = self.head();
         let mut seen = 0;
         while !b.is_null() && seen < n {
             // SAFETY: `b` is on this bin's chain, a free block we own.
@@ -417,7 +525,7 @@ impl Bin {
                 seen += 1;
             } else {
                 if prev.is_null() {
-                    self.head = next;
+                    self.set_head(next);
                 } else {
                     // SAFETY: `prev` is on this chain, before `b`.
                     unsafe { block::set_next_keyed(prev, next, key) };
@@ -451,22 +559,18 @@ pub fn split_foreign(batch: &mut Chain, out: &mut Chain, floor: usize) {
 }
 
 /// The count and the limit, in both layouts: each keeps the room.
-impl Bin {
+impl Bin<'_> {
     #[inline(always)]
-    pub fn count(&self) -> u32 {
-        self.limit - self.room()
-    }
-
-    #[inline(always)]
-    pub fn limit(&self) -> u32 {
-        self.limit
+    pub fn count(&mut self) -> u32 {
+        *self.limit_word() - self.room()
     }
 
     /// Sets the count (the chain was changed to hold `count` blocks).
     #[inline(always)]
     fn set_count(&mut self, count: u32) {
-        debug_assert!(count <= self.limit || self.limit == 0 && count == 0);
-        self.set_room(self.limit.saturating_sub(count));
+        let limit = *self.limit_word();
+        debug_assert!(count <= limit || limit == 0 && count == 0);
+        self.set_room(limit.saturating_sub(count));
     }
 
     /// Sets the limit; the count must not be above it.
@@ -474,20 +578,20 @@ impl Bin {
     pub fn set_limit(&mut self, limit: u32) {
         let count = self.count();
         debug_assert!(count <= limit);
-        self.limit = limit;
+        *self.limit_word() = limit;
         self.set_count(count);
     }
 }
 
-impl Bin {
+impl Bin<'_> {
     /// Takes the first `n` (at most `count`) cached blocks as a chain.
     pub fn take(&mut self, n: u32) -> Chain {
         // SAFETY: the bin is a null-terminated chain of `count` blocks that
         // the cache owns.
-        let mut chain = unsafe { Chain::from_raw(self.head, self.count()) };
+        let mut chain = unsafe { Chain::from_raw(self.head(), self.count()) };
         let front = chain.take_front(n);
         let (head, count) = chain.into_raw();
-        self.head = head;
+        self.set_head(head);
         self.set_count(count);
         front
     }
@@ -496,7 +600,7 @@ impl Bin {
     pub fn set_chain(&mut self, chain: Chain) {
         debug_assert!(self.count() == 0);
         let (head, count) = chain.into_raw();
-        self.head = head;
+        self.set_head(head);
         self.set_count(count);
     }
 
@@ -513,7 +617,7 @@ impl Bin {
         let mut foreign = false;
         // SAFETY: the bin is a null-terminated chain of `count` blocks that
         // the cache owns.
-        let mut chain = unsafe { Chain::from_raw(self.head, self.count()) };
+        let mut chain = unsafe { Chain::from_raw(self.head(), self.count()) };
         let batch = chain.take_front_with(n, |b| {
             #[cfg(all(feature = "prof", not(loom)))]
             if (b as usize) < floor && !crate::registry::in_segment(b.cast()) {
@@ -530,15 +634,9 @@ impl Bin {
             }
         });
         let (head, count) = chain.into_raw();
-        self.head = head;
+        self.set_head(head);
         self.set_count(count);
         let owners = if mixed { Owners::Mixed } else { Owners::One };
         (batch, owners, foreign)
-    }
-
-    /// Whether `p` is among the cached blocks (a walk: double free
-    /// confirmation only).
-    pub fn holds(&self, p: *const u8) -> bool {
-        block::contains(self.head, self.count(), p)
     }
 }

@@ -23,6 +23,8 @@ use crate::block::Chain;
 #[cfg(not(loom))]
 use crate::config;
 #[cfg(all(feature = "prof", not(loom)))]
+use crate::size_class::NUM_CLASSES;
+#[cfg(all(feature = "prof", not(loom)))]
 use crate::sync::Ordering::{Acquire, Release};
 #[cfg(all(feature = "prof", not(loom)))]
 use crate::sync::unmodeled::AtomicBool;
@@ -110,7 +112,7 @@ impl ThreadCache {
     #[cfg(all(not(loom), not(feature = "prof")))]
     pub fn refill_counted(&mut self, heap: &Backend, class: usize) -> *mut u8 {
         let p = self.refill(heap, class);
-        self.count_unguarded(self.bins[class].count() + u32::from(!p.is_null()));
+        self.count_unguarded(self.bins.count(class) + u32::from(!p.is_null()));
         p
     }
 
@@ -125,7 +127,7 @@ impl ThreadCache {
     /// next allocation is the profiler's, see `prof`).
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn budget(&self, class: usize) -> u64 {
-        self.bins[class].budget()
+        self.bins.budget(class)
     }
 
     /// Sets the profiler's budget of `class` (at most `bin::MAX_BUDGET`).
@@ -137,14 +139,14 @@ impl ThreadCache {
     /// Blocks of `class` cached.
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn cached_in(&self, class: usize) -> u32 {
-        self.bins[class].count()
+        self.bins.count(class)
     }
 
     /// The head of `class`'s bin, whatever it is (null if empty): on a
     /// slow path, what the fast `pop` refused.
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn first(&self, class: usize) -> *mut u8 {
-        self.bins[class].head.cast()
+        self.bins.head(class).cast()
     }
 
     /// Takes the head of `class`'s bin (there is one), charging the budget
@@ -152,9 +154,8 @@ impl ThreadCache {
     /// there).
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn take_first(&mut self, class: usize, charge: bool) -> *mut u8 {
-        let key = self.key;
-        // SAFETY: the cache's key is the secret (the bin holds blocks).
-        let b = unsafe { self.bin(class).take_head(key, charge) };
+        // SAFETY: the bin holds a block (the caller's word: "there is one").
+        let b = unsafe { self.bin(class).take_head(charge) };
         let size = crate::size_class::CLASSES[class].size as usize;
         crate::poison::unpoison(b.cast(), || size);
         b.cast()
@@ -167,10 +168,9 @@ impl ThreadCache {
         if !FOREIGN.load(Acquire) {
             return;
         }
-        let (key, floor) = (self.key, self.floor);
+        let floor = self.floor;
         let mut out = core::mem::take(&mut self.outcasts);
-        // SAFETY: the cache's key is the secret.
-        unsafe { self.bins[class].scrub(n, &mut out, key, floor) };
+        self.bin(class).scrub(n, &mut out, floor);
         self.outcasts = out;
     }
 
@@ -180,7 +180,7 @@ impl ThreadCache {
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn scrub_classes(&mut self, classes: u64) {
         for class in 0..crate::size_class::NUM_CLASSES {
-            if classes & (1 << class) != 0 && self.bins[class].count() != 0 {
+            if classes & (1 << class) != 0 && self.bins.count(class) != 0 {
                 self.scrub(class, u32::MAX);
             }
         }
@@ -189,7 +189,7 @@ impl ThreadCache {
     /// Blocks this cache holds.
     #[cfg(all(feature = "prof", not(loom)))]
     pub fn cached_blocks(&self) -> usize {
-        self.bins.iter().map(|b| b.count() as usize).sum()
+        (0..NUM_CLASSES).map(|c| self.bins.count(c) as usize).sum()
     }
 
     /// Counts `n` allocations or frees of this thread (see

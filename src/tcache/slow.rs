@@ -40,21 +40,21 @@ impl ThreadCache {
         let idle = !self.touched;
         self.touched = 0;
         for (class, info) in CLASSES.iter().enumerate() {
-            if idle & (1 << class) == 0 || self.bins[class].count() == 0 {
+            if idle & (1 << class) == 0 || self.bins.count(class) == 0 {
                 continue;
             }
-            let n = self.bins[class].count().div_ceil(2);
+            let n = self.bins.count(class).div_ceil(2);
             let (batch, owners) = self.take_batch(class, n);
-            let halved = (self.bins[class].limit() / 2).max(info.batch);
+            let halved = (self.bins.limit(class) / 2).max(info.batch);
             heap.flush(class, batch, owners, self.sender());
-            self.set_limit(class, halved.max(self.bins[class].count()));
+            self.set_limit(class, halved.max(self.bins.count(class)));
             self.publish(heap, class);
         }
     }
 
     /// Publishes the count of `class` to its central pool (statistics).
     fn publish(&mut self, heap: &Backend, class: usize) {
-        let count = self.bins[class].count();
+        let count = self.bins.count(class);
         let delta = count as isize - self.published[class] as isize;
         if delta != 0 {
             heap.publish_cached(class, delta, self.arena());
@@ -65,7 +65,7 @@ impl ThreadCache {
     /// Slow path of `pop` on an active cache: refills `class` from the
     /// central pool and returns one block (null when out of memory).
     pub fn refill(&mut self, heap: &Backend, class: usize) -> *mut u8 {
-        debug_assert!(self.state == CacheState::Active && self.bins[class].count() == 0);
+        debug_assert!(self.state == CacheState::Active && self.bins.count(class) == 0);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
         // A class this thread has not used yet (or gave back) starts with
@@ -91,7 +91,7 @@ impl ThreadCache {
         };
         // A refill means the thread allocates from this class: let it keep
         // more of what it frees (the limit first: the bin is empty).
-        let current = self.bins[class].limit();
+        let current = self.bins.limit(class);
         let grown = (current + info.batch).min(info.max_cached).max(chain.len());
         self.set_limit(class, grown);
         self.bin(class).set_chain(chain);
@@ -110,7 +110,7 @@ impl ThreadCache {
         debug_assert!(self.state == CacheState::Active);
         self.slow_path_chores(heap, class);
         let info = &CLASSES[class];
-        let limit = self.bins[class].limit();
+        let limit = self.bins.limit(class);
         if limit == 0 {
             // The first block of a class this thread has not allocated was
             // allocated by another thread: it goes back to its slab rather
@@ -131,7 +131,7 @@ impl ThreadCache {
                     limit -= info.batch;
                 }
             }
-            let count = self.bins[class].count();
+            let count = self.bins.count(class);
             // At least a batch, and enough to make room under the limit.
             let n = info.batch.max((count + 1).saturating_sub(limit)).min(count);
             let (batch, owners) = self.take_batch(class, n);
@@ -140,8 +140,8 @@ impl ThreadCache {
             #[cfg(all(feature = "prof", not(loom)))]
             self.note_ops(u64::from(n));
             // The limit after the batch went: the count stays within it.
-            if limit != self.bins[class].limit() {
-                self.set_limit(class, limit.max(self.bins[class].count()));
+            if limit != self.bins.limit(class) {
+                self.set_limit(class, limit.max(self.bins.count(class)));
             }
         }
         // SAFETY: the bin has room (a flush above, or a chore emptied it);
@@ -161,7 +161,7 @@ impl ThreadCache {
         #[cfg(not(all(feature = "prof", not(loom))))]
         let floor = 1;
         #[cfg_attr(not(all(feature = "prof", not(loom))), allow(unused_mut))]
-        let (mut batch, owners, foreign) = self.bins[class].take_batch(n, floor);
+        let (mut batch, owners, foreign) = self.bin(class).take_batch(n, floor);
         #[cfg(all(feature = "prof", not(loom)))]
         if foreign {
             super::bin::split_foreign(&mut batch, &mut self.outcasts, floor);
@@ -174,15 +174,16 @@ impl ThreadCache {
     /// Every block of `class`, as a chain, without walking it (the bins
     /// were scrubbed: see `flush_scrubbed`).
     fn take_all(&mut self, class: usize) -> Chain {
-        let bin = self.bin(class);
-        bin.take(bin.count())
+        let mut bin = self.bin(class);
+        let count = bin.count();
+        bin.take(count)
     }
 
     /// Sets the limit of `class` within the byte budget; trims the list if
     /// the new limit is below its length.
     fn set_limit(&mut self, class: usize, limit: u32) {
         let size = CLASSES[class].size as usize;
-        let old = self.bins[class].limit() as usize * size;
+        let old = self.bins.limit(class) as usize * size;
         let mut new = limit as usize * size;
         let others = self.limit_bytes - old;
         if new > old && others + new > BUDGET_BYTES {

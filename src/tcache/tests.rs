@@ -106,12 +106,12 @@ fn consumer_limit_shrinks_to_one_batch() {
         }
     }
     assert!(
-        consumer.bins[class].limit() <= info.batch,
+        consumer.bins.limit(class) <= info.batch,
         "consumer limit {}",
-        consumer.bins[class].limit()
+        consumer.bins.limit(class)
     );
     assert!(consumer.cached().0 <= info.batch as usize);
-    assert!(producer.bins[class].limit() <= info.max_cached);
+    assert!(producer.bins.limit(class) <= info.max_cached);
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn limits_stay_within_budget() {
         tc.limit_bytes
     );
     let sum: usize = (0..NUM_CLASSES)
-        .map(|c| tc.bins[c].limit() as usize * CLASSES[c].size as usize)
+        .map(|c| tc.bins.limit(c) as usize * CLASSES[c].size as usize)
         .sum();
     assert_eq!(sum, tc.limit_bytes);
 }
