@@ -16,7 +16,9 @@
 //!   the arena lock (the run leaves the bins meanwhile, as `PURGING`, and
 //!   merges with its neighbours again when it comes back): a system call
 //!   under a lock that the other threads of the arena need would make them
-//!   wait, or sleep;
+//!   wait, or sleep. A merged run with few dirty pages
+//!   (`purge::COLD_RUN_PAGES`) that is not its whole segment is deferred
+//!   as below instead, to go back with its neighbours;
 //! - while it is hot (it keeps reusing pages it just decommitted), a freed
 //!   span's segment enters the arena's purge queue (once) with a deadline of
 //!   now + the purge delay, and its dirty free pages are decommitted in one

@@ -3,7 +3,11 @@
 //!
 //! A pool starts "cold": freed pages are decommitted at once, so a program
 //! that frees memory and then idles holds none of it, with no thread of our
-//! own to come back later. When the pool hands out pages it decommitted
+//! own to come back later; but a run with few dirty pages, even merged
+//! with its free neighbours ([`COLD_RUN_PAGES`]), waits a delay like a hot
+//! pool's, to be decommitted with its neighbours when they come free (one
+//! system call, and one TLB shootdown of the other CPUs, for many slabs),
+//! or by maintenance. When the pool hands out pages it decommitted
 //! less than a purge delay ago, that decommit was wasted work; once
 //! [`HOT_WASTE_PAGES`] pages were wasted so within [`HOT_DELAYS`] delays (a
 //! loop of alloc/free pairs, not an occasional `Vec` growth), the pool turns
@@ -49,6 +53,27 @@ pub const BIG_RUN_PAGES: usize = 64;
 /// See [`BIG_RUN_PAGES`].
 pub const BIG_RUN_SHARE: usize = 16;
 
+/// A cold pool decommits a freed run at once only if, merged with its free
+/// neighbours, it holds at least this many dirty pages (256 KiB), or it
+/// frees its whole segment; otherwise the run is deferred as a hot pool's
+/// are. A program that frees its memory slab by slab (a teardown, the
+/// free phase of a burst) made one `madvise` per slab, each of which
+/// interrupts every other CPU the process runs on to flush its TLB: a
+/// quarter of `burst-idle`'s time. Deferred, those runs merge as their
+/// neighbours come free and go back together; what stays resident of a
+/// program that frees and goes idle at once is only runs of fewer dirty
+/// pages between live ones.
+pub const COLD_RUN_PAGES: usize = 64;
+
+/// A freed run merged with its free neighbours, as the policy sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct MergedRun {
+    /// Its pages that may be resident.
+    pub dirty_pages: usize,
+    /// It is the whole of its segment.
+    pub whole_segment: bool,
+}
+
 /// The policy state of one pool (guarded by the pool's lock).
 #[derive(Debug, Default)]
 pub struct PurgePolicy {
@@ -89,12 +114,20 @@ impl PurgePolicy {
     }
 
     /// Whether a run of `pages` freed at `now` into this pool, of
-    /// `committed` pages in all, should be decommitted at once: always when
-    /// the pool is cold, and when hot if the run is big for the heap (see
+    /// `committed` pages in all, should be decommitted at once, `merged`
+    /// being what it makes merged with its free neighbours: when the pool
+    /// is cold, unless the merged run is short of dirty pages (see
+    /// [`COLD_RUN_PAGES`]); when hot, if the run is big for the heap (see
     /// [`BIG_RUN_PAGES`]) unless big runs were reused soon lately.
-    pub fn purge_now(&mut self, pages: usize, committed: usize, now: u32) -> bool {
+    pub fn purge_now(
+        &mut self,
+        pages: usize,
+        merged: MergedRun,
+        committed: usize,
+        now: u32,
+    ) -> bool {
         if self.eager(now) {
-            return true;
+            return merged.dirty_pages >= COLD_RUN_PAGES || merged.whole_segment;
         }
         let big = pages >= BIG_RUN_PAGES
             && pages * BIG_RUN_SHARE >= committed

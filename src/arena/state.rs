@@ -5,7 +5,7 @@
 
 use super::{ArenaCounters, NewSpan, RETAIN_EMPTY_SEGMENTS, SPAN_BINS, bin_ceil, bin_floor};
 use crate::os::{self, PAGE};
-use crate::purge::{self, PurgePolicy};
+use crate::purge::{self, MergedRun, PurgePolicy};
 use crate::segment::{
     FIRST_PAGE, HEADER_PAGES, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList,
     SpanRef, USABLE_PAGES,
@@ -151,13 +151,19 @@ impl ArenaState {
     /// Frees `span`, merging it with free neighbours. A hot arena queues
     /// the segment for a purge a delay after `now`, unless the span is big
     /// for the arena's heap (`PurgePolicy::purge_now`); a cold one has the
-    /// merged run decommitted at once, outside the lock (`Freed::Purge`).
+    /// merged run decommitted at once, outside the lock (`Freed::Purge`),
+    /// unless it holds few dirty pages (queued as a hot arena's).
     pub(super) fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
         let seg = span.segment();
         seg.add_free_pages(span.pages() as i64);
         let committed = counters.committed_pages.load(Relaxed);
-        let now_purge = self.policy.purge_now(span.pages(), committed, now);
+        let pages = span.pages();
         let merged = self.merge(span);
+        let run = MergedRun {
+            dirty_pages: seg.dirty_pages_in(merged.first_page(), merged.pages()),
+            whole_segment: merged.pages() == USABLE_PAGES,
+        };
+        let now_purge = self.policy.purge_now(pages, run, committed, now);
         if now_purge {
             if merged.pages() == USABLE_PAGES && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
                 // Unmapped at once: no decommit needed first.

@@ -88,6 +88,54 @@ fn carve_free_and_coalesce() {
 }
 
 #[test]
+fn a_cold_arena_defers_runs_of_few_dirty_pages_until_neighbours_join_them() {
+    let arena = Arena::new();
+    assert!(!is_hot(&arena));
+    // Five slabs in a row from the segment's first page; the last stays
+    // live while the others are freed, so they never merge with the
+    // segment's free tail.
+    let slabs: Vec<SpanRef> = (0..5)
+        .map(|_| {
+            arena
+                .alloc_span(0, 20, 1, SpanKind::Slab)
+                .expect("slab")
+                .span
+        })
+        .collect();
+    let seg = slabs[0].segment();
+    for (i, slab) in slabs.iter().enumerate() {
+        assert_eq!(slab.first_page(), FIRST_PAGE + 20 * i);
+    }
+    let before = arena.counts().decommits;
+    // Runs of 20 and then 40 dirty pages between live ones: deferred.
+    for i in [1, 3, 0] {
+        arena.free_span(slabs[i]);
+        assert_eq!(arena.counts().decommits, before, "slab {i} deferred");
+    }
+    assert!(!seg.is_clean(FIRST_PAGE, 40), "slabs 0 and 1 still dirty");
+    assert!(seg.queued(), "due for maintenance");
+    // The third slab joins the four into 80 dirty pages: decommitted at
+    // once, in one call (the whole OS pages among them: with OS pages
+    // above 4 KiB, the first share one with the header, the last one with
+    // the live slab).
+    arena.free_span(slabs[2]);
+    assert_eq!(
+        arena.counts().decommits,
+        before + 1,
+        "one call for four slabs"
+    );
+    let per_os_page = os::page_size() / PAGE;
+    let lo = FIRST_PAGE.next_multiple_of(per_os_page);
+    let hi = (FIRST_PAGE + 80) / per_os_page * per_os_page;
+    assert!(hi <= lo || seg.is_clean(lo, hi - lo));
+    // A run that frees its whole segment goes at once, however few of its
+    // pages are dirty.
+    arena.free_span(slabs[4]);
+    assert_eq!(arena.counts().decommits, before + 2);
+    assert!(seg.is_clean(hi.max(lo), PAGES - hi.max(lo)));
+}
+
+#[test]
 fn reusing_just_purged_pages_turns_the_arena_hot() {
     let arena = Arena::new();
     let keep = arena

@@ -55,6 +55,15 @@ impl SegmentRef {
         clean
     }
 
+    /// Pages of `[first, first + n)` that may be resident.
+    pub fn dirty_pages_in(self, first: usize, n: usize) -> usize {
+        let mut dirty = 0;
+        Self::for_each_word(first, n, |w, mask| {
+            dirty += (self.dirty_word(w).load(Ordering::Relaxed) & mask).count_ones() as usize;
+        });
+        dirty
+    }
+
     /// Pages of the segment that may be resident.
     pub fn dirty_pages(self) -> usize {
         (0..DIRTY_WORDS)
