@@ -64,15 +64,11 @@ pub const BIG_RUN_SHARE: usize = 16;
 /// program that frees and goes idle at once is only runs of fewer dirty
 /// pages between live ones.
 pub const COLD_RUN_PAGES: usize = 64;
-
-/// A freed run merged with its free neighbours, as the policy sees it.
-#[derive(Clone, Copy, Debug)]
-pub struct MergedRun {
-    /// Its pages that may be resident.
-    pub dirty_pages: usize,
-    /// It is the whole of its segment.
-    pub whole_segment: bool,
-}
+/// Whether a cold pool defers runs short of [`COLD_RUN_PAGES`] dirty pages:
+/// not under loom, whose segments are smaller than that bound (there every
+/// cold free decommits at once, the purge outside the lock that its models
+/// race with other threads, without reading the dirty bitmap first).
+const DEFER_SHORT_COLD_RUNS: bool = !cfg!(loom);
 
 /// The policy state of one pool (guarded by the pool's lock).
 #[derive(Debug, Default)]
@@ -114,20 +110,23 @@ impl PurgePolicy {
     }
 
     /// Whether a run of `pages` freed at `now` into this pool, of
-    /// `committed` pages in all, should be decommitted at once, `merged`
-    /// being what it makes merged with its free neighbours: when the pool
-    /// is cold, unless the merged run is short of dirty pages (see
-    /// [`COLD_RUN_PAGES`]); when hot, if the run is big for the heap (see
-    /// [`BIG_RUN_PAGES`]) unless big runs were reused soon lately.
+    /// `committed` pages in all, should be decommitted at once, the run
+    /// merged with its free neighbours being its whole segment or not
+    /// (`whole_segment`) and holding `dirty_pages()` pages that may be
+    /// resident: when the pool is cold, unless the merged run is short of
+    /// dirty pages and not its whole segment (see [`COLD_RUN_PAGES`]); when
+    /// hot, if the run is big for the heap (see [`BIG_RUN_PAGES`]) unless
+    /// big runs were reused soon lately.
     pub fn purge_now(
         &mut self,
         pages: usize,
-        merged: MergedRun,
+        whole_segment: bool,
+        dirty_pages: impl FnOnce() -> usize,
         committed: usize,
         now: u32,
     ) -> bool {
         if self.eager(now) {
-            return merged.dirty_pages >= COLD_RUN_PAGES || merged.whole_segment;
+            return !DEFER_SHORT_COLD_RUNS || whole_segment || dirty_pages() >= COLD_RUN_PAGES;
         }
         let big = pages >= BIG_RUN_PAGES
             && pages * BIG_RUN_SHARE >= committed

@@ -5,7 +5,7 @@
 
 use super::{ArenaCounters, NewSpan, RETAIN_EMPTY_SEGMENTS, SPAN_BINS, bin_ceil, bin_floor};
 use crate::os::{self, PAGE};
-use crate::purge::{self, MergedRun, PurgePolicy};
+use crate::purge::{self, PurgePolicy};
 use crate::segment::{
     FIRST_PAGE, HEADER_PAGES, PAGES, SegmentLinks, SegmentQueue, SegmentRef, SpanKind, SpanList,
     SpanRef, USABLE_PAGES,
@@ -159,11 +159,13 @@ impl ArenaState {
         let committed = counters.committed_pages.load(Relaxed);
         let pages = span.pages();
         let merged = self.merge(span);
-        let run = MergedRun {
-            dirty_pages: seg.dirty_pages_in(merged.first_page(), merged.pages()),
-            whole_segment: merged.pages() == USABLE_PAGES,
-        };
-        let now_purge = self.policy.purge_now(pages, run, committed, now);
+        let now_purge = self.policy.purge_now(
+            pages,
+            merged.pages() == USABLE_PAGES,
+            || seg.dirty_pages_in(merged.first_page(), merged.pages()),
+            committed,
+            now,
+        );
         if now_purge {
             if merged.pages() == USABLE_PAGES && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
                 // Unmapped at once: no decommit needed first.
