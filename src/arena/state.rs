@@ -155,19 +155,20 @@ impl ArenaState {
     /// unless it holds few dirty pages (queued as a hot arena's).
     pub(super) fn free(&mut self, span: SpanRef, now: u32, counters: &ArenaCounters) -> Freed {
         let seg = span.segment();
-        seg.add_free_pages(span.pages() as i64);
-        let committed = counters.committed_pages.load(Relaxed);
         let pages = span.pages();
+        seg.add_free_pages(pages as i64);
+        let committed = counters.committed_pages.load(Relaxed);
         let merged = self.merge(span);
+        let whole_segment = merged.pages() == USABLE_PAGES;
         let now_purge = self.policy.purge_now(
             pages,
-            merged.pages() == USABLE_PAGES,
+            whole_segment,
             || seg.dirty_pages_in(merged.first_page(), merged.pages()),
             committed,
             now,
         );
         if now_purge {
-            if merged.pages() == USABLE_PAGES && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
+            if whole_segment && self.empty_segments >= RETAIN_EMPTY_SEGMENTS {
                 // Unmapped at once: no decommit needed first.
                 self.insert(merged);
                 self.unlink_empty(seg, counters);

@@ -6,7 +6,7 @@
 //! Invariant: a page whose bit is clear reads as zero; header pages are
 //! never dirty.
 
-use super::{DIRTY_WORDS, PAGES, SegmentRef};
+use super::{PAGES, SegmentRef};
 use crate::os::{self, PAGE, PAGE_SHIFT};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -66,9 +66,7 @@ impl SegmentRef {
 
     /// Pages of the segment that may be resident.
     pub fn dirty_pages(self) -> usize {
-        (0..DIRTY_WORDS)
-            .map(|w| self.dirty_word(w).load(Ordering::Relaxed).count_ones() as usize)
-            .sum()
+        self.dirty_pages_in(0, PAGES)
     }
 
     /// The first page in `[from, end)` whose dirty bit equals `dirty`.
