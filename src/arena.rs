@@ -5,10 +5,15 @@
 //! An arena owns a set of segments and the free spans in them, binned by
 //! length (exact up to 16 pages, then four bins per doubling) with a bitmap
 //! of non-empty bins, so finding a span that fits is a bit scan: a request
-//! searches from the first bin whose every span is long enough ("good fit"),
-//! then falls back to a first-fit walk of the bin that may hold a fitting
-//! span. Freeing a span merges it with free neighbours found through the page
-//! map in O(1), so adjacent free runs always form one span.
+//! looks at the first few spans of the bin its length falls in (above the
+//! exact bins, one may be long enough: a slab just freed, when a slab of
+//! its class is asked for), then searches from the first bin whose every
+//! span is long enough ("good fit"), preferring among the first spans of
+//! the next few bins one whose pages are written over untouched ones (the
+//! rest of a segment), then falls back to a first-fit walk of the bin that
+//! may hold a fitting span. Pages freed are thus reused before new ones are
+//! touched. Freeing a span merges it with free neighbours found through the
+//! page map in O(1), so adjacent free runs always form one span.
 //!
 //! Memory goes back to the OS by the adaptive policy of `purge`:
 //! - while the arena is cold, a freed span's dirty pages, merged with its

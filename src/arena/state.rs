@@ -28,6 +28,19 @@ pub(super) struct ArenaState {
     pub(super) policy: PurgePolicy,
 }
 
+/// Spans of the bin a request's length falls in that [`ArenaState::find`]
+/// tries before it cuts a longer span (a bound on the walk under the lock).
+const FLOOR_LOOKS: usize = 4;
+
+/// Bins whose first span [`ArenaState::prefer_written`] looks at.
+const WRITTEN_LOOKS: usize = 4;
+
+/// Whether the good fit prefers written pages. Not under loom, whose
+/// models read every atomic load of the dirty bitmap as a point where
+/// threads interleave: a bitmap read on each carve would multiply the
+/// executions of the arena models, which do not depend on the choice.
+const PREFER_WRITTEN: bool = !cfg!(loom);
+
 /// What freeing a span leaves to do once the arena lock is released.
 pub(super) enum Freed {
     Done,
@@ -54,9 +67,29 @@ impl ArenaState {
     }
 
     /// A free span holding `pages` pages at an `align_pages` boundary.
+    ///
+    /// Above the exact bins a bin holds a range of lengths, and a span long
+    /// enough may sit in the bin `need` falls in (a slab of 17 pages freed
+    /// moments ago, when 17 pages are asked for): the first
+    /// [`FLOOR_LOOKS`] spans of that bin are tried before a longer span is
+    /// cut, so that pages just freed, still written, are reused before
+    /// fresh ones of a longer span (often the untouched rest of a segment)
+    /// are touched.
     pub(super) fn find(&mut self, pages: usize, align_pages: usize) -> Option<SpanRef> {
         let need = pages + align_pages - 1;
         if need <= USABLE_PAGES {
+            let floor = bin_floor(need);
+            if floor != bin_ceil(need) {
+                let list = &self.bins[floor];
+                let mut cur = list.first();
+                for _ in 0..FLOOR_LOOKS {
+                    let Some(span) = cur else { break };
+                    if fits(span, pages, align_pages) {
+                        return Some(span);
+                    }
+                    cur = list.next(span);
+                }
+            }
             let from = bin_ceil(need);
             let bits = if from < 64 {
                 self.nonempty & (!0u64 << from)
@@ -64,7 +97,7 @@ impl ArenaState {
                 0
             };
             if bits != 0 {
-                return self.bins[bits.trailing_zeros() as usize].first();
+                return Some(self.prefer_written(bits, pages));
             }
         }
         // Good fit failed: first fit among spans of the bin below, which may
@@ -79,6 +112,42 @@ impl ArenaState {
             cur = list.next(span);
         }
         None
+    }
+
+    /// Good fit among the bins of `bits` (each non-empty, each of spans of
+    /// at least `pages` pages), preferring written pages: the first span of
+    /// the lowest bin, unless it starts with pages never written (or
+    /// decommitted) and the first span of one of the next [`WRITTEN_LOOKS`]
+    /// bins starts with written ones. The rest of a segment, never touched,
+    /// is often the shortest span that fits, while slabs freed moments ago
+    /// (another class's) have merged into longer runs: carving those reuses
+    /// pages instead of touching new ones.
+    fn prefer_written(&self, bits: u64, pages: usize) -> SpanRef {
+        let first_of = |bits: u64| {
+            self.bins[bits.trailing_zeros() as usize]
+                .first()
+                .expect("a bin of the non-empty mask has a span")
+        };
+        let lowest = first_of(bits);
+        if !PREFER_WRITTEN {
+            return lowest;
+        }
+        let written = |span: SpanRef| {
+            let n = pages.min(span.pages());
+            2 * span.segment().dirty_pages_in(span.first_page(), n) >= n
+        };
+        let mut rest = bits;
+        for _ in 0..WRITTEN_LOOKS {
+            if rest == 0 {
+                break;
+            }
+            let span = first_of(rest);
+            if written(span) {
+                return span;
+            }
+            rest &= rest - 1;
+        }
+        lowest
     }
 
     /// Maps a new segment and returns its single free span (binned).

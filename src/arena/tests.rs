@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::purge::{BIG_RUN_PAGES, HOT_WASTE_PAGES};
-use crate::segment::{HEADER_PAGES, SpanKind};
+use crate::segment::{HEADER_PAGES, SpanKind, USABLE_PAGES};
 
 fn segments(arena: &Arena) -> usize {
     arena.state.with(|st| st.segment_count)
@@ -335,4 +335,48 @@ fn a_hot_arena_purges_big_runs_at_once_until_one_comes_back_soon() {
     assert_eq!(arena.counts().decommits, before + 2, "deferred now");
     assert!(!seg.is_clean(again.span.first_page(), 100));
     arena.free_span(keep.span);
+}
+
+#[test]
+fn a_freed_run_of_the_length_asked_is_reused_before_a_longer_span() {
+    let arena = Arena::new();
+    make_hot(&arena);
+    // 17 pages: past the exact bins, in the bin of 16 to 19 pages.
+    let a = arena.alloc_span(0, 17, 1, SpanKind::Slab).expect("a");
+    let b = arena.alloc_span(0, 10, 1, SpanKind::Large).expect("b");
+    arena.free_span(a.span);
+    // The freed run (still written) and the rest of the segment both fit:
+    // the run is taken, not a piece of the untouched rest.
+    let c = arena.alloc_span(0, 17, 1, SpanKind::Slab).expect("c");
+    assert_eq!(c.span.first_page(), a.span.first_page());
+    assert!(!c.zero, "the run's pages were written");
+    arena.free_span(b.span);
+    arena.free_span(c.span);
+}
+
+#[test]
+fn written_pages_are_carved_before_untouched_ones() {
+    let arena = Arena::new();
+    make_hot(&arena);
+    let a = arena.alloc_span(0, 40, 1, SpanKind::Large).expect("a");
+    let fence = arena.alloc_span(0, 1, 1, SpanKind::Large).expect("fence");
+    // Leaves 30 pages never touched at the segment's end.
+    let rest = USABLE_PAGES - 41 - 30;
+    let big = arena.alloc_span(0, rest, 1, SpanKind::Large).expect("big");
+    assert_eq!(big.span.segment(), a.span.segment());
+    arena.free_span(a.span);
+    // 20 pages: the untouched 30 at the end are the shortest span that
+    // fits, the 40 written pages of `a` the next: those are carved.
+    let c = arena.alloc_span(0, 20, 1, SpanKind::Slab).expect("c");
+    assert_eq!(c.span.first_page(), a.span.first_page());
+    assert!(!c.zero, "written pages");
+    let committed = arena.counts().committed_bytes;
+    assert_eq!(
+        committed,
+        (HEADER_PAGES + 41 + rest) * PAGE,
+        "no page touched anew"
+    );
+    for s in [c.span, fence.span, big.span] {
+        arena.free_span(s);
+    }
 }
