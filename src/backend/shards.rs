@@ -1,7 +1,8 @@
 //! The shards and the threads that call them home: a shard is an arena and
 //! the central pools of its slabs, one per class. A new thread is assigned
-//! a home shard (preferring the shard of the thread that exited longest ago,
-//! so its memory is taken over rather than fresh segments mapped), and only
+//! a home shard (preferring the shard of the thread that exited last, so
+//! its memory, the most likely to be still written, is taken over rather
+//! than fresh pages touched or segments mapped), and only
 //! shards that have been a home are ever visited (maintenance, statistics,
 //! `fork`).
 //!
@@ -37,7 +38,8 @@ impl Shard {
     }
 }
 
-/// The shards of the last threads that exited, oldest first (a ring).
+/// The shards of the last threads that exited, in order (a ring; the
+/// newest is taken first, the oldest forgotten first).
 pub(super) struct Exits {
     shards: [u8; EXITS],
     oldest: usize,
@@ -66,34 +68,34 @@ impl Exits {
         self.len += 1;
     }
 
-    fn pop_oldest(&mut self) -> Option<usize> {
+    fn pop_newest(&mut self) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
-        let shard = self.shards[self.oldest];
-        self.oldest = (self.oldest + 1) % EXITS;
         self.len -= 1;
-        Some(usize::from(shard))
+        Some(usize::from(self.shards[(self.oldest + self.len) % EXITS]))
     }
 }
 
 impl Backend {
     /// Registers a new thread cache; returns the shard it should use. A new
-    /// thread takes the place of the thread that exited longest ago, if
-    /// that leaves the shards balanced (its shard has at most one thread
-    /// more than the emptiest); otherwise the shard with the fewest live
+    /// thread takes the place of the thread that exited last, if that
+    /// leaves the shards balanced (its shard has at most one thread more
+    /// than the emptiest); otherwise the shard with the fewest live
     /// threads, lowest index first. A thread that replaces one that exited
     /// thus takes over its shard and the memory it holds (rather than
-    /// mapping fresh segments in another), and threads replaced in turn (a
-    /// pool of workers, a thread handing its data to the next) each take
-    /// over their own predecessor's, not another one's.
+    /// touching fresh pages in another); the last exit's memory is the one
+    /// still written (its blocks cached in the pools, its free pages not
+    /// yet decommitted), where an older exit's may have been purged since.
+    /// Threads replaced in turn (a pool of workers, a thread handing its
+    /// data to the next) each take over a predecessor's shard.
     pub fn assign_arena(&self) -> usize {
         self.threads.fetch_add(1, Ordering::Relaxed);
         self.assigning.with(|exits| {
             let arenas = &self.arena_threads[..self.arenas_in_use()];
             let count = |i: usize| arenas[i].load(Ordering::Relaxed);
             let fewest = (0..arenas.len()).min_by_key(|&i| count(i)).unwrap_or(0);
-            let home = match exits.pop_oldest() {
+            let home = match exits.pop_newest() {
                 Some(i) if i < arenas.len() && count(i) <= count(fewest) + 1 => i,
                 _ => fewest,
             };

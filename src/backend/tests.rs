@@ -89,7 +89,7 @@ fn batches_round_trip_through_transfer() {
 }
 
 #[test]
-fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
+fn new_threads_take_the_place_of_the_thread_that_exited_last() {
     let heap = Box::new(Backend::new());
     let shards = heap.arenas_in_use();
     let homes: Vec<_> = (0..shards).map(|_| heap.assign_arena()).collect();
@@ -99,12 +99,12 @@ fn new_threads_take_the_place_of_the_thread_that_exited_longest_ago() {
     }
     heap.thread_exited(2);
     heap.thread_exited(1);
-    assert_eq!(heap.assign_arena(), 2, "the oldest exit first");
-    assert_eq!(heap.assign_arena(), 1);
-    // No exit left: the shard with the fewest threads.
+    assert_eq!(heap.assign_arena(), 1, "the last exit first");
+    assert_eq!(heap.assign_arena(), 2);
     heap.thread_exited(0);
     heap.thread_exited(2);
-    assert_eq!((heap.assign_arena(), heap.assign_arena()), (0, 2));
+    assert_eq!((heap.assign_arena(), heap.assign_arena()), (2, 0));
+    // No exit left, all shards equal: the lowest index.
     assert_eq!(heap.assign_arena(), 0, "all equal: the lowest index");
 }
 
