@@ -139,6 +139,9 @@ pub enum Damage {
     Tag(u64),
     /// The pattern byte at this offset of the block was overwritten.
     Pattern { offset: usize, byte: u8 },
+    /// Found damaged, then intact when read again to be reported: another
+    /// thread writes the block while it is freed.
+    Changing,
 }
 
 /// The requested size of `p`, a live block of `usable` bytes armed by
@@ -275,10 +278,27 @@ fn underflow(call: &str, p: *const u8, back: usize, byte: u8) -> ! {
 #[inline]
 pub unsafe fn check(call: &str, p: *const u8, usable: usize) -> usize {
     // SAFETY: forwarded contract.
-    match unsafe { inspect(p, usable) } {
-        Ok(requested) => requested,
-        Err(damage) => damaged(call, p, usable, damage),
-    }
+    let Ok(requested) = (unsafe { inspect(p, usable) }) else {
+        // SAFETY: forwarded contract.
+        unsafe { damaged_at(call, p, usable) }
+    };
+    requested
+}
+
+/// Reports the damaged canary of `p`, a block of `usable` bytes, found
+/// again here: a damage built on the caller's path (passed by reference)
+/// would keep a stack frame on its common path. Aborts.
+///
+/// # Safety
+/// As for [`inspect`].
+#[cold]
+#[inline(never)]
+pub unsafe fn damaged_at(call: &str, p: *const u8, usable: usize) -> ! {
+    // SAFETY: forwarded contract.
+    let damage = unsafe { inspect(p, usable) }
+        .err()
+        .unwrap_or(Damage::Changing);
+    damaged(call, p, usable, damage)
 }
 
 /// Reports a damaged canary and aborts.
@@ -296,6 +316,11 @@ pub fn damaged(call: &str, p: *const u8, usable: usize, damage: Damage) -> ! {
             out,
             "slabpool: {call}({p:p}): heap overflow or underflow: the canary tag in the \
              block's last 8 of {usable} bytes is overwritten (now {word:#x}); aborting"
+        ),
+        Damage::Changing => writeln!(
+            out,
+            "slabpool: {call}({p:p}): the block's canary changed while it was checked \
+             (another thread writes the block as it is freed); aborting"
         ),
     };
     out.flush();

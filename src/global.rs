@@ -431,53 +431,103 @@ pub(crate) unsafe fn is_free(p: *const u8, class: usize) -> bool {
 /// Frees `p`, a live block of `class`, after a delay: it goes to the
 /// thread's quarantine, and the block that leaves it is freed for real
 /// (the hardened build's delayed reuse: see `quarantine`). A thread
-/// without a cache (exiting) frees it at once. Keeps `errno`: only the
-/// cold paths may make system calls, and they restore it, so the hardened
-/// C `free` of a small block need not save it.
+/// without a cache (exiting) frees it at once. `finish` runs last on every
+/// path but that one, where it runs before `p` is freed (the hardened
+/// build clears the bytes of `p` past those the quarantine checks there:
+/// a `memset`, which as the last call is a jump, so that the common path
+/// keeps no value across a call and needs no callee-saved register nor a
+/// stack frame; `p` is in the ring meanwhile, which only this thread
+/// reads). Every other call is a jump to a cold path too. Keeps `errno`:
+/// only the cold paths may make system calls, and they restore it, so the
+/// hardened C `free` of a small block need not save it.
 ///
 /// # Safety
-/// `p` must be a live block of `class`, given up by the caller.
+/// `p` must be a live block of `class`, given up by the caller; `finish`
+/// may write `p`'s bytes only.
 #[cfg(feature = "hardened")]
 #[inline(always)]
-pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass) {
+pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass, finish: impl FnOnce()) {
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if tc.state() != CacheState::Active {
         // SAFETY: forwarded contract.
-        return unsafe { dealloc_delayed_slow(p, class) };
+        return unsafe { dealloc_delayed_slow(p, class, finish) };
     }
     // SAFETY: forwarded contract.
-    if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
-        // SAFETY: a block leaving the quarantine is a live block of its
-        // class that the program gave up.
-        if !unsafe { tc.push(old_class, old) } {
-            let _errno = os::SavedErrno::new();
-            dealloc_small_slow(old, old_class);
-        }
+    let Some((old, old_class)) = (unsafe { tc.quarantine(p, class) }) else {
+        return finish();
+    };
+    // SAFETY: `old` left the quarantine, a block of `old_class`.
+    if !unsafe { crate::quarantine::untouched(old, old_class) } {
+        // SAFETY: as above.
+        return unsafe { dealloc_left_written(old, old_class, finish) };
     }
+    // SAFETY: a block leaving the quarantine is a live block of its class
+    // that the program gave up.
+    if !unsafe { tc.push(old_class, old) } {
+        return dealloc_left_slow(old, old_class, finish);
+    }
+    finish()
+}
+
+/// [`dealloc_small_delayed`] when the block leaving the quarantine does
+/// not read as it was left: reported (the process stops) if it was written
+/// indeed, else freed.
+///
+/// # Safety
+/// `old` must have left the quarantine, a block of `class`.
+#[cfg(feature = "hardened")]
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_left_written(old: *mut u8, class: SizeClass, finish: impl FnOnce()) {
+    // SAFETY: forwarded contract.
+    unsafe { crate::quarantine::report_written(old, class) };
+    // SAFETY: not written: a live block of `class` the program gave up.
+    if !unsafe { tcache().push(class, old) } {
+        return dealloc_left_slow(old, class, finish);
+    }
+    finish()
+}
+
+/// [`dealloc_small_delayed`] when the thread cache cannot take the block
+/// leaving the quarantine.
+#[cfg(feature = "hardened")]
+#[cold]
+#[inline(never)]
+fn dealloc_left_slow(old: *mut u8, class: SizeClass, finish: impl FnOnce()) {
+    {
+        let _errno = os::SavedErrno::new();
+        dealloc_small_slow(old, class);
+    }
+    finish()
 }
 
 /// [`dealloc_small_delayed`] when the thread's cache is not active: it
-/// is activated first (or, for an exiting thread, `p` is freed at once).
+/// is activated first (or, for an exiting thread, `p` is freed at once,
+/// after `finish`).
 ///
 /// # Safety
 /// As for [`dealloc_small_delayed`].
 #[cfg(feature = "hardened")]
 #[cold]
 #[inline(never)]
-unsafe fn dealloc_delayed_slow(p: *mut u8, class: SizeClass) {
+unsafe fn dealloc_delayed_slow(p: *mut u8, class: SizeClass, finish: impl FnOnce()) {
     let _errno = os::SavedErrno::new();
     // SAFETY: the only reference to the thread's cache in this call.
     let tc = unsafe { tcache() };
     if activate(tc, &DEFAULTS) {
         // SAFETY: forwarded contract.
         if let Some((old, old_class)) = unsafe { tc.quarantine(p, class) } {
-            // SAFETY: a block leaving the quarantine is a live block of its
-            // class that the program gave up.
-            unsafe { dealloc_small(old, old_class) };
+            // SAFETY: a block leaving the quarantine, checked, is a live
+            // block of its class that the program gave up.
+            unsafe {
+                crate::quarantine::check_untouched(old, old_class);
+                dealloc_small(old, old_class);
+            }
         }
-        return;
+        return finish();
     }
+    finish();
     // SAFETY: forwarded contract.
     unsafe { dealloc_small(p, class) }
 }

@@ -87,27 +87,21 @@ unsafe fn zero_on_free(p: *mut u8, requested: usize) {
     }
 }
 
-/// Zero on free of `p`, a small block of `usable` bytes that held
-/// `requested`: at least its first [`quarantine::zero_checked`] bytes,
-/// whatever was requested (the quarantine checks them when the block
-/// leaves it, and they hold the pattern past a short request). A request
-/// that fits in them is cleared by word stores inline, without the call to
-/// `memset`.
+/// Zero on free of `p`, a small block of `usable` bytes, its first part:
+/// the first [`quarantine::zero_checked`] bytes, whatever was requested
+/// (the quarantine checks them when the block leaves it, and they hold the
+/// pattern past a short request), by word stores inline. Returns how many
+/// ([`clear_rest`] clears the requested bytes past them).
 ///
 /// # Safety
-/// `p` must be a live block of `usable` bytes holding a request of
-/// `requested` (at most `usable - TAG`).
+/// `p` must be a live block of `usable` bytes.
 #[inline(always)]
-unsafe fn clear_small(p: *mut u8, usable: usize, requested: usize) {
+unsafe fn clear_head(p: *mut u8, usable: usize) -> usize {
     const _: () = assert!(quarantine::ZERO_CHECKED == 4 * size_of::<u64>());
     let head = quarantine::zero_checked(usable);
-    // SAFETY: `head` bytes from `p`, a multiple of 8 short of the tag, or
-    // the requested bytes.
+    // SAFETY: `head` bytes from `p`, a multiple of 8 short of the tag.
+    // Explicit stores: a loop becomes a call to `memset`.
     unsafe {
-        if requested > head {
-            return p.write_bytes(0, requested);
-        }
-        // Explicit stores: a loop becomes a call to `memset`.
         let words = p.cast::<[u64; 4]>();
         if head == quarantine::ZERO_CHECKED {
             // Every class from 40 bytes.
@@ -125,6 +119,22 @@ unsafe fn clear_small(p: *mut u8, usable: usize, requested: usize) {
                 words.add(2).write(0);
             }
         }
+    }
+    head
+}
+
+/// Clears the bytes from `from` to `end` if there are any (the requested
+/// bytes of a block past those [`clear_head`] cleared): `memset`, called
+/// last (a jump). Two pointers, so that the closure carrying them to the
+/// end of `free` stays in two registers.
+///
+/// # Safety
+/// `[from, end)` must lie in a block the caller owns, if not empty.
+#[inline(always)]
+unsafe fn clear_rest(from: *mut u8, end: *mut u8) {
+    if end > from {
+        // SAFETY: by contract.
+        unsafe { from.write_bytes(0, end as usize - from as usize) }
     }
 }
 
@@ -281,11 +291,14 @@ unsafe fn release_small(p: *mut u8, class: SizeClass, requested: usize) {
         crate::prof::end_sample("free", p);
     }
     // SAFETY: forwarded contract; a block of its class's size holds at
-    // least `requested` bytes and its tag.
-    unsafe {
-        clear_small(p, class.info().size as usize, requested);
-        global::dealloc_small_delayed(p, class);
-    }
+    // least `requested` bytes and its tag. The rest is cleared last, once
+    // `p` is in the quarantine, where only this thread reads it (before it
+    // is freed, if the thread has no cache).
+    let head = unsafe { clear_head(p, class.info().size as usize) };
+    let (from, end) = (p.wrapping_add(head), p.wrapping_add(requested));
+    // SAFETY: forwarded contract; the quarantine holds `p` (or it is not
+    // freed yet) when `finish` runs.
+    unsafe { global::dealloc_small_delayed(p, class, move || clear_rest(from, end)) }
 }
 
 /// Frees `p`, the checked block `b` of `requested` bytes: zero on free,
@@ -322,6 +335,55 @@ unsafe fn release(p: *mut u8, b: Found, requested: usize) {
     }
 }
 
+/// `GlobalAlloc::dealloc` of `p`, a small block of `class` that does not
+/// read as free: its canary checked against `layout`, then released.
+///
+/// # Safety
+/// `p` must be a live block of `class`, given up by the caller.
+#[inline(always)]
+unsafe fn dealloc_small_checked(p: *mut u8, layout: Layout, class: SizeClass) {
+    let usable = class.info().size as usize;
+    // SAFETY: `p` is a live block of `usable` bytes.
+    // (The damage is found again out of line: building it here would keep
+    // a frame on the common path.)
+    let Ok(requested) = (unsafe { canary::inspect(p, usable) }) else {
+        damaged_small(p, class, layout.size())
+    };
+    if requested != layout.size() {
+        canary::wrong_size("dealloc", p, requested, layout.size());
+    }
+    // SAFETY: `p` is a live block of `class`, given up.
+    unsafe { release_small(p, class, requested) }
+}
+
+/// `GlobalAlloc::dealloc` of a large or huge block (or a guarded one), out
+/// of line: checked, then released.
+///
+/// # Safety
+/// `p` must be a live block allocated with `layout`, given up.
+#[inline(never)]
+unsafe fn dealloc_big(p: *mut u8, layout: Layout) {
+    let (b, requested) = checked("dealloc", p);
+    if requested != layout.size() {
+        canary::wrong_size("dealloc", p, requested, layout.size());
+    }
+    // SAFETY: `p` is the live block `b`, given up.
+    unsafe { release(p, b, requested) }
+}
+
+/// `GlobalAlloc::dealloc` of a small block whose first word reads as a
+/// free block's link: aborts if it is free indeed, else frees it.
+///
+/// # Safety
+/// `p` must be a block of `class`; if it is live, the caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_suspect(p: *mut u8, layout: Layout, class: SizeClass) {
+    pointer::confirm_not_free("dealloc", p, class);
+    // SAFETY: not free: a live block of `class`, given up.
+    unsafe { dealloc_small_checked(p, layout, class) }
+}
+
 /// Frees `p` (`raw::free`): null is ignored; aborts with a message if `p`
 /// is not a live block or its canary is damaged. Never changes `errno`.
 ///
@@ -338,14 +400,38 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: the registry says `p` lies in a segment.
         && let Some(class) = unsafe { lookup::slab_class(p) }
     {
-        // SAFETY: `p` starts a block of `class` in a live segment.
-        let requested = unsafe { checked_small("free", p, class) };
+        // SAFETY: `p` starts a block of `class`, at least 8 bytes. One that
+        // reads as free is looked at out of line (a jump: no call on the
+        // common path returns into it).
+        if unsafe { block::looks_free(p) } {
+            // SAFETY: forwarded contract.
+            return unsafe { free_suspect(p, class) };
+        }
+        // SAFETY: `p` is a live block of `class` (not free), armed when
+        // handed out.
+        let requested = unsafe { canary::check("free", p, class.info().size as usize) };
         // SAFETY: checked above, given up by the caller. No need to save
         // `errno`: the slow paths of a small block's free restore it.
         return unsafe { release_small(p, class, requested) };
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(p) }
+}
+
+/// [`free`] of a small block whose first word reads as a free block's
+/// link: aborts if it is free indeed, else frees it.
+///
+/// # Safety
+/// `p` starts a block of `class` in a live segment; if it is live, the
+/// caller gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn free_suspect(p: *mut u8, class: SizeClass) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let requested = checked_small("free", p, class);
+        release_small(p, class, requested)
+    }
 }
 
 /// [`free`] of anything but a small block in the registry's window: a
@@ -436,7 +522,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize, align: usize) -> *mut u8 {
 /// as the damage. Aborts.
 #[cold]
 #[inline(never)]
-fn damaged_small(p: *mut u8, class: SizeClass, size: usize, damage: canary::Damage) -> ! {
+fn damaged_small(p: *mut u8, class: SizeClass, size: usize) -> ! {
     if let Ok(Found::Small(real)) = find_block(p)
         && real != class
     {
@@ -445,7 +531,8 @@ fn damaged_small(p: *mut u8, class: SizeClass, size: usize, damage: canary::Dama
             canary::wrong_size("dealloc", p, requested, size);
         }
     }
-    canary::damaged("dealloc", p, class.info().size as usize, damage)
+    // SAFETY: `p` is a block of `class` (the caller found it damaged).
+    unsafe { canary::damaged_at("dealloc", p, class.info().size as usize) }
 }
 
 /// `layout` grown by the tag, if that is a layout.
@@ -509,30 +596,17 @@ unsafe impl GlobalAlloc for SlabPool {
         match route(layout.size() + TAG, layout.align()) {
             Route::Small(class) => {
                 // SAFETY: `p` is a block of `class` (the caller's contract),
-                // at least 8 bytes.
+                // at least 8 bytes. One that reads as free is looked at out
+                // of line (a jump).
                 if unsafe { block::looks_free(p) } {
-                    pointer::confirm_not_free("dealloc", p, class);
+                    // SAFETY: forwarded contract.
+                    return unsafe { dealloc_suspect(p, layout, class) };
                 }
-                let usable = class.info().size as usize;
-                // SAFETY: `p` is a live block of `usable` bytes.
-                let requested = match unsafe { canary::inspect(p, usable) } {
-                    Ok(requested) => requested,
-                    Err(damage) => damaged_small(p, class, layout.size(), damage),
-                };
-                if requested != layout.size() {
-                    canary::wrong_size("dealloc", p, requested, layout.size());
-                }
-                // SAFETY: `p` is a live block of `class`, given up.
-                unsafe { release_small(p, class, requested) }
+                // SAFETY: `p` is a live block of `class` (not free), given up.
+                unsafe { dealloc_small_checked(p, layout, class) }
             }
-            _ => {
-                let (b, requested) = checked("dealloc", p);
-                if requested != layout.size() {
-                    canary::wrong_size("dealloc", p, requested, layout.size());
-                }
-                // SAFETY: `p` is the live block `b`, given up.
-                unsafe { release(p, b, requested) }
-            }
+            // SAFETY: forwarded contract.
+            _ => unsafe { dealloc_big(p, layout) },
         }
     }
 

@@ -29,8 +29,11 @@
 //! message naming the block and the byte.
 //!
 //! Invariants: every non-null slot is a live block of its class, given up
-//! by the program, zeroed and marked; the ring is owned by one thread's
-//! cache and emptied ([`Ring::drain`]) at thread exit and on `collect`.
+//! by the program, zeroed and marked (the `free` that puts a block in
+//! clears its bytes past the first [`ZERO_CHECKED`] last, before it
+//! returns: see `global::dealloc_small_delayed`); the ring is owned by one
+//! thread's cache and emptied ([`Ring::drain`]) at thread exit and on
+//! `collect`.
 
 use crate::block::{self, Block};
 use crate::canary::{self, TAG};
@@ -109,7 +112,8 @@ impl Ring {
 
     /// Quarantines `p`, a small block of `class`, and returns the block
     /// that leaves the ring to make room for it (the oldest), if any, with
-    /// its class: the caller frees it for real.
+    /// its class: the caller checks it ([`untouched`], or
+    /// [`check_untouched`]) and frees it for real.
     ///
     /// # Safety
     /// `p` must be a live block of `class` that the caller gives up.
@@ -124,8 +128,6 @@ impl Ring {
         if old.is_null() {
             return None;
         }
-        // SAFETY: a quarantined block of `old_class`.
-        unsafe { check_untouched(old, old_class) };
         Some((old, old_class))
     }
 
@@ -194,7 +196,7 @@ pub unsafe fn is_marked(p: *const u8) -> bool {
 /// # Safety
 /// `p` must be a quarantined block of `class`.
 #[inline(always)]
-unsafe fn check_untouched(p: *mut u8, class: SizeClass) {
+pub unsafe fn check_untouched(p: *mut u8, class: SizeClass) {
     // The common case, inline: marked, the tag decodes, the first requested
     // words are zero. Anything else is looked at again out of line.
     // SAFETY: forwarded contract.
@@ -210,7 +212,7 @@ unsafe fn check_untouched(p: *mut u8, class: SizeClass) {
 /// # Safety
 /// `p` must be a quarantined block of `class`.
 #[inline(always)]
-unsafe fn untouched(p: *mut u8, class: SizeClass) -> bool {
+pub unsafe fn untouched(p: *mut u8, class: SizeClass) -> bool {
     // `SizeClass::info` reads the table without a bounds check (which
     // would bring a panic into `free`).
     let usable = class.info().size as usize;
@@ -220,14 +222,15 @@ unsafe fn untouched(p: *mut u8, class: SizeClass) -> bool {
         if !is_marked(p) {
             return false;
         }
-        if zero_checked(usable) == ZERO_CHECKED {
-            // The usual case, without a loop: three words.
-            let w = p.cast::<u64>();
+        let head = zero_checked(usable);
+        let w = p.cast::<u64>();
+        if head == ZERO_CHECKED {
+            // The usual case: three words.
             return w.add(1).read() | w.add(2).read() | w.add(3).read() == 0;
         }
-        let from = size_of::<usize>();
-        let len = zero_checked(usable).saturating_sub(from);
-        canary::first_other(p.add(from), len, 0).is_none()
+        // The classes of 8 to 32 bytes: a multiple of 8 below 32, so at
+        // most the second and third words (no loop, no call).
+        (head < 16 || w.add(1).read() == 0) && (head < 24 || w.add(2).read() == 0)
     }
 }
 
@@ -237,7 +240,7 @@ unsafe fn untouched(p: *mut u8, class: SizeClass) -> bool {
 /// `p` must be a quarantined block of `class`.
 #[cold]
 #[inline(never)]
-unsafe fn report_written(p: *mut u8, class: SizeClass) {
+pub unsafe fn report_written(p: *mut u8, class: SizeClass) {
     // SAFETY: forwarded contract.
     if let Some(at) = unsafe { written(p, class) } {
         written_after_free(p, at);
