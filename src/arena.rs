@@ -9,8 +9,8 @@
 //! exact bins, one may be long enough: a slab just freed, when a slab of
 //! its class is asked for), then searches from the first bin whose every
 //! span is long enough ("good fit"), preferring among the first spans of
-//! the next few bins one whose pages are written over untouched ones (the
-//! rest of a segment), then falls back to a first-fit walk of the bin that
+//! the lowest few non-empty bins one whose pages are written over untouched
+//! ones (the rest of a segment), then falls back to a first-fit walk of the bin that
 //! may hold a fitting span. Pages freed are thus reused before new ones are
 //! touched. Freeing a span merges it with free neighbours found through the
 //! page map in O(1), so adjacent free runs always form one span.

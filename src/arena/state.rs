@@ -115,13 +115,14 @@ impl ArenaState {
     }
 
     /// Good fit among the bins of `bits` (each non-empty, each of spans of
-    /// at least `pages` pages), preferring written pages: the first span of
-    /// the lowest bin, unless it starts with pages never written (or
-    /// decommitted) and the first span of one of the next [`WRITTEN_LOOKS`]
-    /// bins starts with written ones. The rest of a segment, never touched,
-    /// is often the shortest span that fits, while slabs freed moments ago
-    /// (another class's) have merged into longer runs: carving those reuses
-    /// pages instead of touching new ones.
+    /// at least `pages` pages), preferring written pages: of the first
+    /// spans of the lowest [`WRITTEN_LOOKS`] bins, the first (shortest) that
+    /// starts with written pages; else the lowest bin's. The rest of a
+    /// segment, never touched, is often the shortest span that fits, while
+    /// slabs freed moments ago (another class's) have merged into longer
+    /// runs: carving those reuses pages instead of touching new ones, at
+    /// the cost of a longer run cut (a long request later may find it too
+    /// short and take untouched pages then, as it would have now).
     fn prefer_written(&self, bits: u64, pages: usize) -> SpanRef {
         let first_of = |bits: u64| {
             self.bins[bits.trailing_zeros() as usize]
