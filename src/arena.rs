@@ -10,9 +10,9 @@
 //! its class is asked for), then searches from the first bin whose every
 //! span is long enough ("good fit"), preferring among the first spans of
 //! the lowest few non-empty bins one whose pages are written over untouched
-//! ones (the rest of a segment), then falls back to a first-fit walk of the bin that
-//! may hold a fitting span. Pages freed are thus reused before new ones are
-//! touched. Freeing a span merges it with free neighbours found through the
+//! ones (the rest of a segment), then falls back to a first-fit walk of the
+//! bin that may hold a fitting span. Pages freed are thus reused before new
+//! ones are touched. Freeing a span merges it with free neighbours found through the
 //! page map in O(1), so adjacent free runs always form one span.
 //!
 //! Memory goes back to the OS by the adaptive policy of `purge`:

@@ -79,33 +79,44 @@ impl ArenaState {
         let need = pages + align_pages - 1;
         if need <= USABLE_PAGES {
             let floor = bin_floor(need);
-            if floor != bin_ceil(need) {
-                let list = &self.bins[floor];
-                let mut cur = list.first();
-                for _ in 0..FLOOR_LOOKS {
-                    let Some(span) = cur else { break };
-                    if fits(span, pages, align_pages) {
-                        return Some(span);
-                    }
-                    cur = list.next(span);
-                }
-            }
             let from = bin_ceil(need);
+            if floor != from
+                && let Some(span) = self.first_fit(floor, pages, align_pages, FLOOR_LOOKS)
+            {
+                return Some(span);
+            }
             let bits = if from < 64 {
                 self.nonempty & (!0u64 << from)
             } else {
                 0
             };
             if bits != 0 {
-                return Some(self.prefer_written(bits, pages));
+                return self.prefer_written(bits, pages);
             }
         }
         // Good fit failed: first fit among spans of the bin below, which may
         // hold a span long enough (or luckily aligned).
-        let bin = bin_floor(pages.min(USABLE_PAGES));
+        self.first_fit(
+            bin_floor(pages.min(USABLE_PAGES)),
+            pages,
+            align_pages,
+            usize::MAX,
+        )
+    }
+
+    /// The first of the first `looks` spans of bin `bin` that holds `pages`
+    /// pages at an `align_pages` boundary.
+    fn first_fit(
+        &self,
+        bin: usize,
+        pages: usize,
+        align_pages: usize,
+        looks: usize,
+    ) -> Option<SpanRef> {
         let list = &self.bins[bin];
         let mut cur = list.first();
-        while let Some(span) = cur {
+        for _ in 0..looks {
+            let span = cur?;
             if fits(span, pages, align_pages) {
                 return Some(span);
             }
@@ -123,32 +134,29 @@ impl ArenaState {
     /// runs: carving those reuses pages instead of touching new ones, at
     /// the cost of a longer run cut (a long request later may find it too
     /// short and take untouched pages then, as it would have now).
-    fn prefer_written(&self, bits: u64, pages: usize) -> SpanRef {
-        let first_of = |bits: u64| {
-            self.bins[bits.trailing_zeros() as usize]
-                .first()
-                .expect("a bin of the non-empty mask has a span")
-        };
-        let lowest = first_of(bits);
+    fn prefer_written(&self, bits: u64, pages: usize) -> Option<SpanRef> {
+        let first_of = |bits: u64| self.bins[bits.trailing_zeros() as usize].first();
+        let lowest = first_of(bits)?;
         if !PREFER_WRITTEN {
-            return lowest;
+            return Some(lowest);
         }
         let written = |span: SpanRef| {
             let n = pages.min(span.pages());
             2 * span.segment().dirty_pages_in(span.first_page(), n) >= n
         };
-        let mut rest = bits;
+        let (mut span, mut rest) = (lowest, bits);
         for _ in 0..WRITTEN_LOOKS {
+            if written(span) {
+                return Some(span);
+            }
+            rest &= rest - 1;
             if rest == 0 {
                 break;
             }
-            let span = first_of(rest);
-            if written(span) {
-                return span;
-            }
-            rest &= rest - 1;
+            let Some(next) = first_of(rest) else { break };
+            span = next;
         }
-        lowest
+        Some(lowest)
     }
 
     /// Maps a new segment and returns its single free span (binned).
