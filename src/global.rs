@@ -462,10 +462,26 @@ pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass, finish:
         // SAFETY: as above.
         return unsafe { dealloc_left_written(old, old_class, finish) };
     }
-    // SAFETY: a block leaving the quarantine is a live block of its class
-    // that the program gave up.
-    if !unsafe { tc.push(old_class, old) } {
-        return dealloc_left_slow(old, old_class, finish);
+    // SAFETY: checked: a live block of its class that the program gave up.
+    unsafe { dealloc_left(tc, old, old_class, finish) }
+}
+
+/// Frees `old`, a checked block that left the quarantine, into `tc` (or
+/// the slow way when the bin is full), then runs `finish`.
+///
+/// # Safety
+/// `old` must be a live block of `class` that the program gave up.
+#[cfg(feature = "hardened")]
+#[inline(always)]
+unsafe fn dealloc_left(
+    tc: &mut crate::tcache::ThreadCache,
+    old: *mut u8,
+    class: SizeClass,
+    finish: impl FnOnce(),
+) {
+    // SAFETY: forwarded contract.
+    if !unsafe { tc.push(class, old) } {
+        return dealloc_left_slow(old, class, finish);
     }
     finish()
 }
@@ -480,13 +496,13 @@ pub(crate) unsafe fn dealloc_small_delayed(p: *mut u8, class: SizeClass, finish:
 #[cold]
 #[inline(never)]
 unsafe fn dealloc_left_written(old: *mut u8, class: SizeClass, finish: impl FnOnce()) {
-    // SAFETY: forwarded contract.
-    unsafe { crate::quarantine::report_written(old, class) };
-    // SAFETY: not written: a live block of `class` the program gave up.
-    if !unsafe { tcache().push(class, old) } {
-        return dealloc_left_slow(old, class, finish);
+    // SAFETY: forwarded contract; not written (else the process stopped):
+    // a live block of `class` the program gave up. The only reference to
+    // the thread's cache in this call.
+    unsafe {
+        crate::quarantine::report_written(old, class);
+        dealloc_left(tcache(), old, class, finish)
     }
-    finish()
 }
 
 /// [`dealloc_small_delayed`] when the thread cache cannot take the block

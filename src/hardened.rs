@@ -427,9 +427,11 @@ pub unsafe fn free(p: *mut u8) {
 #[cold]
 #[inline(never)]
 unsafe fn free_suspect(p: *mut u8, class: SizeClass) {
-    // SAFETY: forwarded contract.
+    pointer::confirm_not_free("free", p, class);
+    // SAFETY: not free: a live block of `class`, armed when handed out,
+    // given up by the caller.
     unsafe {
-        let requested = checked_small("free", p, class);
+        let requested = canary::check("free", p, class.info().size as usize);
         release_small(p, class, requested)
     }
 }
